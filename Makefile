@@ -1,0 +1,40 @@
+# The README's commands. `make run` and `make test` install what they need themselves.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint format lock migrations-check clean-data
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev]"
+	@touch $(STAMP)
+	@echo "installed into $(VENV)"
+
+install: $(STAMP)
+
+run: install  ## the whole system on embedded defaults (SQLite files, kombu filesystem broker)
+	@$(BIN)/python scripts/run.py
+
+test: install  ## every test on SQLite, then the integration tests on PostgreSQL + RabbitMQ
+	@$(BIN)/python scripts/test.py
+
+lint: install
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+
+format: install
+	@$(BIN)/ruff format .
+	@$(BIN)/ruff check --fix .
+
+migrations-check: install
+	@DJANGO_ENV=test $(BIN)/python manage.py makemigrations --check --dry-run
+
+lock: install  ## re-pin every dependency after editing pyproject.toml
+	@$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+
+clean-data:  ## forget the embedded databases, broker folder and keys
+	rm -rf var/

@@ -1,0 +1,29 @@
+"""The base every event payload extends: a frozen dataclass that names its type and aggregate."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """An event payload. `event_type` carries the version: `catalog.product_updated.v1`."""
+
+    event_type: ClassVar[str]
+    aggregate_type: ClassVar[str]
+
+    @property
+    def aggregate_id(self) -> str:
+        raise NotImplementedError
+
+    def to_payload(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Event:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(payload) - names
+        if unknown:
+            raise ValueError(f"{cls.event_type}: unknown fields {sorted(unknown)}")
+        return cls(**payload)

@@ -1,0 +1,62 @@
+"""Events about products, prices and stock (aggregate: product, keyed by sku). Money as strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from contracts.base import Event
+
+
+@dataclass(frozen=True)
+class _ProductEvent(Event):
+    aggregate_type = "product"
+
+    sku: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.sku
+
+
+@dataclass(frozen=True)
+class ProductCreatedV1(_ProductEvent):
+    event_type = "catalog.product_created.v1"
+
+    name: str
+    description: str
+    category: str
+    price: str
+    currency: str
+    is_active: bool
+    on_hand: int
+    reserved: int
+
+
+@dataclass(frozen=True)
+class ProductUpdatedV1(_ProductEvent):
+    event_type = "catalog.product_updated.v1"
+
+    name: str
+    description: str
+    category: str
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class ProductPriceChangedV1(_ProductEvent):
+    event_type = "catalog.product_price_changed.v1"
+
+    old_price: str
+    new_price: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class StockChangedV1(_ProductEvent):
+    """Absolute levels after the change, so applying it twice is harmless."""
+
+    event_type = "catalog.stock_changed.v1"
+
+    on_hand: int
+    reserved: int
+    reason: str

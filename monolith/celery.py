@@ -1,0 +1,26 @@
+"""The monolith's Celery app: tasks run on the `monolith` queue with the request id carried along."""
+
+import os
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
+
+app = Celery("monolith")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _structlog_steps(sender: Celery, **_kwargs) -> None:
+    from django_structlog.celery.steps import DjangoStructLogInitStep
+
+    sender.steps["worker"].add(DjangoStructLogInitStep)
+
+
+@worker_process_init.connect
+def _init_worker(**_kwargs) -> None:
+    from servicekit.observability import configure_observability
+
+    configure_observability(service_name="monolith-worker", instrument_django=False)

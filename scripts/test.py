@@ -1,0 +1,83 @@
+"""`make test`: every suite on the embedded defaults, then the integration tests on real servers.
+
+Each suite runs in its own pytest process with its own Django settings module (every service has
+its own). With CI=true, a real backend that is unreachable fails the run instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import backends  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (name, settings module, test folders). A folder that does not exist yet is passed over.
+SUITES: list[tuple[str, str, list[str]]] = [
+    ("monolith", "monolith.settings", ["tests/monolith", "tests/servicekit", "tests/contracts"]),
+    ("events", "monolith.settings", ["tests/events"]),
+    ("proxy", "strangler_proxy.settings", ["tests/proxy"]),
+    ("infra", "monolith.settings", ["tests/infra"]),
+]
+
+
+def run_suite(name: str, settings: str, paths: list[str], env: dict[str, str], extra: list[str]) -> int:
+    present = [p for p in paths if (ROOT / p).exists()]
+    if not present:
+        return 0
+    print(f"\n=== suite {name} [{env['STRANGLER_BACKENDS']}] ({' '.join(present)}) ===", flush=True)
+    suite_env = {**env, "DJANGO_SETTINGS_MODULE": settings}
+    suite_env["STRANGLER_DATA_DIR"] = tempfile.mkdtemp(prefix=f"strangler-{name}-")
+    cmd = [sys.executable, "-m", "pytest", *present, *extra]
+    return subprocess.call(cmd, cwd=ROOT, env=suite_env)
+
+
+def main(argv: list[str]) -> int:
+    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")}
+    base["DJANGO_ENV"] = "test"
+    base.setdefault("STRANGLER_TEST_DB_SUFFIX", uuid.uuid4().hex[:8])
+    failures: list[str] = []
+
+    embedded = {**base, "STRANGLER_BACKENDS": "sqlite+filesystem"}
+    for name, settings, paths in SUITES:
+        if run_suite(name, settings, paths, embedded, argv):
+            failures.append(f"{name} on sqlite+filesystem")
+
+    up = backends.available()
+    print(f"\nreal servers reachable: {up}", flush=True)
+    if all(up[k] for k in ("postgres", "rabbitmq")):
+        real = {
+            **base,
+            "STRANGLER_BACKENDS": "postgres+rabbitmq" + ("+redis" if up["redis"] else ""),
+            "STRANGLER_REQUIRE_BACKENDS": "postgres,rabbitmq" + (",redis" if up["redis"] else ""),
+            "DATABASE_URL": backends.POSTGRES_URL,
+            "CELERY_BROKER_URL": backends.RABBITMQ_URL,
+        }
+        if up["redis"]:
+            real["REDIS_URL"] = backends.REDIS_URL
+        for name, settings, paths in SUITES:
+            if run_suite(name, settings, paths, real, ["-m", "integration", *argv]) not in (0, 5):
+                failures.append(f"{name} on {real['STRANGLER_BACKENDS']}")
+    elif ci:
+        failures.append(f"real servers expected in CI but unreachable: {up}")
+    else:
+        print("PostgreSQL/RabbitMQ unreachable: integration tests ran on the embedded defaults only")
+
+    print("\n=== backends used: sqlite+filesystem"
+          + (", postgres+rabbitmq" if all(up[k] for k in ("postgres", "rabbitmq")) else "") + " ===")
+    if failures:
+        print("FAILED: " + "; ".join(failures))
+        return 1
+    print("all suites passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,215 @@
+"""One error format for every API: RFC 9457 problem details (application/problem+json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:problem:strangler:"
+
+
+class ApplicationError(Exception):
+    """A business rule refused the request. Raised by services; the API layer maps it.
+
+    `code` is stable and machine-readable; `extra` lands in the problem body as-is.
+    """
+
+    status_code = status.HTTP_409_CONFLICT
+    code = "conflict"
+    title = "Conflict"
+
+    def __init__(self, message: str, *, code: str | None = None, extra: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.extra = extra or {}
+
+
+class NotFoundError(ApplicationError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+    title = "Not found"
+
+
+class InvalidInputError(ApplicationError):
+    """Input that passed the serializer but breaks a rule (bad filter, bad transition request)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "invalid"
+    title = "Invalid request"
+
+
+def problem(
+    *,
+    status_code: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    request_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_PREFIX + code,
+        "title": title,
+        "status": status_code,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
+    return body
+
+
+def flatten_validation_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
+    """Turn DRF's nested error dicts/lists into `[{"field": "lines.0.sku", ...}]`."""
+    errors: list[dict[str, str]] = []
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = prefix if key in ("non_field_errors", "__all__") else _join(prefix, str(key))
+            errors.extend(flatten_validation_errors(value, name))
+    elif isinstance(detail, list):
+        if all(isinstance(item, (str, exceptions.ErrorDetail)) for item in detail):
+            for item in detail:
+                errors.append(_field_error(prefix, item))
+        else:
+            for index, item in enumerate(detail):
+                if item:
+                    errors.extend(flatten_validation_errors(item, _join(prefix, str(index))))
+    else:
+        errors.append(_field_error(prefix, detail))
+    return errors
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _field_error(field: str, item: Any) -> dict[str, str]:
+    return {
+        "field": field or "non_field_errors",
+        "code": getattr(item, "code", None) or "invalid",
+        "message": str(item),
+    }
+
+
+_TITLES = {
+    400: "Invalid request",
+    401: "Not authenticated",
+    403: "Permission denied",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def title_for(status_code: int) -> str:
+    return _TITLES.get(status_code, "Error")
+
+
+def _request_id(request: HttpRequest | None) -> str | None:
+    return getattr(request, "request_id", None) if request is not None else None
+
+
+def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF `EXCEPTION_HANDLER`: every error leaves as problem+json, validation errors name fields."""
+    request = context.get("request")
+    instance = request.path if request is not None else None
+
+    if isinstance(exc, ApplicationError):
+        body = problem(
+            status_code=exc.status_code,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.message,
+            instance=instance,
+            request_id=_request_id(request),
+            **exc.extra,
+        )
+        return Response(body, status=exc.status_code, content_type=PROBLEM_CONTENT_TYPE)
+
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: Django's handler500 answers (JSON for APIs).
+
+    status_code = response.status_code
+    if isinstance(exc, exceptions.ValidationError):
+        errors = flatten_validation_errors(exc.detail)
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid input."
+        body = problem(
+            status_code=status_code,
+            code="validation_error",
+            title=title_for(status_code),
+            detail=detail,
+            instance=instance,
+            request_id=_request_id(request),
+            errors=errors,
+        )
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = getattr(exc, "default_code", "error")
+        if isinstance(detail, exceptions.ErrorDetail):
+            code = detail.code or code
+        body = problem(
+            status_code=status_code,
+            code=str(code),
+            title=title_for(status_code),
+            detail=str(detail),
+            instance=instance,
+            request_id=_request_id(request),
+        )
+    response.data = body
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+def problem_response(request: HttpRequest, status_code: int, code: str, detail: str) -> JsonResponse:
+    """A problem+json response built outside DRF (URL resolver misses, 500s, middleware)."""
+    body = problem(
+        status_code=status_code,
+        code=code,
+        title=title_for(status_code),
+        detail=detail,
+        instance=request.path,
+        request_id=_request_id(request),
+    )
+    return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Catch-all for unknown paths under an API prefix, so clients never get an HTML 404."""
+    return problem_response(request, 404, "not_found", f"No API endpoint at {request.path}.")
+
+
+def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """`handler500`: a JSON problem, never an HTML page or a traceback."""
+    return problem_response(
+        request, 500, "server_error", "The server failed to handle the request; it was logged."
+    )

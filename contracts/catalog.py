@@ -60,3 +60,15 @@ class StockChangedV1(_ProductEvent):
     on_hand: int
     reserved: int
     reason: str
+
+
+@dataclass(frozen=True)
+class StockChangedV2(_ProductEvent):
+    """V1 plus `available` (on hand minus reserved); consumers upcast V1 for one release."""
+
+    event_type = "catalog.stock_changed.v2"
+
+    on_hand: int
+    reserved: int
+    available: int
+    reason: str

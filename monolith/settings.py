@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_structlog",
+    "servicekit.outbox",
+    "servicekit.inbox",
     "monolith.users",
     "monolith.catalog",
     "monolith.orders",

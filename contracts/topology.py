@@ -1,0 +1,19 @@
+"""Who consumes what: one queue per consuming service, bound to the event types it reads.
+
+Pure data shared by every process. The relay declares the whole topology before it publishes, so
+no event is dropped because its consumer has not started yet, and so kombu's filesystem
+transport (which keeps topic bindings in process memory) routes in the relay's process too.
+"""
+
+from __future__ import annotations
+
+EXCHANGE = "strangler.events"
+
+# queue name -> binding keys (AMQP topic patterns: `*` one word, `#` zero or more words).
+SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "monolith.notifications": (
+        "orders.order_placed.*",
+        "orders.order_confirmed.*",
+        "orders.order_cancelled.*",
+    ),
+}

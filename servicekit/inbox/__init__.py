@@ -1,0 +1,1 @@
+"""Idempotent, ordered inbox: apply each event once, in sequence order per aggregate."""

@@ -152,7 +152,9 @@ _BROKER_URL = broker_url()
 globals().update(
     django_defaults.celery_settings(
         broker_url=_BROKER_URL,
-        transport_options=filesystem_broker_options() if _BROKER_URL.startswith("filesystem") else {},
+        transport_options=filesystem_broker_options()
+        if _BROKER_URL.startswith("filesystem")
+        else {},
         eager=env_bool("CELERY_TASK_ALWAYS_EAGER", default=False),
     )
 )

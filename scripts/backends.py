@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import socket
 
-POSTGRES_URL = os.environ.get("STRANGLER_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/strangler")
+POSTGRES_URL = os.environ.get(
+    "STRANGLER_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/strangler"
+)
 RABBITMQ_URL = os.environ.get("STRANGLER_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 REDIS_URL = os.environ.get("STRANGLER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import backends  # noqa: E402
+import backends
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,9 @@ SUITES: list[tuple[str, str, list[str]]] = [
 ]
 
 
-def run_suite(name: str, settings: str, paths: list[str], env: dict[str, str], extra: list[str]) -> int:
+def run_suite(
+    name: str, settings: str, paths: list[str], env: dict[str, str], extra: list[str]
+) -> int:
     present = [p for p in paths if (ROOT / p).exists()]
     if not present:
         return 0
@@ -40,7 +42,11 @@ def run_suite(name: str, settings: str, paths: list[str], env: dict[str, str], e
 
 def main(argv: list[str]) -> int:
     ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")
+    }
     base["DJANGO_ENV"] = "test"
     base.setdefault("STRANGLER_TEST_DB_SUFFIX", uuid.uuid4().hex[:8])
     failures: list[str] = []
@@ -68,10 +74,15 @@ def main(argv: list[str]) -> int:
     elif ci:
         failures.append(f"real servers expected in CI but unreachable: {up}")
     else:
-        print("PostgreSQL/RabbitMQ unreachable: integration tests ran on the embedded defaults only")
+        print(
+            "PostgreSQL/RabbitMQ unreachable: integration tests ran on the embedded defaults only"
+        )
 
-    print("\n=== backends used: sqlite+filesystem"
-          + (", postgres+rabbitmq" if all(up[k] for k in ("postgres", "rabbitmq")) else "") + " ===")
+    print(
+        "\n=== backends used: sqlite+filesystem"
+        + (", postgres+rabbitmq" if all(up[k] for k in ("postgres", "rabbitmq")) else "")
+        + " ==="
+    )
     if failures:
         print("FAILED: " + "; ".join(failures))
         return 1

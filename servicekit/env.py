@@ -18,7 +18,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def env_str(name: str, default: str | None = None, *, environ: Mapping[str, str] | None = None) -> str:
+def env_str(
+    name: str, default: str | None = None, *, environ: Mapping[str, str] | None = None
+) -> str:
     environ = os.environ if environ is None else environ
     value = environ.get(name)
     if value is None or value == "":
@@ -52,7 +54,9 @@ def env_int(name: str, default: int, *, environ: Mapping[str, str] | None = None
         raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not an integer") from exc
 
 
-def env_list(name: str, default: list[str], *, environ: Mapping[str, str] | None = None) -> list[str]:
+def env_list(
+    name: str, default: list[str], *, environ: Mapping[str, str] | None = None
+) -> list[str]:
     environ = os.environ if environ is None else environ
     raw = environ.get(name)
     if raw is None:

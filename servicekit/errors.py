@@ -39,6 +39,12 @@ class NotFoundError(ApplicationError):
     title = "Not found"
 
 
+class UnauthorizedError(ApplicationError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    code = "not_authenticated"
+    title = "Not authenticated"
+
+
 class InvalidInputError(ApplicationError):
     """Input that passed the serializer but breaks a rule (bad filter, bad transition request)."""
 
@@ -190,7 +196,9 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def problem_response(request: HttpRequest, status_code: int, code: str, detail: str) -> JsonResponse:
+def problem_response(
+    request: HttpRequest, status_code: int, code: str, detail: str
+) -> JsonResponse:
     """A problem+json response built outside DRF (URL resolver misses, 500s, middleware)."""
     body = problem(
         status_code=status_code,

@@ -29,7 +29,11 @@ def check_broker() -> str:
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
     with Connection(url, transport_options=options, connect_timeout=2) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
-        return conn.transport_cls if isinstance(conn.transport_cls, str) else conn.transport.driver_type
+        return (
+            conn.transport_cls
+            if isinstance(conn.transport_cls, str)
+            else conn.transport.driver_type
+        )
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -44,7 +48,7 @@ def run_checks(checks: dict[str, Callable[[], str]]) -> tuple[bool, dict[str, di
         try:
             detail = check()
             results[name] = {"ok": True, "detail": detail}
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        except Exception as exc:
             ok = False
             results[name] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
         results[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)

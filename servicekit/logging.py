@@ -66,9 +66,7 @@ def logging_config(*, service_name: str, level: str = "INFO", json: bool = True)
         cache_logger_on_first_use=True,
     )
     renderer = (
-        structlog.processors.JSONRenderer()
-        if json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     add_service = _service_adder(service_name)
     return {

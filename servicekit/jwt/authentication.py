@@ -38,7 +38,9 @@ def token_user(claims: dict[str, Any]) -> TokenUser:
 
 
 def verify_access_token(token: str) -> dict[str, Any]:
-    return token_decode(token, policy=token_policy(), key_for_kid=key_resolver(), expected_type=ACCESS)
+    return token_decode(
+        token, policy=token_policy(), key_for_kid=key_resolver(), expected_type=ACCESS
+    )
 
 
 class JWTAuthentication(authentication.BaseAuthentication):
@@ -56,7 +58,9 @@ class JWTAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(str(exc), code="invalid_token") from exc
         user = user_resolver()(claims)
         if user is None or not getattr(user, "is_active", True):
-            raise exceptions.AuthenticationFailed("user is unknown or inactive", code="invalid_token")
+            raise exceptions.AuthenticationFailed(
+                "user is unknown or inactive", code="invalid_token"
+            )
         return user, claims
 
     def authenticate_header(self, request) -> str:

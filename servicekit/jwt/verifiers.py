@@ -28,7 +28,9 @@ class LocalKeys:
 class JwksKeys:
     """Public keys fetched from a JWKS URL; refetched at most every `min_refresh` seconds on a miss."""
 
-    def __init__(self, url: str, *, timeout: float = 3.0, max_age: int = 300, min_refresh: int = 10):
+    def __init__(
+        self, url: str, *, timeout: float = 3.0, max_age: int = 300, min_refresh: int = 10
+    ):
         self.url = url
         self.timeout = timeout
         self.max_age = max_age

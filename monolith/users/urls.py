@@ -1,0 +1,10 @@
+from django.urls import path
+
+from monolith.users import apis
+
+app_name = "users"
+urlpatterns = [
+    path("", apis.UserListRegisterApi.as_view(), name="list"),
+    path("me", apis.MeApi.as_view(), name="me"),
+    path("<int:pk>", apis.UserDetailApi.as_view(), name="detail"),
+]

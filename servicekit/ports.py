@@ -1,0 +1,18 @@
+"""The port map: the one place that says which HTTP process listens where.
+
+`make run`, the Procfile (`${<NAME>_PORT:-<port>}`), docker-compose.yml, k8s/ and the local
+Prometheus config all follow it; tests/infra checks that they do. An extracted service adds its
+line here when it gets its Procfile entry.
+"""
+
+from __future__ import annotations
+
+PORTS: dict[str, int] = {
+    "proxy": 8000,
+    "monolith": 8001,
+}
+
+
+def port_env_var(name: str) -> str:
+    """`monolith` -> `MONOLITH_PORT`, `extracted-catalog` -> `EXTRACTED_CATALOG_PORT`."""
+    return name.upper().replace("-", "_") + "_PORT"

@@ -1,0 +1,187 @@
+"""What the code says the fleet is: Procfile processes, the port map, settings modules and the
+environment variables they read. The infra checks compare every deployment file with this."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+import shlex
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from servicekit.ports import PORTS, port_env_var
+from servicekit.procfile import bind_of, read_procfile
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = ROOT / ".venv" / "bin"
+ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_list"}
+# Read by libraries or by the container itself rather than by our settings modules.
+LIBRARY_ENV = {
+    "DJANGO_SETTINGS_MODULE",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "BIND_HOST",
+    "GUNICORN_CMD_ARGS",
+    "WEB_CONCURRENCY",
+    "PYTHONPATH",
+}
+LIBRARY_ENV_PREFIXES = ("OTEL_",)
+
+
+@dataclass
+class EnvReads:
+    """Names a module reads: `required` ones have no default in the code."""
+
+    required: set[str] = field(default_factory=set)
+    optional: set[str] = field(default_factory=set)
+
+    @property
+    def all(self) -> set[str]:
+        return self.required | self.optional
+
+
+def procfile() -> dict[str, str]:
+    return read_procfile(ROOT / "Procfile")
+
+
+def web_processes() -> dict[str, int]:
+    """Procfile processes that listen on HTTP, with their port from the port map (0: absent)."""
+    return {name: PORTS.get(name, 0) for name, command in procfile().items() if bind_of(command)}
+
+
+def settings_modules() -> dict[str, Path]:
+    """Every service's settings module (`monolith.settings`, `extracted.orders.settings`, ...)."""
+    found: dict[str, Path] = {}
+    candidates = [
+        ROOT / "monolith",
+        ROOT / "strangler_proxy",
+        *sorted((ROOT / "extracted").glob("*")),
+    ]
+    for package in candidates:
+        for path in (package / "settings.py", package / "settings" / "__init__.py"):
+            if path.exists():
+                module = ".".join(package.relative_to(ROOT).parts) + ".settings"
+                found[module] = path
+    return found
+
+
+def settings_files(module: str) -> list[Path]:
+    """The settings module plus, for a settings package, its sibling modules."""
+    path = settings_modules()[module]
+    return sorted(path.parent.glob("*.py")) if path.name == "__init__.py" else [path]
+
+
+def _const(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _is_environ(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Name) and node.id == "environ") or (
+        isinstance(node, ast.Attribute) and node.attr == "environ"
+    )
+
+
+def env_reads_of_source(source: str) -> EnvReads:
+    """Environment reads in Python source: servicekit.env helpers and os.environ/getenv."""
+    reads = EnvReads()
+    guarded: set[str] = set()  # also read with a default: a bare read is behind a check
+    for node in ast.walk(ast.parse(source)):
+        name = _const(node.slice) if isinstance(node, ast.Subscript) else None
+        if name and _is_environ(node.value):
+            reads.required.add(name)
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        fname = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        first = _const(node.args[0]) if node.args else None
+        if fname in ENV_HELPERS and first:
+            has_default = len(node.args) > 1 or any(k.arg == "default" for k in node.keywords)
+            (reads.optional if has_default else reads.required).add(first)
+            if has_default:
+                guarded.add(first)
+        elif (first and fname == "get" and _is_environ(func.value)) or (
+            first and fname == "getenv"
+        ):
+            reads.optional.add(first)
+        elif fname == "database_config":
+            var = next((_const(k.value) for k in node.keywords if k.arg == "var"), None)
+            reads.required.add(var or "DATABASE_URL")
+        elif fname == "broker_url":
+            reads.required.add("CELERY_BROKER_URL")
+        elif fname == "secret_key":
+            reads.required.add("DJANGO_SECRET_KEY")
+    reads.required -= guarded
+    reads.optional |= guarded
+    return reads
+
+
+def env_reads_of(paths: list[Path]) -> EnvReads:
+    reads = EnvReads()
+    for path in paths:
+        one = env_reads_of_source(path.read_text(encoding="utf-8"))
+        reads.required |= one.required
+        reads.optional |= one.optional
+    reads.optional -= reads.required
+    return reads
+
+
+@cache
+def known_env() -> frozenset[str]:
+    """Every variable some code of ours reads: what a deployment file may set."""
+    paths = [p for p in (ROOT / "servicekit").rglob("*.py")]
+    paths += [p for module in settings_modules() for p in settings_files(module)]
+    for package in [
+        "monolith",
+        "strangler_proxy",
+        *[f"extracted/{p.name}" for p in (ROOT / "extracted").glob("*")],
+    ]:
+        paths += [
+            p
+            for p in (ROOT / package).glob("*.py")
+            if p.name in ("wsgi.py", "asgi.py", "celery.py")
+        ]
+    names = env_reads_of(paths).all | LIBRARY_ENV | {port_env_var(name) for name in PORTS}
+    return frozenset(names)
+
+
+def is_known_env(name: str) -> bool:
+    return name in known_env() or name.startswith(LIBRARY_ENV_PREFIXES)
+
+
+_WSGI = re.compile(r"([A-Za-z_][\w.]*)\.(?:wsgi|asgi)(?::\w+)?")
+_CELERY_APP = re.compile(r"celery\s+(?:-A|--app)[\s=]+([A-Za-z_][\w.]*)")
+_SETTINGS_FLAG = re.compile(r"(?:--settings[\s=]+|DJANGO_SETTINGS_MODULE=)([A-Za-z_][\w.]*)")
+
+
+def settings_module_of_command(command: str) -> str | None:
+    """`gunicorn monolith.wsgi:application` -> `monolith.settings`; None when it can't tell."""
+    if match := _SETTINGS_FLAG.search(command):
+        return match.group(1)
+    for pattern in (_WSGI, _CELERY_APP):
+        if match := pattern.search(command):
+            return match.group(1) + ".settings"
+    return None
+
+
+def command_problems(name: str, command: str) -> list[str]:
+    """Why a Procfile command would not start in the image: missing program or module."""
+    problems = []
+    words = [w for w in shlex.split(command) if "=" not in w.split("/")[0] or w.startswith("-")]
+    program = words[0]
+    if not (VENV_BIN / program).exists() and program not in ("python", "python3", "sh"):
+        problems.append(f"{name}: program {program!r} is not installed in the venv")
+    for pattern in (_WSGI, _CELERY_APP):
+        if match := pattern.search(command):
+            module = match.group(0).split(":")[0] if pattern is _WSGI else match.group(1)
+            if importlib.util.find_spec(module) is None:
+                problems.append(f"{name}: module {module!r} does not exist")
+    if (match := re.search(r"(?:python3?\s+)([\w/]+\.py)", command)) and not (
+        ROOT / match.group(1)
+    ).exists():
+        problems.append(f"{name}: script {match.group(1)!r} does not exist")
+    if (match := re.search(r"python3?\s+-m\s+([\w.]+)", command)) and importlib.util.find_spec(
+        match.group(1)
+    ) is None:
+        problems.append(f"{name}: module {match.group(1)!r} does not exist")
+    return problems

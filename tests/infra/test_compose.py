@@ -1,0 +1,263 @@
+"""docker-compose.yml and the Dockerfile, checked against the code (no container engine here)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from servicekit.ports import PORTS, port_env_var
+from servicekit.procfile import bind_of
+from tests.infra import fleet
+
+ROOT = fleet.ROOT
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def app_services(compose: dict) -> dict[str, dict]:
+    """Containers built from our Dockerfile."""
+    return {name: svc for name, svc in compose["services"].items() if "build" in svc}
+
+
+def env_of(svc: dict) -> dict[str, str]:
+    env = svc.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {k: str(v) for k, v in env.items()}
+
+
+def interpolate(value: str) -> str:
+    """Compose's `${VAR:-default}` with nothing set in the shell: the default."""
+    return re.sub(r"\$\{[A-Za-z_]\w*(?::?-([^}]*))?\}", lambda m: m.group(1) or "", value)
+
+
+def test_compose_file_matches_the_compose_spec_schema():
+    result = subprocess.run(
+        [
+            str(fleet.VENV_BIN / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_procfile_process_has_a_container_running_it(compose):
+    commands = {svc["command"][0] for svc in app_services(compose).values()}
+    missing = set(fleet.procfile()) - commands
+    assert not missing, (
+        f"Procfile processes with no container in docker-compose.yml: {sorted(missing)}"
+    )
+
+
+def test_every_container_command_is_a_procfile_process_that_can_start(compose):
+    processes = fleet.procfile()
+    problems = []
+    for name, svc in app_services(compose).items():
+        command = svc["command"]
+        if command[0] == "manage":
+            continue
+        if command[0] not in processes:
+            problems.append(f"{name} runs {command[0]!r}, which the Procfile does not define")
+            continue
+        problems += fleet.command_problems(command[0], processes[command[0]])
+    assert not problems
+
+
+def test_every_settings_module_is_deployed_and_each_container_uses_its_process_settings(compose):
+    processes = fleet.procfile()
+    modules = fleet.settings_modules()
+    used, problems = set(), []
+    for name, svc in app_services(compose).items():
+        module = env_of(svc).get("DJANGO_SETTINGS_MODULE")
+        if module not in modules:
+            problems.append(f"{name}: DJANGO_SETTINGS_MODULE={module!r} is not a settings module")
+            continue
+        used.add(module)
+        inferred = fleet.settings_module_of_command(processes.get(svc["command"][0], ""))
+        if inferred and inferred != module:
+            problems.append(f"{name}: runs {inferred} but DJANGO_SETTINGS_MODULE={module}")
+    problems += [f"no container uses {m}" for m in sorted(set(modules) - used)]
+    assert not problems
+
+
+def test_every_variable_the_settings_require_is_set_and_every_set_one_is_read(compose):
+    modules = fleet.settings_modules()
+    problems = []
+    for name, svc in app_services(compose).items():
+        env = env_of(svc)
+        module = env.get("DJANGO_SETTINGS_MODULE")
+        if module not in modules:
+            continue  # reported by the test above
+        reads = fleet.env_reads_of(fleet.settings_files(module))
+        missing = sorted(v for v in reads.required if not interpolate(env.get(v, "")))
+        problems += [f"{name}: {module} requires {v}, which is not set" for v in missing]
+        unknown = sorted(v for v in env if not fleet.is_known_env(v))
+        problems += [f"{name}: sets {v}, which no code reads (typo?)" for v in unknown]
+    assert not problems
+
+
+def test_http_containers_listen_on_the_port_map(compose):
+    problems = []
+    for name, command in fleet.procfile().items():
+        bind = bind_of(command)
+        if bind is None:
+            continue
+        if name not in PORTS:
+            problems.append(f"Procfile process {name} listens but is not in servicekit/ports.py")
+            continue
+        expected = f"${{{port_env_var(name)}:-{PORTS[name]}}}"
+        if bind[1] != expected:
+            problems.append(f"Procfile {name} binds port {bind[1]}, expected {expected}")
+    for name, svc in app_services(compose).items():
+        process = svc["command"][0]
+        env = env_of(svc)
+        if process in PORTS and env.get(port_env_var(process), str(PORTS[process])) != str(
+            PORTS[process]
+        ):
+            problems.append(f"{name}: {port_env_var(process)} overrides the port map")
+        for mapping in svc.get("ports", []):
+            host, _, container = str(mapping).rpartition(":")
+            if (
+                process not in PORTS
+                or int(container) != PORTS[process]
+                or int(host) != PORTS[process]
+            ):
+                problems.append(f"{name}: publishes {mapping}, port map says {PORTS.get(process)}")
+    assert not problems
+
+
+def test_each_service_has_its_own_database_and_role(compose):
+    by_module: dict[str, set[tuple[str, str]]] = {}
+    for svc in app_services(compose).values():
+        env = env_of(svc)
+        if url := env.get("DATABASE_URL"):
+            parsed = urlparse(interpolate(url))
+            by_module.setdefault(env["DJANGO_SETTINGS_MODULE"], set()).add(
+                (parsed.username or "", parsed.path.lstrip("/"))
+            )
+    created = env_of(compose["services"]["postgres"])["POSTGRES_SERVICE_DATABASES"].split()
+    problems, owners = [], {}
+    for module, databases in by_module.items():
+        if len(databases) != 1:
+            problems.append(f"{module} containers disagree on their database: {databases}")
+        for user, database in databases:
+            if user != database:
+                problems.append(f"{module} connects to {database} as {user}, not its own role")
+            if database not in created:
+                problems.append(f"database {database} is not created by deploy/postgres")
+            if owners.setdefault(database, module) != module:
+                problems.append(f"{module} shares database {database} with {owners[database]}")
+    assert not problems
+
+
+def test_start_order_waits_on_health(compose):
+    services = compose["services"]
+    problems = []
+    for name, svc in app_services(compose).items():
+        depends = svc.get("depends_on") or {}
+        if not isinstance(depends, dict) or not depends:
+            problems.append(f"{name}: depends_on with conditions is required")
+            continue
+        for target, rule in depends.items():
+            condition = rule.get("condition")
+            target_svc = services[target]
+            # Our image has a HEALTHCHECK of its own.
+            if condition == "service_healthy" and not ({"healthcheck", "build"} & set(target_svc)):
+                problems.append(f"{name} waits for {target} to be healthy; it has no healthcheck")
+            if condition == "service_started":
+                problems.append(f"{name}: starts once {target} merely started")
+    assert not problems
+
+
+def test_bind_mounted_files_exist(compose):
+    missing = []
+    for name, svc in compose["services"].items():
+        for volume in svc.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if source.startswith("./") and not (ROOT / source).exists():
+                missing.append(f"{name}: {source}")
+    assert not missing
+
+
+def test_compose_prometheus_scrapes_every_http_container(compose):
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {
+        t
+        for job in config["scrape_configs"]
+        for sc in job.get("static_configs", [])
+        for t in sc["targets"]
+    }
+    expected = {
+        f"{name}:{PORTS[svc['command'][0]]}"
+        for name, svc in app_services(compose).items()
+        if svc["command"][0] in PORTS
+    }
+    assert expected <= targets, f"not scraped: {sorted(expected - targets)}"
+
+
+# --- Dockerfile ---
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def test_dockerfile_is_multi_stage_non_root_health_checked_and_locked():
+    instructions = dockerfile_instructions()
+    kinds = [kind for kind, _ in instructions]
+    assert kinds.count("FROM") >= 2
+    users = [arg for kind, arg in instructions if kind == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert "HEALTHCHECK" in kinds
+    assert any(kind == "RUN" and "-c requirements.lock" in arg for kind, arg in instructions)
+    entrypoint = next(arg for kind, arg in instructions if kind == "ENTRYPOINT")
+    for path in re.findall(r"/app/([\w/.-]+\.py)", entrypoint):
+        assert (ROOT / path).exists(), path
+
+
+def dockerignore_allows(path: str) -> bool:
+    allowed = False
+    for raw in (ROOT / ".dockerignore").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line.lstrip("!").rstrip("/")
+        if pattern == "**" or path == pattern or path.startswith(pattern + "/"):
+            allowed = negate
+    return allowed
+
+
+def test_dockerfile_copies_every_package_and_the_context_lets_them_through():
+    copied = []
+    for kind, arg in dockerfile_instructions():
+        if kind == "COPY" and "--from" not in arg:
+            words = [w for w in arg.split() if not w.startswith("--")]
+            copied += [w.rstrip("/") for w in words[:-1]]
+    problems = [f"COPY {src}: missing" for src in copied if not (ROOT / src).exists()]
+    problems += [
+        f"COPY {src}: excluded by .dockerignore" for src in copied if not dockerignore_allows(src)
+    ]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    packages = re.findall(r'"([a-z_]+)\*"', pyproject)
+    problems += [f"package {p} is not copied into the image" for p in packages if p not in copied]
+    assert "Procfile" in copied
+    assert not problems

@@ -1,0 +1,50 @@
+"""An order's notification travels through the real broker to a real Celery worker."""
+
+import time
+import uuid
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+
+from monolith.celery import app
+from monolith.notifications.models import Notification
+from tests.monolith.factories import ProductFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def worker(tmp_path):
+    queue = f"monolith-test-{uuid.uuid4().hex[:8]}"
+    saved = (app.conf.task_always_eager, app.conf.task_default_queue)
+    app.conf.task_always_eager = False
+    app.conf.task_default_queue = queue
+    app.amqp.queues.select_add(queue)
+    try:
+        with start_worker(
+            app, pool="solo", perform_ping_check=False, queues=[queue], shutdown_timeout=30
+        ):
+            yield queue
+    finally:
+        app.conf.task_always_eager, app.conf.task_default_queue = saved
+        if settings.CELERY_BROKER_URL.startswith("amqp"):
+            with app.connection_for_write() as conn:
+                conn.default_channel.queue_delete(queue)
+
+
+def test_order_notification_is_made_by_the_worker(worker, customer_client, customer, mailoutbox):
+    product = ProductFactory(inventory__on_hand=3)
+
+    response = customer_client.post(
+        "/api/v1/orders/", {"lines": [{"sku": product.sku, "quantity": 1}]}, format="json"
+    )
+    assert response.status_code == 201
+
+    deadline = time.monotonic() + 60
+    while not Notification.objects.filter(user=customer).exists():
+        assert time.monotonic() < deadline, "the worker never made the notification"
+        time.sleep(0.2)
+    notification = Notification.objects.get(user=customer)
+    assert notification.order_id == response.json()["id"]
+    assert notification.kind == "order_placed"

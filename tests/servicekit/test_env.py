@@ -1,0 +1,51 @@
+import pytest
+
+from servicekit.env import (
+    ImproperlyConfiguredEnv,
+    broker_url,
+    database_config,
+    env_bool,
+    secret_key,
+)
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    with pytest.raises(ImproperlyConfiguredEnv, match="DJANGO_SECRET_KEY"):
+        secret_key(production=True, environ={"STRANGLER_DATA_DIR": str(tmp_path)})
+
+
+def test_local_secret_key_is_made_once_and_kept(tmp_path):
+    environ = {"STRANGLER_DATA_DIR": str(tmp_path)}
+    assert secret_key(production=False, environ=environ) == secret_key(
+        production=False, environ=environ
+    )
+    assert len(secret_key(production=False, environ=environ)) > 40
+
+
+def test_env_bool_refuses_garbage():
+    with pytest.raises(ImproperlyConfiguredEnv, match="FLAG"):
+        env_bool("FLAG", False, environ={"FLAG": "perhaps"})
+    assert env_bool("FLAG", False, environ={"FLAG": "yes"}) is True
+
+
+def test_database_defaults_to_a_sqlite_file_per_service(tmp_path):
+    config = database_config(service="catalog", environ={"STRANGLER_DATA_DIR": str(tmp_path)})
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["NAME"] == str(tmp_path / "catalog" / "db.sqlite3")
+
+
+def test_database_url_wins(tmp_path):
+    config = database_config(
+        service="catalog",
+        environ={
+            "STRANGLER_DATA_DIR": str(tmp_path),
+            "DATABASE_URL": "postgres://u@db:5432/catalog",
+        },
+    )
+    assert config["ENGINE"] == "django.db.backends.postgresql"
+    assert (config["HOST"], config["NAME"]) == ("db", "catalog")
+
+
+def test_broker_defaults_to_filesystem():
+    assert broker_url(environ={}) == "filesystem://"
+    assert broker_url(environ={"CELERY_BROKER_URL": "amqp://x//"}) == "amqp://x//"

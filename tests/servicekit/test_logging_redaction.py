@@ -1,0 +1,21 @@
+from servicekit.logging import REDACTED, redact_secrets
+
+
+def test_sensitive_keys_and_bearer_tokens_are_redacted():
+    event = redact_secrets(
+        None,
+        "info",
+        {
+            "event": "login",
+            "password": "hunter2",
+            "headers": {"Authorization": "Bearer abc.def.ghi", "Accept": "json"},
+            "detail": "got Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl from client",
+            "path": "/reset?token=s3cret&page=2",
+            "request_id": "r-1",
+        },
+    )
+    assert event["password"] == REDACTED
+    assert event["headers"] == {"Authorization": REDACTED, "Accept": "json"}
+    assert "eyJ" not in event["detail"] and "c2lnbmF0dXJl" not in event["detail"]
+    assert event["path"] == f"/reset?token={REDACTED}&page=2"
+    assert event["request_id"] == "r-1"

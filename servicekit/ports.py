@@ -16,3 +16,19 @@ PORTS: dict[str, int] = {
 def port_env_var(name: str) -> str:
     """`monolith` -> `MONOLITH_PORT`, `extracted-catalog` -> `EXTRACTED_CATALOG_PORT`."""
     return name.upper().replace("-", "_") + "_PORT"
+
+
+DEFAULT_PATHS = {"health": "/healthz", "ready": "/readyz", "metrics": "/metrics"}
+# The proxy forwards every path but its own `/_strangler/` ones.
+PATHS: dict[str, dict[str, str]] = {
+    "proxy": {
+        "health": "/_strangler/healthz",
+        "ready": "/_strangler/healthz",
+        "metrics": "/_strangler/metrics",
+    },
+}
+
+
+def path_of(name: str, kind: str) -> str:
+    """`kind` is health, ready or metrics: where probes and Prometheus ask this process."""
+    return PATHS.get(name, {}).get(kind, DEFAULT_PATHS[kind])

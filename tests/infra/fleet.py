@@ -45,9 +45,18 @@ def procfile() -> dict[str, str]:
     return read_procfile(ROOT / "Procfile")
 
 
+def known_processes() -> set[str]:
+    """What a container may run: Procfile processes, and HTTP processes the port map declares
+    before their Procfile line lands (the Procfile checks take over once it does)."""
+    return set(procfile()) | set(PORTS)
+
+
 def web_processes() -> dict[str, int]:
     """Procfile processes that listen on HTTP, with their port from the port map (0: absent)."""
-    return {name: PORTS.get(name, 0) for name, command in procfile().items() if bind_of(command)}
+    listening = {
+        name: PORTS.get(name, 0) for name, command in procfile().items() if bind_of(command)
+    }
+    return {**PORTS, **listening}
 
 
 def settings_modules() -> dict[str, Path]:

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from servicekit.ports import PORTS, port_env_var
+from servicekit.ports import PORTS, path_of, port_env_var
 from servicekit.procfile import bind_of
 from tests.infra import fleet
 
@@ -68,10 +68,10 @@ def test_every_container_command_is_a_procfile_process_that_can_start(compose):
         command = svc["command"]
         if command[0] == "manage":
             continue
-        if command[0] not in processes:
+        if command[0] not in fleet.known_processes():
             problems.append(f"{name} runs {command[0]!r}, which the Procfile does not define")
-            continue
-        problems += fleet.command_problems(command[0], processes[command[0]])
+        elif command[0] in processes:
+            problems += fleet.command_problems(command[0], processes[command[0]])
     assert not problems
 
 
@@ -191,20 +191,23 @@ def test_bind_mounted_files_exist(compose):
     assert not missing
 
 
-def test_compose_prometheus_scrapes_every_http_container(compose):
+def test_compose_prometheus_scrapes_every_http_container_on_its_metrics_path(compose):
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    targets = {
-        t
+    path_of_target = {
+        target: job.get("metrics_path", "/metrics")
         for job in config["scrape_configs"]
-        for sc in job.get("static_configs", [])
-        for t in sc["targets"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
     }
-    expected = {
-        f"{name}:{PORTS[svc['command'][0]]}"
-        for name, svc in app_services(compose).items()
-        if svc["command"][0] in PORTS
-    }
-    assert expected <= targets, f"not scraped: {sorted(expected - targets)}"
+    problems = []
+    for name, svc in app_services(compose).items():
+        process = svc["command"][0]
+        if process not in PORTS:
+            continue
+        target = f"{name}:{PORTS[process]}"
+        if path_of_target.get(target) != path_of(process, "metrics"):
+            problems.append(f"{target} scraped at {path_of_target.get(target)}")
+    assert not problems
 
 
 # --- Dockerfile ---

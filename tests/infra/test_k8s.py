@@ -1,0 +1,288 @@
+"""k8s/: every overlay and example rendered with kustomize, validated against the Kubernetes
+schemas, and checked against the code (Procfile, port map, settings, routes table)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from servicekit.ports import path_of
+from tests.infra import fleet
+
+ROOT = fleet.ROOT
+K8S_VERSION = "1.30.0"
+KEDA_SCHEMA = json.loads((Path(__file__).parent / "schemas" / "keda.json").read_text())
+TARGETS = sorted(p.parent for p in (ROOT / "k8s").glob("*/*/kustomization.yaml"))
+OVERLAYS = [t for t in TARGETS if t.parent.name == "overlays"]
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|PRIVATE_KEY|DATABASE_URL|BROKER_URL")
+
+
+def render(target: Path) -> list[dict]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl (with its built-in kustomize) is needed to render k8s/"
+    result = subprocess.run([kubectl, "kustomize", str(target)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.fixture(scope="module", params=OVERLAYS, ids=lambda p: p.name)
+def docs(request) -> list[dict]:
+    return render(request.param)
+
+
+def of_kind(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def app_deployments(docs: list[dict]) -> dict[str, dict]:
+    """Deployments running our image, by the Procfile process their container runs."""
+    found = {}
+    for deployment in of_kind(docs, "Deployment").values():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        if "strangler" in container["image"].rsplit("/", 1)[-1]:
+            found[container["args"][0]] = deployment
+    return found
+
+
+def main_container(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and all(
+        (labels.get(e["key"]) in e["values"]) == (e["operator"] == "In")
+        for e in selector.get("matchExpressions", [])
+    )
+
+
+def test_there_are_dev_and_prod_overlays():
+    assert {t.name for t in OVERLAYS} >= {"dev", "prod"}
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_rendered_manifest_matches_its_schema(target):
+    problems = []
+    for doc in render(target):
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        if doc["apiVersion"].startswith("keda.sh/"):
+            errors = [
+                e.message for e in jsonschema.Draft202012Validator(KEDA_SCHEMA).iter_errors(doc)
+            ]
+            problems += [f"{name}: {e}" for e in errors]
+            continue
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            problems.append(f"{name}: {exc.message} at {list(exc.path)}")
+    assert not problems
+
+
+def test_every_procfile_process_has_a_deployment_running_it(docs):
+    deployments = app_deployments(docs)
+    processes = fleet.procfile()
+    assert not set(processes) - set(deployments), "Procfile processes without a Deployment"
+    unknown = set(deployments) - fleet.known_processes()
+    assert not unknown, f"Deployments running processes the Procfile does not define: {unknown}"
+    for deployment in of_kind(docs, "Deployment").values():
+        for init in deployment["spec"]["template"]["spec"].get("initContainers", []):
+            assert init["args"][0] == "manage", init
+
+
+def test_every_container_has_requests_and_limits(docs):
+    missing = []
+    for kind in ("Deployment", "StatefulSet"):
+        for name, obj in of_kind(docs, kind).items():
+            spec = obj["spec"]["template"]["spec"]
+            for c in spec["containers"] + spec.get("initContainers", []):
+                resources = c.get("resources", {})
+                for part in ("requests", "limits"):
+                    if not {"cpu", "memory"} <= set(resources.get(part, {})):
+                        missing.append(f"{name}/{c['name']}: {part}")
+    assert not missing
+
+
+def test_http_processes_listen_on_the_port_map_with_probes_a_service_hpa_and_pdb(docs):
+    deployments = app_deployments(docs)
+    services, hpas, pdbs = (
+        of_kind(docs, "Service"),
+        of_kind(docs, "HorizontalPodAutoscaler"),
+        of_kind(docs, "PodDisruptionBudget"),
+    )
+    problems = []
+    for process, port in fleet.web_processes().items():
+        deployment = deployments.get(process)
+        if deployment is None:
+            continue  # reported above
+        container = main_container(deployment)
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        if [p["containerPort"] for p in container.get("ports", [])] != [port]:
+            problems.append(f"{process}: containerPort is not {port}")
+        for probe, kind in (("livenessProbe", "health"), ("readinessProbe", "ready")):
+            path = container.get(probe, {}).get("httpGet", {}).get("path")
+            if path != path_of(process, kind):
+                problems.append(
+                    f"{process}: {probe} asks {path}, expected {path_of(process, kind)}"
+                )
+        service = [
+            s for s in services.values() if selects({"matchLabels": s["spec"]["selector"]}, labels)
+        ]
+        if not service or service[0]["spec"]["ports"][0]["port"] != port:
+            problems.append(f"{process}: no Service on port {port}")
+        hpa = [
+            h
+            for h in hpas.values()
+            if h["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+        ]
+        if not hpa or hpa[0]["spec"]["metrics"][0]["resource"]["name"] != "cpu":
+            problems.append(f"{process}: no CPU HorizontalPodAutoscaler")
+        if not any(selects(p["spec"]["selector"], labels) for p in pdbs.values()):
+            problems.append(f"{process}: no PodDisruptionBudget")
+    assert not problems
+
+
+def test_celery_workers_scale_on_their_queue_length(docs):
+    deployments = app_deployments(docs)
+    scaled = of_kind(docs, "ScaledObject")
+    problems = []
+    for process, command in fleet.procfile().items():
+        if not re.match(r"celery\b.*\bworker\b", command) or process not in deployments:
+            continue
+        queues = re.search(r"(?:--queues|-Q)[\s=]+(\S+)", command)
+        target = [
+            s
+            for s in scaled.values()
+            if s["spec"]["scaleTargetRef"]["name"] == deployments[process]["metadata"]["name"]
+        ]
+        if not target:
+            problems.append(f"{process}: no ScaledObject")
+            continue
+        watched = {t["metadata"].get("queueName") for t in target[0]["spec"]["triggers"]}
+        if queues and not set(queues.group(1).split(",")) <= watched:
+            problems.append(f"{process}: consumes {queues.group(1)} but scales on {watched}")
+    assert not problems
+
+
+def test_env_is_complete_known_and_secrets_come_from_secrets(docs):
+    configmaps = of_kind(docs, "ConfigMap")
+    modules = fleet.settings_modules()
+    problems = []
+    for process, deployment in app_deployments(docs).items():
+        container = main_container(deployment)
+        env = {e["name"]: e for e in container.get("env", [])}
+        from_config = {
+            key
+            for ref in container.get("envFrom", [])
+            for key in configmaps[ref["configMapRef"]["name"]]["data"]
+        }
+        module = env.get("DJANGO_SETTINGS_MODULE", {}).get("value")
+        if module not in modules:
+            problems.append(
+                f"{process}: DJANGO_SETTINGS_MODULE={module!r} is not a settings module"
+            )
+            continue
+        inferred = fleet.settings_module_of_command(fleet.procfile().get(process, ""))
+        if inferred and inferred != module:
+            problems.append(f"{process}: runs {inferred} but DJANGO_SETTINGS_MODULE={module}")
+        reads = fleet.env_reads_of(fleet.settings_files(module))
+        problems += [
+            f"{process}: {module} requires {v}"
+            for v in reads.required
+            if v not in env and v not in from_config
+        ]
+        problems += [
+            f"{process}: sets {v}, which no code reads"
+            for v in set(env) | from_config
+            if not fleet.is_known_env(v)
+        ]
+        for name in set(env) | from_config:
+            if SECRET_NAME.search(name) and "secretKeyRef" not in env.get(name, {}).get(
+                "valueFrom", {}
+            ):
+                problems.append(f"{process}: {name} must come from a Secret (secretKeyRef)")
+    assert not problems
+
+
+def test_prod_inlines_no_secret():
+    docs = render(ROOT / "k8s/overlays/prod")
+    assert not of_kind(docs, "Secret")
+
+
+def test_ingress_reaches_only_the_proxy(docs):
+    backends = {
+        path["backend"]["service"]["name"]
+        for ingress in of_kind(docs, "Ingress").values()
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == {"proxy"}
+
+
+def test_routes_configmap_is_the_proxys_table_mounted_for_live_reload(docs):
+    routes = ROOT / "strangler_proxy" / "routes.yaml"
+    configmap = of_kind(docs, "ConfigMap")["proxy-routes"]
+    assert configmap["data"]["routes.yaml"] == routes.read_text(), (
+        "k8s/base/routes.yaml differs from strangler_proxy/routes.yaml: copy it over"
+    )
+    proxy = (
+        main_container(app_deployments(docs)["proxy"]) if "proxy" in app_deployments(docs) else None
+    )
+    if proxy is None:
+        proxy = main_container(of_kind(docs, "Deployment")["proxy"])
+    mount = next(m for m in proxy["volumeMounts"] if m["name"] == "routes")
+    assert "subPath" not in mount, "a subPath mount is never updated in place"
+    routes_file = next(e["value"] for e in proxy["env"] if e["name"] == "STRANGLER_ROUTES_FILE")
+    assert routes_file == f"{mount['mountPath']}/routes.yaml"
+
+
+def test_network_policies_let_only_the_proxy_reach_services_and_each_service_its_database(docs):
+    policies = list(of_kind(docs, "NetworkPolicy").values())
+    assert any(
+        p["spec"]["podSelector"] == {}
+        and p["spec"]["policyTypes"] == ["Ingress"]
+        and not p["spec"].get("ingress")
+        for p in policies
+    ), "no default deny"
+    problems = []
+    for process, deployment in app_deployments(docs).items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        for policy in policies:
+            if not policy["spec"]["podSelector"] or not selects(
+                policy["spec"]["podSelector"], labels
+            ):
+                continue
+            for rule in policy["spec"].get("ingress", []):
+                for peer in rule.get("from", []):
+                    pod_ok = peer.get("podSelector", {}).get("matchLabels") == {
+                        "strangler.io/role": "proxy"
+                    }
+                    ns = (
+                        peer.get("namespaceSelector", {})
+                        .get("matchLabels", {})
+                        .get("kubernetes.io/metadata.name")
+                    )
+                    ns_ok = ns == "monitoring" or (ns == "ingress-nginx" and process == "proxy")
+                    if not (pod_ok or ns_ok):
+                        problems.append(f"{process}: {policy['metadata']['name']} admits {peer}")
+    for module in fleet.settings_modules():
+        if "DATABASE_URL" not in fleet.env_reads_of(fleet.settings_files(module)).required:
+            continue
+        service = module.rsplit(".", 1)[0].split(".")[-1]
+        guard = [
+            p
+            for p in policies
+            if p["spec"]["podSelector"].get("matchLabels") == {"strangler.io/database-of": service}
+        ]
+        peers = [peer for p in guard for rule in p["spec"]["ingress"] for peer in rule["from"]]
+        if not guard or peers != [
+            {"podSelector": {"matchLabels": {"strangler.io/service": service}}}
+        ]:
+            problems.append(f"database of {service} is not reserved to its pods: {peers}")
+    assert not problems

@@ -1,0 +1,1 @@
+"""The strangler proxy: one entry point that moves routes from the monolith to extracted services."""

@@ -1,0 +1,129 @@
+"""The operators' CLI: edits `routes.yaml` atomically; every worker picks the change up by itself."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import yaml
+
+from strangler_proxy.routing import RouteTableError, load_table
+from strangler_proxy.table_source import read_raw, route_update
+
+DEFAULT_FILE = Path(__file__).resolve().parent / "routes.yaml"
+
+
+def _file(args: argparse.Namespace) -> str:
+    return args.file or os.environ.get("STRANGLER_ROUTES_FILE") or str(DEFAULT_FILE)
+
+
+def _target(route: dict) -> str:
+    mode = route.get("mode", "monolith")
+    if mode == "canary":
+        return f"canary {route.get('percent', 0)}% -> {route.get('upstream')}"
+    if mode in ("extracted", "shadow"):
+        return f"{mode} -> {route.get('upstream')}"
+    return mode
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    data = read_raw(_file(args))
+    rows = [
+        (
+            r.get("name", "?"),
+            ",".join(r.get("methods", [])) or "*",
+            r.get("prefix") or r.get("pattern", ""),
+            _target(r),
+            r.get("fallback") or "-",
+        )
+        for r in data.get("routes", [])
+    ]
+    widths = [
+        max(len(str(x)) for x in col)
+        for col in zip(("NAME", "METHODS", "PATH", "MODE", "FALLBACK"), *rows, strict=False)
+    ]
+    for row in [("NAME", "METHODS", "PATH", "MODE", "FALLBACK"), *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    for route in read_raw(_file(args)).get("routes", []):
+        if route.get("name") == args.route:
+            print(yaml.safe_dump(route, sort_keys=False).rstrip())
+            return 0
+    print(f"error: no route named {args.route!r}")
+    return 1
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    changes: dict = {}
+    for key in ("mode", "percent", "upstream", "fallback", "auth"):
+        value = getattr(args, key)
+        if value is not None:
+            changes[key] = None if value in ("", "none") and key in ("fallback",) else value
+    if args.methods is not None:
+        changes["methods"] = [m.strip().upper() for m in args.methods.split(",") if m.strip()]
+    if not changes:
+        print("error: nothing to change (give --mode, --percent, --upstream, --fallback, ...)")
+        return 2
+    try:
+        route_update(_file(args), args.route, changes)
+    except KeyError:
+        print(f"error: no route named {args.route!r}")
+        return 1
+    except RouteTableError as exc:
+        print(f"error: refused, the file is unchanged: {exc}")
+        return 1
+    print(f"{args.route}: {json.dumps(changes)} (workers reload within a second)")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        table = load_table(_file(args))
+    except RouteTableError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(f"ok: {len(table.routes)} routes, {len(table.upstreams)} upstreams")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m strangler_proxy")
+    root.add_argument(
+        "--file", help="routes file (default: $STRANGLER_ROUTES_FILE or the packaged one)"
+    )
+    top = root.add_subparsers(dest="group", required=True)
+    routes = top.add_parser("routes", help="inspect and change the route table")
+    sub = routes.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="every route, its mode and target").set_defaults(func=cmd_list)
+    show = sub.add_parser("show", help="one route in full")
+    show.add_argument("route")
+    show.set_defaults(func=cmd_show)
+    change = sub.add_parser(
+        "set", help="change a route (validated; the file is replaced atomically)"
+    )
+    change.add_argument("route")
+    change.add_argument("--mode", choices=["monolith", "extracted", "shadow", "canary"])
+    change.add_argument("--percent", type=float)
+    change.add_argument("--upstream")
+    change.add_argument("--fallback", help="an upstream name, or 'none' to remove")
+    change.add_argument("--auth", choices=["none", "optional", "required"])
+    change.add_argument("--methods", help="comma-separated, e.g. GET,HEAD")
+    change.set_defaults(func=cmd_set)
+    sub.add_parser("validate", help="check the file against the schema").set_defaults(
+        func=cmd_validate
+    )
+    for p in (routes, *sub.choices.values()):
+        p.add_argument("--file", help="routes file", default=argparse.SUPPRESS)
+    return root
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
+    if not hasattr(args, "file"):
+        args.file = None
+    return args.func(args)

@@ -1,0 +1,33 @@
+"""Gunicorn settings for the proxy: gthread workers, metrics shared across workers."""
+
+import os
+import shutil
+import tempfile
+
+wsgi_app = "strangler_proxy.wsgi:application"
+worker_class = "gthread"
+workers = int(os.environ.get("STRANGLER_PROXY_WORKERS", "2"))
+threads = int(os.environ.get("STRANGLER_PROXY_THREADS", "8"))
+keepalive = 15
+# Streams can last; a slow upstream answers 504 itself through the per-route read timeout.
+timeout = int(os.environ.get("STRANGLER_PROXY_WORKER_TIMEOUT", "120"))
+graceful_timeout = 30
+accesslog = os.environ.get("STRANGLER_PROXY_ACCESS_LOG") or None
+loglevel = "warning"
+# Gunicorn refuses header names with underscores by default; keep it (no header smuggling).
+
+# Every worker writes its samples here; a scrape of any worker sums them (prometheus_client).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="strangler-proxy-prom-")
+
+
+def on_starting(server):
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,387 @@
+"""The route table: load and validate `routes.yaml`, resolve a request to an upstream (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+import yaml
+
+from strangler_proxy.schema import SCHEMA
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MONOLITH = "monolith"
+
+
+class RouteTableError(ValueError):
+    """The routes file is refused; `str()` names the file, line and field."""
+
+
+@dataclass(frozen=True)
+class Timeout:
+    connect: float = 2.0
+    read: float = 30.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 1
+    backoff: float = 0.05
+    max_backoff: float = 1.0
+    on_status: frozenset[int] = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Upstream:
+    name: str
+    discovery: str = "static"
+    instances: tuple[str, ...] = ()
+    dns: dict[str, Any] | None = None
+    service: str | None = None
+    balancer: str = "round_robin"
+    timeout: Timeout = Timeout()
+    retry: RetryPolicy = RetryPolicy()
+    fail_max: int = 5
+    reset_timeout: float = 30.0
+    max_concurrent: int = 100
+    preserve_host: bool = False
+    eject_after: int = 3
+    eject_for: float = 10.0
+    health_path: str | None = None
+    health_interval: float = 5.0
+    health_timeout: float = 1.0
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests: int
+    per: int
+    key: str = "client"
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    prefix: str | None = None
+    pattern: str | None = None
+    methods: frozenset[str] | None = None
+    mode: str = MONOLITH
+    upstream: str | None = None
+    percent: float = 0.0
+    fallback: str | None = None
+    timeout: Timeout | None = None
+    retry: RetryPolicy | None = None
+    auth: str = "none"
+    rate_limit: RateLimit | None = None
+    shadow_writes: bool = False
+    shadow_ignore_fields: tuple[str, ...] = ()
+    shadow_ignore_headers: tuple[str, ...] = ()
+    canary_header: bool = True
+    regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.methods is not None and method not in self.methods:
+            return False
+        if self.regex is not None:
+            return self.regex.fullmatch(path) is not None
+        return path.startswith(self.prefix or "/")
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    upstreams: dict[str, Upstream]
+    routes: tuple[Route, ...]
+    default_upstream: str = MONOLITH
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def route(self, name: str) -> Route:
+        for route in self.routes:
+            if route.name == name:
+                return route
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where one request goes: `target` serves it, `shadow_to` gets a copy, `fallback` on failure."""
+
+    route: Route | None
+    target: str
+    side: str = "primary"  # primary | candidate
+    fallback: str | None = None
+    shadow_to: str | None = None
+
+    @property
+    def route_name(self) -> str:
+        return self.route.name if self.route else "-"
+
+
+CANARY_HEADER = "X-Strangler-Canary"  # "candidate" or "primary": testers pick a side
+
+
+def canary_bucket(route_name: str, sticky_key: str) -> float:
+    """A stable point in [0, 100) per (route, user): raising the percent never moves a user back."""
+    digest = hashlib.blake2b(f"{route_name}\0{sticky_key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % 10000 / 100.0
+
+
+def resolve(
+    table: RouteTable,
+    *,
+    method: str,
+    path: str,
+    sticky_key: str | None = None,
+    override: str | None = None,
+) -> Decision:
+    """First route in file order that matches wins; anything unmatched goes to the default."""
+    for route in table.routes:
+        if route.matches(method, path):
+            return _decide(table, route, method, sticky_key, override)
+    return Decision(route=None, target=table.default_upstream)
+
+
+def _decide(
+    table: RouteTable, route: Route, method: str, sticky_key: str | None, override: str | None
+) -> Decision:
+    primary = table.default_upstream
+    if route.mode == "monolith":
+        return Decision(route=route, target=route.upstream or primary)
+    candidate = route.upstream or primary
+    if route.mode == "extracted":
+        return Decision(route=route, target=candidate, side="candidate", fallback=route.fallback)
+    if route.mode == "shadow":
+        shadow = method not in WRITES or route.shadow_writes
+        return Decision(route=route, target=primary, shadow_to=candidate if shadow else None)
+    # canary
+    if route.canary_header and override in ("candidate", "primary"):
+        to_candidate = override == "candidate"
+    elif sticky_key is None:
+        to_candidate = False
+    else:
+        to_candidate = canary_bucket(route.name, sticky_key) < route.percent
+    if to_candidate:
+        return Decision(route=route, target=candidate, side="candidate", fallback=route.fallback)
+    return Decision(route=route, target=primary)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_CONVERTERS = {
+    "int": r"[0-9]+",
+    "str": r"[^/]+",
+    "slug": r"[-a-zA-Z0-9_]+",
+    "uuid": r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    "path": r".+",
+}
+_PARAM = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)>")
+
+
+def pattern_regex(pattern: str) -> re.Pattern[str]:
+    """Django-style `/api/v1/products/<int:pk>/`; a trailing `*` matches any rest of the path."""
+    out, pos = [], 0
+    rest = pattern.endswith("*")
+    body = pattern[:-1] if rest else pattern
+    for match in _PARAM.finditer(body):
+        out.append(re.escape(body[pos : match.start()]))
+        conv = match.group("conv") or "str"
+        if conv not in _CONVERTERS:
+            raise ValueError(f"unknown path converter {conv!r}")
+        out.append(f"(?P<{match.group('name')}>{_CONVERTERS[conv]})")
+        pos = match.end()
+    out.append(re.escape(body[pos:]))
+    if rest:
+        out.append(".*")
+    return re.compile("".join(out))
+
+
+def expand_env(value: Any, environ: dict[str, str] | os._Environ[str]) -> Any:
+    """`${VAR}` and `${VAR:-default}` in string values, so one file serves every environment."""
+    if isinstance(value, str):
+        return _ENV.sub(lambda m: environ.get(m.group(1)) or (m.group(2) or ""), value)
+    if isinstance(value, list):
+        return [expand_env(v, environ) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_env(v, environ) for k, v in value.items()}
+    return value
+
+
+def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
+    """The 1-based line of the deepest YAML node reachable along a JSON-schema error path."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for key in path:
+        if isinstance(node, yaml.MappingNode):
+            found = next((pair for pair in node.value if pair[0].value == key), None)
+            if found is None:
+                break
+            node = found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _where(path: list[Any]) -> str:
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out or "(top level)"
+
+
+def _error(source: str, node: yaml.Node | None, path: list[Any], message: str) -> RouteTableError:
+    line = _line_of(node, path)
+    at = f"{source}:{line}" if line else source
+    return RouteTableError(f"{at}: {_where(path)}: {message}")
+
+
+def _best_error(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationError:
+    return jsonschema.exceptions.best_match(errors)
+
+
+def parse_table(
+    text: str, *, source: str = "routes.yaml", environ: dict[str, str] | None = None
+) -> RouteTable:
+    """Parse and validate; raise `RouteTableError` naming the line and field of the first fault."""
+    environ = os.environ if environ is None else environ
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise RouteTableError(f"{source}{line}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RouteTableError(f"{source}: the file must hold a mapping with upstreams and routes")
+    expanded = expand_env(data, environ)
+    errors = list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(expanded))
+    if errors:
+        err = _best_error(errors)
+        path = list(err.absolute_path)
+        message = err.message
+        if err.validator == "additionalProperties":
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            if extra:
+                path.append(extra[0])
+                message = f"unknown field {extra[0]!r}"
+        raise _error(source, node, path, message)
+    return _build(expanded, raw=data, node=node, source=source)
+
+
+def _timeout(value: Any, default: Timeout) -> Timeout:
+    if value is None:
+        return default
+    if isinstance(value, dict):
+        return Timeout(value.get("connect", default.connect), value.get("read", default.read))
+    return Timeout(min(float(value), default.connect), float(value))
+
+
+def _retry(value: dict | None, default: RetryPolicy) -> RetryPolicy:
+    if value is None:
+        return default
+    return RetryPolicy(
+        attempts=value.get("attempts", default.attempts),
+        backoff=value.get("backoff", default.backoff),
+        max_backoff=value.get("max_backoff", default.max_backoff),
+        on_status=frozenset(value.get("on_status", default.on_status)),
+    )
+
+
+def _build(data: dict, *, raw: dict, node: yaml.Node, source: str) -> RouteTable:
+    upstreams: dict[str, Upstream] = {}
+    for name, spec in data["upstreams"].items():
+        discovery = spec.get("discovery", "static")
+        where = ["upstreams", name]
+        if discovery == "static" and not spec.get("instances"):
+            raise _error(source, node, where, "a static upstream needs at least one instance")
+        if discovery == "dns" and "dns" not in spec:
+            raise _error(source, node, where, "discovery: dns needs a dns: {name, port} block")
+        health = spec.get("health_check")
+        breaker = spec.get("breaker", {})
+        upstreams[name] = Upstream(
+            name=name,
+            discovery=discovery,
+            instances=tuple(u.rstrip("/") for u in spec.get("instances", ())),
+            dns=spec.get("dns"),
+            service=spec.get("service", name),
+            balancer=spec.get("balancer", "round_robin"),
+            timeout=_timeout(spec.get("timeout"), Timeout()),
+            retry=_retry(spec.get("retry"), RetryPolicy()),
+            fail_max=breaker.get("fail_max", 5),
+            reset_timeout=float(breaker.get("reset_timeout", 30.0)),
+            max_concurrent=spec.get("max_concurrent", 100),
+            preserve_host=spec.get("preserve_host", False),
+            eject_after=spec.get("eject_after", 3),
+            eject_for=float(spec.get("eject_for", 10.0)),
+            health_path=health.get("path", "/readyz") if health is not None else None,
+            health_interval=float((health or {}).get("interval", 5.0)),
+            health_timeout=float((health or {}).get("timeout", 1.0)),
+        )
+    default = data.get("default_upstream", MONOLITH)
+    if default not in upstreams:
+        raise _error(
+            source, node, ["default_upstream"], f"default upstream {default!r} is not declared"
+        )
+    routes: list[Route] = []
+    seen: set[str] = set()
+    for index, spec in enumerate(data["routes"]):
+        where = ["routes", index]
+        if spec["name"] in seen:
+            raise _error(source, node, [*where, "name"], f"duplicate route name {spec['name']!r}")
+        seen.add(spec["name"])
+        mode = spec.get("mode", "monolith")
+        for key in ("upstream", "fallback"):
+            if spec.get(key) is not None and spec[key] not in upstreams:
+                raise _error(source, node, [*where, key], f"unknown upstream {spec[key]!r}")
+        if mode in ("extracted", "shadow", "canary") and not spec.get("upstream"):
+            raise _error(source, node, [*where, "mode"], f"mode {mode} needs an upstream")
+        regex = None
+        if "pattern" in spec:
+            try:
+                regex = pattern_regex(spec["pattern"])
+            except (ValueError, re.error) as exc:
+                raise _error(source, node, [*where, "pattern"], str(exc)) from exc
+        limit = spec.get("rate_limit")
+        shadow = spec.get("shadow", {})
+        upstream_name = spec.get("upstream") or default
+        routes.append(
+            Route(
+                name=spec["name"],
+                prefix=spec.get("prefix"),
+                pattern=spec.get("pattern"),
+                methods=frozenset(spec["methods"]) if spec.get("methods") else None,
+                mode=mode,
+                upstream=spec.get("upstream"),
+                percent=float(spec.get("percent", 0)),
+                fallback=spec.get("fallback"),
+                timeout=_timeout(spec.get("timeout"), upstreams[upstream_name].timeout)
+                if "timeout" in spec
+                else None,
+                retry=_retry(spec.get("retry"), RetryPolicy()) if "retry" in spec else None,
+                auth=spec.get("auth", "none"),
+                rate_limit=RateLimit(limit["requests"], limit["per"], limit.get("key", "client"))
+                if limit
+                else None,
+                shadow_writes=shadow.get("writes", False),
+                shadow_ignore_fields=tuple(shadow.get("ignore_fields", ())),
+                shadow_ignore_headers=tuple(h.lower() for h in shadow.get("ignore_headers", ())),
+                canary_header=spec.get("canary_header", True),
+                regex=regex,
+            )
+        )
+    return RouteTable(upstreams=upstreams, routes=tuple(routes), default_upstream=default, raw=raw)
+
+
+def load_table(
+    path: str | os.PathLike[str], *, environ: dict[str, str] | None = None
+) -> RouteTable:
+    with open(path, encoding="utf-8") as handle:
+        return parse_table(handle.read(), source=os.fspath(path), environ=environ)

@@ -1,0 +1,79 @@
+"""Builds the per-process `Proxy` from settings, once, after the worker has forked."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from strangler_proxy.auth import EdgeAuth
+from strangler_proxy.proxy import Proxy, ProxyOptions
+from strangler_proxy.ratelimit import MemoryLimiter, RedisLimiter
+from strangler_proxy.shadow import DiffStore, ShadowRunner
+from strangler_proxy.table_source import TableSource
+from strangler_proxy.upstreams import Upstreams
+
+_proxy: Proxy | None = None
+_lock = threading.Lock()
+
+
+def redis_client(url: str) -> Any | None:
+    if not url:
+        return None
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def build_proxy(config: dict[str, Any]) -> Proxy:
+    redis = redis_client(config.get("REDIS_URL", ""))
+    http = urllib3.PoolManager(num_pools=64, maxsize=config.get("POOL_SIZE", 32), block=False)
+    return Proxy(
+        source=TableSource(config["ROUTES_FILE"], check_interval=config.get("CHECK_INTERVAL", 1.0)),
+        upstreams=Upstreams(
+            http=http,
+            redis_client=redis,
+            zookeeper_hosts=config.get("ZOOKEEPER_HOSTS", ""),
+            health_checks=config.get("HEALTH_CHECKS", True),
+        ),
+        limiter=RedisLimiter(redis) if redis is not None else MemoryLimiter(),
+        auth=EdgeAuth(
+            jwks_url=config["JWKS_URL"],
+            issuer=config.get("JWT_ISSUER", "strangler-users"),
+            audience=config.get("JWT_AUDIENCE", "strangler"),
+            admin_token=config.get("ADMIN_TOKEN", ""),
+        ),
+        shadow=ShadowRunner(
+            store=DiffStore(path=Path(config["SHADOW_DIFFS_FILE"]), redis_client=redis),
+            workers=config.get("SHADOW_WORKERS", 4),
+        ),
+        options=ProxyOptions(
+            max_body=config.get("MAX_BODY", 10 * 1024 * 1024),
+            buffer_limit=config.get("BUFFER_LIMIT", 256 * 1024),
+            tracing=config.get("TRACING", False),
+            trust_canary_header=config.get("TRUST_CANARY_HEADER", True),
+        ),
+    )
+
+
+def get_proxy() -> Proxy:
+    global _proxy
+    proxy = _proxy
+    if proxy is None:
+        with _lock:
+            if _proxy is None:
+                _proxy = build_proxy(settings.STRANGLER_PROXY)
+            proxy = _proxy
+    return proxy
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **_kwargs: Any) -> None:
+    global _proxy
+    if setting == "STRANGLER_PROXY":
+        _proxy = None

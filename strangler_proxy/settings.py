@@ -1,0 +1,62 @@
+"""Proxy settings: a lean Django (no database, no middleware on the proxy path), from the env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from servicekit.env import data_dir, env_bool, env_int, env_list, env_str, secret_key
+from servicekit.logging import logging_config
+
+SERVICE_NAME = "strangler-proxy"
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = data_dir() / "proxy"
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+ENVIRONMENT = env_str("DJANGO_ENV", "local")
+PRODUCTION = ENVIRONMENT == "production"
+DEBUG = False  # the proxy never renders debug pages: upstream errors pass through as they are
+SECRET_KEY = secret_key(production=PRODUCTION)
+# The proxy forwards every Host to upstreams, which check their own ALLOWED_HOSTS; the proxy
+# itself never builds URLs from Host except to rewrite redirects back to the same origin.
+ALLOWED_HOSTS = env_list("STRANGLER_PROXY_ALLOWED_HOSTS", ["*"])
+
+INSTALLED_APPS: list[str] = []
+# Every concern (request id, auth, rate limit, metrics) is done once inside the proxy view:
+# Django's middleware chain costs more than the forwarding itself.
+MIDDLEWARE: list[str] = []
+ROOT_URLCONF = "strangler_proxy.urls"
+WSGI_APPLICATION = "strangler_proxy.wsgi.application"
+DATABASES: dict = {}
+USE_TZ = True
+# Bodies are read by the proxy itself under STRANGLER_MAX_BODY, never through request.body.
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
+
+LOGGING = logging_config(
+    service_name=SERVICE_NAME,
+    level=env_str("LOG_LEVEL", "INFO"),
+    json=env_bool("LOG_JSON", default=True),
+)
+
+_MONOLITH = env_str("STRANGLER_MONOLITH_URL", f"http://127.0.0.1:{env_int('MONOLITH_PORT', 8001)}")
+
+STRANGLER_PROXY = {
+    "ROUTES_FILE": env_str("STRANGLER_ROUTES_FILE", str(Path(__file__).parent / "routes.yaml")),
+    "CHECK_INTERVAL": float(env_str("STRANGLER_ROUTES_CHECK_INTERVAL", "1.0")),
+    "MAX_BODY": env_int("STRANGLER_MAX_BODY", 10 * 1024 * 1024),
+    "BUFFER_LIMIT": env_int("STRANGLER_BUFFER_LIMIT", 256 * 1024),
+    "POOL_SIZE": env_int("STRANGLER_POOL_SIZE", 32),
+    "JWKS_URL": env_str("STRANGLER_JWKS_URL", f"{_MONOLITH}/.well-known/jwks.json"),
+    "JWT_ISSUER": env_str("JWT_ISSUER", "strangler-users"),
+    "JWT_AUDIENCE": env_str("JWT_AUDIENCE", "strangler"),
+    "ADMIN_TOKEN": env_str("STRANGLER_ADMIN_TOKEN", ""),
+    "REDIS_URL": env_str("REDIS_URL", ""),
+    "ZOOKEEPER_HOSTS": env_str("STRANGLER_ZOOKEEPER_HOSTS", ""),
+    "HEALTH_CHECKS": env_bool("STRANGLER_HEALTH_CHECKS", default=True),
+    "SHADOW_WORKERS": env_int("STRANGLER_SHADOW_WORKERS", 4),
+    "SHADOW_DIFFS_FILE": str(DATA_DIR / "shadow-diffs.jsonl"),
+    "TRUST_CANARY_HEADER": env_bool("STRANGLER_TRUST_CANARY_HEADER", default=True),
+    "TRACING": env_bool(
+        "STRANGLER_TRACING",
+        default=bool(env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "") or env_str("OTEL_TRACES_FILE", "")),
+    ),
+}

@@ -1,0 +1,189 @@
+"""Per-upstream runtime: discovered instances, balancer, breaker, bulkhead and health checks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import pybreaker
+import urllib3
+
+from servicekit.discovery import DnsRegistry, Registry, StaticRegistry
+from servicekit.discovery_balancers import InstancePool
+from servicekit.http_client import make_breaker
+from servicekit.metrics import BreakerMetricsListener
+from strangler_proxy.routing import RouteTable, Upstream
+
+logger = logging.getLogger("strangler_proxy.upstreams")
+
+
+class UpstreamRuntime:
+    def __init__(
+        self,
+        config: Upstream,
+        *,
+        registry: Registry,
+        breaker: pybreaker.CircuitBreaker,
+        pool: InstancePool | None = None,
+    ):
+        self.config = config
+        self.name = config.name
+        self.registry = registry
+        self.breaker = breaker
+        instances = registry.instances(config.service or config.name)
+        if pool is None:
+            pool = InstancePool(
+                instances,
+                balancer=config.balancer,
+                eject_after=config.eject_after,
+                eject_for=config.eject_for,
+            )
+        else:  # same balancer: keep what we learnt about the instances that stay
+            pool.update(instances)
+        self.pool = pool
+        self.bulkhead = threading.BoundedSemaphore(config.max_concurrent)
+        self.timeout = urllib3.Timeout(connect=config.timeout.connect, read=config.timeout.read)
+        self._refreshed = time.monotonic()
+        self._dynamic = config.discovery != "static"
+
+    def refresh(self) -> None:
+        """Re-read a dynamic registry at most once a second (DNS answers are cached by TTL)."""
+        if self._dynamic and time.monotonic() - self._refreshed >= 1.0:
+            self._refreshed = time.monotonic()
+            try:
+                self.pool.update(self.registry.instances(self.config.service or self.name))
+            except Exception:
+                logger.exception("discovery failed for %s", self.name)
+
+    def origins(self) -> list[str]:
+        return [s.url for s in self.pool.states]
+
+
+class Upstreams:
+    """All upstreams of the current table; rebuilt on a table change, breakers kept by name."""
+
+    def __init__(
+        self,
+        *,
+        http: urllib3.PoolManager,
+        redis_client: Any | None = None,
+        zookeeper_hosts: str = "",
+        health_checks: bool = True,
+    ):
+        self.http = http
+        self.redis = redis_client
+        self.zookeeper_hosts = zookeeper_hosts
+        self.health_checks = health_checks
+        self._table: RouteTable | None = None
+        self._runtimes: dict[str, UpstreamRuntime] = {}
+        self._breakers: dict[str, pybreaker.CircuitBreaker] = {}
+        self._origins: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+        self._checker: threading.Thread | None = None
+
+    def sync(self, table: RouteTable) -> None:
+        if table is self._table:
+            return
+        with self._lock:
+            if table is self._table:
+                return
+            runtimes = {}
+            for name, config in table.upstreams.items():
+                old = self._runtimes.get(name)
+                if old is not None and old.config == config:
+                    runtimes[name] = old
+                    continue
+                same_pool = old is not None and (
+                    old.config.balancer,
+                    old.config.eject_after,
+                    old.config.eject_for,
+                ) == (config.balancer, config.eject_after, config.eject_for)
+                runtimes[name] = UpstreamRuntime(
+                    config,
+                    registry=self._registry(config),
+                    breaker=self._breaker(config),
+                    pool=old.pool if same_pool and old is not None else None,
+                )
+            self._runtimes = runtimes
+            self._origins = frozenset(o for r in runtimes.values() for o in r.origins())
+            self._table = table
+        if (
+            self.health_checks
+            and self._checker is None
+            and any(c.health_path for c in table.upstreams.values())
+        ):
+            self._checker = threading.Thread(target=self._health_loop, daemon=True, name="health")
+            self._checker.start()
+
+    def get(self, name: str) -> UpstreamRuntime:
+        return self._runtimes[name]
+
+    def all(self) -> dict[str, UpstreamRuntime]:
+        return dict(self._runtimes)
+
+    @property
+    def origins(self) -> frozenset[str]:
+        return self._origins
+
+    def _registry(self, config: Upstream) -> Registry:
+        service = config.service or config.name
+        if config.discovery == "dns":
+            dns = config.dns or {}
+            return DnsRegistry(
+                {service: (dns["name"], int(dns["port"]))},
+                scheme=dns.get("scheme", "http"),
+                ttl=float(dns.get("ttl", 5.0)),
+            )
+        if config.discovery == "zookeeper":
+            from servicekit.discovery_zookeeper import ZooKeeperRegistry
+
+            if not self.zookeeper_hosts:
+                raise RuntimeError("discovery: zookeeper needs STRANGLER_ZOOKEEPER_HOSTS")
+            return ZooKeeperRegistry.shared(self.zookeeper_hosts)
+        return StaticRegistry({service: list(config.instances)})
+
+    def _breaker(self, config: Upstream) -> pybreaker.CircuitBreaker:
+        breaker = self._breakers.get(config.name)
+        if breaker is None:
+            breaker = make_breaker(
+                config.name,
+                fail_max=config.fail_max,
+                reset_timeout=config.reset_timeout,
+                redis_client=self.redis,
+            )
+            breaker.add_listener(BreakerMetricsListener())
+            self._breakers[config.name] = breaker
+        else:
+            breaker.fail_max = config.fail_max
+            breaker.reset_timeout = config.reset_timeout
+        return breaker
+
+    def _health_loop(self) -> None:
+        """Active checks: GET each instance's health path; a failure takes it out of rotation."""
+        next_due: dict[str, float] = {}
+        while True:
+            now = time.monotonic()
+            for name, runtime in list(self._runtimes.items()):
+                config = runtime.config
+                if not config.health_path or next_due.get(name, 0) > now:
+                    continue
+                next_due[name] = now + config.health_interval
+                runtime.refresh()
+                for state in runtime.pool.states:
+                    runtime.pool.mark_health(state.url, self._probe(state.url, config))
+            time.sleep(0.2)
+
+    def _probe(self, url: str, config: Upstream) -> bool:
+        try:
+            response = self.http.request(
+                "GET",
+                url + (config.health_path or "/readyz"),
+                timeout=urllib3.Timeout(connect=config.health_timeout, read=config.health_timeout),
+                retries=False,
+                redirect=False,
+            )
+        except urllib3.exceptions.HTTPError:
+            return False
+        return 200 <= response.status < 300

@@ -27,11 +27,14 @@ URLS = """
 def main() -> int:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.setdefault("LOG_JSON", "true")
+    quiet = {**env, "LOG_LEVEL": "WARNING"}  # set-up steps print their summary, not every event
     for name, manage in SERVICES:
         print(f"-> {name}: migrate", flush=True)
-        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        subprocess.run(
+            [*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=quiet, check=True
+        )
     print("-> monolith: seed demo data", flush=True)
-    subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=quiet, check=True)
     print(URLS, flush=True)
     return subprocess.call([str(BIN / "honcho"), "start", "-f", "Procfile"], cwd=ROOT, env=env)
 

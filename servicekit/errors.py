@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -216,8 +216,15 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRespon
     return problem_response(request, 404, "not_found", f"No API endpoint at {request.path}.")
 
 
-def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """`handler500`: a JSON problem, never an HTML page or a traceback."""
-    return problem_response(
-        request, 500, "server_error", "The server failed to handle the request; it was logged."
+def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """`handler500`: a JSON problem for API paths, a plain page for HTML; never a traceback."""
+    if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
+        return problem_response(
+            request, 500, "server_error", "The server failed to handle the request; it was logged."
+        )
+    return HttpResponse(
+        "<!doctype html><title>Server error</title><h1>Something went wrong</h1>"
+        "<p>The error was logged. Please try again.</p>",
+        status=500,
+        content_type="text/html; charset=utf-8",
     )

@@ -44,6 +44,8 @@ def test_server_error_handler_answers_problem_json_without_details():
     assert response.status_code == 500
     assert response["Content-Type"] == "application/problem+json"
     assert b"Traceback" not in response.content
+    page = server_error(RequestFactory().get("/products/X/"))
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
 
 
 def test_problem_carries_the_request_id(anon_client):

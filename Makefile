@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format lock migrations-check clean-data
+.PHONY: run test install lint format lock migrations-check clean-data prometheus check-manifests
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -38,3 +38,9 @@ lock: install  ## re-pin every dependency after editing pyproject.toml
 
 clean-data:  ## forget the embedded databases, broker folder and keys
 	rm -rf var/
+
+prometheus: install  ## Prometheus on :9090 scraping the `make run` fleet (installs Debian's package if missing)
+	@$(BIN)/python scripts/prometheus.py
+
+check-manifests: install  ## Dockerfile, compose, k8s overlays, CI workflow: static checks only
+	@DJANGO_ENV=test $(BIN)/python -m pytest tests/infra -q --deselect tests/infra/test_local_prometheus.py

@@ -1,0 +1,172 @@
+"""Debian's Prometheus, configured by scripts/prometheus.py, scrapes a fleet started from the
+Procfile: every target comes up, the alert rules load and the key metrics are there."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+from servicekit.ports import path_of, port_env_var
+from tests.infra import fleet
+
+ROOT = fleet.ROOT
+RESERVED = range(8000, 8011)  # `make run` may be using these
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location(
+        "prometheus_script", ROOT / "scripts" / "prometheus.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in RESERVED:
+            return port
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def wait_for(check, *, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except OSError as exc:
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last})")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Ends the process and, when it leads a session of its own (gunicorn), its children."""
+    if process.poll() is not None:
+        return
+    group = os.getpgid(process.pid) == process.pid
+    os.killpg(process.pid, signal.SIGTERM) if group else process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL) if group else process.kill()
+        process.wait()
+
+
+def test_prometheus_scrapes_every_http_process_of_the_fleet(tmp_path):
+    script = _load_script()
+    processes = fleet.procfile()
+    web = script.fleet_ports()
+    assert web, "the Procfile has no HTTP process"
+    ports = {name: free_port() for name in web}
+    env = {
+        **os.environ,
+        "PATH": f"{fleet.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DJANGO_ENV": "local",
+        "STRANGLER_DATA_DIR": str(tmp_path / "data"),
+        "LOG_JSON": "true",
+        **{port_env_var(name): str(port) for name, port in ports.items()},
+        # The proxy in front of the monolith on its test port.
+        "STRANGLER_MONOLITH_URL": f"http://127.0.0.1:{ports.get('monolith', 0)}",
+    }
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"):
+        env.pop(name, None)
+    started: list[subprocess.Popen] = []
+    log_path = tmp_path / "fleet.log"
+    with log_path.open("w+b") as logs:
+        _run(script, processes, web, ports, env, started, logs, tmp_path)
+
+
+def _run(script, processes, web, ports, env, started, logs, tmp_path) -> None:
+    try:
+        # given: every settings module with a database migrated, every HTTP process running
+        for module, _ in fleet.settings_modules().items():
+            if "DATABASE_URL" in fleet.env_reads_of(fleet.settings_files(module)).required:
+                subprocess.run(
+                    [sys.executable, "-m", "django", "migrate", "--noinput", "-v", "0"],
+                    cwd=ROOT,
+                    env={**env, "DJANGO_SETTINGS_MODULE": module},
+                    check=True,
+                )
+        for name in web:
+            # One metrics folder per process: gunicorn's workers share it, processes must not.
+            multiproc = tmp_path / f"multiproc-{name}"
+            multiproc.mkdir()
+            started.append(
+                subprocess.Popen(
+                    ["sh", "-c", f"exec {processes[name]}"],
+                    cwd=ROOT,
+                    env={**env, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)},
+                    stdout=logs,
+                    stderr=logs,
+                    start_new_session=True,
+                )
+            )
+        for name, port in ports.items():
+            health = f"http://127.0.0.1:{port}{path_of(name, 'health')}"
+            wait_for(lambda url=health: get_json(url), timeout=60, what=health)
+            for _ in range(3):
+                get_json(health)
+
+        # when
+        prom_port = free_port()
+        config = script.config_for(ports, interval="1s")
+        started.append(
+            script.start(
+                config, folder=tmp_path / "prometheus", port=prom_port, stdout=logs, stderr=logs
+            )
+        )
+        api = f"http://127.0.0.1:{prom_port}/api/v1"
+
+        # then: every target up
+        def all_up():
+            targets = get_json(f"{api}/targets")["data"]["activeTargets"]
+            return (
+                len(targets) == len(ports) and all(t["health"] == "up" for t in targets) and targets
+            )
+
+        targets = wait_for(all_up, timeout=60, what="every target up")
+        assert {t["labels"]["process"] for t in targets} == set(ports)
+
+        def query(expr: str) -> list:
+            url = f"{api}/query?" + urllib.parse.urlencode({"query": expr})
+            return get_json(url)["data"]["result"]
+
+        for name in ports:
+            # Django services count requests through the middleware; the proxy has its own.
+            expr = (
+                f'http_requests_total{{job="{name}",route="{path_of(name, "health")}"}}'
+                if name != "proxy"
+                else '{job="proxy",__name__=~"proxy_.*|process_.*"}'
+            )
+            wait_for(lambda expr=expr: query(expr), timeout=30, what=expr)
+        assert query('http_request_duration_seconds_bucket{job="monolith"}')
+        rules = get_json(f"{api}/rules")["data"]["groups"]
+        assert {r["name"] for g in rules for r in g["rules"]} >= {"TargetDown", "OutboxLagging"}
+    except AssertionError:
+        logs.seek(0)
+        print(logs.read().decode(errors="replace")[-5000:])
+        raise
+    finally:
+        for process in reversed(started):
+            with contextlib.suppress(ProcessLookupError):
+                stop(process)

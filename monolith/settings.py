@@ -161,6 +161,8 @@ globals().update(
 )
 CELERY_TASK_DEFAULT_QUEUE = "monolith"
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
+# servicekit.request_id has already validated (or replaced) X-Request-ID: log that same id.
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(DATA_DIR / "mail"))

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from celery.signals import before_task_publish
 from django.conf import settings
 
 from monolith.celery import app
@@ -35,11 +36,26 @@ def worker(tmp_path):
 
 def test_order_notification_is_made_by_the_worker(worker, customer_client, customer, mailoutbox):
     product = ProductFactory(inventory__on_hand=3)
+    published: list[dict] = []
 
-    response = customer_client.post(
-        "/api/v1/orders/", {"lines": [{"sku": product.sku, "quantity": 1}]}, format="json"
-    )
+    def remember(headers=None, **_kwargs):
+        published.append(headers or {})
+
+    before_task_publish.connect(remember, weak=False)
+    try:
+        response = customer_client.post(
+            "/api/v1/orders/",
+            {"lines": [{"sku": product.sku, "quantity": 1}]},
+            format="json",
+            HTTP_X_REQUEST_ID="order-req-42",
+        )
+    finally:
+        before_task_publish.disconnect(remember)
     assert response.status_code == 201
+    # the request id travels with the task, so the worker's log lines carry it too
+    assert [h.get("__django_structlog__", {}).get("request_id") for h in published] == [
+        "order-req-42"
+    ]
 
     deadline = time.monotonic() + 60
     while not Notification.objects.filter(user=customer).exists():

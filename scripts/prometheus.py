@@ -39,9 +39,7 @@ def config_for(ports: dict[str, int], *, rules: Path = ALERTS, interval: str = "
             {
                 "job_name": name,
                 "metrics_path": path_of(name, "metrics"),
-                "static_configs": [
-                    {"targets": [f"127.0.0.1:{port}"], "labels": {"process": name}}
-                ],
+                "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {"process": name}}],
             }
             for name, port in sorted(ports.items())
         ],
@@ -64,9 +62,7 @@ def ensure_installed() -> str:
     return shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
-def start(
-    config: dict, *, folder: Path, port: int, stdout=None, stderr=None
-) -> subprocess.Popen:
+def start(config: dict, *, folder: Path, port: int, stdout=None, stderr=None) -> subprocess.Popen:
     """Writes the config under `folder` and starts Prometheus listening on 127.0.0.1:`port`."""
     binary = ensure_installed()
     folder.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,9 @@ def main() -> int:
         return 0 if Path("/proc/1").exists() else 1
     port = int(os.environ.get(port_env_var(name), PORTS[name]))
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path_of(name, 'health')}", timeout=3) as response:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}{path_of(name, 'health')}", timeout=3
+        ) as response:
             return 0 if response.status == 200 else 1
     except OSError:
         return 1

@@ -10,10 +10,9 @@ from __future__ import annotations
 EXCHANGE = "strangler.events"
 
 # queue name -> binding keys (AMQP topic patterns: `*` one word, `#` zero or more words).
+# Bind whole aggregate streams (`orders.#`), not single event types: the inbox applies an
+# aggregate's events in sequence order, so it must see every one of them (it skips, in order,
+# the types it has no handler for).
 SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
-    "monolith.notifications": (
-        "orders.order_placed.*",
-        "orders.order_confirmed.*",
-        "orders.order_cancelled.*",
-    ),
+    "monolith.notifications": ("orders.#",),
 }

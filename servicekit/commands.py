@@ -1,0 +1,37 @@
+"""Helpers the relay and consumer management commands share: stop on SIGTERM, serve metrics."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM/SIGINT, so a loop finishes its batch and exits cleanly."""
+    stop = threading.Event()
+
+    def handler(_signum, _frame) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def serve_metrics(port: int | None, *, collectors: list[str]) -> None:
+    """Expose this process's Prometheus metrics (plus the named scrape-time collectors)."""
+    if not port:
+        return
+    from django.utils.module_loading import import_string
+    from prometheus_client import REGISTRY, start_http_server
+
+    class _Collector:
+        def __init__(self, path: str):
+            self.function = import_string(path)
+
+        def collect(self):
+            yield from self.function()
+
+    for path in collectors:
+        REGISTRY.register(_Collector(path))
+    start_http_server(port)

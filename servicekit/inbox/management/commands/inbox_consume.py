@@ -1,0 +1,24 @@
+"""`manage.py inbox_consume <consumer>`: apply the consumer's queue until SIGTERM."""
+
+from django.core.management.base import BaseCommand
+
+from servicekit.commands import serve_metrics, stop_on_signals
+from servicekit.events_settings import events_settings
+from servicekit.inbox.worker import worker_from_settings
+
+
+class Command(BaseCommand):
+    help = "Consume one service's event queue through the inbox (idempotent, ordered)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "consumer", help="consumer (and queue) name, e.g. monolith.notifications"
+        )
+        parser.add_argument("--metrics-port", type=int, default=None)
+
+    def handle(self, *args, consumer, **options):
+        serve_metrics(
+            options["metrics_port"] or events_settings().METRICS_PORT,
+            collectors=["servicekit.events_metrics.collect_inbox"],
+        )
+        worker_from_settings(consumer).run(stop=stop_on_signals())

@@ -1,0 +1,359 @@
+"""Applying delivered events: once per (consumer, event id), in sequence order per aggregate."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+
+import structlog
+from django.db import transaction
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from contracts.envelope import Envelope, now_utc
+from contracts.registry import decode
+from servicekit.events_metrics import INBOX_APPLIED, INBOX_DUPLICATES, INBOX_LAG, INBOX_PARKED
+from servicekit.faults import INBOX_AFTER_COMMIT, INBOX_BEFORE_COMMIT, crash_point
+from servicekit.inbox.models import InboxCursor, InboxMessage, InboxParked, ParkedReason
+from servicekit.inbox.registry import EventConsumer
+from servicekit.outbox.echo import applying_event
+from servicekit.relay.claims import backoff_delay
+
+logger = structlog.get_logger("servicekit.inbox")
+tracer = trace.get_tracer("servicekit.inbox")
+
+Key = tuple[str, str]
+
+
+class _Batch:
+    """What one transaction knows: applied ids, cursors, aggregates with parked events."""
+
+    def __init__(self, consumer: str, envelopes: Sequence[Envelope]):
+        self.consumer = consumer
+        ids = [e.event_id for e in envelopes]
+        keys = {e.aggregate_key for e in envelopes}
+        types, agg_ids = {k[0] for k in keys}, {k[1] for k in keys}
+        self.done = set(
+            InboxMessage.objects.filter(consumer=consumer, event_id__in=ids).values_list(
+                "event_id", flat=True
+            )
+        )
+        self.parked_ids = set(
+            InboxParked.objects.filter(consumer=consumer, event_id__in=ids).values_list(
+                "event_id", flat=True
+            )
+        )
+        self.cursors: dict[Key, InboxCursor] = {
+            (c.aggregate_type, c.aggregate_id): c
+            for c in InboxCursor.objects.select_for_update().filter(
+                consumer=consumer, aggregate_type__in=types, aggregate_id__in=agg_ids
+            )
+            if (c.aggregate_type, c.aggregate_id) in keys
+        }
+        self.parked_keys: set[Key] = {
+            key
+            for key in InboxParked.objects.filter(
+                consumer=consumer, aggregate_type__in=types, aggregate_id__in=agg_ids
+            ).values_list("aggregate_type", "aggregate_id")
+            if key in keys
+        }
+        self.new_cursors: dict[Key, InboxCursor] = {}
+        self.dirty: dict[Key, InboxCursor] = {}
+        self.records: list[InboxMessage] = []
+
+    def last(self, key: Key) -> int:
+        cursor = self.cursors.get(key)
+        return cursor.last_sequence if cursor else 0
+
+    def advance(self, envelope: Envelope, applied_at: datetime) -> None:
+        key = envelope.aggregate_key
+        cursor = self.cursors.get(key)
+        if cursor is None:
+            cursor = InboxCursor(consumer=self.consumer, aggregate_type=key[0], aggregate_id=key[1])
+            self.cursors[key] = self.new_cursors[key] = cursor
+        elif key not in self.new_cursors:
+            self.dirty[key] = cursor
+        cursor.last_sequence = envelope.sequence
+        self.done.add(envelope.event_id)
+        self.records.append(
+            InboxMessage(
+                consumer=self.consumer,
+                event_id=envelope.event_id,
+                event_type=envelope.event_type,
+                aggregate_type=key[0],
+                aggregate_id=key[1],
+                sequence=envelope.sequence,
+                applied_at=applied_at,
+            )
+        )
+
+    def save(self) -> None:
+        InboxMessage.objects.bulk_create(self.records)
+        InboxCursor.objects.bulk_create(self.new_cursors.values())
+        if self.dirty:
+            InboxCursor.objects.bulk_update(self.dirty.values(), ["last_sequence"])
+
+
+class InboxProcessor:
+    """Runs a consumer's handlers. Call `process` with delivered envelopes, then acknowledge."""
+
+    def __init__(
+        self,
+        consumer: EventConsumer,
+        *,
+        max_attempts: int = 5,
+        backoff_base: float = 0.5,
+        gap_report_seconds: float = 30.0,
+    ):
+        self.consumer = consumer
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.gap_report_seconds = gap_report_seconds
+
+    # delivery -------------------------------------------------------------------------------
+    def process(self, envelopes: Sequence[Envelope]) -> None:
+        """Apply or park every envelope, durably; afterwards they may be acknowledged.
+
+        All in one transaction for throughput; if a handler fails, again one by one, so that only
+        the failing event is parked (and its aggregate waits) while the others are applied.
+        """
+        if not envelopes:
+            return
+        try:
+            with transaction.atomic():
+                self._process(envelopes, isolate=False)
+                crash_point(INBOX_BEFORE_COMMIT)
+        except _HandlerFailed:
+            for envelope in envelopes:
+                with transaction.atomic():
+                    self._process([envelope], isolate=True)
+                    crash_point(INBOX_BEFORE_COMMIT)
+        crash_point(INBOX_AFTER_COMMIT)
+
+    def _process(self, envelopes: Sequence[Envelope], *, isolate: bool) -> None:
+        batch = _Batch(self.consumer.name, envelopes)
+        for envelope in envelopes:
+            key = envelope.aggregate_key
+            if envelope.event_id in batch.done or envelope.event_id in batch.parked_ids:
+                self._duplicate(envelope)
+                continue
+            expected = batch.last(key) + 1
+            if envelope.sequence < expected:
+                self._duplicate(envelope)
+                continue
+            if envelope.sequence > expected:
+                self._park(envelope, ParkedReason.OUT_OF_ORDER, expected=expected)
+                batch.parked_ids.add(envelope.event_id)
+                batch.parked_keys.add(key)
+                continue
+            if not self._apply(envelope, batch, isolate=isolate):
+                batch.parked_keys.add(key)
+                continue
+            if key in batch.parked_keys:
+                self._drain_parked(key, batch, isolate=isolate)
+        batch.save()
+
+    def _duplicate(self, envelope: Envelope) -> None:
+        INBOX_DUPLICATES.labels(self.consumer.name, envelope.event_type).inc()
+        logger.info(
+            "inbox.duplicate_skipped",
+            consumer=self.consumer.name,
+            event_id=str(envelope.event_id),
+            sequence=envelope.sequence,
+        )
+
+    # applying -------------------------------------------------------------------------------
+    def _apply(self, envelope: Envelope, batch: _Batch, *, isolate: bool) -> bool:
+        """Run the handler and advance the cursor. False: it failed and the event was parked."""
+        handler = self.consumer.handler_for(envelope.event_type)
+        try:
+            with self._context(envelope), transaction.atomic():
+                if handler is not None:
+                    handler(decode(envelope), envelope)
+        except Exception as exc:
+            if not isolate:
+                raise _HandlerFailed from exc
+            self._park_failed(envelope, error=repr(exc))
+            return False
+        applied_at = now_utc()
+        batch.advance(envelope, applied_at)
+        INBOX_APPLIED.labels(self.consumer.name, envelope.event_type).inc()
+        INBOX_LAG.labels(self.consumer.name, envelope.event_type).observe(
+            max((applied_at - envelope.occurred_at).total_seconds(), 0.0)
+        )
+        logger.info(
+            "inbox.applied",
+            consumer=self.consumer.name,
+            event_id=str(envelope.event_id),
+            event_type=envelope.event_type,
+            aggregate_type=envelope.aggregate_type,
+            aggregate_id=envelope.aggregate_id,
+            sequence=envelope.sequence,
+            handled=handler is not None,
+        )
+        return True
+
+    @contextlib.contextmanager
+    def _context(self, envelope: Envelope) -> Iterator[None]:
+        """Continue the producer's trace and correlation id; mark the change as applied."""
+        parent = TraceContextTextMapPropagator().extract(
+            {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
+        )
+        with (
+            structlog.contextvars.bound_contextvars(
+                correlation_id=envelope.correlation_id,
+                request_id=envelope.correlation_id,
+                event_id=str(envelope.event_id),
+            ),
+            tracer.start_as_current_span(
+                f"{envelope.event_type} process",
+                context=parent,
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.consumer.group.name": self.consumer.name,
+                    "messaging.message.id": str(envelope.event_id),
+                },
+            ),
+            applying_event(envelope),
+        ):
+            yield
+
+    def _drain_parked(self, key: Key, batch: _Batch, *, isolate: bool) -> None:
+        """Apply the parked successors that the cursor just reached, in order."""
+        while True:
+            parked = InboxParked.objects.filter(
+                consumer=self.consumer.name,
+                aggregate_type=key[0],
+                aggregate_id=key[1],
+                sequence=batch.last(key) + 1,
+                reason=ParkedReason.OUT_OF_ORDER,
+            ).first()
+            if parked is None:
+                return
+            if not self._apply(parked.to_envelope(), batch, isolate=isolate):
+                return  # _park_failed turned this row into a failed one; it is retried later
+            parked.delete()
+            logger.info(
+                "inbox.unparked",
+                consumer=self.consumer.name,
+                event_id=str(parked.event_id),
+                sequence=parked.sequence,
+            )
+
+    # parking --------------------------------------------------------------------------------
+    def _park(self, envelope: Envelope, reason: str, *, expected: int) -> None:
+        now = now_utc()
+        InboxParked.objects.create(
+            consumer=self.consumer.name,
+            event_id=envelope.event_id,
+            event_type=envelope.event_type,
+            aggregate_type=envelope.aggregate_type,
+            aggregate_id=envelope.aggregate_id,
+            sequence=envelope.sequence,
+            envelope=envelope.to_dict(),
+            reason=reason,
+            next_attempt_at=now,
+            parked_at=now,
+        )
+        INBOX_PARKED.labels(self.consumer.name, envelope.event_type, reason).inc()
+        logger.info(
+            "inbox.parked_out_of_order",
+            consumer=self.consumer.name,
+            event_id=str(envelope.event_id),
+            aggregate_type=envelope.aggregate_type,
+            aggregate_id=envelope.aggregate_id,
+            sequence=envelope.sequence,
+            expected=expected,
+        )
+
+    def _park_failed(self, envelope: Envelope, *, error: str) -> None:
+        now = now_utc()
+        row, _created = InboxParked.objects.update_or_create(
+            consumer=self.consumer.name,
+            event_id=envelope.event_id,
+            defaults={"reason": ParkedReason.FAILED, "last_error": error[:4000]},
+            create_defaults={
+                "event_type": envelope.event_type,
+                "aggregate_type": envelope.aggregate_type,
+                "aggregate_id": envelope.aggregate_id,
+                "sequence": envelope.sequence,
+                "envelope": envelope.to_dict(),
+                "reason": ParkedReason.FAILED,
+                "last_error": error[:4000],
+                "next_attempt_at": now,
+                "parked_at": now,
+            },
+        )
+        row.attempts += 1
+        if row.attempts >= self.max_attempts:
+            row.reason = ParkedReason.DEAD
+        row.next_attempt_at = now + timedelta(
+            seconds=backoff_delay(row.attempts, base=self.backoff_base, cap=300.0)
+        )
+        row.save(update_fields=["attempts", "reason", "next_attempt_at"])
+        INBOX_PARKED.labels(self.consumer.name, envelope.event_type, row.reason).inc()
+        log = logger.error if row.reason == ParkedReason.DEAD else logger.warning
+        log(
+            f"inbox.handler_{'dead_lettered' if row.reason == ParkedReason.DEAD else 'failed'}",
+            consumer=self.consumer.name,
+            event_id=str(envelope.event_id),
+            event_type=envelope.event_type,
+            aggregate_id=envelope.aggregate_id,
+            sequence=envelope.sequence,
+            attempts=row.attempts,
+            error=error,
+        )
+
+    # housekeeping ---------------------------------------------------------------------------
+    def sweep(self) -> int:
+        """Retry failed events that are due, and report gaps. Returns how many were retried."""
+        now = now_utc()
+        due = list(
+            InboxParked.objects.filter(
+                consumer=self.consumer.name, reason=ParkedReason.FAILED, next_attempt_at__lte=now
+            ).order_by("sequence")[:100]
+        )
+        for parked in due:
+            with transaction.atomic():
+                row = InboxParked.objects.select_for_update().filter(pk=parked.pk).first()
+                if row is None or row.reason != ParkedReason.FAILED:
+                    continue
+                envelope = row.to_envelope()
+                batch = _Batch(self.consumer.name, [envelope])
+                if batch.last(envelope.aggregate_key) + 1 != envelope.sequence:
+                    continue
+                if self._apply(envelope, batch, isolate=True):
+                    row.delete()
+                    self._drain_parked(envelope.aggregate_key, batch, isolate=True)
+                batch.save()
+        self._report_gaps(now)
+        return len(due)
+
+    def _report_gaps(self, now: datetime) -> None:
+        cutoff = now - timedelta(seconds=self.gap_report_seconds)
+        waiting = InboxParked.objects.filter(
+            consumer=self.consumer.name, parked_at__lte=cutoff, gap_reported_at__isnull=True
+        ).exclude(reason=ParkedReason.FAILED)
+        for row in waiting[:100]:
+            cursor = InboxCursor.objects.filter(
+                consumer=self.consumer.name,
+                aggregate_type=row.aggregate_type,
+                aggregate_id=row.aggregate_id,
+            ).first()
+            logger.error(
+                "inbox.gap",
+                consumer=self.consumer.name,
+                reason=row.reason,
+                aggregate_type=row.aggregate_type,
+                aggregate_id=row.aggregate_id,
+                waiting_sequence=row.sequence,
+                expected_sequence=(cursor.last_sequence if cursor else 0) + 1,
+                waiting_since=row.parked_at.isoformat(),
+            )
+            InboxParked.objects.filter(pk=row.pk).update(gap_reported_at=now)
+
+
+class _HandlerFailed(Exception):
+    """A handler raised during a batch: redo the batch one event per transaction."""

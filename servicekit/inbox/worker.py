@@ -1,0 +1,158 @@
+"""The consumer process: reads its service's queue with kombu, applies in batches, then acks."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import structlog
+from django.db import close_old_connections
+from kombu import Connection, Consumer, Message
+
+from contracts.envelope import Envelope
+from servicekit.broker import declare_topology, event_exchange, service_queue
+from servicekit.inbox.processor import InboxProcessor
+
+logger = structlog.get_logger("servicekit.inbox")
+
+
+class InboxWorker:
+    """One consumer of one queue. Messages are acknowledged only after their batch committed."""
+
+    def __init__(
+        self,
+        processor: InboxProcessor,
+        *,
+        url: str,
+        transport_options: Mapping | None,
+        exchange_name: str,
+        subscriptions: Mapping[str, Sequence[str]],
+        batch_size: int = 200,
+        prefetch: int = 500,
+        batch_wait: float = 0.002,
+        sweep_interval: float = 1.0,
+    ):
+        self.processor = processor
+        self.queue_name = processor.consumer.name
+        if self.queue_name not in subscriptions:
+            raise LookupError(f"queue {self.queue_name!r} is not in the topology")
+        self.url = url
+        self.transport_options = {"polling_interval": 0.05, **dict(transport_options or {})}
+        self.exchange_name = exchange_name
+        self.subscriptions = subscriptions
+        self.batch_size = batch_size
+        self.prefetch = prefetch
+        self.batch_wait = batch_wait
+        self.sweep_interval = sweep_interval
+        self._buffer: list[tuple[Envelope, Message]] = []
+        self.applied_batches = 0
+
+    def _on_message(self, body, message: Message) -> None:
+        try:
+            envelope = Envelope.from_dict(body if isinstance(body, dict) else message.decode())
+        except Exception as exc:
+            # Not an envelope: nothing can ever apply it. Drop it loudly rather than loop on it.
+            logger.error("inbox.malformed_message", consumer=self.queue_name, error=repr(exc))
+            message.reject(requeue=False)
+            return
+        self._buffer.append((envelope, message))
+
+    def _flush(self) -> None:
+        batch, self._buffer = self._buffer, []
+        try:
+            self.processor.process([envelope for envelope, _ in batch])
+        except Exception:
+            logger.exception("inbox.batch_failed", consumer=self.queue_name, size=len(batch))
+            for _, message in batch:
+                message.requeue()
+            close_old_connections()
+            time.sleep(1.0)
+            return
+        for _, message in batch:
+            message.ack()
+        self.applied_batches += 1
+
+    def run(
+        self, *, stop: threading.Event | None = None, until: Callable[[], bool] | None = None
+    ) -> None:
+        stop = stop or threading.Event()
+        failures = 0
+        logger.info("inbox.worker_started", consumer=self.queue_name)
+        while not stop.is_set() and not (until and until()):
+            try:
+                self._consume(stop, until)
+                failures = 0
+            except (OSError, *Connection(self.url).connection_errors) as exc:
+                failures += 1
+                delay = random.uniform(0, min(10.0, 0.2 * 2**failures))
+                logger.warning(
+                    "inbox.broker_unavailable",
+                    consumer=self.queue_name,
+                    error=repr(exc),
+                    retry_in=round(delay, 3),
+                )
+                self._buffer.clear()  # unacknowledged: the broker redelivers them
+                time.sleep(delay)
+        logger.info("inbox.worker_stopped", consumer=self.queue_name)
+
+    def _consume(self, stop: threading.Event, until: Callable[[], bool] | None) -> None:
+        with Connection(self.url, transport_options=self.transport_options) as connection:
+            connection.ensure_connection(max_retries=1)
+            channel = connection.channel()
+            declare_topology(
+                channel, exchange_name=self.exchange_name, subscriptions=self.subscriptions
+            )
+            queue = service_queue(
+                self.queue_name,
+                exchange=event_exchange(self.exchange_name),
+                binding_keys=self.subscriptions[self.queue_name],
+            )
+            consumer = Consumer(
+                channel,
+                queues=[queue],
+                callbacks=[self._on_message],
+                accept=["json"],
+                prefetch_count=self.prefetch,
+            )
+            next_sweep = 0.0
+            with consumer:
+                while not stop.is_set() and not (until and until()):
+                    try:
+                        connection.drain_events(timeout=self.batch_wait if self._buffer else 0.2)
+                        if len(self._buffer) < self.batch_size:
+                            continue
+                    except TimeoutError:
+                        pass
+                    if self._buffer:
+                        close_old_connections()
+                        self._flush()
+                    if time.monotonic() >= next_sweep:
+                        close_old_connections()
+                        self.processor.sweep()
+                        next_sweep = time.monotonic() + self.sweep_interval
+                if self._buffer:
+                    self._flush()
+
+
+def worker_from_settings(consumer_name: str) -> InboxWorker:
+    from servicekit.events_settings import events_settings
+    from servicekit.inbox.registry import get_consumer
+
+    config = events_settings()
+    processor = InboxProcessor(
+        get_consumer(consumer_name),
+        max_attempts=config.INBOX_MAX_ATTEMPTS,
+        backoff_base=config.INBOX_BACKOFF_BASE,
+        gap_report_seconds=config.INBOX_GAP_REPORT_SECONDS,
+    )
+    return InboxWorker(
+        processor,
+        url=config.BROKER_URL,
+        transport_options=config.TRANSPORT_OPTIONS,
+        exchange_name=config.EXCHANGE,
+        subscriptions=config.SUBSCRIPTIONS,
+        batch_size=config.INBOX_BATCH_SIZE,
+        prefetch=config.INBOX_PREFETCH,
+    )

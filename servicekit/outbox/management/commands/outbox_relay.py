@@ -1,0 +1,28 @@
+"""`manage.py outbox_relay`: publish the outbox to the broker until SIGTERM."""
+
+from django.core.management.base import BaseCommand
+
+from servicekit.broker import publisher_from_settings
+from servicekit.commands import serve_metrics, stop_on_signals
+from servicekit.events_settings import events_settings
+from servicekit.relay.relay import Relay, RelayConfig, waker_for_default_database
+
+
+class Command(BaseCommand):
+    help = "Relay outbox rows to the broker (run one or several; they never publish twice)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--metrics-port", type=int, default=None)
+
+    def handle(self, *args, **options):
+        config = events_settings()
+        serve_metrics(
+            options["metrics_port"] or config.METRICS_PORT,
+            collectors=["servicekit.events_metrics.collect_outbox"],
+        )
+        relay = Relay(publisher=publisher_from_settings(), config=RelayConfig.from_settings())
+        waker = waker_for_default_database(config.RELAY_POLL_INTERVAL)
+        try:
+            relay.run(waker=waker, stop=stop_on_signals())
+        finally:
+            waker.close()

@@ -14,6 +14,9 @@ timeout = int(os.environ.get("STRANGLER_PROXY_WORKER_TIMEOUT", "120"))
 graceful_timeout = 30
 accesslog = os.environ.get("STRANGLER_PROXY_ACCESS_LOG") or None
 loglevel = "warning"
+# The proxy is the edge: the scheme is its own, never a client's X-Forwarded-Proto. Behind a
+# load balancer, list its addresses here.
+forwarded_allow_ips = os.environ.get("STRANGLER_PROXY_FORWARDED_ALLOW_IPS", "")
 # Gunicorn refuses header names with underscores by default; keep it (no header smuggling).
 
 # Every worker writes its samples here; a scrape of any worker sums them (prometheus_client).

@@ -149,8 +149,8 @@ def _decide(
     table: RouteTable, route: Route, method: str, sticky_key: str | None, override: str | None
 ) -> Decision:
     primary = table.default_upstream
-    if route.mode == "monolith":
-        return Decision(route=route, target=route.upstream or primary)
+    if route.mode == "monolith":  # `upstream` names the candidate a later flip will use
+        return Decision(route=route, target=primary)
     candidate = route.upstream or primary
     if route.mode == "extracted":
         return Decision(route=route, target=candidate, side="candidate", fallback=route.fallback)

@@ -1,0 +1,97 @@
+"""Start the proxy under gunicorn on a free port, for tests that need a real server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import urllib3
+
+from tests.proxy.fakes import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def wait_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+    http = urllib3.PoolManager()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            if http.request("GET", url, timeout=1.0, retries=False).status < 500:
+                return
+        except urllib3.exceptions.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer in {timeout} s")
+
+
+class ProxyProcess:
+    """`with ProxyProcess(routes_file, env=...) as proxy:` gunicorn serving strangler_proxy."""
+
+    def __init__(
+        self,
+        routes_file: Path,
+        *,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        workers: int = 2,
+    ):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.routes_file = routes_file
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "strangler_proxy.settings",
+            "DJANGO_ENV": "test",
+            "STRANGLER_DATA_DIR": str(data_dir),
+            "STRANGLER_ROUTES_FILE": str(routes_file),
+            "STRANGLER_ROUTES_CHECK_INTERVAL": "0.2",
+            "STRANGLER_PROXY_WORKERS": str(workers),
+            "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "prom"),
+            "LOG_JSON": "false",
+            **(env or {}),
+        }
+        self.log = data_dir / "proxy.log"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> ProxyProcess:
+        (self.routes_file.parent).mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log, "wb")
+        self.process = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "-c",
+                str(ROOT / "strangler_proxy" / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_http(f"{self.url}/_strangler/healthz", process=self.process)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")

@@ -18,7 +18,8 @@ class Event:
         raise NotImplementedError
 
     def to_payload(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """A JSON-ready dict (tuples become lists), equal to what comes back off the wire."""
+        return _jsonable(dataclasses.asdict(self))
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Event:
@@ -27,3 +28,11 @@ class Event:
         if unknown:
             raise ValueError(f"{cls.event_type}: unknown fields {sorted(unknown)}")
         return cls(**payload)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    return value

@@ -92,7 +92,9 @@ class Publisher(Protocol):
         """Publish in order and wait for the broker's confirms.
 
         Raises `BrokerUnavailable` when the connection fails; envelopes absent from both lists
-        of the result were not confirmed and must be retried without blame.
+        of the result were not confirmed and must be retried without blame. After an event
+        fails, the later events of its aggregate in the batch are not published. (A broker nack
+        arrives after later events went out: then the consumer's inbox restores the order.)
         """
 
     def close(self) -> None: ...
@@ -183,10 +185,19 @@ class KombuPublisher:
         errors = (*self._connection.connection_errors, *self._connection.channel_errors, OSError)
         result = PublishResult()
         tags: list[tuple[int, Envelope]] = []
+        blocked: set[tuple[str, str]] = set()  # an aggregate whose event failed: stop there
         try:
             for envelope in envelopes:
+                if envelope.aggregate_key in blocked:
+                    continue
+                try:
+                    body = envelope.to_json()
+                except (TypeError, ValueError) as exc:
+                    result.failed[envelope.event_id] = f"cannot encode: {exc!r}"
+                    blocked.add(envelope.aggregate_key)
+                    continue
                 self._producer.publish(
-                    envelope.to_json(),
+                    body,
                     routing_key=envelope.event_type,
                     content_type=CONTENT_TYPE,
                     content_encoding="utf-8",
@@ -238,9 +249,13 @@ class StubPublisher:
         if self.down:
             raise BrokerUnavailable("stub broker is down")
         result = PublishResult()
+        blocked: set[tuple[str, str]] = set()
         for envelope in envelopes:
+            if envelope.aggregate_key in blocked:
+                continue
             if envelope.event_id in self.fail_event_ids:
                 result.failed[envelope.event_id] = "stub refused this event"
+                blocked.add(envelope.aggregate_key)
             else:
                 self.published.append(envelope)
                 result.confirmed.append(envelope.event_id)

@@ -1,0 +1,102 @@
+"""The inbox: once per event id, in sequence order per aggregate, failures parked and retried."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.core.management import call_command
+
+from contracts.catalog import StockChangedV1
+from contracts.envelope import Envelope, now_utc
+from servicekit.inbox.models import InboxParked, ParkedReason
+from servicekit.inbox.processor import InboxProcessor
+from tests.events import support
+
+
+def envelope(sku: str, sequence: int, *, on_hand: int | None = None, name: str = "") -> Envelope:
+    if sequence == 1:
+        payload = {
+            "sku": sku,
+            "name": name or f"P {sku}",
+            "description": "",
+            "category": "c",
+            "price": "1.00",
+            "currency": "EUR",
+            "is_active": True,
+            "on_hand": 10,
+            "reserved": 0,
+        }
+        event_type = "catalog.product_created.v1"
+    else:  # an old-version event: the consumer upcasts it to v2
+        event = StockChangedV1(
+            sku=sku, on_hand=on_hand if on_hand is not None else sequence, reserved=0, reason="t"
+        )
+        payload, event_type = event.to_payload(), event.event_type
+    return Envelope(
+        event_id=uuid.uuid4(),
+        event_type=event_type,
+        aggregate_type="product",
+        aggregate_id=sku,
+        sequence=sequence,
+        occurred_at=now_utc(),
+        origin="catalog",
+        payload=payload,
+    )
+
+
+@pytest.fixture
+def processor(tables, consumer):
+    return InboxProcessor(consumer, max_attempts=2, backoff_base=0, gap_report_seconds=0)
+
+
+def applied() -> list[tuple[str, int]]:
+    return [
+        (r[1], r[2])
+        for r in support.rows("SELECT event_id, sku, sequence FROM test_applied_log ORDER BY id")
+    ]
+
+
+def test_redelivered_events_are_applied_once(processor):
+    events = [envelope("A", 1), envelope("A", 2)]
+    processor.process(events)
+    processor.process(events)  # the broker redelivers both
+    processor.process([events[1], events[0]])
+    assert applied() == [("A", 1), ("A", 2)]
+    assert support.copy_state()["A"][2:] == (2, 2)
+
+
+def test_out_of_order_events_wait_for_their_predecessor(processor):
+    a1, a2, a3, b1 = envelope("A", 1), envelope("A", 2), envelope("A", 3), envelope("B", 1)
+    processor.process([a3, b1])
+    processor.process([a1])
+    assert applied() == [("B", 1), ("A", 1)]
+    assert InboxParked.objects.get().reason == ParkedReason.OUT_OF_ORDER
+    processor.sweep()  # reports the gap (A waits for #2); applies nothing
+    processor.process([a2])
+    assert applied() == [("B", 1), ("A", 1), ("A", 2), ("A", 3)]
+    assert not InboxParked.objects.exists()
+
+
+def test_a_failing_event_is_parked_and_the_rest_of_the_batch_applied(processor):
+    poison = envelope("A", 1, name=support.POISON)
+    processor.process([poison, envelope("A", 2), envelope("B", 1)])
+    assert applied() == [("B", 1)]
+    assert InboxParked.objects.get(event_id=poison.event_id).reason == ParkedReason.FAILED
+
+    processor.sweep()  # second failure: dead
+    assert InboxParked.objects.get(event_id=poison.event_id).reason == ParkedReason.DEAD
+
+    # once the handler is fixed, the replayed event and its parked successor go through in order
+    InboxParked.objects.filter(event_id=poison.event_id).update(
+        envelope={**poison.to_dict(), "payload": {**poison.payload, "name": "fixed"}}
+    )
+    call_command("inbox_dead_letters", "replay", "--all")
+    processor.sweep()
+    assert applied() == [("B", 1), ("A", 1), ("A", 2)]
+    assert not InboxParked.objects.exists()
+
+
+def test_the_previous_event_version_is_upcast_for_the_handler(processor):
+    processor.process([envelope("A", 1), envelope("A", 2, on_hand=7)])
+    assert support.copy_state()["A"][2] == 7

@@ -1,0 +1,141 @@
+"""The relay with a stub broker: order per aggregate, retries, dead letters, replay, cleanup."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+
+from contracts.catalog import ProductPriceChangedV1
+from contracts.envelope import now_utc
+from servicekit.broker import StubPublisher
+from servicekit.outbox import OutboxMessage, outbox_enqueue
+from servicekit.outbox.models import OutboxStatus
+from servicekit.outbox.services import outbox_cleanup
+from servicekit.relay.claims import backoff_delay, claim_batch, head_runs
+from servicekit.relay.relay import Relay, RelayConfig
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def enqueue(sku: str, n: int = 1) -> list[OutboxMessage]:
+    messages = []
+    for i in range(n):
+        with transaction.atomic():
+            messages.append(
+                outbox_enqueue(
+                    ProductPriceChangedV1(
+                        sku=sku, old_price="1.00", new_price=f"{i}.00", currency="EUR"
+                    )
+                )
+            )
+    return messages
+
+
+def drain(relay: Relay, rounds: int = 50) -> None:
+    for _ in range(rounds):
+        if relay.run_once() == 0:
+            return
+
+
+def test_relay_publishes_every_row_once_in_aggregate_order():
+    for sku in ("A", "B", "C"):
+        enqueue(sku, 5)
+    stub = StubPublisher()
+
+    drain(Relay(publisher=stub, config=RelayConfig(batch_size=4)))
+
+    assert len(stub.published) == 15
+    assert len({e.event_id for e in stub.published}) == 15
+    for sku in ("A", "B", "C"):
+        assert [e.sequence for e in stub.published if e.aggregate_id == sku] == [1, 2, 3, 4, 5]
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
+
+
+def test_poison_event_is_dead_lettered_without_blocking_other_aggregates():
+    poison = enqueue("A", 3)[0]
+    enqueue("B", 3)
+    stub = StubPublisher(fail_event_ids={poison.event_id})
+    relay = Relay(publisher=stub, config=RelayConfig(max_attempts=3, backoff_base=0))
+
+    drain(relay)
+    for _ in range(5):  # retries are due at once (no backoff base): exhaust them
+        OutboxMessage.objects.filter(status=OutboxStatus.PENDING).update(next_attempt_at=now_utc())
+        drain(relay)
+
+    dead = OutboxMessage.objects.get(status=OutboxStatus.DEAD)
+    assert dead.event_id == poison.event_id and dead.attempts == 3 and dead.last_error
+    assert [e.aggregate_id for e in stub.published] == ["B", "B", "B"]  # A's later rows wait
+    assert OutboxMessage.objects.filter(aggregate_id="A", status=OutboxStatus.PENDING).count() == 2
+
+    # when: the cause is fixed and the dead letter replayed through the command
+    stub.fail_event_ids.clear()
+    call_command("outbox_dead_letters", "list")
+    call_command("outbox_dead_letters", "replay", str(poison.event_id))
+    drain(relay)
+
+    assert [e.sequence for e in stub.published if e.aggregate_id == "A"] == [1, 2, 3]
+    assert not OutboxMessage.objects.exclude(status=OutboxStatus.SENT).exists()
+
+
+def test_broker_outage_releases_claims_without_counting_attempts():
+    enqueue("A", 2)
+    stub = StubPublisher(down=True)
+    relay = Relay(publisher=stub, config=RelayConfig(reconnect_max=0.01))
+    relay.run_once()
+    assert not OutboxMessage.objects.exclude(attempts=0).exists()
+    assert not OutboxMessage.objects.exclude(claimed_by="").exists()
+    stub.down = False
+    drain(relay)
+    assert [e.sequence for e in stub.published] == [1, 2]
+
+
+def test_a_live_claim_keeps_other_relays_off_the_aggregate():
+    enqueue("A", 3)
+    enqueue("B", 1)
+    now = now_utc()
+    with transaction.atomic():
+        first = claim_batch(relay_id="r1", limit=1, lease_seconds=30, now=now)
+    with transaction.atomic():
+        second = claim_batch(relay_id="r2", limit=10, lease_seconds=30, now=now)
+    assert [(r.aggregate_id, r.sequence) for r in first] == [("A", 1)]
+    assert [(r.aggregate_id, r.sequence) for r in second] == [("B", 1)]
+    # expired leases (their relays died) are claimable again, from the head
+    later = now + timedelta(seconds=31)
+    third = claim_batch(relay_id="r3", limit=10, lease_seconds=30, now=later)
+    assert [(r.aggregate_id, r.sequence) for r in third] == [("A", 1), ("A", 2), ("A", 3), ("B", 1)]
+
+
+def test_head_runs_stop_at_the_first_hole():
+    rows = [
+        OutboxMessage(pk=i, aggregate_type="p", aggregate_id="A", sequence=s)
+        for i, s in ((1, 2), (2, 3), (3, 5))
+    ]
+    assert [r.sequence for r in head_runs(rows, {("p", "A"): 2})] == [2, 3]
+    assert head_runs(rows, {("p", "A"): 1}) == []
+
+
+def test_backoff_grows_exponentially_with_full_jitter():
+    delays = [backoff_delay(5, base=1.0, cap=100.0) for _ in range(200)]
+    assert all(0 <= d <= 16.0 for d in delays) and max(delays) > 8.0
+    assert all(backoff_delay(30, base=1.0, cap=5.0) <= 5.0 for _ in range(50))
+
+
+def test_cleanup_deletes_only_sent_rows_past_retention():
+    old_sent, new_sent, pending, dead = (enqueue(s)[0] for s in "ABCD")
+    long_ago = now_utc() - timedelta(days=30)
+    OutboxMessage.objects.filter(pk=old_sent.pk).update(status=OutboxStatus.SENT, sent_at=long_ago)
+    OutboxMessage.objects.filter(pk=new_sent.pk).update(status=OutboxStatus.SENT, sent_at=now_utc())
+    OutboxMessage.objects.filter(pk=dead.pk).update(status=OutboxStatus.DEAD)
+    OutboxMessage.objects.filter(pk__in=[pending.pk, dead.pk]).update(occurred_at=long_ago)
+
+    assert outbox_cleanup(retention_seconds=7 * 24 * 3600) == 1
+    assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {
+        new_sent.pk,
+        pending.pk,
+        dead.pk,
+    }
+    # the sequence counter survives the cleanup: numbering never restarts
+    assert enqueue("A")[0].sequence == 2

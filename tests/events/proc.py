@@ -8,9 +8,25 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
+
+
+class ChaosPublisher:
+    """Publishes every batch shuffled, with about a fifth of its events twice."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def publish(self, envelopes):
+        batch = list(envelopes) + [e for e in envelopes if random.random() < 0.2]
+        random.shuffle(batch)
+        return self.inner.publish(batch)
+
+    def close(self):
+        self.inner.close()
 
 
 def main(role: str) -> None:
@@ -24,13 +40,16 @@ def main(role: str) -> None:
     from servicekit.commands import stop_on_signals
 
     stop = stop_on_signals()
-    if role == "relay":
+    if role in ("relay", "chaos-relay"):
         from servicekit.broker import publisher_from_settings
         from servicekit.relay.relay import Relay, RelayConfig, waker_for_default_database
 
         config = RelayConfig.from_settings()
         waker = waker_for_default_database(settings.SERVICEKIT_EVENTS["RELAY_POLL_INTERVAL"])
-        Relay(publisher=publisher_from_settings(), config=config).run(waker=waker, stop=stop)
+        publisher = publisher_from_settings()
+        if role == "chaos-relay":
+            publisher = ChaosPublisher(publisher)
+        Relay(publisher=publisher, config=config).run(waker=waker, stop=stop)
     elif role == "consume":
         from servicekit.inbox.worker import worker_from_settings
         from tests.events.support import CONSUMER, test_consumer

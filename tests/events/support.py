@@ -216,6 +216,7 @@ def unique_events_settings(base: dict | None = None) -> dict:
         "EXCHANGE": f"test.events.{tag}",
         "SUBSCRIPTIONS": {CONSUMER: ("catalog.#",)},
         "RELAY_POLL_INTERVAL": 0.05,
+        "RELAY_LEASE_SECONDS": 3.0,  # a SIGKILLed relay's claims come back quickly
         "RELAY_IDLE_INTERVAL": 0.5,
         "RELAY_BACKOFF_BASE": 0.05,
         "RELAY_BACKOFF_MAX": 1.0,
@@ -251,6 +252,16 @@ class Processes:
         self.events = events
         self.extra_env = extra_env or {}
         self.children: list[subprocess.Popen] = []
+        self.roles: dict[int, str] = {}  # live children to restart if they die
+        self._role_of: dict[int, str] = {}
+        self.restarts = 0
+
+    def keep_alive(self) -> None:
+        """Restart (without fault injection) every child that died, like a supervisor would."""
+        for proc in list(self.children):
+            if proc.poll() is not None and self.roles.pop(proc.pid, None):
+                self.restarts += 1
+                self.start(self._role_of[proc.pid])
 
     def start(self, role: str, **env: str) -> subprocess.Popen:
         child_env = {
@@ -269,6 +280,8 @@ class Processes:
             stderr=subprocess.PIPE,
         )
         self.children.append(proc)
+        self.roles[proc.pid] = role
+        self._role_of[proc.pid] = role
         return proc
 
     def stop_all(self) -> None:

@@ -8,6 +8,19 @@ from contracts.base import Event
 
 
 @dataclass(frozen=True)
+class CategoryCreatedV1(Event):
+    event_type = "catalog.category_created.v1"
+    aggregate_type = "category"
+
+    slug: str
+    name: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.slug
+
+
+@dataclass(frozen=True)
 class _ProductEvent(Event):
     aggregate_type = "product"
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from contracts.base import Event
 from contracts.catalog import (
+    CategoryCreatedV1,
     ProductCreatedV1,
     ProductPriceChangedV1,
     ProductUpdatedV1,
@@ -23,6 +24,7 @@ Upcaster = Callable[[Payload], Payload]
 EVENT_CLASSES: tuple[type[Event], ...] = (
     UserCreatedV1,
     UserUpdatedV1,
+    CategoryCreatedV1,
     ProductCreatedV1,
     ProductUpdatedV1,
     ProductPriceChangedV1,

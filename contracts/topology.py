@@ -15,4 +15,8 @@ EXCHANGE = "strangler.events"
 # the types it has no handler for).
 SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "monolith.notifications": ("orders.#",),
+    # While catalog data is replicated, both sides read the whole catalog stream: the side that
+    # does not own an entity mirrors the owner's events (servicekit.inbox.mirror).
+    "catalog": ("catalog.#",),
+    "monolith.catalog": ("catalog.#",),
 }

@@ -23,6 +23,7 @@ SUITES: list[tuple[str, str, list[str]]] = [
     ("monolith", "monolith.settings", ["tests/monolith", "tests/servicekit", "tests/contracts"]),
     ("events", "monolith.settings", ["tests/events"]),
     ("proxy", "strangler_proxy.settings", ["tests/proxy"]),
+    ("catalog", "extracted.catalog.settings", ["tests/extracted/catalog"]),
     ("infra", "monolith.settings", ["tests/infra"]),
 ]
 
@@ -42,7 +43,7 @@ def run_suite(
 
 # Suites whose every test runs again on the real servers (database-heavy and quick); the
 # others run only their `integration` tests there.
-FULL_REAL_PASS = {"monolith"}
+FULL_REAL_PASS = {"monolith", "catalog"}
 
 
 def main(argv: list[str]) -> int:

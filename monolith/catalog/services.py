@@ -9,14 +9,17 @@ from django.db import transaction
 from django.db.models import F
 
 from contracts.catalog import (
+    CategoryCreatedV1,
     ProductCreatedV1,
     ProductPriceChangedV1,
     ProductUpdatedV1,
     StockChangedV1,
+    StockChangedV2,
 )
 from monolith.catalog.models import Category, Inventory, PriceChange, Product
 from servicekit.errors import ApplicationError, InvalidInputError
 from servicekit.outbox import outbox_enqueue
+from servicekit.ownership import require_ownership
 
 UPDATABLE_FIELDS = ("name", "description", "category", "is_active")
 
@@ -43,7 +46,10 @@ def _category(slug: str) -> Category:
 
 @transaction.atomic
 def category_create(*, slug: str, name: str) -> Category:
-    return Category.objects.create(slug=slug, name=name)
+    require_ownership("product")
+    category = Category.objects.create(slug=slug, name=name)
+    outbox_enqueue(CategoryCreatedV1(slug=slug, name=name))
+    return category
 
 
 @transaction.atomic
@@ -58,6 +64,7 @@ def product_create(
     is_active: bool = True,
     on_hand: int = 0,
 ) -> Product:
+    require_ownership("product")
     product = Product.objects.create(
         sku=sku,
         name=name,
@@ -86,6 +93,7 @@ def product_create(
 
 @transaction.atomic
 def product_update(*, product: Product, **changes) -> Product:
+    require_ownership("product")
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
         raise ValueError(f"not updatable here: {sorted(unknown)}")
@@ -111,6 +119,7 @@ def product_update(*, product: Product, **changes) -> Product:
 
 @transaction.atomic
 def product_update_price(*, product: Product, new_price: Decimal, changed_by=None) -> Product:
+    require_ownership("product")
     product = Product.objects.select_for_update().get(pk=product.pk)
     old_price = product.price
     if old_price == new_price:
@@ -136,6 +145,7 @@ def stock_set(
     *, product: Product, on_hand: int, reserved: int | None = None, reason: str = "adjustment"
 ) -> Inventory:
     """Staff count: set absolute levels (reserved may not exceed on hand)."""
+    require_ownership("inventory")
     inventory = Inventory.objects.select_for_update().get(product=product)
     reserved = inventory.reserved if reserved is None else reserved
     if reserved > on_hand:
@@ -158,6 +168,7 @@ def stock_take(*, quantities: Mapping[int, int], reason: str) -> None:
     racing for the last unit cannot both win on any database; products are visited in id order
     so concurrent multi-line orders never deadlock.
     """
+    require_ownership("inventory")
     short: list[dict] = []
     for product_id in sorted(quantities):
         quantity = quantities[product_id]
@@ -183,6 +194,7 @@ def stock_take(*, quantities: Mapping[int, int], reason: str) -> None:
 
 def stock_return(*, quantities: Mapping[int, int], reason: str) -> None:
     """Put units back on the shelf (a cancelled order). Call inside an atomic block."""
+    require_ownership("inventory")
     for product_id in sorted(quantities):
         Inventory.objects.filter(product_id=product_id).update(
             on_hand=F("on_hand") + quantities[product_id]
@@ -194,3 +206,57 @@ def _emit_stock_events(quantities: Mapping[int, int], reason: str) -> None:
     inventories = Inventory.objects.select_related("product").filter(product_id__in=quantities)
     for inventory in sorted(inventories, key=lambda inv: inv.product_id):
         outbox_enqueue(_stock_event(inventory.product, inventory, reason))
+
+
+# --- mirroring the catalog service's events once it owns the data (phase 2) -----------------
+# The inbox runs these inside its transaction; echo protection keeps them from re-emitting.
+
+
+def category_apply_created(event: CategoryCreatedV1) -> None:
+    Category.objects.update_or_create(slug=event.slug, defaults={"name": event.name})
+
+
+def _category_for(slug: str) -> Category:
+    category, _ = Category.objects.get_or_create(
+        slug=slug, defaults={"name": slug.replace("-", " ").title()}
+    )
+    return category
+
+
+def product_apply_created(event: ProductCreatedV1) -> None:
+    product, _ = Product.objects.update_or_create(
+        sku=event.sku,
+        defaults={
+            "name": event.name,
+            "description": event.description,
+            "category": _category_for(event.category),
+            "price": Decimal(event.price),
+            "currency": event.currency,
+            "is_active": event.is_active,
+        },
+    )
+    Inventory.objects.update_or_create(
+        product=product, defaults={"on_hand": event.on_hand, "reserved": event.reserved}
+    )
+
+
+def product_apply_updated(event: ProductUpdatedV1) -> None:
+    product = Product.objects.get(sku=event.sku)
+    product.name, product.description = event.name, event.description
+    product.category, product.is_active = _category_for(event.category), event.is_active
+    product.save(update_fields=["name", "description", "category", "is_active", "updated_at"])
+
+
+def product_apply_price_changed(event: ProductPriceChangedV1) -> None:
+    product = Product.objects.get(sku=event.sku)
+    product.price = Decimal(event.new_price)
+    product.save(update_fields=["price", "updated_at"])
+    PriceChange.objects.create(
+        product=product, old_price=Decimal(event.old_price), new_price=Decimal(event.new_price)
+    )
+
+
+def stock_apply_changed(event: StockChangedV2) -> None:
+    Inventory.objects.filter(product__sku=event.sku).update(
+        on_hand=event.on_hand, reserved=event.reserved
+    )

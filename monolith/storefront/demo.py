@@ -92,7 +92,8 @@ def demo_seed(*, products: int = PRODUCT_COUNT) -> SeedReport:
         users[demo.username] = user
 
     for slug, name in CATEGORIES.items():
-        Category.objects.get_or_create(slug=slug, defaults={"name": name})
+        if not Category.objects.filter(slug=slug).exists():
+            catalog_services.category_create(slug=slug, name=name)
     existing = set(Product.objects.values_list("sku", flat=True))
     slugs = sorted(CATEGORIES)
     for index in range(1, products + 1):

@@ -306,6 +306,36 @@ class InboxProcessor:
             error=error,
         )
 
+    def resume(self, aggregate_type: str, aggregate_id: str) -> int:
+        """After the cursor was moved from outside (a backfill seeded it from a snapshot): drop
+        the parked events it has passed and apply the parked successors it now reaches.
+        Call inside the transaction that moved the cursor. Returns how many were applied."""
+        key = (aggregate_type, aggregate_id)
+        batch = _Batch(self.consumer.name, [])
+        cursor = (
+            InboxCursor.objects.select_for_update()
+            .filter(
+                consumer=self.consumer.name,
+                aggregate_type=aggregate_type,
+                aggregate_id=aggregate_id,
+            )
+            .first()
+        )
+        if cursor is not None:
+            batch.cursors[key] = cursor
+        passed = InboxParked.objects.filter(
+            consumer=self.consumer.name,
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            sequence__lte=batch.last(key),
+            reason=ParkedReason.OUT_OF_ORDER,
+        )
+        passed.delete()
+        before = batch.last(key)
+        self._drain_parked(key, batch, isolate=True)
+        batch.save()
+        return batch.last(key) - before
+
     # housekeeping ---------------------------------------------------------------------------
     def sweep(self) -> int:
         """Retry failed events that are due, and report gaps. Returns how many were retried."""

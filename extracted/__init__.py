@@ -1,0 +1,1 @@
+"""Extracted services: one Django project (settings, database, queue) per service."""

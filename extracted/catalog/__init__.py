@@ -1,0 +1,1 @@
+"""The catalog service: products, prices and stock, extracted from the monolith."""

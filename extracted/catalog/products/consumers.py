@@ -1,0 +1,20 @@
+"""The catalog service mirrors the catalog stream while the monolith owns it (phase 1)."""
+
+from contracts.catalog import (
+    CategoryCreatedV1,
+    ProductCreatedV1,
+    ProductPriceChangedV1,
+    ProductUpdatedV1,
+    StockChangedV2,
+)
+from extracted.catalog.products import services
+from servicekit.inbox.mirror import mirror
+from servicekit.inbox.registry import EventConsumer
+
+consumer = EventConsumer("catalog")
+
+consumer.on(CategoryCreatedV1)(mirror(services.category_apply_created))
+consumer.on(ProductCreatedV1)(mirror(services.product_apply_created))
+consumer.on(ProductUpdatedV1)(mirror(services.product_apply_updated))
+consumer.on(ProductPriceChangedV1)(mirror(services.product_apply_price_changed))
+consumer.on(StockChangedV2)(mirror(services.stock_apply_changed))

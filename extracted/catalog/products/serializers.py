@@ -1,0 +1,112 @@
+"""Shapes of the catalog API."""
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from extracted.catalog.products.models import Category, PriceChange, Product
+from extracted.catalog.products.selectors import ORDERINGS
+
+SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{2,31}$"
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Category
+        fields = ["slug", "name"]
+
+
+class StockOutputSerializer(serializers.Serializer):
+    available = serializers.IntegerField()
+    in_stock = serializers.SerializerMethodField()
+
+    def get_in_stock(self, inventory) -> bool:
+        return inventory.available > 0
+
+
+class ProductOutputSerializer(serializers.ModelSerializer):
+    category = CategorySerializer()
+    stock = StockOutputSerializer(source="inventory")
+
+    class Meta:
+        model = Product
+        fields = [
+            "sku",
+            "name",
+            "description",
+            "category",
+            "price",
+            "currency",
+            "is_active",
+            "stock",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ProductFilterSerializer(serializers.Serializer):
+    """Query parameters of the product list; a bad one is a 400 naming it."""
+
+    q = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    category = serializers.SlugField(required=False, max_length=64)
+    min_price = serializers.DecimalField(
+        required=False, max_digits=12, decimal_places=2, min_value=Decimal(0)
+    )
+    max_price = serializers.DecimalField(
+        required=False, max_digits=12, decimal_places=2, min_value=Decimal(0)
+    )
+    in_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
+    ordering = serializers.ChoiceField(choices=ORDERINGS, required=False, default="sku")
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
+
+    def validate(self, attrs):
+        low, high = attrs.get("min_price"), attrs.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"min_price": "must not exceed max_price"})
+        return attrs
+
+
+class ProductCreateInputSerializer(serializers.Serializer):
+    sku = serializers.RegexField(SKU_PATTERN, help_text="Upper-case letters, digits and dashes.")
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    category = serializers.SlugField(max_length=64)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0))
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, default="EUR")
+    is_active = serializers.BooleanField(required=False, default=True)
+    on_hand = serializers.IntegerField(required=False, default=0, min_value=0, max_value=10_000_000)
+
+    def validate_sku(self, value: str) -> str:
+        if Product.objects.filter(sku=value).exists():
+            raise serializers.ValidationError("A product with this sku exists.", code="unique")
+        return value
+
+
+class ProductUpdateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    category = serializers.SlugField(max_length=64, required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class PriceInputSerializer(serializers.Serializer):
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal(0))
+
+
+class PriceChangeOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PriceChange
+        fields = ["old_price", "new_price", "changed_at"]
+
+
+class InventoryOutputSerializer(serializers.Serializer):
+    sku = serializers.CharField(source="product.sku")
+    on_hand = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class InventoryInputSerializer(serializers.Serializer):
+    on_hand = serializers.IntegerField(min_value=0, max_value=10_000_000)
+    reserved = serializers.IntegerField(min_value=0, max_value=10_000_000, required=False)

@@ -1,0 +1,12 @@
+"""WSGI entry point (gunicorn extracted.catalog.wsgi)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "extracted.catalog.settings")
+
+from servicekit.observability import configure_observability
+
+configure_observability(service_name="catalog")
+application = get_wsgi_application()

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format lock migrations-check clean-data prometheus check-manifests
+.PHONY: run test install lint format lock migrations-check clean-data prometheus check-manifests bench-proxy
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -44,3 +44,6 @@ prometheus: install  ## Prometheus on :9090 scraping the `make run` fleet (insta
 
 check-manifests: install  ## Dockerfile, compose, k8s overlays, CI workflow: static checks only
 	@DJANGO_ENV=test $(BIN)/python -m pytest tests/infra -q --deselect tests/infra/test_local_prometheus.py
+
+bench-proxy: install  ## req/s and p50/p99: direct, strangler proxy, nginx, django-revproxy (installs wrk, nginx)
+	@$(BIN)/python benchmarks/bench_proxy.py

@@ -16,6 +16,9 @@ SERVICES: list[tuple[str, list[str]]] = [
 ]
 URLS = """
   strangler is starting (Ctrl-C stops every process):
+    through the proxy http://127.0.0.1:8000/   (the single entry point)
+    proxy admin API   http://127.0.0.1:8000/_strangler/routes   (Bearer $STRANGLER_ADMIN_TOKEN or a staff JWT)
+    proxy metrics     http://127.0.0.1:8000/_strangler/metrics
     storefront        http://127.0.0.1:8001/
     API docs          http://127.0.0.1:8001/api/docs/
     JWKS              http://127.0.0.1:8001/.well-known/jwks.json

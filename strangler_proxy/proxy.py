@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
 import pybreaker
 import urllib3
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from urllib3.util import SKIP_HEADER
 
 from servicekit.errors import PROBLEM_CONTENT_TYPE, problem, title_for
@@ -57,20 +58,51 @@ class _BadStatus(Exception):
         self.response = response
 
 
-class RawCookies(dict):
-    """Stands in for `HttpResponse.cookies`: each upstream Set-Cookie leaves byte for byte."""
+@dataclass
+class Reply:
+    """What the client gets; `body` is bytes, or an iterator when the answer is streamed."""
 
-    class _Raw:
-        def __init__(self, value: str):
-            self.value = value
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes | Iterator[bytes]
 
-        def output(self, attrs: object = None, header: str = "") -> str:
-            return self.value
+    @property
+    def streaming(self) -> bool:
+        return not isinstance(self.body, bytes)
 
-        OutputString = output
+    @property
+    def status_line(self) -> str:
+        return f"{self.status} {self.reason or _phrase(self.status)}"
 
-    def __init__(self, values: list[str]):
-        super().__init__((i, self._Raw(v)) for i, v in enumerate(values))
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def problem_reply(
+    status: int,
+    code: str,
+    detail: str,
+    request_id: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> Reply:
+    """An answer of the proxy's own, as RFC 9457 problem+json (servicekit.errors.problem)."""
+    body = problem(
+        status_code=status,
+        code=code,
+        title=title_for(status),
+        detail=detail,
+        request_id=request_id or None,
+    )
+    data = json.dumps(body).encode()
+    headers = [("Content-Type", PROBLEM_CONTENT_TYPE), ("Content-Length", str(len(data)))]
+    if request_id:
+        headers.append((REQUEST_ID_HEADER, request_id))
+    return Reply(status, "", headers + (extra or []), data)
 
 
 @dataclass(frozen=True)
@@ -99,6 +131,7 @@ class Proxy:
         self.auth = auth
         self.shadow = shadow
         self.options = options
+        self._pools: dict[str, urllib3.HTTPConnectionPool] = {}
 
     def table(self) -> RouteTable:
         table = self.source.current()
@@ -107,10 +140,10 @@ class Proxy:
 
     # --- the request path ----------------------------------------------------------------
 
-    def handle(self, request: HttpRequest) -> HttpResponse:
-        meta = request.META
+    def handle(self, meta: dict[str, Any]) -> Reply:
+        """Answer one request given its WSGI environ (Django's `request.META` is one)."""
         request_id = request_id_from(meta.get("HTTP_X_REQUEST_ID"))
-        method = request.method or "GET"
+        method = meta.get("REQUEST_METHOD", "GET")
         target = meta.get("RAW_URI") or meta.get("REQUEST_URI") or _target(meta)
         route_label = "-"
         try:
@@ -119,15 +152,15 @@ class Proxy:
             h.check_headers(headers)
         except h.UnsafeRequest as exc:
             REJECTED.labels(route_label, "unsafe").inc()
-            return self._problem(400, "unsafe_request", str(exc), request_id)
+            return problem_reply(400, "unsafe_request", str(exc), request_id)
 
         table = self.table()
         authorization = meta.get("HTTP_AUTHORIZATION")
         decision = resolve(
             table,
             method=method,
-            path=request.path_info,
-            sticky_key=self._sticky_key(meta, authorization),
+            path=meta.get("PATH_INFO") or "/",
+            sticky_key=self._sticky_key(meta, authorization) if table.has_canary else None,
             override=meta.get("HTTP_X_STRANGLER_CANARY")
             if self.options.trust_canary_header
             else None,
@@ -142,9 +175,13 @@ class Proxy:
                 claims = self.auth.verify(authorization)
             except TokenError as exc:
                 REJECTED.labels(route_label, "unauthenticated").inc()
-                response = self._problem(401, "not_authenticated", str(exc), request_id)
-                response["WWW-Authenticate"] = 'Bearer realm="strangler"'
-                return response
+                return problem_reply(
+                    401,
+                    "not_authenticated",
+                    str(exc),
+                    request_id,
+                    [("WWW-Authenticate", 'Bearer realm="strangler"')],
+                )
 
         if route is not None and route.rate_limit is not None:
             limit = route.rate_limit
@@ -154,61 +191,55 @@ class Proxy:
             )
             if not allowed:
                 REJECTED.labels(route_label, "rate_limited").inc()
-                response = self._problem(
-                    429, "rate_limited", "Too many requests for this route.", request_id
+                return problem_reply(
+                    429,
+                    "rate_limited",
+                    "Too many requests for this route.",
+                    request_id,
+                    [("Retry-After", str(retry_after))],
                 )
-                response["Retry-After"] = str(retry_after)
-                return response
 
         try:
             body = self._read_body(meta)
         except ClientGone:
             CLIENT_DISCONNECTS.labels(route_label).inc()
-            return self._problem(
+            return problem_reply(
                 400, "incomplete_body", "The request body was cut short.", request_id
             )
         except OverflowError:
             REJECTED.labels(route_label, "too_large").inc()
-            response = self._problem(
+            return problem_reply(
                 413,
                 "payload_too_large",
                 f"The request body exceeds {self.options.max_body} bytes.",
                 request_id,
+                [("Connection", "close")],
             )
-            response["Connection"] = "close"
-            return response
 
         scheme = meta.get("wsgi.url_scheme", "http")
         host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME')}:{meta.get('SERVER_PORT')}"
-        headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]
+        headers = [(k, v) for k, v in headers if k != "X-Request-Id"]
         headers.append((REQUEST_ID_HEADER, request_id))
         headers = h.forwarded_headers(
             headers, client_ip=meta.get("REMOTE_ADDR", ""), proto=scheme, host=host
         )
         if self.options.tracing:
             headers = _inject_trace(headers)
-        public_origin = f"{scheme}://{host}"
 
         started = time.perf_counter()
         try:
             upstream, raw = self._forward(decision, method, target, headers, body, request_id)
         except Unavailable as exc:
             UPSTREAM_REQUESTS.labels(route_label, decision.target, "0").inc()
-            response = self._problem(exc.status, exc.kind, str(exc), request_id)
-            if exc.retry_after is not None:
-                response["Retry-After"] = str(exc.retry_after)
-            return response
-        elapsed = time.perf_counter() - started
+            extra = [("Retry-After", str(exc.retry_after))] if exc.retry_after is not None else []
+            return problem_reply(exc.status, exc.kind, str(exc), request_id, extra)
         UPSTREAM_REQUESTS.labels(route_label, upstream.name, str(raw.status)).inc()
-        UPSTREAM_LATENCY.labels(route_label, upstream.name).observe(elapsed)
+        UPSTREAM_LATENCY.labels(route_label, upstream.name).observe(time.perf_counter() - started)
 
-        response = self._response(
-            raw, upstream, route_label, public_origin=public_origin, method=method
-        )
-        response[REQUEST_ID_HEADER] = request_id
-        if decision.shadow_to and not response.streaming:
-            self._shadow(decision, method, target, headers, body, request_id, raw, response)
-        return response
+        reply = self._reply(raw, upstream, route_label, f"{scheme}://{host}", method, request_id)
+        if decision.shadow_to and not reply.streaming:
+            self._shadow(decision, method, target, headers, body, request_id, raw, reply)
+        return reply
 
     def _sticky_key(self, meta: dict, authorization: str | None) -> str | None:
         return (
@@ -375,7 +406,9 @@ class Proxy:
             upstream.bulkhead.release()
 
     def _send(self, base, method, target, headers, body, timeout, preload):
-        pool = self.http.connection_from_url(base)
+        pool = self._pools.get(base)
+        if pool is None:  # parsing the URL and keying the pool each time costs more than it seems
+            pool = self._pools[base] = self.http.connection_from_url(base)
         return pool.urlopen(
             method,
             target,
@@ -391,15 +424,21 @@ class Proxy:
 
     # --- answering ---------------------------------------------------------------------
 
-    def _response(
+    def _reply(
         self,
         raw: urllib3.BaseHTTPResponse,
         upstream: UpstreamRuntime,
         route_label: str,
-        *,
         public_origin: str,
         method: str,
-    ) -> HttpResponse:
+        request_id: str,
+    ) -> Reply:
+        headers = h.response_headers(
+            raw.headers.iteritems(),
+            upstream_origins=self.upstreams.origins,
+            public_origin=public_origin,
+        )
+        headers.append((REQUEST_ID_HEADER, request_id))
         length = raw.headers.get("Content-Length")
         small = (
             method == "HEAD"
@@ -408,39 +447,20 @@ class Proxy:
                 length is not None and length.isdigit() and int(length) <= self.options.buffer_limit
             )
         )
-        response: HttpResponse | StreamingHttpResponse
-        if small:
-            try:
-                data = raw.read(decode_content=False)
-            except urllib3.exceptions.HTTPError:
-                raw.close()
-                UPSTREAM_ERRORS.labels(upstream.name, "protocol").inc()
-                return self._problem(502, "upstream_protocol", "The upstream answer broke off.", "")
-            raw.release_conn()
-            response = HttpResponse(data, status=raw.status)
-        else:
-            response = StreamingHttpResponse(
-                _stream(raw, upstream.name, route_label), status=raw.status
+        if not small:
+            return Reply(raw.status, raw.reason, headers, _stream(raw, upstream.name, route_label))
+        try:
+            data = raw.read(decode_content=False)
+        except urllib3.exceptions.HTTPError:
+            raw.close()
+            UPSTREAM_ERRORS.labels(upstream.name, "protocol").inc()
+            return problem_reply(
+                502, "upstream_protocol", "The upstream answer broke off.", request_id
             )
-        if raw.reason:
-            response.reason_phrase = raw.reason
-        del response["Content-Type"]
-        cookies = []
-        for name, value in h.response_headers(
-            raw.headers.iteritems(),
-            upstream_origins=self.upstreams.origins,
-            public_origin=public_origin,
-        ):
-            if name.lower() == "set-cookie":
-                cookies.append(value)
-            elif name in response:
-                response[name] = f"{response[name]}, {value}"
-            else:
-                response[name] = value
-        response.cookies = RawCookies(cookies)  # type: ignore[assignment]
-        return response
+        raw.release_conn()
+        return Reply(raw.status, raw.reason, headers, data)
 
-    def _shadow(self, decision, method, target, headers, body, request_id, raw, response) -> None:
+    def _shadow(self, decision, method, target, headers, body, request_id, raw, reply) -> None:
         route = decision.route
         candidate = self.upstreams.get(decision.shadow_to)
         extra = [(SHADOW_HEADER, "1")]
@@ -455,9 +475,7 @@ class Proxy:
                 answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.data
             )
 
-        primary = Answer(
-            raw.status, {k.lower(): v for k, v in raw.headers.items()}, response.content
-        )
+        primary = Answer(raw.status, {k.lower(): v for k, v in raw.headers.items()}, reply.body)
         self.shadow.submit(
             route=route.name,
             method=method,
@@ -468,20 +486,6 @@ class Proxy:
             ignore_fields=route.shadow_ignore_fields,
             ignore_headers=route.shadow_ignore_headers,
         )
-
-    @staticmethod
-    def _problem(status: int, code: str, detail: str, request_id: str) -> JsonResponse:
-        body = problem(
-            status_code=status,
-            code=code,
-            title=title_for(status),
-            detail=detail,
-            request_id=request_id or None,
-        )
-        response = JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
-        if request_id:
-            response[REQUEST_ID_HEADER] = request_id
-        return response
 
 
 def _stream(raw: urllib3.BaseHTTPResponse, upstream: str, route: str) -> Iterator[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -98,6 +99,11 @@ class RouteTable:
     routes: tuple[Route, ...]
     default_upstream: str = MONOLITH
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @functools.cached_property
+    def has_canary(self) -> bool:
+        """Only then does a request need its sticky key (a JWT decode) worked out."""
+        return any(route.mode == "canary" for route in self.routes)
 
     def route(self, name: str) -> Route:
         for route in self.routes:

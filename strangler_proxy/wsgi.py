@@ -1,4 +1,10 @@
-"""WSGI entry point: `gunicorn -c strangler_proxy/gunicorn.conf.py strangler_proxy.wsgi`."""
+"""WSGI entry point: `gunicorn -c strangler_proxy/gunicorn.conf.py strangler_proxy.wsgi`.
+
+Operator paths (`/_strangler/`) go through Django; every other request takes the fast path
+straight to the same `Proxy.handle` the catch-all view calls, skipping Django's request and
+response objects, URL resolver and signals, which cost more than forwarding itself
+(benchmarks/bench_proxy.py measures both).
+"""
 
 import os
 
@@ -13,4 +19,8 @@ if settings.STRANGLER_PROXY["TRACING"]:
 
     configure_observability(service_name=settings.SERVICE_NAME)
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from strangler_proxy.fastpath import ProxyApplication  # noqa: E402
+
+application = ProxyApplication(django_application, via_django=settings.STRANGLER_PROXY["TRACING"])

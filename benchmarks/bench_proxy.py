@@ -1,0 +1,297 @@
+"""`make bench-proxy`: req/s and p50/p99 direct, through our proxy, nginx and django-revproxy.
+
+Starts, on loopback and in one run: a fixed DRF upstream, the strangler proxy (routing,
+correlation id, metrics, breaker on; auth off), nginx (the physical-limit reference) and
+django-revproxy, all under the same gunicorn settings; measures each with wrk at 1 and at 16
+connections and prints the table with ratios to direct. Installs wrk and nginx (Debian) and
+django-revproxy (PyPI) when missing. Every process it starts is stopped before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PATH = "/api/v1/products/7/"
+
+
+def free_port() -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if not 8000 <= port <= 8010:
+            return port
+
+
+def ensure_tools() -> None:
+    missing = [
+        pkg
+        for tool, pkg in (("wrk", "wrk"), ("nginx", "nginx-light"))
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()
+    ]
+    if missing:
+        print(f"installing {' '.join(missing)} (apt-get)", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+    try:
+        import revproxy  # noqa: F401
+    except ImportError:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", "django-revproxy"], check=True
+        )
+
+
+def wait_ready(url: str, process: subprocess.Popen | None = None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer in {timeout} s")
+
+
+def gunicorn(
+    app: str, port: int, env: dict[str, str], workers: int, threads: int, extra=()
+) -> list[str]:
+    return [
+        str(BIN / "gunicorn"),
+        app,
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        "gthread",
+        "--log-level",
+        "warning",
+        "--keep-alive",
+        "15",
+        *extra,
+    ]
+
+
+def nginx_conf(folder: Path, port: int, upstream_port: int, workers: int) -> Path:
+    conf = folder / "nginx.conf"
+    conf.write_text(
+        textwrap.dedent(f"""
+        worker_processes {workers};
+        pid {folder}/nginx.pid;
+        error_log {folder}/nginx-error.log warn;
+        events {{ worker_connections 1024; }}
+        http {{
+            access_log off;
+            client_body_temp_path {folder}/body;
+            proxy_temp_path {folder}/proxy;
+            fastcgi_temp_path {folder}/fastcgi;
+            uwsgi_temp_path {folder}/uwsgi;
+            scgi_temp_path {folder}/scgi;
+            upstream app {{ server 127.0.0.1:{upstream_port}; keepalive 64; }}
+            server {{
+                listen 127.0.0.1:{port};
+                location / {{
+                    proxy_pass http://app;
+                    proxy_http_version 1.1;
+                    proxy_set_header Connection "";
+                    proxy_set_header Host $http_host;
+                    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                }}
+            }}
+        }}
+    """)
+    )
+    return conf
+
+
+_LAT = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+
+
+def wrk(url: str, connections: int, duration: int) -> dict[str, float]:
+    threads = min(connections, 2)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    lat = {p: float(v) * scale[u] for p, v, u in _LAT.findall(out)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(_RPS.search(out).group(1)),
+        "p50": lat.get("50", float("nan")),
+        "p99": lat.get("99", float("nan")),
+        "errors": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--only", nargs="*", help="subset of: direct proxy nginx revproxy")
+    args = parser.parse_args(argv)
+    ensure_tools()
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
+    ports = {name: free_port() for name in ("upstream", "proxy", "nginx", "revproxy")}
+    upstream_url = f"http://127.0.0.1:{ports['upstream']}"
+    routes = folder / "routes.yaml"
+    routes.write_text(
+        textwrap.dedent(f"""
+        version: 1
+        default_upstream: monolith
+        upstreams:
+          monolith:
+            instances: ["{upstream_url}"]
+            timeout: {{connect: 2, read: 10}}
+            retry: {{attempts: 2, backoff: 0.05}}
+            breaker: {{fail_max: 50, reset_timeout: 10}}
+            max_concurrent: 200
+        routes:
+          - {{name: jwks, prefix: /.well-known/jwks.json, methods: [GET, HEAD]}}
+          - {{name: product-detail, pattern: "/api/v1/products/<int:pk>/", methods: [GET, HEAD]}}
+          - {{name: api, prefix: /api/}}
+          - {{name: storefront, prefix: /}}
+    """)
+    )
+    base_env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'benchmarks'}",
+        "DJANGO_ENV": "test",
+        "STRANGLER_DATA_DIR": str(folder / "data"),
+        "LOG_LEVEL": "WARNING",
+    }
+    processes: list[subprocess.Popen] = []
+
+    def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = open(folder / f"{len(processes)}.log", "wb")  # noqa: SIM115 - lives with the process
+        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        processes.append(process)
+        return process
+
+    targets = {
+        "direct": f"{upstream_url}{PATH}",
+        "proxy": f"http://127.0.0.1:{ports['proxy']}{PATH}",
+        "nginx": f"http://127.0.0.1:{ports['nginx']}{PATH}",
+        "revproxy": f"http://127.0.0.1:{ports['revproxy']}{PATH}",
+    }
+    wanted = args.only or list(targets)
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    try:
+        up = start(
+            gunicorn(
+                "django.core.wsgi:get_wsgi_application()",
+                ports["upstream"],
+                {},
+                args.workers,
+                args.threads,
+            ),
+            {**base_env, "DJANGO_SETTINGS_MODULE": "proxy_upstream_settings"},
+        )
+        wait_ready(targets["direct"], up)
+        if "proxy" in wanted:
+            proxy = start(
+                gunicorn(
+                    "strangler_proxy.wsgi:application",
+                    ports["proxy"],
+                    {},
+                    args.workers,
+                    args.threads,
+                    ["-c", str(ROOT / "strangler_proxy" / "gunicorn.conf.py")],
+                ),
+                {
+                    **base_env,
+                    "DJANGO_SETTINGS_MODULE": "strangler_proxy.settings",
+                    "STRANGLER_ROUTES_FILE": str(routes),
+                    "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom"),
+                    "STRANGLER_PROXY_WORKERS": str(args.workers),
+                    "STRANGLER_PROXY_THREADS": str(args.threads),
+                },
+            )
+            wait_ready(targets["proxy"], proxy)
+        if "nginx" in wanted:
+            conf = nginx_conf(folder, ports["nginx"], ports["upstream"], args.workers)
+            nginx = start(
+                ["nginx", "-c", str(conf), "-p", str(folder), "-g", "daemon off;"], base_env
+            )
+            wait_ready(targets["nginx"], nginx)
+        if "revproxy" in wanted:
+            rev = start(
+                gunicorn(
+                    "django.core.wsgi:get_wsgi_application()",
+                    ports["revproxy"],
+                    {},
+                    args.workers,
+                    args.threads,
+                ),
+                {
+                    **base_env,
+                    "DJANGO_SETTINGS_MODULE": "proxy_revproxy_settings",
+                    "BENCH_UPSTREAM": upstream_url,
+                },
+            )
+            wait_ready(targets["revproxy"], rev)
+
+        for name in wanted:
+            wrk(targets[name], 4, 1)  # warm pools and caches
+            results[name] = {c: wrk(targets[name], c, args.duration) for c in (1, 16)}
+            print(f"measured {name}", flush=True)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    direct = results["direct"]
+    print(
+        f"\nGET {PATH}  (wrk {args.duration}s per run; gunicorn gthread {args.workers}x{args.threads} everywhere)"
+    )
+    header = f"{'target':<10} {'c1 req/s':>9} {'c1 p50':>8} {'c1 p99':>8} {'added p50':>9} | {'c16 req/s':>9} {'c16 p50':>8} {'c16 p99':>8} {'% direct':>8} {'errors':>6}"
+    print(header)
+    print("-" * len(header))
+    for name in wanted:
+        one, many = results[name][1], results[name][16]
+        print(
+            f"{name:<10} {one['rps']:>9.0f} {one['p50']:>6.2f}ms {one['p99']:>6.2f}ms "
+            f"{one['p50'] - direct[1]['p50']:>+7.2f}ms | {many['rps']:>9.0f} {many['p50']:>6.2f}ms "
+            f"{many['p99']:>6.2f}ms {100 * many['rps'] / direct[16]['rps']:>7.0f}% {int(one['errors'] + many['errors']):>6}"
+        )
+    if "proxy" in results:
+        added = results["proxy"][1]["p50"] - direct[1]["p50"]
+        kept = results["proxy"][16]["rps"] / direct[16]["rps"]
+        print(
+            f"\nproxy targets: added p50 <= 0.35 ms: {added:.2f} ms {'OK' if added <= 0.35 else 'MISSED'}; "
+            f">= 50 % of direct at 16 connections: {100 * kept:.0f} % {'OK' if kept >= 0.5 else 'MISSED'}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -33,6 +33,13 @@ class ZooKeeperRegistry:
                 cls._shared[key] = cls(hosts, root=root)
             return cls._shared[key]
 
+    @classmethod
+    def close_shared(cls) -> None:
+        with cls._shared_lock:
+            for registry in cls._shared.values():
+                registry.close()
+            cls._shared.clear()
+
     def _path(self, service: str) -> str:
         return f"{self.root}/services/{service}"
 

@@ -1,0 +1,208 @@
+"""Service discovery (static, DNS, ZooKeeper), load balancing, health, and the resilient client."""
+
+from __future__ import annotations
+
+import collections
+import time
+
+import pybreaker
+import pytest
+from kazoo.client import KazooClient
+
+from servicekit.discovery import DnsRegistry, StaticRegistry
+from servicekit.discovery_balancers import InstancePool
+from servicekit.discovery_zookeeper import ZooKeeperRegistry
+from servicekit.http_client import ServiceClient, UpstreamError, backoff_delay, make_breaker
+from tests.proxy.conftest import routes_yaml, upstream_spec
+from tests.proxy.zookeeper import zookeeper_server
+
+URLS = ["http://a:1", "http://b:1", "http://c:1"]
+
+
+def _wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_round_robin_spreads_evenly():
+    pool = InstancePool(URLS)
+    picks = collections.Counter()
+    for _ in range(30):
+        state = pool.pick()
+        picks[state.url] += 1
+        pool.release(state, ok=True)
+    assert set(picks.values()) == {10}
+
+
+def test_least_outstanding_avoids_the_busy_instance():
+    pool = InstancePool(URLS, balancer="least_outstanding")
+    busy = [pool.pick(), pool.pick()]  # a and b each hold one call
+    assert pool.pick().url not in {s.url for s in busy}
+
+
+def test_power_of_two_choices_never_picks_the_busiest_of_the_two():
+    pool = InstancePool(URLS[:2], balancer="p2c")
+    held = pool.pick()
+    for _ in range(20):
+        state = pool.pick()
+        assert state.url != held.url
+        pool.release(state, ok=True)
+
+
+def test_consistent_hash_is_sticky_and_moves_few_keys_when_an_instance_goes():
+    pool = InstancePool(URLS, balancer="consistent_hash")
+    before = {}
+    for key in map(str, range(300)):
+        state = pool.pick(key)
+        before[key] = state.url
+        pool.release(state, ok=True)
+        assert pool.pick(key).url == state.url
+    pool.update(URLS[:2])
+    moved = sum(
+        1 for key, url in before.items() if url != "http://c:1" and pool.pick(key).url != url
+    )
+    assert moved == 0  # only the keys of the removed instance move
+
+
+def test_passive_ejection_after_consecutive_failures_then_return():
+    pool = InstancePool(URLS[:2], eject_after=2, eject_for=0.3)
+    bad = next(s for s in pool.states if s.url == "http://a:1")
+    for _ in range(2):
+        bad.outstanding += 1
+        pool.release(bad, ok=False)
+    assert {pool.pick().url for _ in range(6)} == {"http://b:1"}
+    _wait_for(lambda: bad.available(time.monotonic()))
+    assert "http://a:1" in {pool.pick().url for _ in range(6)}
+
+
+def test_all_ejected_still_tries_rather_than_fails():
+    pool = InstancePool(URLS[:1], eject_after=1)
+    state = pool.pick()
+    pool.release(state, ok=False)
+    assert pool.pick().url == "http://a:1"
+
+
+def test_static_and_dns_registries():
+    assert StaticRegistry({"svc": ["http://x:1/"]}).instances("svc") == ["http://x:1"]
+    answers = [["10.0.0.1", "10.0.0.2"], OSError("dns down")]
+
+    def resolver(host, port):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    registry = DnsRegistry({"svc": ("svc.internal", 8000)}, ttl=0.0, resolver=resolver)
+    assert registry.instances("svc") == ["http://10.0.0.1:8000", "http://10.0.0.2:8000"]
+    assert registry.instances("svc") == ["http://10.0.0.1:8000", "http://10.0.0.2:8000"]  # kept
+    assert DnsRegistry({"local": ("localhost", 80)}).instances("local")  # the real resolver
+
+
+def test_backoff_has_full_jitter_under_the_cap():
+    delays = [backoff_delay(attempt, base=0.1, cap=0.5) for attempt in range(6) for _ in range(50)]
+    assert all(0 <= d <= 0.5 for d in delays)
+    assert len(set(delays)) > 100
+
+
+def test_service_client_balances_retries_and_breaks(start_upstream):
+    one, two = start_upstream("one"), start_upstream("two")
+    registry = StaticRegistry({"svc": [one.url, two.url, "http://127.0.0.1:9"]})
+    client = ServiceClient(
+        "svc",
+        registry=registry,
+        attempts=3,
+        backoff=0.0,
+        breaker=make_breaker("svc-test", fail_max=50, reset_timeout=30),
+    )
+    servers = collections.Counter(client.get("/x").json()["server"] for _ in range(12))
+    assert set(servers) == {"one", "two"}  # the dead instance is retried away from
+    with pytest.raises(UpstreamError):
+        client.post("/status/503", json={"a": 1})  # a POST without Idempotency-Key: once only
+    assert client.post("/x", json={}, headers={"Idempotency-Key": "k"}).status == 200
+
+    dead = ServiceClient(
+        "dead",
+        registry=StaticRegistry({"dead": ["http://127.0.0.1:9"]}),
+        attempts=1,
+        breaker=make_breaker("dead-test", fail_max=2, reset_timeout=30),
+    )
+    for _ in range(2):
+        with pytest.raises((UpstreamError, pybreaker.CircuitBreakerError)):
+            dead.get("/x")
+    with pytest.raises(pybreaker.CircuitBreakerError):
+        dead.get("/x")
+
+
+def test_proxy_active_health_checks_take_unready_instances_out(make_proxy, start_upstream):
+    ready, unready = start_upstream("ready"), start_upstream("unready")
+    unready.ready = False
+    spec = upstream_spec(
+        [ready.url, unready.url], health_check={"path": "/readyz", "interval": 0.1}
+    )
+    client = make_proxy(routes_yaml({"monolith": spec}, []), HEALTH_CHECKS=True)
+    client.get("/warm")
+    _wait_for(lambda: any(r["target"] == "/readyz" for r in unready.received))
+    _wait_for(lambda: {client.get("/x")["X-Upstream"] for _ in range(4)} == {"ready"})
+    unready.ready = True
+    _wait_for(lambda: {client.get("/x")["X-Upstream"] for _ in range(6)} == {"ready", "unready"})
+
+
+@pytest.fixture(scope="module")
+def zookeeper():
+    with zookeeper_server() as hosts:
+        try:
+            yield hosts
+        finally:
+            ZooKeeperRegistry.close_shared()  # the proxy's connection, before the server goes
+
+
+def test_zookeeper_instances_register_ephemerally_and_vanish_when_they_die(zookeeper):
+    registry = ZooKeeperRegistry(zookeeper, root="/strangler-test")
+    instance = KazooClient(hosts=zookeeper)  # the service instance's own session
+    instance.start(timeout=10)
+    try:
+        assert registry.instances("catalog") == []
+        own = ZooKeeperRegistry.__new__(ZooKeeperRegistry)
+        own.root, own.client = "/strangler-test", instance
+        own.register("catalog", "http://127.0.0.1:9101/")
+        own.register("catalog", "http://127.0.0.1:9102")
+        _wait_for(lambda: len(registry.instances("catalog")) == 2)
+        assert sorted(registry.instances("catalog")) == [
+            "http://127.0.0.1:9101",
+            "http://127.0.0.1:9102",
+        ]
+    finally:
+        instance.stop()  # the session ends: its ephemeral nodes go
+        instance.close()
+    _wait_for(lambda: registry.instances("catalog") == [])
+    registry.close()
+
+
+def test_proxy_routes_to_instances_found_in_zookeeper(zookeeper, make_proxy, start_upstream):
+    service = start_upstream("zk-service")
+    registrar = ZooKeeperRegistry(zookeeper, root="/strangler")
+    node = registrar.register("catalog", service.url)
+    try:
+        client = make_proxy(
+            routes_yaml(
+                {
+                    "monolith": upstream_spec(start_upstream("monolith").url),
+                    "catalog": {"discovery": "zookeeper", "service": "catalog"},
+                },
+                [
+                    {
+                        "name": "c",
+                        "prefix": "/api/v1/products/",
+                        "mode": "extracted",
+                        "upstream": "catalog",
+                    }
+                ],
+            ),
+            ZOOKEEPER_HOSTS=zookeeper,
+        )
+        assert client.get("/api/v1/products/")["X-Upstream"] == "zk-service"
+    finally:
+        registrar.deregister(node)
+        registrar.close()

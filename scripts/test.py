@@ -24,6 +24,7 @@ SUITES: list[tuple[str, str, list[str]]] = [
     ("events", "monolith.settings", ["tests/events"]),
     ("proxy", "strangler_proxy.settings", ["tests/proxy"]),
     ("catalog", "extracted.catalog.settings", ["tests/extracted/catalog"]),
+    ("parity", "monolith.settings", ["tests/parity"]),
     ("infra", "monolith.settings", ["tests/infra"]),
 ]
 

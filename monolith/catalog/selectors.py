@@ -45,8 +45,9 @@ def product_list(*, filters: ProductFilters) -> QuerySet[Product]:
         qs = qs.filter(inventory__on_hand__gt=F("inventory__reserved"))
     elif filters.in_stock is False:
         qs = qs.filter(inventory__on_hand__lte=F("inventory__reserved"))
-    # A unique tie-breaker keeps pages stable when the chosen field has duplicates.
-    tie = "-id" if filters.ordering.startswith("-") else "id"
+    # A unique business key breaks ties, so pages are stable and the same on every copy of the
+    # data (database ids differ between the monolith and an extracted service).
+    tie = "-sku" if filters.ordering.startswith("-") else "sku"
     return qs.order_by(filters.ordering, tie)
 
 

@@ -1,0 +1,173 @@
+"""Start our own services as real processes for end-to-end tests: free ports, own databases.
+
+`DjangoService` migrates its own database, optionally runs set-up commands (seed, backfill),
+serves with gunicorn on a free port and stops in `__exit__`. On the real-server pass
+(DATABASE_URL set) each service gets a fresh PostgreSQL database of its own, dropped at exit.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import urllib3
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, *, timeout: float = 60.0, process: subprocess.Popen | None = None) -> None:
+    http = urllib3.PoolManager()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            if http.request("GET", url, timeout=1.0, retries=False).status < 500:
+                return
+        except urllib3.exceptions.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer in {timeout} s")
+
+
+def _postgres_database(base_url: str, name: str, *, drop: bool = False) -> str:
+    import psycopg
+
+    parts = urlsplit(base_url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+class DjangoService:
+    def __init__(
+        self,
+        name: str,
+        *,
+        settings: str,
+        manage: str,
+        wsgi: str,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        setup: list[list[str]] | None = None,
+    ):
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.manage = [sys.executable, str(ROOT / manage)]
+        self.wsgi = wsgi
+        self.setup_commands = setup or []
+        self.data_dir = data_dir
+        self.database_name = ""
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": settings,
+            "DJANGO_ENV": "test",
+            "STRANGLER_DATA_DIR": str(data_dir),
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+        if os.environ.get("DATABASE_URL"):
+            self.database_name = f"e2e_{name}_{uuid.uuid4().hex[:8]}"
+            self.env["DATABASE_URL"] = _postgres_database(
+                os.environ["DATABASE_URL"], self.database_name
+            )
+        self.log_path = data_dir / f"{name}.log"
+        self.process: subprocess.Popen | None = None
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """A management command of this service, against its database."""
+        return subprocess.run(
+            [*self.manage, *args],
+            cwd=ROOT,
+            env=self.env,
+            check=check,
+            capture_output=True,
+            text=True,
+        )
+
+    def __enter__(self) -> DjangoService:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.run("migrate", "--noinput", "-v", "0")
+        for command in self.setup_commands:
+            self.run(*command)
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                self.wsgi,
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+                "--worker-class",
+                "gthread",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_http(f"{self.url}/healthz", process=self.process)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+        if self.database_name:
+            _postgres_database(os.environ["DATABASE_URL"], self.database_name, drop=True)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def monolith(data_dir: Path, **kwargs) -> DjangoService:
+    return DjangoService(
+        "monolith",
+        settings="monolith.settings",
+        manage="manage.py",
+        wsgi="monolith.wsgi:application",
+        data_dir=data_dir,
+        **kwargs,
+    )
+
+
+def catalog(data_dir: Path, **kwargs) -> DjangoService:
+    return DjangoService(
+        "catalog",
+        settings="extracted.catalog.settings",
+        manage="extracted/catalog/manage.py",
+        wsgi="extracted.catalog.wsgi:application",
+        data_dir=data_dir,
+        **kwargs,
+    )

@@ -438,6 +438,7 @@ class Proxy:
             upstream_origins=self.upstreams.origins,
             public_origin=public_origin,
         )
+        headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]  # one, ours
         headers.append((REQUEST_ID_HEADER, request_id))
         length = raw.headers.get("Content-Length")
         small = (

@@ -61,7 +61,7 @@ class ProxyProcess:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> ProxyProcess:
-        (self.routes_file.parent).mkdir(parents=True, exist_ok=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log, "wb")
         self.process = subprocess.Popen(
             [

@@ -15,6 +15,7 @@ from contracts.catalog import (
     StockChangedV2,
 )
 from contracts.envelope import Envelope, split_event_type
+from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1
 from contracts.users import UserCreatedV1, UserUpdatedV1
 
@@ -33,6 +34,8 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     OrderPlacedV1,
     OrderConfirmedV1,
     OrderCancelledV1,
+    NotificationCreatedV1,
+    NotificationReadV1,
 )
 BY_TYPE: dict[str, type[Event]] = {cls.event_type: cls for cls in EVENT_CLASSES}
 

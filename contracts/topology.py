@@ -14,9 +14,12 @@ EXCHANGE = "strangler.events"
 # aggregate's events in sequence order, so it must see every one of them (it skips, in order,
 # the types it has no handler for).
 SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
-    "monolith.notifications": ("orders.#",),
+    "monolith.notifications": ("orders.#", "notifications.#"),
     # While catalog data is replicated, both sides read the whole catalog stream: the side that
     # does not own an entity mirrors the owner's events (servicekit.inbox.mirror).
     "catalog": ("catalog.#",),
     "monolith.catalog": ("catalog.#",),
+    # The notifications service makes notifications from orders and emails the users it knows;
+    # each side mirrors the other's notification events (created, read) while they are replicated.
+    "notifications": ("orders.#", "users.#", "notifications.#"),
 }

@@ -24,6 +24,7 @@ SUITES: list[tuple[str, str, list[str]]] = [
     ("events", "monolith.settings", ["tests/events"]),
     ("proxy", "strangler_proxy.settings", ["tests/proxy"]),
     ("catalog", "extracted.catalog.settings", ["tests/extracted/catalog"]),
+    ("notifications", "extracted.notifications.settings", ["tests/extracted/notifications"]),
     ("parity", "monolith.settings", ["tests/parity"]),
     ("infra", "monolith.settings", ["tests/infra"]),
 ]
@@ -44,7 +45,7 @@ def run_suite(
 
 # Suites whose every test runs again on the real servers (database-heavy and quick); the
 # others run only their `integration` tests there.
-FULL_REAL_PASS = {"monolith", "catalog"}
+FULL_REAL_PASS = {"monolith", "catalog", "notifications"}
 
 
 def main(argv: list[str]) -> int:

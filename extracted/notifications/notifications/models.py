@@ -1,0 +1,56 @@
+"""The service's notifications and the small user directory it emails from."""
+
+from django.db import models
+from django.utils import timezone
+
+
+class NotificationKind(models.TextChoices):
+    ORDER_PLACED = "order_placed", "Order placed"
+    ORDER_CONFIRMED = "order_confirmed", "Order confirmed"
+    ORDER_CANCELLED = "order_cancelled", "Order cancelled"
+
+
+class Recipient(models.Model):
+    """Who a user id is, as the users stream (or the backfill) last told us."""
+
+    user_id = models.BigIntegerField(primary_key=True)
+    username = models.CharField(max_length=150)
+    email = models.EmailField(blank=True)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.username}"
+
+
+class Notification(models.Model):
+    """One per user and order event; the unique key makes every path into it idempotent.
+
+    `email_due` is set only on notifications this service made as the owner: the others were
+    (or will be) emailed by the monolith, and are never emailed from here.
+    """
+
+    user_id = models.BigIntegerField()
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    order_id = models.BigIntegerField()
+    email_due = models.BooleanField(default=False)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "kind", "order_id"], name="notification_once_per_order_event"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["user_id", "read_at"]),
+            models.Index(fields=["user_id", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.kind} {self.order_id}"

@@ -1,0 +1,215 @@
+"""Writes on the service's notifications.
+
+Three kinds: making a notification from an order event (`notification_for_order`: as the owner
+it is published and emailed, otherwise the copy is built silently); the owner's read writes,
+refused elsewhere with 409 `owned_elsewhere`; and the `*_apply_*` functions, which mirror the
+other side's notification events and the users stream into this database (the inbox runs them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from contracts.notifications import NotificationCreatedV1, NotificationReadV1
+from contracts.users import UserCreatedV1, UserUpdatedV1
+from extracted.notifications.notifications.models import Notification, NotificationKind, Recipient
+from servicekit.outbox import outbox_enqueue
+from servicekit.ownership import owns, require_ownership
+
+ENTITY = "notification"
+
+# The monolith's texts, word for word: a user must not see which side made a notification.
+_TEXT = {
+    NotificationKind.ORDER_PLACED: (
+        "Order {id} placed",
+        "We received your order {id} ({total} {currency}).",
+    ),
+    NotificationKind.ORDER_CONFIRMED: ("Order {id} confirmed", "Your order {id} is confirmed."),
+    NotificationKind.ORDER_CANCELLED: (
+        "Order {id} cancelled",
+        "Your order {id} was cancelled: {reason}.",
+    ),
+}
+
+
+def _key(notification: Notification) -> dict:
+    return {
+        "user_id": notification.user_id,
+        "kind": notification.kind,
+        "order_id": notification.order_id,
+    }
+
+
+def _created_event(notification: Notification) -> NotificationCreatedV1:
+    return NotificationCreatedV1(
+        **_key(notification),
+        title=notification.title,
+        body=notification.body,
+        created_at=notification.created_at.isoformat(),
+    )
+
+
+def _read_event(notification: Notification) -> NotificationReadV1:
+    return NotificationReadV1(**_key(notification), read_at=notification.read_at.isoformat())
+
+
+# --- making notifications from order events -------------------------------------------------
+
+
+@transaction.atomic
+def notification_for_order(
+    *, user_id: int, kind: str, order_id: int, total: str = "", currency: str = "", reason: str = ""
+) -> tuple[Notification, bool]:
+    """Make the notification once per (user, kind, order); a repeat returns the first.
+
+    As the owner, the new notification is published and emailed after commit; otherwise this
+    builds the service's copy silently (the monolith emails it).
+    """
+    owner = owns(ENTITY)
+    title, body = (
+        t.format(id=order_id, total=total, currency=currency, reason=reason) for t in _TEXT[kind]
+    )
+    notification, created = Notification.objects.get_or_create(
+        user_id=user_id,
+        kind=kind,
+        order_id=order_id,
+        defaults={"title": title, "body": body, "email_due": owner},
+    )
+    if created and owner:
+        outbox_enqueue(_created_event(notification))
+        transaction.on_commit(
+            lambda: notification_email(notification_id=notification.pk), robust=True
+        )
+    return notification, created
+
+
+def notification_email(*, notification_id: int) -> bool:
+    """Email a due notification once; returns whether a mail left. Call outside any transaction.
+
+    Claimed before sending (at most once even if two processes race); a failed send releases
+    the claim. A user not in the directory yet is emailed when the users stream names them.
+    """
+    notification = Notification.objects.filter(
+        pk=notification_id, email_due=True, emailed_at__isnull=True
+    ).first()
+    if notification is None:
+        return False
+    recipient = Recipient.objects.filter(user_id=notification.user_id).first()
+    if recipient is None or not recipient.email:
+        return False
+    claimed = Notification.objects.filter(pk=notification.pk, emailed_at__isnull=True).update(
+        emailed_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    try:
+        send_mail(
+            subject=notification.title,
+            message=notification.body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[recipient.email],
+        )
+    except Exception:
+        Notification.objects.filter(pk=notification.pk).update(emailed_at=None)
+        raise
+    return True
+
+
+def notifications_email_due(*, user_id: int | None = None) -> int:
+    """Send every due, unsent email (of one user); returns how many left."""
+    due = Notification.objects.filter(email_due=True, emailed_at__isnull=True)
+    if user_id is not None:
+        due = due.filter(user_id=user_id)
+    return sum(notification_email(notification_id=pk) for pk in due.values_list("pk", flat=True))
+
+
+# --- the owner's read writes ------------------------------------------------------------------
+
+
+@transaction.atomic
+def notification_mark_read(*, notification: Notification) -> Notification:
+    require_ownership(ENTITY)
+    now = timezone.now()
+    if Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=now):
+        notification.read_at = now
+        outbox_enqueue(_read_event(notification))
+    else:
+        notification.refresh_from_db(fields=["read_at"])
+    return notification
+
+
+@transaction.atomic
+def notifications_mark_all_read(*, user_id: int) -> int:
+    require_ownership(ENTITY)
+    now = timezone.now()
+    unread = list(
+        Notification.objects.select_for_update().filter(user_id=user_id, read_at__isnull=True)
+    )
+    Notification.objects.filter(pk__in=[n.pk for n in unread], read_at__isnull=True).update(
+        read_at=now
+    )
+    for notification in unread:
+        notification.read_at = now
+        outbox_enqueue(_read_event(notification))
+    return len(unread)
+
+
+# --- mirroring (the inbox calls these inside its transaction) ---------------------------------
+
+
+def notification_merge(
+    *,
+    user_id: int,
+    kind: str,
+    order_id: int,
+    title: str,
+    body: str,
+    created_at: datetime,
+    read_at: datetime | None = None,
+) -> Notification:
+    """Take the other side's notification: its text and time win; read state only moves forward.
+
+    Never emails: the side that made it did.
+    """
+    notification, created = Notification.objects.get_or_create(
+        user_id=user_id,
+        kind=kind,
+        order_id=order_id,
+        defaults={"title": title, "body": body, "created_at": created_at, "read_at": read_at},
+    )
+    if not created:
+        notification.title, notification.body, notification.created_at = title, body, created_at
+        notification.read_at = notification.read_at or read_at
+        notification.save(update_fields=["title", "body", "created_at", "read_at"])
+    return notification
+
+
+def notification_apply_created(event: NotificationCreatedV1) -> None:
+    notification_merge(
+        user_id=event.user_id,
+        kind=event.kind,
+        order_id=event.order_id,
+        title=event.title,
+        body=event.body,
+        created_at=datetime.fromisoformat(event.created_at),
+    )
+
+
+def notification_apply_read(event: NotificationReadV1) -> None:
+    Notification.objects.filter(
+        user_id=event.user_id, kind=event.kind, order_id=event.order_id, read_at__isnull=True
+    ).update(read_at=datetime.fromisoformat(event.read_at))
+
+
+def recipient_apply(event: UserCreatedV1 | UserUpdatedV1) -> None:
+    Recipient.objects.update_or_create(
+        user_id=event.user_id,
+        defaults={"username": event.username, "email": event.email, "is_active": event.is_active},
+    )
+    # emails that waited for this user's address
+    transaction.on_commit(lambda: notifications_email_due(user_id=event.user_id), robust=True)

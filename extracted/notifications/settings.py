@@ -1,0 +1,20 @@
+"""Notifications service settings: the shared service defaults, its mail, who owns notifications."""
+
+from servicekit.env import env_str
+from servicekit.service_settings import service_settings
+
+_settings = service_settings(
+    service_name="notifications",
+    apps=["extracted.notifications.notifications"],
+    urlconf="extracted.notifications.urls",
+    wsgi="extracted.notifications.wsgi.application",
+    title="Notifications service API",
+    description="A user's in-app notifications (list, mark read, read all); the same public "
+    "paths and shapes as the monolith's. Every error is RFC 9457 problem+json.",
+)
+globals().update(_settings)
+
+OWNERSHIP_FILE = env_str("OWNERSHIP_FILE", "")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(_settings["DATA_DIR"] / "mail"))
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "shop@strangler.local")

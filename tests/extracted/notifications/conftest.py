@@ -1,0 +1,121 @@
+"""Fixtures for the notifications service: tokens from a local test key, events as envelopes."""
+
+from __future__ import annotations
+
+import uuid
+from itertools import count
+
+import pytest
+from rest_framework.test import APIClient
+
+from contracts.envelope import Envelope, now_utc
+from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderLineV1, OrderPlacedV1
+from contracts.users import UserCreatedV1, UserUpdatedV1
+from servicekit.inbox.processor import InboxProcessor
+from servicekit.inbox.registry import get_consumer
+from servicekit.jwt.conf import signing_key, token_policy
+from servicekit.jwt.tokens import ACCESS, token_issue
+from servicekit.ownership import ownership_set
+
+CUSTOMER = 2
+_sequences: dict[tuple[str, str, str], count] = {}
+
+
+@pytest.fixture(autouse=True)
+def local_token_keys(settings, tmp_path):
+    """This service verifies with the monolith's JWKS in production; tests sign locally."""
+    settings.SERVICEKIT_JWT = {
+        **settings.SERVICEKIT_JWT,
+        "JWKS_URL": None,
+        "PRIVATE_KEY_PATH": str(tmp_path / "test-key.pem"),
+    }
+    settings.OWNERSHIP_FILE = str(tmp_path / "ownership.yaml")
+    _sequences.clear()  # every test's streams start at sequence 1
+
+
+def client_for(user_id: int, *, staff: bool = False) -> APIClient:
+    token = token_issue(
+        key=signing_key(),
+        policy=token_policy(),
+        subject=str(user_id),
+        token_type=ACCESS,
+        claims={"username": f"user{user_id}", "is_staff": staff},
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def customer_client():
+    return client_for(CUSTOMER)
+
+
+@pytest.fixture
+def service_owns():
+    ownership_set("notification", "notifications")
+
+
+@pytest.fixture
+def inbox():
+    return InboxProcessor(get_consumer("notifications"))
+
+
+def envelope(event, *, origin: str = "monolith", sequence: int | None = None) -> Envelope:
+    key = (origin, event.aggregate_type, event.aggregate_id)
+    if sequence is None:
+        sequence = next(_sequences.setdefault(key, count(1)))
+    return Envelope(
+        event_id=uuid.uuid4(),
+        event_type=event.event_type,
+        aggregate_type=event.aggregate_type,
+        aggregate_id=event.aggregate_id,
+        sequence=sequence,
+        occurred_at=now_utc(),
+        origin=origin,
+        payload=event.to_payload(),
+    )
+
+
+def order_placed(order_id: int, *, customer_id: int = CUSTOMER) -> OrderPlacedV1:
+    return OrderPlacedV1(
+        order_id=order_id,
+        customer_id=customer_id,
+        lines=(OrderLineV1(sku="MUG-1", name="Mug", quantity=1, unit_price="3.00"),),
+        total="3.00",
+        currency="EUR",
+        status="pending",
+    )
+
+
+def order_confirmed(order_id: int, *, customer_id: int = CUSTOMER) -> OrderConfirmedV1:
+    return OrderConfirmedV1(order_id=order_id, customer_id=customer_id)
+
+
+def order_cancelled(order_id: int, *, customer_id: int = CUSTOMER) -> OrderCancelledV1:
+    return OrderCancelledV1(order_id=order_id, customer_id=customer_id, reason="out of coffee")
+
+
+def user_created(user_id: int = CUSTOMER, *, email: str = "carol@example.com") -> UserCreatedV1:
+    return UserCreatedV1(
+        user_id=user_id,
+        username=f"user{user_id}",
+        email=email,
+        first_name="",
+        last_name="",
+        is_staff=False,
+        is_active=True,
+        date_joined="2026-01-01T00:00:00+00:00",
+    )
+
+
+def user_updated(user_id: int = CUSTOMER, *, email: str) -> UserUpdatedV1:
+    return UserUpdatedV1(
+        user_id=user_id,
+        username=f"user{user_id}",
+        email=email,
+        first_name="",
+        last_name="",
+        is_staff=False,
+        is_active=True,
+    )

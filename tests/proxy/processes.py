@@ -5,30 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import urllib3
-
 from tests.proxy.fakes import free_port
+from tests.support.fleet import wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def wait_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
-    http = urllib3.PoolManager()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
-        try:
-            if http.request("GET", url, timeout=1.0, retries=False).status < 500:
-                return
-        except urllib3.exceptions.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer in {timeout} s")
 
 
 class ProxyProcess:

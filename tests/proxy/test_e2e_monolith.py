@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 import requests
 import yaml
 
-from tests.proxy.fakes import free_port
-from tests.proxy.processes import BIN, ROOT, ProxyProcess, wait_http
+from tests.proxy.processes import ROOT, ProxyProcess
+from tests.support.fleet import DjangoService
 
 pytestmark = pytest.mark.e2e
 SHIPPED_ROUTES = ROOT / "strangler_proxy" / "routes.yaml"
@@ -21,60 +18,24 @@ SHIPPED_ROUTES = ROOT / "strangler_proxy" / "routes.yaml"
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fleet")
-    port = free_port()
-    monolith_url = f"http://127.0.0.1:{port}"
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")},
-        "DJANGO_SETTINGS_MODULE": "monolith.settings",
-        "DJANGO_ENV": "test",
-        "STRANGLER_DATA_DIR": str(folder / "data"),
-        "CELERY_TASK_ALWAYS_EAGER": "true",
-        "LOG_JSON": "false",
-    }
-    for command in (["migrate", "--noinput", "-v", "0"], ["seed_demo"]):
-        subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-    log = open(folder / "monolith.log", "wb")  # noqa: SIM115 - closed below
-    monolith = subprocess.Popen(
-        [
-            str(BIN / "gunicorn"),
-            "monolith.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-            "--worker-class",
-            "gthread",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    monolith = DjangoService(
+        "monolith",
+        settings="monolith.settings",
+        manage="manage.py",
+        wsgi="monolith.wsgi:application",
+        data_dir=folder / "monolith",
+        env={"CELERY_TASK_ALWAYS_EAGER": "true"},
+        setup=[["seed_demo"]],
     )
-    try:
-        wait_http(f"{monolith_url}/healthz", process=monolith, timeout=60)
+    with monolith:
         routes = yaml.safe_load(SHIPPED_ROUTES.read_text())
         routes["routes"].insert(0, {"name": "me", "prefix": "/api/v1/users/me", "auth": "required"})
         routes_file = folder / "routes.yaml"
         routes_file.write_text(yaml.safe_dump(routes, sort_keys=False))
         with ProxyProcess(
-            routes_file, data_dir=folder / "proxy", env={"STRANGLER_MONOLITH_URL": monolith_url}
+            routes_file, data_dir=folder / "proxy", env={"STRANGLER_MONOLITH_URL": monolith.url}
         ) as proxy:
-            yield monolith_url, proxy.url
-    finally:
-        monolith.terminate()
-        try:
-            monolith.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            monolith.kill()
-        log.close()
+            yield monolith.url, proxy.url
 
 
 def test_json_api_and_jwks_answer_as_directly(fleet):

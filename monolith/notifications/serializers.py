@@ -22,3 +22,35 @@ class NotificationFilterSerializer(serializers.Serializer):
 
 class MarkedReadOutputSerializer(serializers.Serializer):
     marked_read = serializers.IntegerField()
+
+
+class ExportNotificationSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    email = serializers.CharField(source="user.email")
+    sequence = serializers.IntegerField()
+
+    class Meta:
+        model = Notification
+        fields = [
+            "id",
+            "user_id",
+            "username",
+            "email",
+            "kind",
+            "order_id",
+            "title",
+            "body",
+            "read_at",
+            "created_at",
+            "sequence",
+        ]
+
+
+class ExportPageSerializer(serializers.Serializer):
+    notifications = ExportNotificationSerializer(many=True)
+    next_after = serializers.IntegerField(allow_null=True)
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(required=False, default=0, min_value=0)
+    limit = serializers.IntegerField(required=False, default=200, min_value=1, max_value=1000)

@@ -1,6 +1,13 @@
-"""Creating, emailing and reading notifications."""
+"""Creating, emailing and reading notifications.
+
+While notifications are replicated with the notifications service (servicekit.ownership, entity
+"notification"), only the owner makes, emails and marks them read, and publishes each change;
+the other side mirrors those events (`*_apply_*`), so both hold the same notifications.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -8,7 +15,12 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from monolith.notifications.models import Notification, NotificationKind
+from servicekit.outbox import outbox_enqueue
+from servicekit.ownership import owns, require_ownership
+
+ENTITY = "notification"
 
 _TEXT = {
     NotificationKind.ORDER_PLACED: (
@@ -27,19 +39,41 @@ _TEXT = {
 def notification_for_order(
     *, user_id: int, kind: str, order_id: int, total: str = "", currency: str = "", reason: str = ""
 ) -> tuple[Notification, bool]:
-    """Create the notification once per (user, kind, order); a repeat returns the first."""
+    """Create the notification once per (user, kind, order); a repeat returns the first.
+
+    Published only by the owner; elsewhere the row is a silent copy.
+    """
     title, body = (
         t.format(id=order_id, total=total, currency=currency, reason=reason) for t in _TEXT[kind]
     )
-    return Notification.objects.get_or_create(
+    notification, created = Notification.objects.get_or_create(
         user_id=user_id, kind=kind, order_id=order_id, defaults={"title": title, "body": body}
     )
+    if created and owns(ENTITY):
+        outbox_enqueue(_created_event(notification))
+    return notification, created
+
+
+def notification_for_order_event(
+    *, user_id: int, kind: str, order_id: int, total: str = "", currency: str = "", reason: str = ""
+) -> Notification | None:
+    """The owner's reaction to an order event: the notification (made once), or None when the
+    notifications service owns them (it makes and emails them) or the user is gone."""
+    if not owns(ENTITY) or not user_exists(user_id):
+        return None
+    notification, _created = notification_for_order(
+        user_id=user_id, kind=kind, order_id=order_id, total=total, currency=currency, reason=reason
+    )
+    return notification
 
 
 def notification_email(*, notification_id: int) -> bool:
-    """Email a notification once; returns whether a mail left. Call outside any transaction."""
+    """Email a notification once; returns whether a mail left. Call outside any transaction.
+
+    Only the owner emails: once the notifications service owns them, it does.
+    """
     notification = Notification.objects.select_related("user").get(pk=notification_id)
-    if notification.emailed_at is not None or not notification.user.email:
+    if notification.emailed_at is not None or not notification.user.email or not owns(ENTITY):
         return False
     send_mail(
         subject=notification.title,
@@ -53,18 +87,75 @@ def notification_email(*, notification_id: int) -> bool:
     return True
 
 
+@transaction.atomic
 def notification_mark_read(*, notification: Notification) -> Notification:
-    if notification.read_at is None:
-        notification.read_at = timezone.now()
-        notification.save(update_fields=["read_at"])
+    require_ownership(ENTITY)
+    now = timezone.now()
+    if Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=now):
+        notification.read_at = now
+        outbox_enqueue(_read_event(notification))
+    else:
+        notification.refresh_from_db(fields=["read_at"])
     return notification
 
 
+@transaction.atomic
 def notifications_mark_all_read(*, user) -> int:
-    return Notification.objects.filter(user=user, read_at__isnull=True).update(
-        read_at=timezone.now()
-    )
+    require_ownership(ENTITY)
+    now = timezone.now()
+    unread = list(Notification.objects.select_for_update().filter(user=user, read_at__isnull=True))
+    Notification.objects.filter(pk__in=[n.pk for n in unread]).update(read_at=now)
+    for notification in unread:
+        notification.read_at = now
+        outbox_enqueue(_read_event(notification))
+    return len(unread)
 
 
 def user_exists(user_id: int) -> bool:
     return get_user_model().objects.filter(pk=user_id).exists()
+
+
+def _created_event(notification: Notification) -> NotificationCreatedV1:
+    return NotificationCreatedV1(
+        user_id=notification.user_id,
+        kind=notification.kind,
+        order_id=notification.order_id,
+        title=notification.title,
+        body=notification.body,
+        created_at=notification.created_at.isoformat(),
+    )
+
+
+def _read_event(notification: Notification) -> NotificationReadV1:
+    return NotificationReadV1(
+        user_id=notification.user_id,
+        kind=notification.kind,
+        order_id=notification.order_id,
+        read_at=notification.read_at.isoformat(),
+    )
+
+
+# --- mirroring the notifications service's events once it owns them (the inbox calls these) --
+
+
+def notification_apply_created(event: NotificationCreatedV1) -> None:
+    """Take the service's notification: its text and time win; never emailed from here."""
+    if not user_exists(event.user_id):
+        return
+    notification, _created = Notification.objects.get_or_create(
+        user_id=event.user_id,
+        kind=event.kind,
+        order_id=event.order_id,
+        defaults={"title": event.title, "body": event.body},
+    )
+    # `created_at` is auto_now_add: set after the insert so both sides show the same time
+    Notification.objects.filter(pk=notification.pk).update(
+        title=event.title, body=event.body, created_at=datetime.fromisoformat(event.created_at)
+    )
+
+
+def notification_apply_read(event: NotificationReadV1) -> None:
+    """Read state only moves forward, so a replay or a stale event changes nothing."""
+    Notification.objects.filter(
+        user_id=event.user_id, kind=event.kind, order_id=event.order_id, read_at__isnull=True
+    ).update(read_at=datetime.fromisoformat(event.read_at))

@@ -9,11 +9,12 @@ from monolith.notifications import services
 def notify_order_event(
     *, user_id: int, kind: str, order_id: int, total: str = "", currency: str = "", reason: str = ""
 ) -> int | None:
-    """Create the in-app notification and email it; safe to run twice."""
-    if not services.user_exists(user_id):
-        return None
-    notification, _created = services.notification_for_order(
+    """Create the in-app notification and email it; safe to run twice. Does nothing once the
+    notifications service owns notifications (it makes them from the order events)."""
+    notification = services.notification_for_order_event(
         user_id=user_id, kind=kind, order_id=order_id, total=total, currency=currency, reason=reason
     )
+    if notification is None:
+        return None
     services.notification_email(notification_id=notification.pk)
     return notification.pk

@@ -6,5 +6,6 @@ app_name = "notifications"
 urlpatterns = [
     path("", apis.NotificationListApi.as_view(), name="list"),
     path("read-all/", apis.NotificationReadAllApi.as_view(), name="read-all"),
+    path("export/", apis.NotificationExportApi.as_view(), name="export"),
     path("<int:notification_id>/read/", apis.NotificationReadApi.as_view(), name="read"),
 ]

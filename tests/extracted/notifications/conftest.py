@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from itertools import count
-
 import pytest
 from rest_framework.test import APIClient
 
-from contracts.envelope import Envelope, now_utc
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderLineV1, OrderPlacedV1
 from contracts.users import UserCreatedV1, UserUpdatedV1
 from servicekit.inbox.processor import InboxProcessor
@@ -16,9 +12,9 @@ from servicekit.inbox.registry import get_consumer
 from servicekit.jwt.conf import signing_key, token_policy
 from servicekit.jwt.tokens import ACCESS, token_issue
 from servicekit.ownership import ownership_set
+from tests.extracted.notifications.events import sequences_reset
 
 CUSTOMER = 2
-_sequences: dict[tuple[str, str, str], count] = {}
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +26,7 @@ def local_token_keys(settings, tmp_path):
         "PRIVATE_KEY_PATH": str(tmp_path / "test-key.pem"),
     }
     settings.OWNERSHIP_FILE = str(tmp_path / "ownership.yaml")
-    _sequences.clear()  # every test's streams start at sequence 1
+    sequences_reset()  # every test's streams start at sequence 1
 
 
 def client_for(user_id: int, *, staff: bool = False) -> APIClient:
@@ -61,22 +57,6 @@ def inbox():
     return InboxProcessor(get_consumer("notifications"))
 
 
-def envelope(event, *, origin: str = "monolith", sequence: int | None = None) -> Envelope:
-    key = (origin, event.aggregate_type, event.aggregate_id)
-    if sequence is None:
-        sequence = next(_sequences.setdefault(key, count(1)))
-    return Envelope(
-        event_id=uuid.uuid4(),
-        event_type=event.event_type,
-        aggregate_type=event.aggregate_type,
-        aggregate_id=event.aggregate_id,
-        sequence=sequence,
-        occurred_at=now_utc(),
-        origin=origin,
-        payload=event.to_payload(),
-    )
-
-
 def order_placed(order_id: int, *, customer_id: int = CUSTOMER) -> OrderPlacedV1:
     return OrderPlacedV1(
         order_id=order_id,
@@ -96,26 +76,21 @@ def order_cancelled(order_id: int, *, customer_id: int = CUSTOMER) -> OrderCance
     return OrderCancelledV1(order_id=order_id, customer_id=customer_id, reason="out of coffee")
 
 
+def _user_fields(user_id: int, email: str) -> dict:
+    return {
+        "user_id": user_id,
+        "username": f"user{user_id}",
+        "email": email,
+        "first_name": "",
+        "last_name": "",
+        "is_staff": False,
+        "is_active": True,
+    }
+
+
 def user_created(user_id: int = CUSTOMER, *, email: str = "carol@example.com") -> UserCreatedV1:
-    return UserCreatedV1(
-        user_id=user_id,
-        username=f"user{user_id}",
-        email=email,
-        first_name="",
-        last_name="",
-        is_staff=False,
-        is_active=True,
-        date_joined="2026-01-01T00:00:00+00:00",
-    )
+    return UserCreatedV1(**_user_fields(user_id, email), date_joined="2026-01-01T00:00:00+00:00")
 
 
 def user_updated(user_id: int = CUSTOMER, *, email: str) -> UserUpdatedV1:
-    return UserUpdatedV1(
-        user_id=user_id,
-        username=f"user{user_id}",
-        email=email,
-        first_name="",
-        last_name="",
-        is_staff=False,
-        is_active=True,
-    )
+    return UserUpdatedV1(**_user_fields(user_id, email))

@@ -17,10 +17,10 @@ from extracted.notifications.notifications.models import Notification, Recipient
 from servicekit.outbox.models import AggregateSequence
 from tests.extracted.notifications.conftest import (
     CUSTOMER,
-    envelope,
     order_placed,
     user_updated,
 )
+from tests.extracted.notifications.events import envelope
 
 pytestmark = pytest.mark.django_db
 

@@ -6,13 +6,13 @@ from extracted.notifications.notifications.models import Notification
 from servicekit.outbox.models import OutboxMessage
 from tests.extracted.notifications.conftest import (
     CUSTOMER,
-    envelope,
     order_cancelled,
     order_confirmed,
     order_placed,
     user_created,
     user_updated,
 )
+from tests.extracted.notifications.events import envelope
 
 pytestmark = pytest.mark.django_db
 

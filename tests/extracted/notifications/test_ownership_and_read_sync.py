@@ -9,7 +9,8 @@ from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from extracted.notifications.notifications.models import Notification
 from servicekit.outbox.models import OutboxMessage
 from servicekit.ownership import ownership_set
-from tests.extracted.notifications.conftest import CUSTOMER, envelope, order_placed, user_created
+from tests.extracted.notifications.conftest import CUSTOMER, order_placed, user_created
+from tests.extracted.notifications.events import envelope
 
 pytestmark = pytest.mark.django_db
 

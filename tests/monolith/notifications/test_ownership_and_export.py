@@ -2,12 +2,10 @@
 them read (publishing each change); the monolith mirrors the service's events once it owns
 them; staff export every notification for the service's backfill."""
 
-import uuid
 from datetime import datetime
 
 import pytest
 
-from contracts.envelope import Envelope, now_utc
 from monolith.notifications import services
 from monolith.notifications.models import Notification
 from monolith.notifications.tasks import notify_order_event
@@ -22,19 +20,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def ownership_file(settings, tmp_path):
     settings.OWNERSHIP_FILE = str(tmp_path / "ownership.yaml")
-
-
-def envelope(event, sequence, origin="notifications"):
-    return Envelope(
-        event_id=uuid.uuid4(),
-        event_type=event.event_type,
-        aggregate_type=event.aggregate_type,
-        aggregate_id=event.aggregate_id,
-        sequence=sequence,
-        occurred_at=now_utc(),
-        origin=origin,
-        payload=event.to_payload(),
-    )
 
 
 def _published():

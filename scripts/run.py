@@ -1,4 +1,9 @@
-"""`make run`: migrate, seed the demo data and start the whole fleet from the Procfile (honcho)."""
+"""`make run`: migrate every service, seed the demo data and start the whole fleet (honcho).
+
+Ports come from the port map (servicekit/ports.py); `<NAME>_PORT` in the environment moves a
+process (the tutorial test runs a whole fleet on free ports this way). The proxy's route table
+and the ownership file live in the data folder, so flipping routes never edits the repository.
+"""
 
 from __future__ import annotations
 
@@ -9,36 +14,65 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
 
-# (name, management entry, settings module): every Django service migrates its own database.
-SERVICES: list[tuple[str, list[str]]] = [
-    ("monolith", [sys.executable, "manage.py"]),
-]
-URLS = """
+from servicekit.env import data_dir  # noqa: E402
+from servicekit.ports import PORTS, port_env_var  # noqa: E402
+from strangler_proxy.routes_file import live_routes_file  # noqa: E402
+
+# Every Django service migrates its own database: (name, management script).
+MANAGE = {
+    "monolith": "manage.py",
+    **{
+        path.parent.name: str(path.relative_to(ROOT))
+        for path in sorted(ROOT.glob("extracted/*/manage.py"))
+    },
+}
+
+
+def fleet_env() -> dict[str, str]:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.setdefault("LOG_JSON", "true")
+    folder = data_dir(environ=env)
+    for name, default in PORTS.items():
+        port = env.setdefault(port_env_var(name), str(default))
+        env.setdefault(f"STRANGLER_{name.upper()}_URL", f"http://127.0.0.1:{port}")
+    env.setdefault("JWKS_URL", env["STRANGLER_MONOLITH_URL"] + "/.well-known/jwks.json")
+    env.setdefault("STRANGLER_ROUTES_FILE", str(live_routes_file(env)))
+    env.setdefault("OWNERSHIP_FILE", str(folder / "ownership.yaml"))
+    return env
+
+
+def banner(env: dict[str, str]) -> str:
+    url = {name: env[f"STRANGLER_{name.upper()}_URL"] for name in PORTS}
+    return f"""
   strangler is starting (Ctrl-C stops every process):
-    through the proxy http://127.0.0.1:8000/   (the single entry point)
-    proxy admin API   http://127.0.0.1:8000/_strangler/routes   (Bearer $STRANGLER_ADMIN_TOKEN or a staff JWT)
-    proxy metrics     http://127.0.0.1:8000/_strangler/metrics
-    storefront        http://127.0.0.1:8001/
-    API docs          http://127.0.0.1:8001/api/docs/
-    JWKS              http://127.0.0.1:8001/.well-known/jwks.json
-    monolith health   http://127.0.0.1:8001/readyz
+    the entry point   {url["proxy"]}/            storefront and API, through the proxy
+    proxy admin API   {url["proxy"]}/_strangler/routes   (a staff JWT or $STRANGLER_ADMIN_TOKEN)
+    proxy metrics     {url["proxy"]}/_strangler/metrics
+    monolith          {url["monolith"]}/   docs {url["monolith"]}/api/docs/
+    catalog service   {url["catalog"]}/api/docs/
+    JWKS              {url["monolith"]}/.well-known/jwks.json
+    route table       {env["STRANGLER_ROUTES_FILE"]}   (python -m strangler_proxy routes list)
+    ownership         {env["OWNERSHIP_FILE"]}
   demo logins: alice / alice-demo-pass (customer), staff / staff-demo-pass (staff)
 """
 
 
 def main() -> int:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.setdefault("LOG_JSON", "true")
+    env = fleet_env()
     quiet = {**env, "LOG_LEVEL": "WARNING"}  # set-up steps print their summary, not every event
-    for name, manage in SERVICES:
+    for name, manage in MANAGE.items():
         print(f"-> {name}: migrate", flush=True)
         subprocess.run(
-            [*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=quiet, check=True
+            [sys.executable, manage, "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=quiet,
+            check=True,
         )
     print("-> monolith: seed demo data", flush=True)
     subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=quiet, check=True)
-    print(URLS, flush=True)
+    print(banner(env), flush=True)
     return subprocess.call([str(BIN / "honcho"), "start", "-f", "Procfile"], cwd=ROOT, env=env)
 
 

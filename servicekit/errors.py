@@ -123,7 +123,9 @@ _TITLES = {
     422: "Unprocessable content",
     429: "Too many requests",
     500: "Internal server error",
+    502: "Bad gateway",
     503: "Service unavailable",
+    504: "Gateway timeout",
 }
 
 

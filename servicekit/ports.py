@@ -10,6 +10,8 @@ from __future__ import annotations
 PORTS: dict[str, int] = {
     "proxy": 8000,
     "monolith": 8001,
+    "catalog": 8002,
+    "notifications": 8003,
 }
 
 

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from pathlib import Path
 
 import yaml
 
+from strangler_proxy.routes_file import live_routes_file
 from strangler_proxy.routing import RouteTableError, load_table
 from strangler_proxy.table_source import read_raw, route_update
 
-DEFAULT_FILE = Path(__file__).resolve().parent / "routes.yaml"
-
 
 def _file(args: argparse.Namespace) -> str:
-    return args.file or os.environ.get("STRANGLER_ROUTES_FILE") or str(DEFAULT_FILE)
+    return args.file or str(live_routes_file())
 
 
 def _target(route: dict) -> str:
@@ -94,7 +91,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m strangler_proxy")
     root.add_argument(
-        "--file", help="routes file (default: $STRANGLER_ROUTES_FILE or the packaged one)"
+        "--file",
+        help="routes file (default: $STRANGLER_ROUTES_FILE, else <data folder>/routes.yaml)",
     )
     top = root.add_subparsers(dest="group", required=True)
     routes = top.add_parser("routes", help="inspect and change the route table")

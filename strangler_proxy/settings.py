@@ -6,6 +6,7 @@ from pathlib import Path
 
 from servicekit.env import data_dir, env_bool, env_int, env_list, env_str, secret_key
 from servicekit.logging import logging_config
+from strangler_proxy.routes_file import live_routes_file
 
 SERVICE_NAME = "strangler-proxy"
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ LOGGING = logging_config(
 _MONOLITH = env_str("STRANGLER_MONOLITH_URL", f"http://127.0.0.1:{env_int('MONOLITH_PORT', 8001)}")
 
 STRANGLER_PROXY = {
-    "ROUTES_FILE": env_str("STRANGLER_ROUTES_FILE", str(Path(__file__).parent / "routes.yaml")),
+    "ROUTES_FILE": str(live_routes_file()),
     "CHECK_INTERVAL": float(env_str("STRANGLER_ROUTES_CHECK_INTERVAL", "1.0")),
     "MAX_BODY": env_int("STRANGLER_MAX_BODY", 10 * 1024 * 1024),
     "BUFFER_LIMIT": env_int("STRANGLER_BUFFER_LIMIT", 256 * 1024),

@@ -47,3 +47,6 @@ check-manifests: install  ## Dockerfile, compose, k8s overlays, CI workflow: sta
 
 bench-proxy: install  ## req/s and p50/p99: direct, strangler proxy, nginx, django-revproxy (installs wrk, nginx)
 	@$(BIN)/python benchmarks/bench_proxy.py
+
+bench-events: install  ## relay throughput and commit-to-applied lag vs a raw baseline (needs PostgreSQL + RabbitMQ)
+	@$(BIN)/python benchmarks/bench_events.py

@@ -174,4 +174,9 @@ LOGGING = logging_config(
     json=env_bool("LOG_JSON", default=True),
 )
 
+SERVICEKIT_METRICS_COLLECTORS = [
+    "servicekit.events_metrics.collect_outbox",
+    "servicekit.events_metrics.collect_inbox",
+]
+
 SERVICEKIT_READY_CHECKS = ["servicekit.health.check_database", "servicekit.health.check_broker"]

@@ -9,6 +9,8 @@ the declaring process's memory, it lets the relay route into the consumers' queu
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -17,12 +19,45 @@ from typing import Protocol
 
 import structlog
 from kombu import Connection, Exchange, Producer, Queue, binding
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
 
 from contracts.envelope import Envelope
 
 logger = structlog.get_logger("servicekit.broker")
 
 CONTENT_TYPE = "application/json"
+
+
+class _AtomicFilesystemChannel(filesystem.Channel):
+    """Writes each message under a hidden name, then renames it into the queue folder.
+
+    The stock channel writes the final file in place, so a reader can pick up a half-written
+    message (or a relay killed mid-write leaves a truncated one that crashes the consumer).
+    """
+
+    def _put(self, queue, payload, **kwargs):
+        name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        folder = self.data_folder_out
+        temporary = os.path.join(folder, f"~{uuid.uuid4().hex}")  # never matches `*.<queue>.msg`
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(json.dumps(payload).encode())
+            os.replace(temporary, os.path.join(folder, name))
+        except OSError as exc:
+            raise ChannelError(f"Cannot add message for {queue!r} to {folder!r}") from exc
+
+
+class AtomicFilesystemTransport(filesystem.Transport):
+    Channel = _AtomicFilesystemChannel
+
+
+def broker_connection(url: str, transport_options: Mapping | None = None) -> Connection:
+    """A kombu connection; kombu's filesystem transport gets atomic message files."""
+    options = dict(transport_options or {})
+    if url.startswith("filesystem"):
+        return Connection(url, transport=AtomicFilesystemTransport, transport_options=options)
+    return Connection(url, transport_options=options)
 
 
 def event_exchange(name: str) -> Exchange:
@@ -132,7 +167,7 @@ class KombuPublisher:
 
     # connection -----------------------------------------------------------------------------
     def _connect(self) -> None:
-        connection = Connection(self.url, transport_options=self.transport_options)
+        connection = broker_connection(self.url, self.transport_options)
         try:
             connection.ensure_connection(max_retries=1)
             channel = connection.channel()

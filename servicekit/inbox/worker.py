@@ -9,10 +9,15 @@ from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 from django.db import close_old_connections
-from kombu import Connection, Consumer, Message
+from kombu import Consumer, Message
 
 from contracts.envelope import Envelope
-from servicekit.broker import declare_topology, event_exchange, service_queue
+from servicekit.broker import (
+    broker_connection,
+    declare_topology,
+    event_exchange,
+    service_queue,
+)
 from servicekit.inbox.processor import InboxProcessor
 
 logger = structlog.get_logger("servicekit.inbox")
@@ -84,7 +89,7 @@ class InboxWorker:
             try:
                 self._consume(stop, until)
                 failures = 0
-            except (OSError, *Connection(self.url).connection_errors) as exc:
+            except Exception as exc:  # broker gone, or a message kombu could not even decode
                 failures += 1
                 delay = random.uniform(0, min(10.0, 0.2 * 2**failures))
                 logger.warning(
@@ -98,7 +103,7 @@ class InboxWorker:
         logger.info("inbox.worker_stopped", consumer=self.queue_name)
 
     def _consume(self, stop: threading.Event, until: Callable[[], bool] | None) -> None:
-        with Connection(self.url, transport_options=self.transport_options) as connection:
+        with broker_connection(self.url, self.transport_options) as connection:
             connection.ensure_connection(max_retries=1)
             channel = connection.channel()
             declare_topology(

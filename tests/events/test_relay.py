@@ -139,3 +139,18 @@ def test_cleanup_deletes_only_sent_rows_past_retention():
     }
     # the sequence counter survives the cleanup: numbering never restarts
     assert enqueue("A")[0].sequence == 2
+
+
+def test_outbox_metrics_report_pending_age_and_dead_letters():
+    from servicekit.events_metrics import collect_inbox, collect_outbox
+
+    first, _second = enqueue("A", 2)
+    OutboxMessage.objects.filter(pk=first.pk).update(
+        status=OutboxStatus.DEAD, occurred_at=now_utc() - timedelta(minutes=5)
+    )
+    OutboxMessage.objects.exclude(pk=first.pk).update(occurred_at=now_utc() - timedelta(minutes=1))
+    values = {m.name: m.samples[0].value for m in collect_outbox()}
+    assert values["outbox_pending_messages"] == 1
+    assert values["outbox_dead_letters"] == 1
+    assert 55 < values["outbox_oldest_pending_age_seconds"] < 600
+    assert list(collect_inbox())  # the family is always there, empty or not

@@ -1,0 +1,360 @@
+"""`make bench-events`: relay throughput and commit-to-applied lag, against a raw baseline.
+
+Needs PostgreSQL and RabbitMQ (defaults: the local servers). Uses its own database
+(`strangler_bench`) and its own exchange and queue, deleted afterwards. Prints:
+  * throughput: a backlog of committed outbox rows (default 50,000) to consumer-applied, events/s;
+  * lag: commit to applied, p50/p99, at a steady 500 events/s;
+each next to a raw baseline measured in the same run (psycopg + kombu, no ORM, no inbox).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PG = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/strangler")
+AMQP = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+BENCH_DB = "strangler_bench"
+BENCH_URL = PG.rsplit("/", 1)[0] + "/" + BENCH_DB
+CONSUMER = "bench.copy"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# raw baseline -----------------------------------------------------------------------------------
+def raw_run(*, backlog: int, rate: int, seconds: float, notify: bool) -> dict:
+    """psycopg + kombu: a table, a relay thread (SKIP LOCKED batches), a consumer thread."""
+    import psycopg
+    from kombu import Connection, Consumer, Exchange, Producer, Queue
+
+    tag = uuid.uuid4().hex[:8]
+    exchange = Exchange(f"bench.raw.{tag}", type="topic", durable=False)
+    queue = Queue(f"bench.raw.{tag}", exchange=exchange, routing_key="#", durable=False)
+    db = psycopg.connect(BENCH_URL, autocommit=True)
+    db.execute("DROP TABLE IF EXISTS raw_outbox")
+    db.execute(
+        "CREATE TABLE raw_outbox (id bigserial PRIMARY KEY, body jsonb, "
+        "committed double precision, sent boolean DEFAULT false)"
+    )
+    received: dict[int, float] = {}
+    stop = threading.Event()
+
+    def relay() -> None:
+        conn = psycopg.connect(BENCH_URL)
+        listen = psycopg.connect(BENCH_URL, autocommit=True)
+        listen.execute("LISTEN raw_outbox")
+        with Connection(AMQP) as broker:
+            producer = Producer(broker.channel(), exchange=exchange)
+            while not stop.is_set():
+                with conn.transaction():
+                    rows = conn.execute(
+                        "SELECT id, body FROM raw_outbox WHERE NOT sent ORDER BY id "
+                        "LIMIT 500 FOR UPDATE SKIP LOCKED"
+                    ).fetchall()
+                    for row_id, body in rows:
+                        producer.publish(
+                            json.dumps({"id": row_id, **body}),
+                            routing_key="e",
+                            content_type="application/json",
+                            content_encoding="utf-8",
+                            retry=False,
+                        )
+                    if rows:
+                        conn.execute(
+                            "UPDATE raw_outbox SET sent = true WHERE id = ANY(%s)",
+                            [[r[0] for r in rows]],
+                        )
+                if not rows:
+                    if notify:
+                        for _ in listen.notifies(timeout=0.5, stop_after=1):
+                            break
+                    else:
+                        time.sleep(0.05)
+
+    def consume(ready: threading.Event) -> None:
+        with Connection(AMQP) as broker:
+            channel = broker.channel()
+            queue(channel).declare()
+
+            def on_message(body, message):
+                received[body["id"]] = time.time()
+                message.ack()
+
+            with Consumer(
+                channel, [queue], callbacks=[on_message], accept=["json"], prefetch_count=500
+            ):
+                ready.set()
+                while not stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        broker.drain_events(timeout=0.2)
+            queue(channel).delete()
+
+    ready = threading.Event()
+    threads = [threading.Thread(target=consume, args=(ready,), daemon=True)]
+    threads[0].start()
+    ready.wait(10)
+    result = {}
+    if backlog:
+        with db.cursor() as cur, cur.copy("COPY raw_outbox (body, committed) FROM STDIN") as copy:
+            for i in range(backlog):
+                copy.write_row([json.dumps({"i": i}), 0.0])
+        start = time.time()
+        threads.append(threading.Thread(target=relay, daemon=True))
+        threads[-1].start()
+        while len(received) < backlog:
+            time.sleep(0.05)
+        result["throughput"] = backlog / (time.time() - start)
+    else:
+        threads.append(threading.Thread(target=relay, daemon=True))
+        threads[-1].start()
+        committed = produce_steady(rate, seconds, lambda i: _raw_insert(db, i))
+        deadline = time.time() + 30
+        while len(received) < len(committed) and time.time() < deadline:
+            time.sleep(0.05)
+        ids = dict(db.execute("SELECT id, (body->>'i')::int FROM raw_outbox").fetchall())
+        lags = [
+            (received[row_id] - committed[i]) * 1000
+            for row_id, i in ids.items()
+            if row_id in received
+        ]
+        result["p50"], result["p99"] = percentile(lags, 0.5), percentile(lags, 0.99)
+    stop.set()
+    for thread in threads:
+        thread.join(5)
+    db.execute("DROP TABLE raw_outbox")
+    return result
+
+
+def _raw_insert(db, i: int) -> None:
+    with db.transaction():
+        db.execute(
+            "INSERT INTO raw_outbox (body, committed) VALUES (%s, 0)", [json.dumps({"i": i})]
+        )
+        db.execute("NOTIFY raw_outbox")
+
+
+def produce_steady(rate: int, seconds: float, write) -> dict[int, float]:
+    """Call write(i) at `rate` per second; returns commit time per i."""
+    committed: dict[int, float] = {}
+    start = time.time()
+    for i in range(int(rate * seconds)):
+        due = start + i / rate
+        delay = due - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        write(i)
+        committed[i] = time.time()
+    return committed
+
+
+# full path --------------------------------------------------------------------------------------
+def setup_django(events: dict) -> None:
+    os.environ["DATABASE_URL"] = BENCH_URL
+    os.environ["CELERY_BROKER_URL"] = AMQP
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
+    os.environ.setdefault("DJANGO_ENV", "test")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    import django
+    from django.conf import settings
+
+    settings.SERVICEKIT_EVENTS = events
+    django.setup()
+
+
+def register_consumer():
+    from django.db import connection
+
+    from contracts.catalog import ProductPriceChangedV1
+    from servicekit.inbox.registry import EventConsumer
+
+    consumer = EventConsumer(CONSUMER)
+
+    @consumer.on(ProductPriceChangedV1)
+    def price_changed(event, envelope) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO bench_copy (sku, price) VALUES (%s, %s) "
+                "ON CONFLICT (sku) DO UPDATE SET price = excluded.price",
+                [event.sku, event.new_price],
+            )
+
+    return consumer
+
+
+def child(role: str, events: dict) -> None:
+    setup_django(events)
+    from servicekit.commands import stop_on_signals
+
+    stop = stop_on_signals()
+    if role == "relay":
+        from servicekit.broker import publisher_from_settings
+        from servicekit.relay.relay import Relay, RelayConfig, waker_for_default_database
+
+        Relay(publisher=publisher_from_settings(), config=RelayConfig.from_settings()).run(
+            waker=waker_for_default_database(0.05), stop=stop
+        )
+    else:
+        from servicekit.inbox.worker import worker_from_settings
+
+        register_consumer()
+        worker_from_settings(CONSUMER).run(stop=stop)
+
+
+def full_run(*, events: dict, backlog: int, rate: int, seconds: float) -> dict:
+    from django.db import connection, transaction
+
+    from contracts.catalog import ProductPriceChangedV1
+    from servicekit.inbox.models import InboxMessage
+    from servicekit.outbox import outbox_enqueue
+    from servicekit.outbox.models import OutboxMessage
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE servicekit_outbox_message, servicekit_outbox_sequence, "
+            "servicekit_inbox_message, servicekit_inbox_cursor, servicekit_inbox_parked"
+        )
+        cursor.execute("DROP TABLE IF EXISTS bench_copy")
+        cursor.execute("CREATE TABLE bench_copy (sku varchar(50) PRIMARY KEY, price varchar(20))")
+
+    def enqueue(i: int) -> None:
+        outbox_enqueue(
+            ProductPriceChangedV1(
+                sku=f"S{i % 5000}", old_price="1.00", new_price=f"{i}.00", currency="EUR"
+            )
+        )
+
+    env = {**os.environ, "BENCH_EVENTS": json.dumps(events)}
+    procs = [subprocess.Popen([sys.executable, __file__, "--role", "consume"], env=env)]
+    result = {}
+    try:
+        time.sleep(2)  # the consumer declares the topology
+        if backlog:
+            for start in range(0, backlog, 500):
+                with transaction.atomic():
+                    for i in range(start, min(start + 500, backlog)):
+                        enqueue(i)
+            began = time.time()
+            procs.append(subprocess.Popen([sys.executable, __file__, "--role", "relay"], env=env))
+            while InboxMessage.objects.count() < backlog:
+                time.sleep(0.2)
+            result["throughput"] = backlog / (time.time() - began)
+        else:
+            procs.append(subprocess.Popen([sys.executable, __file__, "--role", "relay"], env=env))
+            time.sleep(2)
+
+            def write(i: int) -> None:
+                with transaction.atomic():
+                    enqueue(i)
+
+            committed_times = produce_steady(rate, seconds, write)
+            deadline = time.time() + 30
+            while InboxMessage.objects.count() < len(committed_times) and time.time() < deadline:
+                time.sleep(0.1)
+            occurred = dict(OutboxMessage.objects.values_list("event_id", "occurred_at"))
+            lags = [
+                (applied - occurred[event_id]).total_seconds() * 1000
+                for event_id, applied in InboxMessage.objects.values_list("event_id", "applied_at")
+            ]
+            result["p50"], result["p99"] = percentile(lags, 0.5), percentile(lags, 0.99)
+            result["applied"] = len(lags)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
+    return result
+
+
+def ensure_database() -> None:
+    import psycopg
+
+    with psycopg.connect(PG.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
+        if not exists:
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backlog", type=int, default=50_000)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--role", choices=["relay", "consume"], default=None)
+    args = parser.parse_args()
+    if args.role:
+        child(args.role, json.loads(os.environ["BENCH_EVENTS"]))
+        return
+
+    ensure_database()
+    tag = uuid.uuid4().hex[:8]
+    events = {
+        "SERVICE": "bench",
+        "EXCHANGE": f"bench.events.{tag}",
+        "SUBSCRIPTIONS": {CONSUMER: ["catalog.#"]},
+        "RELAY_BATCH_SIZE": 500,
+        "INBOX_BATCH_SIZE": 500,
+        "INBOX_PREFETCH": 1000,
+    }
+    setup_django(events)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+    print(
+        f"backlog {args.backlog} events; steady {args.rate}/s for {args.seconds:.0f} s", flush=True
+    )
+    raw_tp = raw_run(backlog=args.backlog, rate=0, seconds=0, notify=True)["throughput"]
+    full_tp = full_run(events=events, backlog=args.backlog, rate=0, seconds=0)["throughput"]
+    raw_poll = raw_run(backlog=0, rate=args.rate, seconds=args.seconds, notify=False)
+    raw_lag = raw_run(backlog=0, rate=args.rate, seconds=args.seconds, notify=True)
+    full_lag = full_run(events=events, backlog=0, rate=args.rate, seconds=args.seconds)
+    try:
+        from kombu import Connection
+
+        from servicekit.broker import delete_topology
+
+        with Connection(AMQP) as conn:
+            delete_topology(
+                conn, exchange_name=events["EXCHANGE"], subscriptions=events["SUBSCRIPTIONS"]
+            )
+    except Exception as exc:
+        print(f"(could not delete the bench topology: {exc!r})")
+
+    print("\n                          raw baseline      strangler (full path)    ratio")
+    print(
+        f"throughput (events/s)     {raw_tp:12.0f}      {full_tp:12.0f}             "
+        f"{full_tp / raw_tp:5.2f}   (target >= 0.50)"
+    )
+    print(
+        f"lag p50 (ms)              {raw_lag['p50']:12.1f}      {full_lag['p50']:12.1f}      "
+        f"       {full_lag['p50'] / raw_lag['p50']:5.2f}"
+    )
+    print(
+        f"lag p99 (ms)              {raw_lag['p99']:12.1f}      {full_lag['p99']:12.1f}      "
+        f"       {full_lag['p99'] / raw_lag['p99']:5.2f}   (target p99 <= 25 ms)"
+    )
+    print(
+        f"raw baseline with 50 ms polling instead of LISTEN/NOTIFY: p50 {raw_poll['p50']:.1f} ms,"
+        f" p99 {raw_poll['p99']:.1f} ms"
+    )
+    print(
+        f"full path applied {full_lag.get('applied')} of {int(args.rate * args.seconds)} "
+        "steady-rate events"
+    )
+
+
+if __name__ == "__main__":
+    main()

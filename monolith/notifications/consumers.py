@@ -5,21 +5,24 @@ from __future__ import annotations
 from django.db import transaction
 
 from contracts.envelope import Envelope
+from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1
 from monolith.notifications import services
 from monolith.notifications.models import NotificationKind
+from servicekit.inbox.mirror import mirror
 from servicekit.inbox.registry import EventConsumer
 
 consumer = EventConsumer("monolith.notifications")
 
 
 def _notify(*, user_id: int, kind: str, order_id: int, **text: str) -> None:
-    """Runs in the inbox transaction; the email leaves after it commits (sent at most once)."""
-    if not services.user_exists(user_id):
-        return
-    notification, _created = services.notification_for_order(
+    """Runs in the inbox transaction; the email leaves after it commits (sent at most once).
+    Nothing once the notifications service owns notifications: it makes and emails them."""
+    notification = services.notification_for_order_event(
         user_id=user_id, kind=kind, order_id=order_id, **text
     )
+    if notification is None:
+        return
     transaction.on_commit(
         lambda: services.notification_email(notification_id=notification.pk), robust=True
     )
@@ -51,3 +54,9 @@ def order_cancelled(event: OrderCancelledV1, envelope: Envelope) -> None:
         order_id=event.order_id,
         reason=event.reason,
     )
+
+
+# While notifications are replicated, the side that does not own them mirrors the owner's
+# notifications and read state (servicekit.inbox.mirror skips the monolith's own events).
+consumer.on(NotificationCreatedV1)(mirror(services.notification_apply_created))
+consumer.on(NotificationReadV1)(mirror(services.notification_apply_read))

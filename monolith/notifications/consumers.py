@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from django.db import transaction
 
 from contracts.envelope import Envelope
@@ -9,6 +10,7 @@ from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1
 from monolith.notifications import services
 from monolith.notifications.models import NotificationKind
+from monolith.notifications.tasks import notification_send_email
 from servicekit.inbox.mirror import mirror
 from servicekit.inbox.registry import EventConsumer
 
@@ -16,16 +18,22 @@ consumer = EventConsumer("monolith.notifications")
 
 
 def _notify(*, user_id: int, kind: str, order_id: int, **text: str) -> None:
-    """Runs in the inbox transaction; the email leaves after it commits (sent at most once).
+    """Runs in the inbox transaction; a Celery task emails it after commit (at most once).
     Nothing once the notifications service owns notifications: it makes and emails them."""
     notification = services.notification_for_order_event(
         user_id=user_id, kind=kind, order_id=order_id, **text
     )
     if notification is None:
         return
-    transaction.on_commit(
-        lambda: services.notification_email(notification_id=notification.pk), robust=True
-    )
+    # The task leaves after commit, outside the handler's logging context: carry the
+    # correlation id of the original request along so the worker's lines share it.
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    transaction.on_commit(lambda: _queue_email(notification.pk, request_id), robust=True)
+
+
+def _queue_email(notification_id: int, request_id: str | None) -> None:
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        notification_send_email.delay(notification_id=notification_id)
 
 
 @consumer.on(OrderPlacedV1)

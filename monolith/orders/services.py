@@ -150,23 +150,7 @@ def _order_create(*, customer, quantities: dict[str, int], key: str | None, dige
             status=order.status,
         )
     )
-    _notify_after_commit(order, "order_placed")
     return order
-
-
-def _notify_after_commit(order: Order, kind: str, reason: str = "") -> None:
-    """Queue the customer's notification once the order is committed (never inside it)."""
-    from monolith.notifications.tasks import notify_order_event
-
-    kwargs = {
-        "user_id": order.customer_id,
-        "kind": kind,
-        "order_id": order.pk,
-        "total": str(order.total),
-        "currency": order.currency,
-        "reason": reason,
-    }
-    transaction.on_commit(lambda: notify_order_event.delay(**kwargs), robust=True)
 
 
 def _locked(order: Order) -> Order:
@@ -195,7 +179,6 @@ def order_cancel(*, order: Order, reason: str = "cancelled by customer") -> Orde
     outbox_enqueue(
         OrderCancelledV1(order_id=order.pk, customer_id=order.customer_id, reason=reason)
     )
-    _notify_after_commit(order, "order_cancelled", reason)
     return order
 
 
@@ -203,7 +186,6 @@ def order_cancel(*, order: Order, reason: str = "cancelled by customer") -> Orde
 def order_confirm(*, order: Order) -> Order:
     order = _move(_locked(order), OrderStatus.CONFIRMED)
     outbox_enqueue(OrderConfirmedV1(order_id=order.pk, customer_id=order.customer_id))
-    _notify_after_commit(order, "order_confirmed")
     return order
 
 

@@ -8,12 +8,12 @@ import pytest
 from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1
 from monolith.notifications.models import Notification
-from monolith.notifications.tasks import notify_order_event
 from servicekit.inbox.processor import InboxProcessor
 from servicekit.inbox.registry import get_consumer
 from servicekit.outbox.models import OutboxMessage
 from servicekit.ownership import ownership_set
 from tests.extracted.notifications.events import envelope, sequences_reset
+from tests.monolith.notifications.support import notify_order_event
 
 pytestmark = pytest.mark.django_db
 

@@ -1,9 +1,9 @@
 import pytest
 
 from monolith.notifications.models import Notification
-from monolith.notifications.tasks import notify_order_event
 from tests.monolith.conftest import assert_problem, bearer_client
 from tests.monolith.factories import UserFactory
+from tests.monolith.notifications.support import notify_order_event
 
 pytestmark = pytest.mark.django_db
 

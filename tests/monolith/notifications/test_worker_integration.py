@@ -1,4 +1,5 @@
-"""An order's notification travels through the real broker to a real Celery worker."""
+"""From a request to an email: the order event reaches the notifications consumer, whose Celery
+task travels through the real broker to a real worker, carrying the request's id all the way."""
 
 import time
 import uuid
@@ -11,12 +12,13 @@ from django.conf import settings
 from monolith.celery import app
 from monolith.notifications.models import Notification
 from tests.monolith.factories import ProductFactory
+from tests.support.events import deliver
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def worker(tmp_path):
+def worker():
     queue = f"monolith-test-{uuid.uuid4().hex[:8]}"
     saved = (app.conf.task_always_eager, app.conf.task_default_queue)
     app.conf.task_always_eager = False
@@ -34,33 +36,32 @@ def worker(tmp_path):
                 conn.default_channel.queue_delete(queue)
 
 
-def test_order_notification_is_made_by_the_worker(worker, customer_client, customer, mailoutbox):
+def test_order_notification_is_emailed_by_the_worker(worker, customer_client, customer):
     product = ProductFactory(inventory__on_hand=3)
     published: list[dict] = []
 
     def remember(headers=None, **_kwargs):
         published.append(headers or {})
 
+    response = customer_client.post(
+        "/api/v1/orders/",
+        {"lines": [{"sku": product.sku, "quantity": 1}]},
+        format="json",
+        HTTP_X_REQUEST_ID="order-req-42",
+    )
+    assert response.status_code == 201
     before_task_publish.connect(remember, weak=False)
     try:
-        response = customer_client.post(
-            "/api/v1/orders/",
-            {"lines": [{"sku": product.sku, "quantity": 1}]},
-            format="json",
-            HTTP_X_REQUEST_ID="order-req-42",
-        )
+        assert deliver("monolith.notifications") >= 1  # the order event, as the relay would
     finally:
         before_task_publish.disconnect(remember)
-    assert response.status_code == 201
-    # the request id travels with the task, so the worker's log lines carry it too
-    assert [h.get("__django_structlog__", {}).get("request_id") for h in published] == [
-        "order-req-42"
-    ]
 
-    deadline = time.monotonic() + 60
-    while not Notification.objects.filter(user=customer).exists():
-        assert time.monotonic() < deadline, "the worker never made the notification"
-        time.sleep(0.2)
     notification = Notification.objects.get(user=customer)
-    assert notification.order_id == response.json()["id"]
-    assert notification.kind == "order_placed"
+    assert (notification.order_id, notification.kind) == (response.json()["id"], "order_placed")
+    deadline = time.monotonic() + 60
+    while Notification.objects.get(pk=notification.pk).emailed_at is None:
+        assert time.monotonic() < deadline, "the worker never sent the email"
+        time.sleep(0.2)
+    # request -> outbox -> inbox -> Celery task: one correlation id all the way
+    ids = [h.get("__django_structlog__", {}).get("request_id") for h in published]
+    assert ids == ["order-req-42"]

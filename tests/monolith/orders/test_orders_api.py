@@ -8,6 +8,7 @@ from monolith.orders.models import Order
 from servicekit.outbox.models import OutboxMessage
 from tests.monolith.conftest import assert_problem, bearer_client
 from tests.monolith.factories import ProductFactory, UserFactory
+from tests.support.events import deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -25,11 +26,12 @@ def test_place_order_takes_stock_and_publishes(
     customer_client, customer, product, django_capture_on_commit_callbacks, mailoutbox
 ):
     other = ProductFactory(price=Decimal("2.50"))
+    response = place(
+        customer_client,
+        [{"sku": product.sku, "quantity": 2}, {"sku": other.sku, "quantity": 4}],
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        response = place(
-            customer_client,
-            [{"sku": product.sku, "quantity": 2}, {"sku": other.sku, "quantity": 4}],
-        )
+        deliver("monolith.notifications")  # the order events reach the notifications consumer
 
     assert response.status_code == 201, response.content
     body = response.json()

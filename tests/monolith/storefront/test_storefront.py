@@ -7,6 +7,7 @@ from monolith.catalog.models import Inventory
 from monolith.notifications.models import Notification
 from monolith.orders.models import Order
 from tests.monolith.factories import PASSWORD
+from tests.support.events import deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -62,11 +63,12 @@ def test_login_buy_and_see_order_with_its_notification(
     login(browser, customer)
     detail = browser.get(f"/products/{product.sku}/").content.decode()
 
+    response = browser.post(
+        f"/products/{product.sku}/buy/",
+        {"quantity": 2, "csrfmiddlewaretoken": csrf_token(detail)},
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        response = browser.post(
-            f"/products/{product.sku}/buy/",
-            {"quantity": 2, "csrfmiddlewaretoken": csrf_token(detail)},
-        )
+        deliver("monolith.notifications")
 
     assert response.status_code == 302 and response["Location"] == "/my/orders/"
     order = Order.objects.get(customer=customer)

@@ -1,0 +1,77 @@
+"""Read the tutorial's chapters: the shell sessions in ```console blocks, as steps to run.
+
+In a chapter, a ```console block holds commands (`$ ` lines, `\\` continues a line) each
+followed by the output it must print. Expected output is matched line by line, in order, as a
+subsequence of what the command printed; `...` inside a line matches anything and a line of
+only `...` skips any number of lines. A block preceded by `<!-- tutorial: not-run (why) -->`
+is shown to the reader but not run by the test (the test says why it need not).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PLAN_DIR = Path(__file__).resolve().parents[2] / "migrations_plan"
+_FENCE = re.compile(r"^```console\s*$")
+_SKIP = re.compile(r"<!--\s*tutorial:\s*not-run\b.*-->")
+
+
+@dataclass
+class Step:
+    chapter: str
+    line: int
+    command: str
+    expected: list[str] = field(default_factory=list)
+
+
+def chapters() -> list[Path]:
+    return sorted(PLAN_DIR.glob("[0-9][0-9]-*.md"))
+
+
+def steps_of(path: Path) -> list[Step]:
+    steps: list[Step] = []
+    lines = path.read_text().splitlines()
+    inside = skip_next = False
+    current: Step | None = None
+    for number, line in enumerate(lines, start=1):
+        if not inside:
+            if _SKIP.search(line):
+                skip_next = True
+            elif _FENCE.match(line):
+                inside, current = True, None
+            continue
+        if line.startswith("```"):
+            inside, skip_next = False, False
+            continue
+        if skip_next:
+            continue
+        if line.startswith("$ "):
+            current = Step(path.name, number, line[2:])
+            steps.append(current)
+        elif current is not None and current.command.endswith("\\") and not current.expected:
+            current.command = current.command[:-1] + "\n" + line
+        elif current is not None:
+            current.expected.append(line)
+    return steps
+
+
+def _pattern(expected: str) -> re.Pattern:
+    return re.compile(".*".join(re.escape(part) for part in expected.strip().split("...")))
+
+
+def mismatch(expected: list[str], output: str) -> str | None:
+    """None when every expected line appears in order; else which line was not found."""
+    actual = [line.strip() for line in output.splitlines()]
+    position = 0
+    for wanted in expected:
+        if not wanted.strip() or wanted.strip() == "...":
+            continue
+        pattern = _pattern(wanted)
+        while position < len(actual) and not pattern.fullmatch(actual[position]):
+            position += 1
+        if position == len(actual):
+            return f"expected line not found (in order): {wanted.strip()!r}"
+        position += 1
+    return None

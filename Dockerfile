@@ -26,8 +26,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     BIND_HOST=0.0.0.0 \
     STRANGLER_DATA_DIR=/tmp/strangler \
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus-multiproc
+# The shared ownership file's folder: a compose volume mounted there starts as a copy, owned by app.
 RUN groupadd --system --gid ${UID} app \
-    && useradd --system --uid ${UID} --gid app --home-dir /app --shell /usr/sbin/nologin app
+    && useradd --system --uid ${UID} --gid app --home-dir /app --shell /usr/sbin/nologin app \
+    && mkdir -p /var/lib/strangler/ownership && chown app:app /var/lib/strangler/ownership
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=root:root Procfile manage.py pyproject.toml ./

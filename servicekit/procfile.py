@@ -7,6 +7,13 @@ from pathlib import Path
 
 _LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
 _BIND = re.compile(r"--bind\s+(\S+?):(\S+)")
+_WSGI = re.compile(r"([A-Za-z_][\w.]*)\.(?:wsgi|asgi)(?::\w+)?")
+_CELERY_APP = re.compile(r"celery\s+(?:-A|--app)[\s=]+([A-Za-z_][\w.]*)")
+_SETTINGS_FLAG = re.compile(r"(?:--settings[\s=]+|DJANGO_SETTINGS_MODULE=)([A-Za-z_][\w.]*)")
+_MANAGE = re.compile(r"python3?\s+((?:[\w.-]+/)*manage\.py)\b")
+_MANAGE_DEFAULT = re.compile(
+    r"setdefault\(\s*[\"']DJANGO_SETTINGS_MODULE[\"']\s*,\s*[\"']([\w.]+)[\"']"
+)
 
 
 def parse_procfile(text: str) -> dict[str, str]:
@@ -39,3 +46,17 @@ def bind_of(command: str) -> tuple[str, str] | None:
 def with_bind_host(command: str, host: str) -> str:
     """The same command listening on `host` (containers listen on every interface)."""
     return _BIND.sub(lambda m: f"--bind {host}:{m.group(2)}", command, count=1)
+
+
+def settings_module_of(command: str, root: Path) -> str | None:
+    """The settings module a command runs with: `--settings`, `<pkg>.wsgi`, `celery -A <pkg>`
+    or the default a `manage.py` script sets (`python extracted/catalog/manage.py ...`)."""
+    if match := _SETTINGS_FLAG.search(command):
+        return match.group(1)
+    for pattern in (_WSGI, _CELERY_APP):
+        if match := pattern.search(command):
+            return match.group(1) + ".settings"
+    if (match := _MANAGE.search(command)) and (root / match.group(1)).exists():
+        found = _MANAGE_DEFAULT.search((root / match.group(1)).read_text(encoding="utf-8"))
+        return found.group(1) if found else None
+    return None

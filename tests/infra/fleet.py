@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from servicekit.ports import PORTS, port_env_var
-from servicekit.procfile import bind_of, read_procfile
+from servicekit.procfile import bind_of, read_procfile, settings_module_of
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -27,6 +27,9 @@ LIBRARY_ENV = {
     "PYTHONPATH",
 }
 LIBRARY_ENV_PREFIXES = ("OTEL_",)
+OUR_PACKAGES = ("servicekit", "contracts", "monolith", "strangler_proxy", "extracted")
+ROUTES_TABLE = ROOT / "strangler_proxy" / "routes.yaml"
+_ROUTES_VAR = re.compile(r"\$\{([A-Za-z_]\w*)(?::?-[^}]*)?\}")
 
 
 @dataclass
@@ -75,10 +78,42 @@ def settings_modules() -> dict[str, Path]:
     return found
 
 
+def _module_file(module: str) -> Path | None:
+    base = ROOT.joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.exists():
+            return path
+    return None
+
+
+def _our_imports(path: Path) -> set[Path]:
+    """Our modules `path` imports (`from servicekit.service_settings import service_settings`)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            if name.split(".")[0] in OUR_PACKAGES and (file := _module_file(name)):
+                found.add(file)
+    return found
+
+
 def settings_files(module: str) -> list[Path]:
-    """The settings module plus, for a settings package, its sibling modules."""
+    """The settings module (for a settings package, its sibling modules too) and every module
+    of ours it imports, transitively: `service_settings(...)` reads the environment for an
+    extracted service's three-line settings module."""
     path = settings_modules()[module]
-    return sorted(path.parent.glob("*.py")) if path.name == "__init__.py" else [path]
+    todo = sorted(path.parent.glob("*.py")) if path.name == "__init__.py" else [path]
+    seen: set[Path] = set()
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo += sorted(_our_imports(current) - seen)
+    return sorted(seen)
 
 
 def _const(node: ast.AST | None) -> str | None:
@@ -135,23 +170,23 @@ def env_reads_of(paths: list[Path]) -> EnvReads:
     return reads
 
 
+def routes_table_vars() -> set[str]:
+    """`${STRANGLER_CATALOG_URL:-...}` in the proxy's route table: the proxy reads these."""
+    return set(_ROUTES_VAR.findall(ROUTES_TABLE.read_text(encoding="utf-8")))
+
+
 @cache
 def known_env() -> frozenset[str]:
-    """Every variable some code of ours reads: what a deployment file may set."""
-    paths = [p for p in (ROOT / "servicekit").rglob("*.py")]
-    paths += [p for module in settings_modules() for p in settings_files(module)]
-    for package in [
-        "monolith",
-        "strangler_proxy",
-        *[f"extracted/{p.name}" for p in (ROOT / "extracted").glob("*")],
-    ]:
-        paths += [
-            p
-            for p in (ROOT / package).glob("*.py")
-            if p.name in ("wsgi.py", "asgi.py", "celery.py")
-        ]
+    """Every variable some code of ours reads (not tests, not migrations), and the route
+    table's placeholders: what a deployment file may set."""
+    paths = [
+        p
+        for package in OUR_PACKAGES
+        for p in (ROOT / package).rglob("*.py")
+        if not {"tests", "migrations"} & set(p.relative_to(ROOT).parts)
+    ]
     names = env_reads_of(paths).all | LIBRARY_ENV | {port_env_var(name) for name in PORTS}
-    return frozenset(names)
+    return frozenset(names | routes_table_vars())
 
 
 def is_known_env(name: str) -> bool:
@@ -160,17 +195,34 @@ def is_known_env(name: str) -> bool:
 
 _WSGI = re.compile(r"([A-Za-z_][\w.]*)\.(?:wsgi|asgi)(?::\w+)?")
 _CELERY_APP = re.compile(r"celery\s+(?:-A|--app)[\s=]+([A-Za-z_][\w.]*)")
-_SETTINGS_FLAG = re.compile(r"(?:--settings[\s=]+|DJANGO_SETTINGS_MODULE=)([A-Za-z_][\w.]*)")
+_CONSUMER = re.compile(r"\binbox_consume\s+(\S+)")
 
 
 def settings_module_of_command(command: str) -> str | None:
-    """`gunicorn monolith.wsgi:application` -> `monolith.settings`; None when it can't tell."""
-    if match := _SETTINGS_FLAG.search(command):
-        return match.group(1)
-    for pattern in (_WSGI, _CELERY_APP):
-        if match := pattern.search(command):
-            return match.group(1) + ".settings"
+    """`gunicorn monolith.wsgi:application` -> `monolith.settings`, `python
+    extracted/catalog/manage.py ...` -> `extracted.catalog.settings`; None when it can't tell."""
+    return settings_module_of(command, ROOT)
+
+
+def queues_of(command: str) -> list[str] | None:
+    """The queues a Celery worker or an inbox consumer takes from; None for other processes."""
+    if re.match(r"celery\b.*\bworker\b", command):
+        match = re.search(r"(?:--queues|-Q)[\s=]+(\S+)", command)
+        return match.group(1).split(",") if match else ["celery"]
+    if match := _CONSUMER.search(command):
+        return [match.group(1)]
     return None
+
+
+def is_relay(command: str) -> bool:
+    return bool(re.search(r"\boutbox_relay\b", command))
+
+
+def database_modules() -> list[str]:
+    """Settings modules of services with a database of their own."""
+    return [
+        m for m in settings_modules() if "DATABASE_URL" in env_reads_of(settings_files(m)).required
+    ]
 
 
 def command_problems(name: str, command: str) -> list[str]:

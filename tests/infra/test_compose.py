@@ -264,3 +264,99 @@ def test_dockerfile_copies_every_package_and_the_context_lets_them_through():
     problems += [f"package {p} is not copied into the image" for p in packages if p not in copied]
     assert "Procfile" in copied
     assert not problems
+
+
+# --- database per service, migrations, shared files, addresses ---
+
+
+def test_every_service_with_a_database_is_migrated_before_its_processes_start(compose):
+    problems = []
+    services = app_services(compose)
+    for module in fleet.database_modules():
+        mine = {
+            n: s for n, s in services.items() if env_of(s).get("DJANGO_SETTINGS_MODULE") == module
+        }
+        migrate = [n for n, s in mine.items() if s["command"][:2] == ["manage", "migrate"]]
+        if len(migrate) != 1:
+            problems.append(f"{module}: {len(migrate)} migrate containers, expected one")
+            continue
+        url = env_of(mine[migrate[0]]).get("DATABASE_URL")
+        if mine[migrate[0]].get("restart") != "no":
+            problems.append(f"{migrate[0]}: a one-shot container must not restart")
+        for name, svc in mine.items():
+            if name == migrate[0]:
+                continue
+            if env_of(svc).get("DATABASE_URL") != url:
+                problems.append(f"{name}: migrates one database, runs on another")
+            rule = (svc.get("depends_on") or {}).get(migrate[0], {})
+            if rule.get("condition") != "service_completed_successfully":
+                problems.append(f"{name}: starts before {migrate[0]} completed")
+    assert not problems
+
+
+def test_ownership_file_is_one_volume_shared_by_every_service_with_a_database(compose):
+    modules = set(fleet.database_modules())
+    sources, problems = set(), []
+    for name, svc in app_services(compose).items():
+        if env_of(svc).get("DJANGO_SETTINGS_MODULE") not in modules:
+            continue
+        path = env_of(svc).get("OWNERSHIP_FILE", "")
+        folder = path.rpartition("/")[0]
+        mounts = [str(v).split(":") for v in svc.get("volumes", [])]
+        source = next((m[0] for m in mounts if len(m) > 1 and m[1] == folder), None)
+        if not path or source is None:
+            problems.append(f"{name}: OWNERSHIP_FILE={path!r} is not on a mounted volume")
+            continue
+        if source not in (compose.get("volumes") or {}):
+            problems.append(f"{name}: {source} is not a named (shared, writable) volume")
+        sources.add((source, path))
+    if len(sources) > 1:
+        problems.append(f"services read different ownership files: {sorted(sources)}")
+    assert not problems
+
+
+def http_address_problems(compose: dict, name: str, var: str, url: str) -> list[str]:
+    """`url` must name a container that runs an HTTP process, on its port-map port."""
+    parsed = urlparse(interpolate(url))
+    target = compose["services"].get(parsed.hostname or "")
+    if target is None or "build" not in target:
+        return [f"{name}: {var}={url} names no app container"]
+    process = target["command"][0]
+    if process not in PORTS or parsed.port != PORTS[process]:
+        return [f"{name}: {var}={url}, but {parsed.hostname} listens on {PORTS.get(process)}"]
+    return []
+
+
+def test_urls_between_containers_name_a_container_on_its_port_map_port(compose):
+    problems = []
+    for name, svc in app_services(compose).items():
+        for var, value in env_of(svc).items():
+            host = urlparse(interpolate(value)).hostname if "://" in value else None
+            if host in app_services(compose):
+                problems += http_address_problems(compose, name, var, value)
+    assert not problems
+
+
+def test_proxy_reaches_every_upstream_of_the_route_table_and_services_the_jwks(compose):
+    table = yaml.safe_load(fleet.ROUTES_TABLE.read_text())
+    problems = []
+    for name, svc in app_services(compose).items():
+        env = env_of(svc)
+        if svc["command"][0] == "proxy":
+            for upstream, spec in table["upstreams"].items():
+                for instance in spec.get("instances", []):
+                    for var in re.findall(r"\$\{(\w+)", str(instance)):
+                        target = urlparse(interpolate(env.get(var, ""))).hostname
+                        runs = compose["services"].get(target or "", {}).get("command", [None])
+                        if runs[0] != upstream:
+                            problems.append(f"{name}: {var} does not reach {upstream}")
+        module = env.get("DJANGO_SETTINGS_MODULE", "")
+        if (
+            module in fleet.settings_modules()
+            and "JWKS_URL" in fleet.env_reads_of(fleet.settings_files(module)).all
+        ):
+            jwks = urlparse(env.get("JWKS_URL", ""))
+            runs = compose["services"].get(jwks.hostname or "", {}).get("command", [None])
+            if runs[0] != "monolith" or jwks.path != "/.well-known/jwks.json":
+                problems.append(f"{name}: JWKS_URL={env.get('JWKS_URL')!r} is not the monolith's")
+    assert not problems

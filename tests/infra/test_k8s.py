@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlparse
 
 import jsonschema
 import kubernetes_validate
@@ -148,25 +149,129 @@ def test_http_processes_listen_on_the_port_map_with_probes_a_service_hpa_and_pdb
     assert not problems
 
 
-def test_celery_workers_scale_on_their_queue_length(docs):
+def autoscalers_of(docs: list[dict], deployment: dict) -> list[dict]:
+    return [
+        a
+        for kind in ("ScaledObject", "HorizontalPodAutoscaler")
+        for a in of_kind(docs, kind).values()
+        if a["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    ]
+
+
+def test_workers_scale_on_their_queue_length_and_relays_do_not_autoscale(docs):
     deployments = app_deployments(docs)
-    scaled = of_kind(docs, "ScaledObject")
     problems = []
     for process, command in fleet.procfile().items():
-        if not re.match(r"celery\b.*\bworker\b", command) or process not in deployments:
+        if process not in deployments:
             continue
-        queues = re.search(r"(?:--queues|-Q)[\s=]+(\S+)", command)
+        queues = fleet.queues_of(command)
+        if fleet.is_relay(command):
+            # Several relays are safe on PostgreSQL (SKIP LOCKED claims with leases) but add no
+            # throughput: a fixed count, for availability.
+            if autoscalers_of(docs, deployments[process]):
+                problems.append(f"{process}: a relay must not autoscale")
+            if not 1 <= deployments[process]["spec"]["replicas"] <= 2:
+                problems.append(f"{process}: relay replicas not in 1..2")
+            continue
+        if queues is None:
+            continue
         target = [
-            s
-            for s in scaled.values()
-            if s["spec"]["scaleTargetRef"]["name"] == deployments[process]["metadata"]["name"]
+            a for a in autoscalers_of(docs, deployments[process]) if a["kind"] == "ScaledObject"
         ]
         if not target:
             problems.append(f"{process}: no ScaledObject")
             continue
         watched = {t["metadata"].get("queueName") for t in target[0]["spec"]["triggers"]}
-        if queues and not set(queues.group(1).split(",")) <= watched:
-            problems.append(f"{process}: consumes {queues.group(1)} but scales on {watched}")
+        if set(queues) != watched:
+            problems.append(f"{process}: consumes {queues} but scales on {watched}")
+    assert not problems
+
+
+def test_every_service_with_a_database_migrates_before_its_web_pods_start(docs):
+    problems = []
+    for module in fleet.database_modules():
+        migrated = []
+        for process, deployment in app_deployments(docs).items():
+            container = main_container(deployment)
+            env = {e["name"]: e for e in container.get("env", [])}
+            if env.get("DJANGO_SETTINGS_MODULE", {}).get("value") != module:
+                continue
+            for init in deployment["spec"]["template"]["spec"].get("initContainers", []):
+                if init["args"][:2] == ["manage", "migrate"]:
+                    migrated.append(process)
+                    if init.get("env") != container.get("env"):
+                        problems.append(f"{process}: migrate runs with other settings or database")
+        if not migrated:
+            problems.append(f"{module}: no Deployment migrates its database")
+    assert not problems
+
+
+def test_ownership_configmap_is_mounted_in_every_pod_of_a_service_with_a_database(docs):
+    from servicekit.ownership import ENTITIES
+
+    configmap = of_kind(docs, "ConfigMap").get("ownership")
+    assert configmap, "no ConfigMap `ownership`"
+    table = yaml.safe_load(configmap["data"]["ownership.yaml"]) or {}
+    assert set(table) <= set(ENTITIES), table
+    modules = set(fleet.database_modules())
+    problems = []
+    for process, deployment in app_deployments(docs).items():
+        pod = deployment["spec"]["template"]["spec"]
+        container = main_container(deployment)
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        if env.get("DJANGO_SETTINGS_MODULE") not in modules:
+            continue
+        volume = next(
+            (
+                v["name"]
+                for v in pod["volumes"]
+                if v.get("configMap", {}).get("name") == "ownership"
+            ),
+            None,
+        )
+        mount = next((m for m in container["volumeMounts"] if m["name"] == volume), None)
+        if mount is None or "subPath" in mount:
+            problems.append(f"{process}: ownership ConfigMap not mounted as a directory")
+        elif env.get("OWNERSHIP_FILE") != f"{mount['mountPath']}/ownership.yaml":
+            problems.append(f"{process}: OWNERSHIP_FILE={env.get('OWNERSHIP_FILE')!r}")
+    assert not problems
+
+
+def service_address(docs: list[dict], url: str) -> str | None:
+    """The Procfile process behind `http://<Service>:<port>`, if the port is the Service's."""
+    parsed = urlparse(url)
+    service = of_kind(docs, "Service").get(parsed.hostname or "")
+    if service is None or service["spec"]["ports"][0]["port"] != parsed.port:
+        return None
+    for process, deployment in app_deployments(docs).items():
+        if selects(
+            {"matchLabels": service["spec"]["selector"]},
+            deployment["spec"]["template"]["metadata"]["labels"],
+        ):
+            return process
+    return None
+
+
+def test_proxy_reaches_every_upstream_and_services_the_monoliths_jwks(docs):
+    table = yaml.safe_load(fleet.ROUTES_TABLE.read_text())
+    problems = []
+    for process, deployment in app_deployments(docs).items():
+        env = {e["name"]: e.get("value", "") for e in main_container(deployment).get("env", [])}
+        if process == "proxy":
+            for upstream, spec in table["upstreams"].items():
+                for var in re.findall(r"\$\{(\w+)", " ".join(map(str, spec.get("instances", [])))):
+                    if service_address(docs, env.get(var, "")) != upstream:
+                        problems.append(f"proxy: {var}={env.get(var)!r} does not reach {upstream}")
+        module = env.get("DJANGO_SETTINGS_MODULE")
+        if (
+            module in fleet.settings_modules()
+            and "JWKS_URL" in fleet.env_reads_of(fleet.settings_files(module)).all
+        ):
+            jwks = env.get("JWKS_URL", "")
+            if service_address(docs, jwks) != "monolith" or not jwks.endswith(
+                "/.well-known/jwks.json"
+            ):
+                problems.append(f"{process}: JWKS_URL={jwks!r} is not the monolith's")
     assert not problems
 
 
@@ -242,6 +347,21 @@ def test_routes_configmap_is_the_proxys_table_mounted_for_live_reload(docs):
     assert routes_file == f"{mount['mountPath']}/routes.yaml"
 
 
+def callers_of(docs: list[dict], labels: dict) -> set[str]:
+    """Processes the pods selected by `labels` call by a URL in their env (a JWKS_URL)."""
+    called = set()
+    for deployment in app_deployments(docs).values():
+        if labels and selects(
+            {"matchLabels": labels}, deployment["spec"]["template"]["metadata"]["labels"]
+        ):
+            for e in main_container(deployment).get("env", []):
+                if str(e.get("value", "")).startswith("http") and (
+                    target := service_address(docs, e["value"])
+                ):
+                    called.add(target)
+    return called
+
+
 def test_network_policies_let_only_the_proxy_reach_services_and_each_service_its_database(docs):
     policies = list(of_kind(docs, "NetworkPolicy").values())
     assert any(
@@ -269,7 +389,8 @@ def test_network_policies_let_only_the_proxy_reach_services_and_each_service_its
                         .get("kubernetes.io/metadata.name")
                     )
                     ns_ok = ns == "monitoring" or (ns == "ingress-nginx" and process == "proxy")
-                    if not (pod_ok or ns_ok):
+                    caller = peer.get("podSelector", {}).get("matchLabels", {})
+                    if not (pod_ok or ns_ok or process in callers_of(docs, caller)):
                         problems.append(f"{process}: {policy['metadata']['name']} admits {peer}")
     for module in fleet.settings_modules():
         if "DATABASE_URL" not in fleet.env_reads_of(fleet.settings_files(module)).required:
@@ -285,4 +406,79 @@ def test_network_policies_let_only_the_proxy_reach_services_and_each_service_its
             {"podSelector": {"matchLabels": {"strangler.io/service": service}}}
         ]:
             problems.append(f"database of {service} is not reserved to its pods: {peers}")
+    assert not problems
+
+
+def test_extracted_services_reach_only_their_database_the_broker_and_the_jwks(docs):
+    """Egress of an extracted service's pods: its own database, the broker, the monolith's web
+    pods (JWKS), DNS and the telemetry collector; in prod, also the managed database and broker
+    ports (outside the cluster, no pod to select)."""
+    policies = list(of_kind(docs, "NetworkPolicy").values())
+    problems = []
+    for module in fleet.settings_modules():
+        if not module.startswith("extracted."):
+            continue
+        service = module.split(".")[1]
+        allowed = {
+            json.dumps(p, sort_keys=True): need
+            for p, need in (
+                ({"podSelector": {"matchLabels": {"strangler.io/database-of": service}}}, True),
+                ({"podSelector": {"matchLabels": {"app.kubernetes.io/name": "rabbitmq"}}}, True),
+                (
+                    {
+                        "podSelector": {
+                            "matchLabels": {
+                                "strangler.io/service": "monolith",
+                                "strangler.io/role": "web",
+                            }
+                        }
+                    },
+                    True,
+                ),
+                (
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                        },
+                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                    },
+                    False,
+                ),
+                (
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "observability"}
+                        }
+                    },
+                    False,
+                ),
+            )
+        }
+        egress = [
+            rule
+            for p in policies
+            if "Egress" in p["spec"]["policyTypes"]
+            and p["spec"]["podSelector"].get("matchLabels") == {"strangler.io/service": service}
+            for rule in p["spec"].get("egress", [])
+        ]
+        if not egress:
+            problems.append(f"{service}: no egress policy")
+            continue
+        seen = set()
+        for rule in egress:
+            if "to" not in rule:
+                ports = {p.get("port") for p in rule.get("ports", [])}
+                if not ports or not ports <= {5432, 5672}:
+                    problems.append(f"{service}: egress to anywhere on {ports or 'every port'}")
+                continue
+            for peer in rule["to"]:
+                key = json.dumps(peer, sort_keys=True)
+                if key not in allowed:
+                    problems.append(f"{service}: egress to {peer}")
+                seen.add(key)
+        problems += [
+            f"{service}: cannot reach {json.loads(k)}"
+            for k, need in allowed.items()
+            if need and k not in seen
+        ]
     assert not problems

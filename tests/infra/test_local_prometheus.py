@@ -7,6 +7,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+
+import yaml
 
 from servicekit.ports import path_of, port_env_var
 from tests.infra import fleet
@@ -72,6 +75,18 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def upstream_env(ports: dict[str, int]) -> dict[str, str]:
+    """`STRANGLER_CATALOG_URL=http://127.0.0.1:<catalog's test port>` for the route table's
+    upstreams; each must be an HTTP process the test starts."""
+    table = yaml.safe_load(fleet.ROUTES_TABLE.read_text())
+    env = {}
+    for upstream, spec in table["upstreams"].items():
+        for var in re.findall(r"\$\{(\w+)", " ".join(map(str, spec.get("instances", [])))):
+            assert upstream in ports, f"route table upstream {upstream} is not a Procfile process"
+            env[var] = f"http://127.0.0.1:{ports[upstream]}"
+    return env
+
+
 def test_prometheus_scrapes_every_http_process_of_the_fleet(tmp_path):
     script = _load_script()
     processes = fleet.procfile()
@@ -85,8 +100,12 @@ def test_prometheus_scrapes_every_http_process_of_the_fleet(tmp_path):
         "STRANGLER_DATA_DIR": str(tmp_path / "data"),
         "LOG_JSON": "true",
         **{port_env_var(name): str(port) for name, port in ports.items()},
-        # The proxy in front of the monolith on its test port.
-        "STRANGLER_MONOLITH_URL": f"http://127.0.0.1:{ports.get('monolith', 0)}",
+        # Every service reads the same ownership file, as in compose and k8s.
+        "OWNERSHIP_FILE": str(tmp_path / "ownership.yaml"),
+        # Extracted services verify tokens with the monolith's JWKS on its test port.
+        "JWKS_URL": f"http://127.0.0.1:{ports['monolith']}/.well-known/jwks.json",
+        # The proxy in front of every upstream of its route table, on their test ports.
+        **upstream_env(ports),
     }
     for name in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"):
         env.pop(name, None)
@@ -151,12 +170,17 @@ def _run(script, processes, web, ports, env, started, logs, tmp_path) -> None:
             url = f"{api}/query?" + urllib.parse.urlencode({"query": expr})
             return get_json(url)["data"]["result"]
 
+        # The proxy counts what it forwards (its own /_strangler/ paths are not counted, and
+        # gunicorn's multiprocess mode exports no process_* series): send it some traffic.
+        if "proxy" in ports:
+            for _ in range(3):
+                get_json(f"http://127.0.0.1:{ports['proxy']}/healthz")
         for name in ports:
             # Django services count requests through the middleware; the proxy has its own.
             expr = (
                 f'http_requests_total{{job="{name}",route="{path_of(name, "health")}"}}'
                 if name != "proxy"
-                else '{job="proxy",__name__=~"proxy_.*|process_.*"}'
+                else 'proxy_upstream_requests_total{job="proxy",upstream="monolith",status="200"}'
             )
             wait_for(lambda expr=expr: query(expr), timeout=30, what=expr)
         assert query('http_request_duration_seconds_bucket{job="monolith"}')

@@ -29,7 +29,8 @@ def outbox_stub_collector():
     yield gauge
 
 
-def test_metrics_counts_requests_by_url_pattern_not_raw_path(client):
+def test_metrics_counts_requests_by_url_pattern_not_raw_path(client, db):
+    # db: the monolith's scrape-time collectors (outbox lag) read its database.
     # given
     client.get("/healthz")
     client.get("/no-such-thing-12345")

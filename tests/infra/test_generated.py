@@ -1,0 +1,18 @@
+"""docker-compose.yml and k8s/ are what deploy/generate.py writes from the Procfile, the port map
+and the settings modules: a new process or service is a Procfile line plus a rerun."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.infra import fleet
+
+
+def test_generated_deployment_files_are_up_to_date():
+    result = subprocess.run(
+        [sys.executable, str(fleet.ROOT / "deploy" / "generate.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout

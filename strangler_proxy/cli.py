@@ -1,4 +1,7 @@
-"""The operators' CLI: edits `routes.yaml` atomically; every worker picks the change up by itself."""
+"""The operators' CLI: edits `routes.yaml` atomically; every worker picks the change up by itself.
+
+Also `lifecycle ...`, `capture export` (strangler_proxy/lifecycle_cli.py) and `inventory`.
+"""
 
 from __future__ import annotations
 
@@ -115,7 +118,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("validate", help="check the file against the schema").set_defaults(
         func=cmd_validate
     )
-    for p in (routes, *sub.choices.values()):
+    from strangler_proxy import inventory, lifecycle_cli
+
+    more = lifecycle_cli.add_commands(top)
+    inventory.add_commands(top)
+    for p in (routes, *sub.choices.values(), *more):
         p.add_argument("--file", help="routes file", default=argparse.SUPPRESS)
     return root
 

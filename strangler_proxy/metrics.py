@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
+
+from servicekit.metrics import LATENCY_BUCKETS
 
 UPSTREAM_ERRORS = Counter(
     "proxy_upstream_errors_total",
@@ -30,4 +32,10 @@ SHADOW_COMPARISONS = Counter(
     "proxy_shadow_comparisons_total",
     "Shadow comparisons by route and result (match, mismatch, error, dropped).",
     ["route", "result"],
+)
+SHADOW_LATENCY = Histogram(
+    "proxy_shadow_duration_seconds",
+    "Time the candidate took to answer a shadow copy, by route (lifecycle p99 gate in shadow).",
+    ["route"],
+    buckets=LATENCY_BUCKETS,
 )

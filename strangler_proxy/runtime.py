@@ -12,6 +12,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from strangler_proxy.auth import EdgeAuth
+from strangler_proxy.capture import CaptureStore
 from strangler_proxy.proxy import Proxy, ProxyOptions
 from strangler_proxy.ratelimit import MemoryLimiter, RedisLimiter
 from strangler_proxy.shadow import DiffStore, ShadowRunner
@@ -51,6 +52,9 @@ def build_proxy(config: dict[str, Any]) -> Proxy:
         shadow=ShadowRunner(
             store=DiffStore(path=Path(config["SHADOW_DIFFS_FILE"]), redis_client=redis),
             workers=config.get("SHADOW_WORKERS", 4),
+            capture=CaptureStore(path=capture_file(config), redis_client=redis)
+            if config.get("CAPTURE", True)
+            else None,
         ),
         options=ProxyOptions(
             max_body=config.get("MAX_BODY", 10 * 1024 * 1024),
@@ -61,6 +65,17 @@ def build_proxy(config: dict[str, Any]) -> Proxy:
     )
 
 
+def capture_file(config: dict[str, Any]) -> Path:
+    return Path(
+        config.get("CAPTURE_FILE")
+        or Path(config["SHADOW_DIFFS_FILE"]).with_name("shadow-capture.jsonl")
+    )
+
+
+def lifecycle_folder(config: dict[str, Any]) -> Path:
+    return Path(config.get("LIFECYCLE_DIR") or Path(config["SHADOW_DIFFS_FILE"]).parent)
+
+
 def get_proxy() -> Proxy:
     global _proxy
     proxy = _proxy
@@ -68,8 +83,33 @@ def get_proxy() -> Proxy:
         with _lock:
             if _proxy is None:
                 _proxy = build_proxy(settings.STRANGLER_PROXY)
+                _start_evaluator(settings.STRANGLER_PROXY)
             proxy = _proxy
     return proxy
+
+
+_evaluator_started = False
+
+
+def _start_evaluator(config: dict[str, Any]) -> None:
+    """With LIFECYCLE_EVALUATOR on, every worker competes for one lock; its holder evaluates."""
+    global _evaluator_started
+    if _evaluator_started or not config.get("LIFECYCLE_EVALUATOR", False):
+        return
+    from strangler_proxy import lifecycle
+
+    folder = lifecycle_folder(config)
+    controller = lifecycle.Controller(
+        routes_file=config["ROUTES_FILE"],
+        store=lifecycle.LifecycleStore(folder),
+        read_snapshot=lifecycle.local_snapshot,
+    )
+    lifecycle.Evaluator(
+        controller,
+        lock_path=folder / "lifecycle.lock",
+        interval=float(config.get("LIFECYCLE_INTERVAL", 5.0)),
+    ).start_thread()
+    _evaluator_started = True
 
 
 @receiver(setting_changed)

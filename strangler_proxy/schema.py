@@ -79,6 +79,34 @@ UPSTREAM = {
     },
 }
 
+_rate = {"type": "number", "minimum": 0, "maximum": 1}
+# strangler_proxy/lifecycle.py: promotion gates, canary steps, and whether the evaluator acts.
+LIFECYCLE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "gates": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "min_requests": {"type": "integer", "minimum": 1},
+                "max_mismatch_rate": _rate,
+                "max_error_rate": _rate,
+                "max_p99_ms": _positive,
+                "window_seconds": _positive,
+                "rollback_min_requests": {"type": "integer", "minimum": 1},
+            },
+        },
+        "canary_steps": {
+            "type": "array",
+            "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+            "uniqueItems": True,
+        },
+        "auto": {"type": "boolean"},
+        "retired": {"type": "boolean"},
+    },
+}
+
 ROUTE = {
     "type": "object",
     "additionalProperties": False,
@@ -116,6 +144,7 @@ ROUTE = {
             },
         },
         "canary_header": {"type": "boolean"},
+        "lifecycle": LIFECYCLE,
     },
 }
 

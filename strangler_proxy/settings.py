@@ -28,6 +28,15 @@ MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "strangler_proxy.urls"
 WSGI_APPLICATION = "strangler_proxy.wsgi.application"
 DATABASES: dict = {}
+# Only the control centre page (/_strangler/ui/) renders a template.
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "strangler_proxy" / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"context_processors": []},
+    }
+]
 USE_TZ = True
 # Bodies are read by the proxy itself under STRANGLER_MAX_BODY, never through request.body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
@@ -55,6 +64,11 @@ STRANGLER_PROXY = {
     "HEALTH_CHECKS": env_bool("STRANGLER_HEALTH_CHECKS", default=True),
     "SHADOW_WORKERS": env_int("STRANGLER_SHADOW_WORKERS", 4),
     "SHADOW_DIFFS_FILE": str(DATA_DIR / "shadow-diffs.jsonl"),
+    "CAPTURE": env_bool("STRANGLER_CAPTURE", default=True),
+    "CAPTURE_FILE": str(DATA_DIR / "shadow-capture.jsonl"),
+    "LIFECYCLE_DIR": str(DATA_DIR),
+    "LIFECYCLE_EVALUATOR": env_bool("STRANGLER_LIFECYCLE_EVALUATOR", default=False),
+    "LIFECYCLE_INTERVAL": float(env_str("STRANGLER_LIFECYCLE_INTERVAL", "5")),
     "TRUST_CANARY_HEADER": env_bool("STRANGLER_TRUST_CANARY_HEADER", default=True),
     "TRACING": env_bool(
         "STRANGLER_TRACING",

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strangler_proxy.metrics import SHADOW_COMPARISONS
+from strangler_proxy.capture import CaptureStore, captured_request
+from strangler_proxy.metrics import SHADOW_COMPARISONS, SHADOW_LATENCY
 
 logger = logging.getLogger("strangler_proxy.shadow")
 SHADOW_HEADER = "X-Strangler-Shadow"  # "1" on every shadow request
@@ -98,6 +99,16 @@ def compare(
     return diffs
 
 
+def _excerpt(answer: Answer, limit: int = 2000) -> dict[str, Any]:
+    """Status and the start of the body, for reading two answers side by side."""
+    text = _decoded(answer)[:limit].decode("utf-8", errors="replace")
+    return {
+        "status": answer.status,
+        "content_type": answer.headers.get("content-type"),
+        "body": text,
+    }
+
+
 class DiffStore:
     """The most recent differences, shared by all workers: a Redis list, else a JSON-lines file."""
 
@@ -149,8 +160,16 @@ class DiffStore:
 class ShadowRunner:
     """Runs shadow calls on a small thread pool; when it is busy the comparison is dropped."""
 
-    def __init__(self, *, store: DiffStore, workers: int = 4, max_pending: int = 64):
+    def __init__(
+        self,
+        *,
+        store: DiffStore,
+        workers: int = 4,
+        max_pending: int = 64,
+        capture: CaptureStore | None = None,
+    ):
         self.store = store
+        self.capture = capture
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shadow")
         self._slots = threading.BoundedSemaphore(max_pending)
 
@@ -165,33 +184,61 @@ class ShadowRunner:
         call: Callable[[], Answer],
         ignore_fields: tuple[str, ...],
         ignore_headers: tuple[str, ...],
+        request_headers: list[tuple[str, str]] | None = None,
+        body: bytes | None = None,
     ) -> bool:
+        """`request_headers` and `body` are only kept, secrets stripped, when capture is on."""
         if not self._slots.acquire(blocking=False):
             SHADOW_COMPARISONS.labels(route, "dropped").inc()
             return False
 
         def run() -> None:
             try:
+                self._capture(route, method, target, request_headers, body)
+                started = time.perf_counter()
                 try:
                     candidate = call()
                 except Exception as exc:
                     SHADOW_COMPARISONS.labels(route, "error").inc()
                     self._record(route, method, target, request_id, [f"candidate failed: {exc}"])
                     return
+                SHADOW_LATENCY.labels(route).observe(time.perf_counter() - started)
                 diffs = compare(
                     primary, candidate, ignore_fields=ignore_fields, ignore_headers=ignore_headers
                 )
-                SHADOW_COMPARISONS.labels(route, "mismatch" if diffs else "match").inc()
+                # a candidate 5xx where the primary did not fail is an error, not just a mismatch
+                failed = candidate.status >= 500 and primary.status < 500
+                result = "error" if failed else ("mismatch" if diffs else "match")
+                SHADOW_COMPARISONS.labels(route, result).inc()
                 if diffs:
-                    self._record(route, method, target, request_id, diffs)
+                    self._record(route, method, target, request_id, diffs, primary, candidate)
             finally:
                 self._slots.release()
 
         self.executor.submit(run)
         return True
 
+    def _capture(self, route, method, target, headers, body) -> None:
+        if self.capture is None or headers is None:
+            return
+        try:
+            self.capture.add(
+                captured_request(
+                    route=route, method=method, target=target, headers=headers, body=body
+                )
+            )
+        except Exception:
+            logger.exception("could not capture a shadowed request")
+
     def _record(
-        self, route: str, method: str, target: str, request_id: str, diffs: list[str]
+        self,
+        route: str,
+        method: str,
+        target: str,
+        request_id: str,
+        diffs: list[str],
+        primary: Answer | None = None,
+        candidate: Answer | None = None,
     ) -> None:
         record = {
             "at": time.time(),
@@ -201,6 +248,9 @@ class ShadowRunner:
             "request_id": request_id,
             "differences": diffs,
         }
+        if primary is not None and candidate is not None:  # side by side in the control centre
+            record["primary"] = _excerpt(primary)
+            record["candidate"] = _excerpt(candidate)
         try:
             self.store.add(record)
         except Exception:

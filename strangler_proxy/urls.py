@@ -13,6 +13,16 @@ admin_patterns = [
     path("_strangler/traffic", views.traffic),
     path("_strangler/breakers", views.breakers),
     path("_strangler/shadow", views.shadow),
+    path("_strangler/lifecycle", views.lifecycle_view),
+    path(
+        "_strangler/lifecycle/<str:name>/<str:action>",
+        views.lifecycle_action,
+    ),
+    path("_strangler/inventory", views.inventory_view),
+    path("_strangler/outbox", views.outbox),
+    path("_strangler/ui/", views.control_centre),
+    path("_strangler/ui/control.js", views.control_centre_script),
+    path("_strangler/ui/control.css", views.control_centre_style),
 ]
 
 urlpatterns = [*admin_patterns, re_path(r"", views.proxy_view)]

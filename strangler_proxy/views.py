@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 
+import urllib3
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
 from servicekit.errors import PROBLEM_CONTENT_TYPE, problem, title_for
@@ -17,6 +21,8 @@ from strangler_proxy.proxy import Reply
 from strangler_proxy.routing import RouteTableError
 from strangler_proxy.runtime import get_proxy
 from strangler_proxy.table_source import route_update
+
+_STATIC = Path(__file__).resolve().parent / "static" / "strangler"
 
 
 class _RawCookies(dict):
@@ -156,3 +162,103 @@ def shadow(request: HttpRequest) -> JsonResponse:
             "recent_differences": proxy.shadow.store.recent(int(request.GET.get("limit", 50))),
         }
     )
+
+
+# --- migration control: lifecycle, inventory, outbox lag, the control centre page ------------
+
+
+def _lifecycle_controller():
+    from strangler_proxy import lifecycle
+    from strangler_proxy.runtime import lifecycle_folder
+
+    config = settings.STRANGLER_PROXY
+    return lifecycle.Controller(
+        routes_file=get_proxy().source.path,
+        store=lifecycle.LifecycleStore(lifecycle_folder(config)),
+        read_snapshot=lifecycle.local_snapshot,
+    )
+
+
+@admin_required
+def lifecycle_view(request: HttpRequest) -> JsonResponse:
+    """Every route's stage, evidence and verdict, and the history (newest first)."""
+    from dataclasses import asdict
+
+    controller = _lifecycle_controller()
+    return JsonResponse(
+        {
+            "routes": [asdict(row) for row in controller.status()],
+            "history": controller.store.history(
+                route=request.GET.get("route"), limit=int(request.GET.get("limit", 100))
+            ),
+        }
+    )
+
+
+@admin_required
+def lifecycle_action(request: HttpRequest, name: str, action: str) -> JsonResponse:
+    """POST promote (JSON `{"force": true}` to pass failing gates, recorded) or rollback."""
+    from strangler_proxy.lifecycle import LifecycleError
+
+    if request.method != "POST":
+        return _problem(405, "method_not_allowed", "Use POST.")
+    try:
+        options = json.loads(request.body or b"{}")
+    except ValueError:
+        return _problem(400, "invalid", "the body must be JSON")
+    controller = _lifecycle_controller()
+    try:
+        if action == "promote":
+            entry = controller.promote(name, by="api", force=bool(options.get("force")))
+        else:
+            entry = controller.rollback(name, by="api", reason=options.get("reason", "operator"))
+    except LifecycleError as exc:
+        return _problem(409, "refused", str(exc))
+    get_proxy().source.reload()
+    return JsonResponse(entry)
+
+
+@admin_required
+def inventory_view(request: HttpRequest) -> JsonResponse:
+    from strangler_proxy import inventory, lifecycle
+    from strangler_proxy.runtime import lifecycle_folder
+
+    folder = lifecycle_folder(settings.STRANGLER_PROXY)
+    try:
+        endpoints = inventory.cached_endpoints(folder, refresh=request.GET.get("refresh") == "1")
+    except inventory.InventoryError as exc:
+        return _problem(503, "inventory_unavailable", str(exc))
+    traffic_counts = inventory.traffic_by_route(lifecycle.local_snapshot())
+    rows = inventory.inventory(endpoints, get_proxy().table(), traffic_counts)
+    return JsonResponse({"summary": inventory.summary(rows), "endpoints": rows})
+
+
+_outbox_http = urllib3.PoolManager(num_pools=8, maxsize=2)
+
+
+@admin_required
+def outbox(request: HttpRequest) -> JsonResponse:
+    """Outbox lag per upstream, read from each one's Prometheus `/metrics` (first instance)."""
+    from strangler_proxy.outbox_lag import outbox_lag
+
+    proxy = get_proxy()
+    proxy.table()
+    targets = {
+        name: runtime.pool.snapshot()[0]["url"]
+        for name, runtime in proxy.upstreams.all().items()
+        if runtime.pool.snapshot()
+    }
+    return JsonResponse({"services": outbox_lag(targets, http=_outbox_http)})
+
+
+def control_centre(request: HttpRequest) -> HttpResponse:
+    """The page itself holds no data: its script calls the admin API with a staff token."""
+    return render(request, "strangler/control.html", {"poll_ms": 2000})
+
+
+def control_centre_script(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(_STATIC.joinpath("control.js").read_bytes(), content_type="text/javascript")
+
+
+def control_centre_style(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(_STATIC.joinpath("control.css").read_bytes(), content_type="text/css")

@@ -1,0 +1,184 @@
+"""Traffic capture: shadowed requests kept (secrets stripped) and exported as parity scenarios.
+
+Secrets never reach the store: Authorization and Cookie are dropped at record time, the caller
+becomes a role (`anonymous`, `customer`, `staff` from the token's unverified claims) and JSON
+body fields that look like secrets are replaced by `REDACTED`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import yaml
+
+REDACTED = "REDACTED"
+SECRET_FIELD = re.compile(r"pass(word)?|secret|token|api[_-]?key|refresh|access|otp|card", re.I)
+# headers worth replaying; everything else (auth, cookies, forwarding, tracing) stays behind
+KEPT_HEADERS = {"accept", "accept-language", "content-type", "idempotency-key"}
+REDIS_KEY = "strangler:shadow:capture"
+
+
+def role_of(headers: Iterable[tuple[str, str]]) -> str:
+    """Who sent it, as a role: the token's unverified claims say staff or customer."""
+    for name, value in headers:
+        if name.lower() == "authorization":
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() != "bearer" or token.count(".") != 2:
+                return "anonymous"
+            try:
+                payload = token.split(".")[1]
+                claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            except ValueError:
+                return "anonymous"
+            return "staff" if isinstance(claims, dict) and claims.get("is_staff") else "customer"
+    return "anonymous"
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if SECRET_FIELD.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def captured_request(
+    *,
+    route: str,
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes | None,
+) -> dict[str, Any]:
+    """The replayable, secret-free part of one request."""
+    headers = list(headers)
+    parts = urlsplit(target)
+    record: dict[str, Any] = {
+        "route": route,
+        "method": method,
+        "path": parts.path,
+        "query": dict(parse_qsl(parts.query, keep_blank_values=True)),
+        "user": role_of(headers),
+        "headers": {
+            k: v
+            for k, v in headers
+            if k.lower() in KEPT_HEADERS and not (k.lower() == "content-type" and not body)
+        },
+    }
+    if body:
+        try:
+            record["body"] = redact(json.loads(body))
+        except ValueError:
+            record["body_skipped"] = f"{len(body)} bytes, not JSON"
+    return record
+
+
+class CaptureStore:
+    """The last `keep` captured requests: a Redis list shared by workers, else a JSON-lines file."""
+
+    def __init__(self, *, path: Path, redis_client: Any | None = None, keep: int = 1000):
+        self.path = Path(path)
+        self.redis = redis_client
+        self.keep = keep
+        self._lock = threading.Lock()
+
+    def add(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":"), sort_keys=True)
+        if self.redis is not None:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.lpush(REDIS_KEY, line)
+            pipe.ltrim(REDIS_KEY, 0, self.keep - 1)
+            pipe.execute()
+            return
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+            if self.path.stat().st_size > 2 * 1024 * 1024:
+                lines = self.path.read_text(encoding="utf-8").splitlines()[-self.keep :]
+                tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                os.replace(tmp, self.path)
+
+    def all(self) -> list[dict[str, Any]]:
+        """Oldest first."""
+        if self.redis is not None:
+            lines = [
+                x.decode() if isinstance(x, bytes) else x
+                for x in self.redis.lrange(REDIS_KEY, 0, -1)
+            ]
+            lines.reverse()
+        else:
+            try:
+                lines = self.path.read_text(encoding="utf-8").splitlines()
+            except FileNotFoundError:
+                return []
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+
+def scenarios_document(
+    records: list[dict[str, Any]],
+    *,
+    route: str | None = None,
+    roles: dict[str, str] | None = None,
+    ignore: list[str] | None = None,
+    dedupe: bool = True,
+) -> dict[str, Any]:
+    """A parity corpus (tests/parity/corpus_*.yaml shape) from captured requests."""
+    roles = roles or {}
+    seen: set[str] = set()
+    scenarios = []
+    for record in records:
+        if route is not None and record.get("route") != route:
+            continue
+        if "body_skipped" in record:
+            continue
+        scenario: dict[str, Any] = {
+            "route": record["route"],
+            "method": record["method"],
+            "path": record["path"],
+        }
+        user = roles.get(record.get("user", "anonymous"), record.get("user", "anonymous"))
+        if user != "anonymous":
+            scenario["user"] = user
+        if record.get("query"):
+            scenario["query"] = record["query"]
+        if record.get("body") is not None:
+            scenario["body"] = record["body"]
+        if record.get("headers"):
+            scenario["headers"] = record["headers"]
+        key = json.dumps(scenario, sort_keys=True)
+        if dedupe and key in seen:
+            continue
+        seen.add(key)
+        query = "&".join(f"{k}={v}" for k, v in (record.get("query") or {}).items())
+        label = f"{record['method']} {record['path']}{'?' + query if query else ''}"
+        scenarios.append({"name": f"captured {len(scenarios) + 1}: {label}"[:120], **scenario})
+    routes = sorted({s["route"] for s in scenarios} | ({route} if route else set()))
+    return {
+        "rules": {name: {"ignore": list(ignore or [])} for name in routes},
+        "scenarios": scenarios,
+    }
+
+
+def scenarios_yaml(document: dict[str, Any]) -> str:
+    header = (
+        "# Captured from shadow traffic by `python -m strangler_proxy capture export`.\n"
+        "# Secrets were stripped when recorded: no Authorization or Cookie header, the caller is a\n"
+        "# role name, secret-looking body fields are REDACTED. Review before adding to a corpus.\n"
+    )
+    return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)

@@ -1,0 +1,193 @@
+"""Route inventory: every monolith endpoint, the route that serves it, its mode and traffic split.
+
+The endpoints come from the monolith's own `manage.py urls_inventory --json` (run as a
+subprocess, or a saved copy of its output): the proxy never imports monolith code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from strangler_proxy.routing import RouteTable, load_table, resolve
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE_SECONDS = 300.0
+
+
+class InventoryError(RuntimeError):
+    """The monolith's endpoint list could not be read."""
+
+
+def monolith_command() -> list[str]:
+    """`$STRANGLER_MONOLITH_INVENTORY` (a shell-split command), else this checkout's manage.py."""
+    configured = os.environ.get("STRANGLER_MONOLITH_INVENTORY")
+    if configured:
+        import shlex
+
+        return shlex.split(configured)
+    return [sys.executable, str(ROOT / "manage.py"), "urls_inventory", "--json"]
+
+
+def read_endpoints(*, source: str | None = None, timeout: float = 120.0) -> list[dict[str, Any]]:
+    """From a saved JSON file (`source`), else by running the monolith's command."""
+    if source:
+        text = Path(source).read_text(encoding="utf-8")
+    else:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "monolith.settings", "LOG_LEVEL": "ERROR"}
+        try:
+            done = subprocess.run(
+                monolith_command(),
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise InventoryError(f"the monolith's urls_inventory did not run: {exc}") from exc
+        if done.returncode != 0:
+            raise InventoryError(f"urls_inventory exited {done.returncode}: {done.stderr[-500:]}")
+        text = done.stdout
+    try:
+        return json.loads(text[text.index("{") :])["endpoints"]
+    except (ValueError, KeyError) as exc:
+        raise InventoryError(f"urls_inventory did not print its JSON document: {exc}") from exc
+
+
+def cached_endpoints(folder: Path, *, refresh: bool = False) -> list[dict[str, Any]]:
+    """The endpoint list, re-read from the monolith at most every CACHE_SECONDS."""
+    cache = folder / "inventory-endpoints.json"
+    if not refresh and cache.exists() and time.time() - cache.stat().st_mtime < CACHE_SECONDS:
+        return json.loads(cache.read_text(encoding="utf-8"))
+    rows = read_endpoints()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(rows), encoding="utf-8")
+    os.replace(tmp, cache)
+    return rows
+
+
+def traffic_by_route(snapshot: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Requests per route and upstream from a lifecycle snapshot (`req|route|upstream|status`)."""
+    out: dict[str, dict[str, float]] = {}
+    for key, value in snapshot.items():
+        if key.startswith("req|"):
+            _, route, upstream, _status = key.split("|", 3)
+            out.setdefault(route, {})
+            out[route][upstream] = out[route].get(upstream, 0.0) + value
+    return out
+
+
+def inventory(
+    endpoints: list[dict[str, Any]],
+    table: RouteTable,
+    traffic: dict[str, dict[str, float]] | None = None,
+) -> list[dict[str, Any]]:
+    """Per endpoint and method: the route resolving it (None: uncovered), mode, candidate and
+    the share of the route's traffic still answered by the monolith (None: no traffic seen)."""
+    traffic = traffic or {}
+    default = table.default_upstream
+    rows = []
+    for endpoint in endpoints:
+        methods = endpoint["methods"]
+        for method in methods:  # "*": a function view that does not say; resolved as a GET
+            decision = resolve(
+                table, method="GET" if method == "*" else method, path=endpoint["example"]
+            )
+            route = decision.route
+            counts = traffic.get(route.name, {}) if route else {}
+            total = sum(counts.values())
+            share = counts.get(default, 0.0) / total if total else None
+            if route is not None and share is None and route.mode == "monolith":
+                share = 1.0  # nothing measured yet, but nothing else can answer
+            rows.append(
+                {
+                    "pattern": endpoint["pattern"],
+                    "method": method,
+                    "view": endpoint.get("view", ""),
+                    "route": route.name if route else None,
+                    "mode": route.mode if route else "uncovered",
+                    "percent": route.percent if route and route.mode == "canary" else None,
+                    "candidate": route.upstream if route else None,
+                    "catch_all": bool(route and route.prefix in ("/", "/api/")),
+                    "requests": int(total),
+                    "monolith_share": round(share, 4) if share is not None else None,
+                }
+            )
+    return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    modes: dict[str, int] = {}
+    for row in rows:
+        modes[row["mode"]] = modes.get(row["mode"], 0) + 1
+    return {
+        "endpoints": len({r["pattern"] for r in rows}),
+        "endpoint_methods": len(rows),
+        "by_mode": modes,
+        "uncovered": [f"{r['method']} {r['pattern']}" for r in rows if r["route"] is None],
+        "only_catch_all": len([r for r in rows if r["catch_all"]]),
+    }
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    from strangler_proxy import lifecycle
+    from strangler_proxy.routes_file import live_routes_file
+
+    table = load_table(args.file or str(live_routes_file()))
+    try:
+        endpoints = read_endpoints(source=args.endpoints)
+    except InventoryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    traffic: dict[str, dict[str, float]] = {}
+    if args.metrics != "none":
+        base = os.environ.get("STRANGLER_PROXY_URL", "http://127.0.0.1:8000")
+        url = args.metrics or f"{base.rstrip('/')}/_strangler/metrics"
+        try:
+            traffic = traffic_by_route(lifecycle.http_snapshot([url], timeout=2.0)())
+        except Exception as exc:  # the proxy may not run: the inventory still lists endpoints
+            print(f"note: no traffic figures ({url}: {exc})", file=sys.stderr)
+    rows = inventory(endpoints, table, traffic)
+    if args.json:
+        print(json.dumps({"summary": summary(rows), "endpoints": rows}, indent=1))
+        return 0
+    header = ("METHOD", "PATTERN", "ROUTE", "MODE", "MONOLITH SHARE", "REQUESTS")
+    lines = [header]
+    for r in rows:
+        mode = f"canary {r['percent']:g}%" if r["mode"] == "canary" else r["mode"]
+        share = "-" if r["monolith_share"] is None else f"{r['monolith_share']:.0%}"
+        route = r["route"] or "(none: UNCOVERED)"
+        route += " (catch-all)" if r["catch_all"] else ""
+        lines.append((r["method"], r["pattern"], route, mode, share, str(r["requests"])))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+    s = summary(rows)
+    print(
+        f"\n{s['endpoints']} endpoints, {s['endpoint_methods']} endpoint-methods; "
+        f"by mode: {s['by_mode']}; uncovered: {len(s['uncovered'])}; "
+        f"served only by a catch-all route: {s['only_catch_all']}"
+    )
+    return 0
+
+
+def add_commands(top: argparse._SubParsersAction) -> None:
+    parser = top.add_parser("inventory", help="every monolith endpoint, its route, mode, traffic")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--endpoints", help="a saved `manage.py urls_inventory --json` output (else run it)"
+    )
+    parser.add_argument(
+        "--metrics", help="the proxy's /_strangler/metrics URL for traffic shares ('none': skip)"
+    )
+    parser.add_argument("--file", help="routes file", default=argparse.SUPPRESS)
+    parser.set_defaults(func=cmd_inventory)

@@ -1,0 +1,160 @@
+"""`python -m strangler_proxy lifecycle status|promote|rollback|run|history` and `capture export`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from strangler_proxy import lifecycle
+from strangler_proxy.routes_file import live_routes_file
+
+
+def _metrics_urls(args: argparse.Namespace) -> list[str]:
+    if args.metrics:
+        return args.metrics
+    base = os.environ.get("STRANGLER_PROXY_URL") or (
+        f"http://127.0.0.1:{os.environ.get('PROXY_PORT', '8000')}"
+    )
+    return [f"{base.rstrip('/')}/_strangler/metrics"]
+
+
+def controller(args: argparse.Namespace) -> lifecycle.Controller:
+    folder = Path(args.data) if args.data else lifecycle.default_folder()
+    read = lifecycle.local_snapshot if args.local else lifecycle.http_snapshot(_metrics_urls(args))
+    return lifecycle.Controller(
+        routes_file=args.file or str(live_routes_file()),
+        store=lifecycle.LifecycleStore(folder),
+        read_snapshot=read,
+    )
+
+
+def _print_status(rows: list[lifecycle.RouteStatus]) -> None:
+    for row in rows:
+        ev = row.evidence
+        rate = lambda v: "-" if v is None else f"{v:.2%}"  # noqa: E731
+        p99 = "-" if ev["p99_ms"] is None else f"{ev['p99_ms']:.0f}ms"
+        print(
+            f"{row.route:28} {row.stage:12} -> {row.next_stage or '-':12} "
+            f"auto={'on' if row.auto else 'off':3} n={ev['requests']:<6} "
+            f"err={rate(ev['error_rate']):7} mismatch={rate(ev['mismatch_rate']):7} p99={p99:7} "
+            f"{row.verdict}: {'; '.join(row.reasons) or 'gates hold'}"
+        )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    rows = controller(args).status()
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows], indent=2))
+    else:
+        _print_status(rows)
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    try:
+        entry = controller(args).promote(args.route, by="cli", force=args.force)
+    except lifecycle.LifecycleError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(f"{entry['route']}: {entry['from']} -> {entry['to']}" + (" (forced)" * entry["forced"]))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    try:
+        entry = controller(args).rollback(args.route, by="cli", reason=args.reason)
+    except lifecycle.LifecycleError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(f"{entry['route']}: {entry['from']} -> {entry['to']}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    folder = Path(args.data) if args.data else lifecycle.default_folder()
+    for entry in reversed(lifecycle.LifecycleStore(folder).history(route=args.route)):
+        print(json.dumps(entry, sort_keys=True))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    folder = Path(args.data) if args.data else lifecycle.default_folder()
+    evaluator = lifecycle.Evaluator(
+        controller(args), lock_path=folder / "lifecycle.lock", interval=args.interval
+    )
+    print(f"lifecycle evaluator: every {args.interval} s (Ctrl-C stops)", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        evaluator.run(ticks=args.ticks)
+    return 0
+
+
+def cmd_capture_export(args: argparse.Namespace) -> int:
+    from strangler_proxy.capture import CaptureStore, scenarios_document, scenarios_yaml
+    from strangler_proxy.runtime import redis_client
+
+    folder = Path(args.data) if args.data else lifecycle.default_folder()
+    store = CaptureStore(
+        path=folder / "shadow-capture.jsonl",
+        redis_client=redis_client(os.environ.get("REDIS_URL", "")),
+    )
+    roles = dict(pair.split("=", 1) for pair in args.role or [])
+    document = scenarios_document(
+        store.all(), route=args.route, roles=roles, ignore=args.ignore or []
+    )
+    if not document["scenarios"]:
+        print(f"error: nothing captured for route {args.route!r}", file=sys.stderr)
+        return 1
+    sys.stdout.write(scenarios_yaml(document))
+    return 0
+
+
+def add_commands(top: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
+    """Register the `lifecycle` and `capture` groups; returns the parsers that take --file."""
+    group = top.add_parser("lifecycle", help="route lifecycle: evidence, gates, promote, rollback")
+    sub = group.add_subparsers(dest="command", required=True)
+    status = sub.add_parser("status", help="every route's stage, evidence and verdict")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+    promote = sub.add_parser("promote", help="one stage forward, when the gates hold")
+    promote.add_argument("route")
+    promote.add_argument("--force", action="store_true", help="past failing gates (recorded)")
+    promote.set_defaults(func=cmd_promote)
+    rollback = sub.add_parser("rollback", help="all traffic back to the monolith")
+    rollback.add_argument("route")
+    rollback.add_argument("--reason", default="operator")
+    rollback.set_defaults(func=cmd_rollback)
+    history = sub.add_parser("history", help="promotions and rollbacks with their evidence")
+    history.add_argument("--route")
+    history.set_defaults(func=cmd_history)
+    run = sub.add_parser("run", help="evaluate every --interval s and act on `auto` routes")
+    run.add_argument("--interval", type=float, default=5.0)
+    run.add_argument("--ticks", type=int, help="stop after this many evaluations")
+    run.set_defaults(func=cmd_run)
+    commands = [status, promote, rollback, history, run]
+    for parser in commands:
+        parser.add_argument(
+            "--metrics",
+            action="append",
+            help="a proxy's /_strangler/metrics URL (repeat for replicas; default "
+            "$STRANGLER_PROXY_URL/_strangler/metrics, else http://127.0.0.1:8000)",
+        )
+        parser.add_argument(
+            "--local", action="store_true", help="read this host's PROMETHEUS_MULTIPROC_DIR"
+        )
+        parser.add_argument("--data", help="lifecycle folder (default <data folder>/proxy)")
+
+    capture = top.add_parser("capture", help="shadowed traffic as parity scenarios")
+    csub = capture.add_subparsers(dest="command", required=True)
+    export = csub.add_parser("export", help="print captured requests as a parity corpus (YAML)")
+    export.add_argument("--route", required=True)
+    export.add_argument(
+        "--role", action="append", help="map a role to a corpus user: customer=alice"
+    )
+    export.add_argument("--ignore", action="append", help="an ignore rule for the route")
+    export.add_argument("--data", help="capture folder (default <data folder>/proxy)")
+    export.set_defaults(func=cmd_capture_export)
+    return [group, *commands]

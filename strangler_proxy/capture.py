@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -81,53 +79,11 @@ def captured_request(
     return record
 
 
-class CaptureStore:
-    """The last `keep` captured requests: a Redis list shared by workers, else a JSON-lines file."""
+def capture_store(*, path: Path, redis_client: Any | None = None) -> Any:
+    """The last 1000 captured requests: a Redis list shared by workers, else a JSON-lines file."""
+    from strangler_proxy.shadow import DiffStore
 
-    def __init__(self, *, path: Path, redis_client: Any | None = None, keep: int = 1000):
-        self.path = Path(path)
-        self.redis = redis_client
-        self.keep = keep
-        self._lock = threading.Lock()
-
-    def add(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":"), sort_keys=True)
-        if self.redis is not None:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.lpush(REDIS_KEY, line)
-            pipe.ltrim(REDIS_KEY, 0, self.keep - 1)
-            pipe.execute()
-            return
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
-            if self.path.stat().st_size > 2 * 1024 * 1024:
-                lines = self.path.read_text(encoding="utf-8").splitlines()[-self.keep :]
-                tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-                os.replace(tmp, self.path)
-
-    def all(self) -> list[dict[str, Any]]:
-        """Oldest first."""
-        if self.redis is not None:
-            lines = [
-                x.decode() if isinstance(x, bytes) else x
-                for x in self.redis.lrange(REDIS_KEY, 0, -1)
-            ]
-            lines.reverse()
-        else:
-            try:
-                lines = self.path.read_text(encoding="utf-8").splitlines()
-            except FileNotFoundError:
-                return []
-        out = []
-        for line in lines:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
+    return DiffStore(path=path, redis_client=redis_client, keep=1000, key=REDIS_KEY)
 
 
 def scenarios_document(

@@ -54,9 +54,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
+def _move(args: argparse.Namespace, action: str) -> int:
+    ctl = controller(args)
     try:
-        entry = controller(args).promote(args.route, by="cli", force=args.force)
+        if action == "promote":
+            entry = ctl.promote(args.route, by="cli", force=args.force)
+        else:
+            entry = ctl.rollback(args.route, by="cli", reason=args.reason)
     except lifecycle.LifecycleError as exc:
         print(f"error: {exc}")
         return 1
@@ -64,14 +68,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    return _move(args, "promote")
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
-    try:
-        entry = controller(args).rollback(args.route, by="cli", reason=args.reason)
-    except lifecycle.LifecycleError as exc:
-        print(f"error: {exc}")
-        return 1
-    print(f"{entry['route']}: {entry['from']} -> {entry['to']}")
-    return 0
+    return _move(args, "rollback")
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -93,17 +95,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_capture_export(args: argparse.Namespace) -> int:
-    from strangler_proxy.capture import CaptureStore, scenarios_document, scenarios_yaml
+    from strangler_proxy.capture import capture_store, scenarios_document, scenarios_yaml
     from strangler_proxy.runtime import redis_client
 
     folder = Path(args.data) if args.data else lifecycle.default_folder()
-    store = CaptureStore(
+    store = capture_store(
         path=folder / "shadow-capture.jsonl",
         redis_client=redis_client(os.environ.get("REDIS_URL", "")),
     )
     roles = dict(pair.split("=", 1) for pair in args.role or [])
     document = scenarios_document(
-        store.all(), route=args.route, roles=roles, ignore=args.ignore or []
+        list(reversed(store.recent(store.keep))),
+        route=args.route,
+        roles=roles,
+        ignore=args.ignore or [],
     )
     if not document["scenarios"]:
         print(f"error: nothing captured for route {args.route!r}", file=sys.stderr)

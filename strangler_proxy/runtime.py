@@ -12,7 +12,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from strangler_proxy.auth import EdgeAuth
-from strangler_proxy.capture import CaptureStore
+from strangler_proxy.capture import capture_store
 from strangler_proxy.proxy import Proxy, ProxyOptions
 from strangler_proxy.ratelimit import MemoryLimiter, RedisLimiter
 from strangler_proxy.shadow import DiffStore, ShadowRunner
@@ -52,7 +52,7 @@ def build_proxy(config: dict[str, Any]) -> Proxy:
         shadow=ShadowRunner(
             store=DiffStore(path=Path(config["SHADOW_DIFFS_FILE"]), redis_client=redis),
             workers=config.get("SHADOW_WORKERS", 4),
-            capture=CaptureStore(path=capture_file(config), redis_client=redis)
+            capture=capture_store(path=capture_file(config), redis_client=redis)
             if config.get("CAPTURE", True)
             else None,
         ),

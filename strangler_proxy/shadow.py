@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strangler_proxy.capture import CaptureStore, captured_request
+from strangler_proxy.capture import captured_request
 from strangler_proxy.metrics import SHADOW_COMPARISONS, SHADOW_LATENCY
 
 logger = logging.getLogger("strangler_proxy.shadow")
@@ -112,25 +112,33 @@ def _excerpt(answer: Answer, limit: int = 2000) -> dict[str, Any]:
 class DiffStore:
     """The most recent differences, shared by all workers: a Redis list, else a JSON-lines file."""
 
-    def __init__(self, *, path: Path, redis_client: Any | None = None, keep: int = 200):
+    def __init__(
+        self,
+        *,
+        path: Path,
+        redis_client: Any | None = None,
+        keep: int = 200,
+        key: str = "strangler:shadow:diffs",
+    ):
         self.path = path
         self.redis = redis_client
         self.keep = keep
+        self.key = key
         self._lock = threading.Lock()
 
     def add(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, separators=(",", ":"))
         if self.redis is not None:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.lpush("strangler:shadow:diffs", line)
-            pipe.ltrim("strangler:shadow:diffs", 0, self.keep - 1)
+            pipe.lpush(self.key, line)
+            pipe.ltrim(self.key, 0, self.keep - 1)
             pipe.execute()
             return
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
-            if self.path.stat().st_size > 512 * 1024:
+            if self.path.stat().st_size > self.keep * 2560:
                 self._trim()
 
     def _trim(self) -> None:
@@ -141,9 +149,7 @@ class DiffStore:
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         if self.redis is not None:
-            return [
-                json.loads(x) for x in self.redis.lrange("strangler:shadow:diffs", 0, limit - 1)
-            ]
+            return [json.loads(x) for x in self.redis.lrange(self.key, 0, limit - 1)]
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
@@ -166,7 +172,7 @@ class ShadowRunner:
         store: DiffStore,
         workers: int = 4,
         max_pending: int = 64,
-        capture: CaptureStore | None = None,
+        capture: DiffStore | None = None,
     ):
         self.store = store
         self.capture = capture

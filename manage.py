@@ -6,7 +6,9 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
+    os.environ["DJANGO_SETTINGS_MODULE"] = (
+        "monolith.settings"  # this entry point runs this service only
+    )
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

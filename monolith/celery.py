@@ -5,7 +5,9 @@ import os
 from celery import Celery
 from celery.signals import worker_process_init
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
+os.environ["DJANGO_SETTINGS_MODULE"] = (
+    "monolith.settings"  # this entry point runs this service only
+)
 
 app = Celery("monolith")
 app.config_from_object("django.conf:settings", namespace="CELERY")

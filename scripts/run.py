@@ -32,6 +32,8 @@ MANAGE = {
 
 def fleet_env() -> dict[str, str]:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    # Each process names its own settings; one leaking from the operator's shell would not fit.
+    env.pop("DJANGO_SETTINGS_MODULE", None)
     env.setdefault("LOG_JSON", "true")
     folder = data_dir(environ=env)
     for name, default in PORTS.items():

@@ -23,9 +23,11 @@ SUITES: list[tuple[str, str, list[str]]] = [
     ("monolith", "monolith.settings", ["tests/monolith", "tests/servicekit", "tests/contracts"]),
     ("events", "monolith.settings", ["tests/events"]),
     ("proxy", "strangler_proxy.settings", ["tests/proxy"]),
+    ("control", "strangler_proxy.settings", ["tests/control"]),
     ("catalog", "extracted.catalog.settings", ["tests/extracted/catalog"]),
     ("notifications", "extracted.notifications.settings", ["tests/extracted/notifications"]),
     ("parity", "monolith.settings", ["tests/parity"]),
+    ("tutorial", "monolith.settings", ["tests/tutorial"]),
     ("infra", "monolith.settings", ["tests/infra"]),
 ]
 

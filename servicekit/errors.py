@@ -152,7 +152,10 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
             request_id=_request_id(request),
             **exc.extra,
         )
-        return Response(body, status=exc.status_code, content_type=PROBLEM_CONTENT_TYPE)
+        response = Response(body, status=exc.status_code, content_type=PROBLEM_CONTENT_TYPE)
+        if getattr(exc, "retry_after", None):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
 
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(

@@ -21,6 +21,8 @@ from django.conf import settings
 from servicekit.errors import ApplicationError
 
 DEFAULT_OWNER = "monolith"
+# During a handover nobody writes the entity: the old owner's last events drain to the new one.
+FROZEN = "frozen"
 ENTITIES = ("product", "inventory", "notification")
 _cache: dict[str, tuple[float, dict[str, str]]] = {}
 _lock = threading.Lock()
@@ -31,8 +33,16 @@ class OwnedElsewhere(ApplicationError):
     title = "Owned by another service"
 
 
+class HandoverInProgress(ApplicationError):
+    status_code = 503
+    code = "handover_in_progress"
+    title = "Ownership is being handed over"
+    retry_after = 2
+
+
 def ownership_file() -> Path:
-    configured = getattr(settings, "OWNERSHIP_FILE", "") or os.environ.get("OWNERSHIP_FILE", "")
+    from_settings = getattr(settings, "OWNERSHIP_FILE", "") if settings.configured else ""
+    configured = from_settings or os.environ.get("OWNERSHIP_FILE", "")
     if configured:
         return Path(configured)
     from servicekit.env import data_dir
@@ -79,6 +89,11 @@ def owns(entity: str) -> bool:
 def require_ownership(entity: str) -> None:
     """Call first in a write service: only the owner writes (and emits) an entity."""
     owner = owner_of(entity)
+    if owner == FROZEN:
+        raise HandoverInProgress(
+            f"{entity} data is being handed over to a new owner; retry in a few seconds.",
+            extra={"entity": entity},
+        )
     if owner != settings.SERVICE_NAME:
         raise OwnedElsewhere(
             f"{entity} data is owned by the {owner} service; write it there.",

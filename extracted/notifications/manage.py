@@ -8,7 +8,9 @@ from pathlib import Path
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "extracted.notifications.settings")
+    os.environ["DJANGO_SETTINGS_MODULE"] = (
+        "extracted.notifications.settings"  # this entry point runs this service only
+    )
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -4,7 +4,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "extracted.notifications.settings")
+os.environ["DJANGO_SETTINGS_MODULE"] = (
+    "extracted.notifications.settings"  # this entry point runs this service only
+)
 
 from servicekit.observability import configure_observability
 

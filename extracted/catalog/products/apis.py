@@ -9,6 +9,8 @@ from rest_framework.views import APIView
 from extracted.catalog.products import selectors, services
 from extracted.catalog.products.serializers import (
     CategorySerializer,
+    ExportPageSerializer,
+    ExportQuerySerializer,
     InventoryInputSerializer,
     InventoryOutputSerializer,
     PriceChangeOutputSerializer,
@@ -134,3 +136,26 @@ class ProductInventoryApi(APIView):
         serializer.is_valid(raise_exception=True)
         inventory = services.stock_set(product=product, **serializer.validated_data)
         return Response(InventoryOutputSerializer(inventory).data)
+
+
+class CatalogExportApi(APIView):
+    """Staff: the catalog as snapshots with event sequences, for backfilling a new service."""
+
+    permission_classes = [permissions.IsAdminUser]
+    filter_serializer_class = ExportQuerySerializer
+
+    @extend_schema(parameters=[ExportQuerySerializer], responses=ExportPageSerializer)
+    def get(self, request):
+        params = ExportQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        limit = params.validated_data["limit"]
+        products = list(
+            selectors.catalog_export_products(after=params.validated_data["after"], limit=limit)
+        )
+        page = {
+            # Categories are few: every page carries them all.
+            "categories": selectors.catalog_export_categories(),
+            "products": products,
+            "next_after": products[-1].sku if len(products) == limit else None,
+        }
+        return Response(ExportPageSerializer(page).data)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from extracted.catalog.products.models import Category, PriceChange, Product
+from servicekit.outbox.models import AggregateSequence
 
 ORDERINGS = ("sku", "-sku", "name", "-name", "price", "-price", "created_at", "-created_at")
 
@@ -69,3 +71,29 @@ def category_list() -> QuerySet[Category]:
 
 def price_history(*, product: Product) -> QuerySet[PriceChange]:
     return product.price_changes.order_by("-changed_at", "-id")
+
+
+def _sequence_of(aggregate_type: str, key: str):
+    """The aggregate's last event sequence, read in the same statement as the row itself."""
+    last = AggregateSequence.objects.filter(
+        aggregate_type=aggregate_type, aggregate_id=OuterRef(key)
+    ).values("last_sequence")[:1]
+    return Coalesce(Subquery(last, output_field=IntegerField()), Value(0))
+
+
+def catalog_export_products(*, after: str = "", limit: int = 200) -> QuerySet[Product]:
+    """A page of products with stock and the event sequence each snapshot reflects, by sku.
+
+    One SQL statement per page, so each row and its sequence are one consistent snapshot: a
+    consumer that seeds its cursor with `sequence` applies exactly the later events.
+    """
+    return (
+        Product.objects.select_related("category", "inventory")
+        .filter(sku__gt=after)
+        .annotate(sequence=_sequence_of("product", "sku"))
+        .order_by("sku")[:limit]
+    )
+
+
+def catalog_export_categories() -> QuerySet[Category]:
+    return Category.objects.annotate(sequence=_sequence_of("category", "slug")).order_by("slug")

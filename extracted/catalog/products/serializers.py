@@ -110,3 +110,44 @@ class InventoryOutputSerializer(serializers.Serializer):
 class InventoryInputSerializer(serializers.Serializer):
     on_hand = serializers.IntegerField(min_value=0, max_value=10_000_000)
     reserved = serializers.IntegerField(min_value=0, max_value=10_000_000, required=False)
+
+
+class ExportCategorySerializer(serializers.ModelSerializer):
+    sequence = serializers.IntegerField()
+
+    class Meta:
+        model = Category
+        fields = ["slug", "name", "sequence"]
+
+
+class ExportProductSerializer(serializers.ModelSerializer):
+    category = serializers.CharField(source="category.slug")
+    on_hand = serializers.IntegerField(source="inventory.on_hand")
+    reserved = serializers.IntegerField(source="inventory.reserved")
+    sequence = serializers.IntegerField()
+
+    class Meta:
+        model = Product
+        fields = [
+            "sku",
+            "name",
+            "description",
+            "category",
+            "price",
+            "currency",
+            "is_active",
+            "on_hand",
+            "reserved",
+            "sequence",
+        ]
+
+
+class ExportPageSerializer(serializers.Serializer):
+    categories = ExportCategorySerializer(many=True)
+    products = ExportProductSerializer(many=True)
+    next_after = serializers.CharField(allow_null=True)
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    after = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
+    limit = serializers.IntegerField(required=False, default=200, min_value=1, max_value=1000)

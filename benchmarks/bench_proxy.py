@@ -1,7 +1,7 @@
 """`make bench-proxy`: req/s and p50/p99 direct, through our proxy, nginx and django-revproxy.
 
 Starts, on loopback and in one run: a fixed DRF upstream, the strangler proxy (routing,
-correlation id, metrics, breaker on; auth off), nginx (the physical-limit reference) and
+correlation id, metrics, breaker on; auth off) under gunicorn and under granian, nginx (the physical-limit reference) and
 django-revproxy, all under the same gunicorn settings; measures each with wrk at 1 and at 16
 connections and prints the table with ratios to direct. Installs wrk and nginx (Debian) and
 django-revproxy (PyPI) when missing. Every process it starts is stopped before it exits.
@@ -151,12 +151,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--only", nargs="*", help="subset of: direct proxy nginx revproxy")
+    parser.add_argument(
+        "--only", nargs="*", help="subset of: direct proxy proxy-granian nginx revproxy"
+    )
     args = parser.parse_args(argv)
     ensure_tools()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
-    ports = {name: free_port() for name in ("upstream", "proxy", "nginx", "revproxy")}
+    ports = {
+        name: free_port() for name in ("upstream", "proxy", "proxy-granian", "nginx", "revproxy")
+    }
     upstream_url = f"http://127.0.0.1:{ports['upstream']}"
     routes = folder / "routes.yaml"
     routes.write_text(
@@ -195,6 +199,7 @@ def main(argv: list[str]) -> int:
     targets = {
         "direct": f"{upstream_url}{PATH}",
         "proxy": f"http://127.0.0.1:{ports['proxy']}{PATH}",
+        "proxy-granian": f"http://127.0.0.1:{ports['proxy-granian']}{PATH}",
         "nginx": f"http://127.0.0.1:{ports['nginx']}{PATH}",
         "revproxy": f"http://127.0.0.1:{ports['revproxy']}{PATH}",
     }
@@ -212,6 +217,13 @@ def main(argv: list[str]) -> int:
             {**base_env, "DJANGO_SETTINGS_MODULE": "proxy_upstream_settings"},
         )
         wait_ready(targets["direct"], up)
+        proxy_env = {
+            **base_env,
+            "DJANGO_SETTINGS_MODULE": "strangler_proxy.settings",
+            "STRANGLER_ROUTES_FILE": str(routes),
+            "STRANGLER_PROXY_WORKERS": str(args.workers),
+            "STRANGLER_PROXY_THREADS": str(args.threads),
+        }
         if "proxy" in wanted:
             proxy = start(
                 gunicorn(
@@ -222,16 +234,21 @@ def main(argv: list[str]) -> int:
                     args.threads,
                     ["-c", str(ROOT / "strangler_proxy" / "gunicorn.conf.py")],
                 ),
-                {
-                    **base_env,
-                    "DJANGO_SETTINGS_MODULE": "strangler_proxy.settings",
-                    "STRANGLER_ROUTES_FILE": str(routes),
-                    "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom"),
-                    "STRANGLER_PROXY_WORKERS": str(args.workers),
-                    "STRANGLER_PROXY_THREADS": str(args.threads),
-                },
+                {**proxy_env, "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom")},
             )
             wait_ready(targets["proxy"], proxy)
+        if "proxy-granian" in wanted:
+            granian = start(
+                [
+                    sys.executable,
+                    "-m",
+                    "strangler_proxy.serve",
+                    "--bind",
+                    f"127.0.0.1:{ports['proxy-granian']}",
+                ],
+                {**proxy_env, "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom-granian")},
+            )
+            wait_ready(targets["proxy-granian"], granian)
         if "nginx" in wanted:
             conf = nginx_conf(folder, ports["nginx"], ports["upstream"], args.workers)
             nginx = start(
@@ -271,23 +288,26 @@ def main(argv: list[str]) -> int:
 
     direct = results["direct"]
     print(
-        f"\nGET {PATH}  (wrk {args.duration}s per run; gunicorn gthread {args.workers}x{args.threads} everywhere)"
+        f"\nGET {PATH}  (wrk {args.duration}s per run; {args.workers} workers x {args.threads} threads "
+        "everywhere: gunicorn gthread, proxy-granian under granian)"
     )
-    header = f"{'target':<10} {'c1 req/s':>9} {'c1 p50':>8} {'c1 p99':>8} {'added p50':>9} | {'c16 req/s':>9} {'c16 p50':>8} {'c16 p99':>8} {'% direct':>8} {'errors':>6}"
+    header = f"{'target':<13} {'c1 req/s':>9} {'c1 p50':>8} {'c1 p99':>8} {'added p50':>9} | {'c16 req/s':>9} {'c16 p50':>8} {'c16 p99':>8} {'% direct':>8} {'errors':>6}"
     print(header)
     print("-" * len(header))
     for name in wanted:
         one, many = results[name][1], results[name][16]
         print(
-            f"{name:<10} {one['rps']:>9.0f} {one['p50']:>6.2f}ms {one['p99']:>6.2f}ms "
+            f"{name:<13} {one['rps']:>9.0f} {one['p50']:>6.2f}ms {one['p99']:>6.2f}ms "
             f"{one['p50'] - direct[1]['p50']:>+7.2f}ms | {many['rps']:>9.0f} {many['p50']:>6.2f}ms "
             f"{many['p99']:>6.2f}ms {100 * many['rps'] / direct[16]['rps']:>7.0f}% {int(one['errors'] + many['errors']):>6}"
         )
-    if "proxy" in results:
-        added = results["proxy"][1]["p50"] - direct[1]["p50"]
-        kept = results["proxy"][16]["rps"] / direct[16]["rps"]
+    for name in ("proxy", "proxy-granian"):
+        if name not in results:
+            continue
+        added = results[name][1]["p50"] - direct[1]["p50"]
+        kept = results[name][16]["rps"] / direct[16]["rps"]
         print(
-            f"\nproxy targets: added p50 <= 0.35 ms: {added:.2f} ms {'OK' if added <= 0.35 else 'MISSED'}; "
+            f"{name} targets: added p50 <= 0.35 ms: {added:.2f} ms {'OK' if added <= 0.35 else 'MISSED'}; "
             f">= 50 % of direct at 16 connections: {100 * kept:.0f} % {'OK' if kept >= 0.5 else 'MISSED'}"
         )
     return 0

@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 import pybreaker
 import urllib3
-from urllib3.util import SKIP_HEADER
 
 from servicekit.errors import PROBLEM_CONTENT_TYPE, problem, title_for
 from servicekit.http_client import backoff_delay, breaker_retry_after, may_retry
@@ -28,10 +27,13 @@ from strangler_proxy.ratelimit import Limiter
 from strangler_proxy.routing import Decision, Route, RouteTable, resolve
 from strangler_proxy.shadow import DRY_RUN_HEADER, SHADOW_HEADER, Answer, ShadowRunner
 from strangler_proxy.table_source import TableSource
+from strangler_proxy.upstream_client import Client, Response
 from strangler_proxy.upstreams import UpstreamRuntime, Upstreams
 
 logger = logging.getLogger("strangler_proxy")
 CHUNK = 64 * 1024
+# Framing and Host are the client's to write, never copied from the incoming request.
+_SET_BY_CLIENT = frozenset({"host", "content-length", "transfer-encoding"})
 
 
 class ClientGone(Exception):
@@ -53,7 +55,7 @@ class Unavailable(Exception):
 class _BadStatus(Exception):
     """A retryable 5xx, raised inside the breaker so that it counts as a failure."""
 
-    def __init__(self, response: urllib3.BaseHTTPResponse):
+    def __init__(self, response: Response):
         super().__init__(f"upstream answered {response.status}")
         self.response = response
 
@@ -123,6 +125,7 @@ class Proxy:
         auth: EdgeAuth | None,
         shadow: ShadowRunner,
         options: ProxyOptions,
+        client: Client | None = None,
     ):
         self.source = source
         self.upstreams = upstreams
@@ -131,7 +134,7 @@ class Proxy:
         self.auth = auth
         self.shadow = shadow
         self.options = options
-        self._pools: dict[str, urllib3.HTTPConnectionPool] = {}
+        self.client = client or Client()
 
     def table(self) -> RouteTable:
         table = self.source.current()
@@ -233,8 +236,8 @@ class Proxy:
             UPSTREAM_REQUESTS.labels(route_label, decision.target, "0").inc()
             extra = [("Retry-After", str(exc.retry_after))] if exc.retry_after is not None else []
             return problem_reply(exc.status, exc.kind, str(exc), request_id, extra)
-        UPSTREAM_REQUESTS.labels(route_label, upstream.name, str(raw.status)).inc()
-        UPSTREAM_LATENCY.labels(route_label, upstream.name).observe(time.perf_counter() - started)
+        _child(UPSTREAM_REQUESTS, route_label, upstream.name, str(raw.status)).inc()
+        _child(UPSTREAM_LATENCY, route_label, upstream.name).observe(time.perf_counter() - started)
 
         reply = self._reply(raw, upstream, route_label, f"{scheme}://{host}", method, request_id)
         if decision.shadow_to and not reply.streaming:
@@ -285,7 +288,7 @@ class Proxy:
         headers: list[tuple[str, str]],
         body: bytes | None,
         request_id: str,
-    ) -> tuple[UpstreamRuntime, urllib3.BaseHTTPResponse]:
+    ) -> tuple[UpstreamRuntime, Response]:
         route = decision.route
         upstream = self.upstreams.get(decision.target)
         keep_last = decision.fallback is None or decision.fallback == decision.target
@@ -314,21 +317,16 @@ class Proxy:
         *,
         preload: bool = False,
         keep_last: bool = True,
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Response:
         """Retries what may be retried; a last 5xx is returned when `keep_last`, else raised."""
         config = upstream.config
         retry = (route.retry if route and route.retry else None) or config.retry
-        timeout = (
-            urllib3.Timeout(connect=route.timeout.connect, read=route.timeout.read)
-            if route is not None and route.timeout is not None
-            else upstream.timeout
-        )
+        timeout = route.timeout if route is not None and route.timeout is not None else None
+        timeout = timeout or config.timeout
         upstream.refresh()
-        out = dict(headers)
-        for skippable in ("User-Agent", "Accept-Encoding"):
-            if not any(k.lower() == skippable.lower() for k in out):
-                out[skippable] = SKIP_HEADER
-        key_header = {k: v for k, v in out.items() if k.lower() == "idempotency-key"}
+        out = [(k, v) for k, v in headers if k.lower() not in _SET_BY_CLIENT]
+        key_header = {k: v for k, v in out if k.lower() == "idempotency-key"}
+        out.append(("Host", ""))
         attempts = retry.attempts if may_retry(method, key_header) else 1
         if not upstream.bulkhead.acquire(blocking=False):
             UPSTREAM_ERRORS.labels(upstream.name, "bulkhead_full").inc()
@@ -357,7 +355,7 @@ class Proxy:
                         retry_after=1,
                     ) from None
                 tried.append(instance)
-                out["Host"] = _host_header(instance.url, headers, config.preserve_host)
+                out[-1] = ("Host", _host_header(instance.url, headers, config.preserve_host))
                 try:
                     with upstream.breaker.calling():
                         raw = self._send(instance.url, method, target, out, body, timeout, preload)
@@ -405,28 +403,23 @@ class Proxy:
         finally:
             upstream.bulkhead.release()
 
-    def _send(self, base, method, target, headers, body, timeout, preload):
-        pool = self._pools.get(base)
-        if pool is None:  # parsing the URL and keying the pool each time costs more than it seems
-            pool = self._pools[base] = self.http.connection_from_url(base)
-        return pool.urlopen(
+    def _send(self, base, method, target, headers, body, timeout, preload) -> Response:
+        return self.client.request(
+            base,
             method,
             target,
-            body=body,
-            headers=headers,
-            retries=False,
-            redirect=False,
-            assert_same_host=False,
-            timeout=timeout,
-            preload_content=preload,
-            decode_content=False,
+            headers,
+            body,
+            connect_timeout=timeout.connect,
+            read_timeout=timeout.read,
+            preload=preload,
         )
 
     # --- answering ---------------------------------------------------------------------
 
     def _reply(
         self,
-        raw: urllib3.BaseHTTPResponse,
+        raw: Response,
         upstream: UpstreamRuntime,
         route_label: str,
         public_origin: str,
@@ -434,7 +427,7 @@ class Proxy:
         request_id: str,
     ) -> Reply:
         headers = h.response_headers(
-            raw.headers.iteritems(),
+            raw.headers.items(),
             upstream_origins=self.upstreams.origins,
             public_origin=public_origin,
         )
@@ -486,10 +479,12 @@ class Proxy:
             call=call,
             ignore_fields=route.shadow_ignore_fields,
             ignore_headers=route.shadow_ignore_headers,
+            request_headers=shadow_headers,  # for traffic capture (secrets stripped there)
+            body=body,
         )
 
 
-def _stream(raw: urllib3.BaseHTTPResponse, upstream: str, route: str) -> Iterator[bytes]:
+def _stream(raw: Response, upstream: str, route: str) -> Iterator[bytes]:
     """Relays the body as it arrives; a client that goes away closes the upstream connection."""
     done = False
     try:
@@ -508,9 +503,22 @@ def _stream(raw: urllib3.BaseHTTPResponse, upstream: str, route: str) -> Iterato
             raw.close()
 
 
+_CHILDREN: dict[tuple, Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, remembered: `labels()` validates and locks on every call."""
+    key = (id(metric), *labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*labels)
+    return child
+
+
 def _target(meta: dict) -> str:
-    """The request target when the server does not hand over the raw one (Django test client)."""
-    path = quote(meta.get("PATH_INFO", "/").encode("latin-1"), safe="/:@!$&'()*+,;=-._~%")
+    """The request target when the server does not hand over the raw one (Django test client,
+    granian): PATH_INFO is decoded, so `%` is encoded again (a `%2F` reads as `/`)."""
+    path = quote(meta.get("PATH_INFO", "/").encode("latin-1"), safe="/:@!$&'()*+,;=-._~")
     query = meta.get("QUERY_STRING")
     return f"{path}?{query}" if query else path
 

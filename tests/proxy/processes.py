@@ -47,7 +47,9 @@ class ProxyProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log, "wb")
         self.process = subprocess.Popen(
-            [
+            [sys.executable, "-m", "strangler_proxy.serve", "--bind", f"127.0.0.1:{self.port}"]
+            if os.environ.get("STRANGLER_TEST_SERVER") == "granian"
+            else [
                 str(BIN / "gunicorn"),
                 "-c",
                 str(ROOT / "strangler_proxy" / "gunicorn.conf.py"),

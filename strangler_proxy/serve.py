@@ -1,0 +1,67 @@
+"""`python -m strangler_proxy.serve --bind HOST:PORT`: the proxy under granian (WSGI).
+
+Granian parses HTTP in Rust and hands each request to a worker thread: its per-request cost
+is ~20 µs of CPU where gunicorn gthread's is ~120-200 µs (accept loop, Python HTTP parser,
+thread-pool hand-offs), which was most of what the proxy added to a request
+(benchmarks/bench_proxy.py; PERFORMANCE notes in strangler_proxy/README.md). gunicorn
+(`gunicorn -c strangler_proxy/gunicorn.conf.py`) still serves the same application.
+
+Environment: STRANGLER_PROXY_WORKERS (processes, 2), STRANGLER_PROXY_THREADS (threads per
+worker, 8), STRANGLER_PROXY_ACCESS_LOG (any value: on), PROMETHEUS_MULTIPROC_DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+
+# Granian copies the process environment into every WSGI environ: names a request header could
+# have (HTTP_*, CONTENT_*) must not come from it, or they would be forwarded as headers.
+_REQUEST_NAMES = ("HTTP_", "CONTENT_TYPE", "CONTENT_LENGTH")
+
+
+def prepare_environment() -> None:
+    for name in [n for n in os.environ if n.startswith(_REQUEST_NAMES)]:
+        del os.environ[name]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "strangler_proxy.settings")
+    # Every worker writes its samples here; a scrape of any worker sums them (prometheus_client).
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+        prefix="strangler-proxy-prom-"
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT")
+    args = parser.parse_args(argv)
+    host, _, port = args.bind.rpartition(":")
+    prepare_environment()
+
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    Server(
+        "strangler_proxy.wsgi:application",
+        address=host or "127.0.0.1",
+        port=int(port),
+        interface=Interfaces.WSGI,
+        workers=int(os.environ.get("STRANGLER_PROXY_WORKERS", "2")),
+        blocking_threads=int(os.environ.get("STRANGLER_PROXY_THREADS", "8")),
+        log_level=LogLevels.warning,
+        log_access=bool(os.environ.get("STRANGLER_PROXY_ACCESS_LOG")),
+        respawn_failed_workers=True,
+        workers_kill_timeout=30,
+        websockets=False,
+    ).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

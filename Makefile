@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format lock migrations-check clean-data prometheus check-manifests bench-proxy
+.PHONY: run test install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -35,6 +35,9 @@ migrations-check: install
 
 lock: install  ## re-pin every dependency after editing pyproject.toml
 	@$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+
+manifests: install  ## regenerate docker-compose.yml and k8s/ from the Procfile and the port map
+	@$(BIN)/python deploy/generate.py
 
 clean-data:  ## forget the embedded databases, broker folder and keys
 	rm -rf var/

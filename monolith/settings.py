@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "servicekit.forwarded.ForwardedHostMiddleware",
     "servicekit.metrics.RequestMetricsMiddleware",
     "servicekit.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",

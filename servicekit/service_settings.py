@@ -67,6 +67,7 @@ def service_settings(
             *apps,
         ],
         "MIDDLEWARE": [
+            "servicekit.forwarded.ForwardedHostMiddleware",
             "servicekit.metrics.RequestMetricsMiddleware",
             "servicekit.request_id.RequestIdMiddleware",
             "django.middleware.security.SecurityMiddleware",

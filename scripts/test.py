@@ -28,6 +28,7 @@ SUITES: list[tuple[str, str, list[str]]] = [
     ("notifications", "extracted.notifications.settings", ["tests/extracted/notifications"]),
     ("parity", "monolith.settings", ["tests/parity"]),
     ("tutorial", "monolith.settings", ["tests/tutorial"]),
+    ("e2e", "monolith.settings", ["tests/e2e"]),
     ("infra", "monolith.settings", ["tests/infra"]),
 ]
 

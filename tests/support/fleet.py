@@ -7,12 +7,15 @@ serves with gunicorn on a free port and stops in `__exit__`. On the real-server 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -171,3 +174,59 @@ def catalog(data_dir: Path, **kwargs) -> DjangoService:
         data_dir=data_dir,
         **kwargs,
     )
+
+
+@contextlib.contextmanager
+def procfile_fleet(data: Path, *, env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """What `make run` starts (scripts/run.py: migrate, seed, every Procfile process), on free
+    ports, embedded defaults and a fresh data folder. Yields the environment, with PROXY,
+    MONOLITH, CATALOG... naming each web process's URL."""
+    from servicekit.ports import PORTS, path_of, port_env_var
+
+    ports = {name: free_port() for name in PORTS}
+    fleet_env = {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+        },
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "STRANGLER_DATA_DIR": str(data),
+        "DJANGO_ENV": "local",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "LOG_LEVEL": "WARNING",
+        **{port_env_var(name): str(port) for name, port in ports.items()},
+        **(env or {}),
+    }
+    with open(data / "fleet.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "scripts/run.py"],
+            cwd=ROOT,
+            env=fleet_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            for name, port in ports.items():
+                if (ROOT / "extracted" / name / "wsgi.py").exists() or name in (
+                    "proxy",
+                    "monolith",
+                ):
+                    wait_http(
+                        f"http://127.0.0.1:{port}{path_of(name, 'health')}",
+                        timeout=180,
+                        process=process,
+                    )
+            yield {
+                **fleet_env,
+                **{name.upper(): f"http://127.0.0.1:{port}" for name, port in ports.items()},
+            }
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()

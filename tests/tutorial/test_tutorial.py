@@ -8,17 +8,14 @@ something other than what the chapter shows, fails the test naming the chapter a
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from servicekit.ports import PORTS, path_of, port_env_var
-from tests.support.fleet import free_port, wait_http
+from servicekit.ports import PORTS
+from tests.support.fleet import procfile_fleet
 from tests.tutorial.chapters import chapters, mismatch, steps_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,47 +26,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     data = tmp_path_factory.mktemp("tutorial-fleet")
-    ports = {name: free_port() for name in PORTS}
-    env = {
-        **{
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")
-        },
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "STRANGLER_DATA_DIR": str(data),
-        "DJANGO_ENV": "local",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "LOG_LEVEL": "WARNING",
-        **{port_env_var(name): str(port) for name, port in ports.items()},
-    }
-    with open(data / "fleet.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "scripts/run.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            for name, port in ports.items():
-                if (ROOT / "extracted" / name).exists() or name in ("proxy", "monolith"):
-                    wait_http(
-                        f"http://127.0.0.1:{port}{path_of(name, 'health')}",
-                        timeout=180,
-                        process=process,
-                    )
-            urls = {name.upper(): f"http://127.0.0.1:{port}" for name, port in ports.items()}
-            yield {**env, **urls}, data
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    with procfile_fleet(data) as env:
+        yield env, data
 
 
 def run_step(

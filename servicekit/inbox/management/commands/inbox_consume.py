@@ -17,6 +17,14 @@ class Command(BaseCommand):
         parser.add_argument("--metrics-port", type=int, default=None)
 
     def handle(self, *args, consumer, **options):
+        from django.conf import settings
+
+        from servicekit.observability import configure_observability
+
+        # Handlers continue each event's trace (the envelope carries its traceparent).
+        configure_observability(
+            service_name=f"{settings.SERVICE_NAME}-{consumer}", instrument_django=False
+        )
         serve_metrics(
             options["metrics_port"] or events_settings().METRICS_PORT,
             collectors=["servicekit.events_metrics.collect_inbox"],

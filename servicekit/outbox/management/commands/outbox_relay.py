@@ -15,6 +15,13 @@ class Command(BaseCommand):
         parser.add_argument("--metrics-port", type=int, default=None)
 
     def handle(self, *args, **options):
+        from django.conf import settings
+
+        from servicekit.observability import configure_observability
+
+        configure_observability(
+            service_name=f"{settings.SERVICE_NAME}-relay", instrument_django=False
+        )
         config = events_settings()
         serve_metrics(
             options["metrics_port"] or config.METRICS_PORT,

@@ -17,7 +17,7 @@ from contracts.catalog import (
 from contracts.envelope import Envelope, split_event_type
 from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1
-from contracts.users import UserCreatedV1, UserUpdatedV1
+from contracts.users import UserCreatedV1, UserPasswordChangedV1, UserUpdatedV1
 
 Payload = dict[str, Any]
 Upcaster = Callable[[Payload], Payload]
@@ -25,6 +25,7 @@ Upcaster = Callable[[Payload], Payload]
 EVENT_CLASSES: tuple[type[Event], ...] = (
     UserCreatedV1,
     UserUpdatedV1,
+    UserPasswordChangedV1,
     CategoryCreatedV1,
     ProductCreatedV1,
     ProductUpdatedV1,

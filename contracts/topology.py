@@ -22,4 +22,8 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     # The notifications service makes notifications from orders and emails the users it knows;
     # each side mirrors the other's notification events (created, read) while they are replicated.
     "notifications": ("orders.#", "users.#", "notifications.#"),
+    # While user accounts are replicated (migrations_plan/ chapter 08), the monolith and the
+    # users service each mirror the other's user events, password hashes included.
+    "users": ("users.#",),
+    "monolith.users": ("users.#",),
 }

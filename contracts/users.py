@@ -42,3 +42,20 @@ class UserUpdatedV1(Event):
     @property
     def aggregate_id(self) -> str:
         return str(self.user_id)
+
+
+@dataclass(frozen=True)
+class UserPasswordChangedV1(Event):
+    """A new password *hash* (Django's `algorithm$...` string, never the password): the
+    identity copies apply it so `authenticate()` works on either side while `user` moves.
+    Only the monolith's and the users service's identity consumers read it."""
+
+    event_type = "users.password_changed.v1"
+    aggregate_type = "user"
+
+    user_id: int
+    password_hash: str
+
+    @property
+    def aggregate_id(self) -> str:
+        return str(self.user_id)

@@ -251,6 +251,8 @@ def k8s_env(service: Service, services: dict[str, Service]) -> list[dict]:
         env["OWNERSHIP_FILE"] = {"value": f"{OWNERSHIP_DIR_K8S}/ownership.yaml"}
     if service.name == "monolith":
         env["REDIS_URL"] = secret("redis-url")
+    if service.name in ("monolith", "users"):
+        # one signing key for both issuers: the users service starts its key ring from it
         env["JWT_PRIVATE_KEY"] = secret("jwt-private-key")
     if service.extracted:
         env["JWKS_URL"] = {"value": web_address(services, "monolith") + JWKS_PATH}

@@ -146,7 +146,12 @@ SERVICEKIT_JWT = {
     "ACCESS_TTL": env_int("JWT_ACCESS_TTL", 900),
     "REFRESH_TTL": env_int("JWT_REFRESH_TTL", 7 * 24 * 3600),
     "PRIVATE_KEY_PEM": env_str("JWT_PRIVATE_KEY", "") or None,
+    # The key made before the key ring existed: it seeds the ring (or joins it as a previous
+    # key), so tokens signed with it keep verifying.
     "PRIVATE_KEY_PATH": str(DATA_DIR / "jwt" / "private.pem"),
+    # The key ring shared with the users service (servicekit/jwt/keyring.py; chapter 08): both
+    # sign with its active key and publish every key in it. In a cluster, mount one Secret.
+    "KEYS_DIR": env_str("JWT_KEYS_DIR", str(DATA_DIR.parent / "jwt")),
     "USER_RESOLVER": "monolith.users.selectors.user_from_token_claims",
 }
 

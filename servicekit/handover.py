@@ -39,10 +39,11 @@ def rows_behind(pages: Iterable[dict[str, Any]], *, consumer: str, streams: list
     seen: set[tuple[str, str]] = set()
     for page in pages:
         for stream in streams:
+            # aggregate ids are strings in the inbox, whatever the export's key type (user ids)
             rows = [
                 r
                 for r in page.get(stream.rows, [])
-                if (stream.aggregate_type, r[stream.key]) not in seen
+                if (stream.aggregate_type, str(r[stream.key])) not in seen
             ]
             if not rows:
                 continue
@@ -50,12 +51,12 @@ def rows_behind(pages: Iterable[dict[str, Any]], *, consumer: str, streams: list
                 InboxCursor.objects.filter(
                     consumer=consumer,
                     aggregate_type=stream.aggregate_type,
-                    aggregate_id__in=[r[stream.key] for r in rows],
+                    aggregate_id__in=[str(r[stream.key]) for r in rows],
                 ).values_list("aggregate_id", "last_sequence")
             )
             for row in rows:
-                seen.add((stream.aggregate_type, row[stream.key]))
-                if row["sequence"] > cursors.get(row[stream.key], 0):
+                seen.add((stream.aggregate_type, str(row[stream.key])))
+                if row["sequence"] > cursors.get(str(row[stream.key]), 0):
                     behind += 1
     return behind
 

@@ -11,8 +11,11 @@ _WSGI = re.compile(r"([A-Za-z_][\w.]*)\.(?:wsgi|asgi)(?::\w+)?")
 _CELERY_APP = re.compile(r"celery\s+(?:-A|--app)[\s=]+([A-Za-z_][\w.]*)")
 _SETTINGS_FLAG = re.compile(r"(?:--settings[\s=]+|DJANGO_SETTINGS_MODULE=)([A-Za-z_][\w.]*)")
 _MANAGE = re.compile(r"python3?\s+((?:[\w.-]+/)*manage\.py)\b")
+# `os.environ.setdefault("DJANGO_SETTINGS_MODULE", "x")` or a pinned
+# `os.environ["DJANGO_SETTINGS_MODULE"] = ("x"  # ...)`
 _MANAGE_DEFAULT = re.compile(
-    r"setdefault\(\s*[\"']DJANGO_SETTINGS_MODULE[\"']\s*,\s*[\"']([\w.]+)[\"']"
+    r"(?:setdefault\(\s*[\"']DJANGO_SETTINGS_MODULE[\"']\s*,"
+    r"|\[\s*[\"']DJANGO_SETTINGS_MODULE[\"']\s*\]\s*=\s*\(?)\s*[\"']([\w.]+)[\"']"
 )
 
 

@@ -9,6 +9,8 @@ from rest_framework.views import APIView
 
 from monolith.users import selectors, services
 from monolith.users.serializers import (
+    ExportPageSerializer,
+    ExportQuerySerializer,
     ProfileUpdateInputSerializer,
     TokenObtainInputSerializer,
     TokenPairOutputSerializer,
@@ -18,7 +20,7 @@ from monolith.users.serializers import (
     UserRegisterInputSerializer,
 )
 from servicekit.errors import UnauthorizedError
-from servicekit.jwt.conf import signing_key
+from servicekit.jwt.conf import issuer_keys
 from servicekit.jwt.keys import jwks_document
 
 
@@ -108,8 +110,27 @@ class TokenRefreshApi(APIView):
         return Response(services.token_refresh(refresh=serializer.validated_data["refresh"]))
 
 
+class UsersExportApi(APIView):
+    """Staff: accounts with password hashes and event sequences, for the users service's
+    backfill and the ownership handover (never logged: the keys say `password`)."""
+
+    permission_classes = [permissions.IsAdminUser]
+    filter_serializer_class = ExportQuerySerializer
+
+    @extend_schema(parameters=[ExportQuerySerializer], responses=ExportPageSerializer)
+    def get(self, request):
+        params = ExportQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        limit = params.validated_data["limit"]
+        users = list(selectors.users_export(after=params.validated_data["after"], limit=limit))
+        page = {"users": users, "next_after": str(users[-1].pk) if len(users) == limit else None}
+        response = Response(ExportPageSerializer(page).data)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
 def jwks(request):
     """The public keys that verify this issuer's tokens (RFC 7517)."""
-    response = JsonResponse(jwks_document([signing_key()]))
+    response = JsonResponse(jwks_document(issuer_keys()))
     response["Cache-Control"] = "public, max-age=300"
     return response

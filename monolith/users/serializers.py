@@ -67,3 +67,41 @@ class TokenRefreshInputSerializer(serializers.Serializer):
 
 class TokenRefreshOutputSerializer(serializers.Serializer):
     access = serializers.CharField()
+
+
+class ExportUserSerializer(serializers.ModelSerializer):
+    """An account as the users service's backfill needs it: the password *hash* included."""
+
+    password_hash = serializers.CharField(source="password")
+    sequence = serializers.IntegerField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "is_staff",
+            "is_active",
+            "date_joined",
+            "password_hash",
+            "sequence",
+        ]
+
+
+class ExportPageSerializer(serializers.Serializer):
+    users = ExportUserSerializer(many=True)
+    next_after = serializers.CharField(allow_null=True)
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(required=False, default=0, min_value=0)
+    limit = serializers.IntegerField(required=False, default=200, min_value=1, max_value=1000)
+
+    def to_internal_value(self, data):
+        data = data.copy()
+        if data.get("after") == "":
+            data.pop("after")
+        return super().to_internal_value(data)

@@ -1,17 +1,26 @@
-"""Writes on user accounts, each in one transaction with its outbox event."""
+"""Writes on user accounts, each in one transaction with its outbox event.
+
+While `ownership.yaml` names another owner of `user` (the users service, migrations_plan/
+chapter 08), registration and profile writes are refused here and the `*_apply_*` functions
+mirror the owner's events, password hashes included, so the storefront's session login
+(`authenticate()` against this table) keeps working for every account.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 
-from contracts.users import UserCreatedV1, UserUpdatedV1
+from contracts.users import UserCreatedV1, UserPasswordChangedV1, UserUpdatedV1
 from monolith.users.models import User
 from servicekit.errors import UnauthorizedError
-from servicekit.jwt.conf import signing_key, token_policy
+from servicekit.jwt.conf import local_key_resolver, signing_key, token_policy
 from servicekit.jwt.tokens import ACCESS, REFRESH, TokenError, token_decode, token_issue
-from servicekit.jwt.verifiers import LocalKeys
 from servicekit.outbox import outbox_enqueue
+from servicekit.ownership import require_ownership
+from servicekit.sequences import id_sequence_catch_up
 
 PROFILE_FIELDS = ("email", "first_name", "last_name")
 
@@ -39,6 +48,7 @@ def user_register(
     is_staff: bool = False,
 ) -> User:
     """Create an account; the caller has validated uniqueness, the database enforces it again."""
+    require_ownership("user")
     user = User(
         username=username,
         email=email.lower(),
@@ -62,11 +72,13 @@ def user_register(
             date_joined=user.date_joined.isoformat(),
         )
     )
+    outbox_enqueue(UserPasswordChangedV1(user_id=user.pk, password_hash=user.password))
     return user
 
 
 @transaction.atomic
 def user_update_profile(*, user: User, **changes: str) -> User:
+    require_ownership("user")
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
         raise ValueError(f"not profile fields: {sorted(unknown)}")
@@ -104,7 +116,7 @@ def token_refresh(*, refresh: str) -> dict[str, str]:
         claims = token_decode(
             refresh,
             policy=token_policy(),
-            key_for_kid=LocalKeys([signing_key()]),
+            key_for_kid=local_key_resolver(),
             expected_type=REFRESH,
         )
     except TokenError as exc:
@@ -120,3 +132,35 @@ def token_refresh(*, refresh: str) -> dict[str, str]:
         claims=_claims(user),
     )
     return {"access": access}
+
+
+# --- mirroring the owner's events (the inbox calls these inside its transaction) -----------
+
+
+def user_apply_created(event: UserCreatedV1) -> None:
+    """Same id as the owner's (tokens and orders name users by id); no password until its
+    `password_changed` event, which follows in the same stream."""
+    user = User.objects.filter(pk=event.user_id).first() or User(pk=event.user_id)
+    if user.password == "":
+        user.set_unusable_password()
+    user.username, user.email = event.username, event.email
+    user.first_name, user.last_name = event.first_name, event.last_name
+    user.is_staff, user.is_active = event.is_staff, event.is_active
+    user.date_joined = datetime.fromisoformat(event.date_joined)
+    user.save()
+    id_sequence_catch_up(User)
+
+
+def user_apply_updated(event: UserUpdatedV1) -> None:
+    User.objects.filter(pk=event.user_id).update(
+        username=event.username,
+        email=event.email,
+        first_name=event.first_name,
+        last_name=event.last_name,
+        is_staff=event.is_staff,
+        is_active=event.is_active,
+    )
+
+
+def user_apply_password_changed(event: UserPasswordChangedV1) -> None:
+    User.objects.filter(pk=event.user_id).update(password=event.password_hash)

@@ -1,0 +1,1 @@
+"""The users service: accounts, registration, profile, token issue and the JWKS, extracted."""

@@ -1,0 +1,12 @@
+"""The users service mirrors the monolith's account events while the monolith owns `user`."""
+
+from contracts.users import UserCreatedV1, UserPasswordChangedV1, UserUpdatedV1
+from extracted.users.accounts import services
+from servicekit.inbox.mirror import mirror
+from servicekit.inbox.registry import EventConsumer
+
+consumer = EventConsumer("users")
+
+consumer.on(UserCreatedV1)(mirror(services.user_apply_created))
+consumer.on(UserUpdatedV1)(mirror(services.user_apply_updated))
+consumer.on(UserPasswordChangedV1)(mirror(services.user_apply_password_changed))

@@ -1,0 +1,85 @@
+"""Fixtures for the users service: its own key ring and ownership file per test, envelopes."""
+
+from __future__ import annotations
+
+import uuid
+from itertools import count
+
+import pytest
+from rest_framework.test import APIClient
+
+from contracts.envelope import Envelope, now_utc
+from contracts.users import UserCreatedV1, UserPasswordChangedV1
+from servicekit.ownership import ownership_set
+
+PASSWORD = "a-long-pass-phrase"
+
+
+@pytest.fixture(autouse=True)
+def own_key_ring_and_ownership(settings, tmp_path):
+    settings.SERVICEKIT_JWT = {**settings.SERVICEKIT_JWT, "KEYS_DIR": str(tmp_path / "jwt")}
+    settings.OWNERSHIP_FILE = str(tmp_path / "ownership.yaml")
+
+
+@pytest.fixture
+def users_owned():
+    ownership_set("user", "users")
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def login(client: APIClient, username: str, password: str = PASSWORD) -> dict:
+    response = client.post(
+        "/api/v1/auth/token", {"username": username, "password": password}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def bearer(access: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+    return client
+
+
+_sequences: dict[tuple[str, str], count] = {}
+
+
+def envelope(event, *, origin: str = "monolith", sequence: int | None = None) -> Envelope:
+    key = (event.aggregate_type, event.aggregate_id)
+    if sequence is None:
+        sequence = next(_sequences.setdefault((origin, *key), count(1)))
+    return Envelope(
+        event_id=uuid.uuid4(),
+        event_type=event.event_type,
+        aggregate_type=event.aggregate_type,
+        aggregate_id=event.aggregate_id,
+        sequence=sequence,
+        occurred_at=now_utc(),
+        origin=origin,
+        payload=event.to_payload(),
+    )
+
+
+def user_created(user_id: int, username: str = "carol", **overrides) -> UserCreatedV1:
+    fields = {
+        "user_id": user_id,
+        "username": username,
+        "email": f"{username}@example.com",
+        "first_name": "",
+        "last_name": "",
+        "is_staff": False,
+        "is_active": True,
+        "date_joined": "2026-01-01T00:00:00+00:00",
+        **overrides,
+    }
+    return UserCreatedV1(**fields)
+
+
+def password_changed(user_id: int, password: str = PASSWORD) -> UserPasswordChangedV1:
+    from django.contrib.auth.hashers import make_password
+
+    return UserPasswordChangedV1(user_id=user_id, password_hash=make_password(password))

@@ -177,3 +177,67 @@ def catalog_repair_local(*, report: ReconcileReport) -> int:
             Product.objects.filter(sku=item.sku).delete()
         repaired += 1
     return repaired
+
+
+@transaction.atomic
+def catalog_repair_remote(*, report: ReconcileReport) -> int:
+    """We own products and the monolith's copy drifted: emit repair events from our outbox.
+
+    The monolith's mirror consumer applies them like any other change, in sequence after
+    everything we published before. Rows only the monolith has cannot be repaired by events
+    (there is no delete event): they are reported, not touched. Returns the events emitted.
+    """
+    from contracts.catalog import ProductPriceChangedV1, ProductUpdatedV1
+    from servicekit.outbox import outbox_enqueue
+
+    emitted = 0
+    mine = {
+        p.sku: p
+        for p in Product.objects.select_related("category", "inventory").filter(
+            sku__in=[d.sku for d in report.drift if d.kind in ("extra", "different")]
+        )
+    }
+    for item in report.drift:
+        product = mine.get(item.sku)
+        if product is None:
+            continue
+        if item.kind == "extra":
+            outbox_enqueue(_product_event(_row(product)))
+            emitted += 1
+            continue
+        outbox_enqueue(
+            ProductUpdatedV1(
+                sku=product.sku,
+                name=product.name,
+                description=product.description,
+                category=product.category.slug,
+                is_active=product.is_active,
+            )
+        )
+        emitted += 1
+        theirs = (item.source_row or {}).get("price")
+        if theirs is not None and Decimal(str(theirs)) != product.price:
+            outbox_enqueue(
+                ProductPriceChangedV1(
+                    sku=product.sku,
+                    old_price=str(Decimal(str(theirs))),
+                    new_price=str(product.price),
+                    currency=product.currency,
+                )
+            )
+            emitted += 1
+    return emitted
+
+
+def _row(product: Product) -> dict[str, Any]:
+    return {
+        "sku": product.sku,
+        "name": product.name,
+        "description": product.description,
+        "category": product.category.slug,
+        "price": str(product.price),
+        "currency": product.currency,
+        "is_active": product.is_active,
+        "on_hand": product.inventory.on_hand,
+        "reserved": product.inventory.reserved,
+    }

@@ -5,7 +5,11 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
-from extracted.catalog.products.reconcile import catalog_reconcile, catalog_repair_local
+from extracted.catalog.products.reconcile import (
+    catalog_reconcile,
+    catalog_repair_local,
+    catalog_repair_remote,
+)
 from servicekit.export_client import ExportError, ExportSource
 from servicekit.ownership import owner_of
 
@@ -45,14 +49,14 @@ class Command(BaseCommand):
             return
         if repair:
             owner = owner_of("product")
+            if owner == "catalog":
+                # The monolith is the non-owner: its copy is fed by our events, so the repair is
+                # events too (never a write into its database).
+                emitted = catalog_repair_remote(report=report)
+                self.stdout.write(f"emitted {emitted} repair events for the monolith's copy")
+                return
             if owner != "monolith":
-                # The monolith is the non-owner: its copy is fed by our events (its mirror
-                # consumer). Repairing it means re-publishing our rows as events, which this
-                # command does not do; writing its database from here would break ownership.
-                raise CommandError(
-                    f"products are owned by {owner!r}: the monolith's copy is the one to repair, "
-                    "through the event stream (republish), not by this command; no change made"
-                )
+                raise CommandError(f"products are owned by {owner!r}: no repair during a handover")
             report.repaired = catalog_repair_local(report=report)
             self.stdout.write(f"repaired {report.repaired} rows here (the monolith owns products)")
             return

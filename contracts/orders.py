@@ -53,3 +53,12 @@ class OrderCancelledV1(_OrderEvent):
     event_type = "orders.order_cancelled.v1"
 
     reason: str
+
+
+@dataclass(frozen=True)
+class OrderStatusChangedV1(_OrderEvent):
+    """A move that is neither a confirmation nor a cancellation (shipped, delivered)."""
+
+    event_type = "orders.order_status_changed.v1"
+
+    status: str

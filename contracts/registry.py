@@ -14,9 +14,36 @@ from contracts.catalog import (
     StockChangedV1,
     StockChangedV2,
 )
+from contracts.checkout import (
+    PaymentRequestedV1,
+    RefundRequestedV1,
+    StockCommitRequestedV1,
+    StockReleaseRequestedV1,
+    StockReserveRequestedV1,
+    StockReturnRequestedV1,
+)
 from contracts.envelope import Envelope, split_event_type
 from contracts.notifications import NotificationCreatedV1, NotificationReadV1
-from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1
+from contracts.orders import (
+    OrderCancelledV1,
+    OrderConfirmedV1,
+    OrderPlacedV1,
+    OrderStatusChangedV1,
+)
+from contracts.payments import (
+    PaymentCapturedV1,
+    PaymentDeclinedV1,
+    PaymentFailedV1,
+    PaymentRefundedV1,
+    PaymentRefundFailedV1,
+)
+from contracts.stock import (
+    StockCommittedV1,
+    StockReleasedV1,
+    StockReservationFailedV1,
+    StockReservedV1,
+    StockReturnedV1,
+)
 from contracts.users import UserCreatedV1, UserPasswordChangedV1, UserUpdatedV1
 
 Payload = dict[str, Any]
@@ -35,6 +62,23 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     OrderPlacedV1,
     OrderConfirmedV1,
     OrderCancelledV1,
+    OrderStatusChangedV1,
+    StockReserveRequestedV1,
+    StockReleaseRequestedV1,
+    StockCommitRequestedV1,
+    StockReturnRequestedV1,
+    PaymentRequestedV1,
+    RefundRequestedV1,
+    StockReservedV1,
+    StockReservationFailedV1,
+    StockReleasedV1,
+    StockCommittedV1,
+    StockReturnedV1,
+    PaymentCapturedV1,
+    PaymentDeclinedV1,
+    PaymentFailedV1,
+    PaymentRefundedV1,
+    PaymentRefundFailedV1,
     NotificationCreatedV1,
     NotificationReadV1,
 )

@@ -17,8 +17,16 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "monolith.notifications": ("orders.#", "notifications.#"),
     # While catalog data is replicated, both sides read the whole catalog stream: the side that
     # does not own an entity mirrors the owner's events (servicekit.inbox.mirror).
-    "catalog": ("catalog.#",),
+    # The catalog service also takes the checkout saga's stock commands (reserve, release,
+    # commit, return) once it owns inventory (migrations_plan/ chapter 07).
+    "catalog": ("catalog.#", "checkout.#"),
     "monolith.catalog": ("catalog.#",),
+    # The orders service: its checkout saga reads the replies (stock, payments); it copies the
+    # monolith's orders until it owns them and projects every order event into the history read
+    # model; it keeps a product/price/stock replica so placing an order never calls catalog.
+    "orders": ("orders.#", "catalog.#", "stock.#", "payments.#"),
+    # The fake payment provider (extracted/orders/payments): charges and refunds on command.
+    "orders.payments": ("checkout.#",),
     # The notifications service makes notifications from orders and emails the users it knows;
     # each side mirrors the other's notification events (created, read) while they are replicated.
     "notifications": ("orders.#", "users.#", "notifications.#"),

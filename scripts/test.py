@@ -27,6 +27,7 @@ SUITES: list[tuple[str, str, list[str]]] = [
     ("catalog", "extracted.catalog.settings", ["tests/extracted/catalog"]),
     ("notifications", "extracted.notifications.settings", ["tests/extracted/notifications"]),
     ("users", "extracted.users.settings", ["tests/extracted/users"]),
+    ("orders", "extracted.orders.settings", ["tests/extracted/orders"]),
     ("parity", "monolith.settings", ["tests/parity"]),
     ("tutorial", "monolith.settings", ["tests/tutorial"]),
     ("e2e", "monolith.settings", ["tests/e2e"]),
@@ -49,7 +50,7 @@ def run_suite(
 
 # Suites whose every test runs again on the real servers (database-heavy and quick); the
 # others run only their `integration` tests there.
-FULL_REAL_PASS = {"monolith", "catalog", "notifications", "users"}
+FULL_REAL_PASS = {"monolith", "catalog", "notifications", "orders", "users"}
 
 
 def main(argv: list[str]) -> int:

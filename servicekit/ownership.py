@@ -23,7 +23,7 @@ from servicekit.errors import ApplicationError
 DEFAULT_OWNER = "monolith"
 # During a handover nobody writes the entity: the old owner's last events drain to the new one.
 FROZEN = "frozen"
-ENTITIES = ("product", "inventory", "notification", "user")
+ENTITIES = ("product", "inventory", "notification", "user", "order")
 _cache: dict[str, tuple[float, dict[str, str]]] = {}
 _lock = threading.Lock()
 

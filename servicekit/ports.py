@@ -12,6 +12,7 @@ PORTS: dict[str, int] = {
     "monolith": 8001,
     "catalog": 8002,
     "notifications": 8003,
+    "orders": 8004,
     "users": 8005,
 }
 

@@ -6,7 +6,7 @@ from servicekit.service_settings import service_settings
 globals().update(
     service_settings(
         service_name="catalog",
-        apps=["extracted.catalog.products"],
+        apps=["extracted.catalog.products", "extracted.catalog.stock"],
         urlconf="extracted.catalog.urls",
         wsgi="extracted.catalog.wsgi.application",
         title="Catalog service API",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import CharField, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce
 
 from monolith.orders.models import Order, OrderLine
+from servicekit.outbox.models import AggregateSequence
 
 
 def order_list(
@@ -25,3 +27,17 @@ def order_list(
 
 def order_get(*, user, order_id: int) -> Order | None:
     return order_list(user=user).filter(pk=order_id).first()
+
+
+def order_export(*, after: int = 0, limit: int = 200) -> QuerySet[Order]:
+    """A page of orders by id, each with the order event sequence its snapshot reflects (read
+    in the same statement), for the orders service's backfill and takeover."""
+    last = AggregateSequence.objects.filter(
+        aggregate_type="order", aggregate_id=Cast(OuterRef("pk"), CharField())
+    ).values("last_sequence")[:1]
+    return (
+        Order.objects.prefetch_related(Prefetch("lines", queryset=OrderLine.objects.order_by("id")))
+        .filter(pk__gt=after)
+        .annotate(sequence=Coalesce(Subquery(last, output_field=IntegerField()), Value(0)))
+        .order_by("pk")[:limit]
+    )

@@ -56,3 +56,40 @@ class OrderFilterSerializer(serializers.Serializer):
     customer = serializers.IntegerField(required=False, min_value=1)
     page = serializers.IntegerField(required=False, min_value=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
+
+
+class OrderExportSerializer(serializers.ModelSerializer):
+    customer_id = serializers.IntegerField()
+    lines = OrderLineOutputSerializer(many=True)
+    sequence = serializers.IntegerField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "customer_id",
+            "status",
+            "total",
+            "currency",
+            "lines",
+            "idempotency_key",
+            "request_fingerprint",
+            "created_at",
+            "updated_at",
+            "sequence",
+        ]
+
+
+class OrderExportPageSerializer(serializers.Serializer):
+    orders = OrderExportSerializer(many=True)
+    next_after = serializers.CharField(allow_null=True)
+
+
+class OrderExportQuerySerializer(serializers.Serializer):
+    after = serializers.CharField(required=False, allow_blank=True, default="", max_length=20)
+    limit = serializers.IntegerField(required=False, default=200, min_value=1, max_value=1000)
+
+    def validate_after(self, value: str) -> int:
+        if value and not value.isdigit():
+            raise serializers.ValidationError("An order id.")
+        return int(value or 0)

@@ -1,0 +1,190 @@
+"""The checkout saga's stock commands, handled by the owner of inventory.
+
+Each is idempotent per order (the reservation row is the record) and answers with a reply event
+on the `stock.*` stream, plus the usual `catalog.stock_changed` for every product it moved (the
+monolith's and the orders service's copies follow stock through those). Units:
+reserve: reserved += q (all or none, only while available); release: reserved -= q;
+commit: on_hand -= q and reserved -= q (sold); return: on_hand += q.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F
+
+from contracts.checkout import (
+    StockCommitRequestedV1,
+    StockReleaseRequestedV1,
+    StockReserveRequestedV1,
+    StockReturnRequestedV1,
+)
+from contracts.stock import (
+    ShortageV1,
+    StockCommittedV1,
+    StockReleasedV1,
+    StockReservationFailedV1,
+    StockReservedV1,
+    StockReturnedV1,
+)
+from extracted.catalog.products.models import Inventory, Product
+from extracted.catalog.products.services import _stock_event
+from extracted.catalog.stock.models import ReservationState, StockReservation
+from servicekit.outbox import outbox_enqueue
+from servicekit.ownership import require_ownership
+
+
+class _Short(Exception):
+    pass
+
+
+def _quantities(lines) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for line in lines:
+        sku, quantity = (
+            (line.sku, line.quantity) if hasattr(line, "sku") else (line["sku"], line["quantity"])
+        )
+        merged[sku] = merged.get(sku, 0) + quantity
+    return merged
+
+
+def _inventories(skus) -> list[Inventory]:
+    # Visit rows in product id order, like the monolith's stock_take: no deadlocks.
+    return list(
+        Inventory.objects.select_related("product")
+        .filter(product__sku__in=list(skus))
+        .order_by("product_id")
+    )
+
+
+def _emit_stock(quantities: dict[str, int], reason: str) -> None:
+    for inventory in _inventories(quantities):
+        outbox_enqueue(_stock_event(inventory.product, inventory, reason))
+
+
+def _reservation(order_id: int) -> StockReservation | None:
+    return StockReservation.objects.select_for_update().filter(order_id=order_id).first()
+
+
+def stock_reserve(command: StockReserveRequestedV1) -> None:
+    """Hold every line for the order or none (each row by one conditional UPDATE)."""
+    require_ownership("inventory")
+    reservation = _reservation(command.order_id)
+    if reservation is not None:
+        if reservation.state == ReservationState.FAILED:
+            outbox_enqueue(StockReservationFailedV1(order_id=command.order_id, shortages=()))
+        elif reservation.state != ReservationState.RELEASED:
+            outbox_enqueue(StockReservedV1(order_id=command.order_id))
+        return
+    quantities = _quantities(command.lines)
+    known = {p.sku: p.pk for p in Product.objects.filter(sku__in=list(quantities))}
+    shortages = []
+    try:
+        with transaction.atomic():
+            for sku in sorted(quantities, key=lambda s: known.get(s, 0)):
+                held = Inventory.objects.filter(
+                    product_id=known.get(sku),
+                    on_hand__gte=F("reserved") + quantities[sku],
+                ).update(reserved=F("reserved") + quantities[sku])
+                if not held:
+                    shortages.append(sku)
+            if shortages:
+                raise _Short
+    except _Short:
+        available = {i.product.sku: i.available for i in _inventories(shortages)}
+        StockReservation.objects.create(
+            order_id=command.order_id,
+            lines=[{"sku": s, "quantity": q} for s, q in sorted(quantities.items())],
+            state=ReservationState.FAILED,
+        )
+        outbox_enqueue(
+            StockReservationFailedV1(
+                order_id=command.order_id,
+                shortages=tuple(
+                    ShortageV1(sku=s, requested=quantities[s], available=available.get(s, 0))
+                    for s in sorted(shortages)
+                ),
+            )
+        )
+        return
+    StockReservation.objects.create(
+        order_id=command.order_id,
+        lines=[{"sku": s, "quantity": q} for s, q in sorted(quantities.items())],
+        state=ReservationState.RESERVED,
+    )
+    _emit_stock(quantities, f"order:{command.order_id}:reserved")
+    outbox_enqueue(StockReservedV1(order_id=command.order_id))
+
+
+def stock_release(command: StockReleaseRequestedV1) -> None:
+    """Give back a reservation; releasing one that failed (or never came) holds nothing."""
+    require_ownership("inventory")
+    reservation = _reservation(command.order_id)
+    if reservation is None:
+        StockReservation.objects.create(
+            order_id=command.order_id, lines=[], state=ReservationState.RELEASED
+        )
+    elif reservation.state == ReservationState.RESERVED:
+        quantities = _quantities(reservation.lines)
+        for inventory in _inventories(quantities):
+            Inventory.objects.filter(pk=inventory.pk).update(
+                reserved=F("reserved") - quantities[inventory.product.sku]
+            )
+        reservation.state = ReservationState.RELEASED
+        reservation.save(update_fields=["state", "updated_at"])
+        _emit_stock(quantities, f"order:{command.order_id}:released")
+    elif reservation.state == ReservationState.FAILED:
+        reservation.state = ReservationState.RELEASED
+        reservation.save(update_fields=["state", "updated_at"])
+    elif reservation.state in (ReservationState.COMMITTED, ReservationState.RETURNED):
+        raise ValueError(f"order {command.order_id}: cannot release a sold reservation")
+    outbox_enqueue(StockReleasedV1(order_id=command.order_id))
+
+
+def stock_commit(command: StockCommitRequestedV1) -> None:
+    """The order is paid: its reserved units leave the shelf."""
+    require_ownership("inventory")
+    reservation = _reservation(command.order_id)
+    if reservation is None or reservation.state not in (
+        ReservationState.RESERVED,
+        ReservationState.COMMITTED,
+    ):
+        state = reservation.state if reservation else "missing"
+        raise ValueError(f"order {command.order_id}: cannot commit a {state} reservation")
+    if reservation.state == ReservationState.RESERVED:
+        quantities = _quantities(reservation.lines)
+        for inventory in _inventories(quantities):
+            quantity = quantities[inventory.product.sku]
+            Inventory.objects.filter(pk=inventory.pk).update(
+                on_hand=F("on_hand") - quantity, reserved=F("reserved") - quantity
+            )
+        reservation.state = ReservationState.COMMITTED
+        reservation.save(update_fields=["state", "updated_at"])
+        _emit_stock(quantities, f"order:{command.order_id}:sold")
+    outbox_enqueue(StockCommittedV1(order_id=command.order_id))
+
+
+def stock_return(command: StockReturnRequestedV1) -> None:
+    """A sold order is cancelled: its units go back on the shelf. An order placed in the
+    monolith has no reservation here (the monolith took its stock): the command's lines say
+    what to put back."""
+    require_ownership("inventory")
+    reservation = _reservation(command.order_id)
+    if reservation is not None and reservation.state == ReservationState.RETURNED:
+        outbox_enqueue(StockReturnedV1(order_id=command.order_id))
+        return
+    if reservation is not None and reservation.state != ReservationState.COMMITTED:
+        raise ValueError(f"order {command.order_id}: cannot return a {reservation.state} one")
+    if reservation is None:
+        reservation = StockReservation(
+            order_id=command.order_id,
+            lines=[{"sku": line.sku, "quantity": line.quantity} for line in command.lines],
+        )
+    quantities = _quantities(reservation.lines)
+    for inventory in _inventories(quantities):
+        Inventory.objects.filter(pk=inventory.pk).update(
+            on_hand=F("on_hand") + quantities[inventory.product.sku]
+        )
+    reservation.state = ReservationState.RETURNED
+    reservation.save()
+    _emit_stock(quantities, f"order:{command.order_id}:returned")
+    outbox_enqueue(StockReturnedV1(order_id=command.order_id))

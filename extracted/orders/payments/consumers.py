@@ -1,0 +1,17 @@
+"""The fake payment provider takes the checkout saga's payment commands from its own queue."""
+
+from contracts.checkout import PaymentRequestedV1, RefundRequestedV1
+from extracted.orders.payments import provider
+from servicekit.inbox.registry import EventConsumer
+
+consumer = EventConsumer("orders.payments")
+
+
+@consumer.on(PaymentRequestedV1)
+def payment_requested(event: PaymentRequestedV1, envelope) -> None:
+    provider.payment_charge(event)
+
+
+@consumer.on(RefundRequestedV1)
+def refund_requested(event: RefundRequestedV1, envelope) -> None:
+    provider.payment_refund(event)

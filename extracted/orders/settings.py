@@ -1,0 +1,29 @@
+"""Orders service settings: the shared service defaults, ownership, saga and fake payments."""
+
+from servicekit.env import env_bool, env_str
+from servicekit.service_settings import service_settings
+
+_settings = service_settings(
+    service_name="orders",
+    apps=["extracted.orders.orders", "extracted.orders.history", "extracted.orders.payments"],
+    urlconf="extracted.orders.urls",
+    wsgi="extracted.orders.wsgi.application",
+    title="Orders service API",
+    description="Orders placed through a checkout saga (reserve stock, take payment, confirm); "
+    "the same public paths and shapes as the monolith's orders. POST answers 201 with the order "
+    "`pending` and a Location to poll (or waits up to `Prefer: wait=N` seconds for the outcome). "
+    "Every error is RFC 9457 problem+json.",
+)
+globals().update(_settings)
+
+OWNERSHIP_FILE = env_str("OWNERSHIP_FILE", "")
+# A saga step that has not answered after this many seconds times out: reserving and paying
+# compensate; confirming and compensating steps are asked again (with backoff).
+SAGA_STEP_TIMEOUT = float(env_str("SAGA_STEP_TIMEOUT", "30"))
+SAGA_SWEEP_INTERVAL = float(env_str("SAGA_SWEEP_INTERVAL", "1"))
+# The fake payment provider: what it does when an order gives no instruction, and whether a
+# client may instruct it per order with the `X-Fake-Payment` header (never in production).
+FAKE_PAYMENT_DEFAULT = env_str("FAKE_PAYMENT_DEFAULT", "succeed")
+FAKE_PAYMENT_TEST_HOOKS = env_bool(
+    "FAKE_PAYMENT_TEST_HOOKS", default=_settings["ENVIRONMENT"] != "production"
+)

@@ -1,0 +1,14 @@
+"""WSGI entry point (gunicorn extracted.orders.wsgi)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ["DJANGO_SETTINGS_MODULE"] = (
+    "extracted.orders.settings"  # this entry point runs this service only
+)
+
+from servicekit.observability import configure_observability
+
+configure_observability(service_name="orders")
+application = get_wsgi_application()

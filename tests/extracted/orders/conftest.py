@@ -1,0 +1,223 @@
+"""Fixtures for the orders service: local tokens, ownership, a replica, a fake catalog."""
+
+from __future__ import annotations
+
+import uuid
+from itertools import count
+
+import pytest
+from rest_framework.test import APIClient
+
+from contracts.checkout import (
+    StockCommitRequestedV1,
+    StockReleaseRequestedV1,
+    StockReserveRequestedV1,
+    StockReturnRequestedV1,
+)
+from contracts.envelope import Envelope, now_utc
+from contracts.stock import (
+    ShortageV1,
+    StockCommittedV1,
+    StockReleasedV1,
+    StockReservationFailedV1,
+    StockReservedV1,
+    StockReturnedV1,
+)
+from servicekit.inbox.processor import InboxProcessor
+from servicekit.inbox.registry import get_consumer
+from servicekit.jwt.conf import signing_key, token_policy
+from servicekit.jwt.tokens import ACCESS, token_issue
+from servicekit.outbox.models import OutboxMessage
+from servicekit.ownership import ownership_set
+from tests.support.events import deliver
+
+
+@pytest.fixture(autouse=True)
+def local_token_keys(settings, tmp_path):
+    """This service verifies with the monolith's JWKS in production; tests sign locally."""
+    settings.SERVICEKIT_JWT = {
+        **settings.SERVICEKIT_JWT,
+        "JWKS_URL": None,
+        "PRIVATE_KEY_PATH": str(tmp_path / "test-key.pem"),
+    }
+    settings.OWNERSHIP_FILE = str(tmp_path / "ownership.yaml")
+    settings.SAGA_STEP_TIMEOUT = 30.0
+    settings.FAKE_PAYMENT_TEST_HOOKS = True
+
+
+def client_for(user_id: int, *, staff: bool = False) -> APIClient:
+    token = token_issue(
+        key=signing_key(),
+        policy=token_policy(),
+        subject=str(user_id),
+        token_type=ACCESS,
+        claims={"username": f"user{user_id}", "is_staff": staff},
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def customer():
+    return client_for(2)
+
+
+@pytest.fixture
+def staff():
+    return client_for(1, staff=True)
+
+
+@pytest.fixture
+def orders_owned():
+    ownership_set("order", "orders")
+    ownership_set("inventory", "catalog")
+
+
+_sequences: dict[tuple[str, str, str], count] = {}
+
+
+def envelope(event, *, origin: str, sequence: int | None = None, occurred_at=None) -> Envelope:
+    key = (origin, event.aggregate_type, event.aggregate_id + uuid_scope())
+    if sequence is None:
+        sequence = next(_sequences.setdefault(key, count(1)))
+    return Envelope(
+        event_id=uuid.uuid4(),
+        event_type=event.event_type,
+        aggregate_type=event.aggregate_type,
+        aggregate_id=event.aggregate_id,
+        sequence=sequence,
+        occurred_at=occurred_at or now_utc(),
+        origin=origin,
+        payload=event.to_payload(),
+    )
+
+
+_scope = {"id": ""}
+
+
+def uuid_scope() -> str:
+    return _scope["id"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_sequences():
+    # each test has a fresh database: sequences start again
+    _scope["id"] = "#" + uuid.uuid4().hex
+
+
+def apply(*events, origin: str, consumer: str = "orders") -> None:
+    InboxProcessor(get_consumer(consumer)).process([envelope(e, origin=origin) for e in events])
+
+
+def product(sku: str = "MUG-1", *, price: str = "4.50", on_hand: int = 10, **overrides):
+    from contracts.catalog import ProductCreatedV1
+
+    fields = {
+        "sku": sku,
+        "name": f"Product {sku}",
+        "description": "",
+        "category": "kitchen",
+        "price": price,
+        "currency": "EUR",
+        "is_active": True,
+        "on_hand": on_hand,
+        "reserved": 0,
+        **overrides,
+    }
+    return ProductCreatedV1(**fields)
+
+
+class FakeCatalog:
+    """Answers the saga's stock commands like the catalog service, from its own counters."""
+
+    def __init__(self, stock: dict[str, int]):
+        self.on_hand = dict(stock)
+        self.reserved = dict.fromkeys(stock, 0)
+        self.state: dict[int, str] = {}
+        self.seen: set[uuid.UUID] = set()
+        self.silent = False  # "down": commands wait
+
+    def answer(self) -> int:
+        if self.silent:
+            return 0
+        answered = 0
+        for row in OutboxMessage.objects.filter(aggregate_type="checkout").order_by("id"):
+            if row.event_id in self.seen or "stock_" not in row.event_type:
+                continue
+            self.seen.add(row.event_id)
+            answered += 1
+            order_id, lines = row.payload["order_id"], row.payload["lines"]
+            reply = self._handle(row.event_type, order_id, lines)
+            apply(reply, origin="catalog")
+        return answered
+
+    def _handle(self, event_type: str, order_id: int, lines: list[dict]):
+        if event_type == StockReserveRequestedV1.event_type:
+            short = [
+                line
+                for line in lines
+                if self.on_hand[line["sku"]] - self.reserved[line["sku"]] < line["quantity"]
+            ]
+            if short:
+                self.state[order_id] = "failed"
+                return StockReservationFailedV1(
+                    order_id=order_id,
+                    shortages=tuple(
+                        ShortageV1(sku=s["sku"], requested=s["quantity"], available=0)
+                        for s in short
+                    ),
+                )
+            for line in lines:
+                self.reserved[line["sku"]] += line["quantity"]
+            self.state[order_id] = "reserved"
+            return StockReservedV1(order_id=order_id)
+        if event_type == StockReleaseRequestedV1.event_type:
+            if self.state.get(order_id) == "reserved":
+                for line in lines:
+                    self.reserved[line["sku"]] -= line["quantity"]
+            self.state[order_id] = "released"
+            return StockReleasedV1(order_id=order_id)
+        if event_type == StockCommitRequestedV1.event_type:
+            if self.state.get(order_id) == "reserved":
+                for line in lines:
+                    self.reserved[line["sku"]] -= line["quantity"]
+                    self.on_hand[line["sku"]] -= line["quantity"]
+            self.state[order_id] = "committed"
+            return StockCommittedV1(order_id=order_id)
+        assert event_type == StockReturnRequestedV1.event_type
+        if self.state.get(order_id) != "returned":
+            for line in lines:
+                self.on_hand[line["sku"]] += line["quantity"]
+        self.state[order_id] = "returned"
+        return StockReturnedV1(order_id=order_id)
+
+
+def _state() -> tuple:
+    from extracted.orders.orders.models import Saga
+    from extracted.orders.payments.models import Payment
+
+    return (
+        sorted(Saga.objects.values_list("pk", "step", "attempts")),
+        sorted(Payment.objects.values_list("order_id", "status", "refund_failures")),
+        OutboxMessage.objects.count(),
+    )
+
+
+def settle(catalog: FakeCatalog, *, rounds: int = 30) -> None:
+    """Run the fleet in-process until nothing moves: payments, the catalog, the orders inbox."""
+    for _ in range(rounds):
+        before = _state()
+        deliver("orders.payments")
+        catalog.answer()
+        deliver("orders")
+        if _state() == before:
+            return
+    raise AssertionError("the saga did not settle")
+
+
+@pytest.fixture
+def catalog(orders_owned, db):
+    fake = FakeCatalog({"MUG-1": 10, "TEA-1": 3})
+    apply(product("MUG-1", on_hand=10), product("TEA-1", price="7.25", on_hand=3), origin="catalog")
+    return fake

@@ -1,4 +1,5 @@
-"""Auth at the edge: RS256 JWTs checked against the monolith's JWKS; admin by token or staff JWT."""
+"""Auth at the edge: RS256 JWTs checked against the issuer's JWKS (STRANGLER_JWKS_URL: the monolith or
+the users service, which publish the same key ring); admin by token or staff JWT."""
 
 from __future__ import annotations
 

@@ -230,3 +230,14 @@ def procfile_fleet(data: Path, *, env: dict[str, str] | None = None) -> Iterator
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def users(data_dir: Path, **kwargs) -> DjangoService:
+    return DjangoService(
+        "users",
+        settings="extracted.users.settings",
+        manage="extracted/users/manage.py",
+        wsgi="extracted.users.wsgi:application",
+        data_dir=data_dir,
+        **kwargs,
+    )

@@ -8,7 +8,11 @@ import pytest
 
 from contracts.orders import OrderCancelledV1, OrderLineV1, OrderPlacedV1
 from extracted.orders.history.models import OrderHistory
-from extracted.orders.orders.backfill import BackfillReport, orders_pages_apply
+from extracted.orders.orders.backfill import (
+    BackfillReport,
+    order_ids_follow_copies,
+    orders_pages_apply,
+)
 from extracted.orders.orders.models import Order
 from servicekit.ownership import ownership_set
 from tests.extracted.orders.conftest import apply, settle
@@ -102,6 +106,7 @@ def test_a_key_made_in_the_monolith_replays_here_after_the_backfill(customer, ca
     # given the monolith's order 41, placed with a key before the split
     report = BackfillReport()
     list(orders_pages_apply([{"orders": [_export_row(41, key="mono-key")]}], report))
+    order_ids_follow_copies()  # as orders_backfill and orders_takeover do
     assert (report.orders, report.keys) == (1, 1)
     # when the client retries through the flipped route
     replay = place(customer, ("MUG-1", 2), key="mono-key")

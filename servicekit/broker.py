@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import amqp
 import structlog
 from kombu import Connection, Exchange, Producer, Queue, binding
 from kombu.exceptions import ChannelError
@@ -221,6 +222,8 @@ class KombuPublisher:
         result = PublishResult()
         tags: list[tuple[int, Envelope]] = []
         blocked: set[tuple[str, str]] = set()  # an aggregate whose event failed: stop there
+        send = self._publish_amqp if self._uses_confirms else self._publish_kombu
+        writes = self._coalesce_writes()
         try:
             for envelope in envelopes:
                 if envelope.aggregate_key in blocked:
@@ -231,23 +234,22 @@ class KombuPublisher:
                     result.failed[envelope.event_id] = f"cannot encode: {exc!r}"
                     blocked.add(envelope.aggregate_key)
                     continue
-                self._producer.publish(
-                    body,
-                    routing_key=envelope.event_type,
-                    content_type=CONTENT_TYPE,
-                    content_encoding="utf-8",
-                    delivery_mode=2,
-                    message_id=str(envelope.event_id),
-                    headers=message_headers(envelope),
-                    retry=False,
-                )
+                send(body, envelope)
                 tags.append((self._next_tag, envelope))
                 self._next_tag += 1
+            if writes is not None:
+                writes.flush()
             if self._uses_confirms:
                 self._wait_for_confirms([tag for tag, _ in tags])
         except errors as exc:
             self.close()
             raise BrokerUnavailable(f"publish failed: {exc!r}") from exc
+        except BaseException:
+            self.close()  # delivery tags no longer match what the broker received
+            raise
+        finally:
+            if writes is not None:
+                writes.restore()  # after an error: nothing of the batch was written
         for tag, envelope in tags:
             if self._uses_confirms and tag in self._nacked:
                 result.failed[envelope.event_id] = "nacked by the broker"
@@ -256,6 +258,43 @@ class KombuPublisher:
             self._acked.discard(tag)
             self._nacked.discard(tag)
         return result
+
+    def _publish_kombu(self, body: str, envelope: Envelope) -> None:
+        assert self._producer is not None
+        self._producer.publish(
+            body,
+            routing_key=envelope.event_type,
+            content_type=CONTENT_TYPE,
+            content_encoding="utf-8",
+            delivery_mode=2,
+            message_id=str(envelope.event_id),
+            headers=message_headers(envelope),
+            retry=False,
+        )
+
+    def _publish_amqp(self, body: str, envelope: Envelope) -> None:
+        """The same message as `_publish_kombu`, straight to py-amqp's channel (no kombu layer)."""
+        self._channel.basic_publish(
+            amqp.Message(
+                body.encode(),
+                content_type=CONTENT_TYPE,
+                content_encoding="utf-8",
+                delivery_mode=2,
+                message_id=str(envelope.event_id),
+                application_headers=message_headers(envelope),
+            ),
+            exchange=self.exchange_name,
+            routing_key=envelope.event_type,
+        )
+
+    def _coalesce_writes(self) -> _CoalescedWrites | None:
+        """On AMQP, collect a batch's frames and send them with one socket write."""
+        if not self._uses_confirms:
+            return None
+        transport = getattr(getattr(self._connection, "connection", None), "transport", None)
+        if transport is None or not callable(getattr(transport, "_write", None)):
+            return None
+        return _CoalescedWrites(transport)
 
     def _wait_for_confirms(self, tags: list[int]) -> None:
         assert self._connection is not None
@@ -270,6 +309,30 @@ class KombuPublisher:
             except TimeoutError:
                 continue
             pending = [tag for tag in pending if not self._resolved(tag)]
+
+
+class _CoalescedWrites:
+    """Buffers what py-amqp writes to its socket until `flush`; `restore` drops it (after an
+    error the connection is closed and the batch retried)."""
+
+    def __init__(self, transport):
+        self._transport = transport
+        self._write = transport._write
+        self._chunks: list[bytes] = []
+        transport._write = self._buffer  # py-amqp copies nothing: its frame buffer is reused
+
+    def _buffer(self, data) -> None:
+        self._chunks.append(bytes(data))
+
+    def restore(self) -> None:
+        self._transport._write = self._write
+        self._chunks = []
+
+    def flush(self) -> None:
+        data = b"".join(self._chunks)
+        self.restore()
+        if data:
+            self._write(data)
 
 
 class StubPublisher:

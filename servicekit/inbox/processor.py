@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 import structlog
-from django.db import transaction
+from django.db import connection, transaction
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -25,74 +26,177 @@ tracer = trace.get_tracer("servicekit.inbox")
 
 Key = tuple[str, str]
 
+_MESSAGE = InboxMessage._meta.db_table
+_CURSOR = InboxCursor._meta.db_table
+_PARKED = InboxParked._meta.db_table
+# PostgreSQL: the batch's applied ids, and its parked events and aggregates, in one query ...
+_LOAD_SEEN_SQL = (
+    f"SELECT 'd', event_id, '', '' FROM {_MESSAGE} "  # noqa: S608
+    "WHERE consumer = %s AND event_id = ANY(%s::uuid[]) "
+    f"UNION ALL SELECT 'p', event_id, aggregate_type, aggregate_id FROM {_PARKED} "
+    "WHERE consumer = %s AND ((aggregate_type, aggregate_id) IN "
+    "(SELECT * FROM unnest(%s::text[], %s::text[])) OR event_id = ANY(%s::uuid[]))"
+)
+# ... the cursors of its aggregates, locked until commit ...
+_LOAD_CURSORS_SQL = (
+    f"SELECT c.aggregate_type, c.aggregate_id, c.last_sequence FROM {_CURSOR} c "  # noqa: S608
+    "JOIN unnest(%s::text[], %s::text[]) AS k(t, i) ON c.aggregate_type = k.t "
+    "AND c.aggregate_id = k.i WHERE c.consumer = %s FOR UPDATE OF c"
+)
+# ... and one statement for the applied records, the new cursors and the moved ones.
+_SAVE_SQL = (
+    f"WITH applied AS (INSERT INTO {_MESSAGE} "  # noqa: S608
+    "(consumer, event_id, event_type, aggregate_type, aggregate_id, sequence, applied_at) "
+    "SELECT %s, * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
+    "%s::timestamptz[])), "
+    f"created AS (INSERT INTO {_CURSOR} (consumer, aggregate_type, aggregate_id, last_sequence) "
+    "SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::bigint[])) "
+    f"UPDATE {_CURSOR} c SET last_sequence = v.s "
+    "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS v(t, i, s) "
+    "WHERE c.consumer = %s AND c.aggregate_type = v.t AND c.aggregate_id = v.i"
+)
+
 
 class _Batch:
-    """What one transaction knows: applied ids, cursors, aggregates with parked events."""
+    """What one transaction knows: applied ids, cursors, aggregates with parked events.
+
+    Loads with two queries and saves with one statement on PostgreSQL (arrays, unnest); the ORM
+    elsewhere. Cursors of the batch's aggregates are locked (FOR UPDATE) until commit.
+    """
 
     def __init__(self, consumer: str, envelopes: Sequence[Envelope]):
         self.consumer = consumer
+        self.last_sequence: dict[Key, int] = {}
+        self.existing: set[Key] = set()  # cursors that are rows already
+        self.dirty: set[Key] = set()
+        self.records: list[tuple[Envelope, datetime]] = []
+        self.done: set[uuid.UUID] = set()
+        self.parked_ids: set[uuid.UUID] = set()
+        self.parked_keys: set[Key] = set()
+        if not envelopes:
+            return
         ids = [e.event_id for e in envelopes]
         keys = {e.aggregate_key for e in envelopes}
+        if connection.vendor == "postgresql":
+            self._load_postgresql(ids, keys)
+        else:
+            self._load_orm(ids, keys)
+
+    def _load_postgresql(self, ids: list[uuid.UUID], keys: set[Key]) -> None:
+        types, agg_ids = [k[0] for k in keys], [k[1] for k in keys]
+        with connection.cursor() as cursor:
+            cursor.execute(_LOAD_SEEN_SQL, [self.consumer, ids, self.consumer, types, agg_ids, ids])
+            for kind, event_id, aggregate_type, aggregate_id in cursor.fetchall():
+                if kind == "d":
+                    self.done.add(event_id)
+                else:
+                    self.parked_keys.add((aggregate_type, aggregate_id))
+                    if event_id in ids:
+                        self.parked_ids.add(event_id)
+            cursor.execute(_LOAD_CURSORS_SQL, [types, agg_ids, self.consumer])
+            for aggregate_type, aggregate_id, last_sequence in cursor.fetchall():
+                key = (aggregate_type, aggregate_id)
+                self.last_sequence[key] = last_sequence
+                self.existing.add(key)
+
+    def _load_orm(self, ids: list[uuid.UUID], keys: set[Key]) -> None:
         types, agg_ids = {k[0] for k in keys}, {k[1] for k in keys}
         self.done = set(
-            InboxMessage.objects.filter(consumer=consumer, event_id__in=ids).values_list(
+            InboxMessage.objects.filter(consumer=self.consumer, event_id__in=ids).values_list(
                 "event_id", flat=True
             )
         )
         self.parked_ids = set(
-            InboxParked.objects.filter(consumer=consumer, event_id__in=ids).values_list(
+            InboxParked.objects.filter(consumer=self.consumer, event_id__in=ids).values_list(
                 "event_id", flat=True
             )
         )
-        self.cursors: dict[Key, InboxCursor] = {
-            (c.aggregate_type, c.aggregate_id): c
-            for c in InboxCursor.objects.select_for_update().filter(
-                consumer=consumer, aggregate_type__in=types, aggregate_id__in=agg_ids
-            )
-            if (c.aggregate_type, c.aggregate_id) in keys
-        }
-        self.parked_keys: set[Key] = {
+        for cursor in InboxCursor.objects.select_for_update().filter(
+            consumer=self.consumer, aggregate_type__in=types, aggregate_id__in=agg_ids
+        ):
+            key = (cursor.aggregate_type, cursor.aggregate_id)
+            if key in keys:
+                self.use_cursor(cursor)
+        self.parked_keys = {
             key
             for key in InboxParked.objects.filter(
-                consumer=consumer, aggregate_type__in=types, aggregate_id__in=agg_ids
+                consumer=self.consumer, aggregate_type__in=types, aggregate_id__in=agg_ids
             ).values_list("aggregate_type", "aggregate_id")
             if key in keys
         }
-        self.new_cursors: dict[Key, InboxCursor] = {}
-        self.dirty: dict[Key, InboxCursor] = {}
-        self.records: list[InboxMessage] = []
+
+    def use_cursor(self, cursor: InboxCursor) -> None:
+        key = (cursor.aggregate_type, cursor.aggregate_id)
+        self.last_sequence[key] = cursor.last_sequence
+        self.existing.add(key)
 
     def last(self, key: Key) -> int:
-        cursor = self.cursors.get(key)
-        return cursor.last_sequence if cursor else 0
+        return self.last_sequence.get(key, 0)
 
     def advance(self, envelope: Envelope, applied_at: datetime) -> None:
         key = envelope.aggregate_key
-        cursor = self.cursors.get(key)
-        if cursor is None:
-            cursor = InboxCursor(consumer=self.consumer, aggregate_type=key[0], aggregate_id=key[1])
-            self.cursors[key] = self.new_cursors[key] = cursor
-        elif key not in self.new_cursors:
-            self.dirty[key] = cursor
-        cursor.last_sequence = envelope.sequence
+        self.last_sequence[key] = envelope.sequence
+        self.dirty.add(key)
         self.done.add(envelope.event_id)
-        self.records.append(
-            InboxMessage(
-                consumer=self.consumer,
-                event_id=envelope.event_id,
-                event_type=envelope.event_type,
-                aggregate_type=key[0],
-                aggregate_id=key[1],
-                sequence=envelope.sequence,
-                applied_at=applied_at,
-            )
-        )
+        self.records.append((envelope, applied_at))
 
     def save(self) -> None:
-        InboxMessage.objects.bulk_create(self.records)
-        InboxCursor.objects.bulk_create(self.new_cursors.values())
-        if self.dirty:
-            InboxCursor.objects.bulk_update(self.dirty.values(), ["last_sequence"])
+        if not self.records and not self.dirty:
+            return
+        new = [k for k in self.dirty if k not in self.existing]
+        changed = [k for k in self.dirty if k in self.existing]
+        if connection.vendor == "postgresql":
+            envelopes = [e for e, _ in self.records]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _SAVE_SQL,
+                    [
+                        self.consumer,
+                        [e.event_id for e in envelopes],
+                        [e.event_type for e in envelopes],
+                        [e.aggregate_type for e in envelopes],
+                        [e.aggregate_id for e in envelopes],
+                        [e.sequence for e in envelopes],
+                        [applied_at for _, applied_at in self.records],
+                        self.consumer,
+                        [k[0] for k in new],
+                        [k[1] for k in new],
+                        [self.last_sequence[k] for k in new],
+                        [k[0] for k in changed],
+                        [k[1] for k in changed],
+                        [self.last_sequence[k] for k in changed],
+                        self.consumer,
+                    ],
+                )
+        else:
+            InboxMessage.objects.bulk_create(
+                InboxMessage(
+                    consumer=self.consumer,
+                    event_id=e.event_id,
+                    event_type=e.event_type,
+                    aggregate_type=e.aggregate_type,
+                    aggregate_id=e.aggregate_id,
+                    sequence=e.sequence,
+                    applied_at=applied_at,
+                )
+                for e, applied_at in self.records
+            )
+            InboxCursor.objects.bulk_create(
+                InboxCursor(
+                    consumer=self.consumer,
+                    aggregate_type=k[0],
+                    aggregate_id=k[1],
+                    last_sequence=self.last_sequence[k],
+                )
+                for k in new
+            )
+            for key in changed:
+                InboxCursor.objects.filter(
+                    consumer=self.consumer, aggregate_type=key[0], aggregate_id=key[1]
+                ).update(last_sequence=self.last_sequence[key])
+        self.existing.update(new)
+        self.dirty.clear()
+        self.records.clear()
 
 
 class InboxProcessor:
@@ -168,7 +272,9 @@ class InboxProcessor:
         """Run the handler and advance the cursor. False: it failed and the event was parked."""
         handler = self.consumer.handler_for(envelope.event_type)
         try:
-            with self._context(envelope), transaction.atomic():
+            # A savepoint only where a failure is parked in this transaction; in a batch, a
+            # failure rolls everything back and the batch is redone one event at a time.
+            with self._context(envelope), transaction.atomic(savepoint=isolate):
                 if handler is not None:
                     handler(decode(envelope), envelope)
         except Exception as exc:
@@ -322,7 +428,7 @@ class InboxProcessor:
             .first()
         )
         if cursor is not None:
-            batch.cursors[key] = cursor
+            batch.use_cursor(cursor)
         passed = InboxParked.objects.filter(
             consumer=self.consumer.name,
             aggregate_type=aggregate_type,

@@ -131,9 +131,10 @@ class InboxWorker:
                     except TimeoutError:
                         pass
                     if self._buffer:
-                        close_old_connections()
                         self._flush()
                     if time.monotonic() >= next_sweep:
+                        # Connection upkeep (max age, health check) once per sweep, not per batch:
+                        # a health check costs a round trip; a failed batch closes it anyway.
                         close_old_connections()
                         self.processor.sweep()
                         next_sweep = time.monotonic() + self.sweep_interval

@@ -13,6 +13,23 @@ class OutboxStatus(models.TextChoices):
     DEAD = "dead"
 
 
+def envelope_of(row) -> Envelope:
+    """The envelope of an outbox row (a model instance, or the relay's lighter claimed row)."""
+    return Envelope(
+        event_id=row.event_id,
+        event_type=row.event_type,
+        aggregate_type=row.aggregate_type,
+        aggregate_id=row.aggregate_id,
+        sequence=row.sequence,
+        occurred_at=row.occurred_at,
+        origin=row.origin,
+        correlation_id=row.correlation_id,
+        traceparent=row.traceparent,
+        tracestate=row.tracestate,
+        payload=row.payload,
+    )
+
+
 class OutboxMessage(models.Model):
     """An event waiting for (or done with) the relay.
 
@@ -54,25 +71,23 @@ class OutboxMessage(models.Model):
         indexes = [
             models.Index(fields=["status", "id"], name="outbox_status_id"),
             models.Index(fields=["status", "sent_at"], name="outbox_status_sent_at"),
+            # The relay's claim: pending rows in id order, and an aggregate's unsent rows. Small
+            # partial indexes keep its plans cheap however stale the statistics are.
+            models.Index(
+                fields=["id"], condition=models.Q(status="pending"), name="outbox_pending_id"
+            ),
+            models.Index(
+                fields=["aggregate_type", "aggregate_id", "sequence"],
+                condition=models.Q(status__in=["pending", "dead"]),
+                name="outbox_unsent_aggregate",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.aggregate_type}:{self.aggregate_id}#{self.sequence}"
 
     def to_envelope(self) -> Envelope:
-        return Envelope(
-            event_id=self.event_id,
-            event_type=self.event_type,
-            aggregate_type=self.aggregate_type,
-            aggregate_id=self.aggregate_id,
-            sequence=self.sequence,
-            occurred_at=self.occurred_at,
-            origin=self.origin,
-            correlation_id=self.correlation_id,
-            traceparent=self.traceparent,
-            tracestate=self.tracestate,
-            payload=self.payload,
-        )
+        return envelope_of(self)
 
 
 class AggregateSequence(models.Model):

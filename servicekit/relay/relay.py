@@ -226,13 +226,19 @@ class Relay:
         """Loop until `stop` is set (or `until()` is true): drain, then wait for a wake-up."""
         stop = stop or threading.Event()
         logger.info("relay.started", relay_id=self.relay_id)
+        upkeep_due = 0.0
         try:
             while not stop.is_set() and not (until and until()):
-                close_old_connections()
+                if time.monotonic() >= upkeep_due:
+                    # Connection upkeep (max age, health check query) once a second, not per
+                    # round; a failed round closes an unusable connection right away.
+                    close_old_connections()
+                    upkeep_due = time.monotonic() + 1.0
                 try:
                     claimed = self.run_once()
                 except Exception as exc:  # database hiccup: log, back off, keep the process up
                     logger.exception("relay.round_failed", error=repr(exc))
+                    close_old_connections()
                     time.sleep(1.0)
                     continue
                 if claimed < self.config.batch_size:

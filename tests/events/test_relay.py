@@ -154,3 +154,14 @@ def test_outbox_metrics_report_pending_age_and_dead_letters():
     assert values["outbox_dead_letters"] == 1
     assert 55 < values["outbox_oldest_pending_age_seconds"] < 600
     assert list(collect_inbox())  # the family is always there, empty or not
+
+
+def test_a_dead_aggregate_with_a_long_tail_does_not_starve_the_others():
+    # More blocked rows than a claim takes: the claim must skip them, not fill up with them.
+    dead, *_tail = enqueue("A", 6)
+    OutboxMessage.objects.filter(pk=dead.pk).update(status=OutboxStatus.DEAD)
+    enqueue("B", 2)
+    claimed = claim_batch(relay_id="r1", limit=3, lease_seconds=30, now=now_utc())
+    assert [(r.aggregate_id, r.sequence) for r in claimed] == [("B", 1), ("B", 2)]
+    assert {r.event_type for r in claimed} == {ProductPriceChangedV1.event_type}
+    assert claimed[0].to_envelope().payload["new_price"] == "0.00"

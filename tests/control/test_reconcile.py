@@ -83,7 +83,7 @@ def test_drift_is_found_reported_and_repaired(sides):
     assert after.returncode == 0 and "no drift" in after.stdout, after.stdout
 
 
-def test_repair_refuses_to_write_the_owner_s_copy(sides):
+def test_the_owner_repairs_the_monolith_s_copy_with_events_and_keeps_its_own(sides):
     monolith, service, owners = sides
     tamper = service.run(
         "shell",
@@ -95,10 +95,24 @@ def test_repair_refuses_to_write_the_owner_s_copy(sides):
     assert tamper.returncode == 0, tamper.stderr
     owners.write_text("product: catalog\ninventory: monolith\n")
     try:
+        repaired = _reconcile(service, monolith, "--repair")
+        frozen = owners.write_text("product: frozen\ninventory: monolith\n")
         refused = _reconcile(service, monolith, "--repair")
     finally:
         owners.write_text("product: monolith\ninventory: monolith\n")
-    assert refused.returncode == 1
-    assert "owned by 'catalog'" in refused.stderr and "no change made" in refused.stderr
+    # as the owner it never writes the monolith's database: it emits repair events (its outbox)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "emitted 1 repair events for the monolith's copy" in repaired.stdout
+    assert frozen is not None and refused.returncode == 1
+    assert "no repair during a handover" in refused.stderr
+    emitted = service.run(
+        "shell",
+        "-c",
+        "from servicekit.outbox.models import OutboxMessage; "
+        "print(list(OutboxMessage.objects.filter(aggregate_id='KIT-0003')"
+        ".values_list('event_type', flat=True)))",
+    )
+    assert "catalog.product_updated.v1" in emitted.stdout
+    # the owner's own copy is the truth: it was not "repaired" back
     still = _reconcile(service, monolith)
     assert "different KIT-0003: name: " in still.stdout

@@ -1,27 +1,16 @@
-"""Backfill: copy the monolith's catalog through its export API, then let the live stream run.
-
-Each snapshot row carries the event sequence it reflects. Applying a row also moves the inbox
-cursor of that aggregate to the row's sequence, in one transaction, so the consumer then skips
-every event the snapshot already contains and applies every later one: no gap, no double-apply.
-A row older than what the live stream has already applied is skipped. Resumable: pages are
-keyed by sku and every step is idempotent, so a rerun (or a crash mid-way) is safe.
-"""
+"""Backfill the catalog from the monolith's export API (how it stays gap-free and idempotent
+with the live stream: servicekit/backfill.py). Pages are keyed by sku."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-
 from contracts.catalog import CategoryCreatedV1, ProductCreatedV1
 from extracted.catalog.products import services
-from servicekit.inbox.mirror import aggregate_sequence_observe
-from servicekit.inbox.models import InboxCursor
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
+from servicekit.backfill import snapshot_apply
 
 CONSUMER = "catalog"
 
@@ -34,31 +23,14 @@ class BackfillReport:
     pages: int = 0
 
 
-def _cursor(aggregate_type: str, aggregate_id: str) -> InboxCursor:
-    cursor, _ = InboxCursor.objects.select_for_update().get_or_create(
-        consumer=CONSUMER, aggregate_type=aggregate_type, aggregate_id=aggregate_id
+def _snapshot(*, aggregate_type: str, aggregate_id: str, sequence: int, apply) -> bool:
+    return snapshot_apply(
+        consumer=CONSUMER,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        sequence=sequence,
+        apply=apply,
     )
-    return cursor
-
-
-@transaction.atomic
-def snapshot_apply(
-    *, aggregate_type: str, aggregate_id: str, sequence: int, apply: Callable[[], None]
-) -> bool:
-    """Apply one snapshot row unless the live stream is already past it. True when applied."""
-    cursor = _cursor(aggregate_type, aggregate_id)
-    if sequence and cursor.last_sequence >= sequence:
-        return False
-    apply()
-    if sequence:
-        cursor.last_sequence = sequence
-        cursor.save(update_fields=["last_sequence"])
-        aggregate_sequence_observe(
-            aggregate_type=aggregate_type, aggregate_id=aggregate_id, sequence=sequence
-        )
-        # live events that arrived before the snapshot and waited for their predecessors
-        InboxProcessor(get_consumer(CONSUMER)).resume(aggregate_type, aggregate_id)
-    return True
 
 
 def _product_event(row: dict[str, Any]) -> ProductCreatedV1:
@@ -83,7 +55,7 @@ def catalog_backfill(*, pages: Iterator[dict[str, Any]]) -> BackfillReport:
         if not categories_done:
             for row in page["categories"]:
                 event = CategoryCreatedV1(slug=row["slug"], name=row["name"])
-                applied = snapshot_apply(
+                applied = _snapshot(
                     aggregate_type="category",
                     aggregate_id=row["slug"],
                     sequence=row["sequence"],
@@ -93,7 +65,7 @@ def catalog_backfill(*, pages: Iterator[dict[str, Any]]) -> BackfillReport:
             categories_done = True
         for row in page["products"]:
             event = _product_event(row)
-            applied = snapshot_apply(
+            applied = _snapshot(
                 aggregate_type="product",
                 aggregate_id=row["sku"],
                 sequence=row["sequence"],

@@ -20,10 +20,7 @@ from django.db import transaction
 from contracts.notifications import notification_key
 from extracted.notifications.notifications.models import Recipient
 from extracted.notifications.notifications.services import notification_merge
-from servicekit.inbox.mirror import aggregate_sequence_observe
-from servicekit.inbox.models import InboxCursor
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
+from servicekit.backfill import cursor_seed
 
 CONSUMER = "notifications"
 AGGREGATE = "notification"
@@ -50,18 +47,9 @@ def recipient_seed(*, user_id: int, username: str, email: str) -> bool:
 
 
 def _cursor_raise(aggregate_id: str, sequence: int) -> None:
-    cursor, _ = InboxCursor.objects.select_for_update().get_or_create(
-        consumer=CONSUMER, aggregate_type=AGGREGATE, aggregate_id=aggregate_id
+    cursor_seed(
+        consumer=CONSUMER, aggregate_type=AGGREGATE, aggregate_id=aggregate_id, sequence=sequence
     )
-    if cursor.last_sequence >= sequence:
-        return
-    cursor.last_sequence = sequence
-    cursor.save(update_fields=["last_sequence"])
-    aggregate_sequence_observe(
-        aggregate_type=AGGREGATE, aggregate_id=aggregate_id, sequence=sequence
-    )
-    # live events that arrived before the snapshot and waited for their predecessors
-    InboxProcessor(get_consumer(CONSUMER)).resume(AGGREGATE, aggregate_id)
 
 
 @transaction.atomic

@@ -15,16 +15,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-
 from contracts.catalog import ProductCreatedV1
 from extracted.orders.history.projections import history_upsert
 from extracted.orders.orders import services
 from extracted.orders.orders.models import Order
-from servicekit.inbox.mirror import aggregate_sequence_observe
-from servicekit.inbox.models import InboxCursor
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
+from servicekit import backfill
 
 CONSUMER = "orders"
 
@@ -37,25 +32,16 @@ class BackfillReport:
     skipped_newer: int = 0
 
 
-@transaction.atomic
 def snapshot_apply(
     *, aggregate_type: str, aggregate_id: str, sequence: int, apply: Callable[[], None]
 ) -> bool:
-    """Apply one snapshot row unless the live stream is already past it. True when applied."""
-    cursor, _ = InboxCursor.objects.select_for_update().get_or_create(
-        consumer=CONSUMER, aggregate_type=aggregate_type, aggregate_id=aggregate_id
+    return backfill.snapshot_apply(
+        consumer=CONSUMER,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        sequence=sequence,
+        apply=apply,
     )
-    if sequence and cursor.last_sequence >= sequence:
-        return False
-    apply()
-    if sequence:
-        cursor.last_sequence = sequence
-        cursor.save(update_fields=["last_sequence"])
-        aggregate_sequence_observe(
-            aggregate_type=aggregate_type, aggregate_id=aggregate_id, sequence=sequence
-        )
-        InboxProcessor(get_consumer(CONSUMER)).resume(aggregate_type, aggregate_id)
-    return True
 
 
 def products_backfill(*, pages: Iterable[dict[str, Any]], report: BackfillReport) -> None:

@@ -26,10 +26,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     BIND_HOST=0.0.0.0 \
     STRANGLER_DATA_DIR=/tmp/strangler \
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus-multiproc
-# The shared ownership file's folder: a compose volume mounted there starts as a copy, owned by app.
+# The shared ownership file's folder and the issuers' JWT key ring: compose volumes mounted there
+# start as copies, owned by app.
 RUN groupadd --system --gid ${UID} app \
     && useradd --system --uid ${UID} --gid app --home-dir /app --shell /usr/sbin/nologin app \
-    && mkdir -p /var/lib/strangler/ownership && chown app:app /var/lib/strangler/ownership
+    && mkdir -p /var/lib/strangler/ownership /var/lib/strangler/jwt \
+    && chown app:app /var/lib/strangler/ownership /var/lib/strangler/jwt && chmod 700 /var/lib/strangler/jwt
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=root:root Procfile manage.py pyproject.toml ./

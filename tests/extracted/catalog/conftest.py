@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
-from itertools import count
 
 import pytest
-from rest_framework.test import APIClient
 
-from contracts.envelope import Envelope, now_utc
-from servicekit.jwt.conf import signing_key, token_policy
-from servicekit.jwt.tokens import ACCESS, token_issue
 from servicekit.ownership import ownership_set
+from tests.support.tokens import client_for, sign_locally
 
 
 @pytest.fixture(autouse=True)
 def local_token_keys(settings, tmp_path):
     """This service verifies with the monolith's JWKS in production; tests sign locally."""
-    settings.SERVICEKIT_JWT = {
-        **settings.SERVICEKIT_JWT,
-        "JWKS_URL": None,
-        "PRIVATE_KEY_PATH": str(tmp_path / "test-key.pem"),
-    }
+    sign_locally(settings, tmp_path)
     settings.OWNERSHIP_FILE = str(tmp_path / "ownership.yaml")
-
-
-def client_for(user_id: int, *, staff: bool) -> APIClient:
-    token = token_issue(
-        key=signing_key(),
-        policy=token_policy(),
-        subject=str(user_id),
-        token_type=ACCESS,
-        claims={"username": f"user{user_id}", "is_staff": staff},
-    )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 @pytest.fixture
@@ -53,25 +31,6 @@ def customer_client():
 def catalog_owned():
     ownership_set("product", "catalog")
     ownership_set("inventory", "catalog")
-
-
-_sequences: dict[tuple[str, str], count] = {}
-
-
-def envelope(event, *, origin: str = "monolith", sequence: int | None = None) -> Envelope:
-    key = (event.aggregate_type, event.aggregate_id)
-    if sequence is None:
-        sequence = next(_sequences.setdefault((origin, *key), count(1)))
-    return Envelope(
-        event_id=uuid.uuid4(),
-        event_type=event.event_type,
-        aggregate_type=event.aggregate_type,
-        aggregate_id=event.aggregate_id,
-        sequence=sequence,
-        occurred_at=now_utc(),
-        origin=origin,
-        payload=event.to_payload(),
-    )
 
 
 def product_created(sku: str = "MUG-1", **overrides):

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderLineV1, OrderPlacedV1
 from contracts.users import UserCreatedV1, UserUpdatedV1
 from servicekit.inbox.processor import InboxProcessor
 from servicekit.inbox.registry import get_consumer
-from servicekit.jwt.conf import signing_key, token_policy
-from servicekit.jwt.tokens import ACCESS, token_issue
 from servicekit.ownership import ownership_set
-from tests.extracted.notifications.events import sequences_reset
+from tests.support.envelopes import sequences_reset
+from tests.support.tokens import client_for, sign_locally
 
 CUSTOMER = 2
 
@@ -20,26 +18,9 @@ CUSTOMER = 2
 @pytest.fixture(autouse=True)
 def local_token_keys(settings, tmp_path):
     """This service verifies with the monolith's JWKS in production; tests sign locally."""
-    settings.SERVICEKIT_JWT = {
-        **settings.SERVICEKIT_JWT,
-        "JWKS_URL": None,
-        "PRIVATE_KEY_PATH": str(tmp_path / "test-key.pem"),
-    }
+    sign_locally(settings, tmp_path)
     settings.OWNERSHIP_FILE = str(tmp_path / "ownership.yaml")
     sequences_reset()  # every test's streams start at sequence 1
-
-
-def client_for(user_id: int, *, staff: bool = False) -> APIClient:
-    token = token_issue(
-        key=signing_key(),
-        policy=token_policy(),
-        subject=str(user_id),
-        token_type=ACCESS,
-        claims={"username": f"user{user_id}", "is_staff": staff},
-    )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from extracted.notifications.notifications.models import Notification
-from tests.extracted.notifications.conftest import CUSTOMER, client_for
+from tests.extracted.notifications.conftest import CUSTOMER
 from tests.extracted.notifications.shapes import DATASET, assert_same_shapes
+from tests.support.tokens import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from tests.extracted.notifications.conftest import (
     order_placed,
     user_updated,
 )
-from tests.extracted.notifications.events import envelope
+from tests.support.envelopes import envelope
 
 pytestmark = pytest.mark.django_db
 

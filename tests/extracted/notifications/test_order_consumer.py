@@ -12,7 +12,7 @@ from tests.extracted.notifications.conftest import (
     user_created,
     user_updated,
 )
-from tests.extracted.notifications.events import envelope
+from tests.support.envelopes import envelope
 
 pytestmark = pytest.mark.django_db
 

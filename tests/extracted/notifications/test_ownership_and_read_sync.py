@@ -10,7 +10,7 @@ from extracted.notifications.notifications.models import Notification
 from servicekit.outbox.models import OutboxMessage
 from servicekit.ownership import ownership_set
 from tests.extracted.notifications.conftest import CUSTOMER, order_placed, user_created
-from tests.extracted.notifications.events import envelope
+from tests.support.envelopes import envelope
 
 pytestmark = pytest.mark.django_db
 

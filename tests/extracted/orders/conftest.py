@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from itertools import count
 
 import pytest
-from rest_framework.test import APIClient
 
 from contracts.checkout import (
     StockCommitRequestedV1,
@@ -14,7 +12,6 @@ from contracts.checkout import (
     StockReserveRequestedV1,
     StockReturnRequestedV1,
 )
-from contracts.envelope import Envelope, now_utc
 from contracts.stock import (
     ShortageV1,
     StockCommittedV1,
@@ -25,37 +22,20 @@ from contracts.stock import (
 )
 from servicekit.inbox.processor import InboxProcessor
 from servicekit.inbox.registry import get_consumer
-from servicekit.jwt.conf import signing_key, token_policy
-from servicekit.jwt.tokens import ACCESS, token_issue
 from servicekit.outbox.models import OutboxMessage
 from servicekit.ownership import ownership_set
+from tests.support.envelopes import envelope, sequences_reset
 from tests.support.events import deliver
+from tests.support.tokens import client_for, sign_locally
 
 
 @pytest.fixture(autouse=True)
 def local_token_keys(settings, tmp_path):
     """This service verifies with the monolith's JWKS in production; tests sign locally."""
-    settings.SERVICEKIT_JWT = {
-        **settings.SERVICEKIT_JWT,
-        "JWKS_URL": None,
-        "PRIVATE_KEY_PATH": str(tmp_path / "test-key.pem"),
-    }
+    sign_locally(settings, tmp_path)
     settings.OWNERSHIP_FILE = str(tmp_path / "ownership.yaml")
     settings.SAGA_STEP_TIMEOUT = 30.0
     settings.FAKE_PAYMENT_TEST_HOOKS = True
-
-
-def client_for(user_id: int, *, staff: bool = False) -> APIClient:
-    token = token_issue(
-        key=signing_key(),
-        policy=token_policy(),
-        subject=str(user_id),
-        token_type=ACCESS,
-        claims={"username": f"user{user_id}", "is_staff": staff},
-    )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 @pytest.fixture
@@ -74,25 +54,6 @@ def orders_owned():
     ownership_set("inventory", "catalog")
 
 
-_sequences: dict[tuple[str, str, str], count] = {}
-
-
-def envelope(event, *, origin: str, sequence: int | None = None, occurred_at=None) -> Envelope:
-    key = (origin, event.aggregate_type, event.aggregate_id + uuid_scope())
-    if sequence is None:
-        sequence = next(_sequences.setdefault(key, count(1)))
-    return Envelope(
-        event_id=uuid.uuid4(),
-        event_type=event.event_type,
-        aggregate_type=event.aggregate_type,
-        aggregate_id=event.aggregate_id,
-        sequence=sequence,
-        occurred_at=occurred_at or now_utc(),
-        origin=origin,
-        payload=event.to_payload(),
-    )
-
-
 _scope = {"id": ""}
 
 
@@ -104,6 +65,7 @@ def uuid_scope() -> str:
 def fresh_sequences():
     # each test has a fresh database: sequences start again
     _scope["id"] = "#" + uuid.uuid4().hex
+    sequences_reset()
 
 
 def apply(*events, origin: str, consumer: str = "orders") -> None:

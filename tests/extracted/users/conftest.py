@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from itertools import count
-
 import pytest
 from rest_framework.test import APIClient
 
-from contracts.envelope import Envelope, now_utc
 from contracts.users import UserCreatedV1, UserPasswordChangedV1
 from servicekit.ownership import ownership_set
 
@@ -37,31 +33,6 @@ def login(client: APIClient, username: str, password: str = PASSWORD) -> dict:
     )
     assert response.status_code == 200, response.content
     return response.json()
-
-
-def bearer(access: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    return client
-
-
-_sequences: dict[tuple[str, str], count] = {}
-
-
-def envelope(event, *, origin: str = "monolith", sequence: int | None = None) -> Envelope:
-    key = (event.aggregate_type, event.aggregate_id)
-    if sequence is None:
-        sequence = next(_sequences.setdefault((origin, *key), count(1)))
-    return Envelope(
-        event_id=uuid.uuid4(),
-        event_type=event.event_type,
-        aggregate_type=event.aggregate_type,
-        aggregate_id=event.aggregate_id,
-        sequence=sequence,
-        occurred_at=now_utc(),
-        origin=origin,
-        payload=event.to_payload(),
-    )
 
 
 def user_created(user_id: int, username: str = "carol", **overrides) -> UserCreatedV1:

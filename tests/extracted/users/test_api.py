@@ -9,7 +9,8 @@ import pytest
 from extracted.users.accounts import services
 from servicekit.jwt.conf import signing_key
 from servicekit.outbox.models import OutboxMessage
-from tests.extracted.users.conftest import PASSWORD, bearer, login
+from tests.extracted.users.conftest import PASSWORD, login
+from tests.support.tokens import bearer
 
 pytestmark = pytest.mark.django_db
 

@@ -15,11 +15,11 @@ from servicekit.inbox.processor import InboxProcessor
 from servicekit.inbox.registry import get_consumer
 from tests.extracted.users.conftest import (
     PASSWORD,
-    envelope,
     login,
     password_changed,
     user_created,
 )
+from tests.support.envelopes import envelope
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from servicekit.inbox.processor import InboxProcessor
 from servicekit.inbox.registry import get_consumer
 from servicekit.outbox.models import OutboxMessage
 from servicekit.ownership import ownership_set
-from tests.extracted.notifications.events import envelope, sequences_reset
 from tests.monolith.notifications.support import notify_order_event
+from tests.support.envelopes import envelope, sequences_reset
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """Envelopes built by hand for the inbox, with a sequence per (origin, aggregate) stream.
 
-Plain code (no Django): the service's tests and the monolith's notification tests share it.
+Plain code (no Django), shared by every suite that feeds an inbox by hand.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ def sequences_reset() -> None:
     _sequences.clear()
 
 
-def envelope(event, *, origin: str = "monolith", sequence: int | None = None) -> Envelope:
+def envelope(
+    event, *, origin: str = "monolith", sequence: int | None = None, occurred_at=None
+) -> Envelope:
     key = (origin, event.aggregate_type, event.aggregate_id)
     if sequence is None:
         sequence = next(_sequences.setdefault(key, count(1)))
@@ -27,7 +29,7 @@ def envelope(event, *, origin: str = "monolith", sequence: int | None = None) ->
         aggregate_type=event.aggregate_type,
         aggregate_id=event.aggregate_id,
         sequence=sequence,
-        occurred_at=now_utc(),
+        occurred_at=occurred_at or now_utc(),
         origin=origin,
         payload=event.to_payload(),
     )

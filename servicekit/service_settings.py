@@ -115,7 +115,8 @@ def service_settings(
             else {},
             eager=env_bool("CELERY_TASK_ALWAYS_EAGER", default=False),
         ),
-        "CELERY_TASK_DEFAULT_QUEUE": service_name,
+        # Not `service_name`: that is the name of the service's event queue (contracts.topology).
+        "CELERY_TASK_DEFAULT_QUEUE": f"{service_name}-tasks",
         "DJANGO_STRUCTLOG_CELERY_ENABLED": True,
         "DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID": True,
         "LOGGING": logging_config(

@@ -155,6 +155,12 @@ SERVICEKIT_JWT = {
     "USER_RESOLVER": "monolith.users.selectors.user_from_token_claims",
 }
 
+# Where the storefront places and lists orders once the orders service owns them
+# (monolith/storefront/orders_gateway.py); `make run` sets STRANGLER_ORDERS_URL.
+STOREFRONT_ORDERS_URL = env_str(
+    "STOREFRONT_ORDERS_URL", env_str("STRANGLER_ORDERS_URL", "http://127.0.0.1:8004")
+)
+
 _BROKER_URL = broker_url()
 globals().update(
     django_defaults.celery_settings(

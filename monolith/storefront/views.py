@@ -1,4 +1,8 @@
-"""The server-rendered storefront: it calls the same services and selectors as the API."""
+"""The server-rendered storefront: it calls the same services and selectors as the API.
+
+Orders go through `orders_gateway`: the monolith's own order code while it owns `order`, the
+orders service's API (with a short-lived token for the session's user) once that service does.
+"""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -9,10 +13,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from monolith.catalog import selectors as catalog_selectors
 from monolith.notifications import selectors as notification_selectors
-from monolith.orders import selectors as order_selectors
-from monolith.orders import services as order_services
+from monolith.storefront import orders_gateway
 from monolith.storefront.forms import BuyForm, SearchForm
-from servicekit.errors import ApplicationError
 
 PAGE_SIZE = 24
 
@@ -58,28 +60,41 @@ def buy(request, sku: str):
             status=400,
         )
     try:
-        order, _created = order_services.order_place(
-            customer=request.user,
-            lines=[order_services.OrderLineIn(sku=sku, quantity=form.cleaned_data["quantity"])],
+        order = orders_gateway.order_place(
+            user=request.user,
+            sku=sku,
+            quantity=form.cleaned_data["quantity"],
+            request_id=getattr(request, "request_id", None),
         )
-    except ApplicationError as exc:
+    except orders_gateway.OrderError as exc:
         messages.error(request, exc.message)
         return redirect("storefront:product-detail", sku=sku)
-    messages.success(request, f"Order {order.pk} placed.")
+    if order.status == "cancelled":
+        messages.error(request, f"Order {order.pk} could not be completed and was cancelled.")
+    elif order.status == "confirmed":
+        messages.success(request, f"Order {order.pk} placed and confirmed.")
+    else:
+        messages.success(request, f"Order {order.pk} placed.")
     return redirect("storefront:my-orders")
 
 
 @login_required
 @require_http_methods(["GET", "HEAD"])
 def my_orders(request):
-    paginator = Paginator(
-        order_selectors.order_list(user=request.user).filter(customer=request.user), 20
-    )
+    try:
+        page = orders_gateway.order_page(
+            user=request.user,
+            page=request.GET.get("page"),
+            request_id=getattr(request, "request_id", None),
+        )
+    except orders_gateway.OrderError as exc:
+        messages.error(request, exc.message)
+        page = orders_gateway.OrderPage(orders=(), number=1, has_previous=False, has_next=False)
     return render(
         request,
         "storefront/my_orders.html",
         {
-            "page": paginator.get_page(request.GET.get("page")),
+            "page": page,
             "notifications": notification_selectors.notification_list(user=request.user)[:10],
         },
     )
@@ -88,12 +103,14 @@ def my_orders(request):
 @login_required
 @require_POST
 def cancel_order(request, order_id: int):
-    order = order_selectors.order_get(user=request.user, order_id=order_id)
-    if order is None or order.customer_id != request.user.pk:
-        raise Http404("No such order")
     try:
-        order_services.order_cancel(order=order)
-        messages.success(request, f"Order {order.pk} cancelled.")
-    except ApplicationError as exc:
+        order = orders_gateway.order_cancel(
+            user=request.user, order_id=order_id, request_id=getattr(request, "request_id", None)
+        )
+    except orders_gateway.OrderNotFound as exc:
+        raise Http404("No such order") from exc
+    except orders_gateway.OrderError as exc:
         messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Order {order.pk} cancelled.")
     return redirect("storefront:my-orders")

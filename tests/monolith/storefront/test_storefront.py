@@ -1,37 +1,12 @@
-import re
-
 import pytest
-from django.test import Client
 
 from monolith.catalog.models import Inventory
 from monolith.notifications.models import Notification
 from monolith.orders.models import Order
-from tests.monolith.factories import PASSWORD
+from tests.monolith.storefront.conftest import csrf_token, login
 from tests.support.events import deliver
 
 pytestmark = pytest.mark.django_db
-
-
-def csrf_token(html: str) -> str:
-    return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
-
-
-@pytest.fixture
-def browser() -> Client:
-    return Client(enforce_csrf_checks=True)
-
-
-def login(browser, user) -> None:
-    page = browser.get("/accounts/login/")
-    response = browser.post(
-        "/accounts/login/",
-        {
-            "username": user.username,
-            "password": PASSWORD,
-            "csrfmiddlewaretoken": csrf_token(page.content.decode()),
-        },
-    )
-    assert response.status_code == 302, response.content
 
 
 def test_product_list_and_search(browser, product):

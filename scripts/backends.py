@@ -20,9 +20,14 @@ def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def available() -> dict[str, bool]:
-    return {
-        "postgres": reachable("127.0.0.1", 5432),
-        "rabbitmq": reachable("127.0.0.1", 5672),
-        "redis": reachable("127.0.0.1", 6379),
-    }
+def available(*, patience: float = 0.0) -> dict[str, bool]:
+    """Which servers answer; with `patience`, a server that is restarting gets that long."""
+    import time
+
+    ports = {"postgres": 5432, "rabbitmq": 5672, "redis": 6379}
+    deadline = time.monotonic() + patience
+    up = {name: reachable("127.0.0.1", port) for name, port in ports.items()}
+    while not all(up.values()) and time.monotonic() < deadline:
+        time.sleep(1.0)
+        up = {name: up[name] or reachable("127.0.0.1", port) for name, port in ports.items()}
+    return up

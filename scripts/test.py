@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
         if run_suite(name, settings, paths, embedded, argv):
             failures.append(f"{name} on sqlite+filesystem")
 
-    up = backends.available()
+    up = backends.available(patience=60.0 if ci else 0.0)
     print(f"\nreal servers reachable: {up}", flush=True)
     if all(up[k] for k in ("postgres", "rabbitmq")):
         real = {

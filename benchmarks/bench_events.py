@@ -194,23 +194,78 @@ def register_consumer():
     return consumer
 
 
+class PhaseTimer:
+    """`--phases`: wraps a child's functions and prints each one's call count and timings."""
+
+    def __init__(self, role: str):
+        self.role = role
+        self.samples: dict[str, list[float]] = {}
+
+    def wrap(self, owner, name: str, label: str | None = None) -> None:
+        original = getattr(owner, name)
+        samples = self.samples.setdefault(label or name, [])
+
+        def timed(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                samples.append((time.perf_counter() - began) * 1000)
+
+        setattr(owner, name, timed)
+
+    def report(self) -> None:
+        for label, values in self.samples.items():
+            if values:
+                print(
+                    f"[{self.role}] {label:<14} n={len(values):6d} total={sum(values):8.0f} ms "
+                    f"p50={percentile(values, 0.5):6.2f} p90={percentile(values, 0.9):6.2f} "
+                    f"p99={percentile(values, 0.99):6.2f} ms",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+
 def child(role: str, events: dict) -> None:
     setup_django(events)
     from servicekit.commands import stop_on_signals
 
     stop = stop_on_signals()
+    timer = PhaseTimer(role) if os.environ.get("BENCH_PHASES") else None
+    try:
+        _run_child(role, stop, timer)
+    finally:
+        if timer:
+            timer.report()
+
+
+def _run_child(role: str, stop, timer: PhaseTimer | None) -> None:
     if role == "relay":
         from servicekit.broker import publisher_from_settings
+        from servicekit.relay import claims
         from servicekit.relay.relay import Relay, RelayConfig, waker_for_default_database
 
-        Relay(publisher=publisher_from_settings(), config=RelayConfig.from_settings()).run(
-            waker=waker_for_default_database(0.05), stop=stop
-        )
+        publisher = publisher_from_settings()
+        relay = Relay(publisher=publisher, config=RelayConfig.from_settings())
+        waker = waker_for_default_database(0.05)
+        if timer:
+            timer.wrap(relay, "_step", "round")
+            timer.wrap(claims, "claim_batch", "claim")
+            timer.wrap(claims, "mark_sent_and_claim", "mark+claim")
+            timer.wrap(publisher, "send")
+            timer.wrap(publisher, "confirm")
+            timer.wrap(claims, "mark_sent")
+            timer.wrap(waker, "wait")
+        relay.run(waker=waker, stop=stop)
     else:
         from servicekit.inbox.worker import worker_from_settings
 
         register_consumer()
-        worker_from_settings(CONSUMER).run(stop=stop)
+        worker = worker_from_settings(CONSUMER)
+        if timer:
+            timer.wrap(worker, "_flush", "flush")
+            timer.wrap(worker.processor, "process")
+        worker.run(stop=stop)
 
 
 def full_run(*, events: dict, backlog: int, rate: int, seconds: float) -> dict:
@@ -293,10 +348,18 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--role", choices=["relay", "consume"], default=None)
+    parser.add_argument(
+        "--only", choices=["throughput", "lag"], default=None, help="skip the other measurement"
+    )
+    parser.add_argument(
+        "--phases", action="store_true", help="relay and consumer print their phase timings"
+    )
     args = parser.parse_args()
     if args.role:
         child(args.role, json.loads(os.environ["BENCH_EVENTS"]))
         return
+    if args.phases:
+        os.environ["BENCH_PHASES"] = "1"
 
     ensure_database()
     tag = uuid.uuid4().hex[:8]
@@ -316,11 +379,16 @@ def main() -> None:
     print(
         f"backlog {args.backlog} events; steady {args.rate}/s for {args.seconds:.0f} s", flush=True
     )
-    raw_tp = raw_run(backlog=args.backlog, rate=0, seconds=0, notify=True)["throughput"]
-    full_tp = full_run(events=events, backlog=args.backlog, rate=0, seconds=0)["throughput"]
-    raw_poll = raw_run(backlog=0, rate=args.rate, seconds=args.seconds, notify=False)
-    raw_lag = raw_run(backlog=0, rate=args.rate, seconds=args.seconds, notify=True)
-    full_lag = full_run(events=events, backlog=0, rate=args.rate, seconds=args.seconds)
+    tp = lag = None
+    if args.only != "lag":
+        raw_tp = raw_run(backlog=args.backlog, rate=0, seconds=0, notify=True)["throughput"]
+        full_tp = full_run(events=events, backlog=args.backlog, rate=0, seconds=0)["throughput"]
+        tp = (raw_tp, full_tp)
+    if args.only != "throughput":
+        raw_poll = raw_run(backlog=0, rate=args.rate, seconds=args.seconds, notify=False)
+        raw_lag = raw_run(backlog=0, rate=args.rate, seconds=args.seconds, notify=True)
+        full_lag = full_run(events=events, backlog=0, rate=args.rate, seconds=args.seconds)
+        lag = (raw_poll, raw_lag, full_lag)
     try:
         from kombu import Connection
 
@@ -332,12 +400,20 @@ def main() -> None:
             )
     except Exception as exc:
         print(f"(could not delete the bench topology: {exc!r})")
+    report(tp, lag, args)
 
+
+def report(tp, lag, args) -> None:
     print("\n                          raw baseline      strangler (full path)    ratio")
-    print(
-        f"throughput (events/s)     {raw_tp:12.0f}      {full_tp:12.0f}             "
-        f"{full_tp / raw_tp:5.2f}   (target >= 0.50)"
-    )
+    if tp:
+        raw_tp, full_tp = tp
+        print(
+            f"throughput (events/s)     {raw_tp:12.0f}      {full_tp:12.0f}             "
+            f"{full_tp / raw_tp:5.2f}   (target >= 0.50)"
+        )
+    if not lag:
+        return
+    raw_poll, raw_lag, full_lag = lag
     print(
         f"lag p50 (ms)              {raw_lag['p50']:12.1f}      {full_lag['p50']:12.1f}      "
         f"       {full_lag['p50'] / raw_lag['p50']:5.2f}"

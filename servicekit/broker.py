@@ -123,6 +123,15 @@ class PublishResult:
     failed: dict[uuid.UUID, str] = field(default_factory=dict)  # the broker refused these
 
 
+@dataclass
+class SentBatch:
+    """A batch written to the broker whose confirms may still be on their way (`confirm`)."""
+
+    tags: list[tuple[int, Envelope]] = field(default_factory=list)
+    result: PublishResult = field(default_factory=PublishResult)  # failures found while sending
+    generation: int = 0  # the connection it went out on
+
+
 class Publisher(Protocol):
     def publish(self, envelopes: Sequence[Envelope]) -> PublishResult:
         """Publish in order and wait for the broker's confirms.
@@ -134,6 +143,15 @@ class Publisher(Protocol):
         """
 
     def close(self) -> None: ...
+
+
+class PipelinedPublisher(Publisher, Protocol):
+    """`publish` in two halves, so that the relay can claim and send the next batch while the
+    broker confirms this one: `publish(batch) == confirm(send(batch))`."""
+
+    def send(self, envelopes: Sequence[Envelope]) -> SentBatch: ...
+
+    def confirm(self, sent: SentBatch) -> PublishResult: ...
 
 
 class KombuPublisher:
@@ -165,6 +183,7 @@ class KombuPublisher:
         self._acked_upto = 0  # every tag <= this is acked (multiple acks)
         self._acked: set[int] = set()
         self._nacked: set[int] = set()
+        self._generation = 0  # counts connections: a batch's confirms die with its connection
 
     # connection -----------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -188,6 +207,7 @@ class KombuPublisher:
         self._next_tag, self._acked_upto = 1, 0
         self._acked.clear()
         self._nacked.clear()
+        self._generation += 1
         logger.info("broker.publisher_connected", transport=connection.transport.driver_type)
 
     def close(self) -> None:
@@ -215,12 +235,14 @@ class KombuPublisher:
 
     # publishing -----------------------------------------------------------------------------
     def publish(self, envelopes: Sequence[Envelope]) -> PublishResult:
+        return self.confirm(self.send(envelopes))
+
+    def send(self, envelopes: Sequence[Envelope]) -> SentBatch:
+        """Write the batch to the broker (on AMQP: one socket write); do not wait for confirms."""
         if self._connection is None:
             self._connect()
         assert self._connection is not None and self._producer is not None
-        errors = (*self._connection.connection_errors, *self._connection.channel_errors, OSError)
-        result = PublishResult()
-        tags: list[tuple[int, Envelope]] = []
+        sent = SentBatch(generation=self._generation)
         blocked: set[tuple[str, str]] = set()  # an aggregate whose event failed: stop there
         send = self._publish_amqp if self._uses_confirms else self._publish_kombu
         writes = self._coalesce_writes()
@@ -231,17 +253,15 @@ class KombuPublisher:
                 try:
                     body = envelope.to_json()
                 except (TypeError, ValueError) as exc:
-                    result.failed[envelope.event_id] = f"cannot encode: {exc!r}"
+                    sent.result.failed[envelope.event_id] = f"cannot encode: {exc!r}"
                     blocked.add(envelope.aggregate_key)
                     continue
                 send(body, envelope)
-                tags.append((self._next_tag, envelope))
+                sent.tags.append((self._next_tag, envelope))
                 self._next_tag += 1
             if writes is not None:
                 writes.flush()
-            if self._uses_confirms:
-                self._wait_for_confirms([tag for tag, _ in tags])
-        except errors as exc:
+        except self._errors() as exc:
             self.close()
             raise BrokerUnavailable(f"publish failed: {exc!r}") from exc
         except BaseException:
@@ -250,7 +270,23 @@ class KombuPublisher:
         finally:
             if writes is not None:
                 writes.restore()  # after an error: nothing of the batch was written
-        for tag, envelope in tags:
+        return sent
+
+    def confirm(self, sent: SentBatch) -> PublishResult:
+        """Wait for the broker's confirms of a batch from `send`."""
+        result = sent.result
+        if self._uses_confirms and sent.tags:
+            if self._connection is None or sent.generation != self._generation:
+                raise BrokerUnavailable("the connection that sent the batch is gone")
+            try:
+                self._wait_for_confirms([tag for tag, _ in sent.tags])
+            except self._errors() as exc:
+                self.close()
+                raise BrokerUnavailable(f"publish failed: {exc!r}") from exc
+            except BaseException:
+                self.close()
+                raise
+        for tag, envelope in sent.tags:
             if self._uses_confirms and tag in self._nacked:
                 result.failed[envelope.event_id] = "nacked by the broker"
             else:
@@ -258,6 +294,12 @@ class KombuPublisher:
             self._acked.discard(tag)
             self._nacked.discard(tag)
         return result
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        connection = self._connection
+        if connection is None:
+            return (OSError,)
+        return (*connection.connection_errors, *connection.channel_errors, OSError)
 
     def _publish_kombu(self, body: str, envelope: Envelope) -> None:
         assert self._producer is not None
@@ -342,6 +384,12 @@ class StubPublisher:
         self.published: list[Envelope] = []
         self.fail_event_ids = set(fail_event_ids or ())
         self.down = down
+
+    def send(self, envelopes: Sequence[Envelope]) -> SentBatch:
+        return SentBatch(result=self.publish(envelopes))
+
+    def confirm(self, sent: SentBatch) -> PublishResult:
+        return sent.result
 
     def publish(self, envelopes: Sequence[Envelope]) -> PublishResult:
         if self.down:

@@ -18,6 +18,7 @@ from servicekit.events_metrics import INBOX_APPLIED, INBOX_DUPLICATES, INBOX_LAG
 from servicekit.faults import INBOX_AFTER_COMMIT, INBOX_BEFORE_COMMIT, crash_point
 from servicekit.inbox.models import InboxCursor, InboxMessage, InboxParked, ParkedReason
 from servicekit.inbox.registry import EventConsumer
+from servicekit.outbox import sql as prepared
 from servicekit.outbox.echo import applying_event
 from servicekit.relay.claims import backoff_delay
 
@@ -29,38 +30,55 @@ Key = tuple[str, str]
 _MESSAGE = InboxMessage._meta.db_table
 _CURSOR = InboxCursor._meta.db_table
 _PARKED = InboxParked._meta.db_table
-# PostgreSQL: the batch's applied ids, and its parked events and aggregates, in one query ...
-_LOAD_SEEN_SQL = (
-    f"SELECT 'd', event_id, '', '' FROM {_MESSAGE} "  # noqa: S608
-    "WHERE consumer = %s AND event_id = ANY(%s::uuid[]) "
-    f"UNION ALL SELECT 'p', event_id, aggregate_type, aggregate_id FROM {_PARKED} "
-    "WHERE consumer = %s AND ((aggregate_type, aggregate_id) IN "
-    "(SELECT * FROM unnest(%s::text[], %s::text[])) OR event_id = ANY(%s::uuid[]))"
+# PostgreSQL, one statement: the cursors of the batch's aggregates, locked until commit (in key
+# order, so that two workers never lock in opposite orders); the batch's applied ids; its parked
+# ids; its aggregates with parked events. Every part probes a unique or leading-column index once
+# per id or key (LATERAL ... FOR UPDATE and correlated subqueries are never turned into joins),
+# so the plan cannot degrade into scanning all of a consumer's rows when statistics are stale.
+_LOAD_SQL = f"""
+WITH cursors AS MATERIALIZED (
+  SELECT c.id, c.aggregate_type, c.aggregate_id, c.last_sequence
+  FROM unnest(%(types)s::text[], %(ids)s::text[]) WITH ORDINALITY AS k(t, i, n)
+  CROSS JOIN LATERAL (
+    SELECT c.id, c.aggregate_type, c.aggregate_id, c.last_sequence FROM {_CURSOR} c
+    WHERE c.consumer = %(consumer)s AND c.aggregate_type = k.t AND c.aggregate_id = k.i
+    FOR UPDATE
+  ) c
+  ORDER BY k.n
 )
-# ... the cursors of its aggregates, locked until commit ...
-_LOAD_CURSORS_SQL = (
-    f"SELECT c.aggregate_type, c.aggregate_id, c.last_sequence FROM {_CURSOR} c "  # noqa: S608
-    "JOIN unnest(%s::text[], %s::text[]) AS k(t, i) ON c.aggregate_type = k.t "
-    "AND c.aggregate_id = k.i WHERE c.consumer = %s FOR UPDATE OF c"
-)
-# ... and one statement for the applied records, the new cursors and the moved ones.
+SELECT 'c', c.id, NULL::uuid, c.aggregate_type, c.aggregate_id, c.last_sequence FROM cursors c
+UNION ALL
+SELECT 'd', 0, e.id, '', '', 0 FROM unnest(%(events)s::uuid[]) AS e(id)
+WHERE (SELECT 1 FROM {_MESSAGE} m WHERE m.consumer = %(consumer)s AND m.event_id = e.id) = 1
+UNION ALL
+SELECT 'p', 0, e.id, '', '', 0 FROM unnest(%(events)s::uuid[]) AS e(id)
+WHERE (SELECT 1 FROM {_PARKED} p WHERE p.consumer = %(consumer)s AND p.event_id = e.id) = 1
+UNION ALL
+SELECT 'k', 0, NULL::uuid, k.t, k.i, 0 FROM unnest(%(types)s::text[], %(ids)s::text[]) AS k(t, i)
+WHERE (
+  SELECT 1 FROM {_PARKED} p
+  WHERE p.consumer = %(consumer)s AND p.aggregate_type = k.t AND p.aggregate_id = k.i LIMIT 1
+) = 1
+"""  # noqa: S608
+# ... and one statement for the applied records, the new cursors and the moved ones (by id).
 _SAVE_SQL = (
     f"WITH applied AS (INSERT INTO {_MESSAGE} "  # noqa: S608
     "(consumer, event_id, event_type, aggregate_type, aggregate_id, sequence, applied_at) "
     "SELECT %s, * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
     "%s::timestamptz[])), "
     f"created AS (INSERT INTO {_CURSOR} (consumer, aggregate_type, aggregate_id, last_sequence) "
-    "SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::bigint[])) "
-    f"UPDATE {_CURSOR} c SET last_sequence = v.s "
-    "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS v(t, i, s) "
-    "WHERE c.consumer = %s AND c.aggregate_type = v.t AND c.aggregate_id = v.i"
+    "SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::bigint[]) "
+    "RETURNING id, aggregate_type, aggregate_id), "
+    f"moved AS (UPDATE {_CURSOR} c SET last_sequence = v.s "
+    "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, s) WHERE c.id = v.id) "
+    "SELECT id, aggregate_type, aggregate_id FROM created"
 )
 
 
 class _Batch:
     """What one transaction knows: applied ids, cursors, aggregates with parked events.
 
-    Loads with two queries and saves with one statement on PostgreSQL (arrays, unnest); the ORM
+    Loads with one query and saves with one statement on PostgreSQL (arrays, unnest); the ORM
     elsewhere. Cursors of the batch's aggregates are locked (FOR UPDATE) until commit.
     """
 
@@ -68,6 +86,7 @@ class _Batch:
         self.consumer = consumer
         self.last_sequence: dict[Key, int] = {}
         self.existing: set[Key] = set()  # cursors that are rows already
+        self.cursor_ids: dict[Key, int] = {}  # their primary keys (PostgreSQL)
         self.dirty: set[Key] = set()
         self.records: list[tuple[Envelope, datetime]] = []
         self.done: set[uuid.UUID] = set()
@@ -83,21 +102,26 @@ class _Batch:
             self._load_orm(ids, keys)
 
     def _load_postgresql(self, ids: list[uuid.UUID], keys: set[Key]) -> None:
-        types, agg_ids = [k[0] for k in keys], [k[1] for k in keys]
-        with connection.cursor() as cursor:
-            cursor.execute(_LOAD_SEEN_SQL, [self.consumer, ids, self.consumer, types, agg_ids, ids])
-            for kind, event_id, aggregate_type, aggregate_id in cursor.fetchall():
-                if kind == "d":
-                    self.done.add(event_id)
-                else:
-                    self.parked_keys.add((aggregate_type, aggregate_id))
-                    if event_id in ids:
-                        self.parked_ids.add(event_id)
-            cursor.execute(_LOAD_CURSORS_SQL, [types, agg_ids, self.consumer])
-            for aggregate_type, aggregate_id, last_sequence in cursor.fetchall():
+        ordered = sorted(keys)
+        params = {
+            "consumer": self.consumer,
+            "types": [k[0] for k in ordered],
+            "ids": [k[1] for k in ordered],
+            "events": ids,
+        }
+        rows, _ = prepared.execute(_LOAD_SQL, params)
+        for kind, pk, event_id, aggregate_type, aggregate_id, last_sequence in rows:
+            if kind == "c":
                 key = (aggregate_type, aggregate_id)
                 self.last_sequence[key] = last_sequence
                 self.existing.add(key)
+                self.cursor_ids[key] = pk
+            elif kind == "d":
+                self.done.add(event_id)
+            elif kind == "p":
+                self.parked_ids.add(event_id)
+            else:
+                self.parked_keys.add((aggregate_type, aggregate_id))
 
     def _load_orm(self, ids: list[uuid.UUID], keys: set[Key]) -> None:
         types, agg_ids = {k[0] for k in keys}, {k[1] for k in keys}
@@ -129,6 +153,7 @@ class _Batch:
         key = (cursor.aggregate_type, cursor.aggregate_id)
         self.last_sequence[key] = cursor.last_sequence
         self.existing.add(key)
+        self.cursor_ids[key] = cursor.pk
 
     def last(self, key: Key) -> int:
         return self.last_sequence.get(key, 0)
@@ -147,27 +172,26 @@ class _Batch:
         changed = [k for k in self.dirty if k in self.existing]
         if connection.vendor == "postgresql":
             envelopes = [e for e, _ in self.records]
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    _SAVE_SQL,
-                    [
-                        self.consumer,
-                        [e.event_id for e in envelopes],
-                        [e.event_type for e in envelopes],
-                        [e.aggregate_type for e in envelopes],
-                        [e.aggregate_id for e in envelopes],
-                        [e.sequence for e in envelopes],
-                        [applied_at for _, applied_at in self.records],
-                        self.consumer,
-                        [k[0] for k in new],
-                        [k[1] for k in new],
-                        [self.last_sequence[k] for k in new],
-                        [k[0] for k in changed],
-                        [k[1] for k in changed],
-                        [self.last_sequence[k] for k in changed],
-                        self.consumer,
-                    ],
-                )
+            rows, _ = prepared.execute(
+                _SAVE_SQL,
+                [
+                    self.consumer,
+                    [e.event_id for e in envelopes],
+                    [e.event_type for e in envelopes],
+                    [e.aggregate_type for e in envelopes],
+                    [e.aggregate_id for e in envelopes],
+                    [e.sequence for e in envelopes],
+                    [applied_at for _, applied_at in self.records],
+                    self.consumer,
+                    [k[0] for k in new],
+                    [k[1] for k in new],
+                    [self.last_sequence[k] for k in new],
+                    [self.cursor_ids[k] for k in changed],
+                    [self.last_sequence[k] for k in changed],
+                ],
+            )
+            for pk, aggregate_type, aggregate_id in rows:
+                self.cursor_ids[(aggregate_type, aggregate_id)] = pk
         else:
             InboxMessage.objects.bulk_create(
                 InboxMessage(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -21,6 +22,8 @@ from servicekit.broker import (
 from servicekit.inbox.processor import InboxProcessor
 
 logger = structlog.get_logger("servicekit.inbox")
+
+IDLE_GAP = 0.0005  # seconds without a delivery that end a batch early
 
 
 class InboxWorker:
@@ -52,6 +55,8 @@ class InboxWorker:
         self.batch_wait = batch_wait
         self.sweep_interval = sweep_interval
         self._buffer: list[tuple[Envelope, Message]] = []
+        self._flush_at = 0.0  # the batch goes to the database by then at the latest
+        self._multiple_ack = False  # AMQP: one basic.ack(multiple=True) acknowledges a batch
         self.applied_batches = 0
 
     def _on_message(self, body, message: Message) -> None:
@@ -62,6 +67,8 @@ class InboxWorker:
             logger.error("inbox.malformed_message", consumer=self.queue_name, error=repr(exc))
             message.reject(requeue=False)
             return
+        if not self._buffer:
+            self._flush_at = time.monotonic() + self.batch_wait
         self._buffer.append((envelope, message))
 
     def _flush(self) -> None:
@@ -75,8 +82,13 @@ class InboxWorker:
             close_old_connections()
             time.sleep(1.0)
             return
-        for _, message in batch:
-            message.ack()
+        if self._multiple_ack:
+            # Deliveries come in tag order and every earlier one is settled already (acked with
+            # its batch, rejected as malformed, or requeued): one frame acknowledges the batch.
+            batch[-1][1].ack(multiple=True)
+        else:
+            for _, message in batch:
+                message.ack()
         self.applied_batches += 1
 
     def run(
@@ -121,17 +133,26 @@ class InboxWorker:
                 accept=["json"],
                 prefetch_count=self.prefetch,
             )
+            self._multiple_ack = connection.transport.driver_type == "amqp"
             next_sweep = 0.0
             with consumer:
                 while not stop.is_set() and not (until and until()):
-                    try:
-                        connection.drain_events(timeout=self.batch_wait if self._buffer else 0.2)
-                        if len(self._buffer) < self.batch_size:
-                            continue
-                    except TimeoutError:
-                        pass
                     if self._buffer:
+                        # Collect what is arriving (a gap of IDLE_GAP ends the batch), for at
+                        # most `batch_wait` after its first message, up to `batch_size`.
+                        remaining = self._flush_at - time.monotonic()
+                        if remaining > 0 and len(self._buffer) < self.batch_size:
+                            try:
+                                connection.drain_events(timeout=min(remaining, IDLE_GAP))
+                                continue
+                            except TimeoutError:
+                                pass
                         self._flush()
+                    else:
+                        with contextlib.suppress(TimeoutError):
+                            connection.drain_events(timeout=0.2)
+                        if self._buffer:
+                            continue
                     if time.monotonic() >= next_sweep:
                         # Connection upkeep (max age, health check) once per sweep, not per batch:
                         # a health check costs a round trip; a failed batch closes it anyway.

@@ -12,6 +12,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from contracts.base import Event
 from contracts.envelope import now_utc, split_event_type
 from servicekit.events_settings import events_settings
+from servicekit.outbox import sql as prepared
 from servicekit.outbox.echo import current_applied_event, is_echo
 from servicekit.outbox.models import AggregateSequence, OutboxMessage, OutboxStatus
 
@@ -24,6 +25,28 @@ _NEXT_SEQUENCE_SQL = (
     "VALUES (%s, %s, 1) ON CONFLICT (aggregate_type, aggregate_id) "
     f"DO UPDATE SET last_sequence = {_SEQUENCE_TABLE}.last_sequence + 1 RETURNING last_sequence"
 )
+
+
+_OUTBOX_TABLE = OutboxMessage._meta.db_table
+# PostgreSQL: the sequence number, the row and the relay's wake-up in one statement (one round
+# trip instead of three; prepared). The NOTIFY is delivered at commit, coalesced per transaction.
+_ENQUEUE_SQL = f"""
+WITH seq AS (
+  INSERT INTO {_SEQUENCE_TABLE} AS s (aggregate_type, aggregate_id, last_sequence)
+  VALUES (%(aggregate_type)s, %(aggregate_id)s, 1)
+  ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET last_sequence = s.last_sequence + 1
+  RETURNING last_sequence
+)
+INSERT INTO {_OUTBOX_TABLE} (
+  event_id, event_type, aggregate_type, aggregate_id, sequence, occurred_at, origin,
+  correlation_id, traceparent, tracestate, payload, status, attempts, next_attempt_at,
+  claimed_by, claimed_until, last_error, sent_at)
+SELECT %(event_id)s, %(event_type)s, %(aggregate_type)s, %(aggregate_id)s, seq.last_sequence,
+  %(occurred_at)s, %(origin)s, %(correlation_id)s, %(traceparent)s, %(tracestate)s,
+  %(payload)s, 'pending', 0, %(occurred_at)s, '', NULL, '', NULL
+FROM seq CROSS JOIN LATERAL (SELECT pg_notify(%(channel)s, '')) AS wake
+RETURNING id, sequence
+"""  # noqa: S608
 
 
 class OutboxUsageError(RuntimeError):
@@ -89,14 +112,11 @@ def outbox_enqueue(
         return None
     traceparent, tracestate = _trace_context()
     occurred = occurred_at or now_utc()
-    message = OutboxMessage.objects.using(using).create(
+    message = OutboxMessage(
         event_id=uuid.uuid4(),
         event_type=event.event_type,
         aggregate_type=aggregate_type,
         aggregate_id=aggregate_id,
-        sequence=_next_sequence(
-            using=using, aggregate_type=aggregate_type, aggregate_id=aggregate_id
-        ),
         occurred_at=occurred,
         origin=config.SERVICE,
         correlation_id=correlation_id if correlation_id is not None else _correlation_id(),
@@ -107,9 +127,12 @@ def outbox_enqueue(
         next_attempt_at=occurred,
     )
     if connection.vendor == "postgresql":
-        # Delivered at commit (and only then), coalesced per transaction: wakes the relay.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+        _insert_postgresql(message, using=using)
+    else:
+        message.sequence = _next_sequence(
+            using=using, aggregate_type=aggregate_type, aggregate_id=aggregate_id
+        )
+        message.save(using=using, force_insert=True)
     logger.info(
         "outbox.enqueued",
         event_id=str(message.event_id),
@@ -119,6 +142,33 @@ def outbox_enqueue(
         sequence=message.sequence,
     )
     return message
+
+
+def _insert_postgresql(message: OutboxMessage, *, using: str) -> None:
+    connection = connections[using]
+    payload = OutboxMessage._meta.get_field("payload").get_db_prep_value(
+        message.payload, connection
+    )
+    rows, _ = prepared.execute(
+        _ENQUEUE_SQL,
+        {
+            "event_id": message.event_id,
+            "event_type": message.event_type,
+            "aggregate_type": message.aggregate_type,
+            "aggregate_id": message.aggregate_id,
+            "occurred_at": message.occurred_at,
+            "origin": message.origin,
+            "correlation_id": message.correlation_id,
+            "traceparent": message.traceparent,
+            "tracestate": message.tracestate,
+            "payload": payload,
+            "channel": NOTIFY_CHANNEL,
+        },
+        using=using,
+    )
+    message.pk, message.sequence = rows[0]
+    message._state.adding = False
+    message._state.db = using
 
 
 @transaction.atomic

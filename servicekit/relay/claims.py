@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, Min, OuterRef, Q
 
 from contracts.envelope import Envelope
+from servicekit.outbox import sql as prepared
 from servicekit.outbox.models import OutboxMessage, OutboxStatus, envelope_of
 
 UNSENT = (OutboxStatus.PENDING, OutboxStatus.DEAD)
@@ -22,39 +23,66 @@ _COLUMNS = (
     "id, event_id, event_type, aggregate_type, aggregate_id, sequence, occurred_at, origin, "
     "correlation_id, traceparent, tracestate, payload, attempts"
 )
-# PostgreSQL: three statements whose plans do not depend on fresh statistics (a backlog appears
-# faster than autovacuum analyzes): candidates in id order from the partial pending index, each
-# probing the partial unsent index for a blocking predecessor (a correlated subquery, not NOT
-# EXISTS: as an anti-join the planner may scan the whole index per candidate); the first unsent sequence per
-# aggregate, one index probe per aggregate (LATERAL); the lease, by primary key.
-_CANDIDATES_SQL = f"""
-SELECT {_COLUMNS} FROM {_TABLE} o
-WHERE o.status = 'pending' AND o.next_attempt_at <= %(now)s
-  AND (o.claimed_until IS NULL OR o.claimed_until <= %(now)s)
-  AND (
-    SELECT 1 FROM {_TABLE} e
-    WHERE e.aggregate_type = o.aggregate_type AND e.aggregate_id = o.aggregate_id
-      AND e.sequence < o.sequence AND e.status IN ('pending', 'dead')
-      AND (e.status = 'dead' OR e.next_attempt_at > %(now)s OR e.claimed_until > %(now)s)
-    LIMIT 1) IS NULL
-ORDER BY o.id LIMIT %(limit)s
-FOR UPDATE OF o SKIP LOCKED
+# PostgreSQL: one statement (autocommit: one round trip, no BEGIN/COMMIT) whose plan does not
+# depend on fresh statistics (a backlog appears faster than autovacuum analyzes):
+#   * candidates in id order from the partial pending index, locked with SKIP LOCKED, each
+#     probing the partial unsent index for a blocking predecessor (a correlated subquery, not NOT
+#     EXISTS: as an anti-join the planner may scan the whole index per candidate);
+#   * per aggregate only the unbroken run of candidates from its first unsent sequence (one
+#     index probe per candidate; sequence - first = the candidate's rank - 1, and after a hole
+#     every later candidate's difference is larger);
+#   * the lease, by primary key (`= ANY(ARRAY(...))`: an index scan whatever the estimates).
+# All of it sees one snapshot; a row locked by another relay is skipped, so its successors (its
+# sequence is still the aggregate's first unsent one) wait. `synchronous_commit` is off for this
+# transaction only: losing a lease in a database crash just lets another relay re-publish.
+_CLAIM_SQL = f"""
+WITH candidates AS MATERIALIZED (
+  SELECT o.id, o.aggregate_type, o.aggregate_id, o.sequence FROM {_TABLE} o
+  WHERE o.status = 'pending' AND o.next_attempt_at <= %(now)s
+    AND (o.claimed_until IS NULL OR o.claimed_until <= %(now)s)
+    AND (
+      SELECT 1 FROM {_TABLE} e
+      WHERE e.aggregate_type = o.aggregate_type AND e.aggregate_id = o.aggregate_id
+        AND e.sequence < o.sequence AND e.status IN ('pending', 'dead')
+        AND (e.status = 'dead' OR e.next_attempt_at > %(now)s OR e.claimed_until > %(now)s)
+      LIMIT 1) IS NULL
+  ORDER BY o.id LIMIT %(limit)s
+  FOR UPDATE OF o SKIP LOCKED
+), heads AS MATERIALIZED (
+  SELECT c.id FROM (
+    SELECT c.id, c.sequence - (
+      SELECT min(m.sequence) FROM {_TABLE} m
+      WHERE m.aggregate_type = c.aggregate_type AND m.aggregate_id = c.aggregate_id
+        AND m.status IN ('pending', 'dead')
+    ) - (row_number() OVER (
+      PARTITION BY c.aggregate_type, c.aggregate_id ORDER BY c.sequence) - 1) AS gap
+    FROM candidates c
+  ) c WHERE c.gap = 0
+){{async_commit}}
+UPDATE {_TABLE} o SET claimed_by = %(relay_id)s, claimed_until = %(until)s{{from_settings}}
+WHERE o.id = ANY(ARRAY(SELECT id FROM heads)){{and_settings}}
+RETURNING {", ".join("o." + c.strip() for c in _COLUMNS.split(","))}
 """  # noqa: S608
-_FIRST_UNSENT_SQL = f"""
-SELECT k.t, k.i, f.first FROM unnest(%s::text[], %s::text[]) AS k(t, i)
-CROSS JOIN LATERAL (
-    SELECT min(m.sequence) AS first FROM {_TABLE} m
-    WHERE m.aggregate_type = k.t AND m.aggregate_id = k.i AND m.status IN ('pending', 'dead')
-) f
-"""  # noqa: S608
-_LEASE_SQL = (
-    f"UPDATE {_TABLE} o SET claimed_by = %s, claimed_until = %s "  # noqa: S608
-    "FROM unnest(%s::bigint[]) AS k(id) WHERE o.id = k.id"
+# Inside a caller's transaction the claim must not change how that transaction commits.
+_CLAIM_IN_TRANSACTION_SQL = _CLAIM_SQL.format(async_commit="", from_settings="", and_settings="")
+_CLAIM_SQL = _CLAIM_SQL.format(
+    async_commit=(
+        ", settings AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS value)"
+    ),
+    from_settings=" FROM settings",
+    and_settings=" AND settings.value = 'off'",
 )
 _MARK_SENT_SQL = (
     f"UPDATE {_TABLE} o SET status = 'sent', sent_at = %s, claimed_by = '', "  # noqa: S608
-    "claimed_until = NULL, last_error = '' FROM unnest(%s::bigint[]) AS k(id) "
-    "WHERE o.id = k.id AND o.status = 'pending'"
+    "claimed_until = NULL, last_error = '' {from_settings}"
+    "WHERE o.id = ANY(%s::bigint[]) AND o.status = 'pending'{and_settings}"
+)
+# Outside a caller's transaction mark-sent commits asynchronously: a mark lost in a database
+# crash only means the broker gets the (confirmed) events again, and the inboxes drop them.
+_MARK_SENT_IN_TRANSACTION_SQL = _MARK_SENT_SQL.format(from_settings="", and_settings="")
+_MARK_SENT_SQL = _MARK_SENT_SQL.format(
+    from_settings="FROM (SELECT set_config('synchronous_commit', 'off', true)) AS s(value) ",
+    and_settings=" AND s.value = 'off'",
 )
 
 
@@ -168,33 +196,58 @@ def claim_batch(
 def _claim_batch_postgresql(
     *, relay_id: str, limit: int, until: datetime, now: datetime
 ) -> list[ClaimedRow]:
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_CANDIDATES_SQL, {"now": now, "limit": limit})
-        candidates = [ClaimedRow(*row) for row in cursor.fetchall()]
-        if not candidates:
-            return []
-        keys = list({(r.aggregate_type, r.aggregate_id) for r in candidates})
-        cursor.execute(_FIRST_UNSENT_SQL, [[k[0] for k in keys], [k[1] for k in keys]])
-        first_unsent = {(t, i): first for t, i, first in cursor.fetchall()}
-        claimed = head_runs(candidates, first_unsent)
-        if claimed:
-            cursor.execute(_LEASE_SQL, [relay_id, until, [r.id for r in claimed]])
-    for row in claimed:
-        if isinstance(row.payload, str | bytes):  # Django loads jsonb as text
-            row.payload = json.loads(row.payload)
-    return claimed
+    params = {"now": now, "limit": limit, "relay_id": relay_id, "until": until}
+    return _claimed_rows(prepared.execute(_claim_sql(), params)[0])
 
 
 def mark_sent(*, relay_id: str, pks: list[int], now: datetime) -> int:
     if not pks:
         return 0
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_MARK_SENT_SQL, [now, pks])
-            return cursor.rowcount
+        return prepared.execute(_mark_sent_sql(), [now, pks])[1]
     return OutboxMessage.objects.filter(pk__in=pks, status=OutboxStatus.PENDING).update(
         status=OutboxStatus.SENT, sent_at=now, claimed_by="", claimed_until=None, last_error=""
     )
+
+
+def mark_sent_and_claim(
+    *,
+    relay_id: str,
+    sent: list[int],
+    sent_at: datetime,
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+) -> list[OutboxMessage] | list[ClaimedRow]:
+    """`mark_sent(sent)`, then `claim_batch`: on PostgreSQL both in one round trip (pipelined, one
+    transaction, so the claim sees the marks)."""
+    if connection.vendor != "postgresql" or not sent:
+        mark_sent(relay_id=relay_id, pks=sent, now=sent_at)
+        return claim_batch(relay_id=relay_id, limit=limit, lease_seconds=lease_seconds, now=now)
+    until = now + timedelta(seconds=lease_seconds)
+    results = prepared.execute_pipelined(
+        [
+            (_mark_sent_sql(), [sent_at, sent]),
+            (_claim_sql(), {"now": now, "limit": limit, "relay_id": relay_id, "until": until}),
+        ]
+    )
+    return _claimed_rows(results[1][0])
+
+
+def _mark_sent_sql() -> str:
+    return _MARK_SENT_IN_TRANSACTION_SQL if connection.in_atomic_block else _MARK_SENT_SQL
+
+
+def _claim_sql() -> str:
+    return _CLAIM_IN_TRANSACTION_SQL if connection.in_atomic_block else _CLAIM_SQL
+
+
+def _claimed_rows(rows: list[tuple]) -> list[ClaimedRow]:
+    claimed = sorted((ClaimedRow(*row) for row in rows), key=lambda r: r.id)
+    for row in claimed:
+        if isinstance(row.payload, str | bytes):  # Django loads jsonb as text
+            row.payload = json.loads(row.payload)
+    return claimed
 
 
 def release(*, relay_id: str, pks: list[int]) -> int:

@@ -14,6 +14,16 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+def _install_inbox_step() -> None:
+    # The service's event consumers may run inside this worker (CELERY_INBOX_CONSUMERS).
+    from servicekit.inbox.celery_step import install
+
+    install(app)
+
+
+_install_inbox_step()
+
+
 @app.on_after_configure.connect
 def _structlog_steps(sender: Celery, **_kwargs) -> None:
     from django_structlog.celery.steps import DjangoStructLogInitStep

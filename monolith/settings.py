@@ -172,6 +172,9 @@ globals().update(
     )
 )
 CELERY_TASK_DEFAULT_QUEUE = "monolith"
+# Event consumers hosted by the Celery worker (servicekit/inbox/celery_step.py) instead of their
+# own `inbox_consume` processes: e.g. CELERY_INBOX_CONSUMERS=monolith.notifications,monolith.catalog
+SERVICEKIT_CELERY_INBOX_CONSUMERS = env_list("CELERY_INBOX_CONSUMERS", [])
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
 # servicekit.request_id has already validated (or replaced) X-Request-ID: log that same id.
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True

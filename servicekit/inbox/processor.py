@@ -23,6 +23,7 @@ from servicekit.outbox.echo import applying_event
 from servicekit.relay.claims import backoff_delay
 
 logger = structlog.get_logger("servicekit.inbox")
+_PROPAGATOR = TraceContextTextMapPropagator()
 tracer = trace.get_tracer("servicekit.inbox")
 
 Key = tuple[str, str]
@@ -238,6 +239,7 @@ class InboxProcessor:
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.gap_report_seconds = gap_report_seconds
+        self._metric_children: dict[str, tuple] = {}
 
     # delivery -------------------------------------------------------------------------------
     def process(self, envelopes: Sequence[Envelope]) -> None:
@@ -298,7 +300,10 @@ class InboxProcessor:
         try:
             # A savepoint only where a failure is parked in this transaction; in a batch, a
             # failure rolls everything back and the batch is redone one event at a time.
-            with self._context(envelope), transaction.atomic(savepoint=isolate):
+            with (
+                self._context(envelope),
+                transaction.atomic() if isolate else contextlib.nullcontext(),
+            ):
                 if handler is not None:
                     handler(decode(envelope), envelope)
         except Exception as exc:
@@ -308,10 +313,9 @@ class InboxProcessor:
             return False
         applied_at = now_utc()
         batch.advance(envelope, applied_at)
-        INBOX_APPLIED.labels(self.consumer.name, envelope.event_type).inc()
-        INBOX_LAG.labels(self.consumer.name, envelope.event_type).observe(
-            max((applied_at - envelope.occurred_at).total_seconds(), 0.0)
-        )
+        applied, lag = self._metrics(envelope.event_type)
+        applied.inc()
+        lag.observe(max((applied_at - envelope.occurred_at).total_seconds(), 0.0))
         logger.info(
             "inbox.applied",
             consumer=self.consumer.name,
@@ -324,10 +328,20 @@ class InboxProcessor:
         )
         return True
 
+    def _metrics(self, event_type: str):
+        """The applied counter and lag histogram of an event type (label lookups cached)."""
+        children = self._metric_children.get(event_type)
+        if children is None:
+            children = self._metric_children[event_type] = (
+                INBOX_APPLIED.labels(self.consumer.name, event_type),
+                INBOX_LAG.labels(self.consumer.name, event_type),
+            )
+        return children
+
     @contextlib.contextmanager
     def _context(self, envelope: Envelope) -> Iterator[None]:
         """Continue the producer's trace and correlation id; mark the change as applied."""
-        parent = TraceContextTextMapPropagator().extract(
+        parent = _PROPAGATOR.extract(
             {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
         )
         with (

@@ -39,7 +39,7 @@ class InboxWorker:
         subscriptions: Mapping[str, Sequence[str]],
         batch_size: int = 200,
         prefetch: int = 500,
-        batch_wait: float = 0.002,
+        batch_wait: float = 0.01,
         sweep_interval: float = 1.0,
     ):
         self.processor = processor
@@ -138,8 +138,9 @@ class InboxWorker:
             with consumer:
                 while not stop.is_set() and not (until and until()):
                     if self._buffer:
-                        # Collect what is arriving (a gap of IDLE_GAP ends the batch), for at
-                        # most `batch_wait` after its first message, up to `batch_size`.
+                        # Collect what is arriving: a gap of IDLE_GAP ends the batch (a steady
+                        # trickle goes to the database at once), a backlog fills it up to
+                        # `batch_size` or for at most `batch_wait` after its first message.
                         remaining = self._flush_at - time.monotonic()
                         if remaining > 0 and len(self._buffer) < self.batch_size:
                             try:

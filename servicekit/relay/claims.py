@@ -72,16 +72,18 @@ _CLAIM_SQL = _CLAIM_SQL.format(
     from_settings=" FROM settings",
     and_settings=" AND settings.value = 'off'",
 )
+# By primary key, through unnest: the generic plan of the prepared statement (which cannot see
+# how many ids come) stays a loop of primary-key probes.
 _MARK_SENT_SQL = (
     f"UPDATE {_TABLE} o SET status = 'sent', sent_at = %s, claimed_by = '', "  # noqa: S608
-    "claimed_until = NULL, last_error = '' {from_settings}"
-    "WHERE o.id = ANY(%s::bigint[]) AND o.status = 'pending'{and_settings}"
+    "claimed_until = NULL, last_error = '' FROM unnest(%s::bigint[]) AS k(id){from_settings} "
+    "WHERE o.id = k.id AND o.status = 'pending'{and_settings}"
 )
 # Outside a caller's transaction mark-sent commits asynchronously: a mark lost in a database
 # crash only means the broker gets the (confirmed) events again, and the inboxes drop them.
 _MARK_SENT_IN_TRANSACTION_SQL = _MARK_SENT_SQL.format(from_settings="", and_settings="")
 _MARK_SENT_SQL = _MARK_SENT_SQL.format(
-    from_settings="FROM (SELECT set_config('synchronous_commit', 'off', true)) AS s(value) ",
+    from_settings=", (SELECT set_config('synchronous_commit', 'off', true)) AS s(value)",
     and_settings=" AND s.value = 'off'",
 )
 

@@ -26,6 +26,7 @@ from servicekit.outbox.services import NOTIFY_CHANNEL
 from servicekit.relay import claims
 
 logger = structlog.get_logger("servicekit.relay")
+_PROPAGATOR = TraceContextTextMapPropagator()
 tracer = trace.get_tracer("servicekit.relay")
 
 
@@ -314,9 +315,7 @@ class Relay:
 
     def _span(self, row):
         # A publish span continues the trace of the (first) event's original request.
-        parent = TraceContextTextMapPropagator().extract(
-            {"traceparent": row.traceparent, "tracestate": row.tracestate}
-        )
+        parent = _PROPAGATOR.extract({"traceparent": row.traceparent, "tracestate": row.tracestate})
         return tracer.start_as_current_span(
             "outbox publish",
             context=parent,

@@ -1,10 +1,10 @@
 """The monolith's URLs: JSON APIs under /api/, JWKS, health, docs, and the storefront."""
 
 from django.contrib import admin
-from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path
 
-from servicekit import errors, health, metrics
+from servicekit import errors
+from servicekit.urls import api_docs_urls, operational_urls
 
 api_v1 = [
     path("auth/", include("monolith.users.urls_auth")),
@@ -15,14 +15,10 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
-    path("metrics", metrics.metrics, name="metrics"),
+    *operational_urls(),
     path(".well-known/jwks.json", include("monolith.users.urls_jwks")),
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    re_path(r"^api/", errors.api_not_found),
+    *api_docs_urls(),
     path("admin/", admin.site.urls),
     path("", include("monolith.storefront.urls")),
 ]

@@ -99,7 +99,9 @@ class TakeoverCommand:
     """Mixin for a `BaseCommand`: this service takes `entity` over from the service at --source.
 
     Subclasses set `entity`, `consumer` (this service's inbox consumer of the entity's stream),
-    `export_path` (the source's staff export API) and `streams`.
+    `export_path` (the source's staff export API) and `streams`; they may override the hooks
+    `check_preconditions()`, `export(pages)` (what each drain pass does with the source's
+    pages) and `after_flip()`.
     """
 
     entity: str
@@ -123,6 +125,16 @@ class TakeoverCommand:
         )
         parser.add_argument("--timeout", type=float, default=60.0)
 
+    def check_preconditions(self) -> None:
+        """Raise CommandError when this takeover must not start."""
+
+    def export(self, pages: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+        """One drain pass over the source's export; the pages feed the caught-up check."""
+        return pages
+
+    def after_flip(self) -> None:
+        """Runs once this service owns the entity."""
+
     def handle(self, *args, source, token, username, token_url, timeout, **options) -> None:
         import os
 
@@ -131,6 +143,7 @@ class TakeoverCommand:
 
         from servicekit.export_client import ExportError, ExportSource
 
+        self.check_preconditions()
         exporter = ExportSource(source, token=token)
         try:
             if not token:
@@ -143,10 +156,11 @@ class TakeoverCommand:
                 entity=self.entity,
                 to=settings.SERVICE_NAME,
                 consumer=self.consumer,
-                export=lambda: exporter.pages(self.export_path),
+                export=lambda: self.export(exporter.pages(self.export_path)),
                 streams=self.streams,
                 timeout=timeout,
                 report=self.stdout.write,
             )
         except (ExportError, HandoverTimeout) as exc:
             raise CommandError(str(exc)) from exc
+        self.after_flip()

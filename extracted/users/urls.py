@@ -1,21 +1,17 @@
 """The users service's URLs: the monolith's users, auth and JWKS paths, health, metrics, docs."""
 
-from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path
 
 from extracted.users.accounts import apis
-from servicekit import errors, health, metrics
+from servicekit import errors
+from servicekit.urls import api_docs_urls, operational_urls
 
 urlpatterns = [
-    path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
-    path("metrics", metrics.metrics, name="metrics"),
+    *operational_urls(),
     path(".well-known/jwks.json", apis.jwks, name="jwks"),
     path("api/v1/auth/", include("extracted.users.accounts.urls_auth")),
     path("api/v1/users/", include("extracted.users.accounts.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    re_path(r"^api/", errors.api_not_found),
+    *api_docs_urls(),
 ]
 
 handler500 = errors.server_error

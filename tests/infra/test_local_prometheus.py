@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,9 +19,9 @@ import yaml
 
 from servicekit.ports import path_of, port_env_var
 from tests.infra import fleet
+from tests.support.fleet import free_port
 
 ROOT = fleet.ROOT
-RESERVED = range(8000, 8011)  # `make run` may be using these
 
 
 def _load_script():
@@ -32,15 +31,6 @@ def _load_script():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in RESERVED:
-            return port
 
 
 def get_json(url: str) -> dict:

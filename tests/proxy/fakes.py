@@ -11,15 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-
-def free_port() -> int:
-    """A free loopback port outside 8000-8010 (those belong to `make run`)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if not 8000 <= port <= 8010:
-            return port
+from tests.support.fleet import free_port
 
 
 class _Handler(BaseHTTPRequestHandler):

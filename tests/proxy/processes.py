@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.proxy.fakes import free_port
-from tests.support.fleet import wait_http
+from tests.support.fleet import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

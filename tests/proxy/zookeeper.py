@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.proxy.fakes import free_port
+from tests.support.fleet import free_port
 
 JAR = Path("/usr/share/java/zookeeper.jar")
 

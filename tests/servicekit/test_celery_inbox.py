@@ -7,27 +7,14 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings as django_settings
 
-from contracts.envelope import Envelope, now_utc
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1
 from monolith.celery import app
 from servicekit.broker import broker_connection, declare_topology, delete_topology, event_exchange
 from servicekit.inbox.models import InboxMessage
 from servicekit.inbox.registry import EventConsumer
+from tests.support.envelopes import envelope
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def envelope(event, sequence: int) -> Envelope:
-    return Envelope(
-        event_id=uuid.uuid4(),
-        event_type=event.event_type,
-        aggregate_type=event.aggregate_type,
-        aggregate_id=event.aggregate_id,
-        sequence=sequence,
-        occurred_at=now_utc(),
-        origin="monolith",
-        payload=event.to_payload(),
-    )
 
 
 def test_the_celery_worker_hosts_an_inbox_consumer(settings):
@@ -40,8 +27,8 @@ def test_the_celery_worker_hosts_an_inbox_consumer(settings):
     subscriptions = {name: ("orders.#",)}
     settings.SERVICEKIT_EVENTS = {"EXCHANGE": exchange, "SUBSCRIPTIONS": subscriptions}
     settings.SERVICEKIT_CELERY_INBOX_CONSUMERS = [name]
-    confirmed = envelope(OrderConfirmedV1(order_id=7, customer_id=1), 1)
-    cancelled = envelope(OrderCancelledV1(order_id=7, customer_id=1, reason="x"), 2)
+    confirmed = envelope(OrderConfirmedV1(order_id=7, customer_id=1), sequence=1)
+    cancelled = envelope(OrderCancelledV1(order_id=7, customer_id=1, reason="x"), sequence=2)
     task_queue = f"monolith-test-{tag}"
     saved = (app.conf.task_always_eager, app.conf.task_default_queue)
     app.conf.task_always_eager, app.conf.task_default_queue = False, task_queue

@@ -26,9 +26,13 @@ BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port outside 8000-8010 (those belong to `make run`)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if not 8000 <= port <= 8010:
+            return port
 
 
 def wait_http(url: str, *, timeout: float = 60.0, process: subprocess.Popen | None = None) -> None:

@@ -5,7 +5,6 @@ session login working, and tokens that keep verifying across the key ring."""
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 
 import jwt
@@ -13,7 +12,7 @@ import pytest
 from django.contrib.auth.hashers import make_password
 from django.test import Client
 
-from contracts.envelope import Envelope, now_utc
+from contracts.envelope import Envelope
 from contracts.users import UserCreatedV1, UserPasswordChangedV1
 from monolith.users.models import User
 from servicekit.inbox.processor import InboxProcessor
@@ -24,6 +23,7 @@ from servicekit.jwt.tokens import ACCESS, token_issue
 from servicekit.ownership import ownership_set
 from tests.monolith.conftest import assert_problem, bearer_client
 from tests.monolith.factories import PASSWORD
+from tests.support.envelopes import envelope as shared_envelope
 
 pytestmark = pytest.mark.django_db
 
@@ -40,16 +40,7 @@ def own_ring_and_ownership(settings, tmp_path):
 
 
 def envelope(event, sequence: int) -> Envelope:
-    return Envelope(
-        event_id=uuid.uuid4(),
-        event_type=event.event_type,
-        aggregate_type=event.aggregate_type,
-        aggregate_id=event.aggregate_id,
-        sequence=sequence,
-        occurred_at=now_utc(),
-        origin="users",
-        payload=event.to_payload(),
-    )
+    return shared_envelope(event, origin="users", sequence=sequence)
 
 
 def storefront_login(username: str, password: str) -> Client:

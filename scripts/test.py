@@ -11,6 +11,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,8 +37,38 @@ SUITES: list[tuple[str, str, list[str]]] = [
 ]
 
 
+@dataclass
+class Tally:
+    """Tests counted over every suite and backend, from each pytest run's JUnit XML report."""
+
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def add_report(self, report: Path, returncode: int) -> None:
+        counted_failures = 0
+        if report.exists():
+            root = ET.parse(report).getroot()  # noqa: S314 (our own pytest wrote it)
+            for suite in [root] if root.tag == "testsuite" else root.iter("testsuite"):
+                tests = int(suite.get("tests", 0))
+                failures = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+                skipped = int(suite.get("skipped", 0))
+                self.passed += tests - failures - skipped
+                self.skipped += skipped
+                counted_failures += failures
+        self.failed += counted_failures
+        # A run that failed without a failing test in its report (a crash, a collection error,
+        # an internal error) still counts as one failure: the total never hides a red suite.
+        if returncode not in (0, 5) and counted_failures == 0:
+            self.failed += 1
+
+    def line(self) -> str:
+        text = f"{self.passed} passed, {self.failed} failed"
+        return text + (f", {self.skipped} skipped" if self.skipped else "")
+
+
 def run_suite(
-    name: str, settings: str, paths: list[str], env: dict[str, str], extra: list[str]
+    name: str, settings: str, paths: list[str], env: dict[str, str], extra: list[str], tally: Tally
 ) -> int:
     present = [p for p in paths if (ROOT / p).exists()]
     if not present:
@@ -44,8 +76,11 @@ def run_suite(
     print(f"\n=== suite {name} [{env['STRANGLER_BACKENDS']}] ({' '.join(present)}) ===", flush=True)
     suite_env = {**env, "DJANGO_SETTINGS_MODULE": settings}
     suite_env["STRANGLER_DATA_DIR"] = tempfile.mkdtemp(prefix=f"strangler-{name}-")
-    cmd = [sys.executable, "-m", "pytest", *present, *extra]
-    return subprocess.call(cmd, cwd=ROOT, env=suite_env)
+    report = Path(suite_env["STRANGLER_DATA_DIR"]) / "junit.xml"
+    cmd = [sys.executable, "-m", "pytest", *present, f"--junit-xml={report}", *extra]
+    returncode = subprocess.call(cmd, cwd=ROOT, env=suite_env)
+    tally.add_report(report, returncode)
+    return returncode
 
 
 # Suites whose every test runs again on the real servers (database-heavy and quick); the
@@ -63,10 +98,11 @@ def main(argv: list[str]) -> int:
     base["DJANGO_ENV"] = "test"
     base.setdefault("STRANGLER_TEST_DB_SUFFIX", uuid.uuid4().hex[:8])
     failures: list[str] = []
+    tally = Tally()
 
     embedded = {**base, "STRANGLER_BACKENDS": "sqlite+filesystem"}
     for name, settings, paths in SUITES:
-        if run_suite(name, settings, paths, embedded, argv):
+        if run_suite(name, settings, paths, embedded, argv, tally) not in (0, 5):
             failures.append(f"{name} on sqlite+filesystem")
 
     up = backends.available(patience=60.0 if ci else 0.0)
@@ -83,7 +119,7 @@ def main(argv: list[str]) -> int:
             real["REDIS_URL"] = backends.REDIS_URL
         for name, settings, paths in SUITES:
             selection = [] if name in FULL_REAL_PASS else ["-m", "integration"]
-            if run_suite(name, settings, paths, real, [*selection, *argv]) not in (0, 5):
+            if run_suite(name, settings, paths, real, [*selection, *argv], tally) not in (0, 5):
                 failures.append(f"{name} on {real['STRANGLER_BACKENDS']}")
     elif ci:
         failures.append(f"real servers expected in CI but unreachable: {up}")
@@ -99,9 +135,12 @@ def main(argv: list[str]) -> int:
     )
     if failures:
         print("FAILED: " + "; ".join(failures))
-        return 1
-    print("all suites passed")
-    return 0
+        tally.failed = max(tally.failed, len(failures))
+    else:
+        print("all suites passed")
+    # The last line, and the only one in this shape: how a landing knows what ran.
+    print(tally.line(), flush=True)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

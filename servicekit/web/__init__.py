@@ -1,0 +1,1 @@
+"""HTTP-side plumbing every service shares: settings from the environment, errors, logs, files."""

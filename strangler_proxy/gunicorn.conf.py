@@ -1,11 +1,13 @@
-"""Gunicorn settings for the proxy: gthread workers, metrics shared across workers."""
+"""Gunicorn settings for the proxy: gthread workers with header/body deadlines, shared metrics."""
 
 import os
 import shutil
 import tempfile
 
 wsgi_app = "strangler_proxy.wsgi:application"
-worker_class = "gthread"
+# gthread, except that a request head is gathered by the event loop under a deadline: slow
+# clients cannot hold the threads (strangler_proxy/worker.py).
+worker_class = "strangler_proxy.worker.DeadlineThreadWorker"
 workers = int(os.environ.get("STRANGLER_PROXY_WORKERS", "2"))
 threads = int(os.environ.get("STRANGLER_PROXY_THREADS", "8"))
 keepalive = 15

@@ -11,6 +11,7 @@ seconds (a client that stalls its body gets the proxy's 400 `incomplete_body`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import time
@@ -69,10 +70,8 @@ class DeadlineThreadWorker(ThreadWorker):
 
     def _stop_gathering(self, conn):
         self.gathering.pop(conn, None)
-        try:
+        with contextlib.suppress(OSError, KeyError, ValueError):
             self.poller.unregister(conn.sock)
-        except (OSError, KeyError, ValueError):
-            pass
 
     def _drop(self, conn):
         self._stop_gathering(conn)

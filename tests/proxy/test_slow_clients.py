@@ -48,6 +48,15 @@ def _get(proxy, target: str) -> int:
         conn.close()
 
 
+def _read_until(sock: socket.socket, done) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+        if done(data):
+            break
+    return data
+
+
 def test_a_normal_client_is_served_while_a_hundred_slow_heads_hang(proxy):
     # given: 100 connections, each with an unfinished header line (slowloris)
     slow = []
@@ -77,13 +86,9 @@ def test_a_stalled_body_gets_a_problem_and_frees_the_thread(proxy, upstream):
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=15) as sock:
         sock.sendall(
             b"POST /api/stalled HTTP/1.1\r\nHost: example\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n{\"a\":"
+            b'Content-Length: 100\r\n\r\n{"a":'
         )
-        answer = b""
-        while chunk := sock.recv(65536):
-            answer += chunk
-            if b"\r\n\r\n" in answer and answer.endswith(b"}"):
-                break
+        answer = _read_until(sock, lambda data: b"\r\n\r\n" in data and data.endswith(b"}"))
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
     assert b"incomplete_body" in answer
     assert not [r for r in upstream.received if r["target"] == "/api/stalled"]
@@ -104,7 +109,5 @@ def test_pipelined_and_kept_alive_requests_still_work(proxy):
             b"GET /p/1 HTTP/1.1\r\nHost: example\r\n\r\n"
             b"GET /p/2 HTTP/1.1\r\nHost: example\r\nConnection: close\r\n\r\n"
         )
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+        data = _read_until(sock, lambda _data: False)
     assert data.count(b"HTTP/1.1 200") == 2

@@ -97,3 +97,94 @@ def test_wrong_audience_and_hs256_are_refused():
     forged = jwt.encode({"sub": "1"}, "secret", algorithm="HS256", headers={"kid": key.kid})
     with pytest.raises(TokenError, match="RS256"):
         token_decode(forged, policy=POLICY, key_for_kid=LocalKeys([key]))
+
+
+@pytest.fixture
+def gated_jwks():
+    """A JWKS host whose answers wait for `gate` (set = answer at once) and can fail."""
+    state = {"keys": [], "hits": 0, "fail": False, "gate": threading.Event()}
+    state["gate"].set()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            state["hits"] += 1
+            state["gate"].wait(30)
+            if state["fail"]:
+                self.send_response(503)
+                self.end_headers()
+                return
+            body = json.dumps(jwks_document(state["keys"])).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield state, f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+    finally:
+        state["gate"].set()
+        server.shutdown()
+
+
+def test_a_stale_cache_keeps_serving_known_keys_while_one_refresh_hangs(gated_jwks):
+    # given: a key cached, then the JWKS host hangs and the cache is past its age
+    state, url = gated_jwks
+    key = SigningKey.from_pem(generate_private_pem())
+    state["keys"] = [key]
+    keys = JwksKeys(url, max_age=0, min_refresh=0, timeout=20)
+    assert keys(key.kid) is not None
+    state["gate"].clear()
+    # when: six concurrent checks of the known key
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(keys(key.kid))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    # then: all answered from the cache while the host still hangs, with one refresh in flight
+    assert len(results) == 6 and all(r is not None for r in results)
+    assert not state["gate"].is_set()
+    assert state["hits"] == 2
+    state["gate"].set()
+
+
+def test_concurrent_lookups_of_a_new_kid_share_one_fetch(gated_jwks):
+    state, url = gated_jwks
+    old, new = (SigningKey.from_pem(generate_private_pem()) for _ in range(2))
+    state["keys"] = [old]
+    keys = JwksKeys(url, min_refresh=0, timeout=20)
+    keys(old.kid)
+    state["keys"] = [old, new]
+    state["gate"].clear()
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(keys(new.kid))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    state["gate"].set()
+    for thread in threads:
+        thread.join(10)
+    assert len(results) == 6
+    assert state["hits"] == 2  # one for the first key, one shared by the six
+
+
+def test_a_failed_refresh_keeps_the_keys_and_is_not_retried_at_once(gated_jwks):
+    state, url = gated_jwks
+    key = SigningKey.from_pem(generate_private_pem())
+    state["keys"] = [key]
+    keys = JwksKeys(url, min_refresh=0, max_backoff=60)
+    keys(key.kid)
+    state["fail"] = True
+    stranger = SigningKey.from_pem(generate_private_pem())
+    with pytest.raises(LookupError, match="JWKS unavailable"):
+        keys(stranger.kid)
+    hits = state["hits"]
+    for _ in range(5):  # remembered: no stampede on a failing host
+        with pytest.raises(LookupError):
+            keys(stranger.kid)
+    assert state["hits"] == hits
+    assert keys(key.kid) is not None  # the keys we had are kept

@@ -8,8 +8,8 @@ headers itself and frames the body by RFC 9112 section 6.3 (no body for HEAD, 1x
 one the upstream has closed meanwhile is noticed before reuse (poll), and an idempotent
 request that meets a connection closed under it is sent once more on a fresh one.
 
-Errors are urllib3's exception types, so the callers' handling (error kinds, metrics) is the
-same as with urllib3.
+Errors are this transport's own (`TransportError` and its kinds); it knows nothing of routes,
+upstream names or retries (strangler_proxy.upstream.forward decides what a failure means).
 """
 
 from __future__ import annotations
@@ -22,24 +22,34 @@ import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-import urllib3
-
 MAX_HEAD = 64 * 1024
 READ = 64 * 1024
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 NO_BODY_EXPECTED = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
-class ConnectError(urllib3.exceptions.ConnectTimeoutError):
+class TransportError(Exception):
+    """The request could not be exchanged with the upstream; `kind` names the failure."""
+
+    kind = "connect"
+
+
+class ConnectError(TransportError):
     """The upstream could not be reached (refused, unreachable, connect timeout)."""
 
+    kind = "connect"
 
-class ReadTimeout(urllib3.exceptions.TimeoutError):
+
+class ReadTimeout(TransportError):
     """The upstream took longer than the read timeout."""
 
+    kind = "timeout"
 
-class ProtocolError(urllib3.exceptions.ProtocolError):
+
+class ProtocolError(TransportError):
     """The upstream broke the connection or the HTTP framing."""
+
+    kind = "protocol"
 
 
 class _Stale(Exception):
@@ -283,7 +293,7 @@ class Response:
         try:
             for _ in self.stream():
                 pass
-        except urllib3.exceptions.HTTPError:
+        except TransportError:
             self.close()
 
     def close(self) -> None:

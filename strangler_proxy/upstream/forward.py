@@ -9,7 +9,8 @@ from contextlib import contextmanager
 
 import pybreaker
 
-from servicekit.http_client import backoff_delay, breaker_retry_after, may_retry
+from servicekit.http_client import breaker_retry_after, may_retry
+from servicekit.web.backoff import backoff_delay
 from strangler_proxy.metrics import FALLBACKS, UPSTREAM_ERRORS
 from strangler_proxy.routes.model import RetryPolicy, Route, Timeout
 from strangler_proxy.routes.resolve import Decision
@@ -98,9 +99,7 @@ class Forwarder:
             last: Unavailable | None = None
             for attempt in range(attempts):
                 if attempt:
-                    time.sleep(
-                        backoff_delay(attempt - 1, base=retry.backoff, cap=retry.max_backoff)
-                    )
+                    time.sleep(backoff_delay(attempt, base=retry.backoff, cap=retry.max_backoff))
                 instance = _pick(upstream, tried)
                 out[-1] = ("Host", _host_header(instance.url, headers, upstream.config))
                 try:

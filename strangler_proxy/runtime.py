@@ -2,7 +2,8 @@
 capture store, with the clients and pools they share built once and passed in.
 
 Per process (after the worker has forked) `get_runtime()` builds everything from
-`settings.STRANGLER_PROXY`; the CLI builds only what it needs with the same functions.
+`settings.STRANGLER_PROXY`; the CLI builds only what it needs with the same functions (and so
+imports this module without Django settings: the request path is imported in `build_proxy`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 from django.conf import settings
@@ -21,19 +22,14 @@ from django.dispatch import receiver
 
 from servicekit.env import data_dir
 from strangler_proxy.config import ProxyConfig
-from strangler_proxy.edge.auth import EdgeAuth
-from strangler_proxy.edge.proxy import Proxy, ProxyOptions
-from strangler_proxy.edge.ratelimit import MemoryLimiter, RedisLimiter
 from strangler_proxy.lifecycle.controller import Controller
 from strangler_proxy.lifecycle.evaluator import Evaluator
 from strangler_proxy.lifecycle.evidence import Snapshot, local_snapshot
 from strangler_proxy.lifecycle.store import LifecycleStore
-from strangler_proxy.routes.source import TableSource
-from strangler_proxy.shadow.runner import ShadowRunner
 from strangler_proxy.shadow.store import DiffStore, capture_store
-from strangler_proxy.upstream.client import Client
-from strangler_proxy.upstream.forward import Forwarder
-from strangler_proxy.upstream.pool import Upstreams
+
+if TYPE_CHECKING:
+    from strangler_proxy.edge.proxy import Proxy
 
 
 def redis_client(url: str) -> Any | None:
@@ -64,6 +60,17 @@ def build_capture(*, path: Path, redis: Any | None) -> DiffStore:
 
 
 def build_proxy(config: Mapping[str, Any] | ProxyConfig, *, redis: Any | None = None) -> Proxy:
+    # The request path is imported here, not at the top: the CLI builds its controller and
+    # capture store from this module without Django settings, and the edge needs them.
+    from strangler_proxy.edge.auth import EdgeAuth
+    from strangler_proxy.edge.proxy import Proxy, ProxyOptions
+    from strangler_proxy.edge.ratelimit import MemoryLimiter, RedisLimiter
+    from strangler_proxy.routes.source import TableSource
+    from strangler_proxy.shadow.runner import ShadowRunner
+    from strangler_proxy.upstream.client import Client
+    from strangler_proxy.upstream.forward import Forwarder
+    from strangler_proxy.upstream.pool import Upstreams
+
     config = _typed(config)
     if redis is None:
         redis = redis_client(config.redis_url)

@@ -256,9 +256,9 @@ class Proxy:
         except TransportError:
             raw.close()
             UPSTREAM_ERRORS.labels(upstream.name, "protocol").inc()
-            raise request.reject(
-                502, "upstream_protocol", "The upstream answer broke off."
-            ) from None
+            return problem_reply(
+                502, "upstream_protocol", "The upstream answer broke off.", request.request_id
+            )
         raw.release_conn()
         return Reply(raw.status, raw.reason, headers, data)
 

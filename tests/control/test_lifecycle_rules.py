@@ -181,3 +181,9 @@ def test_schema_refuses_bad_gates_with_line_and_field(field, message):
 def test_steps_must_rise():
     with pytest.raises(lc.LifecycleError, match="must rise strictly"):
         lc.lifecycle_of(Route(name="r", lifecycle={"canary_steps": [50, 5]}))
+
+
+@pytest.mark.parametrize("text", ["monolith", "shadow", "canary:5", "canary:12.5", "extracted"])
+def test_stage_text_round_trips(text):
+    assert str(S(text)) == text
+    assert S(text) == S(text) and S("canary:5") != S("canary:50")

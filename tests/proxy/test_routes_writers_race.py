@@ -10,6 +10,7 @@ import multiprocessing
 import textwrap
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROUTES = 40
@@ -81,3 +82,26 @@ def test_cli_and_controller_racing_lose_no_update(tmp_path):
     }
     lost = sorted(name for name, mode in modes.items() if mode != "shadow")
     assert lost == [], f"{len(lost)} updates lost: {lost}"
+
+
+def test_refused_change_leaves_the_file_as_it_was(tmp_path):
+    from strangler_proxy.routes.file import RouteChange, route_change, route_update
+    from strangler_proxy.routes.model import RouteTableError
+
+    path = _routes_file(tmp_path / "routes.yaml")
+    before = path.read_text()
+
+    def refuse(route, table):
+        raise RuntimeError("changed meanwhile")
+
+    with pytest.raises(RouteTableError, match="unknown upstream 'nowhere'"):
+        route_update(path, "cli-0", {"fallback": "nowhere"})
+    with pytest.raises(RouteTableError, match="not settable here: lifecycle"):
+        route_update(path, "cli-0", {"lifecycle": {}})
+    with pytest.raises(RuntimeError, match="changed meanwhile"):
+        route_change(path, RouteChange(route="cli-0", fields={"mode": "shadow"}, plan=refuse))
+    with pytest.raises(KeyError):
+        route_update(path, "no-such-route", {"mode": "shadow"})
+
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".routes.yaml.lock", "routes.yaml"]

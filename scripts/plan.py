@@ -1,6 +1,6 @@
 """`python scripts/plan.py status`: where the running system stands on migrations_plan/plan.yaml.
 
-Reads the live route table (strangler_proxy/routes_file.py) and the ownership file
+Reads the live route table (strangler_proxy/routes/file.py) and the ownership file
 (servicekit/ownership.py) — the same files the proxy and the services read.
 """
 
@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
 
     settings.configure()
     from servicekit.ownership import ownership
-    from strangler_proxy.routes_file import live_routes_file
+    from strangler_proxy.routes.file import live_routes_file
 
     table = yaml.safe_load(live_routes_file().read_text())
     routes = {r["name"]: r.get("mode", "monolith") for r in table["routes"]}

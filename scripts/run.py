@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 from servicekit.env import data_dir  # noqa: E402
 from servicekit.ports import PORTS, port_env_var  # noqa: E402
-from strangler_proxy.routes_file import live_routes_file  # noqa: E402
+from strangler_proxy.routes.file import live_routes_file  # noqa: E402
 
 # Every Django service migrates its own database: (name, management script).
 MANAGE = {

@@ -1,6 +1,8 @@
-"""The operators' CLI: edits `routes.yaml` atomically; every worker picks the change up by itself.
+"""The operators' CLI: `routes ...` edits `routes.yaml` through its one locked writer; every
+worker picks the change up by itself.
 
-Also `lifecycle ...`, `capture export` (strangler_proxy/lifecycle_cli.py) and `inventory`.
+Also `lifecycle ...` (lifecycle/cli.py), `capture export` (shadow/cli.py) and `inventory`
+(control/route_inventory.py).
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import json
 
 import yaml
 
-from strangler_proxy.routes_file import live_routes_file
-from strangler_proxy.routing import RouteTableError, load_table
-from strangler_proxy.table_source import read_raw, route_update
+from strangler_proxy.routes.file import live_routes_file, read_raw, route_update
+from strangler_proxy.routes.load import load_table
+from strangler_proxy.routes.model import RouteTableError
 
 
 def _file(args: argparse.Namespace) -> str:
@@ -118,10 +120,13 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("validate", help="check the file against the schema").set_defaults(
         func=cmd_validate
     )
-    from strangler_proxy import inventory, lifecycle_cli
+    from strangler_proxy.control import route_inventory
+    from strangler_proxy.lifecycle import cli as lifecycle_cli
+    from strangler_proxy.shadow import cli as capture_cli
 
     more = lifecycle_cli.add_commands(top)
-    inventory.add_commands(top)
+    capture_cli.add_commands(top)
+    route_inventory.add_commands(top)
     for p in (routes, *sub.choices.values(), *more):
         p.add_argument("--file", help="routes file", default=argparse.SUPPRESS)
     return root

@@ -1,26 +1,35 @@
-"""Builds the per-process `Proxy` from settings, once, after the worker has forked."""
+"""The composition root: the one place that builds the proxy, the lifecycle controller and the
+capture store, with the clients and pools they share built once and passed in.
+
+Per process (after the worker has forked) `get_runtime()` builds everything from
+`settings.STRANGLER_PROXY`; the CLI builds only what it needs with the same functions (and so
+imports this module without Django settings: the request path is imported in `build_proxy`).
+"""
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from strangler_proxy.auth import EdgeAuth
-from strangler_proxy.capture import capture_store
-from strangler_proxy.proxy import Proxy, ProxyOptions
-from strangler_proxy.ratelimit import MemoryLimiter, RedisLimiter
-from strangler_proxy.shadow import DiffStore, ShadowRunner
-from strangler_proxy.table_source import TableSource
-from strangler_proxy.upstreams import Upstreams
+from servicekit.env import data_dir
+from strangler_proxy.config import ProxyConfig
+from strangler_proxy.lifecycle.controller import Controller
+from strangler_proxy.lifecycle.evaluator import Evaluator
+from strangler_proxy.lifecycle.evidence import Snapshot, local_snapshot
+from strangler_proxy.lifecycle.store import LifecycleStore
+from strangler_proxy.shadow.store import DiffStore, capture_store
 
-_proxy: Proxy | None = None
-_lock = threading.Lock()
+if TYPE_CHECKING:
+    from strangler_proxy.edge.proxy import Proxy
 
 
 def redis_client(url: str) -> Any | None:
@@ -31,89 +40,136 @@ def redis_client(url: str) -> Any | None:
     return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
-def build_proxy(config: dict[str, Any]) -> Proxy:
-    redis = redis_client(config.get("REDIS_URL", ""))
-    http = urllib3.PoolManager(num_pools=64, maxsize=config.get("POOL_SIZE", 32), block=False)
+def default_folder() -> Path:
+    """`<data folder>/proxy`: lifecycle state and captures when no folder is given."""
+    folder = data_dir() / "proxy"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def build_controller(
+    *, routes_file: str | os.PathLike[str], folder: Path, read_snapshot: Callable[[], Snapshot]
+) -> Controller:
+    return Controller(
+        routes_file=routes_file, store=LifecycleStore(folder), read_snapshot=read_snapshot
+    )
+
+
+def build_capture(*, path: Path, redis: Any | None) -> DiffStore:
+    return capture_store(path=path, redis_client=redis)
+
+
+def build_proxy(config: Mapping[str, Any] | ProxyConfig, *, redis: Any | None = None) -> Proxy:
+    # The request path is imported here, not at the top: the CLI builds its controller and
+    # capture store from this module without Django settings, and the edge needs them.
+    from strangler_proxy.edge.auth import EdgeAuth
+    from strangler_proxy.edge.proxy import Proxy, ProxyOptions
+    from strangler_proxy.edge.ratelimit import MemoryLimiter, RedisLimiter
+    from strangler_proxy.routes.source import TableSource
+    from strangler_proxy.shadow.runner import ShadowRunner
+    from strangler_proxy.upstream.client import Client
+    from strangler_proxy.upstream.forward import Forwarder
+    from strangler_proxy.upstream.pool import Upstreams
+
+    config = _typed(config)
+    if redis is None:
+        redis = redis_client(config.redis_url)
+    upstreams = Upstreams(
+        http=urllib3.PoolManager(num_pools=64, maxsize=config.pool_size, block=False),
+        redis_client=redis,
+        zookeeper_hosts=config.zookeeper_hosts,
+        health_checks=config.health_checks,
+    )
     return Proxy(
-        source=TableSource(config["ROUTES_FILE"], check_interval=config.get("CHECK_INTERVAL", 1.0)),
-        upstreams=Upstreams(
-            http=http,
-            redis_client=redis,
-            zookeeper_hosts=config.get("ZOOKEEPER_HOSTS", ""),
-            health_checks=config.get("HEALTH_CHECKS", True),
-        ),
+        source=TableSource(config.routes_file, check_interval=config.check_interval),
+        upstreams=upstreams,
+        forwarder=Forwarder(upstreams=upstreams, client=Client()),
         limiter=RedisLimiter(redis) if redis is not None else MemoryLimiter(),
         auth=EdgeAuth(
-            jwks_url=config["JWKS_URL"],
-            issuer=config.get("JWT_ISSUER", "strangler-users"),
-            audience=config.get("JWT_AUDIENCE", "strangler"),
-            admin_token=config.get("ADMIN_TOKEN", ""),
+            jwks_url=config.jwks_url,
+            issuer=config.jwt_issuer,
+            audience=config.jwt_audience,
+            admin_token=config.admin_token,
         ),
         shadow=ShadowRunner(
-            store=DiffStore(path=Path(config["SHADOW_DIFFS_FILE"]), redis_client=redis),
-            workers=config.get("SHADOW_WORKERS", 4),
-            capture=capture_store(path=capture_file(config), redis_client=redis)
-            if config.get("CAPTURE", True)
+            store=DiffStore(path=Path(config.shadow_diffs_file), redis_client=redis),
+            workers=config.shadow_workers,
+            capture=build_capture(path=config.capture_path, redis=redis)
+            if config.capture
             else None,
         ),
         options=ProxyOptions(
-            max_body=config.get("MAX_BODY", 10 * 1024 * 1024),
-            buffer_limit=config.get("BUFFER_LIMIT", 256 * 1024),
-            tracing=config.get("TRACING", False),
-            trust_canary_header=config.get("TRUST_CANARY_HEADER", True),
+            max_body=config.max_body,
+            buffer_limit=config.buffer_limit,
+            tracing=config.tracing,
+            trust_canary_header=config.trust_canary_header,
         ),
     )
 
 
-def capture_file(config: dict[str, Any]) -> Path:
-    return Path(
-        config.get("CAPTURE_FILE")
-        or Path(config["SHADOW_DIFFS_FILE"]).with_name("shadow-capture.jsonl")
-    )
+class Runtime:
+    """Everything one proxy process serves with; the controller is built on first use (its
+    store creates the lifecycle database, which a proxy that never uses it should not)."""
+
+    def __init__(self, config: ProxyConfig):
+        self.config = config
+        self.proxy = build_proxy(config)
+        # reads the upstreams' /metrics for the outbox lag page
+        self.outbox_http = urllib3.PoolManager(num_pools=8, maxsize=2)
+
+    @functools.cached_property
+    def lifecycle(self) -> Controller:
+        return build_controller(
+            routes_file=self.config.routes_file,
+            folder=self.config.lifecycle_folder,
+            read_snapshot=local_snapshot,
+        )
 
 
-def lifecycle_folder(config: dict[str, Any]) -> Path:
-    return Path(config.get("LIFECYCLE_DIR") or Path(config["SHADOW_DIFFS_FILE"]).parent)
+def build_runtime(config: Mapping[str, Any] | ProxyConfig) -> Runtime:
+    return Runtime(_typed(config))
 
 
-def get_proxy() -> Proxy:
-    global _proxy
-    proxy = _proxy
-    if proxy is None:
-        with _lock:
-            if _proxy is None:
-                _proxy = build_proxy(settings.STRANGLER_PROXY)
-                _start_evaluator(settings.STRANGLER_PROXY)
-            proxy = _proxy
-    return proxy
+def _typed(config: Mapping[str, Any] | ProxyConfig) -> ProxyConfig:
+    return config if isinstance(config, ProxyConfig) else ProxyConfig.from_settings(config)
 
 
+_runtime: Runtime | None = None
+_lock = threading.Lock()
 _evaluator_started = False
 
 
-def _start_evaluator(config: dict[str, Any]) -> None:
+def get_runtime() -> Runtime:
+    global _runtime
+    runtime = _runtime
+    if runtime is None:
+        with _lock:
+            if _runtime is None:
+                _runtime = build_runtime(settings.STRANGLER_PROXY)
+                _start_evaluator(_runtime)
+            runtime = _runtime
+    return runtime
+
+
+def get_proxy() -> Proxy:
+    return get_runtime().proxy
+
+
+def _start_evaluator(runtime: Runtime) -> None:
     """With LIFECYCLE_EVALUATOR on, every worker competes for one lock; its holder evaluates."""
     global _evaluator_started
-    if _evaluator_started or not config.get("LIFECYCLE_EVALUATOR", False):
+    if _evaluator_started or not runtime.config.lifecycle_evaluator:
         return
-    from strangler_proxy import lifecycle
-
-    folder = lifecycle_folder(config)
-    controller = lifecycle.Controller(
-        routes_file=config["ROUTES_FILE"],
-        store=lifecycle.LifecycleStore(folder),
-        read_snapshot=lifecycle.local_snapshot,
-    )
-    lifecycle.Evaluator(
-        controller,
-        lock_path=folder / "lifecycle.lock",
-        interval=float(config.get("LIFECYCLE_INTERVAL", 5.0)),
+    Evaluator(
+        runtime.lifecycle,
+        lock_path=runtime.config.lifecycle_folder / "lifecycle.lock",
+        interval=runtime.config.lifecycle_interval,
     ).start_thread()
     _evaluator_started = True
 
 
 @receiver(setting_changed)
 def _reset(*, setting: str, **_kwargs: Any) -> None:
-    global _proxy
+    global _runtime
     if setting == "STRANGLER_PROXY":
-        _proxy = None
+        _runtime = None

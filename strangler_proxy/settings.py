@@ -6,7 +6,8 @@ from pathlib import Path
 
 from servicekit.env import data_dir, env_bool, env_int, env_list, env_str, secret_key
 from servicekit.logging import logging_config
-from strangler_proxy.routes_file import live_routes_file
+from strangler_proxy.config import default
+from strangler_proxy.routes.file import live_routes_file
 
 SERVICE_NAME = "strangler-proxy"
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,25 +52,33 @@ _MONOLITH = env_str("STRANGLER_MONOLITH_URL", f"http://127.0.0.1:{env_int('MONOL
 
 STRANGLER_PROXY = {
     "ROUTES_FILE": str(live_routes_file()),
-    "CHECK_INTERVAL": float(env_str("STRANGLER_ROUTES_CHECK_INTERVAL", "1.0")),
-    "MAX_BODY": env_int("STRANGLER_MAX_BODY", 10 * 1024 * 1024),
-    "BUFFER_LIMIT": env_int("STRANGLER_BUFFER_LIMIT", 256 * 1024),
-    "POOL_SIZE": env_int("STRANGLER_POOL_SIZE", 32),
+    "CHECK_INTERVAL": float(
+        env_str("STRANGLER_ROUTES_CHECK_INTERVAL", str(default("check_interval")))
+    ),
+    "MAX_BODY": env_int("STRANGLER_MAX_BODY", default("max_body")),
+    "BUFFER_LIMIT": env_int("STRANGLER_BUFFER_LIMIT", default("buffer_limit")),
+    "POOL_SIZE": env_int("STRANGLER_POOL_SIZE", default("pool_size")),
     "JWKS_URL": env_str("STRANGLER_JWKS_URL", f"{_MONOLITH}/.well-known/jwks.json"),
-    "JWT_ISSUER": env_str("JWT_ISSUER", "strangler-users"),
-    "JWT_AUDIENCE": env_str("JWT_AUDIENCE", "strangler"),
+    "JWT_ISSUER": env_str("JWT_ISSUER", default("jwt_issuer")),
+    "JWT_AUDIENCE": env_str("JWT_AUDIENCE", default("jwt_audience")),
     "ADMIN_TOKEN": env_str("STRANGLER_ADMIN_TOKEN", ""),
     "REDIS_URL": env_str("REDIS_URL", ""),
     "ZOOKEEPER_HOSTS": env_str("STRANGLER_ZOOKEEPER_HOSTS", ""),
-    "HEALTH_CHECKS": env_bool("STRANGLER_HEALTH_CHECKS", default=True),
-    "SHADOW_WORKERS": env_int("STRANGLER_SHADOW_WORKERS", 4),
+    "HEALTH_CHECKS": env_bool("STRANGLER_HEALTH_CHECKS", default=default("health_checks")),
+    "SHADOW_WORKERS": env_int("STRANGLER_SHADOW_WORKERS", default("shadow_workers")),
     "SHADOW_DIFFS_FILE": str(DATA_DIR / "shadow-diffs.jsonl"),
-    "CAPTURE": env_bool("STRANGLER_CAPTURE", default=True),
+    "CAPTURE": env_bool("STRANGLER_CAPTURE", default=default("capture")),
     "CAPTURE_FILE": str(DATA_DIR / "shadow-capture.jsonl"),
     "LIFECYCLE_DIR": str(DATA_DIR),
-    "LIFECYCLE_EVALUATOR": env_bool("STRANGLER_LIFECYCLE_EVALUATOR", default=False),
-    "LIFECYCLE_INTERVAL": float(env_str("STRANGLER_LIFECYCLE_INTERVAL", "5")),
-    "TRUST_CANARY_HEADER": env_bool("STRANGLER_TRUST_CANARY_HEADER", default=True),
+    "LIFECYCLE_EVALUATOR": env_bool(
+        "STRANGLER_LIFECYCLE_EVALUATOR", default=default("lifecycle_evaluator")
+    ),
+    "LIFECYCLE_INTERVAL": float(
+        env_str("STRANGLER_LIFECYCLE_INTERVAL", str(default("lifecycle_interval")))
+    ),
+    "TRUST_CANARY_HEADER": env_bool(
+        "STRANGLER_TRUST_CANARY_HEADER", default=default("trust_canary_header")
+    ),
     "TRACING": env_bool(
         "STRANGLER_TRACING",
         default=bool(env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "") or env_str("OTEL_TRACES_FILE", "")),

@@ -3,7 +3,8 @@
 from django.urls import path, re_path
 
 from servicekit.metrics import metrics
-from strangler_proxy import views
+from strangler_proxy.control import page, views
+from strangler_proxy.edge.django_view import proxy_view
 
 admin_patterns = [
     path("_strangler/healthz", views.healthz),
@@ -20,9 +21,9 @@ admin_patterns = [
     ),
     path("_strangler/inventory", views.inventory_view),
     path("_strangler/outbox", views.outbox),
-    path("_strangler/ui/", views.control_centre),
-    path("_strangler/ui/control.js", views.control_centre_script),
-    path("_strangler/ui/control.css", views.control_centre_style),
+    path("_strangler/ui/", page.control_centre),
+    path("_strangler/ui/control.js", page.control_centre_script),
+    path("_strangler/ui/control.css", page.control_centre_style),
 ]
 
-urlpatterns = [*admin_patterns, re_path(r"", views.proxy_view)]
+urlpatterns = [*admin_patterns, re_path(r"", proxy_view)]

@@ -21,6 +21,6 @@ if settings.STRANGLER_PROXY["TRACING"]:
 
 django_application = get_wsgi_application()
 
-from strangler_proxy.fastpath import ProxyApplication  # noqa: E402
+from strangler_proxy.edge.app import ProxyApplication  # noqa: E402
 
 application = ProxyApplication(django_application, via_django=settings.STRANGLER_PROXY["TRACING"])

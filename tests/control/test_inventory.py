@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from strangler_proxy.inventory import inventory, summary
-from strangler_proxy.routing import parse_table
+from strangler_proxy.control.route_inventory import inventory, summary
+from strangler_proxy.routes import parse_table
 from tests.proxy.conftest import ADMIN_TOKEN, routes_yaml, upstream_spec
 from tests.proxy.processes import ROOT
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from strangler_proxy import lifecycle as lc
-from strangler_proxy.routing import RouteTableError, parse_table
+from strangler_proxy.routes import Route, RouteTableError, parse_table
 
 GATES = lc.Gates(
     min_requests=100,
@@ -33,23 +33,35 @@ def _canary_window(ok: int, failed: int, fallbacks: int = 0, slow: int = 0) -> l
 
 def _evidence(window: lc.Snapshot, stage: str) -> lc.Evidence:
     return lc.evidence_for(
-        window, route="r", stage=stage, candidate="svc", primary="monolith", window_seconds=60
+        window, route="r", stage=S(stage), candidate="svc", primary="monolith", window_seconds=60
     )
 
 
+def S(text: str) -> lc.Stage:
+    return lc.Stage.parse(text)
+
+
 def test_stages_run_monolith_shadow_canary_steps_extracted_retired():
-    stages = ["monolith"]
+    stages = [S("monolith")]
     while (nxt := lc.next_stage(stages[-1], (5, 50))) is not None:
         stages.append(nxt)
-    assert stages == ["monolith", "shadow", "canary:5", "canary:50", "extracted", "retired"]
-    assert lc.next_stage("canary:20", (5, 50)) == "canary:50"  # a hand-set percent moves on
+    assert [str(s) for s in stages] == [
+        "monolith",
+        "shadow",
+        "canary:5",
+        "canary:50",
+        "extracted",
+        "retired",
+    ]
+    assert stages[2] == lc.Stage(lc.StageKind.CANARY, 5.0)
+    assert lc.next_stage(S("canary:20"), (5, 50)) == S("canary:50")  # a hand-set percent moves on
 
 
 def test_stage_changes_retiring_drops_the_monolith_fallback():
-    route = {"name": "r", "mode": "extracted", "upstream": "svc", "fallback": "monolith"}
-    changes = lc.stage_changes("retired", route=route, default_upstream="monolith")
+    route = Route(name="r", mode="extracted", upstream="svc", fallback="monolith")
+    changes = lc.stage_changes(S("retired"), route=route, default_upstream="monolith")
     assert changes == {"mode": "extracted", "percent": None, "fallback": None}
-    assert lc.stage_changes("canary:5", route=route, default_upstream="monolith") == {
+    assert lc.stage_changes(S("canary:5"), route=route, default_upstream="monolith") == {
         "mode": "canary",
         "percent": 5.0,
     }
@@ -75,27 +87,31 @@ def test_counter_reset_counts_from_zero():
 
 
 def test_good_canary_is_promoted_to_the_next_step():
-    verdict = lc.decide("canary:5", AUTO, _evidence(_canary_window(ok=200, failed=1), "canary:5"))
-    assert (verdict.action, verdict.to_stage) == ("promote", "canary:50")
+    verdict = lc.decide(
+        S("canary:5"), AUTO, _evidence(_canary_window(ok=200, failed=1), "canary:5")
+    )
+    assert (verdict.action, verdict.to_stage) == ("promote", S("canary:50"))
 
 
 def test_promotion_refused_without_enough_evidence():
-    verdict = lc.decide("canary:5", AUTO, _evidence(_canary_window(ok=40, failed=0), "canary:5"))
+    verdict = lc.decide(S("canary:5"), AUTO, _evidence(_canary_window(ok=40, failed=0), "canary:5"))
     assert verdict.action == "hold"
     assert "not enough evidence: 40 candidate requests" in verdict.reasons[0]
 
 
 def test_slow_candidate_is_held_not_rolled_back():
     verdict = lc.decide(
-        "canary:5", AUTO, _evidence(_canary_window(ok=200, failed=0, slow=50), "canary:5")
+        S("canary:5"), AUTO, _evidence(_canary_window(ok=200, failed=0, slow=50), "canary:5")
     )
     assert verdict.action == "hold"
     assert any(r.startswith("p99") for r in verdict.reasons)
 
 
 def test_failing_candidate_is_rolled_back_to_the_monolith():
-    verdict = lc.decide("extracted", AUTO, _evidence(_canary_window(ok=15, failed=5), "extracted"))
-    assert (verdict.action, verdict.to_stage) == ("rollback", "monolith")
+    verdict = lc.decide(
+        S("extracted"), AUTO, _evidence(_canary_window(ok=15, failed=5), "extracted")
+    )
+    assert (verdict.action, verdict.to_stage) == ("rollback", S("monolith"))
     assert "error rate 0.2500 > 0.02" in verdict.reasons[0]
 
 
@@ -103,25 +119,27 @@ def test_shadow_mismatches_roll_back_and_block_promotion():
     window = {"cmp|r|match": 180, "cmp|r|mismatch": 20, "slat|r|0.1": 200, "slat|r|+Inf": 200}
     evidence = _evidence(window, "shadow")
     assert evidence.mismatch_rate == pytest.approx(0.10)
-    assert lc.decide("shadow", AUTO, evidence).action == "rollback"
-    assert lc.promotion_faults("shadow", evidence, GATES) == ["mismatch rate 0.1000 > 0.01"]
+    assert lc.decide(S("shadow"), AUTO, evidence).action == "rollback"
+    assert lc.promotion_faults(S("shadow"), evidence, GATES) == ["mismatch rate 0.1000 > 0.01"]
 
 
 def test_without_auto_the_evaluator_only_reports():
     manual = lc.Lifecycle(gates=GATES, canary_steps=(5,), auto=False)
-    verdict = lc.decide("canary:5", manual, _evidence(_canary_window(ok=500, failed=0), "canary:5"))
+    verdict = lc.decide(
+        S("canary:5"), manual, _evidence(_canary_window(ok=500, failed=0), "canary:5")
+    )
     assert verdict.action == "hold" and verdict.promotable
 
 
 def test_retired_route_is_never_rolled_back():
-    verdict = lc.decide("retired", AUTO, _evidence(_canary_window(ok=10, failed=90), "retired"))
+    verdict = lc.decide(S("retired"), AUTO, _evidence(_canary_window(ok=10, failed=90), "retired"))
     assert verdict.action == "hold"
     assert verdict.reasons[0].startswith("ALERT")
 
 
 def test_monolith_stage_waits_for_an_operator():
     evidence = _evidence({}, "monolith")
-    assert lc.decide("monolith", AUTO, evidence).action == "hold"
+    assert lc.decide(S("monolith"), AUTO, evidence).action == "hold"
 
 
 ROUTES = """
@@ -143,9 +161,9 @@ routes:
 
 def test_schema_accepts_lifecycle_gates():
     table = parse_table(ROUTES % "max_p99_ms: 200")
-    raw = table.raw["routes"][0]
-    assert lc.lifecycle_of(raw).gates.max_p99_ms == 200
-    assert lc.lifecycle_of(raw).canary_steps == (5.0, 50.0)
+    route = table.route("r")
+    assert lc.lifecycle_of(route).gates.max_p99_ms == 200
+    assert lc.lifecycle_of(route).canary_steps == (5.0, 50.0)
 
 
 @pytest.mark.parametrize(
@@ -162,4 +180,10 @@ def test_schema_refuses_bad_gates_with_line_and_field(field, message):
 
 def test_steps_must_rise():
     with pytest.raises(lc.LifecycleError, match="must rise strictly"):
-        lc.lifecycle_of({"name": "r", "lifecycle": {"canary_steps": [50, 5]}})
+        lc.lifecycle_of(Route(name="r", lifecycle={"canary_steps": [50, 5]}))
+
+
+@pytest.mark.parametrize("text", ["monolith", "shadow", "canary:5", "canary:12.5", "extracted"])
+def test_stage_text_round_trips(text):
+    assert str(S(text)) == text
+    assert S(text) == S(text) and S("canary:5") != S("canary:50")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from strangler_proxy import headers as h
+from strangler_proxy.edge import headers as h
 
 
 def test_meta_to_headers_drops_hop_by_hop_and_connection_named():

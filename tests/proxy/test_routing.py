@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from strangler_proxy.routing import RouteTableError, canary_bucket, parse_table, resolve
+from strangler_proxy.routes import RouteTableError, canary_bucket, parse_table, resolve
 
 TABLE = textwrap.dedent(
     """
@@ -163,7 +163,7 @@ def test_invalid_yaml_names_the_line():
 
 
 def test_the_shipped_routes_file_is_valid():
-    from strangler_proxy.routing import load_table
+    from strangler_proxy.routes import load_table
     from strangler_proxy.settings import STRANGLER_PROXY
 
     table = load_table(STRANGLER_PROXY["ROUTES_FILE"])

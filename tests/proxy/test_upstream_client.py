@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from strangler_proxy.upstream_client import Client, ConnectError, ProtocolError, ReadTimeout
+from strangler_proxy.upstream.client import Client, ConnectError, ProtocolError, ReadTimeout
 
 
 class Scripted:

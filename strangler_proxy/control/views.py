@@ -1,70 +1,25 @@
-"""The catch-all proxy view and the authenticated admin API under /_strangler/."""
+"""The authenticated admin API under /_strangler/ (thin: read models and services do the work)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import wraps
-from pathlib import Path
 
-import urllib3
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from servicekit.errors import PROBLEM_CONTENT_TYPE, problem, title_for
 from servicekit.http_client import breaker_retry_after
 from servicekit.metrics import registry_for_scrape
-from strangler_proxy import admin
-from strangler_proxy.proxy import Reply
-from strangler_proxy.routing import RouteTableError
-from strangler_proxy.runtime import get_proxy
-from strangler_proxy.table_source import route_update
-
-_STATIC = Path(__file__).resolve().parent / "static" / "strangler"
-
-
-class _RawCookies(dict):
-    """Stands in for `HttpResponse.cookies`: each upstream Set-Cookie leaves byte for byte."""
-
-    class _Raw:
-        def __init__(self, value: str):
-            self.value = value
-
-        def output(self, attrs: object = None, header: str = "") -> str:
-            return self.value
-
-        OutputString = output
-
-    def __init__(self, values: list[str]):
-        super().__init__((i, self._Raw(v)) for i, v in enumerate(values))
-
-
-def django_response(reply: Reply) -> HttpResponse:
-    """The proxy's answer as a Django response (the catch-all view; gunicorn takes the fast path)."""
-    if reply.streaming:
-        response: HttpResponse = StreamingHttpResponse(reply.body, status=reply.status)
-    else:
-        response = HttpResponse(reply.body, status=reply.status)
-    if reply.reason:
-        response.reason_phrase = reply.reason
-    del response["Content-Type"]
-    cookies = []
-    for name, value in reply.headers:
-        if name.lower() == "set-cookie":
-            cookies.append(value)
-        elif name in response:  # a repeated field is a comma-separated list (RFC 9110 5.3)
-            response[name] = f"{response[name]}, {value}"
-        else:
-            response[name] = value
-    response.cookies = _RawCookies(cookies)  # type: ignore[assignment]
-    return response
-
-
-@csrf_exempt
-def proxy_view(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-    return django_response(get_proxy().handle(request.META))
+from strangler_proxy.control import read_models, route_inventory
+from strangler_proxy.control.outbox_lag import outbox_lag
+from strangler_proxy.lifecycle.evidence import local_snapshot
+from strangler_proxy.lifecycle.policy import LifecycleError
+from strangler_proxy.routes.file import route_update
+from strangler_proxy.routes.model import RouteTableError
+from strangler_proxy.runtime import get_proxy, get_runtime
 
 
 def _problem(status: int, code: str, detail: str) -> JsonResponse:
@@ -98,7 +53,7 @@ def routes(request: HttpRequest) -> JsonResponse:
     proxy = get_proxy()
     source = proxy.source
     return JsonResponse(
-        admin.routes_document(
+        read_models.routes_document(
             proxy.table(),
             source=str(source.path),
             loaded_at=source.loaded_at,
@@ -133,7 +88,7 @@ def route_detail(request: HttpRequest, name: str) -> JsonResponse:
 def traffic(request: HttpRequest) -> JsonResponse:
     table = get_proxy().table()
     return JsonResponse(
-        admin.traffic(registry_for_scrape(), default_upstream=table.default_upstream)
+        read_models.traffic(registry_for_scrape(), default_upstream=table.default_upstream)
     )
 
 
@@ -158,7 +113,7 @@ def shadow(request: HttpRequest) -> JsonResponse:
     proxy = get_proxy()
     return JsonResponse(
         {
-            "comparisons": admin.shadow_stats(registry_for_scrape()),
+            "comparisons": read_models.shadow_stats(registry_for_scrape()),
             "recent_differences": proxy.shadow.store.recent(int(request.GET.get("limit", 50))),
         }
     )
@@ -167,24 +122,10 @@ def shadow(request: HttpRequest) -> JsonResponse:
 # --- migration control: lifecycle, inventory, outbox lag, the control centre page ------------
 
 
-def _lifecycle_controller():
-    from strangler_proxy import lifecycle
-    from strangler_proxy.runtime import lifecycle_folder
-
-    config = settings.STRANGLER_PROXY
-    return lifecycle.Controller(
-        routes_file=get_proxy().source.path,
-        store=lifecycle.LifecycleStore(lifecycle_folder(config)),
-        read_snapshot=lifecycle.local_snapshot,
-    )
-
-
 @admin_required
 def lifecycle_view(request: HttpRequest) -> JsonResponse:
     """Every route's stage, evidence and verdict, and the history (newest first)."""
-    from dataclasses import asdict
-
-    controller = _lifecycle_controller()
+    controller = get_runtime().lifecycle
     return JsonResponse(
         {
             "routes": [asdict(row) for row in controller.status()],
@@ -198,15 +139,13 @@ def lifecycle_view(request: HttpRequest) -> JsonResponse:
 @admin_required
 def lifecycle_action(request: HttpRequest, name: str, action: str) -> JsonResponse:
     """POST promote (JSON `{"force": true}` to pass failing gates, recorded) or rollback."""
-    from strangler_proxy.lifecycle import LifecycleError
-
     if request.method != "POST":
         return _problem(405, "method_not_allowed", "Use POST.")
     try:
         options = json.loads(request.body or b"{}")
     except ValueError:
         return _problem(400, "invalid", "the body must be JSON")
-    controller = _lifecycle_controller()
+    controller = get_runtime().lifecycle
     try:
         if action == "promote":
             entry = controller.promote(name, by="api", force=bool(options.get("force")))
@@ -220,27 +159,21 @@ def lifecycle_action(request: HttpRequest, name: str, action: str) -> JsonRespon
 
 @admin_required
 def inventory_view(request: HttpRequest) -> JsonResponse:
-    from strangler_proxy import inventory, lifecycle
-    from strangler_proxy.runtime import lifecycle_folder
-
-    folder = lifecycle_folder(settings.STRANGLER_PROXY)
+    folder = get_runtime().config.lifecycle_folder
     try:
-        endpoints = inventory.cached_endpoints(folder, refresh=request.GET.get("refresh") == "1")
-    except inventory.InventoryError as exc:
+        endpoints = route_inventory.cached_endpoints(
+            folder, refresh=request.GET.get("refresh") == "1"
+        )
+    except route_inventory.InventoryError as exc:
         return _problem(503, "inventory_unavailable", str(exc))
-    traffic_counts = inventory.traffic_by_route(lifecycle.local_snapshot())
-    rows = inventory.inventory(endpoints, get_proxy().table(), traffic_counts)
-    return JsonResponse({"summary": inventory.summary(rows), "endpoints": rows})
-
-
-_outbox_http = urllib3.PoolManager(num_pools=8, maxsize=2)
+    traffic_counts = route_inventory.traffic_by_route(local_snapshot())
+    rows = route_inventory.inventory(endpoints, get_proxy().table(), traffic_counts)
+    return JsonResponse({"summary": route_inventory.summary(rows), "endpoints": rows})
 
 
 @admin_required
 def outbox(request: HttpRequest) -> JsonResponse:
     """Outbox lag per upstream, read from each one's Prometheus `/metrics` (first instance)."""
-    from strangler_proxy.outbox_lag import outbox_lag
-
     proxy = get_proxy()
     proxy.table()
     targets = {
@@ -248,17 +181,4 @@ def outbox(request: HttpRequest) -> JsonResponse:
         for name, runtime in proxy.upstreams.all().items()
         if runtime.pool.snapshot()
     }
-    return JsonResponse({"services": outbox_lag(targets, http=_outbox_http)})
-
-
-def control_centre(request: HttpRequest) -> HttpResponse:
-    """The page itself holds no data: its script calls the admin API with a staff token."""
-    return render(request, "strangler/control.html", {"poll_ms": 2000})
-
-
-def control_centre_script(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(_STATIC.joinpath("control.js").read_bytes(), content_type="text/javascript")
-
-
-def control_centre_style(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(_STATIC.joinpath("control.css").read_bytes(), content_type="text/css")
+    return JsonResponse({"services": outbox_lag(targets, http=get_runtime().outbox_http)})

@@ -1,181 +1,25 @@
-"""The route table: load and validate `routes.yaml`, resolve a request to an upstream (pure)."""
+"""Loading `routes.yaml`: `${VAR}` expansion, schema validation with line numbers, typed table."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
 import yaml
 
-from strangler_proxy.schema import SCHEMA
-
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-MONOLITH = "monolith"
-
-
-class RouteTableError(ValueError):
-    """The routes file is refused; `str()` names the file, line and field."""
-
-
-@dataclass(frozen=True)
-class Timeout:
-    connect: float = 2.0
-    read: float = 30.0
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 1
-    backoff: float = 0.05
-    max_backoff: float = 1.0
-    on_status: frozenset[int] = frozenset({502, 503, 504})
-
-
-@dataclass(frozen=True)
-class Upstream:
-    name: str
-    discovery: str = "static"
-    instances: tuple[str, ...] = ()
-    dns: dict[str, Any] | None = None
-    service: str | None = None
-    balancer: str = "round_robin"
-    timeout: Timeout = Timeout()
-    retry: RetryPolicy = RetryPolicy()
-    fail_max: int = 5
-    reset_timeout: float = 30.0
-    max_concurrent: int = 100
-    preserve_host: bool = False
-    eject_after: int = 3
-    eject_for: float = 10.0
-    health_path: str | None = None
-    health_interval: float = 5.0
-    health_timeout: float = 1.0
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    requests: int
-    per: int
-    key: str = "client"
-
-
-@dataclass(frozen=True)
-class Route:
-    name: str
-    prefix: str | None = None
-    pattern: str | None = None
-    methods: frozenset[str] | None = None
-    mode: str = MONOLITH
-    upstream: str | None = None
-    percent: float = 0.0
-    fallback: str | None = None
-    timeout: Timeout | None = None
-    retry: RetryPolicy | None = None
-    auth: str = "none"
-    rate_limit: RateLimit | None = None
-    shadow_writes: bool = False
-    shadow_ignore_fields: tuple[str, ...] = ()
-    shadow_ignore_headers: tuple[str, ...] = ()
-    canary_header: bool = True
-    regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.methods is not None and method not in self.methods:
-            return False
-        if self.regex is not None:
-            return self.regex.fullmatch(path) is not None
-        return path.startswith(self.prefix or "/")
-
-
-@dataclass(frozen=True)
-class RouteTable:
-    upstreams: dict[str, Upstream]
-    routes: tuple[Route, ...]
-    default_upstream: str = MONOLITH
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @functools.cached_property
-    def has_canary(self) -> bool:
-        """Only then does a request need its sticky key (a JWT decode) worked out."""
-        return any(route.mode == "canary" for route in self.routes)
-
-    def route(self, name: str) -> Route:
-        for route in self.routes:
-            if route.name == name:
-                return route
-        raise KeyError(name)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Where one request goes: `target` serves it, `shadow_to` gets a copy, `fallback` on failure."""
-
-    route: Route | None
-    target: str
-    side: str = "primary"  # primary | candidate
-    fallback: str | None = None
-    shadow_to: str | None = None
-
-    @property
-    def route_name(self) -> str:
-        return self.route.name if self.route else "-"
-
-
-CANARY_HEADER = "X-Strangler-Canary"  # "candidate" or "primary": testers pick a side
-
-
-def canary_bucket(route_name: str, sticky_key: str) -> float:
-    """A stable point in [0, 100) per (route, user): raising the percent never moves a user back."""
-    digest = hashlib.blake2b(f"{route_name}\0{sticky_key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % 10000 / 100.0
-
-
-def resolve(
-    table: RouteTable,
-    *,
-    method: str,
-    path: str,
-    sticky_key: str | None = None,
-    override: str | None = None,
-) -> Decision:
-    """First route in file order that matches wins; anything unmatched goes to the default."""
-    for route in table.routes:
-        if route.matches(method, path):
-            return _decide(table, route, method, sticky_key, override)
-    return Decision(route=None, target=table.default_upstream)
-
-
-def _decide(
-    table: RouteTable, route: Route, method: str, sticky_key: str | None, override: str | None
-) -> Decision:
-    primary = table.default_upstream
-    if route.mode == "monolith":  # `upstream` names the candidate a later flip will use
-        return Decision(route=route, target=primary)
-    candidate = route.upstream or primary
-    if route.mode == "extracted":
-        return Decision(route=route, target=candidate, side="candidate", fallback=route.fallback)
-    if route.mode == "shadow":
-        shadow = method not in WRITES or route.shadow_writes
-        return Decision(route=route, target=primary, shadow_to=candidate if shadow else None)
-    # canary
-    if route.canary_header and override in ("candidate", "primary"):
-        to_candidate = override == "candidate"
-    elif sticky_key is None:
-        to_candidate = False
-    else:
-        to_candidate = canary_bucket(route.name, sticky_key) < route.percent
-    if to_candidate:
-        return Decision(route=route, target=candidate, side="candidate", fallback=route.fallback)
-    return Decision(route=route, target=primary)
-
-
-# --- loading -------------------------------------------------------------------------------
+from strangler_proxy.routes.model import (
+    MONOLITH,
+    RateLimit,
+    RetryPolicy,
+    Route,
+    RouteTable,
+    RouteTableError,
+    Timeout,
+    Upstream,
+)
+from strangler_proxy.routes.schema import SCHEMA
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _CONVERTERS = {
@@ -380,6 +224,7 @@ def _build(data: dict, *, raw: dict, node: yaml.Node, source: str) -> RouteTable
                 shadow_ignore_fields=tuple(shadow.get("ignore_fields", ())),
                 shadow_ignore_headers=tuple(h.lower() for h in shadow.get("ignore_headers", ())),
                 canary_header=spec.get("canary_header", True),
+                lifecycle=spec.get("lifecycle"),
                 regex=regex,
             )
         )

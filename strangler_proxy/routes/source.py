@@ -1,18 +1,15 @@
-"""The routes file as a live source: every worker re-reads it when it changes; edits are atomic."""
+"""The routes file as a live source: every worker re-reads it when it changes (a reader only)."""
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from strangler_proxy.routing import RouteTable, RouteTableError, load_table, parse_table
+from strangler_proxy.routes.load import load_table
+from strangler_proxy.routes.model import RouteTable, RouteTableError
 
 logger = logging.getLogger("strangler_proxy.routes")
 
@@ -73,45 +70,3 @@ class TableSource:
         self.loaded_at = time.time()
         self.reloads += 1
         logger.info("routes reloaded from %s (%d routes)", self.path, len(table.routes))
-
-
-def read_raw(path: str | os.PathLike[str]) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
-
-
-def write_raw(path: str | os.PathLike[str], data: dict[str, Any]) -> RouteTable:
-    """Validate, then replace the file atomically (temp file + rename): readers never see half."""
-    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
-    table = parse_table(text, source=os.fspath(path))
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".routes-", suffix=".yaml", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return table
-
-
-ROUTE_SETTABLE = {"mode", "percent", "upstream", "fallback", "auth", "timeout", "methods"}
-
-
-def route_update(path: str | os.PathLike[str], name: str, changes: dict[str, Any]) -> RouteTable:
-    """Change fields of one route (None removes a field); raise KeyError for an unknown route."""
-    unknown = set(changes) - ROUTE_SETTABLE
-    if unknown:
-        raise RouteTableError(f"fields not settable here: {', '.join(sorted(unknown))}")
-    data = read_raw(path)
-    for route in data.get("routes", []):
-        if route.get("name") == name:
-            for key, value in changes.items():
-                if value is None:
-                    route.pop(key, None)
-                else:
-                    route[key] = value
-            return write_raw(path, data)
-    raise KeyError(name)

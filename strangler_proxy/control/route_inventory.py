@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from strangler_proxy.routing import RouteTable, load_table, resolve
+from servicekit.web.files import atomic_write
+from strangler_proxy.routes import RouteTable, load_table, resolve
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CACHE_SECONDS = 300.0
 
 
@@ -68,10 +69,7 @@ def cached_endpoints(folder: Path, *, refresh: bool = False) -> list[dict[str, A
     if not refresh and cache.exists() and time.time() - cache.stat().st_mtime < CACHE_SECONDS:
         return json.loads(cache.read_text(encoding="utf-8"))
     rows = read_endpoints()
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(rows), encoding="utf-8")
-    os.replace(tmp, cache)
+    atomic_write(cache, json.dumps(rows))
     return rows
 
 
@@ -139,8 +137,8 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def cmd_inventory(args: argparse.Namespace) -> int:
-    from strangler_proxy import lifecycle
-    from strangler_proxy.routes_file import live_routes_file
+    from strangler_proxy.lifecycle.evidence import http_snapshot
+    from strangler_proxy.routes.file import live_routes_file
 
     table = load_table(args.file or str(live_routes_file()))
     try:
@@ -153,7 +151,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         base = os.environ.get("STRANGLER_PROXY_URL", "http://127.0.0.1:8000")
         url = args.metrics or f"{base.rstrip('/')}/_strangler/metrics"
         try:
-            traffic = traffic_by_route(lifecycle.http_snapshot([url], timeout=2.0)())
+            traffic = traffic_by_route(http_snapshot([url], timeout=2.0)())
         except Exception as exc:  # the proxy may not run: the inventory still lists endpoints
             print(f"note: no traffic figures ({url}: {exc})", file=sys.stderr)
     rows = inventory(endpoints, table, traffic)

@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from strangler_proxy.routing import RouteTable
+from strangler_proxy.routes import RouteTable
 
 
 def routes_document(table: RouteTable, *, source: str, loaded_at: float, last_error: str | None):

@@ -11,7 +11,6 @@ import base64
 import json
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,7 +20,6 @@ REDACTED = "REDACTED"
 SECRET_FIELD = re.compile(r"pass(word)?|secret|token|api[_-]?key|refresh|access|otp|card", re.I)
 # headers worth replaying; everything else (auth, cookies, forwarding, tracing) stays behind
 KEPT_HEADERS = {"accept", "accept-language", "content-type", "idempotency-key"}
-REDIS_KEY = "strangler:shadow:capture"
 
 
 def role_of(headers: Iterable[tuple[str, str]]) -> str:
@@ -77,13 +75,6 @@ def captured_request(
         except ValueError:
             record["body_skipped"] = f"{len(body)} bytes, not JSON"
     return record
-
-
-def capture_store(*, path: Path, redis_client: Any | None = None) -> Any:
-    """The last 1000 captured requests: a Redis list shared by workers, else a JSON-lines file."""
-    from strangler_proxy.shadow import DiffStore
-
-    return DiffStore(path=path, redis_client=redis_client, keep=1000, key=REDIS_KEY)
 
 
 def scenarios_document(

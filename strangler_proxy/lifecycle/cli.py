@@ -1,4 +1,4 @@
-"""`python -m strangler_proxy lifecycle status|promote|rollback|run|history` and `capture export`."""
+"""`python -m strangler_proxy lifecycle status|promote|rollback|run|history`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import argparse
 import contextlib
 import json
 import os
-import sys
 from pathlib import Path
 
-from strangler_proxy import lifecycle
-from strangler_proxy.routes_file import live_routes_file
+from strangler_proxy.lifecycle.controller import Controller, RouteStatus
+from strangler_proxy.lifecycle.evaluator import Evaluator
+from strangler_proxy.lifecycle.evidence import http_snapshot, local_snapshot
+from strangler_proxy.lifecycle.policy import LifecycleError
+from strangler_proxy.lifecycle.store import LifecycleStore
+from strangler_proxy.routes.file import live_routes_file
+from strangler_proxy.runtime import build_controller, default_folder
 
 
 def _metrics_urls(args: argparse.Namespace) -> list[str]:
@@ -22,17 +26,18 @@ def _metrics_urls(args: argparse.Namespace) -> list[str]:
     return [f"{base.rstrip('/')}/_strangler/metrics"]
 
 
-def controller(args: argparse.Namespace) -> lifecycle.Controller:
-    folder = Path(args.data) if args.data else lifecycle.default_folder()
-    read = lifecycle.local_snapshot if args.local else lifecycle.http_snapshot(_metrics_urls(args))
-    return lifecycle.Controller(
-        routes_file=args.file or str(live_routes_file()),
-        store=lifecycle.LifecycleStore(folder),
-        read_snapshot=read,
+def _folder(args: argparse.Namespace) -> Path:
+    return Path(args.data) if args.data else default_folder()
+
+
+def controller(args: argparse.Namespace) -> Controller:
+    read = local_snapshot if args.local else http_snapshot(_metrics_urls(args))
+    return build_controller(
+        routes_file=args.file or str(live_routes_file()), folder=_folder(args), read_snapshot=read
     )
 
 
-def _print_status(rows: list[lifecycle.RouteStatus]) -> None:
+def _print_status(rows: list[RouteStatus]) -> None:
     for row in rows:
         ev = row.evidence
         rate = lambda v: "-" if v is None else f"{v:.2%}"  # noqa: E731
@@ -61,7 +66,7 @@ def _move(args: argparse.Namespace, action: str) -> int:
             entry = ctl.promote(args.route, by="cli", force=args.force)
         else:
             entry = ctl.rollback(args.route, by="cli", reason=args.reason)
-    except lifecycle.LifecycleError as exc:
+    except LifecycleError as exc:
         print(f"error: {exc}")
         return 1
     print(f"{entry['route']}: {entry['from']} -> {entry['to']}" + (" (forced)" * entry["forced"]))
@@ -77,16 +82,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    folder = Path(args.data) if args.data else lifecycle.default_folder()
-    for entry in reversed(lifecycle.LifecycleStore(folder).history(route=args.route)):
+    for entry in reversed(LifecycleStore(_folder(args)).history(route=args.route)):
         print(json.dumps(entry, sort_keys=True))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    folder = Path(args.data) if args.data else lifecycle.default_folder()
-    evaluator = lifecycle.Evaluator(
-        controller(args), lock_path=folder / "lifecycle.lock", interval=args.interval
+    evaluator = Evaluator(
+        controller(args), lock_path=_folder(args) / "lifecycle.lock", interval=args.interval
     )
     print(f"lifecycle evaluator: every {args.interval} s (Ctrl-C stops)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
@@ -94,31 +97,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_capture_export(args: argparse.Namespace) -> int:
-    from strangler_proxy.capture import capture_store, scenarios_document, scenarios_yaml
-    from strangler_proxy.runtime import redis_client
-
-    folder = Path(args.data) if args.data else lifecycle.default_folder()
-    store = capture_store(
-        path=folder / "shadow-capture.jsonl",
-        redis_client=redis_client(os.environ.get("REDIS_URL", "")),
-    )
-    roles = dict(pair.split("=", 1) for pair in args.role or [])
-    document = scenarios_document(
-        list(reversed(store.recent(store.keep))),
-        route=args.route,
-        roles=roles,
-        ignore=args.ignore or [],
-    )
-    if not document["scenarios"]:
-        print(f"error: nothing captured for route {args.route!r}", file=sys.stderr)
-        return 1
-    sys.stdout.write(scenarios_yaml(document))
-    return 0
-
-
 def add_commands(top: argparse._SubParsersAction) -> list[argparse.ArgumentParser]:
-    """Register the `lifecycle` and `capture` groups; returns the parsers that take --file."""
+    """Register the `lifecycle` group; returns the parsers that take --file."""
     group = top.add_parser("lifecycle", help="route lifecycle: evidence, gates, promote, rollback")
     sub = group.add_subparsers(dest="command", required=True)
     status = sub.add_parser("status", help="every route's stage, evidence and verdict")
@@ -152,14 +132,4 @@ def add_commands(top: argparse._SubParsersAction) -> list[argparse.ArgumentParse
         )
         parser.add_argument("--data", help="lifecycle folder (default <data folder>/proxy)")
 
-    capture = top.add_parser("capture", help="shadowed traffic as parity scenarios")
-    csub = capture.add_subparsers(dest="command", required=True)
-    export = csub.add_parser("export", help="print captured requests as a parity corpus (YAML)")
-    export.add_argument("--route", required=True)
-    export.add_argument(
-        "--role", action="append", help="map a role to a corpus user: customer=alice"
-    )
-    export.add_argument("--ignore", action="append", help="an ignore rule for the route")
-    export.add_argument("--data", help="capture folder (default <data folder>/proxy)")
-    export.set_defaults(func=cmd_capture_export)
     return [group, *commands]

@@ -1,4 +1,4 @@
-"""Per-upstream runtime: discovered instances, balancer, breaker, bulkhead and health checks."""
+"""Per-upstream pools: discovered instances, balancer, breaker, bulkhead and health checks."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from servicekit.discovery import DnsRegistry, Registry, StaticRegistry
 from servicekit.discovery_balancers import InstancePool
 from servicekit.http_client import make_breaker
 from servicekit.metrics import BreakerMetricsListener
-from strangler_proxy.routing import RouteTable, Upstream
+from strangler_proxy.routes.model import RouteTable, Upstream
 
 logger = logging.getLogger("strangler_proxy.upstreams")
 
@@ -44,7 +44,6 @@ class UpstreamRuntime:
             pool.update(instances)
         self.pool = pool
         self.bulkhead = threading.BoundedSemaphore(config.max_concurrent)
-        self.timeout = urllib3.Timeout(connect=config.timeout.connect, read=config.timeout.read)
         self._refreshed = time.monotonic()
         self._dynamic = config.discovery != "static"
 
@@ -62,7 +61,9 @@ class UpstreamRuntime:
 
 
 class Upstreams:
-    """All upstreams of the current table; rebuilt on a table change, breakers kept by name."""
+    """All upstreams of the current table; rebuilt on a table change, breakers kept by name.
+
+    `http` (built once by the runtime) serves only the active health checks."""
 
     def __init__(
         self,

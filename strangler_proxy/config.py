@@ -1,0 +1,58 @@
+"""The proxy's configuration, typed, with every default in one place.
+
+`settings.STRANGLER_PROXY` (a dict, upper-case keys, read from the environment by settings.py,
+overridden per test) becomes a `ProxyConfig` in `strangler_proxy.runtime`; a key left out
+takes the default written here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    routes_file: str
+    jwks_url: str
+    shadow_diffs_file: str
+    check_interval: float = 1.0
+    max_body: int = 10 * 1024 * 1024
+    buffer_limit: int = 256 * 1024
+    pool_size: int = 32
+    jwt_issuer: str = "strangler-users"
+    jwt_audience: str = "strangler"
+    admin_token: str = ""
+    redis_url: str = ""
+    zookeeper_hosts: str = ""
+    health_checks: bool = True
+    shadow_workers: int = 4
+    capture: bool = True
+    capture_file: str = ""  # default: shadow-capture.jsonl beside the shadow diffs
+    lifecycle_dir: str = ""  # default: the folder of the shadow diffs
+    lifecycle_evaluator: bool = False
+    lifecycle_interval: float = 5.0
+    trust_canary_header: bool = True
+    tracing: bool = False
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, Any]) -> ProxyConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k.lower(): v for k, v in values.items() if k.lower() in known})
+
+    @property
+    def capture_path(self) -> Path:
+        return Path(
+            self.capture_file or Path(self.shadow_diffs_file).with_name("shadow-capture.jsonl")
+        )
+
+    @property
+    def lifecycle_folder(self) -> Path:
+        return Path(self.lifecycle_dir or Path(self.shadow_diffs_file).parent)
+
+
+def default(name: str) -> Any:
+    """The default of one field (settings.py uses it when the environment says nothing)."""
+    return next(f.default for f in fields(ProxyConfig) if f.name == name)

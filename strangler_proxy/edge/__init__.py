@@ -1,0 +1,1 @@
+"""The edge: WSGI fast path (app), the request pipeline (proxy), headers, auth, rate limit, reply."""

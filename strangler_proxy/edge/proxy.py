@@ -1,0 +1,377 @@
+"""The request path: one `Proxy` per worker process (built by `strangler_proxy.runtime`).
+
+`Proxy.handle` is a short pipeline of named steps; a step that answers by itself raises
+`Rejected` with the client's reply. Forwarding is `strangler_proxy.upstream.forward`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from servicekit.jwt.tokens import TokenError
+from servicekit.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
+from servicekit.request_id import HEADER as REQUEST_ID_HEADER
+from servicekit.request_id import request_id_from
+from strangler_proxy.edge import headers as h
+from strangler_proxy.edge.auth import EdgeAuth, unverified_subject
+from strangler_proxy.edge.ratelimit import Limiter
+from strangler_proxy.edge.reply import Rejected, Reply, problem_reply, stream
+from strangler_proxy.metrics import CLIENT_DISCONNECTS, REJECTED, UPSTREAM_ERRORS
+from strangler_proxy.routes.model import RouteTable
+from strangler_proxy.routes.resolve import Decision, resolve
+from strangler_proxy.routes.source import TableSource
+from strangler_proxy.shadow.compare import Answer
+from strangler_proxy.shadow.runner import DRY_RUN_HEADER, SHADOW_HEADER, ShadowRunner
+from strangler_proxy.upstream.client import Response, TransportError
+from strangler_proxy.upstream.forward import Forwarder, Unavailable
+from strangler_proxy.upstream.pool import UpstreamRuntime, Upstreams
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its request body arrived."""
+
+
+@dataclass(frozen=True)
+class ProxyOptions:
+    """Built from `strangler_proxy.config.ProxyConfig`, where the defaults are."""
+
+    max_body: int
+    buffer_limit: int
+    tracing: bool
+    trust_canary_header: bool
+
+
+@dataclass
+class Incoming:
+    """One request as the pipeline sees it; steps fill in what they learn."""
+
+    meta: dict[str, Any]
+    request_id: str
+    method: str
+    target: str
+    route_label: str = "-"
+    headers: list[tuple[str, str]] | None = None
+    public_origin: str = ""
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> Incoming:
+        return cls(
+            meta=meta,
+            request_id=request_id_from(meta.get("HTTP_X_REQUEST_ID")),
+            method=meta.get("REQUEST_METHOD", "GET"),
+            target=meta.get("RAW_URI") or meta.get("REQUEST_URI") or _target(meta),
+        )
+
+    def reject(self, status: int, code: str, detail: str, extra=None) -> Rejected:
+        return Rejected(problem_reply(status, code, detail, self.request_id, extra))
+
+
+class Proxy:
+    def __init__(
+        self,
+        *,
+        source: TableSource,
+        upstreams: Upstreams,
+        forwarder: Forwarder,
+        limiter: Limiter,
+        auth: EdgeAuth | None,
+        shadow: ShadowRunner,
+        options: ProxyOptions,
+    ):
+        self.source = source
+        self.upstreams = upstreams
+        self.forwarder = forwarder
+        self.limiter = limiter
+        self.auth = auth
+        self.shadow = shadow
+        self.options = options
+
+    def table(self) -> RouteTable:
+        table = self.source.current()
+        self.upstreams.sync(table)
+        return table
+
+    def handle(self, meta: dict[str, Any]) -> Reply:
+        """Answer one request given its WSGI environ (Django's `request.META` is one)."""
+        request = Incoming.from_meta(meta)
+        try:
+            self._refuse_unsafe(request)
+            decision = self._resolve(request)
+            claims = self._authenticate(request, decision)
+            self._rate_limit(request, decision, claims)
+            body = self._read_body(request)
+            headers = self._upstream_headers(request)
+            upstream, raw = self._forward(request, decision, headers, body)
+            reply = self._answer(request, upstream, raw)
+        except Rejected as exc:
+            return exc.reply
+        if decision.shadow_to and not reply.streaming:
+            self._shadow(request, decision, headers, body, raw, reply)
+        return reply
+
+    # --- the steps, in order -------------------------------------------------------------
+
+    def _refuse_unsafe(self, request: Incoming) -> None:
+        """Dot-segments, encoded slashes, NUL, CR/LF, bad header names: 400."""
+        try:
+            h.check_path(request.target)
+            request.headers = h.meta_to_headers(request.meta)
+            h.check_headers(request.headers)
+        except h.UnsafeRequest as exc:
+            REJECTED.labels(request.route_label, "unsafe").inc()
+            raise request.reject(400, "unsafe_request", str(exc)) from None
+
+    def _resolve(self, request: Incoming) -> Decision:
+        meta = request.meta
+        table = self.table()
+        decision = resolve(
+            table,
+            method=request.method,
+            path=meta.get("PATH_INFO") or "/",
+            sticky_key=self._sticky_key(meta) if table.has_canary else None,
+            override=meta.get("HTTP_X_STRANGLER_CANARY")
+            if self.options.trust_canary_header
+            else None,
+        )
+        request.route_label = decision.route_name
+        return decision
+
+    def _authenticate(self, request: Incoming, decision: Decision) -> dict[str, Any] | None:
+        """`auth: required` (and `optional` when a token is sent): a verified JWT, else 401."""
+        route = decision.route
+        authorization = request.meta.get("HTTP_AUTHORIZATION")
+        if route is None or route.auth == "none" or self.auth is None:
+            return None
+        if not authorization and route.auth != "required":
+            return None
+        try:
+            return self.auth.verify(authorization)
+        except TokenError as exc:
+            REJECTED.labels(request.route_label, "unauthenticated").inc()
+            raise request.reject(
+                401,
+                "not_authenticated",
+                str(exc),
+                [("WWW-Authenticate", 'Bearer realm="strangler"')],
+            ) from None
+
+    def _rate_limit(
+        self, request: Incoming, decision: Decision, claims: dict[str, Any] | None
+    ) -> None:
+        route = decision.route
+        if route is None or route.rate_limit is None:
+            return
+        limit = route.rate_limit
+        who = (
+            f"user:{claims['sub']}" if limit.key == "user" and claims else _client_ip(request.meta)
+        )
+        allowed, retry_after = self.limiter.hit(
+            f"{route.name}:{who}", limit=limit.requests, per=limit.per
+        )
+        if not allowed:
+            REJECTED.labels(request.route_label, "rate_limited").inc()
+            raise request.reject(
+                429,
+                "rate_limited",
+                "Too many requests for this route.",
+                [("Retry-After", str(retry_after))],
+            )
+
+    def _read_body(self, request: Incoming) -> bytes | None:
+        try:
+            return _body_of(request.meta, self.options.max_body)
+        except ClientGone:
+            CLIENT_DISCONNECTS.labels(request.route_label).inc()
+            raise request.reject(
+                400, "incomplete_body", "The request body was cut short."
+            ) from None
+        except OverflowError:
+            REJECTED.labels(request.route_label, "too_large").inc()
+            raise request.reject(
+                413,
+                "payload_too_large",
+                f"The request body exceeds {self.options.max_body} bytes.",
+                [("Connection", "close")],
+            ) from None
+
+    def _upstream_headers(self, request: Incoming) -> list[tuple[str, str]]:
+        """Our request id, X-Forwarded-*, hop-by-hop removed; the trace context when on."""
+        meta = request.meta
+        scheme = meta.get("wsgi.url_scheme", "http")
+        host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME')}:{meta.get('SERVER_PORT')}"
+        request.public_origin = f"{scheme}://{host}"
+        headers = [(k, v) for k, v in request.headers or [] if k != "X-Request-Id"]
+        headers.append((REQUEST_ID_HEADER, request.request_id))
+        headers = h.forwarded_headers(
+            headers, client_ip=meta.get("REMOTE_ADDR", ""), proto=scheme, host=host
+        )
+        return _inject_trace(headers) if self.options.tracing else headers
+
+    def _forward(
+        self,
+        request: Incoming,
+        decision: Decision,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+    ) -> tuple[UpstreamRuntime, Response]:
+        started = time.perf_counter()
+        try:
+            upstream, raw = self.forwarder.forward(
+                decision, request.method, request.target, headers, body
+            )
+        except Unavailable as exc:
+            UPSTREAM_REQUESTS.labels(request.route_label, decision.target, "0").inc()
+            extra = [("Retry-After", str(exc.retry_after))] if exc.retry_after is not None else []
+            raise request.reject(exc.status, exc.kind, str(exc), extra) from None
+        label = request.route_label
+        _child(UPSTREAM_REQUESTS, label, upstream.name, str(raw.status)).inc()
+        _child(UPSTREAM_LATENCY, label, upstream.name).observe(time.perf_counter() - started)
+        return upstream, raw
+
+    def _answer(self, request: Incoming, upstream: UpstreamRuntime, raw: Response) -> Reply:
+        """Small answers buffered, larger or chunked ones streamed; Location mapped back."""
+        headers = h.response_headers(
+            raw.headers.items(),
+            upstream_origins=self.upstreams.origins,
+            public_origin=request.public_origin,
+        )
+        headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]  # one, ours
+        headers.append((REQUEST_ID_HEADER, request.request_id))
+        length = raw.headers.get("Content-Length")
+        small = (
+            request.method == "HEAD"
+            or raw.status in (204, 304)
+            or (
+                length is not None and length.isdigit() and int(length) <= self.options.buffer_limit
+            )
+        )
+        if not small:
+            body = stream(raw, upstream.name, request.route_label)
+            return Reply(raw.status, raw.reason, headers, body)
+        try:
+            data = raw.read(decode_content=False)
+        except TransportError:
+            raw.close()
+            UPSTREAM_ERRORS.labels(upstream.name, "protocol").inc()
+            return problem_reply(
+                502, "upstream_protocol", "The upstream answer broke off.", request.request_id
+            )
+        raw.release_conn()
+        return Reply(raw.status, raw.reason, headers, data)
+
+    def _shadow(
+        self,
+        request: Incoming,
+        decision: Decision,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        raw: Response,
+        reply: Reply,
+    ) -> None:
+        """After the primary's answer is ready: the same request to the candidate, compared."""
+        route = decision.route
+        assert route is not None and decision.shadow_to is not None
+        candidate = self.upstreams.get(decision.shadow_to)
+        method, target = request.method, request.target
+        extra = [(SHADOW_HEADER, "1")]
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            extra.append((DRY_RUN_HEADER, "1"))
+        shadow_headers = [(k, v) for k, v in headers if not k.lower().startswith("x-strangler-")]
+        shadow_headers += extra
+        forwarder = self.forwarder
+
+        def call() -> Answer:
+            answer = forwarder.call(
+                candidate, None, method, target, shadow_headers, body, preload=True
+            )
+            return Answer(
+                answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.data
+            )
+
+        primary = Answer(raw.status, {k.lower(): v for k, v in raw.headers.items()}, reply.body)
+        self.shadow.submit(
+            route=route.name,
+            method=method,
+            target=target,
+            request_id=request.request_id,
+            primary=primary,
+            call=call,
+            ignore_fields=route.shadow_ignore_fields,
+            ignore_headers=route.shadow_ignore_headers,
+            request_headers=shadow_headers,  # for traffic capture (secrets stripped there)
+            body=body,
+        )
+
+    def _sticky_key(self, meta: dict) -> str | None:
+        return (
+            unverified_subject(meta.get("HTTP_AUTHORIZATION"))
+            or meta.get("HTTP_COOKIE", "").partition("sessionid=")[2].split(";")[0]
+            or _client_ip(meta)
+        )
+
+
+def _body_of(meta: dict, limit: int) -> bytes | None:
+    """The request body under `limit` (OverflowError past it; ClientGone when cut short)."""
+    length = meta.get("CONTENT_LENGTH")
+    stream_in = meta.get("wsgi.input")
+    if length:
+        size = int(length)
+        if size > limit:
+            raise OverflowError
+        if size == 0:
+            return b""
+        try:
+            body = stream_in.read(size)
+        except OSError as exc:
+            raise ClientGone from exc
+        if len(body) < size:
+            raise ClientGone
+        return body
+    if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower() and stream_in is not None:
+        try:
+            body = stream_in.read(limit + 1)
+        except OSError as exc:
+            raise ClientGone from exc
+        if len(body) > limit:
+            raise OverflowError
+        return body
+    return None
+
+
+_CHILDREN: dict[tuple, Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, remembered: `labels()` validates and locks on every call."""
+    key = (id(metric), *labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*labels)
+    return child
+
+
+def _target(meta: dict) -> str:
+    """The request target when the server does not hand over the raw one (Django test client,
+    granian): PATH_INFO is decoded, so `%` is encoded again (a `%2F` reads as `/`)."""
+    path = quote(meta.get("PATH_INFO", "/").encode("latin-1"), safe="/:@!$&'()*+,;=-._~")
+    query = meta.get("QUERY_STRING")
+    return f"{path}?{query}" if query else path
+
+
+def _client_ip(meta: dict) -> str:
+    return meta.get("REMOTE_ADDR", "") or "unknown"
+
+
+def _inject_trace(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Our span becomes the upstream's parent (W3C traceparent/tracestate)."""
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    if not carrier:
+        return headers
+    names = {k.lower() for k in carrier}
+    return [(k, v) for k, v in headers if k.lower() not in names] + list(carrier.items())

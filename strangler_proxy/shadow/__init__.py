@@ -1,0 +1,1 @@
+"""Shadow traffic: runner (off the request path), compare (pure), store (recent records), capture."""

@@ -1,0 +1,1 @@
+"""Upstreams: the transport (client), per-upstream pools (pool) and forwarding policies (forward)."""

@@ -1,0 +1,116 @@
+"""The transport's connections: errors of its own, one socket, idle connections per origin."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import ssl
+import threading
+from urllib.parse import urlsplit
+
+MAX_HEAD = 64 * 1024
+READ = 64 * 1024
+
+
+class TransportError(Exception):
+    """The request could not be exchanged with the upstream; `kind` names the failure."""
+
+    kind = "connect"
+
+
+class ConnectError(TransportError):
+    """The upstream could not be reached (refused, unreachable, connect timeout)."""
+
+    kind = "connect"
+
+
+class ReadTimeout(TransportError):
+    """The upstream took longer than the read timeout."""
+
+    kind = "timeout"
+
+
+class ProtocolError(TransportError):
+    """The upstream broke the connection or the HTTP framing."""
+
+    kind = "protocol"
+
+
+class Stale(Exception):
+    """A reused connection was closed by the upstream before it answered."""
+
+
+class Connection:
+    __slots__ = ("buf", "reused", "sock")
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buf = b""
+        self.reused = False
+
+    def recv(self) -> bytes:
+        try:
+            data = self.sock.recv(READ)
+        except TimeoutError:
+            raise ReadTimeout("read timed out") from None
+        except OSError as exc:
+            raise ProtocolError(f"connection broken: {exc}") from exc
+        return data
+
+    def dropped(self) -> bool:
+        """An idle connection that is readable has been closed (or sent garbage): not reusable."""
+        try:
+            return bool(select.select([self.sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class Origin:
+    """Idle connections to one `scheme://host:port`."""
+
+    def __init__(self, base: str, maxsize: int):
+        parts = urlsplit(base)
+        self.host = parts.hostname or "localhost"
+        self.tls = parts.scheme == "https"
+        self.port = parts.port or (443 if self.tls else 80)
+        self.maxsize = maxsize
+        self.idle: list[Connection] = []
+        self.lock = threading.Lock()
+        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self.tls else None
+
+    def get(self) -> Connection | None:
+        while True:
+            with self.lock:
+                if not self.idle:
+                    return None
+                conn = self.idle.pop()
+            if not conn.dropped():
+                conn.reused = True
+                return conn
+            conn.close()
+
+    def put(self, conn: Connection) -> None:
+        with self.lock:
+            if len(self.idle) < self.maxsize:
+                self.idle.append(conn)
+                return
+        conn.close()
+
+    def connect(self, timeout: float | None) -> Connection:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._ssl is not None:
+            try:
+                sock = self._ssl.wrap_socket(sock, server_hostname=self.host)
+            except OSError as exc:
+                sock.close()
+                raise ConnectError(f"TLS handshake with {self.host} failed: {exc}") from exc
+        return Connection(sock)

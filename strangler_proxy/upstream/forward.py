@@ -1,0 +1,214 @@
+"""Forwarding to an upstream: bulkhead, balancer pick, breaker, retries with backoff, fallback."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pybreaker
+
+from servicekit.http_client import breaker_retry_after, may_retry
+from servicekit.web.backoff import backoff_delay
+from strangler_proxy.metrics import FALLBACKS, UPSTREAM_ERRORS
+from strangler_proxy.routes.model import RetryPolicy, Route, Timeout
+from strangler_proxy.routes.resolve import Decision
+from strangler_proxy.upstream.client import Client, Response, TransportError
+from strangler_proxy.upstream.pool import UpstreamRuntime, Upstreams
+
+logger = logging.getLogger("strangler_proxy")
+# Framing and Host are the client's to write, never copied from the incoming request.
+_SET_BY_CLIENT = frozenset({"host", "content-length", "transfer-encoding"})
+
+
+class Unavailable(Exception):
+    """No answer from an upstream; `status` and `retry_after` say what the client gets."""
+
+    def __init__(
+        self, kind: str, detail: str, *, status: int = 502, retry_after: int | None = None
+    ):
+        super().__init__(detail)
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+
+
+class _BadStatus(Exception):
+    """A retryable 5xx, raised inside the breaker so that it counts as a failure."""
+
+    def __init__(self, response: Response):
+        super().__init__(f"upstream answered {response.status}")
+        self.response = response
+
+
+class Forwarder:
+    """Sends a request to the upstream a decision names, with that upstream's policies."""
+
+    def __init__(self, *, upstreams: Upstreams, client: Client):
+        self.upstreams = upstreams
+        self.client = client
+
+    def forward(
+        self,
+        decision: Decision,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+    ) -> tuple[UpstreamRuntime, Response]:
+        """The decision's target, else its fallback (when it has one) if the target fails."""
+        route = decision.route
+        upstream = self.upstreams.get(decision.target)
+        keep_last = decision.fallback is None or decision.fallback == decision.target
+        try:
+            return upstream, self.call(
+                upstream, route, method, target, headers, body, keep_last=keep_last
+            )
+        except Unavailable as exc:
+            if keep_last:
+                raise
+            fallback = self.upstreams.get(decision.fallback)  # type: ignore[arg-type]
+            FALLBACKS.labels(decision.route_name, upstream.name, fallback.name).inc()
+            logger.warning(
+                "fallback %s -> %s for %s (%s)", upstream.name, fallback.name, target, exc.kind
+            )
+            return fallback, self.call(fallback, route, method, target, headers, body)
+
+    def call(
+        self,
+        upstream: UpstreamRuntime,
+        route: Route | None,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        *,
+        preload: bool = False,
+        keep_last: bool = True,
+    ) -> Response:
+        """Retries what may be retried; a last 5xx is returned when `keep_last`, else raised."""
+        retry, timeout = _policies(upstream, route)
+        upstream.refresh()
+        out = [(k, v) for k, v in headers if k.lower() not in _SET_BY_CLIENT]
+        key_header = {k: v for k, v in out if k.lower() == "idempotency-key"}
+        out.append(("Host", ""))
+        attempts = retry.attempts if may_retry(method, key_header) else 1
+        with _bulkhead(upstream):
+            tried: list = []
+            last: Unavailable | None = None
+            for attempt in range(attempts):
+                if attempt:
+                    time.sleep(backoff_delay(attempt, base=retry.backoff, cap=retry.max_backoff))
+                instance = _pick(upstream, tried)
+                out[-1] = ("Host", _host_header(instance.url, headers, upstream.config))
+                try:
+                    return self._attempt(
+                        upstream, instance, retry, method, target, out, body, timeout, preload
+                    )
+                except _BadStatus as exc:
+                    UPSTREAM_ERRORS.labels(upstream.name, "status").inc()
+                    if attempt + 1 == attempts and keep_last:
+                        return exc.response  # the client sees the upstream's own last answer
+                    exc.response.drain_conn()
+                    exc.response.release_conn()
+                    detail = f"{upstream.name} answered {exc.response.status}"
+                    last = Unavailable("upstream_status", detail, status=502)
+                except TransportError as exc:
+                    UPSTREAM_ERRORS.labels(upstream.name, exc.kind).inc()
+                    last = Unavailable(
+                        "upstream_" + exc.kind,
+                        f"{upstream.name}: {exc.kind} error",
+                        status=504 if exc.kind == "timeout" else 502,
+                    )
+            assert last is not None
+            raise last
+
+    def _attempt(
+        self,
+        upstream: UpstreamRuntime,
+        instance,
+        retry: RetryPolicy,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        timeout: Timeout,
+        preload: bool,
+    ) -> Response:
+        """One try on one instance through the breaker; the instance's health is told after."""
+        try:
+            with upstream.breaker.calling():
+                raw = self.client.request(
+                    instance.url,
+                    method,
+                    target,
+                    headers,
+                    body,
+                    connect_timeout=timeout.connect,
+                    read_timeout=timeout.read,
+                    preload=preload,
+                )
+                if raw.status in retry.on_status:
+                    raise _BadStatus(raw)
+        except pybreaker.CircuitBreakerError as exc:
+            upstream.pool.release(instance, ok=None)
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, _BadStatus):
+                cause.response.close()
+            UPSTREAM_ERRORS.labels(upstream.name, "breaker_open").inc()
+            raise Unavailable(
+                "circuit_open",
+                f"{upstream.name} is failing; its circuit is open",
+                status=503,
+                retry_after=breaker_retry_after(upstream.breaker),
+            ) from None
+        except (_BadStatus, TransportError):
+            upstream.pool.release(instance, ok=False)
+            raise
+        upstream.pool.release(instance, ok=True)
+        return raw
+
+
+def _policies(upstream: UpstreamRuntime, route: Route | None) -> tuple[RetryPolicy, Timeout]:
+    """The route's retry and timeout where it sets them, else the upstream's."""
+    config = upstream.config
+    retry = (route.retry if route and route.retry else None) or config.retry
+    timeout = route.timeout if route is not None and route.timeout is not None else None
+    return retry, timeout or config.timeout
+
+
+@contextmanager
+def _bulkhead(upstream: UpstreamRuntime) -> Iterator[None]:
+    if not upstream.bulkhead.acquire(blocking=False):
+        UPSTREAM_ERRORS.labels(upstream.name, "bulkhead_full").inc()
+        raise Unavailable(
+            "bulkhead_full",
+            f"{upstream.name} is at its concurrency cap",
+            status=503,
+            retry_after=1,
+        )
+    try:
+        yield
+    finally:
+        upstream.bulkhead.release()
+
+
+def _pick(upstream: UpstreamRuntime, tried: list):
+    try:
+        instance = upstream.pool.pick(exclude=tried)
+    except LookupError:
+        UPSTREAM_ERRORS.labels(upstream.name, "no_instance").inc()
+        raise Unavailable(
+            "no_instance", f"{upstream.name} has no instances", status=503, retry_after=1
+        ) from None
+    tried.append(instance)
+    return instance
+
+
+def _host_header(base: str, headers: list[tuple[str, str]], config) -> str:
+    if config.preserve_host:
+        for name, value in headers:
+            if name.lower() == "x-forwarded-host":
+                return value.rsplit(",", 1)[-1].strip()
+    return base.split("://", 1)[1]

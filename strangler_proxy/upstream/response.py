@@ -1,0 +1,185 @@
+"""An upstream's answer as the transport reads it: head parsed, body framed by RFC 9112 6.3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from strangler_proxy.upstream.connection import (
+    MAX_HEAD,
+    READ,
+    Connection,
+    Origin,
+    ProtocolError,
+    TransportError,
+)
+
+
+class Headers:
+    """Response headers in arrival order; `get` is case-insensitive (first value)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[tuple[str, str]]):
+        self._items = items
+
+    def items(self) -> list[tuple[str, str]]:
+        return self._items
+
+    iteritems = items
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        name = name.lower()
+        for key, value in self._items:
+            if key.lower() == name:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self._items if k.lower() == name]
+
+
+class Response:
+    """One upstream answer; the body is read with `read()` or `stream()`, then the connection
+    goes back to its origin (`release_conn`) or is closed (`close`)."""
+
+    def __init__(
+        self,
+        origin: Origin,
+        conn: Connection,
+        status: int,
+        reason: str,
+        headers: Headers,
+        *,
+        length: int | None,
+        chunked: bool,
+        keep_alive: bool,
+    ):
+        self.origin = origin
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self._conn: Connection | None = conn
+        self._left = length  # bytes still due with Content-Length; None: chunked or to close
+        self._chunked = chunked
+        self._keep_alive = keep_alive
+        self._done = length == 0
+        self._data: bytes | None = None
+
+    # -- body --------------------------------------------------------------------------
+
+    def stream(self, amount: int = READ, decode_content: bool = False) -> Iterator[bytes]:
+        """The body as it arrives, in pieces of at most `amount` bytes (de-chunked)."""
+        if self._data is not None:
+            if self._data:
+                yield self._data
+            return
+        pieces = self._chunks() if self._chunked else self._plain()
+        for piece in pieces:
+            for start in range(0, len(piece), amount):
+                yield piece[start : start + amount]
+
+    def read(self, decode_content: bool = False) -> bytes:
+        if self._data is None:
+            self._data = b"".join(self.stream())
+        return self._data
+
+    @property
+    def data(self) -> bytes:
+        return self.read()
+
+    def _plain(self) -> Iterator[bytes]:
+        conn = self._conn
+        if conn is None or self._done:
+            return
+        left = self._left
+        if conn.buf:
+            piece, conn.buf = conn.buf, b""
+            if left is not None:
+                piece, conn.buf = piece[:left], piece[left:]
+                left -= len(piece)
+                self._left = left
+            if piece:
+                yield piece
+        while left is None or left > 0:
+            data = conn.recv()
+            if not data:
+                if left is None:  # delimited by the close
+                    break
+                raise ProtocolError(f"upstream closed with {left} body bytes missing")
+            if left is not None:
+                if len(data) > left:
+                    conn.buf = data[left:]
+                    data = data[:left]
+                left -= len(data)
+                self._left = left
+            yield data
+        self._done = True
+
+    def _chunks(self) -> Iterator[bytes]:
+        conn = self._conn
+        if conn is None or self._done:
+            return
+        while True:
+            line = self._line(conn)
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise ProtocolError("bad chunk size line") from None
+            if size < 0:
+                raise ProtocolError("bad chunk size")
+            if size == 0:
+                while self._line(conn):  # trailers, dropped
+                    pass
+                self._done = True
+                return
+            while size:
+                if not conn.buf:
+                    conn.buf = conn.recv()
+                    if not conn.buf:
+                        raise ProtocolError("upstream closed inside a chunk")
+                piece = conn.buf[:size]
+                conn.buf = conn.buf[size:]
+                size -= len(piece)
+                yield piece
+            if self._line(conn):
+                raise ProtocolError("chunk not followed by CRLF")
+
+    @staticmethod
+    def _line(conn: Connection) -> bytes:
+        while True:
+            end = conn.buf.find(b"\n")
+            if end >= 0:
+                line, conn.buf = conn.buf[:end], conn.buf[end + 1 :]
+                return line.rstrip(b"\r")
+            if len(conn.buf) > MAX_HEAD:
+                raise ProtocolError("chunk framing line too long")
+            data = conn.recv()
+            if not data:
+                raise ProtocolError("upstream closed inside the chunk framing")
+            conn.buf += data
+
+    # -- the connection ----------------------------------------------------------------
+
+    def release_conn(self) -> None:
+        """Back to the pool when the body was read to its end and both sides keep it alive."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if self._done and self._keep_alive and not conn.buf:
+            conn.reused = False
+            self.origin.put(conn)
+        else:
+            conn.close()
+
+    def drain_conn(self) -> None:
+        try:
+            for _ in self.stream():
+                pass
+        except TransportError:
+            self.close()
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()

@@ -6,8 +6,8 @@ import tempfile
 
 wsgi_app = "strangler_proxy.wsgi:application"
 # gthread, except that a request head is gathered by the event loop under a deadline: slow
-# clients cannot hold the threads (strangler_proxy/worker.py).
-worker_class = "strangler_proxy.worker.DeadlineThreadWorker"
+# clients cannot hold the threads (strangler_proxy/edge/worker.py).
+worker_class = "strangler_proxy.edge.worker.DeadlineThreadWorker"
 workers = int(os.environ.get("STRANGLER_PROXY_WORKERS", "2"))
 threads = int(os.environ.get("STRANGLER_PROXY_THREADS", "8"))
 keepalive = 15

@@ -64,7 +64,7 @@ def test_jwks_is_cached_and_refetched_for_an_unknown_kid(
     )
     from strangler_proxy.runtime import get_proxy
 
-    get_proxy().auth.keys._fetched_at -= 60  # past min_refresh, as if time had passed
+    get_proxy().auth.keys._attempted_at -= 60  # past min_refresh, as if time had passed
     rotated = token_issue(
         key=new_key,
         policy=TokenPolicy(issuer=ISSUER, audience=AUDIENCE),

@@ -23,7 +23,7 @@ _END_OF_HEAD = b"\r\n\r\n"
 
 
 class DeadlineThreadWorker(ThreadWorker):
-    """`worker_class = "strangler_proxy.worker.DeadlineThreadWorker"` (gunicorn.conf.py)."""
+    """`worker_class = "strangler_proxy.edge.worker.DeadlineThreadWorker"` (gunicorn.conf.py)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -5,7 +5,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from extracted.notifications.notifications.models import Notification
-from tests.extracted.notifications.conftest import CUSTOMER
+from tests.extracted.notifications.builders import CUSTOMER
 from tests.extracted.notifications.shapes import DATASET, assert_same_shapes
 from tests.support.shapes import assert_problem
 from tests.support.tokens import client_for

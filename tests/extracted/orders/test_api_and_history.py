@@ -15,7 +15,7 @@ from extracted.orders.orders.backfill import (
 )
 from extracted.orders.orders.models import Order
 from servicekit.ownership import ownership_set
-from tests.extracted.orders.conftest import apply, settle
+from tests.extracted.orders.fakes import apply, settle
 from tests.extracted.orders.test_saga import place
 from tests.support.shapes import assert_problem
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from extracted.orders.orders.models import Order, Saga, SagaStep
 from extracted.orders.orders.saga import saga_sweep
 from extracted.orders.payments.models import Payment, PaymentStatus
-from tests.extracted.orders.conftest import settle
+from tests.extracted.orders.fakes import settle
 from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from extracted.users.accounts import services
 from servicekit.jwt.conf import signing_key
 from servicekit.outbox.models import OutboxMessage
-from tests.extracted.users.conftest import PASSWORD, login
+from tests.extracted.users.builders import PASSWORD, login
 from tests.support.shapes import assert_problem
 from tests.support.tokens import bearer
 

@@ -50,6 +50,17 @@ def wait_http(url: str, *, timeout: float = 60.0, process: subprocess.Popen | No
     raise RuntimeError(f"{url} did not answer in {timeout} s")
 
 
+def stop(process: subprocess.Popen | None, *, timeout: float = 15) -> None:
+    """Terminate a process we started, kill it if it outlives `timeout`, and reap it."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _postgres_database(base_url: str, name: str, *, drop: bool = False) -> str:
     import psycopg
 
@@ -142,13 +153,7 @@ class DjangoService:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
         if getattr(self, "_log", None):
             self._log.close()
         if self.database_name:

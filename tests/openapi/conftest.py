@@ -179,6 +179,13 @@ def openapi_fleet(tmp_path_factory) -> Iterator[OpenApiFleet]:
         result = OpenApiFleet(services=services, proxies=proxies)
         for role, (username, password) in LOGINS.items():
             result.tokens[role] = _login(monolith.url, username, password)
+        # The extracted services start from the monolith's data, as after their backfill, so
+        # their operations answer with real rows (and the customer's token names a known user).
+        for name in ("catalog", "notifications", "users", "orders"):
+            backfill = services[name].run(
+                f"{name}_backfill", "--source", monolith.url, "--token", result.tokens["staff"]
+            )
+            sys.stdout.write(f"{name}: {backfill.stdout.strip()}\n")
         result.session_cookie = monolith.run(
             "shell", "-c", _SESSION.format(username=LOGINS["staff"][0])
         ).stdout.split()[-1]

@@ -336,7 +336,7 @@ def decide(stage: str, lifecycle: Lifecycle, evidence: Evidence) -> Verdict:
 
 def local_snapshot() -> Snapshot:
     """This host's proxy workers (PROMETHEUS_MULTIPROC_DIR) or this process."""
-    from servicekit.metrics import registry_for_scrape
+    from servicekit.web.metrics import registry_for_scrape
 
     return snapshot_from_samples(s for m in registry_for_scrape().collect() for s in m.samples)
 
@@ -733,7 +733,7 @@ class Evaluator:
 
 
 def default_folder() -> Path:
-    from servicekit.env import data_dir
+    from servicekit.web.env import data_dir
 
     folder = data_dir() / "proxy"
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,12 +14,13 @@ from urllib.parse import quote
 import pybreaker
 import urllib3
 
-from servicekit.errors import PROBLEM_CONTENT_TYPE, problem, title_for
-from servicekit.http_client import backoff_delay, breaker_retry_after, may_retry
-from servicekit.jwt.tokens import TokenError
-from servicekit.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
-from servicekit.request_id import HEADER as REQUEST_ID_HEADER
-from servicekit.request_id import request_id_from
+from servicekit.web.backoff import backoff_delay
+from servicekit.web.errors import PROBLEM_CONTENT_TYPE, problem, title_for
+from servicekit.web.http_client import breaker_retry_after, may_retry
+from servicekit.web.jwt.tokens import TokenError
+from servicekit.web.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
+from servicekit.web.request_id import HEADER as REQUEST_ID_HEADER
+from servicekit.web.request_id import request_id_from
 from strangler_proxy import headers as h
 from strangler_proxy.auth import EdgeAuth, unverified_subject
 from strangler_proxy.metrics import CLIENT_DISCONNECTS, FALLBACKS, REJECTED, UPSTREAM_ERRORS
@@ -92,7 +93,7 @@ def problem_reply(
     request_id: str,
     extra: list[tuple[str, str]] | None = None,
 ) -> Reply:
-    """An answer of the proxy's own, as RFC 9457 problem+json (servicekit.errors.problem)."""
+    """An answer of the proxy's own, as RFC 9457 problem+json (servicekit.web.errors.problem)."""
     body = problem(
         status_code=status,
         code=code,
@@ -341,9 +342,7 @@ class Proxy:
             last: Unavailable | None = None
             for attempt in range(attempts):
                 if attempt:
-                    time.sleep(
-                        backoff_delay(attempt - 1, base=retry.backoff, cap=retry.max_backoff)
-                    )
+                    time.sleep(backoff_delay(attempt, base=retry.backoff, cap=retry.max_backoff))
                 try:
                     instance = upstream.pool.pick(exclude=tried)
                 except LookupError:

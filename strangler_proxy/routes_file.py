@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from servicekit.env import data_dir
+from servicekit.web.env import data_dir
 
 TEMPLATE = Path(__file__).resolve().parent / "routes.yaml"
 

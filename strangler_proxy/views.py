@@ -13,9 +13,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 
-from servicekit.errors import PROBLEM_CONTENT_TYPE, problem, title_for
-from servicekit.http_client import breaker_retry_after
-from servicekit.metrics import registry_for_scrape
+from servicekit.web.errors import PROBLEM_CONTENT_TYPE, problem, title_for
+from servicekit.web.http_client import breaker_retry_after
+from servicekit.web.metrics import registry_for_scrape
 from strangler_proxy import admin
 from strangler_proxy.proxy import Reply
 from strangler_proxy.routing import RouteTableError

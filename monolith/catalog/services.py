@@ -17,9 +17,9 @@ from contracts.catalog import (
     StockChangedV2,
 )
 from monolith.catalog.models import Category, Inventory, PriceChange, Product
-from servicekit.errors import ApplicationError, InvalidInputError
-from servicekit.outbox import outbox_enqueue
-from servicekit.ownership import require_ownership
+from servicekit.events.outbox import outbox_enqueue
+from servicekit.migration.ownership import require_ownership
+from servicekit.web.errors import ApplicationError, InvalidInputError
 
 UPDATABLE_FIELDS = ("name", "description", "category", "is_active")
 

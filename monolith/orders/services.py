@@ -19,9 +19,9 @@ from contracts.orders import (
 from monolith.catalog import selectors as catalog_selectors
 from monolith.catalog import services as catalog_services
 from monolith.orders.models import TRANSITIONS, Order, OrderLine, OrderStatus
-from servicekit.errors import ApplicationError, InvalidInputError
-from servicekit.outbox import outbox_enqueue
-from servicekit.ownership import require_ownership
+from servicekit.events.outbox import outbox_enqueue
+from servicekit.migration.ownership import require_ownership
+from servicekit.web.errors import ApplicationError, InvalidInputError
 
 MAX_LINES = 50
 

@@ -37,12 +37,12 @@ def main(role: str) -> None:
     settings.SERVICEKIT_EVENTS = json.loads(os.environ["SK_EVENTS_JSON"])
     django.setup()
 
-    from servicekit.commands import stop_on_signals
+    from servicekit.web.commands import stop_on_signals
 
     stop = stop_on_signals()
     if role in ("relay", "chaos-relay"):
-        from servicekit.broker import publisher_from_settings
-        from servicekit.relay.relay import Relay, RelayConfig, waker_for_default_database
+        from servicekit.events.broker.kombu import publisher_from_settings
+        from servicekit.events.relay.relay import Relay, RelayConfig, waker_for_default_database
 
         config = RelayConfig.from_settings()
         waker = waker_for_default_database(settings.SERVICEKIT_EVENTS["RELAY_POLL_INTERVAL"])
@@ -51,7 +51,7 @@ def main(role: str) -> None:
             publisher = ChaosPublisher(publisher)
         Relay(publisher=publisher, config=config).run(waker=waker, stop=stop)
     elif role == "consume":
-        from servicekit.inbox.worker import worker_from_settings
+        from servicekit.events.inbox.worker import worker_from_settings
         from tests.events.support import CONSUMER, test_consumer
 
         test_consumer()

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from servicekit import faults
-from servicekit.inbox.models import InboxParked, ParkedReason
-from servicekit.outbox.models import OutboxMessage, OutboxStatus
+from servicekit.events import faults
+from servicekit.events.inbox.models import InboxParked, ParkedReason
+from servicekit.events.outbox.models import OutboxMessage, OutboxStatus
 from tests.events import support
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ from django.core.management import call_command
 
 from contracts.catalog import StockChangedV1
 from contracts.envelope import Envelope, now_utc
-from servicekit.inbox.models import InboxParked, ParkedReason
-from servicekit.inbox.processor import InboxProcessor
+from servicekit.events.inbox.models import InboxParked, ParkedReason
+from servicekit.events.inbox.processor import InboxProcessor
 from tests.events import support
 
 

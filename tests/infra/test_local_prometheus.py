@@ -17,7 +17,7 @@ import urllib.request
 
 import yaml
 
-from servicekit.ports import path_of, port_env_var
+from servicekit.web.ports import path_of, port_env_var
 from tests.infra import fleet
 from tests.support.fleet import free_port
 

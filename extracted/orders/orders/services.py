@@ -38,9 +38,9 @@ from extracted.orders.orders.models import (
     Saga,
     SagaStep,
 )
-from servicekit.errors import ApplicationError, InvalidInputError
-from servicekit.outbox import outbox_enqueue
-from servicekit.ownership import require_ownership
+from servicekit.events.outbox import outbox_enqueue
+from servicekit.migration.ownership import require_ownership
+from servicekit.web.errors import ApplicationError, InvalidInputError
 
 MAX_LINES = 50
 

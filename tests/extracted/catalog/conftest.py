@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from servicekit.ownership import ownership_set
+from servicekit.migration.ownership import ownership_set
 from tests.support.tokens import client_for, sign_locally
 
 

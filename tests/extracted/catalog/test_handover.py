@@ -4,10 +4,10 @@ import threading
 
 import pytest
 
-from servicekit.errors import ApplicationError
-from servicekit.handover import HandoverTimeout, Stream, handover
-from servicekit.inbox.models import InboxCursor
-from servicekit.ownership import owner_of, ownership_set, require_ownership
+from servicekit.events.inbox.models import InboxCursor
+from servicekit.migration.handover import HandoverTimeout, Stream, handover
+from servicekit.migration.ownership import owner_of, ownership_set, require_ownership
+from servicekit.web.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db(transaction=True)
 STREAMS = [Stream("categories", "category", "slug"), Stream("products", "product", "sku")]

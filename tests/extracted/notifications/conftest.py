@@ -6,9 +6,9 @@ import pytest
 
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderLineV1, OrderPlacedV1
 from contracts.users import UserCreatedV1, UserUpdatedV1
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
-from servicekit.ownership import ownership_set
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import get_consumer
+from servicekit.migration.ownership import ownership_set
 from tests.support.envelopes import sequences_reset
 from tests.support.tokens import client_for, sign_locally
 

@@ -20,10 +20,10 @@ from contracts.stock import (
     StockReservedV1,
     StockReturnedV1,
 )
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
-from servicekit.outbox.models import OutboxMessage
-from servicekit.ownership import ownership_set
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import get_consumer
+from servicekit.events.outbox.models import OutboxMessage
+from servicekit.migration.ownership import ownership_set
 from tests.support.envelopes import envelope, sequences_reset
 from tests.support.events import deliver
 from tests.support.tokens import client_for, sign_locally

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from contracts.users import UserCreatedV1, UserPasswordChangedV1
-from servicekit.ownership import ownership_set
+from servicekit.migration.ownership import ownership_set
 
 PASSWORD = "a-long-pass-phrase"
 

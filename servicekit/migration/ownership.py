@@ -1,0 +1,115 @@
+"""Who owns each replicated entity: one small YAML file that every side reads, live.
+
+    # ownership.yaml
+    product: catalog      # product details and prices are written by the catalog service
+    inventory: monolith   # stock is still taken by the monolith's orders
+
+An entity missing from the file (or no file at all) belongs to the monolith. The file is
+re-read when its modification time changes, so flipping an owner (or flipping it back) needs no
+restart; `ownership_set` writes it atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import yaml
+from django.conf import settings
+
+from servicekit.web.errors import ApplicationError
+
+DEFAULT_OWNER = "monolith"
+# During a handover nobody writes the entity: the old owner's last events drain to the new one.
+FROZEN = "frozen"
+ENTITIES = ("product", "inventory", "notification", "user", "order")
+_cache: dict[str, tuple[float, dict[str, str]]] = {}
+_lock = threading.Lock()
+
+
+class OwnedElsewhere(ApplicationError):
+    code = "owned_elsewhere"
+    title = "Owned by another service"
+
+
+class HandoverInProgress(ApplicationError):
+    status_code = 503
+    code = "handover_in_progress"
+    title = "Ownership is being handed over"
+    retry_after = 2
+
+
+def ownership_file() -> Path:
+    from_settings = getattr(settings, "OWNERSHIP_FILE", "") if settings.configured else ""
+    configured = from_settings or os.environ.get("OWNERSHIP_FILE", "")
+    if configured:
+        return Path(configured)
+    from servicekit.web.env import data_dir
+
+    return data_dir() / "ownership.yaml"
+
+
+def _read(path: Path) -> dict[str, str]:
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return {}
+    with _lock:
+        cached = _cache.get(str(path))
+        if cached and cached[0] == mtime:
+            return cached[1]
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+        ):
+            raise ValueError(f"{path}: expected a mapping of entity: owner")
+        unknown = set(data) - set(ENTITIES)
+        if unknown:
+            raise ValueError(f"{path}: unknown entities {sorted(unknown)}; known: {ENTITIES}")
+        _cache[str(path)] = (mtime, data)
+        return data
+
+
+def ownership() -> dict[str, str]:
+    data = _read(ownership_file())
+    return {entity: data.get(entity, DEFAULT_OWNER) for entity in ENTITIES}
+
+
+def owner_of(entity: str) -> str:
+    if entity not in ENTITIES:
+        raise ValueError(f"unknown entity {entity!r}")
+    return ownership()[entity]
+
+
+def owns(entity: str) -> bool:
+    return owner_of(entity) == settings.SERVICE_NAME
+
+
+def require_ownership(entity: str) -> None:
+    """Call first in a write service: only the owner writes (and emits) an entity."""
+    owner = owner_of(entity)
+    if owner == FROZEN:
+        raise HandoverInProgress(
+            f"{entity} data is being handed over to a new owner; retry in a few seconds.",
+            extra={"entity": entity},
+        )
+    if owner != settings.SERVICE_NAME:
+        raise OwnedElsewhere(
+            f"{entity} data is owned by the {owner} service; write it there.",
+            extra={"entity": entity, "owner": owner},
+        )
+
+
+def ownership_set(entity: str, owner: str) -> dict[str, str]:
+    """Write the file atomically (readers see the old or the new table, never half)."""
+    if entity not in ENTITIES:
+        raise ValueError(f"unknown entity {entity!r}; known: {ENTITIES}")
+    path = ownership_file()
+    current = _read(path)
+    updated = {**current, entity: owner}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(updated, sort_keys=True))
+    os.replace(tmp, path)
+    return ownership()

@@ -19,12 +19,13 @@ import yaml
 from django.conf import settings
 
 from servicekit.web.errors import ApplicationError
+from servicekit.web.files import locked_update
 
 DEFAULT_OWNER = "monolith"
 # During a handover nobody writes the entity: the old owner's last events drain to the new one.
 FROZEN = "frozen"
 ENTITIES = ("product", "inventory", "notification", "user", "order")
-_cache: dict[str, tuple[float, dict[str, str]]] = {}
+_cache: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
 _lock = threading.Lock()
 
 
@@ -52,23 +53,31 @@ def ownership_file() -> Path:
 
 def _read(path: Path) -> dict[str, str]:
     try:
-        mtime = path.stat().st_mtime_ns
+        stat = path.stat()
     except FileNotFoundError:
         return {}
+    # Every write replaces the file (a new inode), so two writes within one timestamp tick
+    # still look different.
+    mtime = (stat.st_mtime_ns, stat.st_ino)
     with _lock:
         cached = _cache.get(str(path))
         if cached and cached[0] == mtime:
             return cached[1]
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in data.items()
-        ):
-            raise ValueError(f"{path}: expected a mapping of entity: owner")
-        unknown = set(data) - set(ENTITIES)
-        if unknown:
-            raise ValueError(f"{path}: unknown entities {sorted(unknown)}; known: {ENTITIES}")
+        data = _parse(path, path.read_text())
         _cache[str(path)] = (mtime, data)
         return data
+
+
+def _parse(path: Path, text: str) -> dict[str, str]:
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValueError(f"{path}: expected a mapping of entity: owner")
+    unknown = set(data) - set(ENTITIES)
+    if unknown:
+        raise ValueError(f"{path}: unknown entities {sorted(unknown)}; known: {ENTITIES}")
+    return data
 
 
 def ownership() -> dict[str, str]:
@@ -102,14 +111,17 @@ def require_ownership(entity: str) -> None:
 
 
 def ownership_set(entity: str, owner: str) -> dict[str, str]:
-    """Write the file atomically (readers see the old or the new table, never half)."""
+    """Flip one entity's owner under the file's lock, atomically (readers see the old or the new
+    table, never half; a concurrent writer's change to another entity is never lost)."""
     if entity not in ENTITIES:
         raise ValueError(f"unknown entity {entity!r}; known: {ENTITIES}")
     path = ownership_file()
-    current = _read(path)
-    updated = {**current, entity: owner}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(updated, sort_keys=True))
-    os.replace(tmp, path)
+
+    def change(current: str | None) -> tuple[str, None]:
+        # Parsed from the text read under the lock, not from the mtime cache: two writes within
+        # one timestamp tick would look unchanged to the cache.
+        updated = {**_parse(path, current or ""), entity: owner}
+        return yaml.safe_dump(updated, sort_keys=True), None
+
+    locked_update(path, change)
     return ownership()

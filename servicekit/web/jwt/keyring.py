@@ -13,9 +13,7 @@ under a file lock and replace `ring.json` atomically; readers reload when it cha
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from servicekit.web.files import atomic_write, file_lock
 from servicekit.web.jwt.keys import SigningKey, generate_private_pem
 from servicekit.web.jwt.verifiers import LocalKeys
 
@@ -51,12 +50,8 @@ class KeyRing:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.folder / "ring.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with file_lock(self.manifest_path):
+            yield
 
     def _manifest(self) -> dict[str, Any]:
         try:
@@ -66,18 +61,13 @@ class KeyRing:
         return {"previous": {}, "retired": [], **data}
 
     def _write_manifest(self, data: dict[str, Any]) -> None:
-        tmp = self.manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-        os.replace(tmp, self.manifest_path)
+        atomic_write(self.manifest_path, json.dumps(data, indent=2, sort_keys=True))
 
     def _write_key(self, pem: bytes) -> SigningKey:
         key = SigningKey.from_pem(pem)
         path = self.folder / f"{key.kid}.pem"
         if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(pem)
-            tmp.chmod(0o600)
-            os.replace(tmp, path)
+            atomic_write(path, pem, mode=0o600)
         return key
 
     def _key(self, kid: str) -> SigningKey:

@@ -11,6 +11,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from servicekit.web.files import atomic_write
+
 
 def _b64url_uint(value: int) -> str:
     raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
@@ -76,11 +78,7 @@ def load_or_create_signing_key(*, pem: str | None, path: Path) -> SigningKey:
     if pem:
         return SigningKey.from_pem(pem.encode())
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(generate_private_pem())
-        tmp.chmod(0o600)
-        tmp.replace(path)
+        atomic_write(path, generate_private_pem(), mode=0o600)
     return SigningKey.from_pem(path.read_bytes())
 
 

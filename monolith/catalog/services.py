@@ -187,7 +187,7 @@ def stock_take(*, quantities: Mapping[int, int], reason: str) -> None:
     if short:
         raise InsufficientStock(
             "Not enough stock for " + ", ".join(item["sku"] for item in short) + ".",
-            extra={"shortages": short},
+            details={"shortages": short},
         )
     _emit_stock_events(quantities, reason)
 

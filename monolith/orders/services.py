@@ -38,7 +38,6 @@ class IllegalTransition(ApplicationError):
 
 
 class IdempotencyKeyReused(ApplicationError):
-    status_code = 422
     code = "idempotency_key_reused"
     title = "Idempotency key reused"
 
@@ -108,7 +107,7 @@ def _order_create(*, customer, quantities: dict[str, int], key: str | None, dige
         raise InvalidInputError(
             "Unknown or unavailable products: " + ", ".join(unknown) + ".",
             code="unknown_product",
-            extra={"skus": unknown},
+            details={"skus": unknown},
         )
     currencies = {p.currency for p in products.values()}
     if len(currencies) > 1:
@@ -171,7 +170,7 @@ def _move(order: Order, to_status: str) -> Order:
     if to_status not in TRANSITIONS[order.status]:
         raise IllegalTransition(
             f"An order that is {order.status} cannot become {to_status}.",
-            extra={"from_status": order.status, "to_status": to_status},
+            details={"from_status": order.status, "to_status": to_status},
         )
     order.status = to_status
     order.save(update_fields=["status", "updated_at"])

@@ -35,7 +35,6 @@ class OwnedElsewhere(ApplicationError):
 
 
 class HandoverInProgress(ApplicationError):
-    status_code = 503
     code = "handover_in_progress"
     title = "Ownership is being handed over"
     retry_after = 2
@@ -101,12 +100,12 @@ def require_ownership(entity: str) -> None:
     if owner == FROZEN:
         raise HandoverInProgress(
             f"{entity} data is being handed over to a new owner; retry in a few seconds.",
-            extra={"entity": entity},
+            details={"entity": entity},
         )
     if owner != settings.SERVICE_NAME:
         raise OwnedElsewhere(
             f"{entity} data is owned by the {owner} service; write it there.",
-            extra={"entity": entity, "owner": owner},
+            details={"entity": entity, "owner": owner},
         )
 
 

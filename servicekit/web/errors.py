@@ -16,31 +16,30 @@ PROBLEM_TYPE_PREFIX = "urn:problem:strangler:"
 
 
 class ApplicationError(Exception):
-    """A business rule refused the request. Raised by services; the API layer maps it.
+    """A business rule refused the request. Raised by services, which know nothing of HTTP.
 
-    `code` is stable and machine-readable; `extra` lands in the problem body as-is.
+    `code` is stable and machine-readable, `message` is for people, `details` land in the
+    problem body as-is. The problem+json handler owns the HTTP status (`status_for`).
     """
 
-    status_code = status.HTTP_409_CONFLICT
     code = "conflict"
     title = "Conflict"
+    retry_after: int | None = None  # seconds after which trying again may succeed
 
-    def __init__(self, message: str, *, code: str | None = None, extra: dict | None = None):
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
-        self.extra = extra or {}
+        self.details = details or {}
 
 
 class NotFoundError(ApplicationError):
-    status_code = status.HTTP_404_NOT_FOUND
     code = "not_found"
     title = "Not found"
 
 
 class UnauthorizedError(ApplicationError):
-    status_code = status.HTTP_401_UNAUTHORIZED
     code = "not_authenticated"
     title = "Not authenticated"
 
@@ -48,9 +47,31 @@ class UnauthorizedError(ApplicationError):
 class InvalidInputError(ApplicationError):
     """Input that passed the serializer but breaks a rule (bad filter, bad transition request)."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
     code = "invalid"
     title = "Invalid request"
+
+
+# The HTTP side of service errors, owned here and nowhere else: first by code, then by kind
+# (the nearest class in the error's ancestry), else 409 Conflict.
+STATUS_BY_CODE: dict[str, int] = {
+    "idempotency_key_reused": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "handover_in_progress": status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+STATUS_BY_KIND: dict[type[ApplicationError], int] = {
+    NotFoundError: status.HTTP_404_NOT_FOUND,
+    UnauthorizedError: status.HTTP_401_UNAUTHORIZED,
+    InvalidInputError: status.HTTP_400_BAD_REQUEST,
+}
+
+
+def status_for(error: ApplicationError) -> int:
+    """The HTTP status a service error answers with."""
+    if error.code in STATUS_BY_CODE:
+        return STATUS_BY_CODE[error.code]
+    for kind in type(error).__mro__:
+        if kind in STATUS_BY_KIND:
+            return STATUS_BY_KIND[kind]
+    return status.HTTP_409_CONFLICT
 
 
 def problem(
@@ -143,17 +164,18 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     instance = request.path if request is not None else None
 
     if isinstance(exc, ApplicationError):
+        status_code = status_for(exc)
         body = problem(
-            status_code=exc.status_code,
+            status_code=status_code,
             code=exc.code,
             title=exc.title,
             detail=exc.message,
             instance=instance,
             request_id=_request_id(request),
-            **exc.extra,
+            **exc.details,
         )
-        response = Response(body, status=exc.status_code, content_type=PROBLEM_CONTENT_TYPE)
-        if getattr(exc, "retry_after", None):
+        response = Response(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+        if exc.retry_after:
             response["Retry-After"] = str(exc.retry_after)
         return response
 

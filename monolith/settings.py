@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_structlog",
     "servicekit.events.outbox",
+    "servicekit.events.relay",
     "servicekit.events.inbox",
     "monolith.users",
     "monolith.catalog",
@@ -190,8 +191,8 @@ LOGGING = logging_config(
 )
 
 SERVICEKIT_METRICS_COLLECTORS = [
-    "servicekit.events.metrics.collect_outbox",
-    "servicekit.events.metrics.collect_inbox",
+    "servicekit.events.outbox.metrics.collect_outbox",
+    "servicekit.events.inbox.metrics.collect_inbox",
 ]
 
 SERVICEKIT_READY_CHECKS = [

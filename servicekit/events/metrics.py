@@ -1,11 +1,9 @@
-"""Prometheus instruments for the outbox, relay and inbox, and the scrape-time outbox collector."""
+"""Prometheus instruments for the outbox, relay and inbox (the scrape-time collectors live with
+the outbox and the inbox, whose tables they read)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from prometheus_client import Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
 
 LAG_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -38,33 +36,3 @@ INBOX_LAG = Histogram(
     ["consumer", "event_type"],
     buckets=LAG_BUCKETS,
 )
-
-
-def collect_outbox() -> Iterator[Metric]:
-    """For `SERVICEKIT_METRICS_COLLECTORS`: pending count, oldest pending age, dead letters."""
-    from servicekit.events.outbox.selectors import outbox_stats
-
-    stats = outbox_stats()
-    pending = GaugeMetricFamily("outbox_pending_messages", "Outbox rows waiting to be published.")
-    pending.add_metric([], stats.pending)
-    age = GaugeMetricFamily(
-        "outbox_oldest_pending_age_seconds", "Age of the oldest pending outbox row."
-    )
-    age.add_metric([], stats.oldest_pending_age_seconds)
-    dead = GaugeMetricFamily("outbox_dead_letters", "Outbox rows in the dead-letter state.")
-    dead.add_metric([], stats.dead)
-    yield from (pending, age, dead)
-
-
-def collect_inbox() -> Iterator[Metric]:
-    """For `SERVICEKIT_METRICS_COLLECTORS`: parked events and reported gaps per consumer."""
-    from servicekit.events.inbox.selectors import inbox_stats
-
-    parked = GaugeMetricFamily(
-        "inbox_parked_messages",
-        "Events waiting in the inbox, by consumer and state.",
-        labels=["consumer", "state"],
-    )
-    for (consumer, state), count in inbox_stats().items():
-        parked.add_metric([consumer, state], count)
-    yield parked

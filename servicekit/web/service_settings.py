@@ -63,6 +63,7 @@ def service_settings(
             "drf_spectacular_sidecar",
             "django_structlog",
             "servicekit.events.outbox",
+            "servicekit.events.relay",
             "servicekit.events.inbox",
             *apps,
         ],

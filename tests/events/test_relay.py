@@ -143,7 +143,8 @@ def test_cleanup_deletes_only_sent_rows_past_retention():
 
 
 def test_outbox_metrics_report_pending_age_and_dead_letters():
-    from servicekit.events.metrics import collect_inbox, collect_outbox
+    from servicekit.events.inbox.metrics import collect_inbox
+    from servicekit.events.outbox.metrics import collect_outbox
 
     first, _second = enqueue("A", 2)
     OutboxMessage.objects.filter(pk=first.pk).update(

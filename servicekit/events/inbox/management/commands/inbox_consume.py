@@ -27,6 +27,6 @@ class Command(BaseCommand):
         )
         serve_metrics(
             options["metrics_port"] or events_settings().METRICS_PORT,
-            collectors=["servicekit.events.metrics.collect_inbox"],
+            collectors=["servicekit.events.inbox.metrics.collect_inbox"],
         )
         worker_from_settings(consumer).run(stop=stop_on_signals())

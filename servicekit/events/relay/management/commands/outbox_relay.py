@@ -25,7 +25,7 @@ class Command(BaseCommand):
         config = events_settings()
         serve_metrics(
             options["metrics_port"] or config.METRICS_PORT,
-            collectors=["servicekit.events.metrics.collect_outbox"],
+            collectors=["servicekit.events.outbox.metrics.collect_outbox"],
         )
         relay = Relay(publisher=publisher_from_settings(), config=RelayConfig.from_settings())
         waker = waker_for_default_database(config.RELAY_POLL_INTERVAL)

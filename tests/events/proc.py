@@ -64,6 +64,8 @@ class PublishLog:
     def __init__(self, inner, path: str):
         self.inner = inner
         self.path = path
+        with open(self.path, "a") as log:
+            log.write(json.dumps({"relay": os.getpid(), "confirmed": 0, "ready": True}) + "\n")
 
     def _record(self, result):
         with open(self.path, "a") as log:

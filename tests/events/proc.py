@@ -21,7 +21,7 @@ class ChaosPublisher:
     line per batch: the duplicated event ids, and the events sent before an earlier event of
     their aggregate), so a test can check the chaos really happened."""
 
-    def __init__(self, inner, *, seed: int, log_path: str | None):
+    def __init__(self, inner, *, seed: int = 0, log_path: str | None = None):
         self.inner = inner
         self.random = random.Random(seed)
         self.log_path = log_path

@@ -36,6 +36,7 @@ class ProxyConfig:
     lifecycle_interval: float = 5.0
     trust_canary_header: bool = True
     tracing: bool = False
+    access_log: bool = True
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> ProxyConfig:

@@ -103,6 +103,7 @@ def build_proxy(config: Mapping[str, Any] | ProxyConfig, *, redis: Any | None = 
             buffer_limit=config.buffer_limit,
             tracing=config.tracing,
             trust_canary_header=config.trust_canary_header,
+            access_log=config.access_log,
         ),
     )
 

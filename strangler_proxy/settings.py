@@ -79,6 +79,8 @@ STRANGLER_PROXY = {
     "TRUST_CANARY_HEADER": env_bool(
         "STRANGLER_TRUST_CANARY_HEADER", default=default("trust_canary_header")
     ),
+    # One structured line per request (strangler_proxy/edge/access_log.py); false for benchmarks.
+    "ACCESS_LOG": env_bool("STRANGLER_PROXY_ACCESS_LOG", default=default("access_log")),
     "TRACING": env_bool(
         "STRANGLER_TRACING",
         default=bool(env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "") or env_str("OTEL_TRACES_FILE", "")),

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from structlog.contextvars import bound_contextvars
+
 from servicekit.web.jwt.tokens import TokenError
 from servicekit.web.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
 from servicekit.web.request_id import HEADER as REQUEST_ID_HEADER
 from servicekit.web.request_id import request_id_from
 from strangler_proxy.edge import headers as h
+from strangler_proxy.edge.access_log import AccessEntry, counted
 from strangler_proxy.edge.auth import EdgeAuth, unverified_subject
 from strangler_proxy.edge.ratelimit import Limiter
 from strangler_proxy.edge.reply import Rejected, Reply, problem_reply, stream
@@ -42,6 +45,7 @@ class ProxyOptions:
     buffer_limit: int
     tracing: bool
     trust_canary_header: bool
+    access_log: bool = True
 
 
 @dataclass
@@ -53,6 +57,7 @@ class Incoming:
     method: str
     target: str
     route_label: str = "-"
+    upstream_label: str = "-"
     headers: list[tuple[str, str]] | None = None
     public_origin: str = ""
 
@@ -95,8 +100,29 @@ class Proxy:
         return table
 
     def handle(self, meta: dict[str, Any]) -> Reply:
-        """Answer one request given its WSGI environ (Django's `request.META` is one)."""
+        """Answer one request given its WSGI environ (Django's `request.META` is one). The
+        proxy's own log lines carry its request id meanwhile; one access line follows."""
+        started = time.perf_counter()
         request = Incoming.from_meta(meta)
+        with bound_contextvars(request_id=request.request_id):
+            reply = self._pipeline(request)
+        if not self.options.access_log:
+            return reply
+        entry = AccessEntry(
+            request_id=request.request_id,
+            method=request.method,
+            target=request.target,
+            started=started,
+            route=request.route_label,
+            upstream=request.upstream_label,
+        )
+        if reply.streaming:
+            reply.body = counted(reply.body, entry, reply.status)  # type: ignore[arg-type]
+        else:
+            entry.log(status=reply.status, size=len(reply.body))  # type: ignore[arg-type]
+        return reply
+
+    def _pipeline(self, request: Incoming) -> Reply:
         try:
             self._refuse_unsafe(request)
             decision = self._resolve(request)
@@ -218,6 +244,7 @@ class Proxy:
         body: bytes | None,
     ) -> tuple[UpstreamRuntime, Response]:
         started = time.perf_counter()
+        request.upstream_label = decision.target
         try:
             upstream, raw = self.forwarder.forward(
                 decision, request.method, request.target, headers, body
@@ -227,6 +254,7 @@ class Proxy:
             extra = [("Retry-After", str(exc.retry_after))] if exc.retry_after is not None else []
             raise request.reject(exc.status, exc.kind, str(exc), extra) from None
         label = request.route_label
+        request.upstream_label = upstream.name
         _child(UPSTREAM_REQUESTS, label, upstream.name, str(raw.status)).inc()
         _child(UPSTREAM_LATENCY, label, upstream.name).observe(time.perf_counter() - started)
         return upstream, raw

@@ -36,6 +36,8 @@ class ProxyConfig:
     lifecycle_interval: float = 5.0
     trust_canary_header: bool = True
     tracing: bool = False
+    # peers whose X-Forwarded-* are believed (an ingress); empty: none, the proxy is the edge
+    forwarded_allow_ips: str = ""
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> ProxyConfig:

@@ -42,6 +42,7 @@ class ProxyOptions:
     buffer_limit: int
     tracing: bool
     trust_canary_header: bool
+    trusted_hops: h.TrustedHops
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Incoming:
     target: str
     route_label: str = "-"
     headers: list[tuple[str, str]] | None = None
+    client: h.ClientView | None = None
     public_origin: str = ""
 
     @classmethod
@@ -99,6 +101,7 @@ class Proxy:
         request = Incoming.from_meta(meta)
         try:
             self._refuse_unsafe(request)
+            self._see_client(request)
             decision = self._resolve(request)
             claims = self._authenticate(request, decision)
             self._rate_limit(request, decision, claims)
@@ -124,6 +127,18 @@ class Proxy:
             REJECTED.labels(request.route_label, "unsafe").inc()
             raise request.reject(400, "unsafe_request", str(exc)) from None
 
+    def _see_client(self, request: Incoming) -> None:
+        """Who calls, over which scheme, for which host: X-Forwarded-* believed only from
+        trusted hops (STRANGLER_PROXY_FORWARDED_ALLOW_IPS), else what this socket saw."""
+        meta = request.meta
+        request.client = h.client_view(
+            request.headers or [],
+            peer=meta.get("REMOTE_ADDR", "") or "unknown",
+            scheme=meta.get("wsgi.url_scheme", "http"),
+            host=meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME')}:{meta.get('SERVER_PORT')}",
+            trusted=self.options.trusted_hops,
+        )
+
     def _resolve(self, request: Incoming) -> Decision:
         meta = request.meta
         table = self.table()
@@ -131,7 +146,7 @@ class Proxy:
             table,
             method=request.method,
             path=meta.get("PATH_INFO") or "/",
-            sticky_key=self._sticky_key(meta) if table.has_canary else None,
+            sticky_key=self._sticky_key(request) if table.has_canary else None,
             override=meta.get("HTTP_X_STRANGLER_CANARY")
             if self.options.trust_canary_header
             else None,
@@ -165,9 +180,7 @@ class Proxy:
         if route is None or route.rate_limit is None:
             return
         limit = route.rate_limit
-        who = (
-            f"user:{claims['sub']}" if limit.key == "user" and claims else _client_ip(request.meta)
-        )
+        who = f"user:{claims['sub']}" if limit.key == "user" and claims else _client_ip(request)
         allowed, retry_after = self.limiter.hit(
             f"{route.name}:{who}", limit=limit.requests, per=limit.per
         )
@@ -198,16 +211,13 @@ class Proxy:
             ) from None
 
     def _upstream_headers(self, request: Incoming) -> list[tuple[str, str]]:
-        """Our request id, X-Forwarded-*, hop-by-hop removed; the trace context when on."""
-        meta = request.meta
-        scheme = meta.get("wsgi.url_scheme", "http")
-        host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME')}:{meta.get('SERVER_PORT')}"
-        request.public_origin = f"{scheme}://{host}"
+        """Our request id, X-Forwarded-* overwritten, hop-by-hop removed; the trace context."""
+        client = request.client
+        assert client is not None
+        request.public_origin = f"{client.proto}://{client.host}"
         headers = [(k, v) for k, v in request.headers or [] if k != "X-Request-Id"]
         headers.append((REQUEST_ID_HEADER, request.request_id))
-        headers = h.forwarded_headers(
-            headers, client_ip=meta.get("REMOTE_ADDR", ""), proto=scheme, host=host
-        )
+        headers = h.forwarded_headers(headers, client)
         return _inject_trace(headers) if self.options.tracing else headers
 
     def _forward(
@@ -305,11 +315,12 @@ class Proxy:
             body=body,
         )
 
-    def _sticky_key(self, meta: dict) -> str | None:
+    def _sticky_key(self, request: Incoming) -> str | None:
+        meta = request.meta
         return (
             unverified_subject(meta.get("HTTP_AUTHORIZATION"))
             or meta.get("HTTP_COOKIE", "").partition("sessionid=")[2].split(";")[0]
-            or _client_ip(meta)
+            or _client_ip(request)
         )
 
 
@@ -361,8 +372,8 @@ def _target(meta: dict) -> str:
     return f"{path}?{query}" if query else path
 
 
-def _client_ip(meta: dict) -> str:
-    return meta.get("REMOTE_ADDR", "") or "unknown"
+def _client_ip(request: Incoming) -> str:
+    return request.client.address if request.client else "unknown"
 
 
 def _inject_trace(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

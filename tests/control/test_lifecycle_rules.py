@@ -170,7 +170,7 @@ def test_schema_accepts_lifecycle_gates():
     ("field", "message"),
     [
         ("max_p99: 200", "routes[0].lifecycle.gates.max_p99: unknown field 'max_p99'"),
-        ("max_error_rate: 2", "routes[0].lifecycle.gates.max_error_rate: 2 is greater than"),
+        ("max_error_rate: 2", "routes[0].lifecycle.gates.max_error_rate: must be at most 1"),
     ],
 )
 def test_schema_refuses_bad_gates_with_line_and_field(field, message):

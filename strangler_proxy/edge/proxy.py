@@ -24,7 +24,7 @@ from strangler_proxy.routes.model import RouteTable
 from strangler_proxy.routes.resolve import Decision, resolve
 from strangler_proxy.routes.source import TableSource
 from strangler_proxy.shadow.compare import Answer
-from strangler_proxy.shadow.runner import DRY_RUN_HEADER, SHADOW_HEADER, ShadowRunner
+from strangler_proxy.shadow.runner import SHADOW_HEADER, ShadowRunner
 from strangler_proxy.upstream.client import Response, TransportError
 from strangler_proxy.upstream.forward import Forwarder, Unavailable
 from strangler_proxy.upstream.pool import UpstreamRuntime, Upstreams
@@ -215,7 +215,12 @@ class Proxy:
         client = request.client
         assert client is not None
         request.public_origin = f"{client.proto}://{client.host}"
-        headers = [(k, v) for k, v in request.headers or [] if k != "X-Request-Id"]
+        # X-Strangler-* are the proxy's to write (X-Strangler-Shadow): a client's never pass
+        headers = [
+            (k, v)
+            for k, v in request.headers or []
+            if k != "X-Request-Id" and not k.lower().startswith("x-strangler-")
+        ]
         headers.append((REQUEST_ID_HEADER, request.request_id))
         headers = h.forwarded_headers(headers, client)
         return _inject_trace(headers) if self.options.tracing else headers
@@ -286,11 +291,7 @@ class Proxy:
         assert route is not None and decision.shadow_to is not None
         candidate = self.upstreams.get(decision.shadow_to)
         method, target = request.method, request.target
-        extra = [(SHADOW_HEADER, "1")]
-        if method in ("POST", "PUT", "PATCH", "DELETE"):
-            extra.append((DRY_RUN_HEADER, "1"))
-        shadow_headers = [(k, v) for k, v in headers if not k.lower().startswith("x-strangler-")]
-        shadow_headers += extra
+        shadow_headers = [*headers, (SHADOW_HEADER, "1")]  # reads only (routes.resolve)
         forwarder = self.forwarder
 
         def call() -> Answer:

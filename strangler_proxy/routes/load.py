@@ -247,7 +247,6 @@ def _build(data: dict, *, raw: dict, node: yaml.Node, source: str) -> RouteTable
                 rate_limit=RateLimit(limit["requests"], limit["per"], limit.get("key", "client"))
                 if limit
                 else None,
-                shadow_writes=shadow.get("writes", False),
                 shadow_ignore_fields=tuple(shadow.get("ignore_fields", ())),
                 shadow_ignore_headers=tuple(h.lower() for h in shadow.get("ignore_headers", ())),
                 canary_header=spec.get("canary_header", True),

@@ -70,7 +70,6 @@ class Route:
     retry: RetryPolicy | None = None
     auth: str = "none"
     rate_limit: RateLimit | None = None
-    shadow_writes: bool = False
     shadow_ignore_fields: tuple[str, ...] = ()
     shadow_ignore_headers: tuple[str, ...] = ()
     canary_header: bool = True

@@ -15,7 +15,6 @@ from strangler_proxy.shadow.store import DiffStore
 
 logger = logging.getLogger("strangler_proxy.shadow")
 SHADOW_HEADER = "X-Strangler-Shadow"  # "1" on every shadow request
-DRY_RUN_HEADER = "X-Strangler-Dry-Run"  # "1" on shadowed writes: the candidate must not commit
 
 
 class ShadowRunner:

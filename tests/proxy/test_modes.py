@@ -157,30 +157,64 @@ def test_shadow_serves_the_primary_and_records_differences(make_proxy, pair, set
     assert report["comparisons"]["echo"]["mismatch"] >= 1
 
 
-def test_shadow_does_not_copy_writes_unless_allowed(make_proxy, pair):
+def test_shadow_never_copies_writes(make_proxy, pair):
     monolith, service = pair
-    routes = [
-        {"name": "ro", "prefix": "/ro/", "mode": "shadow", "upstream": "service"},
-        {
-            "name": "rw",
-            "prefix": "/rw/",
-            "mode": "shadow",
-            "upstream": "service",
-            "shadow": {"writes": True},
-        },
-    ]
+    routes = [{"name": "ro", "prefix": "/ro/", "mode": "shadow", "upstream": "service"}]
     client = make_proxy(
         routes_yaml(
             {"monolith": upstream_spec(monolith.url), "service": upstream_spec(service.url)}, routes
         )
     )
-    client.post("/ro/x", data=b"{}", content_type="application/json")
-    client.post("/rw/x", data=b'{"a": 1}', content_type="application/json")
+    for method in ("post", "put", "patch", "delete"):
+        getattr(client, method)("/ro/x", data=b"{}", content_type="application/json")
+    client.get("/ro/x")
     _wait_for(lambda: len(service.received) == 1)
     time.sleep(0.2)
-    assert [r["target"] for r in service.received] == ["/rw/x"]
-    assert dict(service.received[0]["headers"])["X-Strangler-Dry-Run"] == "1"
-    assert len(monolith.received) == 2
+    assert [r["method"] for r in service.received] == ["GET"]
+    assert len(monolith.received) == 5
+
+
+def test_shadow_writes_true_is_refused_naming_the_field():
+    from strangler_proxy.routes.load import parse_table
+    from strangler_proxy.routes.model import RouteTableError
+
+    text = routes_yaml(
+        {"monolith": upstream_spec("http://m:1"), "service": upstream_spec("http://s:1")},
+        [
+            {
+                "name": "rw",
+                "prefix": "/rw/",
+                "mode": "shadow",
+                "upstream": "service",
+                "shadow": {"writes": True},
+            }
+        ],
+    )
+    with pytest.raises(RouteTableError, match=r"routes\[0\]\.shadow\.writes: must be false"):
+        parse_table(text, source="routes.yaml")
+
+
+def test_client_sent_strangler_headers_never_reach_an_upstream(make_proxy, pair):
+    monolith, service = pair
+    routes = [{"name": "s", "prefix": "/s/", "mode": "shadow", "upstream": "service"}]
+    client = make_proxy(
+        routes_yaml(
+            {"monolith": upstream_spec(monolith.url), "service": upstream_spec(service.url)}, routes
+        )
+    )
+    forged = {
+        "HTTP_X_STRANGLER_DRY_RUN": "1",
+        "HTTP_X_STRANGLER_SHADOW": "1",
+        "HTTP_X_STRANGLER_CANARY": "candidate",
+        "HTTP_X_STRANGLER_ANYTHING": "x",
+    }
+    client.get("/s/x", **forged)
+    client.post("/elsewhere", data=b"{}", content_type="application/json", **forged)
+    _wait_for(lambda: len(service.received) == 1)
+    for record in [*monolith.received, *service.received]:
+        names = [name.lower() for name, _ in record["headers"]]
+        sent = [n for n in names if n.startswith("x-strangler-")]
+        assert sent == (["x-strangler-shadow"] if record["server"] == "service" else [])
 
 
 def test_shadow_candidate_failure_is_recorded_not_seen(make_proxy, pair):

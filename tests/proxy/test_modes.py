@@ -157,14 +157,20 @@ def test_shadow_serves_the_primary_and_records_differences(make_proxy, pair, set
     assert report["comparisons"]["echo"]["mismatch"] >= 1
 
 
-def test_shadow_never_copies_writes(make_proxy, pair):
+def _shadow_route(make_proxy, pair, prefix: str):
     monolith, service = pair
-    routes = [{"name": "ro", "prefix": "/ro/", "mode": "shadow", "upstream": "service"}]
-    client = make_proxy(
+    route = {"name": "shadowed", "prefix": prefix, "mode": "shadow", "upstream": "service"}
+    return make_proxy(
         routes_yaml(
-            {"monolith": upstream_spec(monolith.url), "service": upstream_spec(service.url)}, routes
+            {"monolith": upstream_spec(monolith.url), "service": upstream_spec(service.url)},
+            [route],
         )
     )
+
+
+def test_shadow_never_copies_writes(make_proxy, pair):
+    monolith, service = pair
+    client = _shadow_route(make_proxy, pair, "/ro/")
     for method in ("post", "put", "patch", "delete"):
         getattr(client, method)("/ro/x", data=b"{}", content_type="application/json")
     client.get("/ro/x")
@@ -196,12 +202,7 @@ def test_shadow_writes_true_is_refused_naming_the_field():
 
 def test_client_sent_strangler_headers_never_reach_an_upstream(make_proxy, pair):
     monolith, service = pair
-    routes = [{"name": "s", "prefix": "/s/", "mode": "shadow", "upstream": "service"}]
-    client = make_proxy(
-        routes_yaml(
-            {"monolith": upstream_spec(monolith.url), "service": upstream_spec(service.url)}, routes
-        )
-    )
+    client = _shadow_route(make_proxy, pair, "/s/")
     forged = {
         "HTTP_X_STRANGLER_DRY_RUN": "1",
         "HTTP_X_STRANGLER_SHADOW": "1",

@@ -220,6 +220,13 @@ def _build(data: dict, *, raw: dict, node: yaml.Node, source: str) -> RouteTable
                 raise _error(source, node, [*where, key], "unknown upstream (not under upstreams)")
         if mode in ("extracted", "shadow", "canary") and not spec.get("upstream"):
             raise _error(source, node, [*where, "mode"], f"mode {mode} needs an upstream")
+        if mode == "shadow" and spec.get("sensitive"):
+            raise _error(
+                source,
+                node,
+                [*where, "mode"],
+                "a sensitive route is never shadowed (its requests and answers carry credentials)",
+            )
         regex = None
         if "pattern" in spec:
             try:
@@ -250,6 +257,7 @@ def _build(data: dict, *, raw: dict, node: yaml.Node, source: str) -> RouteTable
                 shadow_ignore_fields=tuple(shadow.get("ignore_fields", ())),
                 shadow_ignore_headers=tuple(h.lower() for h in shadow.get("ignore_headers", ())),
                 canary_header=spec.get("canary_header", True),
+                sensitive=spec.get("sensitive", False),
                 lifecycle=spec.get("lifecycle"),
                 regex=regex,
             )

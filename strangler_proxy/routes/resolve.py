@@ -60,7 +60,7 @@ def _decide(
         return Decision(route=route, target=candidate, side="candidate", fallback=route.fallback)
     if route.mode == "shadow":
         # writes are never copied: the candidate would commit them a second time
-        shadow = method not in WRITES
+        shadow = method not in WRITES and not route.sensitive
         return Decision(route=route, target=primary, shadow_to=candidate if shadow else None)
     # canary
     if route.canary_header and override in ("candidate", "primary"):

@@ -150,6 +150,8 @@ ROUTE = {
             },
         },
         "canary_header": {"type": "boolean"},
+        # returns or takes credentials (token, login): never shadowed, so never captured
+        "sensitive": {"type": "boolean"},
         "lifecycle": LIFECYCLE,
     },
 }

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from servicekit.web.redaction import redact_target, redact_text
 from strangler_proxy.metrics import SHADOW_COMPARISONS, SHADOW_LATENCY
 from strangler_proxy.shadow.capture import captured_request
 from strangler_proxy.shadow.compare import Answer, compare, excerpt
@@ -104,9 +105,9 @@ class ShadowRunner:
             "at": time.time(),
             "route": route,
             "method": method,
-            "target": target[:300],
+            "target": redact_target(target)[:300],
             "request_id": request_id,
-            "differences": diffs,
+            "differences": [redact_text(d) for d in diffs],
         }
         if primary is not None and candidate is not None:  # side by side in the control centre
             record["primary"] = excerpt(primary)

@@ -105,6 +105,8 @@ def build_proxy(config: Mapping[str, Any] | ProxyConfig, *, redis: Any | None = 
             tracing=config.tracing,
             trust_canary_header=config.trust_canary_header,
             trusted_hops=TrustedHops.parse(config.forwarded_allow_ips),
+            canary_secret=config.canary_secret,
+            admin_only_paths=tuple(config.admin_only_paths),
         ),
     )
 

@@ -179,6 +179,12 @@ def forwarded_headers(headers: list[tuple[str, str]], view: ClientView) -> list[
     return out
 
 
+def path_under(path: str, prefix: str) -> bool:
+    """`path` is `prefix` itself or below it (`/metrics`, `/metrics/x`; not `/metricsx`)."""
+    base = prefix.rstrip("/") or "/"
+    return path == base or path.startswith(base.rstrip("/") + "/")
+
+
 def set_host(headers: list[tuple[str, str]], host: str) -> list[tuple[str, str]]:
     """Exactly one Host header: the upstream's own unless the upstream asks for the public one."""
     return [*((k, v) for k, v in headers if k.lower() != "host"), ("Host", host)]

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +29,15 @@ from strangler_proxy.shadow.runner import SHADOW_HEADER, ShadowRunner
 from strangler_proxy.upstream.client import Response, TransportError
 from strangler_proxy.upstream.forward import Forwarder, Unavailable
 from strangler_proxy.upstream.pool import UpstreamRuntime, Upstreams
+from strangler_proxy.upstream.response import is_decimal_length
 
 
 class ClientGone(Exception):
     """The client closed the connection before its request body arrived."""
+
+
+class BadLength(Exception):
+    """The request's Content-Length is not 1*DIGIT (RFC 9112 section 6.3)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,8 @@ class ProxyOptions:
     tracing: bool
     trust_canary_header: bool
     trusted_hops: h.TrustedHops
+    canary_secret: str = ""
+    admin_only_paths: tuple[str, ...] = ()
 
 
 @dataclass
@@ -102,6 +110,7 @@ class Proxy:
         try:
             self._refuse_unsafe(request)
             self._see_client(request)
+            self._guard_operational(request)
             decision = self._resolve(request)
             claims = self._authenticate(request, decision)
             self._rate_limit(request, decision, claims)
@@ -139,6 +148,17 @@ class Proxy:
             trusted=self.options.trusted_hops,
         )
 
+    def _guard_operational(self, request: Incoming) -> None:
+        """Upstreams' `/metrics`, `/readyz` (with exception text), OpenAPI schema and docs
+        are for operators: 404 to anyone without the admin token or a staff JWT."""
+        path = request.meta.get("PATH_INFO") or "/"
+        if not any(h.path_under(path, p) for p in self.options.admin_only_paths):
+            return
+        if self.auth is not None and self.auth.is_admin(request.meta.get("HTTP_AUTHORIZATION")):
+            return
+        REJECTED.labels(request.route_label, "operational").inc()
+        raise request.reject(404, "not_found", "Not found.")
+
     def _resolve(self, request: Incoming) -> Decision:
         meta = request.meta
         table = self.table()
@@ -147,9 +167,7 @@ class Proxy:
             method=request.method,
             path=meta.get("PATH_INFO") or "/",
             sticky_key=self._sticky_key(request) if table.has_canary else None,
-            override=meta.get("HTTP_X_STRANGLER_CANARY")
-            if self.options.trust_canary_header
-            else None,
+            override=self._canary_override(request) if table.has_canary else None,
         )
         request.route_label = decision.route_name
         return decision
@@ -194,12 +212,19 @@ class Proxy:
             )
 
     def _read_body(self, request: Incoming) -> bytes | None:
+        # a 400 here leaves the socket in an unknown state (bytes of the body may follow)
+        close = [("Connection", "close")]
         try:
             return _body_of(request.meta, self.options.max_body)
         except ClientGone:
             CLIENT_DISCONNECTS.labels(request.route_label).inc()
             raise request.reject(
-                400, "incomplete_body", "The request body was cut short."
+                400, "incomplete_body", "The request body was cut short.", close
+            ) from None
+        except BadLength:
+            REJECTED.labels(request.route_label, "bad_length").inc()
+            raise request.reject(
+                400, "bad_content_length", "Content-Length must be ASCII digits.", close
             ) from None
         except OverflowError:
             REJECTED.labels(request.route_label, "too_large").inc()
@@ -316,6 +341,23 @@ class Proxy:
             body=body,
         )
 
+    def _canary_override(self, request: Incoming) -> str | None:
+        """`X-Strangler-Canary` is believed only when the proxy is configured to
+        (STRANGLER_TRUST_CANARY_HEADER), and then only from an admin or staff token or with
+        `X-Strangler-Canary-Secret` equal to STRANGLER_CANARY_SECRET: anyone else could push
+        themselves onto an unproven candidate."""
+        meta = request.meta
+        wanted = meta.get("HTTP_X_STRANGLER_CANARY")
+        if not wanted or not self.options.trust_canary_header:
+            return None
+        secret = self.options.canary_secret
+        given = meta.get("HTTP_X_STRANGLER_CANARY_SECRET", "")
+        if secret and hmac.compare_digest(given.encode(), secret.encode()):
+            return wanted
+        if self.auth is not None and self.auth.is_admin(meta.get("HTTP_AUTHORIZATION")):
+            return wanted
+        return None
+
     def _sticky_key(self, request: Incoming) -> str | None:
         meta = request.meta
         return (
@@ -326,10 +368,13 @@ class Proxy:
 
 
 def _body_of(meta: dict, limit: int) -> bytes | None:
-    """The request body under `limit` (OverflowError past it; ClientGone when cut short)."""
+    """The request body under `limit` (OverflowError past it; ClientGone when cut short;
+    BadLength for a Content-Length that is not ASCII digits)."""
     length = meta.get("CONTENT_LENGTH")
     stream_in = meta.get("wsgi.input")
     if length:
+        if not is_decimal_length(length):
+            raise BadLength
         size = int(length)
         if size > limit:
             raise OverflowError

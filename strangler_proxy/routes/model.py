@@ -79,7 +79,13 @@ class Route:
     regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def matches(self, method: str, path: str) -> bool:
-        if self.methods is not None and method not in self.methods:
+        # HEAD is GET without the body (RFC 9110 9.3.2): it takes the GET route and its auth,
+        # never the catch-all behind it
+        if (
+            self.methods is not None
+            and method not in self.methods
+            and not (method == "HEAD" and "GET" in self.methods)
+        ):
             return False
         if self.regex is not None:
             return self.regex.fullmatch(path) is not None

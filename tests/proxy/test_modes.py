@@ -242,7 +242,8 @@ def test_canary_is_sticky_per_user_with_header_override(make_proxy, pair, make_t
         routes_yaml(
             {"monolith": upstream_spec(monolith.url), "service": upstream_spec(service.url)},
             [{"name": "c", "prefix": "/", "mode": "canary", "upstream": "service", "percent": 50}],
-        )
+        ),
+        TRUST_CANARY_HEADER=True,
     )
     sides = {}
     for user in range(40):
@@ -251,9 +252,11 @@ def test_canary_is_sticky_per_user_with_header_override(make_proxy, pair, make_t
         assert len(seen) == 1  # sticky
         sides[user] = seen.pop()
     assert set(sides.values()) == {"monolith", "service"}
-    forced = client.get("/x", HTTP_X_STRANGLER_CANARY="candidate")
+    staff = {"HTTP_AUTHORIZATION": f"Bearer {make_token(sub='99', is_staff=True)}"}
+    forced = client.get("/x", HTTP_X_STRANGLER_CANARY="candidate", **staff)
     assert forced["X-Upstream"] == "service"
-    assert client.get("/x", HTTP_X_STRANGLER_CANARY="primary")["X-Upstream"] == "monolith"
+    back = client.get("/x", HTTP_X_STRANGLER_CANARY="primary", **staff)
+    assert back["X-Upstream"] == "monolith"
 
 
 def test_routes_file_change_applies_without_restart_and_bad_file_keeps_last_good(

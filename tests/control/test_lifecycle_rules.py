@@ -187,3 +187,16 @@ def test_steps_must_rise():
 def test_stage_text_round_trips(text):
     assert str(S(text)) == text
     assert S(text) == S(text) and S("canary:5") != S("canary:50")
+
+
+def test_a_sensitive_route_is_refused_the_shadow_stage_as_a_lifecycle_error(tmp_path):
+    from strangler_proxy.runtime import build_controller
+
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        ROUTES.replace("mode: shadow", "mode: monolith\n    sensitive: true") % "max_p99_ms: 200"
+    )
+    controller = build_controller(routes_file=routes, folder=tmp_path, read_snapshot=dict)
+    with pytest.raises(lc.LifecycleError, match="a sensitive route is never shadowed"):
+        controller.promote("r", by="test")
+    assert "mode: monolith" in routes.read_text()

@@ -37,7 +37,7 @@ lock: install  ## re-pin every dependency after editing pyproject.toml
 	@$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
 
 manifests: install  ## regenerate docker-compose.yml and k8s/ from the Procfile and the port map
-	@$(BIN)/python deploy/generate.py
+	@$(BIN)/python -m deploy.generate
 
 clean-data:  ## forget the embedded databases, broker folder and keys
 	rm -rf var/

@@ -37,6 +37,8 @@ USE_X_FORWARDED_HOST = env_bool("DJANGO_USE_X_FORWARDED_HOST", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_HTTPONLY = True
+# Under /api/ a refused CSRF check is a problem+json 403 like every other API error.
+CSRF_FAILURE_VIEW = "servicekit.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -31,6 +31,9 @@ SUITES: list[tuple[str, str, list[str]]] = [
     ("users", "extracted.users.settings", ["tests/extracted/users"]),
     ("orders", "extracted.orders.settings", ["tests/extracted/orders"]),
     ("parity", "monolith.settings", ["tests/parity"]),
+    # Schemathesis against every service's OpenAPI schema, directly and through the proxy; its
+    # tests are `integration`, so it runs again on PostgreSQL.
+    ("openapi", "monolith.settings", ["tests/openapi"]),
     ("tutorial", "monolith.settings", ["tests/tutorial"]),
     ("e2e", "monolith.settings", ["tests/e2e"]),
     ("infra", "monolith.settings", ["tests/infra"]),

@@ -21,6 +21,10 @@ def rest_framework_settings(*, throttle_rates: dict[str, str] | None = None) -> 
         "DEFAULT_THROTTLE_RATES": throttle_rates or {},
         "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
         "COERCE_DECIMAL_TO_STRING": True,
+        # Exactly one proxy (ours) stands in front of every service and appends the address it
+        # saw to X-Forwarded-For: the throttles key on that last hop, never on what a client
+        # wrote before it.
+        "NUM_PROXIES": 1,
     }
 
 

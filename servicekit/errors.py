@@ -7,6 +7,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import csrf
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -216,9 +218,18 @@ def problem_response(
     return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
 
 
+@csrf_exempt  # it changes nothing: a POST to an unknown path is a 404, never a CSRF 403
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Catch-all for unknown paths under an API prefix, so clients never get an HTML 404."""
     return problem_response(request, 404, "not_found", f"No API endpoint at {request.path}.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """`CSRF_FAILURE_VIEW`: a problem for API paths (whatever authenticated the caller), Django's
+    page for HTML forms."""
+    if request.path.startswith("/api/"):
+        return problem_response(request, 403, "csrf_failed", f"CSRF check failed: {reason}")
+    return csrf.csrf_failure(request, reason=reason)
 
 
 def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

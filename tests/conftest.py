@@ -1,22 +1,8 @@
-"""Shared fixtures for every suite: which real backends this run must use."""
+"""Shared fixtures for every suite (helpers live in tests/support)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
-
-
-def required_backends() -> set[str]:
-    raw = os.environ.get("STRANGLER_REQUIRE_BACKENDS", "")
-    return {name.strip() for name in raw.split(",") if name.strip()}
-
-
-def require_or_skip(backend: str, reason: str) -> None:
-    """Skip on the embedded pass; fail when this pass was started to exercise `backend`."""
-    if backend in required_backends():
-        pytest.fail(f"{backend} is required in this run but unusable: {reason}")
-    pytest.skip(f"runs in the {backend} pass of make test: {reason}")
 
 
 @pytest.fixture

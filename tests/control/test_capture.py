@@ -5,19 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 from tests.parity.harness import load_corpus
 from tests.proxy.conftest import routes_yaml, upstream_spec
 from tests.proxy.processes import ROOT
-
-
-def _wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + 20
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not seen")
-        time.sleep(0.05)
+from tests.support.wait import wait_for
 
 
 def test_shadowed_requests_export_as_scenarios_without_secrets(
@@ -59,7 +51,12 @@ def test_shadowed_requests_export_as_scenarios_without_secrets(
     )
     client.get("/api/v1/products/COF-0001/")  # the same again: exported once
     capture = tmp_path / "shadow-capture.jsonl"
-    _wait_for(lambda: capture.exists() and len(capture.read_text().splitlines()) == 3, "capture")
+    wait_for(
+        lambda: capture.exists() and len(capture.read_text().splitlines()) == 3,
+        timeout=20,
+        interval=0.05,
+        what="three captured reads (the write is never shadowed)",
+    )
 
     # then the export is a corpus the parity harness loads
     done = subprocess.run(

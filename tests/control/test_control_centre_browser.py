@@ -15,6 +15,7 @@ import yaml
 
 from tests.proxy.conftest import routes_yaml, upstream_spec
 from tests.proxy.processes import ProxyProcess
+from tests.support.wait import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -162,11 +163,14 @@ def test_flip_a_route_through_the_page_and_see_the_traffic_move(fleet, browser):
     expect(row.locator(".mode-cell")).to_have_text("extracted")
     assert yaml.safe_load(proxy.routes_file.read_text())["routes"][0]["mode"] == "extracted"
     served = _send(proxy, 10)
-    for _ in range(500):  # the other worker re-reads the file within 0.2 s
+
+    def flip_reached_the_traffic() -> bool:  # the other worker re-reads the file within 0.2 s
         if served[-1] == "catalog":
-            break
-        served += _send(proxy, 1)
-    assert "catalog" in served, "the flip never reached the traffic"
+            return True
+        served.extend(_send(proxy, 1))
+        return False
+
+    wait_for(flip_reached_the_traffic, timeout=30, interval=0, what="the flip to reach the traffic")
     moved = len(served) - served.index("catalog")
     assert set(served[served.index("catalog") :]) == {"catalog"}
     assert len([r for r in catalog.received if "products" in r["target"]]) == moved

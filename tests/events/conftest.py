@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from servicekit.env import data_dir
 from tests.events import support
+from tests.support.backends import required_backends
+from tests.support.wait import WaitTimeout, wait_port
 
 
 @pytest.fixture(scope="session")
@@ -21,17 +21,13 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         database.setdefault("TEST", {})["NAME"] = str(data_dir() / "test_events.sqlite3")
 
 
-def _required(backend: str) -> bool:
-    return backend in os.environ.get("STRANGLER_REQUIRE_BACKENDS", "")
-
-
 @pytest.fixture
 def postgres_only():
     """For tests meaningful only on PostgreSQL (SKIP LOCKED races, LISTEN/NOTIFY)."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        if _required("postgres"):
+        if "postgres" in required_backends():
             pytest.fail("STRANGLER_REQUIRE_BACKENDS names postgres but DATABASE_URL is not set")
         pytest.skip("PostgreSQL only (runs in the real-server pass of make test)")
 
@@ -40,11 +36,13 @@ def postgres_only():
 def rabbitmq_only(settings):
     url = settings.CELERY_BROKER_URL
     if not url.startswith("amqp"):
-        if _required("rabbitmq"):
+        if "rabbitmq" in required_backends():
             pytest.fail("STRANGLER_REQUIRE_BACKENDS names rabbitmq but CELERY_BROKER_URL is unset")
         pytest.skip("RabbitMQ only (runs in the real-server pass of make test)")
     host, port = support.amqp_port(url)
-    if not support.wait_port(host, port, timeout=5):
+    try:
+        wait_port(host, port, timeout=5)
+    except WaitTimeout:
         pytest.fail(f"RabbitMQ configured at {url} but unreachable")
 
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -198,15 +195,6 @@ def assert_exactly_once_in_order(exclude: set[str] = frozenset()) -> int:
     return len(log)
 
 
-def wait_for(predicate: Callable[[], bool], *, timeout: float = 120.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
-
-
 # topology and backends --------------------------------------------------------------------------
 def unique_events_settings(base: dict | None = None) -> dict:
     """A private exchange and queue per test run: the broker is shared with other people."""
@@ -226,17 +214,6 @@ def unique_events_settings(base: dict | None = None) -> dict:
 
 def queue_name_for(events: dict) -> str:
     return next(iter(events["SUBSCRIPTIONS"]))
-
-
-def wait_port(host: str, port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.5)
-    return False
 
 
 def amqp_port(url: str) -> tuple[str, int]:

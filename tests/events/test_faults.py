@@ -16,6 +16,7 @@ from servicekit import faults
 from servicekit.inbox.models import InboxParked, ParkedReason
 from servicekit.outbox.models import OutboxMessage, OutboxStatus
 from tests.events import support
+from tests.support.wait import port_open, wait_for, wait_port
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,7 @@ def quiesce(procs: support.Processes, *, exclude: set[str] = frozenset()) -> Non
             and not OutboxMessage.objects.exclude(status=OutboxStatus.SENT).exists()
         )
 
-    support.wait_for(settled, timeout=180, what="the copy to equal the source")
+    wait_for(settled, timeout=180, what="the copy to equal the source")
 
 
 def check_invariants(*, exclude: set[str] = frozenset()) -> None:
@@ -89,8 +90,9 @@ def test_consumer_crash_points(events_settings, tables, tmp_path, rabbitmq_only,
 
 def test_relay_killed_with_sigkill_mid_stream(events_settings, tables, tmp_path):
     def kill_relay(procs, _consumer, relays):
-        support.wait_for(
+        wait_for(
             lambda: OutboxMessage.objects.filter(status=OutboxStatus.SENT).exists(),
+            timeout=120,
             what="the relay to start publishing",
         )
         os.kill(relays[0].pid, signal.SIGKILL)
@@ -117,7 +119,7 @@ def test_poison_event_is_dead_lettered_and_others_flow(events_settings, tables, 
     with support.processes(events_settings) as procs:
         procs.start("consume")
         procs.start("relay")
-        support.wait_for(
+        wait_for(
             lambda: (
                 support.copy_state({poison}) == support.source_state({poison})
                 and InboxParked.objects.filter(
@@ -135,13 +137,14 @@ def test_poison_event_is_dead_lettered_and_others_flow(events_settings, tables, 
 
 
 def _rabbitmq_running() -> bool:
-    return support.wait_port("127.0.0.1", 5672, timeout=1)
+    return port_open("127.0.0.1", 5672)
 
 
 def test_broker_restart_mid_stream(events_settings, tables, tmp_path, rabbitmq_only):
     def restart_broker(procs, _consumer, _relays):
-        support.wait_for(
+        wait_for(
             lambda: OutboxMessage.objects.filter(status=OutboxStatus.SENT).exists(),
+            timeout=120,
             what="the relay to start publishing",
         )
         try:
@@ -152,7 +155,7 @@ def test_broker_restart_mid_stream(events_settings, tables, tmp_path, rabbitmq_o
         finally:
             if not _rabbitmq_running():
                 subprocess.run(["rabbitmq-server", "-detached"], check=False, timeout=60)
-            assert support.wait_port("127.0.0.1", 5672, timeout=120), "RabbitMQ did not restart"
+            wait_port("127.0.0.1", 5672, timeout=120)
         return True
 
     try:
@@ -160,4 +163,4 @@ def test_broker_restart_mid_stream(events_settings, tables, tmp_path, rabbitmq_o
     finally:
         if not _rabbitmq_running():
             subprocess.run(["rabbitmq-server", "-detached"], check=False, timeout=60)
-            support.wait_port("127.0.0.1", 5672, timeout=120)
+            wait_port("127.0.0.1", 5672, timeout=120)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.events import support
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +28,10 @@ def test_changes_flow_across_processes_exactly_once_in_order(events_settings, ta
         procs.start("relay")
         for sku in skus:  # and more changes arrive while they run
             support.produce(sku, 4)
-        support.wait_for(
-            lambda: support.copy_state() == support.source_state(), what="copy to equal source"
+        wait_for(
+            lambda: support.copy_state() == support.source_state(),
+            timeout=120,
+            what="copy to equal source",
         )
 
     # then

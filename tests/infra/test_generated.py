@@ -1,4 +1,4 @@
-"""docker-compose.yml and k8s/ are what deploy/generate.py writes from the Procfile, the port map
+"""docker-compose.yml and k8s/ are what deploy/generate/ writes from the Procfile, the port map
 and the settings modules: a new process or service is a Procfile line plus a rerun."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from tests.infra import fleet
 
 def test_generated_deployment_files_are_up_to_date():
     result = subprocess.run(
-        [sys.executable, str(fleet.ROOT / "deploy" / "generate.py"), "--check"],
+        [sys.executable, "-m", "deploy.generate", "--check"],
+        cwd=fleet.ROOT,
         capture_output=True,
         text=True,
     )

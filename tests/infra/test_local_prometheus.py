@@ -3,15 +3,12 @@ Procfile: every target comes up, the alert rules load and the key metrics are th
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 
@@ -19,7 +16,8 @@ import yaml
 
 from servicekit.ports import path_of, port_env_var
 from tests.infra import fleet
-from tests.support.fleet import free_port
+from tests.support.processes import free_port, stop_processes
+from tests.support.wait import wait_for
 
 ROOT = fleet.ROOT
 
@@ -36,33 +34,6 @@ def _load_script():
 def get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
-
-
-def wait_for(check, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-            if result:
-                return result
-        except OSError as exc:
-            last = exc
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what} (last error: {last})")
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Ends the process and, when it leads a session of its own (gunicorn), its children."""
-    if process.poll() is not None:
-        return
-    group = os.getpgid(process.pid) == process.pid
-    os.killpg(process.pid, signal.SIGTERM) if group else process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL) if group else process.kill()
-        process.wait()
 
 
 def upstream_env(ports: dict[str, int]) -> dict[str, str]:
@@ -132,7 +103,13 @@ def _run(script, processes, web, ports, env, started, logs, tmp_path) -> None:
             )
         for name, port in ports.items():
             health = f"http://127.0.0.1:{port}{path_of(name, 'health')}"
-            wait_for(lambda url=health: get_json(url), timeout=60, what=health)
+            wait_for(
+                lambda url=health: get_json(url),
+                timeout=60,
+                interval=0.5,
+                what=health,
+                ignore=(OSError,),
+            )
             for _ in range(3):
                 get_json(health)
 
@@ -153,7 +130,9 @@ def _run(script, processes, web, ports, env, started, logs, tmp_path) -> None:
                 len(targets) == len(ports) and all(t["health"] == "up" for t in targets) and targets
             )
 
-        targets = wait_for(all_up, timeout=60, what="every target up")
+        targets = wait_for(
+            all_up, timeout=60, interval=0.5, what="every target up", ignore=(OSError,)
+        )
         assert {t["labels"]["process"] for t in targets} == set(ports)
 
         def query(expr: str) -> list:
@@ -172,7 +151,13 @@ def _run(script, processes, web, ports, env, started, logs, tmp_path) -> None:
                 if name != "proxy"
                 else 'proxy_upstream_requests_total{job="proxy",upstream="monolith",status="200"}'
             )
-            wait_for(lambda expr=expr: query(expr), timeout=30, what=expr)
+            wait_for(
+                lambda expr=expr: query(expr),
+                timeout=30,
+                interval=0.5,
+                what=expr,
+                ignore=(OSError,),
+            )
         assert query('http_request_duration_seconds_bucket{job="monolith"}')
         rules = get_json(f"{api}/rules")["data"]["groups"]
         assert {r["name"] for g in rules for r in g["rules"]} >= {"TargetDown", "OutboxLagging"}
@@ -181,6 +166,4 @@ def _run(script, processes, web, ports, env, started, logs, tmp_path) -> None:
         print(logs.read().decode(errors="replace")[-5000:])
         raise
     finally:
-        for process in reversed(started):
-            with contextlib.suppress(ProcessLookupError):
-                stop(process)
+        stop_processes(reversed(started))

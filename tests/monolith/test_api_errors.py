@@ -4,7 +4,7 @@ import pytest
 from django.test import RequestFactory
 
 from servicekit.errors import server_error
-from tests.monolith.conftest import assert_problem
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -23,6 +21,8 @@ import yaml
 
 from tests.parity.harness import HERE, Rules, Scenario, difference, send
 from tests.support import fleet
+from tests.support.processes import stop_processes
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -123,13 +123,7 @@ def sides(tmp_path_factory):
                     tokens[user] = response.json()["access"]
                 yield monolith, orders, tokens, http, {"monolith": None, "orders": None}
             finally:
-                for child in children:
-                    child.send_signal(signal.SIGTERM)
-                for child in children:
-                    try:
-                        child.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        child.kill()
+                stop_processes(children)
 
 
 def _settle(http, base: str, order_id: int, tokens, *, saga: bool) -> None:
@@ -143,13 +137,16 @@ def _settle(http, base: str, order_id: int, tokens, *, saga: bool) -> None:
         )
         assert response.status == 200, response.data
         return
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        detail = http.request("GET", f"{base}/api/v1/orders/{order_id}/", headers=headers).json()
-        if detail["status"] != "pending":
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"order {order_id} did not settle on {base}")
+    wait_for(
+        lambda: (
+            http.request("GET", f"{base}/api/v1/orders/{order_id}/", headers=headers).json()[
+                "status"
+            ]
+            != "pending"
+        ),
+        timeout=60,
+        what=f"order {order_id} to settle on {base}",
+    )
 
 
 @pytest.mark.parametrize("case", SCENARIOS, ids=[s.name for s, _ in SCENARIOS])

@@ -15,13 +15,10 @@ from django.test import Client
 from servicekit.jwt.keys import SigningKey, generate_private_pem, jwks_document
 from servicekit.jwt.tokens import ACCESS, TokenPolicy, token_issue
 from tests.proxy.fakes import FakeUpstream
+from tests.support.backends import required_backends
 
 ISSUER, AUDIENCE = "strangler-users", "strangler"
 ADMIN_TOKEN = "test-admin-token-0123456789"
-
-
-def redis_required() -> bool:
-    return "redis" in os.environ.get("STRANGLER_REQUIRE_BACKENDS", "")
 
 
 @pytest.fixture
@@ -33,7 +30,7 @@ def redis_url() -> str:
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except redis.RedisError as exc:
-        if redis_required():
+        if "redis" in required_backends():
             pytest.fail(f"Redis is required (STRANGLER_REQUIRE_BACKENDS) but unreachable: {exc}")
         pytest.skip(f"Redis unreachable at {url}")
     return url

@@ -11,7 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.fleet import free_port
+from tests.support.processes import free_port
 
 
 class _Handler(BaseHTTPRequestHandler):

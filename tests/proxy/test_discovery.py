@@ -15,15 +15,9 @@ from servicekit.discovery_zookeeper import ZooKeeperRegistry
 from servicekit.http_client import ServiceClient, UpstreamError, backoff_delay, make_breaker
 from tests.proxy.conftest import routes_yaml, upstream_spec
 from tests.proxy.zookeeper import zookeeper_server
+from tests.support.wait import wait_for
 
 URLS = ["http://a:1", "http://b:1", "http://c:1"]
-
-
-def _wait_for(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_round_robin_spreads_evenly():
@@ -73,7 +67,12 @@ def test_passive_ejection_after_consecutive_failures_then_return():
         bad.outstanding += 1
         pool.release(bad, ok=False)
     assert {pool.pick().url for _ in range(6)} == {"http://b:1"}
-    _wait_for(lambda: bad.available(time.monotonic()))
+    wait_for(
+        lambda: bad.available(time.monotonic()),
+        timeout=20,
+        interval=0.05,
+        what="the instance back in the pool",
+    )
     assert "http://a:1" in {pool.pick().url for _ in range(6)}
 
 
@@ -143,10 +142,25 @@ def test_proxy_active_health_checks_take_unready_instances_out(make_proxy, start
     )
     client = make_proxy(routes_yaml({"monolith": spec}, []), HEALTH_CHECKS=True)
     client.get("/warm")
-    _wait_for(lambda: any(r["target"] == "/readyz" for r in unready.received))
-    _wait_for(lambda: {client.get("/x")["X-Upstream"] for _ in range(4)} == {"ready"})
+    wait_for(
+        lambda: any(r["target"] == "/readyz" for r in unready.received),
+        timeout=20,
+        interval=0.05,
+        what="a readiness probe",
+    )
+    wait_for(
+        lambda: {client.get("/x")["X-Upstream"] for _ in range(4)} == {"ready"},
+        timeout=20,
+        interval=0.05,
+        what="traffic only to the ready instance",
+    )
     unready.ready = True
-    _wait_for(lambda: {client.get("/x")["X-Upstream"] for _ in range(6)} == {"ready", "unready"})
+    wait_for(
+        lambda: {client.get("/x")["X-Upstream"] for _ in range(6)} == {"ready", "unready"},
+        timeout=20,
+        interval=0.05,
+        what="traffic to both instances",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +182,12 @@ def test_zookeeper_instances_register_ephemerally_and_vanish_when_they_die(zooke
         own.root, own.client = "/strangler-test", instance
         own.register("catalog", "http://127.0.0.1:9101/")
         own.register("catalog", "http://127.0.0.1:9102")
-        _wait_for(lambda: len(registry.instances("catalog")) == 2)
+        wait_for(
+            lambda: len(registry.instances("catalog")) == 2,
+            timeout=20,
+            interval=0.05,
+            what="two registered instances",
+        )
         assert sorted(registry.instances("catalog")) == [
             "http://127.0.0.1:9101",
             "http://127.0.0.1:9102",
@@ -176,7 +195,12 @@ def test_zookeeper_instances_register_ephemerally_and_vanish_when_they_die(zooke
     finally:
         instance.stop()  # the session ends: its ephemeral nodes go
         instance.close()
-    _wait_for(lambda: registry.instances("catalog") == [])
+    wait_for(
+        lambda: registry.instances("catalog") == [],
+        timeout=20,
+        interval=0.05,
+        what="the instances gone",
+    )
     registry.close()
 
 

@@ -13,6 +13,7 @@ import urllib3
 from tests.proxy.conftest import routes_yaml, upstream_spec, write_routes
 from tests.proxy.fakes import FakeUpstream
 from tests.proxy.processes import ProxyProcess
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -48,13 +49,12 @@ def test_flips_by_file_and_cli_under_load_fail_no_request(tmp_path):
                     seen.append(response.headers.get("X-Upstream", "?"))
 
             def wait_until_all(side: str) -> None:
-                deadline = time.monotonic() + 30
-                while True:
+                def window_all_on_side() -> bool:
                     mark = len(seen)
                     time.sleep(0.6)  # the check interval is 0.2 s in every worker
-                    if seen[mark:] and set(seen[mark:]) == {side}:
-                        return
-                    assert time.monotonic() < deadline, f"traffic never settled on {side}"
+                    return bool(seen[mark:]) and set(seen[mark:]) == {side}
+
+                wait_for(window_all_on_side, timeout=30, interval=0, what=f"traffic all on {side}")
 
             threads = [threading.Thread(target=load) for _ in range(4)]
             for thread in threads:

@@ -8,14 +8,7 @@ import time
 import pytest
 
 from tests.proxy.conftest import routes_yaml, upstream_spec
-
-
-def _wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
@@ -143,13 +136,23 @@ def test_shadow_serves_the_primary_and_records_differences(make_proxy, pair, set
     )
     response = client.get("/echo?q=1", HTTP_X_REQUEST_ID="shadow-req-1")
     assert response["X-Upstream"] == "monolith"
-    _wait_for(lambda: len(service.received) == 1)
+    wait_for(
+        lambda: len(service.received) == 1,
+        timeout=10,
+        interval=0.02,
+        what="the shadow copy upstream",
+    )
     shadowed = dict(service.received[0]["headers"])
     assert shadowed["X-Strangler-Shadow"] == "1"
     assert "X-Strangler-Dry-Run" not in shadowed
     # the echo bodies differ in "server": the difference is recorded with the request id
     headers = {"HTTP_AUTHORIZATION": f"Bearer {settings.STRANGLER_PROXY['ADMIN_TOKEN']}"}
-    _wait_for(lambda: client.get("/_strangler/shadow", **headers).json()["recent_differences"])
+    wait_for(
+        lambda: client.get("/_strangler/shadow", **headers).json()["recent_differences"],
+        timeout=10,
+        interval=0.02,
+        what="a recorded shadow difference",
+    )
     report = client.get("/_strangler/shadow", **headers).json()
     diff = report["recent_differences"][0]
     assert diff["route"] == "echo" and diff["request_id"] == "shadow-req-1"
@@ -174,7 +177,12 @@ def test_shadow_never_copies_writes(make_proxy, pair):
     for method in ("post", "put", "patch", "delete"):
         getattr(client, method)("/ro/x", data=b"{}", content_type="application/json")
     client.get("/ro/x")
-    _wait_for(lambda: len(service.received) == 1)
+    wait_for(
+        lambda: len(service.received) == 1,
+        timeout=10,
+        interval=0.02,
+        what="the shadow copy upstream",
+    )
     time.sleep(0.2)
     assert [r["method"] for r in service.received] == ["GET"]
     assert len(monolith.received) == 5
@@ -211,7 +219,12 @@ def test_client_sent_strangler_headers_never_reach_an_upstream(make_proxy, pair)
     }
     client.get("/s/x", **forged)
     client.post("/elsewhere", data=b"{}", content_type="application/json", **forged)
-    _wait_for(lambda: len(service.received) == 1)
+    wait_for(
+        lambda: len(service.received) == 1,
+        timeout=10,
+        interval=0.02,
+        what="the shadow copy upstream",
+    )
     for record in [*monolith.received, *service.received]:
         names = [name.lower() for name, _ in record["headers"]]
         sent = [n for n in names if n.startswith("x-strangler-")]
@@ -232,7 +245,12 @@ def test_shadow_candidate_failure_is_recorded_not_seen(make_proxy, pair):
     assert client.get("/x").status_code == 200
     from strangler_proxy.runtime import get_proxy
 
-    _wait_for(lambda: get_proxy().shadow.store.recent())
+    wait_for(
+        lambda: get_proxy().shadow.store.recent(),
+        timeout=10,
+        interval=0.02,
+        what="a stored shadow comparison",
+    )
     assert "candidate failed" in get_proxy().shadow.store.recent()[0]["differences"][0]
 
 

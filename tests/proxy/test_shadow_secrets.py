@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 
 import pytest
 
@@ -14,17 +13,11 @@ from strangler_proxy.routes.model import RouteTableError
 from strangler_proxy.shadow.capture import captured_request
 from strangler_proxy.shadow.compare import Answer, compare, excerpt
 from tests.proxy.conftest import ADMIN_TOKEN, routes_yaml, upstream_spec
+from tests.support.wait import wait_for
 
 JWT_A = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLWE"
 JWT_B = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIyIn0.c2lnbmF0dXJlLWI"
 SECRETS = (JWT_A, JWT_B, "pbkdf2_sha256$a1", "pbkdf2_sha256$b2", "tok-in-query", "key-in-query")
-
-
-def _wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def _answering(access: str, password_hash: str):
@@ -50,7 +43,12 @@ def test_differences_and_captures_hold_no_secret_and_are_private(
     # when a request carries secrets in its query
     client.get("/api/me?access_token=tok-in-query&apikey=key-in-query&page=2")
     admin = {"HTTP_AUTHORIZATION": f"Bearer {ADMIN_TOKEN}"}
-    _wait_for(lambda: client.get("/_strangler/shadow", **admin).json()["recent_differences"])
+    wait_for(
+        lambda: client.get("/_strangler/shadow", **admin).json()["recent_differences"],
+        timeout=10,
+        interval=0.02,
+        what="the recorded difference",
+    )
     served = client.get("/_strangler/shadow", **admin).content.decode()
     # then the difference is recorded, but no secret is in the store, the files or the API
     assert "access: differs (value redacted)" in served

@@ -7,12 +7,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.fleet import free_port
+from tests.support.processes import free_port, stop_process
+from tests.support.wait import wait_for
 
 JAR = Path("/usr/share/java/zookeeper.jar")
 
@@ -56,21 +56,16 @@ def zookeeper_server() -> Iterator[str]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError("ZooKeeper exited: " + (folder / "zk.log").read_text()[-2000:])
+        return _ruok(port)
+
     try:
-        deadline = time.monotonic() + 60
-        while not _ruok(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "ZooKeeper did not start: " + (folder / "zk.log").read_text()[-2000:]
-                )
-            time.sleep(0.2)
+        wait_for(answers, timeout=60, what=f"ZooKeeper on port {port} to answer ruok")
         yield f"127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
         shutil.rmtree(folder, ignore_errors=True)

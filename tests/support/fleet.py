@@ -9,45 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import urllib3
+from tests.support.processes import free_port, stop_process
+from tests.support.wait import wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    """A free loopback port outside 8000-8010 (those belong to `make run`)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if not 8000 <= port <= 8010:
-            return port
-
-
-def wait_http(url: str, *, timeout: float = 60.0, process: subprocess.Popen | None = None) -> None:
-    http = urllib3.PoolManager()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
-        try:
-            if http.request("GET", url, timeout=1.0, retries=False).status < 500:
-                return
-        except urllib3.exceptions.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer in {timeout} s")
 
 
 def _postgres_database(base_url: str, name: str, *, drop: bool = False) -> str:
@@ -142,13 +115,8 @@ class DjangoService:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process)
         if getattr(self, "_log", None):
             self._log.close()
         if self.database_name:
@@ -227,13 +195,7 @@ def procfile_fleet(data: Path, *, env: dict[str, str] | None = None) -> Iterator
                 **{name.upper(): f"http://127.0.0.1:{port}" for name, port in ports.items()},
             }
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_process(process, timeout=30, group=True)
 
 
 def users(data_dir: Path, **kwargs) -> DjangoService:

@@ -1,8 +1,6 @@
-"""Fixtures for the catalog service: tokens from a local test key, events as envelopes."""
+"""Fixtures for the catalog service: tokens from a local test key, ownership."""
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 import pytest
 
@@ -31,21 +29,3 @@ def customer_client():
 def catalog_owned():
     ownership_set("product", "catalog")
     ownership_set("inventory", "catalog")
-
-
-def product_created(sku: str = "MUG-1", **overrides):
-    from contracts.catalog import ProductCreatedV1
-
-    fields = {
-        "sku": sku,
-        "name": "Mug",
-        "description": "",
-        "category": "kitchen",
-        "price": str(Decimal("4.50")),
-        "currency": "EUR",
-        "is_active": True,
-        "on_hand": 10,
-        "reserved": 0,
-        **overrides,
-    }
-    return ProductCreatedV1(**fields)

@@ -7,7 +7,7 @@ from extracted.catalog.products.models import Inventory, PriceChange, Product
 from servicekit.inbox.processor import InboxProcessor
 from servicekit.inbox.registry import get_consumer
 from servicekit.outbox.models import AggregateSequence, OutboxMessage
-from tests.extracted.catalog.conftest import product_created
+from tests.extracted.catalog.builders import product_created
 from tests.support.envelopes import envelope
 
 pytestmark = pytest.mark.django_db

@@ -4,6 +4,7 @@ import pytest
 
 from extracted.catalog.products.models import Category, Product
 from servicekit.outbox.models import OutboxMessage
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -13,8 +14,7 @@ BODY = {"sku": "MUG-9", "name": "Mug", "category": "kitchen", "price": "3.00", "
 def test_writes_are_refused_while_the_monolith_owns_products(staff_client):
     Category.objects.create(slug="kitchen", name="Kitchen")
     response = staff_client.post("/api/v1/products/", BODY, format="json")
-    assert response.status_code == 409
-    assert response.json()["code"] == "owned_elsewhere"
+    assert_problem(response, 409, "owned_elsewhere")
     assert response.json()["owner"] == "monolith"
     assert not Product.objects.exists()
 

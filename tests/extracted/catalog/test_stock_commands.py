@@ -18,7 +18,7 @@ from servicekit.inbox.processor import InboxProcessor
 from servicekit.inbox.registry import get_consumer
 from servicekit.outbox.models import OutboxMessage
 from servicekit.ownership import ownership_set
-from tests.extracted.catalog.conftest import product_created
+from tests.extracted.catalog.builders import product_created
 from tests.support.envelopes import envelope
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from extracted.notifications.notifications.models import Notification
-from tests.extracted.notifications.conftest import CUSTOMER
+from tests.extracted.notifications.builders import CUSTOMER
 from tests.extracted.notifications.shapes import DATASET, assert_same_shapes
+from tests.support.shapes import assert_problem
 from tests.support.tokens import client_for
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,7 @@ def test_someone_elses_notification_is_404(customer_client, service_owns):
 
 def test_a_token_is_required_and_verified():
     anon = APIClient().get("/api/v1/notifications/")
-    assert anon.status_code == 401 and anon.json()["code"] == "not_authenticated"
+    assert_problem(anon, 401, "not_authenticated")
     forged = APIClient()
     forged.credentials(HTTP_AUTHORIZATION="Bearer not.a.token")
     assert forged.get("/api/v1/notifications/").status_code == 401

@@ -4,7 +4,7 @@ import pytest
 
 from extracted.notifications.notifications.models import Notification
 from servicekit.outbox.models import OutboxMessage
-from tests.extracted.notifications.conftest import (
+from tests.extracted.notifications.builders import (
     CUSTOMER,
     order_cancelled,
     order_confirmed,

@@ -9,8 +9,9 @@ from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from extracted.notifications.notifications.models import Notification
 from servicekit.outbox.models import OutboxMessage
 from servicekit.ownership import ownership_set
-from tests.extracted.notifications.conftest import CUSTOMER, order_placed, user_created
+from tests.extracted.notifications.builders import CUSTOMER, order_placed, user_created
 from tests.support.envelopes import envelope
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -41,9 +42,7 @@ def test_mark_read_is_refused_while_the_monolith_owns_notifications(inbox, custo
     notification = Notification.objects.get()
 
     response = customer_client.post(f"/api/v1/notifications/{notification.pk}/read/")
-    assert response.status_code == 409
-    assert response["Content-Type"].startswith("application/problem+json")
-    assert (response.json()["code"], response.json()["owner"]) == ("owned_elsewhere", "monolith")
+    assert assert_problem(response, 409, "owned_elsewhere")["owner"] == "monolith"
     assert customer_client.post("/api/v1/notifications/read-all/").status_code == 409
     assert Notification.objects.get().read_at is None and not _reads()
 

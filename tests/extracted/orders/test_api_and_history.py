@@ -15,8 +15,9 @@ from extracted.orders.orders.backfill import (
 )
 from extracted.orders.orders.models import Order
 from servicekit.ownership import ownership_set
-from tests.extracted.orders.conftest import apply, settle
+from tests.extracted.orders.fakes import apply, settle
 from tests.extracted.orders.test_saga import place
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -48,9 +49,9 @@ def test_order_shape_list_from_the_read_model_and_detail(customer, catalog):
 
 def test_validation_and_obvious_shortage_answer_at_once_like_the_monolith(customer, catalog):
     unknown = place(customer, ("NOPE-1", 1))
-    assert unknown.status_code == 400 and unknown.json()["code"] == "unknown_product"
+    assert_problem(unknown, 400, "unknown_product")
     short = place(customer, ("TEA-1", 5))
-    assert short.status_code == 409 and short.json()["code"] == "insufficient_stock"
+    assert_problem(short, 409, "insufficient_stock")
     assert short.json()["shortages"] == [{"sku": "TEA-1", "requested": 5, "available": 3}]
     assert not Order.objects.exists()
 
@@ -61,7 +62,7 @@ def test_idempotency_key_replays_and_refuses_another_body(customer, catalog):
     assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
     assert again.json()["id"] == first.json()["id"]
     other = place(customer, ("MUG-1", 2), key="k-1")
-    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    assert_problem(other, 422, "idempotency_key_reused")
 
 
 def test_prefer_wait_answers_with_the_outcome_when_settled(customer, catalog):
@@ -73,7 +74,7 @@ def test_prefer_wait_answers_with_the_outcome_when_settled(customer, catalog):
 def test_placing_needs_ownership(customer, catalog):
     ownership_set("order", "monolith")
     response = place(customer, ("MUG-1", 1))
-    assert response.status_code == 409 and response.json()["code"] == "owned_elsewhere"
+    assert_problem(response, 409, "owned_elsewhere")
 
 
 def _export_row(order_id: int, *, key: str | None, sequence: int = 1, status="pending") -> dict:

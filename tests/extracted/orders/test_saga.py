@@ -10,7 +10,8 @@ from django.utils import timezone
 from extracted.orders.orders.models import Order, Saga, SagaStep
 from extracted.orders.orders.saga import saga_sweep
 from extracted.orders.payments.models import Payment, PaymentStatus
-from tests.extracted.orders.conftest import settle
+from tests.extracted.orders.fakes import settle
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -145,7 +146,7 @@ def test_staff_cannot_confirm_what_the_saga_confirms(customer, staff, catalog):
     response = staff.post(
         f"/api/v1/orders/{order['id']}/status/", {"status": "confirmed"}, format="json"
     )
-    assert response.status_code == 409 and response.json()["code"] == "saga_in_progress"
+    assert_problem(response, 409, "saga_in_progress")
 
 
 def test_staff_ship_and_deliver_after_confirmation(customer, staff, catalog):
@@ -157,4 +158,4 @@ def test_staff_ship_and_deliver_after_confirmation(customer, staff, catalog):
         )
         assert response.json()["status"] == status
     illegal = staff.post(f"/api/v1/orders/{order['id']}/cancel/", {}, format="json")
-    assert illegal.status_code == 409 and illegal.json()["code"] == "illegal_transition"
+    assert_problem(illegal, 409, "illegal_transition")

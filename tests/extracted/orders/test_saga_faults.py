@@ -34,8 +34,10 @@ from servicekit import faults
 from servicekit.errors import ApplicationError
 from servicekit.outbox.models import OutboxMessage, OutboxStatus
 from servicekit.ownership import ownership_set
-from tests.conftest import require_or_skip
 from tests.support import fleet
+from tests.support.backends import require_or_skip
+from tests.support.processes import stop_processes
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -136,15 +138,7 @@ class Fleet:
                 self.start(name, service, *args)  # restarted without the fault
 
     def close(self) -> None:
-        for proc in self.children.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.children.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(self.children.values())
         self.log.close()
         from kombu import Connection
 
@@ -187,16 +181,6 @@ def catalog_database(tmp_path) -> tuple[str, str]:
 def catalog_rows(url: str, sql: str) -> list[tuple]:
     with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as conn:
         return conn.execute(sql).fetchall()
-
-
-def wait_for(check, *, timeout: float, what: str, fleet_: Fleet) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        fleet_.keep_alive()
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_randomised_orders_with_injected_faults_keep_the_invariants(
@@ -302,7 +286,11 @@ def test_randomised_orders_with_injected_faults_keep_the_invariants(
                 )
             )
 
-        wait_for(quiet, timeout=150, what="every saga to finish", fleet_=the_fleet)
+        def quiet_while_supervised() -> bool:
+            the_fleet.keep_alive()  # a supervisor restarts what died
+            return quiet()
+
+        wait_for(quiet_while_supervised, timeout=150, interval=0.3, what="every saga to finish")
         time.sleep(1.0)  # late duplicates land on finished sagas: nothing may move
         the_fleet.keep_alive()
         assert quiet()

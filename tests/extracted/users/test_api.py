@@ -9,7 +9,8 @@ import pytest
 from extracted.users.accounts import services
 from servicekit.jwt.conf import signing_key
 from servicekit.outbox.models import OutboxMessage
-from tests.extracted.users.conftest import PASSWORD, login
+from tests.extracted.users.builders import PASSWORD, login
+from tests.support.shapes import assert_problem
 from tests.support.tokens import bearer
 
 pytestmark = pytest.mark.django_db
@@ -43,8 +44,7 @@ def test_register_then_log_in_and_read_the_profile(api, users_owned):
 
 def test_registration_is_refused_while_the_monolith_owns_accounts(api):
     response = api.post("/api/v1/users/", REGISTRATION, format="json")
-    assert response.status_code == 409
-    assert response.json()["code"] == "owned_elsewhere"
+    assert_problem(response, 409, "owned_elsewhere")
     assert not OutboxMessage.objects.exists()
 
 
@@ -88,12 +88,12 @@ def test_token_errors(api, users_owned):
     wrong = api.post(
         "/api/v1/auth/token", {"username": "dora", "password": "nope-nope"}, format="json"
     )
-    assert wrong.status_code == 401 and wrong.json()["code"] == "invalid_credentials"
+    assert_problem(wrong, 401, "invalid_credentials")
     pair = login(api, "dora")
     refreshed = api.post("/api/v1/auth/token/refresh", {"refresh": pair["refresh"]}, format="json")
     assert refreshed.status_code == 200 and set(refreshed.json()) == {"access"}
     misuse = api.post("/api/v1/auth/token/refresh", {"refresh": pair["access"]}, format="json")
-    assert misuse.status_code == 401 and misuse.json()["code"] == "invalid_token"
+    assert_problem(misuse, 401, "invalid_token")
 
 
 def test_jwks_publishes_the_active_key(api):

@@ -13,7 +13,7 @@ from extracted.users.accounts.models import User
 from servicekit.inbox.models import InboxCursor
 from servicekit.inbox.processor import InboxProcessor
 from servicekit.inbox.registry import get_consumer
-from tests.extracted.users.conftest import (
+from tests.extracted.users.builders import (
     PASSWORD,
     login,
     password_changed,

@@ -4,8 +4,8 @@ import pytest
 
 from monolith.catalog.models import Inventory, PriceChange, Product
 from servicekit.outbox.models import OutboxMessage
-from tests.monolith.conftest import assert_problem
 from tests.monolith.factories import CategoryFactory, ProductFactory
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from servicekit.inbox.processor import InboxProcessor
 from servicekit.inbox.registry import get_consumer
 from servicekit.outbox.models import OutboxMessage
 from servicekit.ownership import ownership_set
-from tests.monolith.conftest import assert_problem
 from tests.monolith.factories import ProductFactory
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 

@@ -1,9 +1,10 @@
 import pytest
 
 from monolith.notifications.models import Notification
-from tests.monolith.conftest import assert_problem, bearer_client
+from tests.monolith.clients import bearer_client
 from tests.monolith.factories import UserFactory
 from tests.monolith.notifications.support import notify_order_event
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ from monolith.notifications import services
 from monolith.notifications.models import Notification
 from servicekit.outbox.models import OutboxMessage
 from servicekit.ownership import ownership_set
-from tests.monolith.conftest import assert_problem
 from tests.monolith.factories import UserFactory
 from tests.monolith.notifications.support import notify_order_event
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 

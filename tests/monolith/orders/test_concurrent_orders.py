@@ -9,8 +9,8 @@ from monolith.catalog.models import Inventory
 from monolith.orders.models import Order
 from monolith.orders.services import OrderLineIn, order_place
 from servicekit.errors import ApplicationError
-from tests.conftest import require_or_skip
 from tests.monolith.factories import ProductFactory, UserFactory
+from tests.support.backends import require_or_skip
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -6,9 +6,10 @@ from monolith.catalog.models import Inventory
 from monolith.notifications.models import Notification
 from monolith.orders.models import Order
 from servicekit.outbox.models import OutboxMessage
-from tests.monolith.conftest import assert_problem, bearer_client
+from tests.monolith.clients import bearer_client
 from tests.monolith.factories import ProductFactory, UserFactory
 from tests.support.events import deliver
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 

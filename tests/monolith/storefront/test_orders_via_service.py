@@ -16,7 +16,7 @@ from servicekit.jwt.conf import local_key_resolver, token_policy
 from servicekit.jwt.tokens import ACCESS, token_decode
 from servicekit.ownership import ownership_set
 from tests.monolith.factories import StaffFactory, UserFactory
-from tests.monolith.storefront.conftest import csrf_token, login
+from tests.monolith.storefront.browser import csrf_token, login
 
 pytestmark = pytest.mark.django_db
 

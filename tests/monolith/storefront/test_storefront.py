@@ -3,7 +3,7 @@ import pytest
 from monolith.catalog.models import Inventory
 from monolith.notifications.models import Notification
 from monolith.orders.models import Order
-from tests.monolith.storefront.conftest import csrf_token, login
+from tests.monolith.storefront.browser import csrf_token, login
 from tests.support.events import deliver
 
 pytestmark = pytest.mark.django_db

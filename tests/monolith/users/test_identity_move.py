@@ -21,9 +21,10 @@ from servicekit.jwt.conf import key_ring, max_token_lifetime, signing_key, token
 from servicekit.jwt.keys import SigningKey, generate_private_pem
 from servicekit.jwt.tokens import ACCESS, token_issue
 from servicekit.ownership import ownership_set
-from tests.monolith.conftest import assert_problem, bearer_client
+from tests.monolith.clients import bearer_client
 from tests.monolith.factories import PASSWORD
 from tests.support.envelopes import envelope as shared_envelope
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 

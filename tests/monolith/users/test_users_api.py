@@ -6,8 +6,8 @@ from monolith.users.models import User
 from servicekit.jwt.conf import signing_key, token_policy
 from servicekit.jwt.tokens import ACCESS, REFRESH, token_issue
 from servicekit.outbox.models import OutboxMessage
-from tests.monolith.conftest import assert_problem
 from tests.monolith.factories import PASSWORD
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 

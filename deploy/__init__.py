@@ -1,0 +1,1 @@
+"""Deployment: the container entry points and the generator of docker-compose.yml and k8s/."""

@@ -1,0 +1,95 @@
+"""docker-compose.yml: a container per Procfile process, a migrate step per database, the backing
+containers of deploy/compose-backing.yml."""
+
+from __future__ import annotations
+
+import yaml
+
+from deploy.generate.fleet import ISSUERS, JWKS_PATH, ROOT, Service, upstream_vars, web_address
+
+OWNERSHIP_DIR_COMPOSE = "/var/lib/strangler/ownership"
+JWT_KEYS_DIR_COMPOSE = "/var/lib/strangler/jwt"
+
+
+def compose_env(service: Service, services: dict[str, Service]) -> dict[str, str]:
+    hosts = ["localhost", "127.0.0.1", *[p.name for s in services.values() for p in s.processes]]
+    env = {
+        "DJANGO_SETTINGS_MODULE": service.module,
+        "DJANGO_ENV": "production",
+        "DJANGO_SECRET_KEY": "${DJANGO_SECRET_KEY:-compose-only-insecure-secret-key-change-me}",
+        "DJANGO_ALLOWED_HOSTS": ",".join(dict.fromkeys(h for h in hosts if "-" not in h)),
+        "LOG_JSON": "true",
+        "LOG_LEVEL": "INFO",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4318",
+    }
+    if service.name == "proxy":
+        env |= {var: web_address(services, up) for var, up in upstream_vars().items()}
+        env["STRANGLER_ADMIN_TOKEN"] = "${STRANGLER_ADMIN_TOKEN:-compose-only-admin-token}"
+        env["REDIS_URL"] = "redis://redis:6379/0"
+        return env
+    upper = service.name.upper()
+    env["DATABASE_URL"] = (
+        f"postgres://{service.name}:${{{upper}_DB_PASSWORD:-{service.name}}}"
+        f"@postgres:5432/{service.name}"
+    )
+    env["CELERY_BROKER_URL"] = "amqp://strangler:strangler@rabbitmq:5672//"
+    env["OWNERSHIP_FILE"] = f"{OWNERSHIP_DIR_COMPOSE}/ownership.yaml"
+    if service.name in ISSUERS:
+        env["JWT_KEYS_DIR"] = JWT_KEYS_DIR_COMPOSE
+    if service.name == "monolith":
+        env["REDIS_URL"] = "redis://redis:6379/0"
+        env["DJANGO_CSRF_TRUSTED_ORIGINS"] = "http://localhost:8000,http://127.0.0.1:8000"
+    if service.extracted:
+        env["JWKS_URL"] = web_address(services, "monolith") + JWKS_PATH
+    return env
+
+
+def compose(services: dict[str, Service]) -> dict:
+    build = {"build": {"context": ".", "dockerfile": "Dockerfile"}, "image": "strangler:local"}
+    healthy = {"condition": "service_healthy"}
+    app: dict[str, dict] = {}
+    for service in services.values():
+        env = compose_env(service, services)
+        mounts = [f"ownership:{OWNERSHIP_DIR_COMPOSE}"] if service.has_database else []
+        if service.name in ISSUERS:
+            mounts.append(f"jwt-keys:{JWT_KEYS_DIR_COMPOSE}")
+        depends: dict[str, dict] = {"rabbitmq": healthy} if service.has_database else {}
+        if "REDIS_URL" in env:
+            depends["redis"] = healthy
+        if service.has_database:
+            app[f"{service.name}-migrate"] = {
+                **build,
+                "command": ["manage", "migrate", "--noinput"],
+                "restart": "no",
+                "environment": env,
+                "volumes": mounts,
+                "depends_on": {"postgres": healthy},
+            }
+            depends = {
+                f"{service.name}-migrate": {"condition": "service_completed_successfully"},
+                **depends,
+            }
+        if service.name == "proxy":
+            depends |= {
+                services[up].web.name: healthy for up in upstream_vars().values() if up != "proxy"
+            }
+        for process in service.processes:
+            container = {**build, "restart": "unless-stopped", "command": [process.name]}
+            container["environment"] = env
+            if process.port:
+                container["ports"] = [f"{process.port}:{process.port}"]
+            if mounts:
+                container["volumes"] = mounts
+            container["depends_on"] = depends
+            app[process.name] = container
+    with_db = [s.name for s in services.values() if s.has_database]
+    backing = yaml.safe_load((ROOT / "deploy" / "compose-backing.yml").read_text())
+    postgres = backing["services"]["postgres"]["environment"]
+    postgres["POSTGRES_SERVICE_DATABASES"] = " ".join(with_db)
+    for name in with_db:
+        postgres[f"{name.upper()}_DB_PASSWORD"] = f"${{{name.upper()}_DB_PASSWORD:-{name}}}"
+    return {
+        "name": "strangler",
+        "services": {**app, **backing["services"]},
+        "volumes": {**backing.get("volumes", {}), "ownership": {}, "jwt-keys": {}},
+    }

@@ -1,0 +1,20 @@
+"""Which real backends this run must use: skip on the embedded pass, fail when one is required."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def required_backends() -> set[str]:
+    """The backends STRANGLER_REQUIRE_BACKENDS names (`postgres,rabbitmq,redis` in CI)."""
+    raw = os.environ.get("STRANGLER_REQUIRE_BACKENDS", "")
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def require_or_skip(backend: str, reason: str) -> None:
+    """Skip on the embedded pass; fail when this pass was started to exercise `backend`."""
+    if backend in required_backends():
+        pytest.fail(f"{backend} is required in this run but unusable: {reason}")
+    pytest.skip(f"runs in the {backend} pass of make test: {reason}")

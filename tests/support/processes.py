@@ -1,0 +1,65 @@
+"""Child processes in tests: a free port to serve on, and one way to stop them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterable
+
+
+def free_port() -> int:
+    """A free loopback port outside 8000-8010 (those belong to `make run`)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if not 8000 <= port <= 8010:
+            return port
+
+
+def stop_processes(
+    processes: Iterable[subprocess.Popen], *, timeout: float = 15.0, group: bool | None = None
+) -> None:
+    """SIGTERM to every one, then reap each, with SIGKILL for one still running after `timeout`
+    seconds (they stop side by side, not one after the other).
+
+    `group=True` signals each one's whole process group (started with `start_new_session=True`),
+    even when the leader has already exited; None does so for one that leads a group of its own.
+    """
+    groups = {}
+    for process in processes:
+        if group is None and process.poll() is not None:
+            continue
+        groups[process] = _leads_group(process) if group is None else group
+        _send(process, signal.SIGTERM, group=groups[process])
+    for process, in_group in groups.items():
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _send(process, signal.SIGKILL, group=in_group)
+            process.wait()
+
+
+def stop_process(
+    process: subprocess.Popen, *, timeout: float = 15.0, group: bool | None = None
+) -> None:
+    """`stop_processes` for one process."""
+    stop_processes([process], timeout=timeout, group=group)
+
+
+def _leads_group(process: subprocess.Popen) -> bool:
+    try:
+        return os.getpgid(process.pid) == process.pid
+    except ProcessLookupError:
+        return False
+
+
+def _send(process: subprocess.Popen, sig: signal.Signals, *, group: bool) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if group:
+            os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)

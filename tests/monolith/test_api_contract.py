@@ -16,7 +16,7 @@ from django.test import Client, RequestFactory
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.throttling import ScopedRateThrottle
 
-from tests.monolith.conftest import assert_problem
+from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
 

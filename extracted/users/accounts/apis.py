@@ -19,9 +19,9 @@ from extracted.users.accounts.serializers import (
     UserOutputSerializer,
     UserRegisterInputSerializer,
 )
-from servicekit.errors import UnauthorizedError
-from servicekit.jwt.conf import issuer_keys
-from servicekit.jwt.keys import jwks_document
+from servicekit.web.errors import UnauthorizedError
+from servicekit.web.jwt.conf import issuer_keys
+from servicekit.web.jwt.keys import jwks_document
 
 
 class UserListRegisterApi(generics.GenericAPIView):

@@ -2,8 +2,8 @@
 
 The line goes through the project's logging setup (servicekit.web.logging: JSON with LOG_JSON,
 secrets redacted) under the logger `strangler_proxy.access`; the path's query values that could
-be secrets are masked by the same redaction. It replaces gunicorn's and granian's access logs,
-which are off, so a request is never logged twice.
+be secrets are masked by the one set of rules (servicekit.web.redaction.redact_target). It
+replaces gunicorn's and granian's access logs, which are off, so no request is logged twice.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from servicekit.web.logging import redact_text
+from servicekit.web.redaction import redact_target
 
 logger = structlog.get_logger("strangler_proxy.access")
 
@@ -37,7 +37,7 @@ class AccessEntry:
             route=self.route,
             upstream=self.upstream,
             method=self.method,
-            path=redact_text(self.target),
+            path=redact_target(self.target),
             status=status,
             duration_ms=round((time.perf_counter() - self.started) * 1000, 3),
             bytes=size,

@@ -76,6 +76,23 @@ def test_one_json_line_per_request_and_the_fallback_warning_carries_its_id(
         lines = wait_for(
             lambda: len(mine()) >= 2 and mine(), timeout=10, interval=0.1, what="the lines"
         )
+
+        # and: the request that opens the dead service's breaker (fail_max 3) is named in the
+        # breaker's line
+        ids = [f"access-log-breaker-{i}" for i in range(3)]
+        for request_id in ids:
+            _get(f"{proxy.url}/api/v1/products/", request_id)
+        opened = wait_for(
+            lambda: [
+                x
+                for x in _lines(proxy)
+                if x.get("event") == "breaker.state_changed" and x.get("new") == "open"
+            ],
+            timeout=10,
+            interval=0.1,
+            what="the breaker's line",
+        )
+    assert opened[0]["breaker"] == "service" and opened[0]["request_id"] in ids, opened
     access = [x for x in lines if x.get("logger") == "strangler_proxy.access"]
     assert len(access) == 1, lines
     line = access[0]

@@ -17,6 +17,7 @@ import yaml
 
 from servicekit.web.ports import path_of, port_env_var
 from tests.infra import fleet
+from tests.support.packages import debian_binary
 from tests.support.processes import free_port, stop_processes
 from tests.support.wait import wait_for
 
@@ -51,6 +52,7 @@ def upstream_env(ports: dict[str, int]) -> dict[str, str]:
 
 
 def test_prometheus_scrapes_every_http_process_of_the_fleet(tmp_path):
+    debian_binary("prometheus", "prometheus")  # skipped only where it cannot be had (not in CI)
     script = _load_script()
     processes = fleet.procfile()
     web = script.fleet_ports()

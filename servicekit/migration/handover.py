@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from servicekit.events.inbox.models import InboxCursor
+from servicekit.migration.export_client import (
+    ExportError,
+    ExportSource,
+    add_export_arguments,
+    export_policy,
+)
 from servicekit.migration.ownership import DEFAULT_OWNER, FROZEN, owner_of, ownership_set
+from servicekit.migration.proxy_routes import ProxyRoutes, RouteError
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,7 @@ class TakeoverCommand:
             help="the proxy's routes file (default: the proxy's, $STRANGLER_ROUTES_FILE or "
             "<data folder>/routes.yaml)",
         )
+        add_export_arguments(parser)
 
     def check_preconditions(self) -> None:
         """Raise CommandError when this takeover must not start."""
@@ -231,11 +239,8 @@ class TakeoverCommand:
         from django.conf import settings
         from django.core.management.base import CommandError
 
-        from servicekit.migration.export_client import ExportError, ExportSource
-        from servicekit.migration.proxy_routes import ProxyRoutes, RouteError
-
         self.check_preconditions()
-        exporter = ExportSource(source, token=token)
+        exporter = ExportSource(source, token=token, policy=export_policy(options))
         try:
             if not token:
                 exporter.login(

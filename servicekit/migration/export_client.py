@@ -31,12 +31,6 @@ from servicekit.web.http_client import (
 
 # 429 too: a rate-limited export asks us to wait, which a one-off operator command can do
 EXPORT_RETRY_STATUSES = RETRY_STATUSES | {429}
-_ENV = {
-    "connect_timeout": "EXPORT_CONNECT_TIMEOUT",
-    "read_timeout": "EXPORT_READ_TIMEOUT",
-    "attempts": "EXPORT_ATTEMPTS",
-    "max_retry_after": "EXPORT_MAX_RETRY_AFTER",
-}
 
 
 class ExportError(RuntimeError):
@@ -61,14 +55,20 @@ class ExportPolicy:
         """The defaults, then the environment (`EXPORT_*`), then `overrides` that are not None
         (a command's options)."""
         environ = os.environ if environ is None else environ
+        raw = {  # each read by name, so .env.example can be checked against the code
+            "connect_timeout": ("EXPORT_CONNECT_TIMEOUT", environ.get("EXPORT_CONNECT_TIMEOUT")),
+            "read_timeout": ("EXPORT_READ_TIMEOUT", environ.get("EXPORT_READ_TIMEOUT")),
+            "attempts": ("EXPORT_ATTEMPTS", environ.get("EXPORT_ATTEMPTS")),
+            "max_retry_after": ("EXPORT_MAX_RETRY_AFTER", environ.get("EXPORT_MAX_RETRY_AFTER")),
+        }
         values: dict[str, Any] = {}
-        for name, variable in _ENV.items():
-            if environ.get(variable):
+        for name, (variable, value) in raw.items():
+            if value:
                 kind = int if name == "attempts" else float
                 try:
-                    values[name] = kind(environ[variable])
+                    values[name] = kind(value)
                 except ValueError as exc:
-                    raise ValueError(f"{variable}={environ[variable]!r}: {exc}") from exc
+                    raise ValueError(f"{variable}={value!r}: {exc}") from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
         policy = dataclasses.replace(cls(), **values)
         if policy.attempts < 1 or policy.read_timeout <= 0 or policy.connect_timeout <= 0:

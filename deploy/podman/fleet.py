@@ -95,7 +95,12 @@ class Fleet:
         return result.stdout + result.stderr
 
     def up(self, services: list[str]) -> None:
-        self.podman_compose("up", "-d", "--no-deps", *services, stdout=subprocess.DEVNULL)
+        # Its stderr is noise when all goes well (health checks it cannot schedule with no
+        # systemd): shown only on failure.
+        args = ("up", "-d", "--no-deps", *services)
+        result = self.podman_compose(*args, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"podman-compose up failed:\n{result.stderr[-3000:]}")
 
     def run_once(self, services: list[str], *, timeout: float) -> None:
         """Start one-shot containers and require each to exit 0."""
@@ -148,7 +153,7 @@ class Fleet:
             raise RuntimeError(f"not running: {stopped}\n{logs}")
 
     def down(self) -> None:
-        self.podman_compose("down", "-v", check=False, stdout=subprocess.DEVNULL)
+        self.podman_compose("down", "-v", check=False, capture_output=True)
 
 
 @contextmanager

@@ -51,8 +51,9 @@ def local_compose(main: dict, local: dict, host_ports: dict[int, int]) -> dict:
             service["depends_on"] = {k: v for k, v in depends.items() if k in services}
         elif isinstance(depends, list):
             service["depends_on"] = [k for k in depends if k in services]
-        if "ports" in service:
-            service["ports"] = _published(service["ports"], host_ports)
+        published = _published(service.pop("ports", []), host_ports)
+        if published:
+            service["ports"] = published
         if "volumes" in service:
             service["volumes"] = [_absolute(v) for v in service["volumes"]]
     named = {v.split(":", 1)[0] for s in services.values() for v in s.get("volumes", [])}

@@ -178,7 +178,7 @@ def register_consumer():
     from django.db import connection
 
     from contracts.catalog import ProductPriceChangedV1
-    from servicekit.inbox.registry import EventConsumer
+    from servicekit.events.inbox.registry import EventConsumer
 
     consumer = EventConsumer(CONSUMER)
 
@@ -228,7 +228,7 @@ class PhaseTimer:
 
 def child(role: str, events: dict) -> None:
     setup_django(events)
-    from servicekit.commands import stop_on_signals
+    from servicekit.web.commands import stop_on_signals
 
     stop = stop_on_signals()
     timer = PhaseTimer(role) if os.environ.get("BENCH_PHASES") else None
@@ -241,9 +241,9 @@ def child(role: str, events: dict) -> None:
 
 def _run_child(role: str, stop, timer: PhaseTimer | None) -> None:
     if role == "relay":
-        from servicekit.broker import publisher_from_settings
-        from servicekit.relay import claims
-        from servicekit.relay.relay import Relay, RelayConfig, waker_for_default_database
+        from servicekit.events.broker.kombu import publisher_from_settings
+        from servicekit.events.relay import claims
+        from servicekit.events.relay.relay import Relay, RelayConfig, waker_for_default_database
 
         publisher = publisher_from_settings()
         relay = Relay(publisher=publisher, config=RelayConfig.from_settings())
@@ -258,7 +258,7 @@ def _run_child(role: str, stop, timer: PhaseTimer | None) -> None:
             timer.wrap(waker, "wait")
         relay.run(waker=waker, stop=stop)
     else:
-        from servicekit.inbox.worker import worker_from_settings
+        from servicekit.events.inbox.worker import worker_from_settings
 
         register_consumer()
         worker = worker_from_settings(CONSUMER)
@@ -272,9 +272,9 @@ def full_run(*, events: dict, backlog: int, rate: int, seconds: float) -> dict:
     from django.db import connection, transaction
 
     from contracts.catalog import ProductPriceChangedV1
-    from servicekit.inbox.models import InboxMessage
-    from servicekit.outbox import outbox_enqueue
-    from servicekit.outbox.models import OutboxMessage
+    from servicekit.events.inbox.models import InboxMessage
+    from servicekit.events.outbox import outbox_enqueue
+    from servicekit.events.outbox.models import OutboxMessage
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -392,7 +392,7 @@ def main() -> None:
     try:
         from kombu import Connection
 
-        from servicekit.broker import delete_topology
+        from servicekit.events.broker.topology import delete_topology
 
         with Connection(AMQP) as conn:
             delete_topology(

@@ -1,6 +1,6 @@
 """Events about notifications (aggregate: notification, keyed by user, kind and order).
 
-Only the side that owns notifications (servicekit.ownership, entity "notification") emits them;
+Only the side that owns notifications (servicekit.migration.ownership, entity "notification") emits them;
 the other side mirrors them, so both copies hold the same notifications and the same read state
 whichever way ownership is flipped.
 """

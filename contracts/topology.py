@@ -16,7 +16,7 @@ EXCHANGE = "strangler.events"
 SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "monolith.notifications": ("orders.#", "notifications.#"),
     # While catalog data is replicated, both sides read the whole catalog stream: the side that
-    # does not own an entity mirrors the owner's events (servicekit.inbox.mirror).
+    # does not own an entity mirrors the owner's events (servicekit.events.inbox.mirror).
     # The catalog service also takes the checkout saga's stock commands (reserve, release,
     # commit, return) once it owns inventory (migrations_plan/ chapter 07).
     "catalog": ("catalog.#", "checkout.#"),

@@ -16,7 +16,7 @@ app.autodiscover_tasks()
 
 def _install_inbox_step() -> None:
     # The service's event consumers may run inside this worker (CELERY_INBOX_CONSUMERS).
-    from servicekit.inbox.celery_step import install
+    from servicekit.events.inbox.celery_step import install
 
     install(app)
 
@@ -33,6 +33,6 @@ def _structlog_steps(sender: Celery, **_kwargs) -> None:
 
 @worker_process_init.connect
 def _init_worker(**_kwargs) -> None:
-    from servicekit.observability import configure_observability
+    from servicekit.web.observability import configure_observability
 
     configure_observability(service_name="monolith-worker", instrument_django=False)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from servicekit import django_defaults
-from servicekit.env import (
+from servicekit.web import django_defaults
+from servicekit.web.env import (
     broker_url,
     data_dir,
     database_config,
@@ -16,7 +16,7 @@ from servicekit.env import (
     filesystem_broker_options,
     secret_key,
 )
-from servicekit.logging import logging_config
+from servicekit.web.logging import logging_config
 
 SERVICE_NAME = "monolith"
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,6 +37,8 @@ USE_X_FORWARDED_HOST = env_bool("DJANGO_USE_X_FORWARDED_HOST", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_HTTPONLY = True
+# Under /api/ a refused CSRF check is a problem+json 403 like every other API error.
+CSRF_FAILURE_VIEW = "servicekit.web.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -50,8 +52,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_structlog",
-    "servicekit.outbox",
-    "servicekit.inbox",
+    "servicekit.events.outbox",
+    "servicekit.events.relay",
+    "servicekit.events.inbox",
     "monolith.users",
     "monolith.catalog",
     "monolith.orders",
@@ -60,9 +63,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "servicekit.forwarded.ForwardedHostMiddleware",
-    "servicekit.metrics.RequestMetricsMiddleware",
-    "servicekit.request_id.RequestIdMiddleware",
+    "servicekit.web.forwarded.ForwardedHostMiddleware",
+    "servicekit.web.metrics.RequestMetricsMiddleware",
+    "servicekit.web.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -149,7 +152,7 @@ SERVICEKIT_JWT = {
     # The key made before the key ring existed: it seeds the ring (or joins it as a previous
     # key), so tokens signed with it keep verifying.
     "PRIVATE_KEY_PATH": str(DATA_DIR / "jwt" / "private.pem"),
-    # The key ring shared with the users service (servicekit/jwt/keyring.py; chapter 08): both
+    # The key ring shared with the users service (servicekit/web/jwt/keyring.py; chapter 08): both
     # sign with its active key and publish every key in it. In a cluster, mount one Secret.
     "KEYS_DIR": env_str("JWT_KEYS_DIR", str(DATA_DIR.parent / "jwt")),
     "USER_RESOLVER": "monolith.users.selectors.user_from_token_claims",
@@ -172,11 +175,11 @@ globals().update(
     )
 )
 CELERY_TASK_DEFAULT_QUEUE = "monolith"
-# Event consumers hosted by the Celery worker (servicekit/inbox/celery_step.py) instead of their
+# Event consumers hosted by the Celery worker (servicekit/events/inbox/celery_step.py) instead of their
 # own `inbox_consume` processes: e.g. CELERY_INBOX_CONSUMERS=monolith.notifications,monolith.catalog
 SERVICEKIT_CELERY_INBOX_CONSUMERS = env_list("CELERY_INBOX_CONSUMERS", [])
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
-# servicekit.request_id has already validated (or replaced) X-Request-ID: log that same id.
+# servicekit.web.request_id has already validated (or replaced) X-Request-ID: log that same id.
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
@@ -190,8 +193,11 @@ LOGGING = logging_config(
 )
 
 SERVICEKIT_METRICS_COLLECTORS = [
-    "servicekit.events_metrics.collect_outbox",
-    "servicekit.events_metrics.collect_inbox",
+    "servicekit.events.outbox.metrics.collect_outbox",
+    "servicekit.events.inbox.metrics.collect_inbox",
 ]
 
-SERVICEKIT_READY_CHECKS = ["servicekit.health.check_database", "servicekit.health.check_broker"]
+SERVICEKIT_READY_CHECKS = [
+    "servicekit.web.health.check_database",
+    "servicekit.web.health.check_broker",
+]

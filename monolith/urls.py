@@ -3,8 +3,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from servicekit import errors
-from servicekit.urls import api_docs_urls, operational_urls
+from servicekit.web import errors
+from servicekit.web.urls import api_docs_urls, operational_urls
 
 api_v1 = [
     path("auth/", include("monolith.users.urls_auth")),

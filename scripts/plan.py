@@ -1,7 +1,7 @@
 """`python scripts/plan.py status`: where the running system stands on migrations_plan/plan.yaml.
 
 Reads the live route table (strangler_proxy/routes/file.py) and the ownership file
-(servicekit/ownership.py) — the same files the proxy and the services read.
+(servicekit/migration/ownership.py) — the same files the proxy and the services read.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     from django.conf import settings
 
     settings.configure()
-    from servicekit.ownership import ownership
+    from servicekit.migration.ownership import ownership
     from strangler_proxy.routes.file import live_routes_file
 
     table = yaml.safe_load(live_routes_file().read_text())

@@ -1,6 +1,6 @@
 """`make prometheus`: Debian's Prometheus scraping the fleet `make run` starts (run both).
 
-Targets are the Procfile's HTTP processes on their port-map ports (servicekit/ports.py), with
+Targets are the Procfile's HTTP processes on their port-map ports (servicekit/web/ports.py), with
 the alert rules of deploy/prometheus/alerts.yml. Installs Debian's package when it is missing.
 """
 
@@ -18,8 +18,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from servicekit.ports import PORTS, path_of  # noqa: E402
-from servicekit.procfile import bind_of, read_procfile  # noqa: E402
+from servicekit.web.ports import PORTS, path_of  # noqa: E402
+from servicekit.web.procfile import bind_of, read_procfile  # noqa: E402
 
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 

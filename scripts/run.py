@@ -1,6 +1,6 @@
 """`make run`: migrate every service, seed the demo data and start the whole fleet (honcho).
 
-Ports come from the port map (servicekit/ports.py); `<NAME>_PORT` in the environment moves a
+Ports come from the port map (servicekit/web/ports.py); `<NAME>_PORT` in the environment moves a
 process (the tutorial test runs a whole fleet on free ports this way). The proxy's route table
 and the ownership file live in the data folder, so flipping routes never edits the repository.
 """
@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from servicekit.env import data_dir  # noqa: E402
-from servicekit.ports import PORTS, port_env_var  # noqa: E402
+from servicekit.web.env import data_dir  # noqa: E402
+from servicekit.web.ports import PORTS, port_env_var  # noqa: E402
 from strangler_proxy.routes.file import live_routes_file  # noqa: E402
 
 # Every Django service migrates its own database: (name, management script).

@@ -31,6 +31,9 @@ SUITES: list[tuple[str, str, list[str]]] = [
     ("users", "extracted.users.settings", ["tests/extracted/users"]),
     ("orders", "extracted.orders.settings", ["tests/extracted/orders"]),
     ("parity", "monolith.settings", ["tests/parity"]),
+    # Schemathesis against every service's OpenAPI schema, directly and through the proxy; its
+    # tests are `integration`, so it runs again on PostgreSQL.
+    ("openapi", "monolith.settings", ["tests/openapi"]),
     ("tutorial", "monolith.settings", ["tests/tutorial"]),
     ("e2e", "monolith.settings", ["tests/e2e"]),
     ("infra", "monolith.settings", ["tests/infra"]),
@@ -86,8 +89,9 @@ def run_suite(
 
 
 # Suites whose every test runs again on the real servers (database-heavy and quick); the
-# others run only their `integration` tests there.
-FULL_REAL_PASS = {"monolith", "catalog", "notifications", "orders", "users"}
+# others run only their `integration` tests there. "events": the relay, inbox and outbox unit
+# tests take hand-written PostgreSQL statements there (servicekit/events/prepared.py).
+FULL_REAL_PASS = {"monolith", "events", "catalog", "notifications", "orders", "users"}
 
 
 def main(argv: list[str]) -> int:

@@ -13,7 +13,7 @@ from django.conf import settings
 def main(argv: list[str] | None = None) -> int:
     if not settings.configured:
         settings.configure()
-    from servicekit.ownership import ENTITIES, ownership, ownership_file, ownership_set
+    from servicekit.migration.ownership import ENTITIES, ownership, ownership_file, ownership_set
 
     parser = argparse.ArgumentParser(prog="python -m servicekit.ownership_cli")
     sub = parser.add_subparsers(dest="command")

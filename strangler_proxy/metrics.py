@@ -1,10 +1,10 @@
-"""The proxy's own instruments, beside servicekit.metrics' per-route upstream counters."""
+"""The proxy's own instruments, beside servicekit.web.metrics' per-route upstream counters."""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from servicekit.metrics import LATENCY_BUCKETS
+from servicekit.web.metrics import LATENCY_BUCKETS
 
 UPSTREAM_ERRORS = Counter(
     "proxy_upstream_errors_total",

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from servicekit.env import data_dir
+from servicekit.web.env import data_dir
 from strangler_proxy.config import ProxyConfig
 from strangler_proxy.lifecycle.controller import Controller
 from strangler_proxy.lifecycle.evaluator import Evaluator

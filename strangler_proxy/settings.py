@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from servicekit.env import data_dir, env_bool, env_int, env_list, env_str, secret_key
-from servicekit.logging import logging_config
+from servicekit.web.env import data_dir, env_bool, env_int, env_list, env_str, secret_key
+from servicekit.web.logging import logging_config
 from strangler_proxy.config import default
 from strangler_proxy.routes.file import live_routes_file
 

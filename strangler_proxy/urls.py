@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from servicekit.metrics import metrics
+from servicekit.web.metrics import metrics
 from strangler_proxy.control import page, views
 from strangler_proxy.edge.django_view import proxy_view
 

@@ -15,7 +15,7 @@ from django.core.wsgi import get_wsgi_application
 
 if settings.STRANGLER_PROXY["TRACING"]:
     # Before the handler loads its middleware: the Django instrumentation adds one.
-    from servicekit.observability import configure_observability
+    from servicekit.web.observability import configure_observability
 
     configure_observability(service_name=settings.SERVICE_NAME)
 

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from servicekit.procfile import bind_of, read_procfile, with_bind_host
+from servicekit.web.procfile import bind_of, read_procfile, with_bind_host
 
 APP = Path(os.environ.get("STRANGLER_APP_DIR", "/app"))
 STATE = Path("/tmp/strangler-process")  # noqa: S108 - read by healthcheck.py in this container

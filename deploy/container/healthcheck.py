@@ -7,7 +7,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from servicekit.ports import PORTS, path_of, port_env_var
+from servicekit.web.ports import PORTS, path_of, port_env_var
 
 STATE = Path("/tmp/strangler-process")  # noqa: S108 - written by entrypoint.py
 

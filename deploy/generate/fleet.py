@@ -1,6 +1,6 @@
-"""The fleet: which services, processes and ports exist, read from the Procfile and servicekit.ports.
+"""The fleet: which services, processes and ports exist, read from the Procfile and servicekit.web.ports.
 
-The Procfile gives a process per container/Deployment, the port map (servicekit/ports.py) its
+The Procfile gives a process per container/Deployment, the port map (servicekit/web/ports.py) its
 port and the settings modules the services (one service, one database, one migrate step per
 Django project).
 """
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import yaml
 
-from servicekit.ports import PORTS
-from servicekit.procfile import bind_of, read_procfile, settings_module_of
+from servicekit.web.ports import PORTS
+from servicekit.web.procfile import bind_of, read_procfile, settings_module_of
 
 ROOT = Path(__file__).resolve().parents[2]
-# The services that issue tokens share one key ring (servicekit/jwt/keyring.py): a token signed
+# The services that issue tokens share one key ring (servicekit/web/jwt/keyring.py): a token signed
 # by either verifies everywhere, and a rotation by one is seen by the other at once.
 ISSUERS = ("monolith", "users")
 JWKS_PATH = "/.well-known/jwks.json"
@@ -94,7 +94,7 @@ def fleet() -> dict[str, Service]:
         if kind == "consumer":
             queues = [_CONSUMER.search(command).group(1)]
         if kind == "web" and name not in PORTS:
-            raise SystemExit(f"Procfile {name} listens but has no port in servicekit/ports.py")
+            raise SystemExit(f"Procfile {name} listens but has no port in servicekit/web/ports.py")
         services[service_name_of(module)].processes.append(
             Process(name, command, service_name_of(module), PORTS.get(name), kind, queues)
         )

@@ -15,7 +15,7 @@ from deploy.generate.fleet import (
     web_address,
 )
 from deploy.generate.k8s_network import network_policies
-from servicekit.ports import path_of
+from servicekit.web.ports import path_of
 
 OWNERSHIP_DIR_K8S = "/etc/strangler/ownership"
 ROUTES_DIR_K8S = "/etc/strangler/routes"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from deploy.generate.fleet import ROOT, Service
-from servicekit.ports import path_of
+from servicekit.web.ports import path_of
 
 
 def prometheus_config(services: dict[str, Service]) -> dict:

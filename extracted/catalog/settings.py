@@ -1,7 +1,7 @@
 """Catalog service settings: the shared service defaults plus who owns catalog data."""
 
-from servicekit.env import env_int, env_str
-from servicekit.service_settings import service_settings
+from servicekit.web.env import env_int, env_str
+from servicekit.web.service_settings import service_settings
 
 globals().update(
     service_settings(

@@ -15,6 +15,6 @@ app.autodiscover_tasks(["extracted.catalog.products"])
 
 @worker_process_init.connect
 def _init_worker(**_kwargs) -> None:
-    from servicekit.observability import configure_observability
+    from servicekit.web.observability import configure_observability
 
     configure_observability(service_name="catalog-worker", instrument_django=False)

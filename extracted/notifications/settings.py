@@ -1,7 +1,7 @@
 """Notifications service settings: the shared service defaults, its mail, who owns notifications."""
 
-from servicekit.env import env_str
-from servicekit.service_settings import service_settings
+from servicekit.web.env import env_str
+from servicekit.web.service_settings import service_settings
 
 _settings = service_settings(
     service_name="notifications",

@@ -2,8 +2,8 @@
 
 from django.urls import include, path
 
-from servicekit import errors
-from servicekit.urls import api_docs_urls, operational_urls
+from servicekit.web import errors
+from servicekit.web.urls import api_docs_urls, operational_urls
 
 urlpatterns = [
     *operational_urls(),

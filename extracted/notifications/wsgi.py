@@ -8,7 +8,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = (
     "extracted.notifications.settings"  # this entry point runs this service only
 )
 
-from servicekit.observability import configure_observability
+from servicekit.web.observability import configure_observability
 
 configure_observability(service_name="notifications")
 application = get_wsgi_application()

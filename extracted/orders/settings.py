@@ -1,7 +1,7 @@
 """Orders service settings: the shared service defaults, ownership, saga and fake payments."""
 
-from servicekit.env import env_bool, env_str
-from servicekit.service_settings import service_settings
+from servicekit.web.env import env_bool, env_str
+from servicekit.web.service_settings import service_settings
 
 _settings = service_settings(
     service_name="orders",

@@ -1,8 +1,8 @@
 """Users service settings: the shared service defaults, its user model, its key ring, and who
 owns user accounts."""
 
-from servicekit.env import data_dir, env_int, env_str
-from servicekit.service_settings import service_settings
+from servicekit.web.env import data_dir, env_int, env_str
+from servicekit.web.service_settings import service_settings
 
 _settings = service_settings(
     service_name="users",

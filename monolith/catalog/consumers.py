@@ -9,8 +9,8 @@ from contracts.catalog import (
     StockChangedV2,
 )
 from monolith.catalog import services
-from servicekit.inbox.mirror import mirror
-from servicekit.inbox.registry import EventConsumer
+from servicekit.events.inbox.mirror import mirror
+from servicekit.events.inbox.registry import EventConsumer
 
 consumer = EventConsumer("monolith.catalog")
 

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from monolith.catalog.models import Category, PriceChange, Product
@@ -142,6 +143,9 @@ class ExportProductSerializer(serializers.ModelSerializer):
         ]
 
 
+# One component name per export: the monolith serves several, and same-named components
+# would collapse into one schema.
+@extend_schema_serializer(component_name="CatalogExportPage")
 class ExportPageSerializer(serializers.Serializer):
     categories = ExportCategorySerializer(many=True)
     products = ExportProductSerializer(many=True)

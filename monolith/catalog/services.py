@@ -17,9 +17,9 @@ from contracts.catalog import (
     StockChangedV2,
 )
 from monolith.catalog.models import Category, Inventory, PriceChange, Product
-from servicekit.errors import ApplicationError, InvalidInputError
-from servicekit.outbox import outbox_enqueue
-from servicekit.ownership import require_ownership
+from servicekit.events.outbox import outbox_enqueue
+from servicekit.migration.ownership import require_ownership
+from servicekit.web.errors import ApplicationError, InvalidInputError
 
 UPDATABLE_FIELDS = ("name", "description", "category", "is_active")
 
@@ -187,7 +187,7 @@ def stock_take(*, quantities: Mapping[int, int], reason: str) -> None:
     if short:
         raise InsufficientStock(
             "Not enough stock for " + ", ".join(item["sku"] for item in short) + ".",
-            extra={"shortages": short},
+            details={"shortages": short},
         )
     _emit_stock_events(quantities, reason)
 

@@ -11,8 +11,8 @@ from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1
 from monolith.notifications import services
 from monolith.notifications.models import NotificationKind
 from monolith.notifications.tasks import notification_send_email
-from servicekit.inbox.mirror import mirror
-from servicekit.inbox.registry import EventConsumer
+from servicekit.events.inbox.mirror import mirror
+from servicekit.events.inbox.registry import EventConsumer
 
 consumer = EventConsumer("monolith.notifications")
 
@@ -65,6 +65,6 @@ def order_cancelled(event: OrderCancelledV1, envelope: Envelope) -> None:
 
 
 # While notifications are replicated, the side that does not own them mirrors the owner's
-# notifications and read state (servicekit.inbox.mirror skips the monolith's own events).
+# notifications and read state (servicekit.events.inbox.mirror skips the monolith's own events).
 consumer.on(NotificationCreatedV1)(mirror(services.notification_apply_created))
 consumer.on(NotificationReadV1)(mirror(services.notification_apply_read))

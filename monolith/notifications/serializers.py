@@ -1,6 +1,8 @@
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from monolith.notifications.models import Notification
+from servicekit.web.ids import id_field
 
 
 class NotificationOutputSerializer(serializers.ModelSerializer):
@@ -46,11 +48,14 @@ class ExportNotificationSerializer(serializers.ModelSerializer):
         ]
 
 
+# One component name per export: the monolith serves several, and same-named components
+# would collapse into one schema.
+@extend_schema_serializer(component_name="NotificationExportPage")
 class ExportPageSerializer(serializers.Serializer):
     notifications = ExportNotificationSerializer(many=True)
     next_after = serializers.IntegerField(allow_null=True)
 
 
 class ExportQuerySerializer(serializers.Serializer):
-    after = serializers.IntegerField(required=False, default=0, min_value=0)
+    after = id_field(required=False, default=0, min_value=0)
     limit = serializers.IntegerField(required=False, default=200, min_value=1, max_value=1000)

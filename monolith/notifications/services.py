@@ -1,6 +1,6 @@
 """Creating, emailing and reading notifications.
 
-While notifications are replicated with the notifications service (servicekit.ownership, entity
+While notifications are replicated with the notifications service (servicekit.migration.ownership, entity
 "notification"), only the owner makes, emails and marks them read, and publishes each change;
 the other side mirrors those events (`*_apply_*`), so both hold the same notifications.
 """
@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from monolith.notifications.models import Notification, NotificationKind
-from servicekit.outbox import outbox_enqueue
-from servicekit.ownership import owns, require_ownership
+from servicekit.events.outbox import outbox_enqueue
+from servicekit.migration.ownership import owns, require_ownership
 
 ENTITY = "notification"
 

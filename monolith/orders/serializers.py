@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from monolith.orders.models import Order, OrderLine, OrderStatus
+from servicekit.web.ids import MAX_ID, id_field
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 
@@ -53,7 +54,7 @@ class OrderStatusInputSerializer(serializers.Serializer):
 
 class OrderFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
-    customer = serializers.IntegerField(required=False, min_value=1)
+    customer = id_field(required=False)
     page = serializers.IntegerField(required=False, min_value=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
 
@@ -90,6 +91,7 @@ class OrderExportQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, default=200, min_value=1, max_value=1000)
 
     def validate_after(self, value: str) -> int:
-        if value and not value.isdigit():
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if value and not (value.isascii() and value.isdigit() and int(value) <= MAX_ID):
             raise serializers.ValidationError("An order id.")
         return int(value or 0)

@@ -19,9 +19,9 @@ from contracts.orders import (
 from monolith.catalog import selectors as catalog_selectors
 from monolith.catalog import services as catalog_services
 from monolith.orders.models import TRANSITIONS, Order, OrderLine, OrderStatus
-from servicekit.errors import ApplicationError, InvalidInputError
-from servicekit.outbox import outbox_enqueue
-from servicekit.ownership import require_ownership
+from servicekit.events.outbox import outbox_enqueue
+from servicekit.migration.ownership import require_ownership
+from servicekit.web.errors import ApplicationError, InvalidInputError
 
 MAX_LINES = 50
 
@@ -38,7 +38,6 @@ class IllegalTransition(ApplicationError):
 
 
 class IdempotencyKeyReused(ApplicationError):
-    status_code = 422
     code = "idempotency_key_reused"
     title = "Idempotency key reused"
 
@@ -108,7 +107,7 @@ def _order_create(*, customer, quantities: dict[str, int], key: str | None, dige
         raise InvalidInputError(
             "Unknown or unavailable products: " + ", ".join(unknown) + ".",
             code="unknown_product",
-            extra={"skus": unknown},
+            details={"skus": unknown},
         )
     currencies = {p.currency for p in products.values()}
     if len(currencies) > 1:
@@ -171,7 +170,7 @@ def _move(order: Order, to_status: str) -> Order:
     if to_status not in TRANSITIONS[order.status]:
         raise IllegalTransition(
             f"An order that is {order.status} cannot become {to_status}.",
-            extra={"from_status": order.status, "to_status": to_status},
+            details={"from_status": order.status, "to_status": to_status},
         )
     order.status = to_status
     order.save(update_fields=["status", "updated_at"])

@@ -1,6 +1,6 @@
 """The storefront's orders, wherever they live; the session-to-token bridge.
 
-While the monolith owns `order` (servicekit.ownership), the storefront calls the monolith's own
+While the monolith owns `order` (servicekit.migration.ownership), the storefront calls the monolith's own
 order services and selectors, as it always did. Once the orders service owns it
 (migrations_plan/ chapter 07), the storefront - still server-rendered on the monolith, behind
 Django session login - places, lists and cancels orders through the orders service's public API
@@ -11,7 +11,7 @@ for the shop's clients, not for the monolith's own calls.
 The session-to-token bridge: for each call the monolith mints a short-lived access token
 (`TOKEN_TTL` seconds) for the session's user - `sub` is the user's id, which is the same id on
 every service since accounts are mirrored - signed with the active key of the shared JWT key
-ring (servicekit/jwt/conf.py, the key API tokens are issued with), and sends it as
+ring (servicekit/web/jwt/conf.py, the key API tokens are issued with), and sends it as
 `Authorization: Bearer`. The orders service verifies it against the published JWKS like any
 client's token and sees that customer with customer rights (never staff, even for a staff
 account), not a privileged caller. The token stays server-side:
@@ -42,18 +42,18 @@ from django.utils.dateparse import parse_datetime
 
 from monolith.orders import selectors as order_selectors
 from monolith.orders import services as order_services
-from servicekit.discovery import StaticRegistry
-from servicekit.errors import ApplicationError
-from servicekit.http_client import (
+from servicekit.migration.ownership import owns
+from servicekit.web.discovery.registry import StaticRegistry
+from servicekit.web.errors import ApplicationError
+from servicekit.web.http_client import (
     Response,
     ServiceClient,
     UpstreamError,
     breaker_retry_after,
     make_breaker,
 )
-from servicekit.jwt.conf import signing_key, token_policy
-from servicekit.jwt.tokens import ACCESS, token_issue
-from servicekit.ownership import owns
+from servicekit.web.jwt.conf import signing_key, token_policy
+from servicekit.web.jwt.tokens import ACCESS, token_issue
 
 log = structlog.get_logger(__name__)
 

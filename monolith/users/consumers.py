@@ -2,8 +2,8 @@
 
 from contracts.users import UserCreatedV1, UserPasswordChangedV1, UserUpdatedV1
 from monolith.users import services
-from servicekit.inbox.mirror import mirror
-from servicekit.inbox.registry import EventConsumer
+from servicekit.events.inbox.mirror import mirror
+from servicekit.events.inbox.registry import EventConsumer
 
 consumer = EventConsumer("monolith.users")
 

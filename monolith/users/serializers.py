@@ -1,9 +1,11 @@
 """Shapes of the users API; validation only, the rules live in services."""
 
 from django.contrib.auth.password_validation import validate_password
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from monolith.users.models import User
+from servicekit.web.ids import id_field
 
 
 class UserOutputSerializer(serializers.ModelSerializer):
@@ -91,13 +93,16 @@ class ExportUserSerializer(serializers.ModelSerializer):
         ]
 
 
+# One component name per export: the monolith serves several, and same-named components
+# would collapse into one schema.
+@extend_schema_serializer(component_name="UserExportPage")
 class ExportPageSerializer(serializers.Serializer):
     users = ExportUserSerializer(many=True)
     next_after = serializers.CharField(allow_null=True)
 
 
 class ExportQuerySerializer(serializers.Serializer):
-    after = serializers.IntegerField(required=False, default=0, min_value=0)
+    after = id_field(required=False, default=0, min_value=0)
     limit = serializers.IntegerField(required=False, default=200, min_value=1, max_value=1000)
 
     def to_internal_value(self, data):

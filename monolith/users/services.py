@@ -15,12 +15,12 @@ from django.db import transaction
 
 from contracts.users import UserCreatedV1, UserPasswordChangedV1, UserUpdatedV1
 from monolith.users.models import User
-from servicekit.errors import UnauthorizedError
-from servicekit.jwt.conf import local_key_resolver, signing_key, token_policy
-from servicekit.jwt.tokens import ACCESS, REFRESH, TokenError, token_decode, token_issue
-from servicekit.outbox import outbox_enqueue
-from servicekit.ownership import require_ownership
-from servicekit.sequences import id_sequence_catch_up
+from servicekit.events.outbox import outbox_enqueue
+from servicekit.migration.ownership import require_ownership
+from servicekit.migration.sequences import id_sequence_catch_up
+from servicekit.web.errors import UnauthorizedError
+from servicekit.web.jwt.conf import local_key_resolver, signing_key, token_policy
+from servicekit.web.jwt.tokens import ACCESS, REFRESH, TokenError, token_decode, token_issue
 
 PROFILE_FIELDS = ("email", "first_name", "last_name")
 

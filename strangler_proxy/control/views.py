@@ -10,9 +10,9 @@ from functools import wraps
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from servicekit.errors import PROBLEM_CONTENT_TYPE, problem, title_for
-from servicekit.http_client import breaker_retry_after
-from servicekit.metrics import registry_for_scrape
+from servicekit.web.errors import PROBLEM_CONTENT_TYPE, problem, title_for
+from servicekit.web.http_client import breaker_retry_after
+from servicekit.web.metrics import registry_for_scrape
 from strangler_proxy.control import read_models, route_inventory
 from strangler_proxy.control.outbox_lag import outbox_lag
 from strangler_proxy.lifecycle.evidence import local_snapshot

@@ -8,8 +8,8 @@ from typing import Any
 
 import jwt
 
-from servicekit.jwt.tokens import ACCESS, TokenError, TokenPolicy, token_decode
-from servicekit.jwt.verifiers import JwksKeys
+from servicekit.web.jwt.tokens import ACCESS, TokenError, TokenPolicy, token_decode
+from servicekit.web.jwt.verifiers import JwksKeys
 
 
 class EdgeAuth:

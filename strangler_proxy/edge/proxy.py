@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from servicekit.jwt.tokens import TokenError
-from servicekit.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
-from servicekit.request_id import HEADER as REQUEST_ID_HEADER
-from servicekit.request_id import request_id_from
+from servicekit.web.jwt.tokens import TokenError
+from servicekit.web.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
+from servicekit.web.request_id import HEADER as REQUEST_ID_HEADER
+from servicekit.web.request_id import request_id_from
 from strangler_proxy.edge import headers as h
 from strangler_proxy.edge.auth import EdgeAuth, unverified_subject
 from strangler_proxy.edge.ratelimit import Limiter

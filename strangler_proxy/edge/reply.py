@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 
-from servicekit.errors import PROBLEM_CONTENT_TYPE, problem, title_for
-from servicekit.request_id import HEADER as REQUEST_ID_HEADER
+from servicekit.web.errors import PROBLEM_CONTENT_TYPE, problem, title_for
+from servicekit.web.request_id import HEADER as REQUEST_ID_HEADER
 from strangler_proxy.metrics import CLIENT_DISCONNECTS, UPSTREAM_ERRORS
 from strangler_proxy.upstream.client import Response, TransportError
 
@@ -55,7 +55,7 @@ def problem_reply(
     request_id: str,
     extra: list[tuple[str, str]] | None = None,
 ) -> Reply:
-    """An answer of the proxy's own, as RFC 9457 problem+json (servicekit.errors.problem)."""
+    """An answer of the proxy's own, as RFC 9457 problem+json (servicekit.web.errors.problem)."""
     body = problem(
         status_code=status,
         code=code,

@@ -179,7 +179,7 @@ def evidence_for(
 
 def local_snapshot() -> Snapshot:
     """This host's proxy workers (PROMETHEUS_MULTIPROC_DIR) or this process."""
-    from servicekit.metrics import registry_for_scrape
+    from servicekit.web.metrics import registry_for_scrape
 
     return snapshot_from_samples(s for m in registry_for_scrape().collect() for s in m.samples)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from servicekit.env import data_dir
+from servicekit.web.env import data_dir
 from servicekit.web.files import atomic_write, file_lock, locked_update
 from strangler_proxy.routes.load import parse_table
 from strangler_proxy.routes.model import Route, RouteTable, RouteTableError

@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 import pybreaker
 
-from servicekit.http_client import breaker_retry_after, may_retry
 from servicekit.web.backoff import backoff_delay
+from servicekit.web.http_client import breaker_retry_after, may_retry
 from strangler_proxy.metrics import FALLBACKS, UPSTREAM_ERRORS
 from strangler_proxy.routes.model import RetryPolicy, Route, Timeout
 from strangler_proxy.routes.resolve import Decision

@@ -10,10 +10,10 @@ from typing import Any
 import pybreaker
 import urllib3
 
-from servicekit.discovery import DnsRegistry, Registry, StaticRegistry
-from servicekit.discovery_balancers import InstancePool
-from servicekit.http_client import make_breaker
-from servicekit.metrics import BreakerMetricsListener
+from servicekit.web.discovery.balancers import InstancePool
+from servicekit.web.discovery.registry import DnsRegistry, Registry, StaticRegistry
+from servicekit.web.http_client import make_breaker
+from servicekit.web.metrics import BreakerMetricsListener
 from strangler_proxy.routes.model import RouteTable, Upstream
 
 logger = logging.getLogger("strangler_proxy.upstreams")
@@ -138,7 +138,7 @@ class Upstreams:
                 ttl=float(dns.get("ttl", 5.0)),
             )
         if config.discovery == "zookeeper":
-            from servicekit.discovery_zookeeper import ZooKeeperRegistry
+            from servicekit.web.discovery.zookeeper import ZooKeeperRegistry
 
             if not self.zookeeper_hosts:
                 raise RuntimeError("discovery: zookeeper needs STRANGLER_ZOOKEEPER_HOSTS")

@@ -108,7 +108,7 @@ def test_the_owner_repairs_the_monolith_s_copy_with_events_and_keeps_its_own(sid
     emitted = service.run(
         "shell",
         "-c",
-        "from servicekit.outbox.models import OutboxMessage; "
+        "from servicekit.events.outbox.models import OutboxMessage; "
         "print(list(OutboxMessage.objects.filter(aggregate_id='KIT-0003')"
         ".values_list('event_type', flat=True)))",
     )

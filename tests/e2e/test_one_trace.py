@@ -1,6 +1,6 @@
 """One request, one trace: proxy → monolith → outbox → relay → broker → consumer.
 
-The fleet runs with `OTEL_TRACES_FILE` (servicekit.observability writes every finished span
+The fleet runs with `OTEL_TRACES_FILE` (servicekit.web.observability writes every finished span
 as a JSON line); an order placed through the proxy must leave spans of the proxy, of the
 monolith's request and of the notifications consumer that handled its event, all in one trace.
 """

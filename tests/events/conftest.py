@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from servicekit.env import data_dir
+from servicekit.web.env import data_dir
 from tests.events import support
 from tests.support.backends import required_backends
 from tests.support.wait import WaitTimeout, wait_port
@@ -51,7 +51,7 @@ def events_settings(settings):
     """A private exchange and queue, removed afterwards (the broker is shared)."""
     from kombu import Connection
 
-    from servicekit.broker import delete_topology
+    from servicekit.events.broker.topology import delete_topology
 
     events = support.unique_events_settings({"SERVICE": "monolith"})
     settings.SERVICEKIT_EVENTS = events

@@ -16,8 +16,8 @@ from django.db import connection, transaction
 
 from contracts.catalog import ProductCreatedV1, ProductPriceChangedV1, StockChangedV1
 from contracts.envelope import Envelope
-from servicekit.inbox.registry import EventConsumer, get_consumer
-from servicekit.outbox import outbox_enqueue
+from servicekit.events.inbox.registry import EventConsumer, get_consumer
+from servicekit.events.outbox import outbox_enqueue
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSUMER = "tests.copy"

@@ -5,16 +5,19 @@ copy equals the source, every event was applied once, in sequence order per aggr
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import time
+from collections import Counter
 
 import pytest
+from django.db import transaction
 
-from servicekit import faults
-from servicekit.inbox.models import InboxParked, ParkedReason
-from servicekit.outbox.models import OutboxMessage, OutboxStatus
+from servicekit.events import faults
+from servicekit.events.inbox.models import InboxParked, ParkedReason
+from servicekit.events.outbox.models import OutboxMessage, OutboxStatus
 from tests.events import support
 from tests.support.wait import port_open, wait_for, wait_port
 
@@ -49,11 +52,19 @@ def check_invariants(*, exclude: set[str] = frozenset()) -> None:
 
 
 def scenario(
-    events, tmp_path, *, consumer_env=None, relay_env=None, relays=1, role="relay", during=None
+    events,
+    tmp_path,
+    *,
+    consumer_env=None,
+    relay_env=None,
+    relays=1,
+    role="relay",
+    during=None,
+    extra_env=None,
 ):
     produce_backlog(range(STEPS // 2))
     once = {"SERVICEKIT_CRASH_ONCE_FILE": str(tmp_path / "crashed")}
-    with support.processes(events) as procs:
+    with support.processes(events, extra_env) as procs:
         consumer = procs.start("consume", **({**once, **consumer_env} if consumer_env else {}))
         started = [
             procs.start(role, **({**once, **relay_env} if relay_env else {})) for _ in range(relays)
@@ -103,13 +114,71 @@ def test_relay_killed_with_sigkill_mid_stream(events_settings, tables, tmp_path)
     assert procs.restarts >= 1
 
 
+def _json_lines(path) -> list:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
 def test_two_relays_racing(events_settings, tables, tmp_path, postgres_only):
-    scenario(events_settings, tmp_path, relays=2)
+    # small batches, so that one relay cannot take a whole backlog in one claim
+    events_settings["RELAY_BATCH_SIZE"] = 4
+    published = tmp_path / "published.jsonl"
+
+    def backlog_once_both_listen(_procs, _consumer, _relays):
+        support.wait_for(
+            lambda: len({line["relay"] for line in _json_lines(published)}) == 2,
+            what="both relays to start",
+        )
+        time.sleep(0.5)  # from building the publisher to listening
+        with transaction.atomic():  # one commit: both relays wake to the same backlog
+            produce_backlog(range(STEPS // 2, STEPS))
+        return True
+
+    procs = scenario(
+        events_settings,
+        tmp_path,
+        relays=2,
+        during=backlog_once_both_listen,
+        extra_env={"SK_PUBLISHED_LOG": str(published)},
+    )
+
+    assert procs.restarts == 0
+    by_relay = Counter()
+    for line in _json_lines(published):
+        by_relay[line["relay"]] += line["confirmed"]
+    assert sum(by_relay.values()) >= len(SKUS) * STEPS
+    assert len([pid for pid, count in by_relay.items() if count]) == 2, by_relay  # both published
 
 
 def test_duplicates_and_reordering_injected(events_settings, tables, tmp_path):
-    scenario(events_settings, tmp_path, role="chaos-relay")
+    injected, arrived = tmp_path / "chaos.jsonl", tmp_path / "arrivals.jsonl"
+
+    scenario(
+        events_settings,
+        tmp_path,
+        role="chaos-relay",
+        extra_env={
+            "SK_CHAOS_SEED": "11",
+            "SK_CHAOS_LOG": str(injected),
+            "SK_ARRIVALS_LOG": str(arrived),
+        },
+    )
+
     assert InboxParked.objects.count() == 0
+    chaos = _json_lines(injected)
+    duplicated = {event_id for batch in chaos for event_id in batch["duplicated"]}
+    reordered = {event_id for batch in chaos for event_id in batch["reordered"]}
+    assert duplicated and reordered, "the chaos publisher injected nothing"
+    # what reached the inbox, in arrival order: the injected duplicates and reorders are there
+    arrivals = _json_lines(arrived)
+    seen = Counter(event_id for event_id, _aggregate, _sequence in arrivals)
+    assert {event_id for event_id in duplicated if seen[event_id] > 1}
+    highest: dict[str, int] = {}
+    arrived_early = set()
+    for event_id, aggregate, sequence in arrivals:
+        if sequence < highest.get(aggregate, 0):
+            arrived_early.add(event_id)
+        highest[aggregate] = max(sequence, highest.get(aggregate, 0))
+    assert arrived_early & reordered
 
 
 def test_poison_event_is_dead_lettered_and_others_flow(events_settings, tables, tmp_path):

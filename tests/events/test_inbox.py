@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import pytest
@@ -9,8 +10,9 @@ from django.core.management import call_command
 
 from contracts.catalog import StockChangedV1
 from contracts.envelope import Envelope, now_utc
-from servicekit.inbox.models import InboxParked, ParkedReason
-from servicekit.inbox.processor import InboxProcessor
+from servicekit.events.inbox.middleware import EchoProtection, InboxMiddleware, Metrics, Tracing
+from servicekit.events.inbox.models import InboxParked, ParkedReason
+from servicekit.events.inbox.processor import InboxProcessor
 from tests.events import support
 
 
@@ -100,3 +102,48 @@ def test_a_failing_event_is_parked_and_the_rest_of_the_batch_applied(processor):
 def test_the_previous_event_version_is_upcast_for_the_handler(processor):
     processor.process([envelope("A", 1), envelope("A", 2, on_hand=7)])
     assert support.copy_state()["A"][2] == 7
+
+
+def test_middleware_wraps_the_handler_and_hears_every_outcome(tables, consumer):
+    # given: a processor with one recording middleware instead of the default ones
+    heard = []
+
+    class Recorder(InboxMiddleware):
+        @contextlib.contextmanager
+        def around_handler(self, consumer_name, env):
+            heard.append(("enter", env.aggregate_id, env.sequence))
+            yield
+            heard.append(("exit", env.aggregate_id, env.sequence))
+
+        def after_apply(self, consumer_name, env, applied_at):
+            heard.append(("applied", env.aggregate_id, env.sequence))
+
+        def after_duplicate(self, consumer_name, env):
+            heard.append(("duplicate", env.aggregate_id, env.sequence))
+
+        def after_park(self, consumer_name, env, reason):
+            heard.append((f"parked {reason}", env.aggregate_id, env.sequence))
+
+    processor = InboxProcessor(consumer, middleware=[Recorder()])
+    a1, a2 = envelope("A", 1), envelope("A", 2)
+
+    # when
+    processor.process([a2])
+    processor.process([a1, a1])
+
+    # then
+    assert heard == [
+        ("parked out_of_order", "A", 2),
+        ("enter", "A", 1),
+        ("exit", "A", 1),
+        ("applied", "A", 1),
+        ("enter", "A", 2),  # the parked successor, drained at once
+        ("exit", "A", 2),
+        ("applied", "A", 2),
+        ("duplicate", "A", 1),
+    ]
+    assert applied() == [("A", 1), ("A", 2)]
+
+
+def test_default_middleware_is_tracing_echo_protection_metrics(processor):
+    assert [type(m) for m in processor.middleware] == [Tracing, EchoProtection, Metrics]

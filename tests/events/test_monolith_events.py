@@ -11,11 +11,11 @@ from monolith.notifications.consumers import consumer as notifications_consumer
 from monolith.notifications.models import Notification
 from monolith.orders import services as orders
 from monolith.users import services as users
-from servicekit.broker import StubPublisher
-from servicekit.inbox.models import InboxMessage
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.outbox.models import OutboxMessage
-from servicekit.relay.relay import Relay
+from servicekit.events.broker.stub import StubPublisher
+from servicekit.events.inbox.models import InboxMessage
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.outbox.models import OutboxMessage
+from servicekit.events.relay.relay import Relay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

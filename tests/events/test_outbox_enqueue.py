@@ -9,8 +9,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from contracts.catalog import ProductPriceChangedV1, StockChangedV1
 from contracts.envelope import Envelope
-from servicekit.outbox import OutboxMessage, OutboxUsageError, outbox_enqueue
-from servicekit.outbox.echo import applying_event
+from servicekit.events.outbox import OutboxMessage, OutboxUsageError, outbox_enqueue
+from servicekit.events.outbox.echo import applying_event
 
 
 def price_changed(sku: str = "SKU-1", new: str = "12.00") -> ProductPriceChangedV1:

@@ -10,12 +10,13 @@ from django.db import transaction
 
 from contracts.catalog import ProductPriceChangedV1
 from contracts.envelope import now_utc
-from servicekit.broker import StubPublisher
-from servicekit.outbox import OutboxMessage, outbox_enqueue
-from servicekit.outbox.models import OutboxStatus
-from servicekit.outbox.services import outbox_cleanup
-from servicekit.relay.claims import backoff_delay, claim_batch, head_runs
-from servicekit.relay.relay import Relay, RelayConfig
+from servicekit.events.broker.stub import StubPublisher
+from servicekit.events.outbox import OutboxMessage, outbox_enqueue
+from servicekit.events.outbox.models import OutboxStatus
+from servicekit.events.outbox.services import outbox_cleanup
+from servicekit.events.relay.claims import claim_batch, head_runs
+from servicekit.events.relay.relay import Relay, RelayConfig
+from servicekit.web.backoff import backoff_delay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -142,7 +143,8 @@ def test_cleanup_deletes_only_sent_rows_past_retention():
 
 
 def test_outbox_metrics_report_pending_age_and_dead_letters():
-    from servicekit.events_metrics import collect_inbox, collect_outbox
+    from servicekit.events.inbox.metrics import collect_inbox
+    from servicekit.events.outbox.metrics import collect_outbox
 
     first, _second = enqueue("A", 2)
     OutboxMessage.objects.filter(pk=first.pk).update(

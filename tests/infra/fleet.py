@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from servicekit.ports import PORTS, port_env_var
-from servicekit.procfile import bind_of, read_procfile, settings_module_of
+from servicekit.web.ports import PORTS, port_env_var
+from servicekit.web.procfile import bind_of, read_procfile, settings_module_of
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -87,7 +87,7 @@ def _module_file(module: str) -> Path | None:
 
 
 def _our_imports(path: Path) -> set[Path]:
-    """Our modules `path` imports (`from servicekit.service_settings import service_settings`)."""
+    """Our modules `path` imports (`from servicekit.web.service_settings import service_settings`)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         names = []
@@ -127,7 +127,7 @@ def _is_environ(node: ast.AST) -> bool:
 
 
 def env_reads_of_source(source: str) -> EnvReads:
-    """Environment reads in Python source: servicekit.env helpers and os.environ/getenv."""
+    """Environment reads in Python source: servicekit.web.env helpers and os.environ/getenv."""
     reads = EnvReads()
     guarded: set[str] = set()  # also read with a default: a bare read is behind a check
     for node in ast.walk(ast.parse(source)):

@@ -9,8 +9,8 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from servicekit.ports import PORTS, path_of, port_env_var
-from servicekit.procfile import bind_of
+from servicekit.web.ports import PORTS, path_of, port_env_var
+from servicekit.web.procfile import bind_of
 from tests.infra import fleet
 
 ROOT = fleet.ROOT
@@ -115,7 +115,9 @@ def test_http_containers_listen_on_the_port_map(compose):
         if bind is None:
             continue
         if name not in PORTS:
-            problems.append(f"Procfile process {name} listens but is not in servicekit/ports.py")
+            problems.append(
+                f"Procfile process {name} listens but is not in servicekit/web/ports.py"
+            )
             continue
         expected = f"${{{port_env_var(name)}:-{PORTS[name]}}}"
         if bind[1] != expected:

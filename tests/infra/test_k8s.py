@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from servicekit.ports import path_of
+from servicekit.web.ports import path_of
 from tests.infra import fleet
 
 ROOT = fleet.ROOT
@@ -207,7 +207,7 @@ def test_every_service_with_a_database_migrates_before_its_web_pods_start(docs):
 
 
 def test_ownership_configmap_is_mounted_in_every_pod_of_a_service_with_a_database(docs):
-    from servicekit.ownership import ENTITIES
+    from servicekit.migration.ownership import ENTITIES
 
     configmap = of_kind(docs, "ConfigMap").get("ownership")
     assert configmap, "no ConfigMap `ownership`"

@@ -14,7 +14,7 @@ import urllib.request
 
 import yaml
 
-from servicekit.ports import path_of, port_env_var
+from servicekit.web.ports import path_of, port_env_var
 from tests.infra import fleet
 from tests.support.processes import free_port, stop_processes
 from tests.support.wait import wait_for

@@ -8,8 +8,8 @@ from django.urls import path
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from servicekit import health, metrics
-from servicekit.metrics import BREAKER_STATE, BreakerMetricsListener
+from servicekit.web import health, metrics
+from servicekit.web.metrics import BREAKER_STATE, BreakerMetricsListener
 
 # Its own URLconf so these tests hold whatever state the monolith's apps are in.
 urlpatterns = [

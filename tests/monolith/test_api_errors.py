@@ -3,7 +3,7 @@
 import pytest
 from django.test import RequestFactory
 
-from servicekit.errors import server_error
+from servicekit.web.errors import server_error
 from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db

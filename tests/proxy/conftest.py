@@ -12,8 +12,8 @@ import pytest
 import yaml
 from django.test import Client
 
-from servicekit.jwt.keys import SigningKey, generate_private_pem, jwks_document
-from servicekit.jwt.tokens import ACCESS, TokenPolicy, token_issue
+from servicekit.web.jwt.keys import SigningKey, generate_private_pem, jwks_document
+from servicekit.web.jwt.tokens import ACCESS, TokenPolicy, token_issue
 from tests.proxy.fakes import FakeUpstream
 from tests.support.backends import required_backends
 

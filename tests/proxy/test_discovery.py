@@ -9,10 +9,11 @@ import pybreaker
 import pytest
 from kazoo.client import KazooClient
 
-from servicekit.discovery import DnsRegistry, StaticRegistry
-from servicekit.discovery_balancers import InstancePool
-from servicekit.discovery_zookeeper import ZooKeeperRegistry
-from servicekit.http_client import ServiceClient, UpstreamError, backoff_delay, make_breaker
+from servicekit.web.backoff import backoff_delay
+from servicekit.web.discovery.balancers import InstancePool
+from servicekit.web.discovery.registry import DnsRegistry, StaticRegistry
+from servicekit.web.discovery.zookeeper import ZooKeeperRegistry
+from servicekit.web.http_client import ServiceClient, UpstreamError, make_breaker
 from tests.proxy.conftest import routes_yaml, upstream_spec
 from tests.proxy.zookeeper import zookeeper_server
 from tests.support.wait import wait_for

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from servicekit.jwt.keys import SigningKey, generate_private_pem, jwks_document
-from servicekit.jwt.tokens import ACCESS, TokenPolicy, token_issue
+from servicekit.web.jwt.keys import SigningKey, generate_private_pem, jwks_document
+from servicekit.web.jwt.tokens import ACCESS, TokenPolicy, token_issue
 from tests.proxy.conftest import ADMIN_TOKEN, AUDIENCE, ISSUER, routes_yaml, upstream_spec
 
 ADMIN = {"HTTP_AUTHORIZATION": f"Bearer {ADMIN_TOKEN}"}

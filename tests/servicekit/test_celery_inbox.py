@@ -8,9 +8,14 @@ from django.conf import settings as django_settings
 
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1
 from monolith.celery import app
-from servicekit.broker import broker_connection, declare_topology, delete_topology, event_exchange
-from servicekit.inbox.models import InboxMessage
-from servicekit.inbox.registry import EventConsumer
+from servicekit.events.broker.topology import (
+    broker_connection,
+    declare_topology,
+    delete_topology,
+    event_exchange,
+)
+from servicekit.events.inbox.models import InboxMessage
+from servicekit.events.inbox.registry import EventConsumer
 from tests.support.envelopes import envelope
 from tests.support.wait import wait_for
 

@@ -1,6 +1,6 @@
 import pytest
 
-from servicekit.env import (
+from servicekit.web.env import (
     ImproperlyConfiguredEnv,
     broker_url,
     database_config,

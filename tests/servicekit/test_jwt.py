@@ -6,9 +6,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from servicekit.jwt.keys import SigningKey, generate_private_pem, jwks_document
-from servicekit.jwt.tokens import ACCESS, TokenError, TokenPolicy, token_decode, token_issue
-from servicekit.jwt.verifiers import JwksKeys, LocalKeys
+from servicekit.web.jwt.keys import SigningKey, generate_private_pem, jwks_document
+from servicekit.web.jwt.tokens import ACCESS, TokenError, TokenPolicy, token_decode, token_issue
+from servicekit.web.jwt.verifiers import JwksKeys, LocalKeys
 
 POLICY = TokenPolicy(issuer="test-issuer", audience="test")
 

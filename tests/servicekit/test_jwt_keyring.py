@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from servicekit.jwt.keyring import KeyRing
-from servicekit.jwt.keys import SigningKey, generate_private_pem, jwks_document
-from servicekit.jwt.tokens import ACCESS, TokenError, TokenPolicy, token_decode, token_issue
+from servicekit.web.jwt.keyring import KeyRing
+from servicekit.web.jwt.keys import SigningKey, generate_private_pem, jwks_document
+from servicekit.web.jwt.tokens import ACCESS, TokenError, TokenPolicy, token_decode, token_issue
 
 POLICY = TokenPolicy(issuer="strangler-users", audience="strangler")
 LIFETIME = 3600

@@ -1,4 +1,4 @@
-from servicekit.logging import REDACTED, redact_secrets
+from servicekit.web.logging import REDACTED, redact_secrets
 
 
 def test_sensitive_keys_and_bearer_tokens_are_redacted():

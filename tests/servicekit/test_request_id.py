@@ -1,4 +1,4 @@
-from servicekit.request_id import request_id_from
+from servicekit.web.request_id import request_id_from
 
 
 def test_a_safe_id_is_kept():

@@ -5,9 +5,9 @@ relay, broker and consumer processes are exercised in tests/events."""
 from __future__ import annotations
 
 from contracts.topology import SUBSCRIPTIONS
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
-from servicekit.outbox.models import OutboxMessage, OutboxStatus
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import get_consumer
+from servicekit.events.outbox.models import OutboxMessage, OutboxStatus
 
 
 def _bound(event_type: str, bindings: tuple[str, ...]) -> bool:

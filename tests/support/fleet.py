@@ -153,7 +153,7 @@ def procfile_fleet(data: Path, *, env: dict[str, str] | None = None) -> Iterator
     """What `make run` starts (scripts/run.py: migrate, seed, every Procfile process), on free
     ports, embedded defaults and a fresh data folder. Yields the environment, with PROXY,
     MONOLITH, CATALOG... naming each web process's URL."""
-    from servicekit.ports import PORTS, path_of, port_env_var
+    from servicekit.web.ports import PORTS, path_of, port_env_var
 
     ports = {name: free_port() for name in PORTS}
     fleet_env = {

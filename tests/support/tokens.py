@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rest_framework.test import APIClient
 
-from servicekit.jwt.conf import signing_key, token_policy
-from servicekit.jwt.tokens import ACCESS, token_issue
+from servicekit.web.jwt.conf import signing_key, token_policy
+from servicekit.web.jwt.tokens import ACCESS, token_issue
 
 
 def sign_locally(settings, tmp_path: Path) -> None:

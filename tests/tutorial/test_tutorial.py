@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from servicekit.ports import PORTS
+from servicekit.web.ports import PORTS
 from tests.support.fleet import procfile_fleet
 from tests.tutorial.chapters import chapters, mismatch, steps_of
 

@@ -1,5 +1,5 @@
 """Backfill the catalog from the monolith's export API (how it stays gap-free and idempotent
-with the live stream: servicekit/backfill.py). Pages are keyed by sku."""
+with the live stream: servicekit/migration/backfill.py). Pages are keyed by sku."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from contracts.catalog import CategoryCreatedV1, ProductCreatedV1
 from extracted.catalog.products import services
-from servicekit.backfill import snapshot_apply
+from servicekit.migration.backfill import snapshot_apply
 
 CONSUMER = "catalog"
 

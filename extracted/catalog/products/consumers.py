@@ -8,8 +8,8 @@ from contracts.catalog import (
     StockChangedV2,
 )
 from extracted.catalog.products import services
-from servicekit.inbox.mirror import mirror
-from servicekit.inbox.registry import EventConsumer
+from servicekit.events.inbox.mirror import mirror
+from servicekit.events.inbox.registry import EventConsumer
 
 consumer = EventConsumer("catalog")
 

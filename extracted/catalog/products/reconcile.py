@@ -188,7 +188,7 @@ def catalog_repair_remote(*, report: ReconcileReport) -> int:
     (there is no delete event): they are reported, not touched. Returns the events emitted.
     """
     from contracts.catalog import ProductPriceChangedV1, ProductUpdatedV1
-    from servicekit.outbox import outbox_enqueue
+    from servicekit.events.outbox import outbox_enqueue
 
     emitted = 0
     mine = {

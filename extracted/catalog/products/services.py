@@ -20,9 +20,9 @@ from contracts.catalog import (
     StockChangedV2,
 )
 from extracted.catalog.products.models import Category, Inventory, PriceChange, Product
-from servicekit.errors import InvalidInputError
-from servicekit.outbox import outbox_enqueue
-from servicekit.ownership import require_ownership
+from servicekit.events.outbox import outbox_enqueue
+from servicekit.migration.ownership import require_ownership
+from servicekit.web.errors import InvalidInputError
 
 UPDATABLE_FIELDS = ("name", "description", "category", "is_active")
 

@@ -5,7 +5,7 @@ from celery import shared_task
 from django.conf import settings
 
 from extracted.catalog.products.reconcile import catalog_reconcile
-from servicekit.export_client import ExportSource
+from servicekit.migration.export_client import ExportSource
 
 logger = structlog.get_logger(__name__)
 

@@ -29,8 +29,8 @@ from contracts.stock import (
 from extracted.catalog.products.models import Inventory, Product
 from extracted.catalog.products.services import _stock_event
 from extracted.catalog.stock.models import ReservationState, StockReservation
-from servicekit.outbox import outbox_enqueue
-from servicekit.ownership import require_ownership
+from servicekit.events.outbox import outbox_enqueue
+from servicekit.migration.ownership import require_ownership
 
 
 class _Short(Exception):

@@ -20,7 +20,7 @@ from django.db import transaction
 from contracts.notifications import notification_key
 from extracted.notifications.notifications.models import Recipient
 from extracted.notifications.notifications.services import notification_merge
-from servicekit.backfill import cursor_seed
+from servicekit.migration.backfill import cursor_seed
 
 CONSUMER = "notifications"
 AGGREGATE = "notification"

@@ -7,8 +7,8 @@ from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1
 from contracts.users import UserCreatedV1, UserUpdatedV1
 from extracted.notifications.notifications import services
 from extracted.notifications.notifications.models import NotificationKind
-from servicekit.inbox.mirror import mirror
-from servicekit.inbox.registry import EventConsumer
+from servicekit.events.inbox.mirror import mirror
+from servicekit.events.inbox.registry import EventConsumer
 
 consumer = EventConsumer("notifications")
 

@@ -18,8 +18,8 @@ from django.utils import timezone
 from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from contracts.users import UserCreatedV1, UserUpdatedV1
 from extracted.notifications.notifications.models import Notification, NotificationKind, Recipient
-from servicekit.outbox import outbox_enqueue
-from servicekit.ownership import owns, require_ownership
+from servicekit.events.outbox import outbox_enqueue
+from servicekit.migration.ownership import owns, require_ownership
 
 ENTITY = "notification"
 

@@ -19,7 +19,7 @@ from contracts.catalog import ProductCreatedV1
 from extracted.orders.history.projections import history_upsert
 from extracted.orders.orders import services
 from extracted.orders.orders.models import Order
-from servicekit import backfill
+from servicekit.migration import backfill
 
 CONSUMER = "orders"
 

@@ -30,9 +30,9 @@ from contracts.stock import (
 )
 from extracted.orders.history import projections
 from extracted.orders.orders import saga, services
-from servicekit.events_settings import events_settings
-from servicekit.inbox.mirror import aggregate_sequence_observe
-from servicekit.inbox.registry import EventConsumer
+from servicekit.events.inbox.mirror import aggregate_sequence_observe
+from servicekit.events.inbox.registry import EventConsumer
+from servicekit.events.settings import events_settings
 
 consumer = EventConsumer("orders")
 

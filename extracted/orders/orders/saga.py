@@ -31,7 +31,7 @@ from contracts.checkout import (
 )
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1
 from extracted.orders.orders.models import Order, OrderStatus, Saga, SagaStep
-from servicekit.outbox import outbox_enqueue
+from servicekit.events.outbox import outbox_enqueue
 
 logger = structlog.get_logger("orders.saga")
 

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from extracted.orders.orders.models import Order, OrderLine, OrderStatus
+from servicekit.web.ids import id_field
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 
@@ -66,6 +67,6 @@ class OrderStatusInputSerializer(serializers.Serializer):
 
 class OrderFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
-    customer = serializers.IntegerField(required=False, min_value=1)
+    customer = id_field(required=False)
     page = serializers.IntegerField(required=False, min_value=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)

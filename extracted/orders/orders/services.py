@@ -38,9 +38,9 @@ from extracted.orders.orders.models import (
     Saga,
     SagaStep,
 )
-from servicekit.errors import ApplicationError, InvalidInputError
-from servicekit.outbox import outbox_enqueue
-from servicekit.ownership import require_ownership
+from servicekit.events.outbox import outbox_enqueue
+from servicekit.migration.ownership import require_ownership
+from servicekit.web.errors import ApplicationError, InvalidInputError
 
 MAX_LINES = 50
 
@@ -57,7 +57,6 @@ class IllegalTransition(ApplicationError):
 
 
 class IdempotencyKeyReused(ApplicationError):
-    status_code = 422
     code = "idempotency_key_reused"
     title = "Idempotency key reused"
 
@@ -153,7 +152,7 @@ def _order_create(
         raise InvalidInputError(
             "Unknown or unavailable products: " + ", ".join(unknown) + ".",
             code="unknown_product",
-            extra={"skus": unknown},
+            details={"skus": unknown},
         )
     currencies = {p.currency for p in products.values()}
     if len(currencies) > 1:
@@ -168,7 +167,7 @@ def _order_create(
     if short:
         raise InsufficientStock(
             "Not enough stock for " + ", ".join(item["sku"] for item in short) + ".",
-            extra={"shortages": short},
+            details={"shortages": short},
         )
     total = sum((products[sku].price * qty for sku, qty in quantities.items()), Decimal("0.00"))
     order = Order.objects.create(
@@ -221,7 +220,7 @@ def _check(order: Order, to_status: str) -> None:
     if to_status not in TRANSITIONS[order.status]:
         raise IllegalTransition(
             f"An order that is {order.status} cannot become {to_status}.",
-            extra={"from_status": order.status, "to_status": to_status},
+            details={"from_status": order.status, "to_status": to_status},
         )
 
 
@@ -250,7 +249,7 @@ def order_set_status(*, order: Order, status: str, reason: str = "") -> Order:
         if saga is not None and saga.step != SagaStep.CONFIRMED:
             raise SagaInProgress(
                 "This order is confirmed by its checkout (payment) once it completes.",
-                extra={"step": saga.step},
+                details={"step": saga.step},
             )
         order.status = status
         order.save(update_fields=["status", "updated_at"])

@@ -2,7 +2,7 @@
 
 from contracts.checkout import PaymentRequestedV1, RefundRequestedV1
 from extracted.orders.payments import provider
-from servicekit.inbox.registry import EventConsumer
+from servicekit.events.inbox.registry import EventConsumer
 
 consumer = EventConsumer("orders.payments")
 

@@ -20,7 +20,7 @@ from contracts.payments import (
     PaymentRefundFailedV1,
 )
 from extracted.orders.payments.models import Payment, PaymentStatus
-from servicekit.outbox import outbox_enqueue
+from servicekit.events.outbox import outbox_enqueue
 
 OUTCOMES = {"succeed", "decline", "fail", "hang"}
 FLAGS = {"refund-fails-once"}

@@ -19,9 +19,9 @@ from extracted.users.accounts.serializers import (
     UserOutputSerializer,
     UserRegisterInputSerializer,
 )
-from servicekit.errors import UnauthorizedError
-from servicekit.jwt.conf import issuer_keys
-from servicekit.jwt.keys import jwks_document
+from servicekit.web.errors import UnauthorizedError
+from servicekit.web.jwt.conf import issuer_keys
+from servicekit.web.jwt.keys import jwks_document
 
 
 class UserListRegisterApi(generics.GenericAPIView):
@@ -80,6 +80,7 @@ class TokenObtainApi(APIView):
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
+    problem_statuses = [401]  # wrong username or password
     throttle_scope = "auth"
 
     def get_throttles(self):
@@ -102,6 +103,7 @@ class TokenRefreshApi(APIView):
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
+    problem_statuses = [401]  # a refresh token that is malformed, expired or revoked
 
     @extend_schema(request=TokenRefreshInputSerializer, responses=TokenRefreshOutputSerializer)
     def post(self, request):

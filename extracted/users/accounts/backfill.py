@@ -1,5 +1,5 @@
 """Backfill the accounts, password hashes included, from the monolith's staff export API (how
-it stays gap-free and idempotent with the live stream: servicekit/backfill.py)."""
+it stays gap-free and idempotent with the live stream: servicekit/migration/backfill.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 from contracts.users import UserCreatedV1, UserPasswordChangedV1
 from extracted.users.accounts import services
 from extracted.users.accounts.models import User
-from servicekit.backfill import snapshot_apply
-from servicekit.sequences import id_sequence_catch_up
+from servicekit.migration.backfill import snapshot_apply
+from servicekit.migration.sequences import id_sequence_catch_up
 
 CONSUMER = "users"
 

@@ -4,7 +4,7 @@ The owner's writes (`user_register`, `user_update_profile`, `user_change_passwor
 only while `ownership.yaml` names this service the owner of `user`, and emit events through its
 outbox, password hashes included, so the monolith's copy keeps its storefront login working.
 The `*_apply_*` functions mirror the monolith's events while it owns accounts (echo protection
-in servicekit.inbox.mirror keeps them from coming back). Tokens are issued whoever owns the
+in servicekit.events.inbox.mirror keeps them from coming back). Tokens are issued whoever owns the
 accounts: the key ring is the same on both sides.
 """
 
@@ -17,12 +17,12 @@ from django.db import transaction
 
 from contracts.users import UserCreatedV1, UserPasswordChangedV1, UserUpdatedV1
 from extracted.users.accounts.models import User
-from servicekit.errors import UnauthorizedError
-from servicekit.jwt.conf import local_key_resolver, signing_key, token_policy
-from servicekit.jwt.tokens import ACCESS, REFRESH, TokenError, token_decode, token_issue
-from servicekit.outbox import outbox_enqueue
-from servicekit.ownership import require_ownership
-from servicekit.sequences import id_sequence_catch_up
+from servicekit.events.outbox import outbox_enqueue
+from servicekit.migration.ownership import require_ownership
+from servicekit.migration.sequences import id_sequence_catch_up
+from servicekit.web.errors import UnauthorizedError
+from servicekit.web.jwt.conf import local_key_resolver, signing_key, token_policy
+from servicekit.web.jwt.tokens import ACCESS, REFRESH, TokenError, token_decode, token_issue
 
 PROFILE_FIELDS = ("email", "first_name", "last_name")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from servicekit.ownership import ownership_set
+from servicekit.migration.ownership import ownership_set
 from tests.support.tokens import client_for, sign_locally
 
 

@@ -5,8 +5,8 @@ import pytest
 from contracts.catalog import ProductPriceChangedV1, StockChangedV1
 from extracted.catalog.products.backfill import catalog_backfill
 from extracted.catalog.products.models import Category, Inventory, Product
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import get_consumer
 from tests.extracted.catalog.builders import product_created
 from tests.support.envelopes import envelope
 

@@ -4,10 +4,10 @@ import threading
 
 import pytest
 
-from servicekit.errors import ApplicationError
-from servicekit.handover import HandoverTimeout, Stream, handover
-from servicekit.inbox.models import InboxCursor
-from servicekit.ownership import owner_of, ownership_set, require_ownership
+from servicekit.events.inbox.models import InboxCursor
+from servicekit.migration.handover import HandoverTimeout, Stream, handover
+from servicekit.migration.ownership import owner_of, ownership_set, require_ownership
+from servicekit.web.errors import ApplicationError, status_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 STREAMS = [Stream("categories", "category", "slug"), Stream("products", "product", "sku")]
@@ -69,7 +69,7 @@ def test_frozen_writes_are_refused_with_503():
     ownership_set("product", "frozen")
     with pytest.raises(ApplicationError) as refused:
         require_ownership("product")
-    assert refused.value.status_code == 503 and refused.value.code == "handover_in_progress"
+    assert status_for(refused.value) == 503 and refused.value.code == "handover_in_progress"
 
 
 def test_a_handover_that_cannot_drain_gives_ownership_back():

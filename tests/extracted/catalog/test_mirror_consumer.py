@@ -4,9 +4,9 @@ import pytest
 
 from contracts.catalog import ProductPriceChangedV1, StockChangedV1, StockChangedV2
 from extracted.catalog.products.models import Inventory, PriceChange, Product
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
-from servicekit.outbox.models import AggregateSequence, OutboxMessage
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import get_consumer
+from servicekit.events.outbox.models import AggregateSequence, OutboxMessage
 from tests.extracted.catalog.builders import product_created
 from tests.support.envelopes import envelope
 

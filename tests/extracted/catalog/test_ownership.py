@@ -3,7 +3,7 @@
 import pytest
 
 from extracted.catalog.products.models import Category, Product
-from servicekit.outbox.models import OutboxMessage
+from servicekit.events.outbox.models import OutboxMessage
 from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from extracted.catalog.products.reconcile import (
     catalog_reconcile,
     catalog_repair_remote,
 )
-from servicekit.outbox.models import OutboxMessage
+from servicekit.events.outbox.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 

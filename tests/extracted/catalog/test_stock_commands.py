@@ -13,11 +13,11 @@ from contracts.checkout import (
 )
 from extracted.catalog.products.models import Inventory
 from extracted.catalog.stock.models import StockReservation
-from servicekit.inbox.models import InboxParked
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
-from servicekit.outbox.models import OutboxMessage
-from servicekit.ownership import ownership_set
+from servicekit.events.inbox.models import InboxParked
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import get_consumer
+from servicekit.events.outbox.models import OutboxMessage
+from servicekit.migration.ownership import ownership_set
 from tests.extracted.catalog.builders import product_created
 from tests.support.envelopes import envelope
 

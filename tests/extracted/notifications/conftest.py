@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
-from servicekit.ownership import ownership_set
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import get_consumer
+from servicekit.migration.ownership import ownership_set
 from tests.extracted.notifications.builders import CUSTOMER
 from tests.support.envelopes import sequences_reset
 from tests.support.tokens import client_for, sign_locally

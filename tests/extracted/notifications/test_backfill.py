@@ -14,7 +14,7 @@ from extracted.notifications.notifications.backfill import (
 )
 from extracted.notifications.notifications.management.commands import notifications_backfill as cmd
 from extracted.notifications.notifications.models import Notification, Recipient
-from servicekit.outbox.models import AggregateSequence
+from servicekit.events.outbox.models import AggregateSequence
 from tests.extracted.notifications.builders import (
     CUSTOMER,
     order_placed,

@@ -3,7 +3,7 @@
 import pytest
 
 from extracted.notifications.notifications.models import Notification
-from servicekit.outbox.models import OutboxMessage
+from servicekit.events.outbox.models import OutboxMessage
 from tests.extracted.notifications.builders import (
     CUSTOMER,
     order_cancelled,

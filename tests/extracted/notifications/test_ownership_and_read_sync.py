@@ -7,8 +7,8 @@ import pytest
 
 from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from extracted.notifications.notifications.models import Notification
-from servicekit.outbox.models import OutboxMessage
-from servicekit.ownership import ownership_set
+from servicekit.events.outbox.models import OutboxMessage
+from servicekit.migration.ownership import ownership_set
 from tests.extracted.notifications.builders import CUSTOMER, order_placed, user_created
 from tests.support.envelopes import envelope
 from tests.support.shapes import assert_problem

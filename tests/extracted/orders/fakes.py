@@ -18,9 +18,9 @@ from contracts.stock import (
     StockReservedV1,
     StockReturnedV1,
 )
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
-from servicekit.outbox.models import OutboxMessage
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import get_consumer
+from servicekit.events.outbox.models import OutboxMessage
 from tests.support.envelopes import envelope
 from tests.support.events import deliver
 

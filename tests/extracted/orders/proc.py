@@ -23,12 +23,12 @@ def main(role: str, consumer: str = "") -> None:
     settings.SERVICEKIT_EVENTS = json.loads(os.environ["SK_EVENTS_JSON"])
     django.setup()
 
-    from servicekit.commands import stop_on_signals
+    from servicekit.web.commands import stop_on_signals
 
     stop = stop_on_signals()
     if role in ("relay", "chaos-relay"):
-        from servicekit.broker import publisher_from_settings
-        from servicekit.relay.relay import Relay, RelayConfig, waker_for_default_database
+        from servicekit.events.broker.kombu import publisher_from_settings
+        from servicekit.events.relay.relay import Relay, RelayConfig, waker_for_default_database
 
         publisher = publisher_from_settings()
         if role == "chaos-relay":
@@ -38,8 +38,8 @@ def main(role: str, consumer: str = "") -> None:
         waker = waker_for_default_database(settings.SERVICEKIT_EVENTS["RELAY_POLL_INTERVAL"])
         Relay(publisher=publisher, config=RelayConfig.from_settings()).run(waker=waker, stop=stop)
     elif role == "consume":
-        from servicekit.inbox.registry import EventConsumer, get_consumer
-        from servicekit.inbox.worker import worker_from_settings
+        from servicekit.events.inbox.registry import EventConsumer, get_consumer
+        from servicekit.events.inbox.worker import worker_from_settings
 
         # A private queue name, but the inbox records (cursors, seen events) under the real
         # consumer's name, as in production: backfills seed those.

@@ -14,7 +14,7 @@ from extracted.orders.orders.backfill import (
     orders_pages_apply,
 )
 from extracted.orders.orders.models import Order
-from servicekit.ownership import ownership_set
+from servicekit.migration.ownership import ownership_set
 from tests.extracted.orders.fakes import apply, settle
 from tests.extracted.orders.test_saga import place
 from tests.support.shapes import assert_problem

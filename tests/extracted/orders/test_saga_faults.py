@@ -30,10 +30,10 @@ from django.db import connection
 from extracted.orders.orders import services
 from extracted.orders.orders.models import TERMINAL_STEPS, Order, Product, Saga
 from extracted.orders.payments.models import Payment
-from servicekit import faults
-from servicekit.errors import ApplicationError
-from servicekit.outbox.models import OutboxMessage, OutboxStatus
-from servicekit.ownership import ownership_set
+from servicekit.events import faults
+from servicekit.events.outbox.models import OutboxMessage, OutboxStatus
+from servicekit.migration.ownership import ownership_set
+from servicekit.web.errors import ApplicationError
 from tests.support import fleet
 from tests.support.backends import require_or_skip
 from tests.support.processes import stop_processes
@@ -142,7 +142,7 @@ class Fleet:
         self.log.close()
         from kombu import Connection
 
-        from servicekit.broker import delete_topology
+        from servicekit.events.broker.topology import delete_topology
 
         try:
             with Connection(os.environ["CELERY_BROKER_URL"]) as conn:

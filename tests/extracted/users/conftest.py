@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from servicekit.ownership import ownership_set
+from servicekit.migration.ownership import ownership_set
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,8 @@ import jwt
 import pytest
 
 from extracted.users.accounts import services
-from servicekit.jwt.conf import signing_key
-from servicekit.outbox.models import OutboxMessage
+from servicekit.events.outbox.models import OutboxMessage
+from servicekit.web.jwt.conf import signing_key
 from tests.extracted.users.builders import PASSWORD, login
 from tests.support.shapes import assert_problem
 from tests.support.tokens import bearer

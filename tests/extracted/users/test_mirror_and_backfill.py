@@ -10,9 +10,9 @@ from contracts.users import UserUpdatedV1
 from extracted.users.accounts import services
 from extracted.users.accounts.backfill import users_backfill
 from extracted.users.accounts.models import User
-from servicekit.inbox.models import InboxCursor
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
+from servicekit.events.inbox.models import InboxCursor
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import get_consumer
 from tests.extracted.users.builders import (
     PASSWORD,
     login,

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from monolith.catalog.models import Inventory, PriceChange, Product
-from servicekit.outbox.models import OutboxMessage
+from servicekit.events.outbox.models import OutboxMessage
 from tests.monolith.factories import CategoryFactory, ProductFactory
 from tests.support.shapes import assert_problem
 

@@ -8,10 +8,10 @@ import pytest
 from contracts.catalog import ProductPriceChangedV1, ProductUpdatedV1, StockChangedV2
 from contracts.envelope import Envelope, now_utc
 from monolith.catalog.models import Inventory, Product
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
-from servicekit.outbox.models import OutboxMessage
-from servicekit.ownership import ownership_set
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import get_consumer
+from servicekit.events.outbox.models import OutboxMessage
+from servicekit.migration.ownership import ownership_set
 from tests.monolith.factories import ProductFactory
 from tests.support.shapes import assert_problem
 

@@ -8,10 +8,10 @@ import pytest
 from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1
 from monolith.notifications.models import Notification
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
-from servicekit.outbox.models import OutboxMessage
-from servicekit.ownership import ownership_set
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import get_consumer
+from servicekit.events.outbox.models import OutboxMessage
+from servicekit.migration.ownership import ownership_set
 from tests.monolith.notifications.support import notify_order_event
 from tests.support.envelopes import envelope, sequences_reset
 

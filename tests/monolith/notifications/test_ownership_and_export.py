@@ -8,8 +8,8 @@ import pytest
 
 from monolith.notifications import services
 from monolith.notifications.models import Notification
-from servicekit.outbox.models import OutboxMessage
-from servicekit.ownership import ownership_set
+from servicekit.events.outbox.models import OutboxMessage
+from servicekit.migration.ownership import ownership_set
 from tests.monolith.factories import UserFactory
 from tests.monolith.notifications.support import notify_order_event
 from tests.support.shapes import assert_problem

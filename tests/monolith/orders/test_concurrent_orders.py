@@ -8,7 +8,7 @@ from django.db import close_old_connections, connection
 from monolith.catalog.models import Inventory
 from monolith.orders.models import Order
 from monolith.orders.services import OrderLineIn, order_place
-from servicekit.errors import ApplicationError
+from servicekit.web.errors import ApplicationError
 from tests.monolith.factories import ProductFactory, UserFactory
 from tests.support.backends import require_or_skip
 

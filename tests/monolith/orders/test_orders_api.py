@@ -5,7 +5,7 @@ import pytest
 from monolith.catalog.models import Inventory
 from monolith.notifications.models import Notification
 from monolith.orders.models import Order
-from servicekit.outbox.models import OutboxMessage
+from servicekit.events.outbox.models import OutboxMessage
 from tests.monolith.clients import bearer_client
 from tests.monolith.factories import ProductFactory, UserFactory
 from tests.support.events import deliver

@@ -12,9 +12,9 @@ import pytest
 from monolith.catalog.models import Inventory
 from monolith.orders.models import Order
 from monolith.storefront import orders_gateway
-from servicekit.jwt.conf import local_key_resolver, token_policy
-from servicekit.jwt.tokens import ACCESS, token_decode
-from servicekit.ownership import ownership_set
+from servicekit.migration.ownership import ownership_set
+from servicekit.web.jwt.conf import local_key_resolver, token_policy
+from servicekit.web.jwt.tokens import ACCESS, token_decode
 from tests.monolith.factories import StaffFactory, UserFactory
 from tests.monolith.storefront.browser import csrf_token, login
 

@@ -15,12 +15,12 @@ from django.test import Client
 from contracts.envelope import Envelope
 from contracts.users import UserCreatedV1, UserPasswordChangedV1
 from monolith.users.models import User
-from servicekit.inbox.processor import InboxProcessor
-from servicekit.inbox.registry import get_consumer
-from servicekit.jwt.conf import key_ring, max_token_lifetime, signing_key, token_policy
-from servicekit.jwt.keys import SigningKey, generate_private_pem
-from servicekit.jwt.tokens import ACCESS, token_issue
-from servicekit.ownership import ownership_set
+from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import get_consumer
+from servicekit.migration.ownership import ownership_set
+from servicekit.web.jwt.conf import key_ring, max_token_lifetime, signing_key, token_policy
+from servicekit.web.jwt.keys import SigningKey, generate_private_pem
+from servicekit.web.jwt.tokens import ACCESS, token_issue
 from tests.monolith.clients import bearer_client
 from tests.monolith.factories import PASSWORD
 from tests.support.envelopes import envelope as shared_envelope

@@ -3,9 +3,9 @@ import pytest
 from django.urls import reverse
 
 from monolith.users.models import User
-from servicekit.jwt.conf import signing_key, token_policy
-from servicekit.jwt.tokens import ACCESS, REFRESH, token_issue
-from servicekit.outbox.models import OutboxMessage
+from servicekit.events.outbox.models import OutboxMessage
+from servicekit.web.jwt.conf import signing_key, token_policy
+from servicekit.web.jwt.tokens import ACCESS, REFRESH, token_issue
 from tests.monolith.factories import PASSWORD
 from tests.support.shapes import assert_problem
 

@@ -3,7 +3,7 @@ product ownership back from the catalog service (the rollback of migrations_plan
 
 from django.core.management.base import BaseCommand
 
-from servicekit.handover import Stream, TakeoverCommand
+from servicekit.migration.handover import Stream, TakeoverCommand
 
 
 class Command(TakeoverCommand, BaseCommand):

@@ -4,7 +4,7 @@ BACKFILL_PASSWORD): copy the monolith's catalog into this service."""
 from django.core.management.base import BaseCommand
 
 from extracted.catalog.products.backfill import catalog_backfill
-from servicekit.backfill import BackfillCommand
+from servicekit.migration.backfill import BackfillCommand
 
 
 class Command(BackfillCommand, BaseCommand):

@@ -10,8 +10,8 @@ from extracted.catalog.products.reconcile import (
     catalog_repair_local,
     catalog_repair_remote,
 )
-from servicekit.export_client import ExportError, ExportSource
-from servicekit.ownership import owner_of
+from servicekit.migration.export_client import ExportError, ExportSource
+from servicekit.migration.ownership import owner_of
 
 
 class Command(BaseCommand):

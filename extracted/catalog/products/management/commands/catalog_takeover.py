@@ -3,7 +3,7 @@ the catalog service takes product ownership over from the monolith (migrations_p
 
 from django.core.management.base import BaseCommand
 
-from servicekit.handover import Stream, TakeoverCommand
+from servicekit.migration.handover import Stream, TakeoverCommand
 
 
 class Command(TakeoverCommand, BaseCommand):

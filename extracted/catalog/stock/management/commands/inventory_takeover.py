@@ -4,7 +4,7 @@ so the orders service's checkout saga can reserve it here."""
 
 from django.core.management.base import BaseCommand
 
-from servicekit.handover import Stream, TakeoverCommand
+from servicekit.migration.handover import Stream, TakeoverCommand
 
 
 class Command(TakeoverCommand, BaseCommand):

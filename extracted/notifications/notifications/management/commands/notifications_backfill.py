@@ -11,8 +11,8 @@ from extracted.notifications.notifications.backfill import (
     directory_backfill,
     notifications_backfill,
 )
-from servicekit.discovery import StaticRegistry
-from servicekit.http_client import ServiceClient, UpstreamError
+from servicekit.web.discovery.registry import StaticRegistry
+from servicekit.web.http_client import ServiceClient, UpstreamError
 
 
 class Command(BaseCommand):

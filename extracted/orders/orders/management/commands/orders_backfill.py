@@ -11,7 +11,7 @@ from extracted.orders.orders.backfill import (
     orders_pages_apply,
     products_backfill,
 )
-from servicekit.export_client import ExportError, ExportSource
+from servicekit.migration.export_client import ExportError, ExportSource
 
 
 class Command(BaseCommand):

@@ -13,8 +13,8 @@ from extracted.orders.orders.backfill import (
     order_ids_follow_copies,
     orders_pages_apply,
 )
-from servicekit.handover import Stream, TakeoverCommand
-from servicekit.ownership import owner_of
+from servicekit.migration.handover import Stream, TakeoverCommand
+from servicekit.migration.ownership import owner_of
 
 
 class Command(TakeoverCommand, BaseCommand):

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from extracted.orders.orders.saga import saga_sweep
-from servicekit.commands import stop_on_signals
+from servicekit.web.commands import stop_on_signals
 
 
 class Command(BaseCommand):

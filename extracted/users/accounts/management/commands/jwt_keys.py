@@ -1,4 +1,4 @@
-"""`jwt_keys show | rotate | retire`: the signing key ring (servicekit/jwt/keyring.py).
+"""`jwt_keys show | rotate | retire`: the signing key ring (servicekit/web/jwt/keyring.py).
 
 `rotate` makes a new active key and keeps the old one published (and accepted) for the longest
 token lifetime (refresh TTL + leeway); `retire` drops previous keys whose time has passed
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from servicekit.jwt.conf import key_ring, max_token_lifetime, ring_state
+from servicekit.web.jwt.conf import key_ring, max_token_lifetime, ring_state
 
 
 def _when(epoch: float) -> str:

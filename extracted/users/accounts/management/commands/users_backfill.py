@@ -4,7 +4,7 @@ BACKFILL_PASSWORD): copy the monolith's accounts, with their password hashes, in
 from django.core.management.base import BaseCommand
 
 from extracted.users.accounts.backfill import users_backfill
-from servicekit.backfill import BackfillCommand
+from servicekit.migration.backfill import BackfillCommand
 
 
 class Command(BackfillCommand, BaseCommand):

@@ -3,7 +3,7 @@ service takes account ownership over from the monolith (migrations_plan/ chapter
 
 from django.core.management.base import BaseCommand
 
-from servicekit.handover import Stream, TakeoverCommand
+from servicekit.migration.handover import Stream, TakeoverCommand
 
 
 class Command(TakeoverCommand, BaseCommand):

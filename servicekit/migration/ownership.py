@@ -1,0 +1,126 @@
+"""Who owns each replicated entity: one small YAML file that every side reads, live.
+
+    # ownership.yaml
+    product: catalog      # product details and prices are written by the catalog service
+    inventory: monolith   # stock is still taken by the monolith's orders
+
+An entity missing from the file (or no file at all) belongs to the monolith. The file is
+re-read when its modification time changes, so flipping an owner (or flipping it back) needs no
+restart; `ownership_set` writes it atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import yaml
+from django.conf import settings
+
+from servicekit.web.errors import ApplicationError
+from servicekit.web.files import locked_update
+
+DEFAULT_OWNER = "monolith"
+# During a handover nobody writes the entity: the old owner's last events drain to the new one.
+FROZEN = "frozen"
+ENTITIES = ("product", "inventory", "notification", "user", "order")
+_cache: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
+_lock = threading.Lock()
+
+
+class OwnedElsewhere(ApplicationError):
+    code = "owned_elsewhere"
+    title = "Owned by another service"
+
+
+class HandoverInProgress(ApplicationError):
+    code = "handover_in_progress"
+    title = "Ownership is being handed over"
+    retry_after = 2
+
+
+def ownership_file() -> Path:
+    from_settings = getattr(settings, "OWNERSHIP_FILE", "") if settings.configured else ""
+    configured = from_settings or os.environ.get("OWNERSHIP_FILE", "")
+    if configured:
+        return Path(configured)
+    from servicekit.web.env import data_dir
+
+    return data_dir() / "ownership.yaml"
+
+
+def _read(path: Path) -> dict[str, str]:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return {}
+    # Every write replaces the file (a new inode), so two writes within one timestamp tick
+    # still look different.
+    mtime = (stat.st_mtime_ns, stat.st_ino)
+    with _lock:
+        cached = _cache.get(str(path))
+        if cached and cached[0] == mtime:
+            return cached[1]
+        data = _parse(path, path.read_text())
+        _cache[str(path)] = (mtime, data)
+        return data
+
+
+def _parse(path: Path, text: str) -> dict[str, str]:
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValueError(f"{path}: expected a mapping of entity: owner")
+    unknown = set(data) - set(ENTITIES)
+    if unknown:
+        raise ValueError(f"{path}: unknown entities {sorted(unknown)}; known: {ENTITIES}")
+    return data
+
+
+def ownership() -> dict[str, str]:
+    data = _read(ownership_file())
+    return {entity: data.get(entity, DEFAULT_OWNER) for entity in ENTITIES}
+
+
+def owner_of(entity: str) -> str:
+    if entity not in ENTITIES:
+        raise ValueError(f"unknown entity {entity!r}")
+    return ownership()[entity]
+
+
+def owns(entity: str) -> bool:
+    return owner_of(entity) == settings.SERVICE_NAME
+
+
+def require_ownership(entity: str) -> None:
+    """Call first in a write service: only the owner writes (and emits) an entity."""
+    owner = owner_of(entity)
+    if owner == FROZEN:
+        raise HandoverInProgress(
+            f"{entity} data is being handed over to a new owner; retry in a few seconds.",
+            details={"entity": entity},
+        )
+    if owner != settings.SERVICE_NAME:
+        raise OwnedElsewhere(
+            f"{entity} data is owned by the {owner} service; write it there.",
+            details={"entity": entity, "owner": owner},
+        )
+
+
+def ownership_set(entity: str, owner: str) -> dict[str, str]:
+    """Flip one entity's owner under the file's lock, atomically (readers see the old or the new
+    table, never half; a concurrent writer's change to another entity is never lost)."""
+    if entity not in ENTITIES:
+        raise ValueError(f"unknown entity {entity!r}; known: {ENTITIES}")
+    path = ownership_file()
+
+    def change(current: str | None) -> tuple[str, None]:
+        # Parsed from the text read under the lock, not from the mtime cache: two writes within
+        # one timestamp tick would look unchanged to the cache.
+        updated = {**_parse(path, current or ""), entity: owner}
+        return yaml.safe_dump(updated, sort_keys=True), None
+
+    locked_update(path, change)
+    return ownership()

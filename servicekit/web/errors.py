@@ -1,0 +1,268 @@
+"""One error format for every API: RFC 9457 problem details (application/problem+json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import csrf
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:problem:strangler:"
+
+
+class ApplicationError(Exception):
+    """A business rule refused the request. Raised by services, which know nothing of HTTP.
+
+    `code` is stable and machine-readable, `message` is for people, `details` land in the
+    problem body as-is. The problem+json handler owns the HTTP status (`status_for`).
+    """
+
+    code = "conflict"
+    title = "Conflict"
+    retry_after: int | None = None  # seconds after which trying again may succeed
+
+    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details or {}
+
+
+class NotFoundError(ApplicationError):
+    code = "not_found"
+    title = "Not found"
+
+
+class UnauthorizedError(ApplicationError):
+    code = "not_authenticated"
+    title = "Not authenticated"
+
+
+class InvalidInputError(ApplicationError):
+    """Input that passed the serializer but breaks a rule (bad filter, bad transition request)."""
+
+    code = "invalid"
+    title = "Invalid request"
+
+
+# The HTTP side of service errors, owned here and nowhere else: first by code, then by kind
+# (the nearest class in the error's ancestry), else 409 Conflict.
+STATUS_BY_CODE: dict[str, int] = {
+    "idempotency_key_reused": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "handover_in_progress": status.HTTP_503_SERVICE_UNAVAILABLE,
+}
+STATUS_BY_KIND: dict[type[ApplicationError], int] = {
+    NotFoundError: status.HTTP_404_NOT_FOUND,
+    UnauthorizedError: status.HTTP_401_UNAUTHORIZED,
+    InvalidInputError: status.HTTP_400_BAD_REQUEST,
+}
+
+
+def status_for(error: ApplicationError) -> int:
+    """The HTTP status a service error answers with."""
+    if error.code in STATUS_BY_CODE:
+        return STATUS_BY_CODE[error.code]
+    for kind in type(error).__mro__:
+        if kind in STATUS_BY_KIND:
+            return STATUS_BY_KIND[kind]
+    return status.HTTP_409_CONFLICT
+
+
+def problem(
+    *,
+    status_code: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    request_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_PREFIX + code,
+        "title": title,
+        "status": status_code,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
+    return body
+
+
+def flatten_validation_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
+    """Turn DRF's nested error dicts/lists into `[{"field": "lines.0.sku", ...}]`."""
+    errors: list[dict[str, str]] = []
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = prefix if key in ("non_field_errors", "__all__") else _join(prefix, str(key))
+            errors.extend(flatten_validation_errors(value, name))
+    elif isinstance(detail, list):
+        if all(isinstance(item, (str, exceptions.ErrorDetail)) for item in detail):
+            for item in detail:
+                errors.append(_field_error(prefix, item))
+        else:
+            for index, item in enumerate(detail):
+                if item:
+                    errors.extend(flatten_validation_errors(item, _join(prefix, str(index))))
+    else:
+        errors.append(_field_error(prefix, detail))
+    return errors
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _field_error(field: str, item: Any) -> dict[str, str]:
+    return {
+        "field": field or "non_field_errors",
+        "code": getattr(item, "code", None) or "invalid",
+        "message": str(item),
+    }
+
+
+_TITLES = {
+    400: "Invalid request",
+    401: "Not authenticated",
+    403: "Permission denied",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+}
+
+
+def title_for(status_code: int) -> str:
+    return _TITLES.get(status_code, "Error")
+
+
+def _request_id(request: HttpRequest | None) -> str | None:
+    return getattr(request, "request_id", None) if request is not None else None
+
+
+def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF `EXCEPTION_HANDLER`: every error leaves as problem+json, validation errors name fields."""
+    request = context.get("request")
+    instance = request.path if request is not None else None
+
+    if isinstance(exc, ApplicationError):
+        status_code = status_for(exc)
+        body = problem(
+            status_code=status_code,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.message,
+            instance=instance,
+            request_id=_request_id(request),
+            **exc.details,
+        )
+        response = Response(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+        if exc.retry_after:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: Django's handler500 answers (JSON for APIs).
+
+    status_code = response.status_code
+    if isinstance(exc, exceptions.ValidationError):
+        errors = flatten_validation_errors(exc.detail)
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid input."
+        body = problem(
+            status_code=status_code,
+            code="validation_error",
+            title=title_for(status_code),
+            detail=detail,
+            instance=instance,
+            request_id=_request_id(request),
+            errors=errors,
+        )
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = getattr(exc, "default_code", "error")
+        if isinstance(detail, exceptions.ErrorDetail):
+            code = detail.code or code
+        body = problem(
+            status_code=status_code,
+            code=str(code),
+            title=title_for(status_code),
+            detail=str(detail),
+            instance=instance,
+            request_id=_request_id(request),
+        )
+    response.data = body
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+def problem_response(
+    request: HttpRequest, status_code: int, code: str, detail: str
+) -> JsonResponse:
+    """A problem+json response built outside DRF (URL resolver misses, 500s, middleware)."""
+    body = problem(
+        status_code=status_code,
+        code=code,
+        title=title_for(status_code),
+        detail=detail,
+        instance=request.path,
+        request_id=_request_id(request),
+    )
+    return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+
+
+@csrf_exempt  # it changes nothing: a POST to an unknown path is a 404, never a CSRF 403
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Catch-all for unknown paths under an API prefix, so clients never get an HTML 404."""
+    return problem_response(request, 404, "not_found", f"No API endpoint at {request.path}.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """`CSRF_FAILURE_VIEW`: a problem for API paths (whatever authenticated the caller), Django's
+    page for HTML forms."""
+    if request.path.startswith("/api/"):
+        return problem_response(request, 403, "csrf_failed", f"CSRF check failed: {reason}")
+    return csrf.csrf_failure(request, reason=reason)
+
+
+def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """`handler500`: a JSON problem for API paths, a plain page for HTML; never a traceback."""
+    if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
+        return problem_response(
+            request, 500, "server_error", "The server failed to handle the request; it was logged."
+        )
+    return HttpResponse(
+        "<!doctype html><title>Server error</title><h1>Something went wrong</h1>"
+        "<p>The error was logged. Please try again.</p>",
+        status=500,
+        content_type="text/html; charset=utf-8",
+    )

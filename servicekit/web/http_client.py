@@ -1,0 +1,166 @@
+"""A resilient service-to-service HTTP client: discovery, balancing, timeouts, retries, breaker.
+
+`ServiceClient` resolves a service through a registry (servicekit.web.discovery.registry), balances over its
+instances itself (client-side), retries idempotent calls with exponential backoff and full
+jitter, and trips a pybreaker circuit breaker (shared through Redis when a client is given).
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pybreaker
+import urllib3
+
+from servicekit.web.backoff import backoff_delay
+from servicekit.web.discovery.balancers import InstancePool
+from servicekit.web.discovery.registry import Registry
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+class UpstreamError(Exception):
+    """The service could not answer: no instance, connection failure, timeout or a 5xx."""
+
+
+class UpstreamStatusError(UpstreamError):
+    def __init__(self, status: int):
+        super().__init__(f"upstream answered {status}")
+        self.status = status
+
+
+def may_retry(method: str, headers: dict[str, str] | None = None) -> bool:
+    """Idempotent methods, or a POST/PATCH carrying an Idempotency-Key."""
+    if method.upper() in IDEMPOTENT_METHODS:
+        return True
+    return any(k.lower() == "idempotency-key" for k in (headers or {}))
+
+
+def make_breaker(
+    name: str, *, fail_max: int, reset_timeout: float, redis_client: Any | None = None
+) -> pybreaker.CircuitBreaker:
+    """A breaker whose state lives in Redis (shared by every process) when a client is given."""
+    storage = None
+    if redis_client is not None:
+        storage = pybreaker.CircuitRedisStorage(
+            pybreaker.STATE_CLOSED, redis_client, namespace=f"strangler:breaker:{name}"
+        )
+    return pybreaker.CircuitBreaker(
+        fail_max=fail_max, reset_timeout=reset_timeout, state_storage=storage, name=name
+    )
+
+
+def breaker_retry_after(breaker: pybreaker.CircuitBreaker) -> int:
+    """Seconds until an open breaker lets a trial call through (at least 1)."""
+    opened = breaker._state_storage.opened_at
+    if opened is None:
+        return max(1, int(breaker.reset_timeout))
+    elapsed = (datetime.now(UTC) - opened).total_seconds()
+    return max(1, int(breaker.reset_timeout - elapsed + 0.999))
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    data: bytes
+    url: str
+
+    def json(self) -> Any:
+        return jsonlib.loads(self.data)
+
+
+class ServiceClient:
+    """Calls one service by name; build it once per process and reuse it (it holds the pools)."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        registry: Registry,
+        balancer: str = "round_robin",
+        connect_timeout: float = 1.0,
+        read_timeout: float = 5.0,
+        attempts: int = 3,
+        backoff: float = 0.05,
+        max_backoff: float = 1.0,
+        breaker: pybreaker.CircuitBreaker | None = None,
+        pool_manager: urllib3.PoolManager | None = None,
+        default_headers: dict[str, str] | None = None,
+    ):
+        self.service = service
+        self.registry = registry
+        self.pool = InstancePool(registry.instances(service), balancer=balancer)
+        self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.breaker = breaker or make_breaker(service, fail_max=5, reset_timeout=30)
+        self.http = pool_manager or urllib3.PoolManager(maxsize=10)
+        self.default_headers = default_headers or {}
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        key: str | None = None,
+    ) -> Response:
+        """Retries only what may be retried; raises UpstreamError or CircuitBreakerError."""
+        method = method.upper()
+        headers = {**self.default_headers, **(headers or {})}
+        if json is not None:
+            body = jsonlib.dumps(json).encode()
+            headers.setdefault("Content-Type", "application/json")
+        attempts = self.attempts if may_retry(method, headers) else 1
+        tried = []
+        last: Exception | None = None
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(backoff_delay(attempt, base=self.backoff, cap=self.max_backoff))
+            self.pool.update(self.registry.instances(self.service))
+            try:
+                instance = self.pool.pick(key, exclude=tried)
+            except LookupError as exc:
+                raise UpstreamError(f"{self.service}: no instances") from exc
+            tried.append(instance)
+            try:
+                response = self.breaker.call(self._once, method, instance.url + path, body, headers)
+            except pybreaker.CircuitBreakerError:
+                self.pool.release(instance, ok=None)
+                raise
+            except (urllib3.exceptions.HTTPError, UpstreamStatusError) as exc:
+                self.pool.release(instance, ok=False)
+                last = exc
+                continue
+            self.pool.release(instance, ok=True)
+            return response
+        raise UpstreamError(f"{self.service}: {last}") from last
+
+    def _once(self, method: str, url: str, body: bytes | None, headers: dict) -> Response:
+        raw = self.http.request(
+            method,
+            url,
+            body=body,
+            headers=headers,
+            timeout=self.timeout,
+            retries=False,
+            redirect=False,
+        )
+        if raw.status in RETRY_STATUSES:
+            raise UpstreamStatusError(raw.status)
+        return Response(raw.status, dict(raw.headers), raw.data, url)
+
+    def get(self, path: str, **kwargs: Any) -> Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Response:
+        return self.request("POST", path, **kwargs)

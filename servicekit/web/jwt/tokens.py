@@ -1,0 +1,95 @@
+"""Issue and decode RS256 tokens; pure functions over keys, no Django."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from servicekit.web.jwt.keys import SigningKey
+
+ALGORITHM = "RS256"
+ACCESS = "access"
+REFRESH = "refresh"
+
+
+class TokenError(Exception):
+    """The token is malformed, expired, of the wrong type or signed by an unknown key."""
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    issuer: str
+    audience: str
+    access_ttl: int = 900
+    refresh_ttl: int = 7 * 24 * 3600
+    leeway: int = 30
+
+
+def token_issue(
+    *,
+    key: SigningKey,
+    policy: TokenPolicy,
+    subject: str,
+    token_type: str,
+    claims: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> str:
+    issued = int(now if now is not None else time.time())
+    ttl = policy.access_ttl if token_type == ACCESS else policy.refresh_ttl
+    payload = {
+        **(claims or {}),
+        "iss": policy.issuer,
+        "aud": policy.audience,
+        "sub": subject,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + ttl,
+        "jti": uuid.uuid4().hex,
+        "token_type": token_type,
+    }
+    return jwt.encode(payload, key.private_pem, algorithm=ALGORITHM, headers={"kid": key.kid})
+
+
+def token_decode(
+    token: str,
+    *,
+    policy: TokenPolicy,
+    key_for_kid: Callable[[str], Any],
+    expected_type: str = ACCESS,
+) -> dict[str, Any]:
+    """Verify signature, issuer, audience, expiry and type; `key_for_kid` maps a kid to a key."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise TokenError(f"malformed token: {exc}") from exc
+    if header.get("alg") != ALGORITHM:
+        raise TokenError("token must be signed with RS256")
+    kid = header.get("kid")
+    if not kid:
+        raise TokenError("token has no key id")
+    try:
+        key = key_for_kid(kid)
+    except LookupError as exc:
+        raise TokenError(f"unknown signing key {kid!r}") from exc
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=policy.audience,
+            issuer=policy.issuer,
+            leeway=policy.leeway,
+            options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError("token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise TokenError(f"invalid token: {exc}") from exc
+    if claims.get("token_type") != expected_type:
+        raise TokenError(f"expected a {expected_type} token")
+    return claims

@@ -1,0 +1,197 @@
+"""The five services as real processes (gunicorn), and two proxies in front of them.
+
+`proxy_as_shipped` runs the packaged route table (every route on the monolith); in
+`proxy_extracted` every route with an extracted upstream is flipped to it. On the real pass
+(DATABASE_URL set) each service gets a PostgreSQL database of its own (tests/support/fleet.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import urllib3
+import yaml
+
+from tests.support import fleet
+from tests.support.processes import free_port, stop_process
+from tests.support.wait import wait_http
+
+SERVICES = ("monolith", "catalog", "notifications", "users", "orders")
+
+# Customer and staff of the monolith's demo data (monolith/storefront/demo.py).
+LOGINS = {"customer": ("alice", "alice-demo-pass"), "staff": ("staff", "staff-demo-pass")}
+
+
+def _service(name: str, data: Path) -> fleet.DjangoService:
+    if name == "monolith":
+        return fleet.monolith(data, setup=[["seed_demo"]])
+    return fleet.DjangoService(
+        name,
+        settings=f"extracted.{name}.settings",
+        manage=f"extracted/{name}/manage.py",
+        wsgi=f"extracted.{name}.wsgi:application",
+        data_dir=data,
+    )
+
+
+class Proxy:
+    """`gunicorn strangler_proxy.wsgi:application` on a free port with its own route table."""
+
+    def __init__(self, name: str, *, routes: dict, env: dict[str, str], data: Path):
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.routes_file = data / f"{name}-routes.yaml"
+        self.routes_file.write_text(yaml.safe_dump(routes, sort_keys=False))
+        self.env = {
+            **env,
+            "DJANGO_SETTINGS_MODULE": "strangler_proxy.settings",
+            "STRANGLER_ROUTES_FILE": str(self.routes_file),
+            "STRANGLER_PROXY_WORKERS": "1",
+            "STRANGLER_PROXY_THREADS": "8",
+            "STRANGLER_HEALTH_CHECKS": "false",
+            "STRANGLER_CAPTURE": "false",
+        }
+        self.log_path = data / f"{name}.log"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Proxy:
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [
+                str(fleet.BIN / "gunicorn"),
+                "strangler_proxy.wsgi:application",
+                "-c",
+                "strangler_proxy/gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+            ],
+            cwd=fleet.ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_http(f"{self.url}/_strangler/healthz", process=self.process)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+        self._log.close()
+
+
+def flipped(routes: dict) -> dict:
+    """The packaged route table with every route that names an extracted upstream on it."""
+    flipped = {**routes, "routes": []}
+    for route in routes["routes"]:
+        route = dict(route)
+        if route.get("upstream") not in (None, routes["default_upstream"]):
+            route["mode"] = "extracted"
+            route.pop("fallback", None)
+            route.pop("shadow", None)
+        flipped["routes"].append(route)
+    return flipped
+
+
+@dataclass
+class OpenApiFleet:
+    services: dict[str, fleet.DjangoService]
+    proxies: dict[str, Proxy]
+    tokens: dict[str, str] = field(default_factory=dict)
+    session_cookie: str = ""
+    schemas: dict[str, dict] = field(default_factory=dict)
+
+    def url(self, service: str, via: str) -> str:
+        if via == "direct":
+            return self.services[service].url
+        return self.proxies["as_shipped" if service == "monolith" else "extracted"].url
+
+    def schema(self, service: str) -> dict:
+        if service not in self.schemas:
+            response = urllib3.request(
+                "GET", f"{self.services[service].url}/api/schema/?format=json", timeout=30
+            )
+            assert response.status == 200, response.data[:500]
+            self.schemas[service] = response.json()
+        return self.schemas[service]
+
+
+def _login(url: str, username: str, password: str) -> str:
+    response = urllib3.request(
+        "POST",
+        f"{url}/api/v1/auth/token",
+        json={"username": username, "password": password},
+        timeout=30,
+    )
+    assert response.status == 200, response.data[:500]
+    return response.json()["access"]
+
+
+_SESSION = """
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+user = get_user_model().objects.get(username={username!r})
+session = SessionStore()
+session[SESSION_KEY] = str(user.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+session.create()
+print(session.session_key)
+"""
+
+
+@pytest.fixture(scope="session")
+def openapi_fleet(tmp_path_factory) -> Iterator[OpenApiFleet]:
+    data = tmp_path_factory.mktemp("openapi-fleet")
+    services = {name: _service(name, data) for name in SERVICES}
+    monolith = services["monolith"]
+    env = {
+        "JWKS_URL": f"{monolith.url}/.well-known/jwks.json",
+        "STRANGLER_JWKS_URL": f"{monolith.url}/.well-known/jwks.json",
+        # One key ring for the two signers (monolith and users), as `make run` shares it.
+        "JWT_KEYS_DIR": str(data / "jwt"),
+        **{f"STRANGLER_{name.upper()}_URL": svc.url for name, svc in services.items()},
+    }
+    for svc in services.values():
+        svc.env.update(env)
+    routes = yaml.safe_load((fleet.ROOT / "strangler_proxy" / "routes.yaml").read_text())
+    proxy_env = {
+        k: v for k, v in monolith.env.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    with contextlib.ExitStack() as stack:
+        for svc in services.values():
+            stack.enter_context(svc)
+        proxies = {
+            "as_shipped": stack.enter_context(
+                Proxy("proxy-as-shipped", routes=routes, env=proxy_env, data=data)
+            ),
+            "extracted": stack.enter_context(
+                Proxy("proxy-extracted", routes=flipped(routes), env=proxy_env, data=data)
+            ),
+        }
+        result = OpenApiFleet(services=services, proxies=proxies)
+        for role, (username, password) in LOGINS.items():
+            result.tokens[role] = _login(monolith.url, username, password)
+        # The extracted services start from the monolith's data, as after their backfill, so
+        # their operations answer with real rows (and the customer's token names a known user).
+        for name in ("catalog", "notifications", "users", "orders"):
+            backfill = services[name].run(
+                f"{name}_backfill", "--source", monolith.url, "--token", result.tokens["staff"]
+            )
+            sys.stdout.write(f"{name}: {backfill.stdout.strip()}\n")
+        result.session_cookie = monolith.run(
+            "shell", "-c", _SESSION.format(username=LOGINS["staff"][0])
+        ).stdout.split()[-1]
+        yield result
+        for name, svc in services.items():
+            sys.stdout.write(f"--- {name} log tail ---\n{svc.output()[-2000:]}\n")

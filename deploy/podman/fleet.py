@@ -22,7 +22,7 @@ import yaml
 
 from deploy.podman import compose as compose_file
 from deploy.podman import engine
-from servicekit.ports import PORTS, path_of
+from servicekit.web.ports import PORTS, path_of
 
 # How each backing server says it is ready, asked inside its container.
 READY_COMMANDS = {

@@ -201,7 +201,7 @@ def build_images(*, force_app: bool = True) -> None:
 
 
 def remove_images() -> None:
-    """Forget every image this module builds (for a cold run)."""
+    """Forget every image this module builds, with their build layers (for a cold run); other
+    images in podman's store are left alone."""
     images = [APP_IMAGE, *BACKING_IMAGES.values(), BASE_IMAGE]
-    run(["podman", "rmi", "--force", "--ignore", *images], check=False)
-    run(["podman", "image", "prune", "--force"], check=False, stdout=subprocess.DEVNULL)
+    run(["podman", "rmi", "--force", "--ignore", *images], check=False, stdout=subprocess.DEVNULL)

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,8 +41,11 @@ EXTRA_CA_DIR = Path("/usr/local/share/ca-certificates")
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
+_STARTED = time.monotonic()
+
+
 def log(message: str) -> None:
-    print(f"[containers] {message}", flush=True)
+    print(f"[containers +{time.monotonic() - _STARTED:.0f}s] {message}", flush=True)
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:

@@ -176,9 +176,9 @@ def compose_fleet(project: str = "strangler-podman") -> Iterator[Fleet]:
         fleet.start()
         yield fleet
     except BaseException:
-        for service in fleet.containers():
-            if not fleet.running(service):
-                engine.log(f"--- {service} (not running)\n{fleet.logs(service, tail=20)}")
+        for service, state in fleet.containers().items():
+            if state.get("State") != "running" and state.get("ExitCode") != 0:
+                engine.log(f"--- {service} ({state.get('State')})\n{fleet.logs(service, tail=20)}")
         raise
     finally:
         engine.log("tearing the fleet down")

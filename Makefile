@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy
+.PHONY: run test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -21,6 +21,9 @@ run: install  ## the whole system on embedded defaults (SQLite files, kombu file
 
 test: install  ## every test on SQLite, then the integration tests on PostgreSQL + RabbitMQ
 	@$(BIN)/python scripts/test.py
+
+containers: install  ## podman (Debian, rootful): build the images here, run the compose fleet, smoke walk
+	@$(BIN)/python scripts/containers.py
 
 lint: install
 	@$(BIN)/ruff check .

@@ -37,6 +37,8 @@ SUITES: list[tuple[str, str, list[str]]] = [
     ("tutorial", "monolith.settings", ["tests/tutorial"]),
     ("e2e", "monolith.settings", ["tests/e2e"]),
     ("infra", "monolith.settings", ["tests/infra"]),
+    # podman builds the images and runs docker-compose.yml's fleet (deploy/podman/).
+    ("containers", "monolith.settings", ["tests/containers"]),
 ]
 
 

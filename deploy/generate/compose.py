@@ -9,6 +9,8 @@ from deploy.generate.fleet import ISSUERS, JWKS_PATH, ROOT, Service, upstream_va
 
 OWNERSHIP_DIR_COMPOSE = "/var/lib/strangler/ownership"
 JWT_KEYS_DIR_COMPOSE = "/var/lib/strangler/jwt"
+# One-shot steps after a service's migrations, as `make run` does them (scripts/run.py).
+SEED_COMMANDS = {"monolith": ["manage", "seed_demo"]}
 
 
 def compose_env(service: Service, services: dict[str, Service]) -> dict[str, str]:
@@ -65,10 +67,17 @@ def compose(services: dict[str, Service]) -> dict:
                 "volumes": mounts,
                 "depends_on": {"postgres": healthy},
             }
-            depends = {
-                f"{service.name}-migrate": {"condition": "service_completed_successfully"},
-                **depends,
-            }
+            migrated = {f"{service.name}-migrate": {"condition": "service_completed_successfully"}}
+            if service.name in SEED_COMMANDS:
+                app[f"{service.name}-seed"] = {
+                    **build,
+                    "command": SEED_COMMANDS[service.name],
+                    "restart": "no",
+                    "environment": env,
+                    "volumes": mounts,
+                    "depends_on": migrated,
+                }
+            depends = {**migrated, **depends}
         if service.name == "proxy":
             depends |= {
                 services[up].web.name: healthy for up in upstream_vars().values() if up != "proxy"

@@ -362,3 +362,14 @@ def test_proxy_reaches_every_upstream_of_the_route_table_and_services_the_jwks(c
             if runs[0] != "monolith" or jwks.path != "/.well-known/jwks.json":
                 problems.append(f"{name}: JWKS_URL={env.get('JWKS_URL')!r} is not the monolith's")
     assert not problems
+
+
+def test_the_demo_data_is_seeded_once_after_the_monoliths_migrations(compose):
+    services = app_services(compose)
+    seeds = {n: s for n, s in services.items() if s["command"] == ["manage", "seed_demo"]}
+    assert list(seeds) == ["monolith-seed"], list(seeds)
+    seed = seeds["monolith-seed"]
+    assert seed["restart"] == "no"
+    assert env_of(seed) == env_of(services["monolith"])
+    after = seed["depends_on"]["monolith-migrate"]["condition"]
+    assert after == "service_completed_successfully"

@@ -89,15 +89,17 @@ class Walk:
         cmd = ["python", "extracted/catalog/manage.py", "catalog_takeover"]
         result = self.fleet.exec("catalog", *cmd, "--source", monolith, "--token", staff)
         assert "now owned by catalog" in result.stdout, result.stdout + result.stderr
-        # The monolith now refuses product writes: the owner changed for every process.
+        # The monolith now sends product writes on: the owner changed for every process, and a
+        # client that still reaches the monolith is told to retry (the route moves next).
         refused = self.http.request(
             "POST",
             self.fleet.urls["monolith"] + "/api/v1/products/COF-0001/price/",
             json={"price": "1.00"},
             headers={"Authorization": f"Bearer {staff}"},
         )
-        assert refused.status == 409 and refused.json()["code"] == "owned_elsewhere", refused.data
-        return "catalog_takeover in the catalog container: product owned by catalog, monolith refuses writes (409)"
+        assert refused.status == 503 and refused.json()["code"] == "owner_moving", refused.data
+        assert refused.headers.get("Retry-After"), refused.headers
+        return "catalog_takeover in the catalog container: product owned by catalog, monolith answers writes 503 owner_moving"
 
     def run(self) -> list[str]:
         started = time.monotonic()

@@ -86,7 +86,9 @@ def compose(services: dict[str, Service]) -> dict:
             container = {**build, "restart": "unless-stopped", "command": [process.name]}
             container["environment"] = env
             if process.port:
-                container["ports"] = [f"{process.port}:{process.port}"]
+                # Published on the loopback interface only: the laptop defaults above (secret
+                # key, admin token) must not be reachable from the network.
+                container["ports"] = [f"127.0.0.1:{process.port}:{process.port}"]
             if mounts:
                 container["volumes"] = mounts
             container["depends_on"] = depends

@@ -130,14 +130,24 @@ def test_http_containers_listen_on_the_port_map(compose):
         ):
             problems.append(f"{name}: {port_env_var(process)} overrides the port map")
         for mapping in svc.get("ports", []):
-            host, _, container = str(mapping).rpartition(":")
-            if (
+            interface, _, rest = str(mapping).partition(":")
+            host, _, container = rest.rpartition(":")
+            if interface != "127.0.0.1":
+                problems.append(f"{name}: publishes {mapping} beyond the loopback interface")
+            elif (
                 process not in PORTS
                 or int(container) != PORTS[process]
                 or int(host) != PORTS[process]
             ):
                 problems.append(f"{name}: publishes {mapping}, port map says {PORTS.get(process)}")
     assert not problems
+
+
+def test_backing_containers_publish_on_loopback_only(compose):
+    # The laptop defaults (secret key, admin token, guest passwords) stay on this machine.
+    for name, svc in compose["services"].items():
+        for mapping in svc.get("ports", []):
+            assert str(mapping).startswith("127.0.0.1:"), f"{name} publishes {mapping}"
 
 
 def test_each_service_has_its_own_database_and_role(compose):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -182,16 +183,83 @@ def real_servers_env(tag: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
+def rabbitmq_vhost(broker_url: str, name: str) -> Iterator[str]:
+    """The broker URL on a vhost of its own, deleted after, so two fleets on one RabbitMQ never
+    take each other's messages (their queues have the same names). Needs this machine's
+    `rabbitmqctl` (the broker on 127.0.0.1); otherwise the URL as given."""
+    parts = urlsplit(broker_url)
+    ctl = shutil.which("rabbitmqctl")
+    if not (parts.scheme.startswith("amqp") and parts.hostname in ("127.0.0.1", "localhost")):
+        ctl = None
+
+    def run(*args: str) -> bool:
+        done = subprocess.run([str(ctl), *args], capture_output=True, timeout=60)
+        return done.returncode == 0
+
+    user = parts.username or "guest"
+    if not ctl or not (
+        run("add_vhost", name) and run("set_permissions", "-p", name, user, ".*", ".*", ".*")
+    ):
+        yield broker_url
+        return
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        run("delete_vhost", name)
+
+
+@contextlib.contextmanager
+def redis_database(redis_url: str, tag: str) -> Iterator[str]:
+    """The Redis URL on a database number of its own (an empty one of 1-15, claimed, flushed
+    after): the proxy's keys (breakers, rate limits, shadow differences) have no per-fleet
+    prefix, so two fleets on one Redis would read each other's. Else the URL as given."""
+    import redis
+
+    parts = urlsplit(redis_url)
+    claim = "strangler:test-fleet-claim"
+    for number in range(1, 16):
+        client = redis.Redis.from_url(urlunsplit(parts._replace(path=f"/{number}")))
+        try:
+            if client.dbsize() == 0 and client.set(claim, tag, nx=True, ex=6 * 3600):
+                break
+        except redis.RedisError:
+            pass
+        client.close()
+    else:
+        yield redis_url
+        return
+    try:
+        yield urlunsplit(parts._replace(path=f"/{number}"))
+    finally:
+        if client.get(claim) == tag.encode():
+            client.flushdb()
+        client.close()
+
+
+@contextlib.contextmanager
 def procfile_fleet(data: Path, *, env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
     """What `make run` starts (scripts/run.py: create databases, migrate, seed, every Procfile
     process), on free ports and a fresh data folder: on the embedded defaults, or on the real
     pass on PostgreSQL (fresh databases, dropped after), the broker and Redis. Yields the
     environment, with PROXY, MONOLITH, CATALOG... naming each web process's URL."""
-    from servicekit.web.ports import PORTS, path_of, port_env_var
+    from servicekit.web.ports import PORTS
 
     ports = {name: free_port() for name in PORTS}
     tag = f"fleet_{os.environ.get('STRANGLER_TEST_DB_SUFFIX', 'local')}_{uuid.uuid4().hex[:6]}"
     real = real_servers_env(tag)
+    with contextlib.ExitStack() as stack:
+        if "CELERY_BROKER_URL" in real:
+            real["CELERY_BROKER_URL"] = stack.enter_context(
+                rabbitmq_vhost(real["CELERY_BROKER_URL"], tag)
+            )
+        if "REDIS_URL" in real:
+            real["REDIS_URL"] = stack.enter_context(redis_database(real["REDIS_URL"], tag))
+        yield from _procfile_fleet(data, ports, tag, real, env)
+
+
+def _procfile_fleet(data, ports, tag, real, env) -> Iterator[dict[str, str]]:
+    from servicekit.web.ports import path_of, port_env_var
+
     fleet_env = {
         **{
             k: v

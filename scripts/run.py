@@ -83,6 +83,9 @@ def fleet_env(*, real: bool = False) -> dict[str, str]:
     # the demo staff account (production sets its own credentials, or leaves it off).
     env.setdefault("RECONCILE_USERNAME", "staff")
     env.setdefault("RECONCILE_PASSWORD", "staff-demo-pass")
+    # Locally testers force a canary side (X-Strangler-Canary), still only with a staff or the
+    # admin token; the proxy's own default, and every deployment's, is off.
+    env.setdefault("STRANGLER_TRUST_CANARY_HEADER", "true")
     return env
 
 

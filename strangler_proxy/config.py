@@ -34,8 +34,14 @@ class ProxyConfig:
     lifecycle_dir: str = ""  # default: the folder of the shadow diffs
     lifecycle_evaluator: bool = False
     lifecycle_interval: float = 5.0
-    trust_canary_header: bool = True
+    # X-Strangler-Canary: off; when on, only from admin/staff tokens or with the secret
+    trust_canary_header: bool = False
+    canary_secret: str = ""
+    # upstreams' operational endpoints, for admin or staff tokens only (404 to anyone else)
+    admin_only_paths: tuple[str, ...] = ("/metrics", "/readyz", "/api/schema", "/api/docs")
     tracing: bool = False
+    # peers whose X-Forwarded-* are believed (an ingress); empty: none, the proxy is the edge
+    forwarded_allow_ips: str = ""
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> ProxyConfig:

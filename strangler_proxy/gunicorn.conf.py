@@ -17,7 +17,8 @@ graceful_timeout = 30
 accesslog = os.environ.get("STRANGLER_PROXY_ACCESS_LOG") or None
 loglevel = "warning"
 # The proxy is the edge: the scheme is its own, never a client's X-Forwarded-Proto. Behind a
-# load balancer, list its addresses here.
+# load balancer, list its addresses here; the proxy reads the same variable for X-Forwarded-For
+# and -Host (strangler_proxy/edge/headers.client_view).
 forwarded_allow_ips = os.environ.get("STRANGLER_PROXY_FORWARDED_ALLOW_IPS", "")
 # Gunicorn refuses header names with underscores by default; keep it (no header smuggling).
 

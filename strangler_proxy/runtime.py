@@ -63,6 +63,7 @@ def build_proxy(config: Mapping[str, Any] | ProxyConfig, *, redis: Any | None = 
     # The request path is imported here, not at the top: the CLI builds its controller and
     # capture store from this module without Django settings, and the edge needs them.
     from strangler_proxy.edge.auth import EdgeAuth
+    from strangler_proxy.edge.headers import TrustedHops
     from strangler_proxy.edge.proxy import Proxy, ProxyOptions
     from strangler_proxy.edge.ratelimit import MemoryLimiter, RedisLimiter
     from strangler_proxy.routes.source import TableSource
@@ -103,6 +104,9 @@ def build_proxy(config: Mapping[str, Any] | ProxyConfig, *, redis: Any | None = 
             buffer_limit=config.buffer_limit,
             tracing=config.tracing,
             trust_canary_header=config.trust_canary_header,
+            trusted_hops=TrustedHops.parse(config.forwarded_allow_ips),
+            canary_secret=config.canary_secret,
+            admin_only_paths=tuple(config.admin_only_paths),
         ),
     )
 

@@ -79,6 +79,11 @@ STRANGLER_PROXY = {
     "TRUST_CANARY_HEADER": env_bool(
         "STRANGLER_TRUST_CANARY_HEADER", default=default("trust_canary_header")
     ),
+    "FORWARDED_ALLOW_IPS": env_str("STRANGLER_PROXY_FORWARDED_ALLOW_IPS", ""),
+    "CANARY_SECRET": env_str("STRANGLER_CANARY_SECRET", ""),
+    "ADMIN_ONLY_PATHS": tuple(
+        env_list("STRANGLER_ADMIN_ONLY_PATHS", list(default("admin_only_paths")))
+    ),
     "TRACING": env_bool(
         "STRANGLER_TRACING",
         default=bool(env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "") or env_str("OTEL_TRACES_FILE", "")),

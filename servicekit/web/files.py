@@ -53,6 +53,19 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, mode: int =
         raise
 
 
+def append_line(path: str | os.PathLike[str], line: str, *, mode: int = 0o644) -> None:
+    """Append one line (a newline is added) to `path`, created with `mode`; an existing file is
+    given `mode` too, so a file once written wider is narrowed on the next append."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, (line + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
 def locked_update(
     path: str | os.PathLike[str],
     change: Callable[[str | None], tuple[str, T]],

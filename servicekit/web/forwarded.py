@@ -1,9 +1,9 @@
 """Take the host our own proxy saw from `X-Forwarded-Host`, even after a chain of proxies.
 
-The strangler proxy appends to `X-Forwarded-Host` (it never overwrites what a client or an
-outer proxy sent), so behind it the header can read `client-supplied, host-the-proxy-saw`.
-Django's `get_host()` would reject that whole string (400). The last value is the one added by
-the proxy in front of us, the only one we trust; ALLOWED_HOSTS still validates it.
+The strangler proxy overwrites `X-Forwarded-Host` with one value (strangler_proxy/edge/headers.py),
+but another proxy in front of a service may append, so the header can read `a, b`. Django's
+`get_host()` would reject that whole string (400). The last value is the one added by the proxy
+in front of us, the only one we trust; ALLOWED_HOSTS still validates it.
 """
 
 from __future__ import annotations

@@ -1,50 +1,25 @@
-"""Structured JSON logs (structlog + django-structlog) that never carry a password or token."""
+"""Structured JSON logs (structlog + django-structlog) that never carry a password or token
+(the rules: servicekit.web.redaction)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import structlog
 
-SENSITIVE_KEYS = re.compile(
-    r"pass(word)?|secret|token|authorization|cookie|api[_-]?key|refresh|access|private",
-    re.IGNORECASE,
-)
-_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+")
-_QUERY_SECRET = re.compile(
-    r"((?:password|token|access|refresh|secret|api_key)=)[^&\s]+", re.IGNORECASE
-)
-REDACTED = "[redacted]"
+from servicekit.web.redaction import REDACTED, is_sensitive_key, redact, redact_text
+
+__all__ = ["REDACTED", "logging_config", "redact_secrets", "redact_text"]
 _SAFE_KEYS = {"event", "level", "logger", "timestamp", "request_id", "correlation_id", "task_id"}
-
-
-def redact_text(text: str) -> str:
-    text = _BEARER.sub(r"\1" + REDACTED, text)
-    text = _JWT.sub(REDACTED, text)
-    return _QUERY_SECRET.sub(r"\1" + REDACTED, text)
-
-
-def _redact(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {
-            k: (REDACTED if SENSITIVE_KEYS.search(str(k)) else _redact(v)) for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return type(value)(_redact(v) for v in value)
-    return value
 
 
 def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """structlog processor: drop values under sensitive keys, mask bearer tokens and JWTs."""
     for key, value in list(event_dict.items()):
-        if key not in _SAFE_KEYS and SENSITIVE_KEYS.search(key):
+        if key not in _SAFE_KEYS and is_sensitive_key(key):
             event_dict[key] = REDACTED
         else:
-            event_dict[key] = _redact(value)
+            event_dict[key] = redact(value)
     return event_dict
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 # RFC 9110 section 7.6.1, plus the non-standard ones proxies still meet.
@@ -22,6 +24,8 @@ HOP_BY_HOP = frozenset(
 )
 _UNSAFE_VALUE = re.compile(r"[\r\n\x00]")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# besides X-Forwarded-*: RFC 7239's Forwarded and the X-Real-IP some frameworks read
+_FORWARDING = frozenset({"forwarded", "x-real-ip"})
 
 
 class UnsafeRequest(ValueError):
@@ -78,23 +82,107 @@ def check_path(raw_path: str) -> None:
         raise UnsafeRequest("dot-segments are not allowed in the path")
 
 
-def forwarded_headers(
-    headers: list[tuple[str, str]], *, client_ip: str, proto: str, host: str
-) -> list[tuple[str, str]]:
-    """Append this hop to X-Forwarded-For/Proto/Host, keeping what earlier proxies wrote."""
-    append = {"x-forwarded-for": client_ip, "x-forwarded-proto": proto, "x-forwarded-host": host}
-    out: list[tuple[str, str]] = []
-    seen: dict[str, str] = {}
-    for name, value in headers:
-        lower = name.lower()
-        if lower in append:
-            seen[lower] = f"{seen[lower]}, {value}" if lower in seen else value
-        else:
-            out.append((name, value))
-    for lower, ours in append.items():
-        title = "X-Forwarded-" + lower.rsplit("-", 1)[1].title()
-        out.append((title, f"{seen[lower]}, {ours}" if lower in seen else ours))
+@dataclass(frozen=True)
+class TrustedHops:
+    """The peers whose X-Forwarded-* we believe (an ingress, a load balancer): gunicorn's
+    `forwarded_allow_ips`. Addresses or networks, comma-separated; `*` trusts every peer."""
+
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    everyone: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> TrustedHops:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if "*" in items:
+            return cls(everyone=True)
+        return cls(networks=tuple(ipaddress.ip_network(item, strict=False) for item in items))
+
+    def __contains__(self, address: str) -> bool:
+        if self.everyone:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+
+@dataclass(frozen=True)
+class ClientView:
+    """Who is calling, over which scheme, for which host, as the edge establishes it."""
+
+    address: str
+    proto: str
+    host: str
+
+
+def _last_value(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The right-most element of a (possibly repeated, comma-separated) header, or None."""
+    values = [v for k, v in headers if k.lower() == name]
+    items = [item.strip() for value in values for item in value.split(",") if item.strip()]
+    return items[-1] if items else None
+
+
+def client_view(
+    headers: list[tuple[str, str]], *, peer: str, scheme: str, host: str, trusted: TrustedHops
+) -> ClientView:
+    """What the edge saw, believing a peer's X-Forwarded-* only when the peer is a trusted hop.
+
+    Behind trusted hops the client is the right-most X-Forwarded-For entry that is not itself a
+    trusted hop: entries to its left were written by the client and prove nothing.
+    """
+    if peer not in trusted:
+        return ClientView(address=peer, proto=scheme, host=host)
+    address = peer
+    chain = [
+        item.strip()
+        for k, v in headers
+        if k.lower() == "x-forwarded-for"
+        for item in v.split(",")
+        if item.strip()
+    ]
+    for entry in reversed(chain):
+        try:
+            ipaddress.ip_address(entry)
+        except ValueError:
+            break  # garbage left of a trusted hop: keep the address that hop reported
+        address = entry
+        if entry not in trusted:
+            break
+    proto = (_last_value(headers, "x-forwarded-proto") or "").lower()
+    return ClientView(
+        address=address,
+        proto=proto if proto in ("http", "https") else scheme,
+        host=_last_value(headers, "x-forwarded-host") or host,
+    )
+
+
+def is_forwarding_header(name: str) -> bool:
+    """Headers that tell an upstream who called and how; only the edge may write them."""
+    lower = name.lower()
+    return lower.startswith("x-forwarded-") or lower in _FORWARDING
+
+
+def forwarded_headers(headers: list[tuple[str, str]], view: ClientView) -> list[tuple[str, str]]:
+    """Every incoming forwarding header dropped; X-Forwarded-For/Proto/Host set to `view`.
+
+    The proxy is the edge: a client's own X-Forwarded-For would give it a fresh throttle bucket
+    per request downstream, its X-Forwarded-Proto: https would make `is_secure()` true on plain
+    HTTP (gunicorn also trusts X-Forwarded-Ssl and X-Forwarded-Protocol from its proxy).
+    """
+    out = [(name, value) for name, value in headers if not is_forwarding_header(name)]
+    out += [
+        ("X-Forwarded-For", view.address),
+        ("X-Forwarded-Proto", view.proto),
+        ("X-Forwarded-Host", view.host),
+    ]
     return out
+
+
+def path_under(path: str, prefix: str) -> bool:
+    """`path` is `prefix` itself or below it (`/metrics`, `/metrics/x`; not `/metricsx`)."""
+    base = prefix.rstrip("/") or "/"
+    return path == base or path.startswith(base.rstrip("/") + "/")
 
 
 def set_host(headers: list[tuple[str, str]], host: str) -> list[tuple[str, str]]:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,14 +25,19 @@ from strangler_proxy.routes.model import RouteTable
 from strangler_proxy.routes.resolve import Decision, resolve
 from strangler_proxy.routes.source import TableSource
 from strangler_proxy.shadow.compare import Answer
-from strangler_proxy.shadow.runner import DRY_RUN_HEADER, SHADOW_HEADER, ShadowRunner
+from strangler_proxy.shadow.runner import SHADOW_HEADER, ShadowRunner
 from strangler_proxy.upstream.client import Response, TransportError
 from strangler_proxy.upstream.forward import Forwarder, Unavailable
 from strangler_proxy.upstream.pool import UpstreamRuntime, Upstreams
+from strangler_proxy.upstream.response import is_decimal_length
 
 
 class ClientGone(Exception):
     """The client closed the connection before its request body arrived."""
+
+
+class BadLength(Exception):
+    """The request's Content-Length is not 1*DIGIT (RFC 9112 section 6.3)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,9 @@ class ProxyOptions:
     buffer_limit: int
     tracing: bool
     trust_canary_header: bool
+    trusted_hops: h.TrustedHops
+    canary_secret: str = ""
+    admin_only_paths: tuple[str, ...] = ()
 
 
 @dataclass
@@ -54,6 +63,7 @@ class Incoming:
     target: str
     route_label: str = "-"
     headers: list[tuple[str, str]] | None = None
+    client: h.ClientView | None = None
     public_origin: str = ""
 
     @classmethod
@@ -99,6 +109,8 @@ class Proxy:
         request = Incoming.from_meta(meta)
         try:
             self._refuse_unsafe(request)
+            self._see_client(request)
+            self._guard_operational(request)
             decision = self._resolve(request)
             claims = self._authenticate(request, decision)
             self._rate_limit(request, decision, claims)
@@ -124,6 +136,29 @@ class Proxy:
             REJECTED.labels(request.route_label, "unsafe").inc()
             raise request.reject(400, "unsafe_request", str(exc)) from None
 
+    def _see_client(self, request: Incoming) -> None:
+        """Who calls, over which scheme, for which host: X-Forwarded-* believed only from
+        trusted hops (STRANGLER_PROXY_FORWARDED_ALLOW_IPS), else what this socket saw."""
+        meta = request.meta
+        request.client = h.client_view(
+            request.headers or [],
+            peer=meta.get("REMOTE_ADDR", "") or "unknown",
+            scheme=meta.get("wsgi.url_scheme", "http"),
+            host=meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME')}:{meta.get('SERVER_PORT')}",
+            trusted=self.options.trusted_hops,
+        )
+
+    def _guard_operational(self, request: Incoming) -> None:
+        """Upstreams' `/metrics`, `/readyz` (with exception text), OpenAPI schema and docs
+        are for operators: 404 to anyone without the admin token or a staff JWT."""
+        path = request.meta.get("PATH_INFO") or "/"
+        if not any(h.path_under(path, p) for p in self.options.admin_only_paths):
+            return
+        if self.auth is not None and self.auth.is_admin(request.meta.get("HTTP_AUTHORIZATION")):
+            return
+        REJECTED.labels(request.route_label, "operational").inc()
+        raise request.reject(404, "not_found", "Not found.")
+
     def _resolve(self, request: Incoming) -> Decision:
         meta = request.meta
         table = self.table()
@@ -131,10 +166,8 @@ class Proxy:
             table,
             method=request.method,
             path=meta.get("PATH_INFO") or "/",
-            sticky_key=self._sticky_key(meta) if table.has_canary else None,
-            override=meta.get("HTTP_X_STRANGLER_CANARY")
-            if self.options.trust_canary_header
-            else None,
+            sticky_key=self._sticky_key(request) if table.has_canary else None,
+            override=self._canary_override(request) if table.has_canary else None,
         )
         request.route_label = decision.route_name
         return decision
@@ -165,9 +198,7 @@ class Proxy:
         if route is None or route.rate_limit is None:
             return
         limit = route.rate_limit
-        who = (
-            f"user:{claims['sub']}" if limit.key == "user" and claims else _client_ip(request.meta)
-        )
+        who = f"user:{claims['sub']}" if limit.key == "user" and claims else _client_ip(request)
         allowed, retry_after = self.limiter.hit(
             f"{route.name}:{who}", limit=limit.requests, per=limit.per
         )
@@ -181,12 +212,19 @@ class Proxy:
             )
 
     def _read_body(self, request: Incoming) -> bytes | None:
+        # a 400 here leaves the socket in an unknown state (bytes of the body may follow)
+        close = [("Connection", "close")]
         try:
             return _body_of(request.meta, self.options.max_body)
         except ClientGone:
             CLIENT_DISCONNECTS.labels(request.route_label).inc()
             raise request.reject(
-                400, "incomplete_body", "The request body was cut short."
+                400, "incomplete_body", "The request body was cut short.", close
+            ) from None
+        except BadLength:
+            REJECTED.labels(request.route_label, "bad_length").inc()
+            raise request.reject(
+                400, "bad_content_length", "Content-Length must be ASCII digits.", close
             ) from None
         except OverflowError:
             REJECTED.labels(request.route_label, "too_large").inc()
@@ -198,16 +236,18 @@ class Proxy:
             ) from None
 
     def _upstream_headers(self, request: Incoming) -> list[tuple[str, str]]:
-        """Our request id, X-Forwarded-*, hop-by-hop removed; the trace context when on."""
-        meta = request.meta
-        scheme = meta.get("wsgi.url_scheme", "http")
-        host = meta.get("HTTP_HOST") or f"{meta.get('SERVER_NAME')}:{meta.get('SERVER_PORT')}"
-        request.public_origin = f"{scheme}://{host}"
-        headers = [(k, v) for k, v in request.headers or [] if k != "X-Request-Id"]
+        """Our request id, X-Forwarded-* overwritten, hop-by-hop removed; the trace context."""
+        client = request.client
+        assert client is not None
+        request.public_origin = f"{client.proto}://{client.host}"
+        # X-Strangler-* are the proxy's to write (X-Strangler-Shadow): a client's never pass
+        headers = [
+            (k, v)
+            for k, v in request.headers or []
+            if k != "X-Request-Id" and not k.lower().startswith("x-strangler-")
+        ]
         headers.append((REQUEST_ID_HEADER, request.request_id))
-        headers = h.forwarded_headers(
-            headers, client_ip=meta.get("REMOTE_ADDR", ""), proto=scheme, host=host
-        )
+        headers = h.forwarded_headers(headers, client)
         return _inject_trace(headers) if self.options.tracing else headers
 
     def _forward(
@@ -276,11 +316,7 @@ class Proxy:
         assert route is not None and decision.shadow_to is not None
         candidate = self.upstreams.get(decision.shadow_to)
         method, target = request.method, request.target
-        extra = [(SHADOW_HEADER, "1")]
-        if method in ("POST", "PUT", "PATCH", "DELETE"):
-            extra.append((DRY_RUN_HEADER, "1"))
-        shadow_headers = [(k, v) for k, v in headers if not k.lower().startswith("x-strangler-")]
-        shadow_headers += extra
+        shadow_headers = [*headers, (SHADOW_HEADER, "1")]  # reads only (routes.resolve)
         forwarder = self.forwarder
 
         def call() -> Answer:
@@ -305,19 +341,40 @@ class Proxy:
             body=body,
         )
 
-    def _sticky_key(self, meta: dict) -> str | None:
+    def _canary_override(self, request: Incoming) -> str | None:
+        """`X-Strangler-Canary` is believed only when the proxy is configured to
+        (STRANGLER_TRUST_CANARY_HEADER), and then only from an admin or staff token or with
+        `X-Strangler-Canary-Secret` equal to STRANGLER_CANARY_SECRET: anyone else could push
+        themselves onto an unproven candidate."""
+        meta = request.meta
+        wanted = meta.get("HTTP_X_STRANGLER_CANARY")
+        if not wanted or not self.options.trust_canary_header:
+            return None
+        secret = self.options.canary_secret
+        given = meta.get("HTTP_X_STRANGLER_CANARY_SECRET", "")
+        if secret and hmac.compare_digest(given.encode(), secret.encode()):
+            return wanted
+        if self.auth is not None and self.auth.is_admin(meta.get("HTTP_AUTHORIZATION")):
+            return wanted
+        return None
+
+    def _sticky_key(self, request: Incoming) -> str | None:
+        meta = request.meta
         return (
             unverified_subject(meta.get("HTTP_AUTHORIZATION"))
             or meta.get("HTTP_COOKIE", "").partition("sessionid=")[2].split(";")[0]
-            or _client_ip(meta)
+            or _client_ip(request)
         )
 
 
 def _body_of(meta: dict, limit: int) -> bytes | None:
-    """The request body under `limit` (OverflowError past it; ClientGone when cut short)."""
+    """The request body under `limit` (OverflowError past it; ClientGone when cut short;
+    BadLength for a Content-Length that is not ASCII digits)."""
     length = meta.get("CONTENT_LENGTH")
     stream_in = meta.get("wsgi.input")
     if length:
+        if not is_decimal_length(length):
+            raise BadLength
         size = int(length)
         if size > limit:
             raise OverflowError
@@ -361,8 +418,8 @@ def _target(meta: dict) -> str:
     return f"{path}?{query}" if query else path
 
 
-def _client_ip(meta: dict) -> str:
-    return meta.get("REMOTE_ADDR", "") or "unknown"
+def _client_ip(request: Incoming) -> str:
+    return request.client.address if request.client else "unknown"
 
 
 def _inject_trace(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -23,7 +23,7 @@ from strangler_proxy.lifecycle.stages import (
 from strangler_proxy.lifecycle.store import LifecycleStore
 from strangler_proxy.routes.file import RouteChange, route_change
 from strangler_proxy.routes.load import load_table
-from strangler_proxy.routes.model import Route, RouteTable
+from strangler_proxy.routes.model import Route, RouteTable, RouteTableError
 
 logger = logging.getLogger("strangler_proxy.lifecycle")
 
@@ -168,6 +168,8 @@ class Controller:
             route_change(self.routes_file, change)
         except KeyError:
             raise LifecycleError(f"no route named {move.name!r}") from None
+        except RouteTableError as exc:  # e.g. a sensitive route is never shadowed
+            raise LifecycleError(f"{move.name} cannot move to {move.to_stage}: {exc}") from None
         self.store.set_stage(move.name, str(move.to_stage), move.now, move.snap)
         entry = self._entry(move, by=by)
         self.store.record(entry)

@@ -95,8 +95,26 @@ def route_change(path: str | os.PathLike[str], change: RouteChange) -> RouteTabl
 
 
 def route_update(path: str | os.PathLike[str], name: str, changes: dict[str, Any]) -> RouteTable:
-    """An operator's change (CLI, admin API) of settable fields; None removes a field."""
+    """An operator's change (CLI, admin API) of settable fields; None removes a field.
+    Values are data: a `${VAR}` in them is refused, so nothing sent here reads the environment."""
     unknown = set(changes) - ROUTE_SETTABLE
     if unknown:
         raise RouteTableError(f"fields not settable here: {', '.join(sorted(unknown))}")
+    for key, value in changes.items():
+        if has_placeholder(value):
+            raise RouteTableError(
+                f"{key}: must not hold a ${{...}} placeholder (expanded only in the file an "
+                "operator writes, never in a change sent here)"
+            )
     return route_change(path, RouteChange(route=name, fields=changes))
+
+
+def has_placeholder(value: Any) -> bool:
+    """`${` anywhere in a value: once in the file it would be expanded from the environment."""
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, list | tuple):
+        return any(has_placeholder(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_placeholder(v) for v in value.values())
+    return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from typing import Any
@@ -41,7 +42,7 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
         out.append(re.escape(body[pos : match.start()]))
         conv = match.group("conv") or "str"
         if conv not in _CONVERTERS:
-            raise ValueError(f"unknown path converter {conv!r}")
+            raise ValueError("unknown path converter (use int, str, slug, uuid or path)")
         out.append(f"(?P<{match.group('name')}>{_CONVERTERS[conv]})")
         pos = match.end()
     out.append(re.escape(body[pos:]))
@@ -97,6 +98,34 @@ def _best_error(errors: list[jsonschema.ValidationError]) -> jsonschema.Validati
     return jsonschema.exceptions.best_match(errors)
 
 
+def _rule(err: jsonschema.ValidationError) -> str:
+    """The rule a value broke, never the value itself: values may come from the environment
+    (`${VAR}`) or from an operator's request, and errors are shown and logged."""
+    custom = err.schema.get("x-message") if isinstance(err.schema, dict) else None
+    if custom:
+        return custom
+    rule = err.validator_value
+    words = {
+        "enum": lambda: "must be one of " + ", ".join(str(v) for v in rule),
+        "const": lambda: f"must be {json.dumps(rule)}",
+        "type": lambda: f"must be of type {rule if isinstance(rule, str) else ' or '.join(rule)}",
+        "minimum": lambda: f"must be at least {rule}",
+        "maximum": lambda: f"must be at most {rule}",
+        "exclusiveMinimum": lambda: f"must be greater than {rule}",
+        "exclusiveMaximum": lambda: f"must be less than {rule}",
+        "pattern": lambda: f"must match {rule}",
+        "minLength": lambda: f"must have at least {rule} characters",
+        "minItems": lambda: f"must have at least {rule} items",
+        "minProperties": lambda: f"must have at least {rule} entries",
+        "uniqueItems": lambda: "items must be unique",
+        "required": lambda: err.message,  # names the missing field (from the schema)
+        "oneOf": lambda: "must match exactly one of the allowed forms",
+        "propertyNames": lambda: "names must match ^[A-Za-z0-9_.-]+$",
+    }
+    explain = words.get(str(err.validator))
+    return explain() if explain else f"breaks the {err.validator} rule"
+
+
 def parse_table(
     text: str, *, source: str = "routes.yaml", environ: dict[str, str] | None = None
 ) -> RouteTable:
@@ -116,7 +145,7 @@ def parse_table(
     if errors:
         err = _best_error(errors)
         path = list(err.absolute_path)
-        message = err.message
+        message = _rule(err)
         if err.validator == "additionalProperties":
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
             if extra:
@@ -177,22 +206,27 @@ def _build(data: dict, *, raw: dict, node: yaml.Node, source: str) -> RouteTable
         )
     default = data.get("default_upstream", MONOLITH)
     if default not in upstreams:
-        raise _error(
-            source, node, ["default_upstream"], f"default upstream {default!r} is not declared"
-        )
+        raise _error(source, node, ["default_upstream"], "the default upstream is not declared")
     routes: list[Route] = []
     seen: set[str] = set()
     for index, spec in enumerate(data["routes"]):
         where = ["routes", index]
         if spec["name"] in seen:
-            raise _error(source, node, [*where, "name"], f"duplicate route name {spec['name']!r}")
+            raise _error(source, node, [*where, "name"], "duplicate route name")
         seen.add(spec["name"])
         mode = spec.get("mode", "monolith")
         for key in ("upstream", "fallback"):
             if spec.get(key) is not None and spec[key] not in upstreams:
-                raise _error(source, node, [*where, key], f"unknown upstream {spec[key]!r}")
+                raise _error(source, node, [*where, key], "unknown upstream (not under upstreams)")
         if mode in ("extracted", "shadow", "canary") and not spec.get("upstream"):
             raise _error(source, node, [*where, "mode"], f"mode {mode} needs an upstream")
+        if mode == "shadow" and spec.get("sensitive"):
+            raise _error(
+                source,
+                node,
+                [*where, "mode"],
+                "a sensitive route is never shadowed (its requests and answers carry credentials)",
+            )
         regex = None
         if "pattern" in spec:
             try:
@@ -220,10 +254,10 @@ def _build(data: dict, *, raw: dict, node: yaml.Node, source: str) -> RouteTable
                 rate_limit=RateLimit(limit["requests"], limit["per"], limit.get("key", "client"))
                 if limit
                 else None,
-                shadow_writes=shadow.get("writes", False),
                 shadow_ignore_fields=tuple(shadow.get("ignore_fields", ())),
                 shadow_ignore_headers=tuple(h.lower() for h in shadow.get("ignore_headers", ())),
                 canary_header=spec.get("canary_header", True),
+                sensitive=spec.get("sensitive", False),
                 lifecycle=spec.get("lifecycle"),
                 regex=regex,
             )

@@ -70,16 +70,22 @@ class Route:
     retry: RetryPolicy | None = None
     auth: str = "none"
     rate_limit: RateLimit | None = None
-    shadow_writes: bool = False
     shadow_ignore_fields: tuple[str, ...] = ()
     shadow_ignore_headers: tuple[str, ...] = ()
     canary_header: bool = True
+    sensitive: bool = False  # carries credentials: never shadowed nor captured
     # the route's `lifecycle:` block as written (read by strangler_proxy.lifecycle)
     lifecycle: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def matches(self, method: str, path: str) -> bool:
-        if self.methods is not None and method not in self.methods:
+        # HEAD is GET without the body (RFC 9110 9.3.2): it takes the GET route and its auth,
+        # never the catch-all behind it
+        if (
+            self.methods is not None
+            and method not in self.methods
+            and not (method == "HEAD" and "GET" in self.methods)
+        ):
             return False
         if self.regex is not None:
             return self.regex.fullmatch(path) is not None

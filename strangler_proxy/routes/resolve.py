@@ -59,7 +59,8 @@ def _decide(
     if route.mode == "extracted":
         return Decision(route=route, target=candidate, side="candidate", fallback=route.fallback)
     if route.mode == "shadow":
-        shadow = method not in WRITES or route.shadow_writes
+        # writes are never copied: the candidate would commit them a second time
+        shadow = method not in WRITES and not route.sensitive
         return Decision(route=route, target=primary, shadow_to=candidate if shadow else None)
     # canary
     if route.canary_header and override in ("candidate", "primary"):

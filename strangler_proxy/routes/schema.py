@@ -138,12 +138,20 @@ ROUTE = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "writes": {"type": "boolean"},
+                # No service honours a dry-run header: a shadowed write would be committed by
+                # the candidate too. Refused until every service can run one and roll it back.
+                "writes": {
+                    "const": False,
+                    "x-message": "must be false: shadowed writes would be committed twice (no "
+                    "service honours X-Strangler-Dry-Run); shadow copies reads only",
+                },
                 "ignore_fields": {"type": "array", "items": {"type": "string"}},
                 "ignore_headers": {"type": "array", "items": {"type": "string"}},
             },
         },
         "canary_header": {"type": "boolean"},
+        # returns or takes credentials (token, login): never shadowed, so never captured
+        "sensitive": {"type": "boolean"},
         "lifecycle": LIFECYCLE,
     },
 }

@@ -1,23 +1,25 @@
 """Traffic capture: shadowed requests kept (secrets stripped) and exported as parity scenarios.
 
 Secrets never reach the store: Authorization and Cookie are dropped at record time, the caller
-becomes a role (`anonymous`, `customer`, `staff` from the token's unverified claims) and JSON
-body fields that look like secrets are replaced by `REDACTED`.
+becomes a role (`anonymous`, `customer`, `staff` from the token's unverified claims), and query
+parameters and JSON body fields that are secrets by the logs' rules (servicekit.web.redaction)
+are replaced by `REDACTED`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-REDACTED = "REDACTED"
-SECRET_FIELD = re.compile(r"pass(word)?|secret|token|api[_-]?key|refresh|access|otp|card", re.I)
+from servicekit.web.redaction import is_sensitive_key, redact_text
+from servicekit.web.redaction import redact as redact_with
+
+REDACTED = "REDACTED"  # the parity corpus' marker
 # headers worth replaying; everything else (auth, cookies, forwarding, tracing) stays behind
 KEPT_HEADERS = {"accept", "accept-language", "content-type", "idempotency-key"}
 
@@ -39,11 +41,7 @@ def role_of(headers: Iterable[tuple[str, str]]) -> str:
 
 
 def redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: REDACTED if SECRET_FIELD.search(str(k)) else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
+    return redact_with(value, REDACTED)
 
 
 def captured_request(
@@ -61,7 +59,10 @@ def captured_request(
         "route": route,
         "method": method,
         "path": parts.path,
-        "query": dict(parse_qsl(parts.query, keep_blank_values=True)),
+        "query": {
+            k: REDACTED if is_sensitive_key(k) else redact_text(v, REDACTED)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        },
         "user": role_of(headers),
         "headers": {
             k: v

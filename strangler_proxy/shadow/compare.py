@@ -8,6 +8,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from servicekit.web.redaction import is_sensitive_key, redact, redact_text
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -46,6 +48,9 @@ def _json_diffs(a: Any, b: Any, path: str, out: list[str], limit: int = 10) -> N
                 out.append(f"{sub}: missing in candidate")
             elif key not in a:
                 out.append(f"{sub}: only in candidate")
+            elif is_sensitive_key(key):
+                if a[key] != b[key]:
+                    out.append(f"{sub}: differs (value redacted)")
             else:
                 _json_diffs(a[key], b[key], sub, out, limit)
     elif isinstance(a, list) and isinstance(b, list):
@@ -54,7 +59,8 @@ def _json_diffs(a: Any, b: Any, path: str, out: list[str], limit: int = 10) -> N
         for index, (x, y) in enumerate(zip(a, b, strict=False)):
             _json_diffs(x, y, f"{path}[{index}]", out, limit)
     elif a != b:
-        out.append(f"{path or '(root)'}: {json.dumps(a)[:80]} != {json.dumps(b)[:80]}")
+        shown = (redact_text(json.dumps(v)[:80]) for v in (a, b))
+        out.append(f"{path or '(root)'}: {' != '.join(shown)}")
 
 
 def compare(
@@ -86,8 +92,13 @@ def compare(
 
 
 def excerpt(answer: Answer, limit: int = 2000) -> dict[str, Any]:
-    """Status and the start of the body, for reading two answers side by side."""
-    text = _decoded(answer)[:limit].decode("utf-8", errors="replace")
+    """Status and the start of the body, for reading two answers side by side; secrets masked
+    by the logs' rules (servicekit.web.redaction)."""
+    body = _decoded(answer)
+    try:
+        text = json.dumps(redact(json.loads(body)))[:limit]
+    except ValueError:
+        text = redact_text(body[:limit].decode("utf-8", errors="replace"))
     return {
         "status": answer.status,
         "content_type": answer.headers.get("content-type"),

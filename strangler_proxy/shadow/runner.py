@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from servicekit.web.redaction import redact_target, redact_text
 from strangler_proxy.metrics import SHADOW_COMPARISONS, SHADOW_LATENCY
 from strangler_proxy.shadow.capture import captured_request
 from strangler_proxy.shadow.compare import Answer, compare, excerpt
@@ -15,7 +16,6 @@ from strangler_proxy.shadow.store import DiffStore
 
 logger = logging.getLogger("strangler_proxy.shadow")
 SHADOW_HEADER = "X-Strangler-Shadow"  # "1" on every shadow request
-DRY_RUN_HEADER = "X-Strangler-Dry-Run"  # "1" on shadowed writes: the candidate must not commit
 
 
 class ShadowRunner:
@@ -105,9 +105,9 @@ class ShadowRunner:
             "at": time.time(),
             "route": route,
             "method": method,
-            "target": target[:300],
+            "target": redact_target(target)[:300],
             "request_id": request_id,
-            "differences": diffs,
+            "differences": [redact_text(d) for d in diffs],
         }
         if primary is not None and candidate is not None:  # side by side in the control centre
             record["primary"] = excerpt(primary)

@@ -7,9 +7,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from servicekit.web.files import atomic_write
+from servicekit.web.files import append_line, atomic_write
 
 CAPTURE_REDIS_KEY = "strangler:shadow:capture"
+# request targets and answers of real users, redacted but still private: owner only
+FILE_MODE = 0o600
 
 
 class DiffStore:
@@ -38,15 +40,13 @@ class DiffStore:
             pipe.execute()
             return
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.write(line + "\n")
+            append_line(self.path, line, mode=FILE_MODE)
             if self.path.stat().st_size > self.keep * 2560:
                 self._trim()
 
     def _trim(self) -> None:
         lines = self.path.read_text(encoding="utf-8").splitlines()[-self.keep :]
-        atomic_write(self.path, "\n".join(lines) + "\n")
+        atomic_write(self.path, "\n".join(lines) + "\n", mode=FILE_MODE)
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         if self.redis is not None:

@@ -26,7 +26,7 @@ from strangler_proxy.upstream.connection import (
     Stale,
     TransportError,
 )
-from strangler_proxy.upstream.response import Headers, Response
+from strangler_proxy.upstream.response import Headers, Response, is_decimal_length
 
 __all__ = ["Client", "ConnectError", "ProtocolError", "ReadTimeout", "Response", "TransportError"]
 
@@ -199,11 +199,13 @@ class Client:
         elif chunked:  # Transfer-Encoding wins over Content-Length (RFC 9112 section 6.3)
             if lengths:
                 keep_alive = False  # both: a smuggling smell, never reuse the connection
+                # the body is de-chunked: its Content-Length must not reach the client
+                items = [(n, v) for n, v in items if n.lower() != "content-length"]
         elif lengths:
             if len(lengths) > 1:
                 raise ProtocolError("conflicting Content-Length headers")
             value = lengths.pop()
-            if not value.isdigit():
+            if not is_decimal_length(value):
                 raise ProtocolError("bad Content-Length")
             length = int(value)
         elif any(n.lower() == "transfer-encoding" for n, _ in items):

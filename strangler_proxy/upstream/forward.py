@@ -14,24 +14,38 @@ from servicekit.web.http_client import breaker_retry_after, may_retry
 from strangler_proxy.metrics import FALLBACKS, UPSTREAM_ERRORS
 from strangler_proxy.routes.model import RetryPolicy, Route, Timeout
 from strangler_proxy.routes.resolve import Decision
-from strangler_proxy.upstream.client import Client, Response, TransportError
+from strangler_proxy.upstream.client import Client, ConnectError, Response, TransportError
 from strangler_proxy.upstream.pool import UpstreamRuntime, Upstreams
 
 logger = logging.getLogger("strangler_proxy")
 # Framing and Host are the client's to write, never copied from the incoming request.
 _SET_BY_CLIENT = frozenset({"host", "content-length", "transfer-encoding"})
+# What may go to the fallback after the candidate may have seen it. Not PUT or DELETE, nor a
+# write with an Idempotency-Key: those are safe to repeat on one service, whose store remembers
+# the key, but the fallback is another system that never saw the first try.
+FALLBACK_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Unavailable(Exception):
-    """No answer from an upstream; `status` and `retry_after` say what the client gets."""
+    """No answer from an upstream; `status` and `retry_after` say what the client gets.
+    `sent`: the request may have reached the upstream (a timeout, a broken answer, a 5xx),
+    so it may have been applied there; False when nothing left (connect error, open breaker,
+    bulkhead full, no instance)."""
 
     def __init__(
-        self, kind: str, detail: str, *, status: int = 502, retry_after: int | None = None
+        self,
+        kind: str,
+        detail: str,
+        *,
+        status: int = 502,
+        retry_after: int | None = None,
+        sent: bool = False,
     ):
         super().__init__(detail)
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
+        self.sent = sent
 
 
 class _BadStatus(Exception):
@@ -57,18 +71,27 @@ class Forwarder:
         headers: list[tuple[str, str]],
         body: bytes | None,
     ) -> tuple[UpstreamRuntime, Response]:
-        """The decision's target, else its fallback (when it has one) if the target fails."""
+        """The decision's target, else its fallback (when it has one) if the target fails:
+        at once when nothing was sent, after a timeout or a 5xx only for safe methods (a write
+        the candidate may have committed is never applied a second time by the fallback)."""
         route = decision.route
         upstream = self.upstreams.get(decision.target)
-        keep_last = decision.fallback is None or decision.fallback == decision.target
+        fallback_name = decision.fallback if decision.fallback != decision.target else None
+        safe = method in FALLBACK_SAFE
         try:
             return upstream, self.call(
-                upstream, route, method, target, headers, body, keep_last=keep_last
+                upstream,
+                route,
+                method,
+                target,
+                headers,
+                body,
+                keep_last=fallback_name is None or not safe,
             )
         except Unavailable as exc:
-            if keep_last:
+            if fallback_name is None or (exc.sent and not safe):
                 raise
-            fallback = self.upstreams.get(decision.fallback)  # type: ignore[arg-type]
+            fallback = self.upstreams.get(fallback_name)
             FALLBACKS.labels(decision.route_name, upstream.name, fallback.name).inc()
             logger.warning(
                 "fallback %s -> %s for %s (%s)", upstream.name, fallback.name, target, exc.kind
@@ -97,29 +120,36 @@ class Forwarder:
         with _bulkhead(upstream):
             tried: list = []
             last: Unavailable | None = None
+            sent = False
             for attempt in range(attempts):
                 if attempt:
                     time.sleep(backoff_delay(attempt, base=retry.backoff, cap=retry.max_backoff))
-                instance = _pick(upstream, tried)
-                out[-1] = ("Host", _host_header(instance.url, headers, upstream.config))
                 try:
+                    instance = _pick(upstream, tried)
+                    out[-1] = ("Host", _host_header(instance.url, headers, upstream.config))
                     return self._attempt(
                         upstream, instance, retry, method, target, out, body, timeout, preload
                     )
+                except Unavailable as exc:  # breaker open, no instance: an earlier try may count
+                    exc.sent = exc.sent or sent
+                    raise
                 except _BadStatus as exc:
+                    sent = True
                     UPSTREAM_ERRORS.labels(upstream.name, "status").inc()
                     if attempt + 1 == attempts and keep_last:
                         return exc.response  # the client sees the upstream's own last answer
                     exc.response.drain_conn()
                     exc.response.release_conn()
                     detail = f"{upstream.name} answered {exc.response.status}"
-                    last = Unavailable("upstream_status", detail, status=502)
+                    last = Unavailable("upstream_status", detail, status=502, sent=True)
                 except TransportError as exc:
                     UPSTREAM_ERRORS.labels(upstream.name, exc.kind).inc()
+                    sent = sent or not isinstance(exc, ConnectError)
                     last = Unavailable(
                         "upstream_" + exc.kind,
                         f"{upstream.name}: {exc.kind} error",
                         status=504 if exc.kind == "timeout" else 502,
+                        sent=sent,
                     )
             assert last is not None
             raise last

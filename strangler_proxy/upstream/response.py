@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from strangler_proxy.upstream.connection import (
@@ -12,6 +13,16 @@ from strangler_proxy.upstream.connection import (
     ProtocolError,
     TransportError,
 )
+
+# RFC 9112: chunk-size = 1*HEXDIG, Content-Length = 1*DIGIT; int() would also take `0x5`, `+3`,
+# `3_0`, ` 3` and non-ASCII digits (`²` even raises), so both are matched first.
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_DECIMAL = re.compile(r"[0-9]{1,18}")
+
+
+def is_decimal_length(value: str) -> bool:
+    """A Content-Length value as RFC 9112 writes it: ASCII digits only."""
+    return _DECIMAL.fullmatch(value) is not None
 
 
 class Headers:
@@ -122,12 +133,10 @@ class Response:
             return
         while True:
             line = self._line(conn)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise ProtocolError("bad chunk size line") from None
-            if size < 0:
-                raise ProtocolError("bad chunk size")
+            digits = line.split(b";", 1)[0].rstrip(b" \t")  # BWS before a chunk extension
+            if not _CHUNK_SIZE.fullmatch(digits):
+                raise ProtocolError("bad chunk size line")
+            size = int(digits, 16)
             if size == 0:
                 while self._line(conn):  # trailers, dropped
                     pass

@@ -54,9 +54,9 @@ def endpoints(tmp_path_factory) -> list[dict]:
 
 def test_the_command_lists_drf_views_with_their_methods(endpoints):
     by_pattern = {e["pattern"]: e for e in endpoints}
-    detail = by_pattern["/api/v1/products/<str:sku>/"]
+    detail = by_pattern["/api/v1/products/<sku>/"]
     assert detail["methods"] == ["GET", "HEAD", "PATCH"]
-    assert detail["example"] == "/api/v1/products/x/"
+    assert detail["example"] == "/api/v1/products/ABC-001/"
     assert detail["view"].endswith("ProductDetailApi")
     assert by_pattern["/api/v1/orders/<int:order_id>/cancel/"]["example"] == (
         "/api/v1/orders/1/cancel/"
@@ -71,16 +71,16 @@ def test_every_endpoint_is_listed_with_its_route_mode_and_share(endpoints):
         {"products-read": {"monolith": 75.0, "catalog": 25.0}},
     )
     by_key = {(r["method"], r["pattern"]): r for r in rows}
-    read = by_key[("GET", "/api/v1/products/<str:sku>/")]
+    read = by_key[("GET", "/api/v1/products/<sku>/")]
     assert (read["route"], read["mode"], read["percent"]) == ("products-read", "canary", 25.0)
     assert read["monolith_share"] == 0.75 and read["requests"] == 100
     # a write to the same path is not covered by the read route: listed, not hidden
-    write = by_key[("PATCH", "/api/v1/products/<str:sku>/")]
+    write = by_key[("PATCH", "/api/v1/products/<sku>/")]
     assert (write["route"], write["mode"]) == (None, "uncovered")
     assert by_key[("*", "/.well-known/jwks.json")]["route"] == "jwks"
     report = summary(rows)
     assert "POST /api/v1/orders/" in report["uncovered"]
-    assert "PATCH /api/v1/products/<str:sku>/" in report["uncovered"]
+    assert "PATCH /api/v1/products/<sku>/" in report["uncovered"]
     assert report["endpoints"] == len(endpoints)
 
 

@@ -170,7 +170,7 @@ def test_schema_accepts_lifecycle_gates():
     ("field", "message"),
     [
         ("max_p99: 200", "routes[0].lifecycle.gates.max_p99: unknown field 'max_p99'"),
-        ("max_error_rate: 2", "routes[0].lifecycle.gates.max_error_rate: 2 is greater than"),
+        ("max_error_rate: 2", "routes[0].lifecycle.gates.max_error_rate: must be at most 1"),
     ],
 )
 def test_schema_refuses_bad_gates_with_line_and_field(field, message):
@@ -187,3 +187,16 @@ def test_steps_must_rise():
 def test_stage_text_round_trips(text):
     assert str(S(text)) == text
     assert S(text) == S(text) and S("canary:5") != S("canary:50")
+
+
+def test_a_sensitive_route_is_refused_the_shadow_stage_as_a_lifecycle_error(tmp_path):
+    from strangler_proxy.runtime import build_controller
+
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        ROUTES.replace("mode: shadow", "mode: monolith\n    sensitive: true") % "max_p99_ms: 200"
+    )
+    controller = build_controller(routes_file=routes, folder=tmp_path, read_snapshot=dict)
+    with pytest.raises(lc.LifecycleError, match="a sensitive route is never shadowed"):
+        controller.promote("r", by="test")
+    assert "mode: monolith" in routes.read_text()

@@ -20,19 +20,64 @@ def test_meta_to_headers_drops_hop_by_hop_and_connection_named():
     assert sorted(h.meta_to_headers(meta)) == [("Accept", "*/*"), ("Content-Type", "text/plain")]
 
 
-def test_forwarded_headers_append_to_earlier_hops():
-    out = h.forwarded_headers(
-        [("X-Forwarded-For", "1.1.1.1"), ("Accept", "*/*")],
-        client_ip="2.2.2.2",
-        proto="http",
-        host="shop.example",
+FORGED = [
+    ("X-Forwarded-For", "6.6.6.6"),
+    ("X-Forwarded-Proto", "https"),
+    ("X-Forwarded-Host", "evil.example"),
+    ("X-Forwarded-Ssl", "on"),
+    ("Forwarded", "for=6.6.6.6;proto=https"),
+    ("X-Real-Ip", "6.6.6.6"),
+    ("Accept", "*/*"),
+]
+
+
+def _view(headers, peer, trusted=""):
+    return h.client_view(
+        headers, peer=peer, scheme="http", host="shop.example", trusted=h.TrustedHops.parse(trusted)
     )
-    assert dict(out) == {
-        "Accept": "*/*",
-        "X-Forwarded-For": "1.1.1.1, 2.2.2.2",
-        "X-Forwarded-Proto": "http",
-        "X-Forwarded-Host": "shop.example",
-    }
+
+
+def test_forwarded_headers_overwrite_what_an_untrusted_client_sent():
+    # given a client that forges every forwarding header, talking to the edge directly
+    view = _view(FORGED, "203.0.113.7")
+    # when
+    out = h.forwarded_headers(FORGED, view)
+    # then only what the edge saw goes upstream, once
+    assert out == [
+        ("Accept", "*/*"),
+        ("X-Forwarded-For", "203.0.113.7"),
+        ("X-Forwarded-Proto", "http"),
+        ("X-Forwarded-Host", "shop.example"),
+    ]
+
+
+def test_a_trusted_hop_reports_the_client_address_scheme_and_host():
+    headers = [
+        (
+            "X-Forwarded-For",
+            "6.6.6.6, 198.51.100.4",
+        ),  # the client wrote 6.6.6.6; the ingress saw .4
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "shop.example.com"),
+    ]
+    view = _view(headers, "10.0.0.2", trusted="10.0.0.0/8")
+    assert view == h.ClientView("198.51.100.4", "https", "shop.example.com")
+    assert dict(h.forwarded_headers(headers, view))["X-Forwarded-For"] == "198.51.100.4"
+
+
+def test_chained_trusted_hops_are_skipped_and_garbage_is_not_believed():
+    chain = [("X-Forwarded-For", "198.51.100.4, 10.0.0.9")]
+    assert _view(chain, "10.0.0.2", trusted="10.0.0.0/8").address == "198.51.100.4"
+    garbage = [("X-Forwarded-For", "not-an-ip"), ("X-Forwarded-Proto", "gopher")]
+    view = _view(garbage, "10.0.0.2", trusted="10.0.0.2")
+    assert (view.address, view.proto) == ("10.0.0.2", "http")
+
+
+def test_an_untrusted_peer_is_the_client_whatever_it_says():
+    view = _view([("X-Forwarded-For", "198.51.100.4")], "10.0.0.3", trusted="10.0.0.2, ::1")
+    assert view == h.ClientView("10.0.0.3", "http", "shop.example")
+    assert "198.51.100.4" not in h.TrustedHops.parse("")
+    assert "1.2.3.4" in h.TrustedHops.parse("*")
 
 
 def test_set_host_leaves_exactly_one():

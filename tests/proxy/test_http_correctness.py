@@ -154,17 +154,29 @@ def test_hop_by_hop_headers_are_removed_both_ways(proxy, upstream):
     assert response.getheader("Keep-Alive") is None
 
 
-def test_x_forwarded_headers_are_appended_and_host_is_the_upstreams(proxy, upstream):
+def test_forged_forwarding_headers_are_overwritten_with_what_the_edge_saw(proxy, upstream):
+    # a random X-Forwarded-For per try gave a fresh throttle bucket downstream, and a client's
+    # X-Forwarded-Proto: https made Django's is_secure() true on plain HTTP
     _request(
         proxy,
         "GET",
         "/fwd",
-        headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+        headers={
+            "X-Forwarded-For": "203.0.113.9",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "evil.example",
+            "X-Forwarded-Ssl": "on",
+            "Forwarded": "for=203.0.113.9;proto=https",
+        },
     )
-    seen = dict(upstream.received[-1]["headers"])
-    assert seen["X-Forwarded-For"] == "203.0.113.9, 127.0.0.1"
-    assert seen["X-Forwarded-Proto"] == "https, http"
+    received = upstream.received[-1]["headers"]
+    names = [name.lower() for name, _ in received]
+    seen = dict(received)
+    assert seen["X-Forwarded-For"] == "127.0.0.1"
+    assert seen["X-Forwarded-Proto"] == "http"
     assert seen["X-Forwarded-Host"] == f"127.0.0.1:{proxy.port}"
+    assert "x-forwarded-ssl" not in names and "forwarded" not in names
+    assert names.count("x-forwarded-for") == 1
     assert seen["Host"] == f"127.0.0.1:{upstream.server_port}"
 
 

@@ -160,25 +160,23 @@ def test_shadow_serves_the_primary_and_records_differences(make_proxy, pair, set
     assert report["comparisons"]["echo"]["mismatch"] >= 1
 
 
-def test_shadow_does_not_copy_writes_unless_allowed(make_proxy, pair):
+def _shadow_route(make_proxy, pair, prefix: str):
     monolith, service = pair
-    routes = [
-        {"name": "ro", "prefix": "/ro/", "mode": "shadow", "upstream": "service"},
-        {
-            "name": "rw",
-            "prefix": "/rw/",
-            "mode": "shadow",
-            "upstream": "service",
-            "shadow": {"writes": True},
-        },
-    ]
-    client = make_proxy(
+    route = {"name": "shadowed", "prefix": prefix, "mode": "shadow", "upstream": "service"}
+    return make_proxy(
         routes_yaml(
-            {"monolith": upstream_spec(monolith.url), "service": upstream_spec(service.url)}, routes
+            {"monolith": upstream_spec(monolith.url), "service": upstream_spec(service.url)},
+            [route],
         )
     )
-    client.post("/ro/x", data=b"{}", content_type="application/json")
-    client.post("/rw/x", data=b'{"a": 1}', content_type="application/json")
+
+
+def test_shadow_never_copies_writes(make_proxy, pair):
+    monolith, service = pair
+    client = _shadow_route(make_proxy, pair, "/ro/")
+    for method in ("post", "put", "patch", "delete"):
+        getattr(client, method)("/ro/x", data=b"{}", content_type="application/json")
+    client.get("/ro/x")
     wait_for(
         lambda: len(service.received) == 1,
         timeout=10,
@@ -186,9 +184,51 @@ def test_shadow_does_not_copy_writes_unless_allowed(make_proxy, pair):
         what="the shadow copy upstream",
     )
     time.sleep(0.2)
-    assert [r["target"] for r in service.received] == ["/rw/x"]
-    assert dict(service.received[0]["headers"])["X-Strangler-Dry-Run"] == "1"
-    assert len(monolith.received) == 2
+    assert [r["method"] for r in service.received] == ["GET"]
+    assert len(monolith.received) == 5
+
+
+def test_shadow_writes_true_is_refused_naming_the_field():
+    from strangler_proxy.routes.load import parse_table
+    from strangler_proxy.routes.model import RouteTableError
+
+    text = routes_yaml(
+        {"monolith": upstream_spec("http://m:1"), "service": upstream_spec("http://s:1")},
+        [
+            {
+                "name": "rw",
+                "prefix": "/rw/",
+                "mode": "shadow",
+                "upstream": "service",
+                "shadow": {"writes": True},
+            }
+        ],
+    )
+    with pytest.raises(RouteTableError, match=r"routes\[0\]\.shadow\.writes: must be false"):
+        parse_table(text, source="routes.yaml")
+
+
+def test_client_sent_strangler_headers_never_reach_an_upstream(make_proxy, pair):
+    monolith, service = pair
+    client = _shadow_route(make_proxy, pair, "/s/")
+    forged = {
+        "HTTP_X_STRANGLER_DRY_RUN": "1",
+        "HTTP_X_STRANGLER_SHADOW": "1",
+        "HTTP_X_STRANGLER_CANARY": "candidate",
+        "HTTP_X_STRANGLER_ANYTHING": "x",
+    }
+    client.get("/s/x", **forged)
+    client.post("/elsewhere", data=b"{}", content_type="application/json", **forged)
+    wait_for(
+        lambda: len(service.received) == 1,
+        timeout=10,
+        interval=0.02,
+        what="the shadow copy upstream",
+    )
+    for record in [*monolith.received, *service.received]:
+        names = [name.lower() for name, _ in record["headers"]]
+        sent = [n for n in names if n.startswith("x-strangler-")]
+        assert sent == (["x-strangler-shadow"] if record["server"] == "service" else [])
 
 
 def test_shadow_candidate_failure_is_recorded_not_seen(make_proxy, pair):
@@ -220,7 +260,8 @@ def test_canary_is_sticky_per_user_with_header_override(make_proxy, pair, make_t
         routes_yaml(
             {"monolith": upstream_spec(monolith.url), "service": upstream_spec(service.url)},
             [{"name": "c", "prefix": "/", "mode": "canary", "upstream": "service", "percent": 50}],
-        )
+        ),
+        TRUST_CANARY_HEADER=True,
     )
     sides = {}
     for user in range(40):
@@ -229,9 +270,11 @@ def test_canary_is_sticky_per_user_with_header_override(make_proxy, pair, make_t
         assert len(seen) == 1  # sticky
         sides[user] = seen.pop()
     assert set(sides.values()) == {"monolith", "service"}
-    forced = client.get("/x", HTTP_X_STRANGLER_CANARY="candidate")
+    staff = {"HTTP_AUTHORIZATION": f"Bearer {make_token(sub='99', is_staff=True)}"}
+    forced = client.get("/x", HTTP_X_STRANGLER_CANARY="candidate", **staff)
     assert forced["X-Upstream"] == "service"
-    assert client.get("/x", HTTP_X_STRANGLER_CANARY="primary")["X-Upstream"] == "monolith"
+    back = client.get("/x", HTTP_X_STRANGLER_CANARY="primary", **staff)
+    assert back["X-Upstream"] == "monolith"
 
 
 def test_routes_file_change_applies_without_restart_and_bad_file_keeps_last_good(
@@ -260,4 +303,4 @@ def test_routes_file_change_applies_without_restart_and_bad_file_keeps_last_good
     assert client.get("/p/1")["X-Upstream"] == "service"  # last good table still in force
     from strangler_proxy.runtime import get_proxy
 
-    assert "routes[0].upstream: unknown upstream 'nowhere'" in get_proxy().source.last_error
+    assert "routes[0].upstream: unknown upstream" in get_proxy().source.last_error

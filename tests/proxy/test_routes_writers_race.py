@@ -94,7 +94,7 @@ def test_refused_change_leaves_the_file_as_it_was(tmp_path):
     def refuse(route, table):
         raise RuntimeError("changed meanwhile")
 
-    with pytest.raises(RouteTableError, match="unknown upstream 'nowhere'"):
+    with pytest.raises(RouteTableError, match="fallback: unknown upstream"):
         route_update(path, "cli-0", {"fallback": "nowhere"})
     with pytest.raises(RouteTableError, match="not settable here: lifecycle"):
         route_update(path, "cli-0", {"lifecycle": {}})

@@ -227,3 +227,38 @@ def test_connect_refused_and_read_timeout(client):
             read_timeout=0.2,
         )
     silent.close()
+
+
+def test_chunked_framing_wins_and_its_content_length_is_dropped(client):
+    # RFC 9112 6.3: with both, Transfer-Encoding frames the body; a forwarded Content-Length
+    # would announce bytes that never come (or leave stray ones for the next response)
+    server = Scripted(
+        [
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n0\r\n\r\n"
+        ]
+    )
+    response = _get(client, server)
+    assert response.headers.get("Content-Length") is None
+    assert response.read() == b"abc"
+    response.close()
+    server.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+3\r\nabc\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3_0\r\nabc\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: \u00b3\r\n\r\nabc".encode("latin-1"),
+        "HTTP/1.1 200 OK\r\nContent-Length: \u0663\r\n\r\nabc".encode(),
+        b"HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc",
+    ],
+)
+def test_chunk_sizes_and_content_length_are_parsed_strictly(client, answer):
+    server = Scripted([answer])
+    with pytest.raises(ProtocolError):
+        _get(client, server).read()
+    server.close()

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from servicekit.web.files import atomic_write, locked_update
+from servicekit.web.files import append_line, atomic_write, locked_update
 
 
 def _append_line(path: str, line: str) -> None:
@@ -49,3 +49,12 @@ def test_a_change_that_raises_leaves_the_file_alone(tmp_path):
     with pytest.raises(ValueError):
         locked_update(target, refuse)
     assert target.read_text() == "before"
+
+
+def test_append_line_creates_and_narrows_to_the_mode(tmp_path):
+    target = tmp_path / "private.jsonl"
+    target.write_text("old\n")
+    os.chmod(target, 0o644)
+    append_line(target, "new", mode=0o600)
+    assert target.read_text() == "old\nnew\n"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600

@@ -9,6 +9,7 @@ import pytest
 from servicekit.web.jwt.keys import SigningKey, generate_private_pem, jwks_document
 from servicekit.web.jwt.tokens import ACCESS, TokenError, TokenPolicy, token_decode, token_issue
 from servicekit.web.jwt.verifiers import JwksKeys, LocalKeys
+from tests.support.wait import wait_for
 
 POLICY = TokenPolicy(issuer="test-issuer", audience="test")
 
@@ -149,6 +150,7 @@ def test_a_stale_cache_keeps_serving_known_keys_while_one_refresh_hangs(gated_jw
     # then: all answered from the cache while the host still hangs, with one refresh in flight
     assert len(results) == 6 and all(r is not None for r in results)
     assert not state["gate"].is_set()
+    wait_for(lambda: state["hits"] >= 2, timeout=10, what="the one background refresh")
     assert state["hits"] == 2
     state["gate"].set()
 

@@ -19,3 +19,23 @@ def test_sensitive_keys_and_bearer_tokens_are_redacted():
     assert "eyJ" not in event["detail"] and "c2lnbmF0dXJl" not in event["detail"]
     assert event["path"] == f"/reset?token={REDACTED}&page=2"
     assert event["request_id"] == "r-1"
+
+
+def test_card_and_short_secret_fields_are_redacted_by_whole_word():
+    event = redact_secrets(
+        None,
+        "info",
+        {
+            "event": "pay",
+            "body": {"pin": "1234", "cvv": "999", "pwd": "x", "card_number": "4111", "shipping": 1},
+            "path": "/p?apikey=k1&access_token=t1&page=2",
+        },
+    )
+    assert event["body"] == {
+        "pin": REDACTED,
+        "cvv": REDACTED,
+        "pwd": REDACTED,
+        "card_number": REDACTED,
+        "shipping": 1,
+    }
+    assert event["path"] == f"/p?apikey={REDACTED}&access_token={REDACTED}&page=2"

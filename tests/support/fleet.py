@@ -93,15 +93,17 @@ class DjangoService:
         self.process: subprocess.Popen | None = None
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """A management command of this service, against its database."""
-        return subprocess.run(
-            [*self.manage, *args],
-            cwd=ROOT,
-            env=self.env,
-            check=check,
-            capture_output=True,
-            text=True,
+        """A management command of this service, against its database; a failure names what
+        the command printed (a bare CalledProcessError would hide it)."""
+        done = subprocess.run(
+            [*self.manage, *args], cwd=ROOT, env=self.env, capture_output=True, text=True
         )
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"{self.name}: manage.py {' '.join(args)} exited {done.returncode}\n"
+                f"stdout: {done.stdout[-1500:]}\nstderr: {done.stderr[-3000:]}"
+            )
+        return done
 
     def __enter__(self) -> DjangoService:
         self.data_dir.mkdir(parents=True, exist_ok=True)

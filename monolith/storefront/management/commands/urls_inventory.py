@@ -15,23 +15,73 @@ from django.core.management.base import BaseCommand
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
 
-SAMPLES = {"int": "1", "uuid": "00000000-0000-0000-0000-000000000000"}
+# Example values tried in order for a path parameter: the first its regex accepts is used, so
+# the example is a path the URLconf (and a typed route) really matches.
+_CANDIDATES = ("1", "ABC-001", "x", "abc", "00000000-0000-0000-0000-000000000000", "a/b")
 _PARAM = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
-_GROUP = re.compile(r"\(\?P<\w+>[^)]*\)|\([^)]*\)")
+_NAMED_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>")
+
+
+def _sample(regex: str) -> str:
+    for candidate in _CANDIDATES:
+        try:
+            if re.fullmatch(regex, candidate):
+                return candidate
+        except re.error:
+            break
+    return "x"
+
+
+def _groups(regex: str) -> list[tuple[int, int, str | None, str]]:
+    """(start, end, name, inner regex) of each top-level group in `regex`."""
+    out, depth, start, escaped = [], 0, 0, False
+    for index, char in enumerate(regex):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "(":
+            if depth == 0:
+                start = index
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+            if depth == 0:
+                body = regex[start + 1 : index]
+                named = _NAMED_GROUP.match(regex, start)
+                name = named.group("name") if named else None
+                inner = body[len(named.group(0)) - 1 :] if named else body.removeprefix("?:")
+                out.append((start, index + 1, name, inner))
+    return out
 
 
 def _part(pattern: Any) -> tuple[str, str]:
     """(Django-style text, example) for one level of a URL pattern."""
     if isinstance(pattern, RoutePattern):
         text = str(pattern._route)
-        example = _PARAM.sub(lambda m: SAMPLES.get(m.group("conv") or "str", "x"), text)
-        return text, example
+
+        def example_of(match: re.Match) -> str:
+            converter = pattern.converters.get(match.group("name"))
+            return _sample(converter.regex) if converter is not None else "x"
+
+        return text, _PARAM.sub(example_of, text)
     if isinstance(pattern, RegexPattern):
-        regex = pattern._regex.lstrip("^").rstrip("$").replace("\\Z", "")
-        text = regex.replace("\\", "")
-        example = _GROUP.sub("x", regex).replace("\\", "").replace(".*", "").replace("?", "")
+        regex = pattern._regex.removeprefix("^").removesuffix("$").replace("\\Z", "")
+        text, example, last = "", "", 0
+        for start, end, name, inner in _groups(regex):
+            literal = regex[last:start]
+            text += literal + (f"<{name}>" if name else regex[start:end])
+            example += _unescape(literal) + _sample(inner)
+            last = end
+        text += regex[last:]
+        example += _unescape(regex[last:])
         return text, example
     return str(pattern), str(pattern)
+
+
+def _unescape(literal: str) -> str:
+    """A regex's literal text as a path: escapes dropped, optional and anything-markers gone."""
+    return re.sub(r"\\(.)", r"\1", literal).replace(".*", "").replace("?", "")
 
 
 def _methods(callback: Any) -> list[str]:

@@ -22,7 +22,7 @@ run: install  ## the whole system on embedded defaults (SQLite files, kombu file
 run-real: install  ## the same fleet on PostgreSQL + RabbitMQ + Redis (local servers unless DATABASE_URL etc. are set)
 	@$(BIN)/python scripts/run.py --real
 
-test: install  ## every test on SQLite, then the integration tests on PostgreSQL + RabbitMQ
+test: install  ## every test on SQLite, then on PostgreSQL + RabbitMQ (+ Redis): service suites, tutorial, e2e, integration tests
 	@$(BIN)/python scripts/test.py
 
 lint: install

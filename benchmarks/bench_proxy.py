@@ -223,6 +223,8 @@ def main(argv: list[str]) -> int:
             "STRANGLER_ROUTES_FILE": str(routes),
             "STRANGLER_PROXY_WORKERS": str(args.workers),
             "STRANGLER_PROXY_THREADS": str(args.threads),
+            # Like nginx's `access_log off` below: the proxy's own line per request is off too.
+            "STRANGLER_PROXY_ACCESS_LOG": "false",
         }
         if "proxy" in wanted:
             proxy = start(

@@ -188,10 +188,7 @@ LOGGING = logging_config(
     json=env_bool("LOG_JSON", default=True),
 )
 
-SERVICEKIT_METRICS_COLLECTORS = [
-    "servicekit.events.outbox.metrics.collect_outbox",
-    "servicekit.events.inbox.metrics.collect_inbox",
-]
+SERVICEKIT_METRICS_COLLECTORS = django_defaults.metrics_collectors()
 
 SERVICEKIT_READY_CHECKS = [
     "servicekit.web.health.check_database",

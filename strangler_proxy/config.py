@@ -42,6 +42,7 @@ class ProxyConfig:
     tracing: bool = False
     # peers whose X-Forwarded-* are believed (an ingress); empty: none, the proxy is the edge
     forwarded_allow_ips: str = ""
+    access_log: bool = True
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> ProxyConfig:

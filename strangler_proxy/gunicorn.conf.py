@@ -14,7 +14,9 @@ keepalive = 15
 # Streams can last; a slow upstream answers 504 itself through the per-route read timeout.
 timeout = int(os.environ.get("STRANGLER_PROXY_WORKER_TIMEOUT", "120"))
 graceful_timeout = 30
-accesslog = os.environ.get("STRANGLER_PROXY_ACCESS_LOG") or None
+# The proxy writes its own structured line per request (STRANGLER_PROXY_ACCESS_LOG, on by
+# default; strangler_proxy/edge/access_log.py): gunicorn's would log each request twice.
+accesslog = None
 loglevel = "warning"
 # The proxy is the edge: the scheme is its own, never a client's X-Forwarded-Proto. Behind a
 # load balancer, list its addresses here; the proxy reads the same variable for X-Forwarded-For

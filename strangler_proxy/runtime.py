@@ -107,6 +107,7 @@ def build_proxy(config: Mapping[str, Any] | ProxyConfig, *, redis: Any | None = 
             trusted_hops=TrustedHops.parse(config.forwarded_allow_ips),
             canary_secret=config.canary_secret,
             admin_only_paths=tuple(config.admin_only_paths),
+            access_log=config.access_log,
         ),
     )
 

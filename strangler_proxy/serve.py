@@ -7,7 +7,9 @@ thread-pool hand-offs), which was most of what the proxy added to a request
 (`gunicorn -c strangler_proxy/gunicorn.conf.py`) still serves the same application.
 
 Environment: STRANGLER_PROXY_WORKERS (processes, 2), STRANGLER_PROXY_THREADS (threads per
-worker, 8), STRANGLER_PROXY_ACCESS_LOG (any value: on), PROMETHEUS_MULTIPROC_DIR.
+worker, 8), STRANGLER_PROXY_ACCESS_LOG (the proxy's own structured line per request: true by
+default; granian's access log stays off so that no request is logged twice),
+PROMETHEUS_MULTIPROC_DIR.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=int(os.environ.get("STRANGLER_PROXY_WORKERS", "2")),
         blocking_threads=int(os.environ.get("STRANGLER_PROXY_THREADS", "8")),
         log_level=LogLevels.warning,
-        log_access=bool(os.environ.get("STRANGLER_PROXY_ACCESS_LOG")),
+        log_access=False,
         respawn_failed_workers=True,
         workers_kill_timeout=30,
         websockets=False,

@@ -84,6 +84,8 @@ STRANGLER_PROXY = {
     "ADMIN_ONLY_PATHS": tuple(
         env_list("STRANGLER_ADMIN_ONLY_PATHS", list(default("admin_only_paths")))
     ),
+    # One structured line per request (strangler_proxy/edge/access_log.py); false for benchmarks.
+    "ACCESS_LOG": env_bool("STRANGLER_PROXY_ACCESS_LOG", default=default("access_log")),
     "TRACING": env_bool(
         "STRANGLER_TRACING",
         default=bool(env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "") or env_str("OTEL_TRACES_FILE", "")),

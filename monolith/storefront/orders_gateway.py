@@ -19,13 +19,16 @@ it is never put in the session or a cookie, and never logged.
 
 Both paths answer the same view model (`OrderView`, `OrderPage`), so the templates do not care
 where orders come from; a refusal or failure (a 409/400 problem, a 503, a timeout, an open
-breaker) becomes `OrderError`, whose message is what the buyer sees as a flash message.
+breaker) becomes `OrderError`, whose message is what the buyer sees as a flash message. A 503's
+`Retry-After` (a handover) is waited out once when short, else passed on: the message says when
+to try again, and `OrderError.retry_after` carries it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,16 +68,23 @@ WAIT_SECONDS = 5  # `Prefer: wait=N`: how long a buy waits for the saga's outcom
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = WAIT_SECONDS + 5.0
 ATTEMPTS = 2  # reads, and buys (they carry an Idempotency-Key, so a retry is the same order)
+MAX_RETRY_AFTER = 2.0  # a longer Retry-After is passed on to the buyer rather than waited out
 UNAVAILABLE = "Orders are briefly unavailable; please try again in a few seconds."
 CANCELLABLE = frozenset({"pending", "confirmed"})
 
 
 class OrderError(Exception):
-    """Refused or failed; `message` is fit for the buyer (a flash message)."""
+    """Refused or failed; `message` is fit for the buyer (a flash message); `retry_after`, when
+    set, is the seconds after which trying again should work."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, retry_after: int | None = None):
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after
+
+
+def _try_again_in(seconds: int) -> str:
+    return f"Orders are briefly unavailable; please try again in {seconds} seconds."
 
 
 class OrderNotFound(OrderError):
@@ -176,6 +186,7 @@ def client() -> ServiceClient:
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         attempts=ATTEMPTS,
+        max_retry_after=MAX_RETRY_AFTER,
         breaker=make_breaker(f"storefront-{SERVICE}", fail_max=5, reset_timeout=30),
     )
 
@@ -208,11 +219,12 @@ def _call(method: str, path: str, *, user, request_id: str | None, **kwargs: Any
         response = service.request(method, path, headers=headers, **kwargs)
     except pybreaker.CircuitBreakerError as exc:
         seconds = breaker_retry_after(service.breaker)
-        raise OrderError(
-            f"Orders are briefly unavailable; please try again in {seconds} seconds."
-        ) from exc
+        raise OrderError(_try_again_in(seconds), retry_after=seconds) from exc
     except UpstreamError as exc:
         log.warning("storefront_orders_unavailable", method=method, path=path, error=str(exc))
+        if exc.retry_after is not None:
+            seconds = max(1, math.ceil(exc.retry_after))
+            raise OrderError(_try_again_in(seconds), retry_after=seconds) from exc
         raise OrderError(UNAVAILABLE) from exc
     if response.status == 404:
         raise OrderNotFound("No such order.")

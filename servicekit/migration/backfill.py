@@ -17,6 +17,12 @@ from django.db import transaction
 
 from servicekit.events.inbox.mirror import aggregate_sequence_observe
 from servicekit.events.inbox.models import InboxCursor
+from servicekit.migration.export_client import (
+    ExportError,
+    ExportSource,
+    add_export_arguments,
+    export_policy,
+)
 
 
 def cursor_seed(*, consumer: str, aggregate_type: str, aggregate_id: str, sequence: int) -> bool:
@@ -88,6 +94,7 @@ class BackfillCommand:
         parser.add_argument("--username", default=os.environ.get("BACKFILL_USERNAME", "staff"))
         parser.add_argument("--after", default="", help=f"resume after this key of the {self.what}")
         parser.add_argument("--page-size", type=int, default=200)
+        add_export_arguments(parser)
 
     def backfill(self, pages: Iterator[dict[str, Any]]) -> str:
         raise NotImplementedError
@@ -95,9 +102,7 @@ class BackfillCommand:
     def handle(self, *args, source, token, username, after, page_size, **options) -> None:
         from django.core.management.base import CommandError
 
-        from servicekit.migration.export_client import ExportError, ExportSource
-
-        exporter = ExportSource(source, token=token)
+        exporter = ExportSource(source, token=token, policy=export_policy(options))
         try:
             if not token:
                 exporter.login(

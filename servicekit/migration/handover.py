@@ -4,9 +4,16 @@
 2. Grace: wait out writes that checked ownership just before the freeze.
 3. Drain: read the old owner's export (each row with its event sequence) until this service's
    inbox cursors have reached every row's sequence: it has applied every change.
-4. Flip: name the new owner. Because applying an event raised this service's own sequence
+4. Route: the proxy routes the entity governs (`--route`) move to the new owner while writes are
+   still frozen, so no write the proxy sends there can land before the new owner may take it.
+5. Flip: name the new owner. Because applying an event raised this service's own sequence
    (servicekit.events.inbox.mirror), its first event continues each aggregate's stream.
-Any failure puts the previous owner back.
+Any failure puts the previous routes and the previous owner back.
+
+From a client's side the handover is one step: writes answer 503 with `Retry-After` while frozen,
+and a proxy worker that has not reloaded the routes yet (a second at most) sends a write to the
+old owner, which answers 503 `owner_moving` with `Retry-After` (never a 409 a client cannot act
+on); the retry lands on the new owner.
 """
 
 from __future__ import annotations
@@ -14,10 +21,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from servicekit.events.inbox.models import InboxCursor
-from servicekit.migration.ownership import FROZEN, owner_of, ownership_set
+from servicekit.migration.export_client import (
+    ExportError,
+    ExportSource,
+    add_export_arguments,
+    export_policy,
+)
+from servicekit.migration.ownership import DEFAULT_OWNER, FROZEN, owner_of, ownership_set
+from servicekit.migration.proxy_routes import ProxyRoutes, RouteError
 
 
 @dataclass(frozen=True)
@@ -31,6 +45,50 @@ class Stream:
 
 class HandoverTimeout(RuntimeError):
     pass
+
+
+class HandoverRefused(RuntimeError):
+    """A precondition failed before anything was frozen (for example a route that cannot follow)."""
+
+
+class Routes(Protocol):
+    """The proxy's route table as a handover sees it (servicekit.migration.proxy_routes)."""
+
+    def show(self, name: str) -> dict[str, Any]: ...
+
+    def set_mode(self, name: str, mode: str) -> None: ...
+
+
+class _NoRoutes:
+    def show(self, name: str) -> dict[str, Any]:
+        raise LookupError(name)
+
+    def set_mode(self, name: str, mode: str) -> None:
+        raise LookupError(name)
+
+
+def route_mode_for(owner: str) -> str:
+    """The mode that sends a route's traffic to `owner`: the monolith, or the route's upstream."""
+    return "monolith" if owner == DEFAULT_OWNER else "extracted"
+
+
+def routes_check(routes: Routes, names: list[str], *, to: str) -> dict[str, str]:
+    """Each route's current mode; refuse a route whose upstream is not the new owner."""
+    modes = {}
+    for name in names:
+        route = routes.show(name)
+        if to != DEFAULT_OWNER and route.get("upstream") != to:
+            raise HandoverRefused(
+                f"route {name} sends extracted traffic to {route.get('upstream')!r}, not to {to}"
+            )
+        modes[name] = route.get("mode", "monolith")
+    return modes
+
+
+def _routes_set(routes: Routes, modes: dict[str, str], report: Callable[[str], None]) -> None:
+    for name, mode in modes.items():
+        routes.set_mode(name, mode)
+        report(f"route {name}: {mode}")
 
 
 def rows_behind(pages: Iterable[dict[str, Any]], *, consumer: str, streams: list[Stream]) -> int:
@@ -72,13 +130,27 @@ def handover(
     timeout: float = 60.0,
     poll: float = 0.3,
     report: Callable[[str], None] = lambda line: None,
+    routes: Routes | None = None,
+    route_names: list[str] | None = None,
 ) -> None:
+    """Freeze, drain, move `route_names` (through `routes`), flip; undo all of it on failure."""
+    names = list(route_names or [])
+    if routes is None:
+        if names:
+            raise ValueError("route_names need routes")
+        routes = _NoRoutes()
     previous = owner_of(entity)
+    # checked before the freeze: a route that cannot follow refuses the handover up front
+    before = routes_check(routes, names, to=to)
+    target = {name: route_mode_for(to) for name in names}
     if previous == to:
         report(f"{entity} is already owned by {to}")
+        # a rerun also repairs routes that were left behind
+        _routes_set(routes, {n: m for n, m in target.items() if before[n] != m}, report)
         return
     ownership_set(entity, FROZEN)
     report(f"{entity}: writes frozen (was {previous})")
+    moved: dict[str, str] = {}
     try:
         time.sleep(grace)
         deadline = time.monotonic() + timeout
@@ -87,9 +159,17 @@ def handover(
                 raise HandoverTimeout(f"{behind} {entity} rows still not applied after {timeout} s")
             report(f"{entity}: waiting for {behind} changes to arrive")
             time.sleep(poll)
+        for name, mode in target.items():
+            moved[name] = before[name]
+            _routes_set(routes, {name: mode}, report)
         ownership_set(entity, to)
         report(f"{entity}: now owned by {to}")
     except BaseException:
+        for name, mode in moved.items():
+            try:
+                _routes_set(routes, {name: mode}, report)
+            except Exception as exc:  # the owner must still go back
+                report(f"route {name}: could not put back {mode}: {exc}")
         ownership_set(entity, previous)
         report(f"{entity}: handover aborted, {previous} owns it again")
         raise
@@ -124,6 +204,22 @@ class TakeoverCommand:
             help="where a staff token is issued (the identity provider)",
         )
         parser.add_argument("--timeout", type=float, default=60.0)
+        parser.add_argument(
+            "--route",
+            action="append",
+            default=[],
+            dest="routes",
+            metavar="NAME",
+            help="a proxy route this entity's writes take (repeatable): it moves to the new "
+            "owner inside the handover, and back if the handover fails",
+        )
+        parser.add_argument(
+            "--routes-file",
+            default="",
+            help="the proxy's routes file (default: the proxy's, $STRANGLER_ROUTES_FILE or "
+            "<data folder>/routes.yaml)",
+        )
+        add_export_arguments(parser)
 
     def check_preconditions(self) -> None:
         """Raise CommandError when this takeover must not start."""
@@ -135,16 +231,16 @@ class TakeoverCommand:
     def after_flip(self) -> None:
         """Runs once this service owns the entity."""
 
-    def handle(self, *args, source, token, username, token_url, timeout, **options) -> None:
+    def handle(
+        self, *args, source, token, username, token_url, timeout, routes, routes_file, **options
+    ) -> None:
         import os
 
         from django.conf import settings
         from django.core.management.base import CommandError
 
-        from servicekit.migration.export_client import ExportError, ExportSource
-
         self.check_preconditions()
-        exporter = ExportSource(source, token=token)
+        exporter = ExportSource(source, token=token, policy=export_policy(options))
         try:
             if not token:
                 exporter.login(
@@ -160,7 +256,9 @@ class TakeoverCommand:
                 streams=self.streams,
                 timeout=timeout,
                 report=self.stdout.write,
+                routes=ProxyRoutes(routes_file=routes_file),
+                route_names=routes,
             )
-        except (ExportError, HandoverTimeout) as exc:
+        except (ExportError, HandoverTimeout, HandoverRefused, RouteError) as exc:
             raise CommandError(str(exc)) from exc
         self.after_flip()

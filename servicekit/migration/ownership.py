@@ -29,9 +29,18 @@ _cache: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
 _lock = threading.Lock()
 
 
-class OwnedElsewhere(ApplicationError):
-    code = "owned_elsewhere"
-    title = "Owned by another service"
+class OwnerMoving(ApplicationError):
+    """A write reached a service that does not own the entity.
+
+    Not a 409: the client did not choose the upstream, the proxy did, and the proxy's route follows
+    ownership within a moment of a handover (the takeover commands flip both, `--route`). So it is
+    a 503 with `Retry-After`: a correct client retries and lands on the owner. `owner` in the
+    problem names where the write belongs, for an operator calling a service directly.
+    """
+
+    code = "owner_moving"
+    title = "The owner of this data is moving"
+    retry_after = 1
 
 
 class HandoverInProgress(ApplicationError):
@@ -103,8 +112,9 @@ def require_ownership(entity: str) -> None:
             details={"entity": entity},
         )
     if owner != settings.SERVICE_NAME:
-        raise OwnedElsewhere(
-            f"{entity} data is owned by the {owner} service; write it there.",
+        raise OwnerMoving(
+            f"{entity} data is owned by the {owner} service; its route is moving there, "
+            "retry in a moment.",
             details={"entity": entity, "owner": owner},
         )
 

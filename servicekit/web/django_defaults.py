@@ -63,3 +63,13 @@ def celery_settings(*, broker_url: str, transport_options: dict, eager: bool) ->
         "CELERY_TASK_EAGER_PROPAGATES": eager,
         "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
     }
+
+
+def metrics_collectors() -> list[str]:
+    """`SERVICEKIT_METRICS_COLLECTORS` for every service: each installs the outbox and inbox, so
+    each exports their gauges (outbox lag) on its own `/metrics`. One list, so that no settings
+    module can leave them out (the extracted services once did: their lag read "not exported")."""
+    return [
+        "servicekit.events.outbox.metrics.collect_outbox",
+        "servicekit.events.inbox.metrics.collect_inbox",
+    ]

@@ -58,6 +58,7 @@ class InvalidInputError(ApplicationError):
 STATUS_BY_CODE: dict[str, int] = {
     "idempotency_key_reused": status.HTTP_422_UNPROCESSABLE_ENTITY,
     "handover_in_progress": status.HTTP_503_SERVICE_UNAVAILABLE,
+    "owner_moving": status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 STATUS_BY_KIND: dict[type[ApplicationError], int] = {
     NotFoundError: status.HTTP_404_NOT_FOUND,

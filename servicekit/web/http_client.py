@@ -3,6 +3,10 @@
 `ServiceClient` resolves a service through a registry (servicekit.web.discovery.registry), balances over its
 instances itself (client-side), retries idempotent calls with exponential backoff and full
 jitter, and trips a pybreaker circuit breaker (shared through Redis when a client is given).
+
+A 503 (or 429, where asked) with `Retry-After` is honoured: a short wait (up to
+`max_retry_after`) is waited out before the retry; a longer one ends the retries at once, and the
+`UpstreamError` raised carries `retry_after`, for the caller to pass on to its own client.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json as jsonlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pybreaker
@@ -25,13 +30,40 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 
 
 class UpstreamError(Exception):
-    """The service could not answer: no instance, connection failure, timeout or a 5xx."""
+    """The service could not answer: no instance, connection failure, timeout or a 5xx.
+
+    `retry_after`: seconds the service asked for (`Retry-After`) in its last answer, if any."""
+
+    retry_after: float | None = None
 
 
 class UpstreamStatusError(UpstreamError):
-    def __init__(self, status: int):
+    def __init__(self, status: int, *, retry_after: float | None = None):
         super().__init__(f"upstream answered {status}")
         self.status = status
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """`Retry-After` as seconds from now (delay-seconds or an HTTP date); None when absent or
+    unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class UpstreamAskedToWait(UpstreamStatusError):
+    """A 503 or 429 with `Retry-After`: the service is up and said when to come back (a handover,
+    a rate limit). Not a failure for the breaker: a handover must not open it for its reset."""
 
 
 def may_retry(method: str, headers: dict[str, str] | None = None) -> bool:
@@ -51,7 +83,11 @@ def make_breaker(
             pybreaker.STATE_CLOSED, redis_client, namespace=f"strangler:breaker:{name}"
         )
     return pybreaker.CircuitBreaker(
-        fail_max=fail_max, reset_timeout=reset_timeout, state_storage=storage, name=name
+        fail_max=fail_max,
+        reset_timeout=reset_timeout,
+        state_storage=storage,
+        name=name,
+        exclude=[UpstreamAskedToWait],
     )
 
 
@@ -92,6 +128,8 @@ class ServiceClient:
         breaker: pybreaker.CircuitBreaker | None = None,
         pool_manager: urllib3.PoolManager | None = None,
         default_headers: dict[str, str] | None = None,
+        retry_statuses: frozenset[int] = RETRY_STATUSES,
+        max_retry_after: float = 2.0,
     ):
         self.service = service
         self.registry = registry
@@ -103,6 +141,9 @@ class ServiceClient:
         self.breaker = breaker or make_breaker(service, fail_max=5, reset_timeout=30)
         self.http = pool_manager or urllib3.PoolManager(maxsize=10)
         self.default_headers = default_headers or {}
+        self.retry_statuses = retry_statuses
+        # a Retry-After longer than this is not waited out here: the caller's client hears it
+        self.max_retry_after = max_retry_after
 
     def request(
         self,
@@ -113,19 +154,24 @@ class ServiceClient:
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
         key: str | None = None,
+        retry: bool | None = None,
     ) -> Response:
-        """Retries only what may be retried; raises UpstreamError or CircuitBreakerError."""
+        """Retries only what may be retried (`retry=True`: a call the caller knows is safe to
+        repeat, such as a login); raises UpstreamError or CircuitBreakerError."""
         method = method.upper()
         headers = {**self.default_headers, **(headers or {})}
         if json is not None:
             body = jsonlib.dumps(json).encode()
             headers.setdefault("Content-Type", "application/json")
-        attempts = self.attempts if may_retry(method, headers) else 1
-        tried = []
+        retryable = may_retry(method, headers) if retry is None else retry
+        attempts = self.attempts if retryable else 1
+        tried: list = []
         last: Exception | None = None
+        asked: float | None = None  # the last answer's Retry-After
         for attempt in range(attempts):
             if attempt:
-                time.sleep(backoff_delay(attempt, base=self.backoff, cap=self.max_backoff))
+                delay = backoff_delay(attempt, base=self.backoff, cap=self.max_backoff)
+                time.sleep(max(delay, asked or 0.0))
             self.pool.update(self.registry.instances(self.service))
             try:
                 instance = self.pool.pick(key, exclude=tried)
@@ -140,10 +186,15 @@ class ServiceClient:
             except (urllib3.exceptions.HTTPError, UpstreamStatusError) as exc:
                 self.pool.release(instance, ok=False)
                 last = exc
+                asked = exc.retry_after if isinstance(exc, UpstreamStatusError) else None
+                if asked is not None and asked > self.max_retry_after:
+                    break  # longer than we wait here: the caller passes it on
                 continue
             self.pool.release(instance, ok=True)
             return response
-        raise UpstreamError(f"{self.service}: {last}") from last
+        error = UpstreamError(f"{self.service}: {last}")
+        error.retry_after = asked
+        raise error from last
 
     def _once(self, method: str, url: str, body: bytes | None, headers: dict) -> Response:
         raw = self.http.request(
@@ -155,8 +206,11 @@ class ServiceClient:
             retries=False,
             redirect=False,
         )
-        if raw.status in RETRY_STATUSES:
-            raise UpstreamStatusError(raw.status)
+        if raw.status in self.retry_statuses:
+            asked = retry_after_seconds(raw.headers.get("Retry-After"))
+            if asked is not None and raw.status in (429, 503):
+                raise UpstreamAskedToWait(raw.status, retry_after=asked)
+            raise UpstreamStatusError(raw.status, retry_after=asked)
         return Response(raw.status, dict(raw.headers), raw.data, url)
 
     def get(self, path: str, **kwargs: Any) -> Response:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 
 import pybreaker
+import structlog
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
@@ -99,11 +100,18 @@ class RequestMetricsMiddleware:
 
 
 class BreakerMetricsListener(pybreaker.CircuitBreakerListener):
-    """Publishes a breaker's state: `CircuitBreaker(..., listeners=[BreakerMetricsListener()])`."""
+    """Publishes a breaker's state: `CircuitBreaker(..., listeners=[BreakerMetricsListener()])`,
+    and logs each change (inside the call that caused it: with that request's id)."""
 
     def state_change(self, cb: pybreaker.CircuitBreaker, old_state, new_state) -> None:
         name = cb.name or "unnamed"
         BREAKER_STATE.labels(name).set(BREAKER_STATES.get(new_state.name, 2))
+        structlog.get_logger("servicekit.breaker").warning(
+            "breaker.state_changed",
+            breaker=name,
+            old=getattr(old_state, "name", str(old_state)),
+            new=new_state.name,
+        )
 
 
 class _SettingsCollector:

@@ -36,6 +36,8 @@ _DESCRIPTIONS = {
     "404": "No such resource, or a page past the last one.",
     "409": "A business rule refused the request (for example stock is short).",
     "429": "Rate limited; retry after the `Retry-After` header.",
+    "503": "The data's owner is being handed over or moving (`handover_in_progress`, "
+    "`owner_moving`); retry after the `Retry-After` header.",
 }
 
 
@@ -61,6 +63,8 @@ class ProblemAutoSchema(AutoSchema):
             codes.append("403")
         if "{" in self.path or unsafe:
             codes += ["404", "409"]
+        if unsafe:
+            codes.append("503")
         elif self._is_paginated():
             codes.append("404")
         codes += [str(code) for code in getattr(self.view, "problem_statuses", ())]

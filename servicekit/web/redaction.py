@@ -3,6 +3,7 @@ differences and captured traffic (servicekit.logging, strangler_proxy.shadow).""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -25,7 +26,12 @@ _PAIR = re.compile(r"(?P<key>[A-Za-z0-9_.\[\]-]+)=(?P<value>[^&\s;,\"']+)")
 
 def is_sensitive_key(key: object) -> bool:
     """A field, header, query or form name whose value is a secret."""
-    text = str(key)
+    return _is_sensitive_name(str(key))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_sensitive_name(text: str) -> bool:
+    # Cached: every log line asks about the same few dozen keys (event, request_id, level...).
     if SENSITIVE_KEYS.search(text):
         return True
     return any(part.lower() in SENSITIVE_WORDS for part in _KEY_PARTS.split(text))

@@ -128,6 +128,7 @@ def service_settings(
             level=env_str("LOG_LEVEL", "INFO"),
             json=env_bool("LOG_JSON", default=True),
         ),
+        "SERVICEKIT_METRICS_COLLECTORS": django_defaults.metrics_collectors(),
         "SERVICEKIT_READY_CHECKS": [
             "servicekit.web.health.check_database",
             "servicekit.web.health.check_broker",

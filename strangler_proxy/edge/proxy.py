@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from structlog.contextvars import bound_contextvars
+
 from servicekit.web.jwt.tokens import TokenError
 from servicekit.web.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
 from servicekit.web.request_id import HEADER as REQUEST_ID_HEADER
 from servicekit.web.request_id import request_id_from
 from strangler_proxy.edge import headers as h
+from strangler_proxy.edge.access_log import AccessEntry, counted
 from strangler_proxy.edge.auth import EdgeAuth, unverified_subject
 from strangler_proxy.edge.ratelimit import Limiter
 from strangler_proxy.edge.reply import Rejected, Reply, problem_reply, stream
@@ -51,6 +54,7 @@ class ProxyOptions:
     trusted_hops: h.TrustedHops
     canary_secret: str = ""
     admin_only_paths: tuple[str, ...] = ()
+    access_log: bool = True
 
 
 @dataclass
@@ -62,6 +66,7 @@ class Incoming:
     method: str
     target: str
     route_label: str = "-"
+    upstream_label: str = "-"
     headers: list[tuple[str, str]] | None = None
     client: h.ClientView | None = None
     public_origin: str = ""
@@ -105,8 +110,29 @@ class Proxy:
         return table
 
     def handle(self, meta: dict[str, Any]) -> Reply:
-        """Answer one request given its WSGI environ (Django's `request.META` is one)."""
+        """Answer one request given its WSGI environ (Django's `request.META` is one). The
+        proxy's own log lines carry its request id meanwhile; one access line follows."""
+        started = time.perf_counter()
         request = Incoming.from_meta(meta)
+        with bound_contextvars(request_id=request.request_id):
+            reply = self._pipeline(request)
+        if not self.options.access_log:
+            return reply
+        entry = AccessEntry(
+            request_id=request.request_id,
+            method=request.method,
+            target=request.target,
+            started=started,
+            route=request.route_label,
+            upstream=request.upstream_label,
+        )
+        if reply.streaming:
+            reply.body = counted(reply.body, entry, reply.status)  # type: ignore[arg-type]
+        else:
+            entry.log(status=reply.status, size=len(reply.body))  # type: ignore[arg-type]
+        return reply
+
+    def _pipeline(self, request: Incoming) -> Reply:
         try:
             self._refuse_unsafe(request)
             self._see_client(request)
@@ -258,6 +284,7 @@ class Proxy:
         body: bytes | None,
     ) -> tuple[UpstreamRuntime, Response]:
         started = time.perf_counter()
+        request.upstream_label = decision.target
         try:
             upstream, raw = self.forwarder.forward(
                 decision, request.method, request.target, headers, body
@@ -267,6 +294,7 @@ class Proxy:
             extra = [("Retry-After", str(exc.retry_after))] if exc.retry_after is not None else []
             raise request.reject(exc.status, exc.kind, str(exc), extra) from None
         label = request.route_label
+        request.upstream_label = upstream.name
         _child(UPSTREAM_REQUESTS, label, upstream.name, str(raw.status)).inc()
         _child(UPSTREAM_LATENCY, label, upstream.name).observe(time.perf_counter() - started)
         return upstream, raw

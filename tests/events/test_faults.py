@@ -124,8 +124,9 @@ def test_two_relays_racing(events_settings, tables, tmp_path, postgres_only):
     published = tmp_path / "published.jsonl"
 
     def backlog_once_both_listen(_procs, _consumer, _relays):
-        support.wait_for(
+        wait_for(
             lambda: len({line["relay"] for line in _json_lines(published)}) == 2,
+            timeout=60,
             what="both relays to start",
         )
         time.sleep(0.5)  # from building the publisher to listening

@@ -1,5 +1,6 @@
 """Debian's Prometheus, configured by scripts/prometheus.py, scrapes a fleet started from the
-Procfile: every target comes up, the alert rules load and the key metrics are there."""
+Procfile: every target comes up, the alert rules load and the key metrics are there, among them
+every service's outbox lag, which the control centre reads too."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ import yaml
 
 from servicekit.web.ports import path_of, port_env_var
 from tests.infra import fleet
+from tests.support.packages import debian_binary
 from tests.support.processes import free_port, stop_processes
 from tests.support.wait import wait_for
 
 ROOT = fleet.ROOT
+ADMIN_TOKEN = "prometheus-test-admin-token"
 
 
 def _load_script():
@@ -49,6 +52,7 @@ def upstream_env(ports: dict[str, int]) -> dict[str, str]:
 
 
 def test_prometheus_scrapes_every_http_process_of_the_fleet(tmp_path):
+    debian_binary("prometheus", "prometheus")  # skipped only where it cannot be had (not in CI)
     script = _load_script()
     processes = fleet.procfile()
     web = script.fleet_ports()
@@ -60,6 +64,7 @@ def test_prometheus_scrapes_every_http_process_of_the_fleet(tmp_path):
         "DJANGO_ENV": "local",
         "STRANGLER_DATA_DIR": str(tmp_path / "data"),
         "LOG_JSON": "true",
+        "STRANGLER_ADMIN_TOKEN": ADMIN_TOKEN,
         **{port_env_var(name): str(port) for name, port in ports.items()},
         # Every service reads the same ownership file, as in compose and k8s.
         "OWNERSHIP_FILE": str(tmp_path / "ownership.yaml"),
@@ -161,6 +166,31 @@ def _run(script, processes, web, ports, env, started, logs, tmp_path) -> None:
                 ignore=(OSError,),
             )
         assert query('http_request_duration_seconds_bucket{job="monolith"}')
+
+        # then: every service with an outbox (all but the proxy) exports its lag, and the
+        # control centre's read model has a number for each
+        services = sorted(set(ports) - {"proxy"})
+        for name in services:
+            expr = f'outbox_pending_messages{{job="{name}"}}'
+            wait_for(
+                lambda expr=expr: query(expr),
+                timeout=30,
+                interval=0.5,
+                what=expr,
+                ignore=(OSError,),
+            )
+        lagging = query("outbox_oldest_pending_age_seconds")
+        assert {r["metric"]["job"] for r in lagging} == set(services)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{ports['proxy']}/_strangler/outbox",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            read_model = json.loads(response.read())["services"]
+        assert set(read_model) == set(services), read_model
+        for name, lag in read_model.items():
+            assert isinstance(lag.get("pending"), (int, float)), (name, lag)
+            assert isinstance(lag.get("oldest_age_seconds"), (int, float)), (name, lag)
         rules = get_json(f"{api}/rules")["data"]["groups"]
         assert {r["name"] for g in rules for r in g["rules"]} >= {"TargetDown", "OutboxLagging"}
     except AssertionError:

@@ -76,3 +76,20 @@ def test_breaker_listener_publishes_open_then_closed():
     assert BREAKER_STATE.labels("infra-test")._value.get() == 2
     breaker.close()
     assert BREAKER_STATE.labels("infra-test")._value.get() == 0
+
+
+def test_every_extracted_service_exports_its_outbox_lag(monkeypatch, tmp_path):
+    """The extracted services' settings come from `service_settings`; the monolith's list too."""
+    from django.conf import settings
+
+    from servicekit.web.service_settings import service_settings
+
+    monkeypatch.setenv("STRANGLER_DATA_DIR", str(tmp_path))
+    built = service_settings(
+        service_name="any", apps=[], urlconf="u", wsgi="w", title="t", description="d"
+    )
+    for collectors in (
+        built["SERVICEKIT_METRICS_COLLECTORS"],
+        settings.SERVICEKIT_METRICS_COLLECTORS,
+    ):
+        assert "servicekit.events.outbox.metrics.collect_outbox" in collectors

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from servicekit.migration.ownership import HandoverInProgress, OwnedElsewhere
+from servicekit.migration.ownership import HandoverInProgress, OwnerMoving
 from servicekit.web.errors import (
     ApplicationError,
     InvalidInputError,
@@ -24,7 +24,7 @@ from servicekit.web.errors import (
         (NotFoundError("gone", code="product_not_found"), 404),
         (UnauthorizedError("wrong", code="invalid_credentials"), 401),
         (InvalidInputError("empty", code="empty_order"), 400),
-        (OwnedElsewhere("elsewhere"), 409),
+        (OwnerMoving("elsewhere"), 503),
         (HandoverInProgress("wait"), 503),
     ],
 )

@@ -44,6 +44,8 @@ def run_step(
     )
 
 
+# Every chapter in one walk: minutes on a busy 2-core machine, past the suite's default limit.
+@pytest.mark.timeout(1800)
 def test_the_tutorial_runs_as_written(fleet):
     env, data = fleet
     forced = {k: env[k] for k in (*(n.upper() for n in PORTS), "STRANGLER_DATA_DIR")}

@@ -2,8 +2,9 @@
 
 Three kinds: making a notification from an order event (`notification_for_order`: as the owner
 it is published and emailed, otherwise the copy is built silently); the owner's read writes,
-refused elsewhere with 409 `owned_elsewhere`; and the `*_apply_*` functions, which mirror the
-other side's notification events and the users stream into this database (the inbox runs them).
+refused elsewhere with 503 `owner_moving` and `Retry-After`; and the `*_apply_*` functions, which
+mirror the other side's notification events and the users stream into this database (the inbox
+runs them).
 """
 
 from __future__ import annotations

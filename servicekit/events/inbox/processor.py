@@ -117,6 +117,7 @@ class InboxProcessor:
         logger.info(
             "inbox.applied",
             consumer=self.consumer.name,
+            request_id=envelope.correlation_id,
             event_id=str(envelope.event_id),
             event_type=envelope.event_type,
             aggregate_type=envelope.aggregate_type,

@@ -281,6 +281,14 @@ class Relay:
         for row in rows:
             if row.event_id in confirmed:
                 OUTBOX_PUBLISHED.labels(row.event_type).inc()
+                # One line per event, with the id of the request that caused it: a request can
+                # be followed from the proxy through the relay to its consumers.
+                logger.info(
+                    "outbox.published",
+                    event_id=str(row.event_id),
+                    event_type=row.event_type,
+                    request_id=row.correlation_id,
+                )
         self.published += len(confirmed)
         logger.info(
             "outbox.sent",

@@ -9,6 +9,7 @@ from servicekit.events.inbox.processor import InboxProcessor
 from servicekit.events.inbox.registry import get_consumer
 from tests.extracted.catalog.builders import product_created
 from tests.support.envelopes import envelope
+from tests.support.export_rows import product_export_row
 
 pytestmark = pytest.mark.django_db
 
@@ -22,19 +23,7 @@ def page(products, next_after=None):
 
 
 def row(sku, sequence, **overrides):
-    base = {
-        "sku": sku,
-        "name": "Mug",
-        "description": "",
-        "category": "kitchen",
-        "price": "4.50",
-        "currency": "EUR",
-        "is_active": True,
-        "on_hand": 10,
-        "reserved": 0,
-        "sequence": sequence,
-    }
-    return {**base, **overrides}
+    return product_export_row(sku, sequence, **overrides)
 
 
 def test_live_events_before_and_after_the_snapshot_are_applied_exactly_once():

@@ -14,7 +14,9 @@ BODY = {"sku": "MUG-9", "name": "Mug", "category": "kitchen", "price": "3.00", "
 def test_writes_are_refused_while_the_monolith_owns_products(staff_client):
     Category.objects.create(slug="kitchen", name="Kitchen")
     response = staff_client.post("/api/v1/products/", BODY, format="json")
-    assert_problem(response, 409, "owned_elsewhere")
+    # not a 409: the proxy chose this upstream, and its route follows ownership in a moment
+    assert_problem(response, 503, "owner_moving")
+    assert response["Retry-After"] == "1"
     assert response.json()["owner"] == "monolith"
     assert not Product.objects.exists()
 

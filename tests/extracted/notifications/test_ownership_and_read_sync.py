@@ -42,8 +42,8 @@ def test_mark_read_is_refused_while_the_monolith_owns_notifications(inbox, custo
     notification = Notification.objects.get()
 
     response = customer_client.post(f"/api/v1/notifications/{notification.pk}/read/")
-    assert assert_problem(response, 409, "owned_elsewhere")["owner"] == "monolith"
-    assert customer_client.post("/api/v1/notifications/read-all/").status_code == 409
+    assert assert_problem(response, 503, "owner_moving")["owner"] == "monolith"
+    assert customer_client.post("/api/v1/notifications/read-all/").status_code == 503
     assert Notification.objects.get().read_at is None and not _reads()
 
 
@@ -90,7 +90,7 @@ def test_flipping_back_and_forth_keeps_read_state_equal(inbox, customer_client, 
 
     # flip back: the service refuses, and mirrors the monolith's read of the second one
     ownership_set("notification", "monolith")
-    assert customer_client.post("/api/v1/notifications/read-all/").status_code == 409
+    assert customer_client.post("/api/v1/notifications/read-all/").status_code == 503
     second_read = NotificationReadV1(**{**KEY, "order_id": 4}, read_at="2026-03-05T09:00:00+00:00")
     inbox.process([envelope(second_read, sequence=2)])
 

@@ -74,7 +74,7 @@ def test_prefer_wait_answers_with_the_outcome_when_settled(customer, catalog):
 def test_placing_needs_ownership(customer, catalog):
     ownership_set("order", "monolith")
     response = place(customer, ("MUG-1", 1))
-    assert_problem(response, 409, "owned_elsewhere")
+    assert_problem(response, 503, "owner_moving")
 
 
 def _export_row(order_id: int, *, key: str | None, sequence: int = 1, status="pending") -> dict:

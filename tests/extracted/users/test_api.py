@@ -44,7 +44,7 @@ def test_register_then_log_in_and_read_the_profile(api, users_owned):
 
 def test_registration_is_refused_while_the_monolith_owns_accounts(api):
     response = api.post("/api/v1/users/", REGISTRATION, format="json")
-    assert_problem(response, 409, "owned_elsewhere")
+    assert_problem(response, 503, "owner_moving")
     assert not OutboxMessage.objects.exists()
 
 

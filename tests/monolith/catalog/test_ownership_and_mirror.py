@@ -41,7 +41,7 @@ def test_monolith_refuses_product_writes_it_no_longer_owns(staff_client, product
     response = staff_client.post(
         f"/api/v1/products/{product.sku}/price/", {"price": "1.00"}, format="json"
     )
-    body = assert_problem(response, 409, "owned_elsewhere")
+    body = assert_problem(response, 503, "owner_moving")
     assert body["owner"] == "catalog"
     product.refresh_from_db()
     assert str(product.price) == "10.00"

@@ -71,10 +71,10 @@ def test_mark_read_is_refused_while_the_service_owns_notifications(customer_clie
     ownership_set("notification", "notifications")
 
     body = assert_problem(
-        customer_client.post(f"/api/v1/notifications/{first}/read/"), 409, "owned_elsewhere"
+        customer_client.post(f"/api/v1/notifications/{first}/read/"), 503, "owner_moving"
     )
     assert body["owner"] == "notifications"
-    assert_problem(customer_client.post("/api/v1/notifications/read-all/"), 409, "owned_elsewhere")
+    assert_problem(customer_client.post("/api/v1/notifications/read-all/"), 503, "owner_moving")
     assert Notification.objects.get(pk=first).read_at is None
     # reads still answer
     assert customer_client.get("/api/v1/notifications/").json()["count"] == 1

@@ -4,6 +4,7 @@ user. A fake orders service on a free port stands in for it and records what it 
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -306,3 +307,47 @@ def test_an_open_breaker_answers_without_calling_the_service(
     page = browser.get(response["Location"]).content.decode()
     assert "Orders are briefly unavailable; please try again in" in page
     assert "seconds." in page
+
+
+def test_a_long_retry_after_reaches_the_buyer(browser, customer, fake_orders):
+    # given: the orders service is handing orders over and asks for 30 s
+    fake_orders.routes["POST", "/api/v1/orders/5/cancel/"] = (
+        *problem(503, "handover_in_progress", "wait"),
+        {"Retry-After": "30"},
+    )
+    fake_orders.routes["GET", "/api/v1/orders/"] = (
+        200,
+        {"count": 0, "next": None, "previous": None, "results": []},
+    )
+    login(browser, customer)
+    page = browser.get("/my/orders/").content.decode()
+
+    # when
+    response = browser.post("/my/orders/5/cancel/", {"csrfmiddlewaretoken": csrf_token(page)})
+
+    # then: the buyer is told when, not just "briefly"
+    shown = browser.get(response["Location"]).content.decode()
+    assert "please try again in 30 seconds." in shown
+
+
+def test_a_short_retry_after_is_waited_out_and_never_opens_the_breaker(
+    browser, customer, product, fake_orders
+):
+    # given: every other answer is a handover's 503 with Retry-After: 1
+    answers = iter(
+        [(*problem(503, "owner_moving", "moving"), {"Retry-After": "1"}), (201, api_order(9))] * 4
+    )
+    fake_orders.routes["POST", "/api/v1/orders/"] = lambda: next(answers)
+    login(browser, customer)
+
+    # when: four buys, each refused once (more refusals than the breaker's fail_max of 5 would
+    # need if they counted)
+    started = time.monotonic()
+    pages = [browser.get(buy(browser, product)["Location"]).content.decode() for _ in range(4)]
+
+    # then: each buy waited the second out and went through; the same key was sent twice
+    assert all("Order 9 placed and confirmed." in page for page in pages)
+    assert time.monotonic() - started >= 4 * 0.9
+    keys = [r["headers"]["Idempotency-Key"] for r in fake_orders.requests if r["method"] == "POST"]
+    assert len(keys) == 8 and keys[0] == keys[1]
+    assert orders_gateway.client().breaker.current_state == "closed"

@@ -83,11 +83,11 @@ def test_registration_and_profile_writes_are_refused_once_the_service_owns_accou
         {"username": "dora", "email": "dora@example.com", "password": "a-long-pass-phrase"},
         format="json",
     )
-    assert_problem(response, 409, "owned_elsewhere")
+    assert_problem(response, 503, "owner_moving")
     assert_problem(
         customer_client.patch("/api/v1/users/me", {"first_name": "C"}, format="json"),
-        409,
-        "owned_elsewhere",
+        503,
+        "owner_moving",
     )
     assert customer_client.get("/api/v1/users/me").status_code == 200  # reads stay
 

@@ -10,7 +10,12 @@ from extracted.catalog.products.reconcile import (
     catalog_repair_local,
     catalog_repair_remote,
 )
-from servicekit.migration.export_client import ExportError, ExportSource
+from servicekit.migration.export_client import (
+    ExportError,
+    ExportSource,
+    add_export_arguments,
+    export_policy,
+)
 from servicekit.migration.ownership import owner_of
 
 
@@ -29,9 +34,10 @@ class Command(BaseCommand):
             action="store_true",
             help="fix the non-owner's copy (ours, while the monolith owns products)",
         )
+        add_export_arguments(parser)
 
     def handle(self, *args, source, token, username, batch_size, repair, **options):
-        exporter = ExportSource(source, token=token)
+        exporter = ExportSource(source, token=token, policy=export_policy(options))
         try:
             if not token:
                 exporter.login(

@@ -11,7 +11,12 @@ from extracted.orders.orders.backfill import (
     orders_pages_apply,
     products_backfill,
 )
-from servicekit.migration.export_client import ExportError, ExportSource
+from servicekit.migration.export_client import (
+    ExportError,
+    ExportSource,
+    add_export_arguments,
+    export_policy,
+)
 
 
 class Command(BaseCommand):
@@ -22,9 +27,10 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="staff")
         parser.add_argument("--token", default=os.environ.get("BACKFILL_TOKEN", ""))
         parser.add_argument("--page-size", type=int, default=200)
+        add_export_arguments(parser)
 
     def handle(self, *args, source, username, token, page_size, **options):
-        exporter = ExportSource(source, token=token)
+        exporter = ExportSource(source, token=token, policy=export_policy(options))
         report = BackfillReport()
         try:
             if not token:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy
+.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -19,7 +19,10 @@ install: $(STAMP)
 run: install  ## the whole system on embedded defaults (SQLite files, kombu filesystem broker)
 	@$(BIN)/python scripts/run.py
 
-test: install  ## every test on SQLite, then the integration tests on PostgreSQL + RabbitMQ
+run-real: install  ## the same fleet on PostgreSQL + RabbitMQ + Redis (local servers unless DATABASE_URL etc. are set)
+	@$(BIN)/python scripts/run.py --real
+
+test: install  ## every test on SQLite, then on PostgreSQL + RabbitMQ (+ Redis): service suites, tutorial, e2e, integration tests
 	@$(BIN)/python scripts/test.py
 
 containers: install  ## podman (Debian, rootful): build the images here, run the compose fleet, smoke walk

@@ -7,6 +7,7 @@ from pathlib import Path
 from servicekit.web import django_defaults
 from servicekit.web.env import (
     broker_url,
+    cache_config,
     data_dir,
     database_config,
     env_bool,
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_structlog",
+    "servicekit.web",
     "servicekit.events.outbox",
     "servicekit.events.relay",
     "servicekit.events.inbox",
@@ -125,13 +127,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("REDIS_URL")}
-        if env_str("REDIS_URL", "")
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
-}
+CACHES = {"default": cache_config(service=SERVICE_NAME)}
 
 REST_FRAMEWORK = django_defaults.rest_framework_settings(
     throttle_rates={"auth": env_str("AUTH_THROTTLE_RATE", "30/min")}

@@ -1,5 +1,10 @@
 """`make run`: migrate every service, seed the demo data and start the whole fleet (honcho).
 
+Each service has its own database (servicekit/web/env.py: `<SERVICE>_DATABASE_URL`, else
+`<prefix>_<service>` on the server `DATABASE_URL` names, else a SQLite file); a missing
+PostgreSQL database is created before migrating. `--real` (`make run-real`) runs on the local
+PostgreSQL, RabbitMQ and Redis (scripts/backends.py) unless those variables are set already.
+
 Ports come from the port map (servicekit/web/ports.py); `<NAME>_PORT` in the environment moves a
 process (the tutorial test runs a whole fleet on free ports this way). The proxy's route table
 and the ownership file live in the data folder, so flipping routes never edits the repository.
@@ -7,6 +12,7 @@ and the ownership file live in the data folder, so flipping routes never edits t
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -15,8 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
-from servicekit.web.env import data_dir  # noqa: E402
+import backends  # noqa: E402
+
+from servicekit.web.databases import database_create_if_missing  # noqa: E402
+from servicekit.web.env import data_dir, database_config  # noqa: E402
 from servicekit.web.ports import PORTS, port_env_var  # noqa: E402
 from strangler_proxy.routes.file import live_routes_file  # noqa: E402
 
@@ -30,8 +40,35 @@ MANAGE = {
 }
 
 
-def fleet_env() -> dict[str, str]:
+def real_servers(env: dict[str, str]) -> None:
+    """`--real`: the local servers where the operator set nothing; their own data folder, so
+    the ownership file and routes never describe databases they do not belong to."""
+    env.setdefault("DATABASE_URL", backends.POSTGRES_URL)
+    env.setdefault("CELERY_BROKER_URL", backends.RABBITMQ_URL)
+    env.setdefault("REDIS_URL", backends.REDIS_URL)
+    env.setdefault("STRANGLER_DATA_DIR", str(ROOT / "var" / "real"))
+    up = backends.available(patience=5.0)
+    missing = [name for name, ok in up.items() if not ok]
+    if missing:
+        raise SystemExit(
+            f"make run-real: {', '.join(missing)} unreachable on 127.0.0.1 (expected PostgreSQL "
+            ":5432, RabbitMQ :5672, Redis :6379); start them or set DATABASE_URL, "
+            "CELERY_BROKER_URL and REDIS_URL"
+        )
+
+
+def databases_create(env: dict[str, str]) -> None:
+    """Every service's own database, created when missing (PostgreSQL; SQLite makes files)."""
+    for name in MANAGE:
+        config = database_config(service=name, environ=env)
+        if database_create_if_missing(config):
+            print(f"-> {name}: created database {config['NAME']}", flush=True)
+
+
+def fleet_env(*, real: bool = False) -> dict[str, str]:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    if real:
+        real_servers(env)
     # Each process names its own settings; one leaking from the operator's shell would not fit.
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.setdefault("LOG_JSON", "true")
@@ -52,6 +89,13 @@ def fleet_env() -> dict[str, str]:
     return env
 
 
+def database_label(service: str, env: dict[str, str]) -> str:
+    config = database_config(service=service, environ=env)
+    if config["ENGINE"].endswith("sqlite3"):
+        return f"{service}: SQLite"
+    return f"{service}: {config['NAME']}@{config.get('HOST') or 'local'}"
+
+
 def banner(env: dict[str, str]) -> str:
     url = {name: env[f"STRANGLER_{name.upper()}_URL"] for name in PORTS}
     return f"""
@@ -64,13 +108,20 @@ def banner(env: dict[str, str]) -> str:
     JWKS              {url["monolith"]}/.well-known/jwks.json
     route table       {env["STRANGLER_ROUTES_FILE"]}   (python -m strangler_proxy routes list)
     ownership         {env["OWNERSHIP_FILE"]}
+    databases         {", ".join(database_label(name, env) for name in MANAGE)}
   demo logins: alice / alice-demo-pass (customer), staff / staff-demo-pass (staff)
 """
 
 
-def main() -> int:
-    env = fleet_env()
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--real", action="store_true", help="run on PostgreSQL + RabbitMQ + Redis (make run-real)"
+    )
+    args = parser.parse_args(argv)
+    env = fleet_env(real=args.real)
     quiet = {**env, "LOG_LEVEL": "WARNING"}  # set-up steps print their summary, not every event
+    databases_create(env)
     for name, manage in MANAGE.items():
         print(f"-> {name}: migrate", flush=True)
         subprocess.run(
@@ -86,4 +137,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -88,10 +88,21 @@ def run_suite(
     return returncode
 
 
-# Suites whose every test runs again on the real servers (database-heavy and quick); the
-# others run only their `integration` tests there. "events": the relay, inbox and outbox unit
-# tests take hand-written PostgreSQL statements there (servicekit/events/prepared.py).
-FULL_REAL_PASS = {"monolith", "events", "catalog", "notifications", "orders", "users"}
+# Suites whose every test runs again on the real servers; the others run only their
+# `integration` tests there. "events": the relay, inbox and outbox unit tests take hand-written
+# PostgreSQL statements there (servicekit/events/prepared.py). "tutorial" and "e2e": the walk
+# users follow and the one-trace check start what `make run` starts, so they run on PostgreSQL
+# (a fresh database per service, dropped after), RabbitMQ and Redis too (tests/support/fleet.py).
+FULL_REAL_PASS = {
+    "monolith",
+    "events",
+    "catalog",
+    "notifications",
+    "orders",
+    "users",
+    "tutorial",
+    "e2e",
+}
 
 
 def main(argv: list[str]) -> int:

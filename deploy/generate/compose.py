@@ -6,6 +6,7 @@ from __future__ import annotations
 import yaml
 
 from deploy.generate.fleet import ISSUERS, JWKS_PATH, ROOT, Service, upstream_vars, web_address
+from servicekit.web.env import database_url_var
 
 OWNERSHIP_DIR_COMPOSE = "/var/lib/strangler/ownership"
 JWT_KEYS_DIR_COMPOSE = "/var/lib/strangler/jwt"
@@ -30,7 +31,9 @@ def compose_env(service: Service, services: dict[str, Service]) -> dict[str, str
         env["REDIS_URL"] = "redis://redis:6379/0"
         return env
     upper = service.name.upper()
-    env["DATABASE_URL"] = (
+    # The service's own database with its own role (servicekit/web/env.py: the per-service
+    # variable is used as given; a shared DATABASE_URL would derive `<prefix>_<service>`).
+    env[database_url_var(service.name)] = (
         f"postgres://{service.name}:${{{upper}_DB_PASSWORD:-{service.name}}}"
         f"@postgres:5432/{service.name}"
     )

@@ -15,6 +15,7 @@ from deploy.generate.fleet import (
     web_address,
 )
 from deploy.generate.k8s_network import network_policies
+from servicekit.web.env import database_url_var
 from servicekit.web.ports import path_of
 
 OWNERSHIP_DIR_K8S = "/etc/strangler/ownership"
@@ -36,7 +37,7 @@ def k8s_env(service: Service, services: dict[str, Service]) -> list[dict]:
         env["STRANGLER_ADMIN_TOKEN"] = secret("proxy-admin-token")
         env["REDIS_URL"] = secret("redis-url")
     else:
-        env["DATABASE_URL"] = secret(f"{service.name}-database-url")
+        env[database_url_var(service.name)] = secret(f"{service.name}-database-url")
         env["CELERY_BROKER_URL"] = secret("celery-broker-url")
         env["OWNERSHIP_FILE"] = {"value": f"{OWNERSHIP_DIR_K8S}/ownership.yaml"}
     if service.name == "monolith":

@@ -8,7 +8,11 @@ os.environ["DJANGO_SETTINGS_MODULE"] = (
     "extracted.notifications.settings"  # this entry point runs this service only
 )
 
+from servicekit.web.databases import database_refuse_foreign
 from servicekit.web.observability import configure_observability
 
 configure_observability(service_name="notifications")
 application = get_wsgi_application()
+
+# Once per process, not per request: never serve from another service's database.
+database_refuse_foreign()

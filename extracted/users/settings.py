@@ -1,7 +1,7 @@
 """Users service settings: the shared service defaults, its user model, its key ring, and who
 owns user accounts."""
 
-from servicekit.web.env import data_dir, env_int, env_str
+from servicekit.web.env import cache_config, data_dir, env_int, env_str
 from servicekit.web.service_settings import service_settings
 
 _settings = service_settings(
@@ -46,10 +46,4 @@ SERVICEKIT_JWT = {
     "USER_RESOLVER": "extracted.users.accounts.selectors.user_from_token_claims",
 }
 # The token endpoint's throttle counts here: shared across workers when Redis is configured.
-CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("REDIS_URL")}
-        if env_str("REDIS_URL", "")
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
-}
+CACHES = {"default": cache_config(service="users")}

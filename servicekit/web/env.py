@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 
@@ -73,31 +74,95 @@ def data_dir(*, environ: Mapping[str, str] | None = None) -> Path:
     return path
 
 
-def database_config(
-    *, service: str, environ: Mapping[str, str] | None = None, var: str = "DATABASE_URL"
-) -> dict:
-    """`DATABASE_URL` when set, else a SQLite file of the service's own under the data folder."""
+# WAL and a busy timeout let the web process and the workers share one SQLite file.
+SQLITE_OPTIONS = {
+    "timeout": 20,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
+def database_url_var(service: str) -> str:
+    """`CATALOG_DATABASE_URL` for the catalog: the variable naming one service's own database."""
+    return f"{service.upper().replace('-', '_')}_DATABASE_URL"
+
+
+def service_database_url(url: str, service: str) -> str:
+    """The service's own database on the server a shared `DATABASE_URL` names.
+
+    The URL's database name is a prefix: `postgres://h/strangler` gives `.../strangler_catalog`
+    (no name: `.../catalog`); `sqlite:///var/x.sqlite3` gives `sqlite:///var/x_catalog.sqlite3`.
+    Query strings (sslmode, options) are kept.
+    """
+    if url.startswith("sqlite:"):
+        # Not through urlsplit/urlunsplit: they turn `sqlite:////abs` into `sqlite://abs`.
+        head, _, query = url.partition("?")
+        scheme, _, path = head.partition("://")
+        if path in ("", "/", "/:memory:", ":memory:"):
+            return url  # in memory: private to the process anyway
+        folder, _, file = path.rpartition("/")
+        stem, dot, ext = file.rpartition(".")
+        own = f"{stem}_{service}.{ext}" if dot and stem else f"{file}_{service}.sqlite3"
+        return f"{scheme}://{folder}/{own}" + (f"?{query}" if query else "")
+    parts = urlsplit(url)
+    prefix = parts.path.strip("/")
+    return urlunsplit(parts._replace(path="/" + (f"{prefix}_{service}" if prefix else service)))
+
+
+def database_url(*, service: str, environ: Mapping[str, str] | None = None) -> str:
+    """The URL `database_config` uses for `service`, "" for the embedded SQLite default."""
     environ = os.environ if environ is None else environ
-    url = environ.get(var)
+    own = environ.get(database_url_var(service))
+    if own:
+        return own
+    shared = environ.get("DATABASE_URL")
+    return service_database_url(shared, service) if shared else ""
+
+
+def database_config(*, service: str, environ: Mapping[str, str] | None = None) -> dict:
+    """The service's own database, never another service's.
+
+    `<SERVICE>_DATABASE_URL` (e.g. `CATALOG_DATABASE_URL`) is used as given; else `DATABASE_URL`
+    names a server and a database prefix, and the service uses `<prefix>_<service>` there
+    (`service_database_url`); else a SQLite file of its own under the data folder.
+    """
+    environ = os.environ if environ is None else environ
+    url = database_url(service=service, environ=environ)
     if url:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        if config["ENGINE"].endswith("sqlite3") and config["NAME"] not in ("", ":memory:"):
+            Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+            config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     else:
         folder = data_dir(environ=environ) / service
         folder.mkdir(parents=True, exist_ok=True)
         config = {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(folder / "db.sqlite3"),
-            # WAL and a busy timeout let the web process and the workers share one file.
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
         }
     suffix = environ.get("STRANGLER_TEST_DB_SUFFIX", "")
     if suffix:
         config.setdefault("TEST", {})["NAME"] = f"test_{service}_{suffix}"
     return config
+
+
+def cache_config(*, service: str, environ: Mapping[str, str] | None = None) -> dict:
+    """Redis (`REDIS_URL`) when set, else in-process memory.
+
+    Services may share one Redis server, never its keys: every key starts with the service's
+    name (after `CACHE_KEY_PREFIX`, which tells two fleets on one server apart).
+    """
+    environ = os.environ if environ is None else environ
+    url = environ.get("REDIS_URL")
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    prefix = environ.get("CACHE_KEY_PREFIX", "")
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": f"{prefix}:{service}" if prefix else service,
+    }
 
 
 def broker_url(*, environ: Mapping[str, str] | None = None) -> str:

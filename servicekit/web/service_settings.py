@@ -62,6 +62,7 @@ def service_settings(
             "drf_spectacular",
             "drf_spectacular_sidecar",
             "django_structlog",
+            "servicekit.web",
             "servicekit.events.outbox",
             "servicekit.events.relay",
             "servicekit.events.inbox",

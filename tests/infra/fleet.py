@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from servicekit.web.env import database_url_var
 from servicekit.web.ports import PORTS, port_env_var
 from servicekit.web.procfile import bind_of, read_procfile, settings_module_of
 
@@ -149,8 +150,9 @@ def env_reads_of_source(source: str) -> EnvReads:
         ):
             reads.optional.add(first)
         elif fname == "database_config":
-            var = next((_const(k.value) for k in node.keywords if k.arg == "var"), None)
-            reads.required.add(var or "DATABASE_URL")
+            # Stands for "a database of its own": `settings_reads` names the variable
+            # (`<SERVICE>_DATABASE_URL`, servicekit/web/env.py).
+            reads.required.add("DATABASE_URL")
         elif fname == "broker_url":
             reads.required.add("CELERY_BROKER_URL")
         elif fname == "secret_key":
@@ -170,6 +172,26 @@ def env_reads_of(paths: list[Path]) -> EnvReads:
     return reads
 
 
+def service_of(module: str) -> str:
+    """`catalog` for `extracted.catalog.settings`, `monolith` for `monolith.settings`."""
+    return module.rsplit(".", 1)[0].split(".")[-1]
+
+
+def settings_reads(module: str) -> EnvReads:
+    """What a settings module reads, the database rule applied: it requires its own
+    `<SERVICE>_DATABASE_URL` (what a deployment sets per service), and may read the shared
+    `DATABASE_URL` (a server and a prefix: the local shape, never a deployment's)."""
+    reads = env_reads_of(settings_files(module))
+    if "DATABASE_URL" in reads.required:
+        reads.required = (reads.required - {"DATABASE_URL"}) | {database_var(module)}
+        reads.optional = reads.optional | {"DATABASE_URL"}
+    return reads
+
+
+def database_var(module: str) -> str:
+    return database_url_var(service_of(module))
+
+
 def routes_table_vars() -> set[str]:
     """`${STRANGLER_CATALOG_URL:-...}` in the proxy's route table: the proxy reads these."""
     return set(_ROUTES_VAR.findall(ROUTES_TABLE.read_text(encoding="utf-8")))
@@ -186,7 +208,8 @@ def known_env() -> frozenset[str]:
         if not {"tests", "migrations"} & set(p.relative_to(ROOT).parts)
     ]
     names = env_reads_of(paths).all | LIBRARY_ENV | {port_env_var(name) for name in PORTS}
-    return frozenset(names | routes_table_vars())
+    databases = {database_var(module) for module in database_modules()}
+    return frozenset(names | databases | routes_table_vars())
 
 
 def is_known_env(name: str) -> bool:

@@ -100,7 +100,7 @@ def test_every_variable_the_settings_require_is_set_and_every_set_one_is_read(co
         module = env.get("DJANGO_SETTINGS_MODULE")
         if module not in modules:
             continue  # reported by the test above
-        reads = fleet.env_reads_of(fleet.settings_files(module))
+        reads = fleet.settings_reads(module)
         missing = sorted(v for v in reads.required if not interpolate(env.get(v, "")))
         problems += [f"{name}: {module} requires {v}, which is not set" for v in missing]
         unknown = sorted(v for v in env if not fleet.is_known_env(v))
@@ -154,7 +154,8 @@ def test_each_service_has_its_own_database_and_role(compose):
     by_module: dict[str, set[tuple[str, str]]] = {}
     for svc in app_services(compose).values():
         env = env_of(svc)
-        if url := env.get("DATABASE_URL"):
+        module = env.get("DJANGO_SETTINGS_MODULE", "")
+        if module in fleet.settings_modules() and (url := env.get(fleet.database_var(module))):
             parsed = urlparse(interpolate(url))
             by_module.setdefault(env["DJANGO_SETTINGS_MODULE"], set()).add(
                 (parsed.username or "", parsed.path.lstrip("/"))
@@ -292,13 +293,13 @@ def test_every_service_with_a_database_is_migrated_before_its_processes_start(co
         if len(migrate) != 1:
             problems.append(f"{module}: {len(migrate)} migrate containers, expected one")
             continue
-        url = env_of(mine[migrate[0]]).get("DATABASE_URL")
+        url = env_of(mine[migrate[0]]).get(fleet.database_var(module))
         if mine[migrate[0]].get("restart") != "no":
             problems.append(f"{migrate[0]}: a one-shot container must not restart")
         for name, svc in mine.items():
             if name == migrate[0]:
                 continue
-            if env_of(svc).get("DATABASE_URL") != url:
+            if env_of(svc).get(fleet.database_var(module)) != url:
                 problems.append(f"{name}: migrates one database, runs on another")
             rule = (svc.get("depends_on") or {}).get(migrate[0], {})
             if rule.get("condition") != "service_completed_successfully":
@@ -363,10 +364,7 @@ def test_proxy_reaches_every_upstream_of_the_route_table_and_services_the_jwks(c
                         if runs[0] != upstream:
                             problems.append(f"{name}: {var} does not reach {upstream}")
         module = env.get("DJANGO_SETTINGS_MODULE", "")
-        if (
-            module in fleet.settings_modules()
-            and "JWKS_URL" in fleet.env_reads_of(fleet.settings_files(module)).all
-        ):
+        if module in fleet.settings_modules() and "JWKS_URL" in fleet.settings_reads(module).all:
             jwks = urlparse(env.get("JWKS_URL", ""))
             runs = compose["services"].get(jwks.hostname or "", {}).get("command", [None])
             if runs[0] != "monolith" or jwks.path != "/.well-known/jwks.json":

@@ -263,10 +263,7 @@ def test_proxy_reaches_every_upstream_and_services_the_monoliths_jwks(docs):
                     if service_address(docs, env.get(var, "")) != upstream:
                         problems.append(f"proxy: {var}={env.get(var)!r} does not reach {upstream}")
         module = env.get("DJANGO_SETTINGS_MODULE")
-        if (
-            module in fleet.settings_modules()
-            and "JWKS_URL" in fleet.env_reads_of(fleet.settings_files(module)).all
-        ):
+        if module in fleet.settings_modules() and "JWKS_URL" in fleet.settings_reads(module).all:
             jwks = env.get("JWKS_URL", "")
             if service_address(docs, jwks) != "monolith" or not jwks.endswith(
                 "/.well-known/jwks.json"
@@ -296,7 +293,7 @@ def test_env_is_complete_known_and_secrets_come_from_secrets(docs):
         inferred = fleet.settings_module_of_command(fleet.procfile().get(process, ""))
         if inferred and inferred != module:
             problems.append(f"{process}: runs {inferred} but DJANGO_SETTINGS_MODULE={module}")
-        reads = fleet.env_reads_of(fleet.settings_files(module))
+        reads = fleet.settings_reads(module)
         problems += [
             f"{process}: {module} requires {v}"
             for v in reads.required
@@ -393,7 +390,7 @@ def test_network_policies_let_only_the_proxy_reach_services_and_each_service_its
                     if not (pod_ok or ns_ok or process in callers_of(docs, caller)):
                         problems.append(f"{process}: {policy['metadata']['name']} admits {peer}")
     for module in fleet.settings_modules():
-        if "DATABASE_URL" not in fleet.env_reads_of(fleet.settings_files(module)).required:
+        if module not in fleet.database_modules():
             continue
         service = module.rsplit(".", 1)[0].split(".")[-1]
         guard = [

@@ -34,16 +34,16 @@ def test_database_defaults_to_a_sqlite_file_per_service(tmp_path):
     assert config["NAME"] == str(tmp_path / "catalog" / "db.sqlite3")
 
 
-def test_database_url_wins(tmp_path):
+def test_database_url_names_the_server_each_service_has_a_database_on(tmp_path):
     config = database_config(
         service="catalog",
         environ={
             "STRANGLER_DATA_DIR": str(tmp_path),
-            "DATABASE_URL": "postgres://u@db:5432/catalog",
+            "DATABASE_URL": "postgres://u@db:5432/strangler",
         },
     )
     assert config["ENGINE"] == "django.db.backends.postgresql"
-    assert (config["HOST"], config["NAME"]) == ("db", "catalog")
+    assert (config["HOST"], config["NAME"]) == ("db", "strangler_catalog")
 
 
 def test_broker_defaults_to_filesystem():

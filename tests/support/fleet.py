@@ -2,13 +2,16 @@
 
 `DjangoService` migrates its own database, optionally runs set-up commands (seed, backfill),
 serves with gunicorn on a free port and stops in `__exit__`. On the real-server pass
-(DATABASE_URL set) each service gets a fresh PostgreSQL database of its own, dropped at exit.
+(DATABASE_URL set) each service gets a fresh PostgreSQL database of its own through
+`<SERVICE>_DATABASE_URL`, dropped at exit; `procfile_fleet` hands `scripts/run.py` a fresh
+database prefix, broker and Redis key prefix instead, as a user sets them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -16,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from servicekit.web.env import database_url_var
 from tests.support.processes import free_port, stop_process
 from tests.support.wait import wait_http
 
@@ -23,16 +27,31 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def _postgres_database(base_url: str, name: str, *, drop: bool = False) -> str:
+def _admin_connection(base_url: str):
     import psycopg
 
-    parts = urlsplit(base_url)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+    admin = urlunsplit(urlsplit(base_url)._replace(path="/postgres", query=""))
+    return psycopg.connect(admin.replace("postgres://", "postgresql://", 1), autocommit=True)
+
+
+def postgres_database(base_url: str, name: str, *, drop: bool = False) -> str:
+    """A fresh database `name` on the server of `base_url` (or, with drop, none): its URL."""
+    with _admin_connection(base_url) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not drop:
             conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
+    return urlunsplit(urlsplit(base_url)._replace(path=f"/{name}"))
+
+
+def postgres_databases_drop(base_url: str, prefix: str) -> list[str]:
+    """Drop every database whose name starts with `prefix_` (what a fleet's services made)."""
+    with _admin_connection(base_url) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", [f"{prefix}_"]
+        ).fetchall()
+        for (name,) in rows:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return [name for (name,) in rows]
 
 
 class DjangoService:
@@ -65,8 +84,9 @@ class DjangoService:
             **(env or {}),
         }
         if os.environ.get("DATABASE_URL"):
+            # The service's own variable, as a deployment names one service's database.
             self.database_name = f"e2e_{name}_{uuid.uuid4().hex[:8]}"
-            self.env["DATABASE_URL"] = _postgres_database(
+            self.env[database_url_var(name)] = postgres_database(
                 os.environ["DATABASE_URL"], self.database_name
             )
         self.log_path = data_dir / f"{name}.log"
@@ -122,7 +142,7 @@ class DjangoService:
         if getattr(self, "_log", None):
             self._log.close()
         if self.database_name:
-            _postgres_database(os.environ["DATABASE_URL"], self.database_name, drop=True)
+            postgres_database(os.environ["DATABASE_URL"], self.database_name, drop=True)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -150,20 +170,106 @@ def catalog(data_dir: Path, **kwargs) -> DjangoService:
     )
 
 
+def real_servers_env(tag: str) -> dict[str, str]:
+    """On the real-server pass, what a user of `make run` sets, private to one fleet: a database
+    prefix `tag` on the PostgreSQL server (scripts/run.py creates `<tag>_<service>`), the broker,
+    and Redis keys under `tag`. Empty on the embedded pass."""
+    env: dict[str, str] = {}
+    if server := os.environ.get("DATABASE_URL"):
+        env["DATABASE_URL"] = urlunsplit(urlsplit(server)._replace(path=f"/{tag}"))
+    if broker := os.environ.get("CELERY_BROKER_URL"):
+        env["CELERY_BROKER_URL"] = broker
+    if redis := os.environ.get("REDIS_URL"):
+        env |= {"REDIS_URL": redis, "CACHE_KEY_PREFIX": tag}
+    return env
+
+
+@contextlib.contextmanager
+def rabbitmq_vhost(broker_url: str, name: str) -> Iterator[str]:
+    """The broker URL on a vhost of its own, deleted after, so two fleets on one RabbitMQ never
+    take each other's messages (their queues have the same names). Needs this machine's
+    `rabbitmqctl` (the broker on 127.0.0.1); otherwise the URL as given."""
+    parts = urlsplit(broker_url)
+    ctl = shutil.which("rabbitmqctl")
+    if not (parts.scheme.startswith("amqp") and parts.hostname in ("127.0.0.1", "localhost")):
+        ctl = None
+
+    def run(*args: str) -> bool:
+        done = subprocess.run([str(ctl), *args], capture_output=True, timeout=60)
+        return done.returncode == 0
+
+    user = parts.username or "guest"
+    if not ctl or not (
+        run("add_vhost", name) and run("set_permissions", "-p", name, user, ".*", ".*", ".*")
+    ):
+        yield broker_url
+        return
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        run("delete_vhost", name)
+
+
+@contextlib.contextmanager
+def redis_database(redis_url: str, tag: str) -> Iterator[str]:
+    """The Redis URL on a database number of its own (an empty one of 1-15, claimed, flushed
+    after): the proxy's keys (breakers, rate limits, shadow differences) have no per-fleet
+    prefix, so two fleets on one Redis would read each other's. Else the URL as given."""
+    import redis
+
+    parts = urlsplit(redis_url)
+    claim = "strangler:test-fleet-claim"
+    for number in range(1, 16):
+        client = redis.Redis.from_url(urlunsplit(parts._replace(path=f"/{number}")))
+        try:
+            if client.dbsize() == 0 and client.set(claim, tag, nx=True, ex=6 * 3600):
+                break
+        except redis.RedisError:
+            pass
+        client.close()
+    else:
+        yield redis_url
+        return
+    try:
+        yield urlunsplit(parts._replace(path=f"/{number}"))
+    finally:
+        if client.get(claim) == tag.encode():
+            client.flushdb()
+        client.close()
+
+
 @contextlib.contextmanager
 def procfile_fleet(data: Path, *, env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
-    """What `make run` starts (scripts/run.py: migrate, seed, every Procfile process), on free
-    ports, embedded defaults and a fresh data folder. Yields the environment, with PROXY,
-    MONOLITH, CATALOG... naming each web process's URL."""
-    from servicekit.web.ports import PORTS, path_of, port_env_var
+    """What `make run` starts (scripts/run.py: create databases, migrate, seed, every Procfile
+    process), on free ports and a fresh data folder: on the embedded defaults, or on the real
+    pass on PostgreSQL (fresh databases, dropped after), the broker and Redis. Yields the
+    environment, with PROXY, MONOLITH, CATALOG... naming each web process's URL."""
+    from servicekit.web.ports import PORTS
 
     ports = {name: free_port() for name in PORTS}
+    tag = f"fleet_{os.environ.get('STRANGLER_TEST_DB_SUFFIX', 'local')}_{uuid.uuid4().hex[:6]}"
+    real = real_servers_env(tag)
+    with contextlib.ExitStack() as stack:
+        if "CELERY_BROKER_URL" in real:
+            real["CELERY_BROKER_URL"] = stack.enter_context(
+                rabbitmq_vhost(real["CELERY_BROKER_URL"], tag)
+            )
+        if "REDIS_URL" in real:
+            real["REDIS_URL"] = stack.enter_context(redis_database(real["REDIS_URL"], tag))
+        yield from _procfile_fleet(data, ports, tag, real, env)
+
+
+def _procfile_fleet(data, ports, tag, real, env) -> Iterator[dict[str, str]]:
+    from servicekit.web.ports import path_of, port_env_var
+
     fleet_env = {
         **{
             k: v
             for k, v in os.environ.items()
             if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")
+            and not k.endswith("_DATABASE_URL")
         },
+        **real,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "STRANGLER_DATA_DIR": str(data),
         "DJANGO_ENV": "local",
@@ -172,6 +278,8 @@ def procfile_fleet(data: Path, *, env: dict[str, str] | None = None) -> Iterator
         **{port_env_var(name): str(port) for name, port in ports.items()},
         **(env or {}),
     }
+    # test databases are pytest's business; the fleet's are its own
+    fleet_env.pop("STRANGLER_TEST_DB_SUFFIX", None)
     with open(data / "fleet.log", "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "scripts/run.py"],
@@ -198,6 +306,8 @@ def procfile_fleet(data: Path, *, env: dict[str, str] | None = None) -> Iterator
             }
         finally:
             stop_process(process, timeout=30, group=True)
+            if "DATABASE_URL" in real:
+                postgres_databases_drop(real["DATABASE_URL"], tag)
 
 
 def users(data_dir: Path, **kwargs) -> DjangoService:

@@ -95,7 +95,7 @@ class Fleet:
             },
             "catalog": {
                 "DJANGO_SETTINGS_MODULE": "extracted.catalog.settings",
-                "DATABASE_URL": catalog_url,
+                "CATALOG_DATABASE_URL": catalog_url,
             },
         }
         self.ownership = ownership
@@ -158,11 +158,11 @@ class Fleet:
 
 def catalog_database(tmp_path) -> tuple[str, str]:
     name = f"saga_catalog_{uuid.uuid4().hex[:8]}"
-    url = fleet._postgres_database(os.environ["DATABASE_URL"], name)
+    url = fleet.postgres_database(os.environ["DATABASE_URL"], name)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "extracted.catalog.settings",
-        "DATABASE_URL": url,
+        "CATALOG_DATABASE_URL": url,
         "STRANGLER_DATA_DIR": str(tmp_path),
     }
     manage = [sys.executable, "extracted/catalog/manage.py"]
@@ -314,7 +314,7 @@ def test_randomised_orders_with_injected_faults_keep_the_invariants(
             )
         }
     finally:
-        fleet._postgres_database(os.environ["DATABASE_URL"], catalog_name, drop=True)
+        fleet.postgres_database(os.environ["DATABASE_URL"], catalog_name, drop=True)
     sold: Counter[str] = Counter()
     for state, lines in reservations.values():
         if state == "committed":

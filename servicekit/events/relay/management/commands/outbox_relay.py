@@ -17,8 +17,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         from django.conf import settings
 
+        from servicekit.web.databases import database_refuse_foreign
         from servicekit.web.observability import configure_observability
 
+        # Another service's database holds another service's outbox and inbox: never touch it.
+        database_refuse_foreign()
         configure_observability(
             service_name=f"{settings.SERVICE_NAME}-relay", instrument_django=False
         )

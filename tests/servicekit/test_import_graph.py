@@ -1,4 +1,5 @@
-"""servicekit's import graph has no circles: between files, nor between its packages."""
+"""The import graphs of servicekit and of the proxy have no circles: between files, nor between
+their packages."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import ast
 from pathlib import Path
 
 import servicekit
+import strangler_proxy
 
 ROOT = Path(servicekit.__file__).parent
+PROXY_ROOT = Path(strangler_proxy.__file__).parent
 
 
-def _modules() -> dict[str, Path]:
+def _modules(root: Path = ROOT) -> dict[str, Path]:
     modules = {}
-    for path in ROOT.rglob("*.py"):
-        parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts.pop()
         modules[".".join(parts)] = path
@@ -26,9 +29,10 @@ def _owner(name: str, modules: dict[str, Path]) -> str | None:
     return name or None
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the servicekit modules it imports (at the top or inside a function)."""
-    modules = _modules()
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Module -> the modules of the same package it imports (at the top or inside a function)."""
+    modules = _modules(root)
+    prefix = root.name + "."
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         for node in ast.walk(ast.parse(path.read_text())):
@@ -39,7 +43,7 @@ def import_graph() -> dict[str, set[str]]:
             else:
                 continue
             for target in targets:
-                owner = _owner(target, modules) if target.startswith("servicekit.") else None
+                owner = _owner(target, modules) if target.startswith(prefix) else None
                 if owner and owner != name:
                     graph[name].add(owner)
     return graph
@@ -112,3 +116,10 @@ def test_servicekit_imports_no_service():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
                 assert node.module.split(".")[0] not in ("monolith", "extracted", "strangler_proxy")
+
+
+def test_no_import_circle_between_proxy_files_or_packages():
+    graph = import_graph(PROXY_ROOT)
+    assert cycles(graph) == []
+    # edge, routes, upstream, shadow, lifecycle, control (runtime.py composes them)
+    assert cycles(package_graph({k: v for k, v in graph.items() if k.count(".") > 1}, 2)) == []

@@ -164,6 +164,17 @@ def openapi_fleet(tmp_path_factory) -> Iterator[OpenApiFleet]:
     }
     for svc in services.values():
         svc.env.update(env)
+    # Each schema is checked where its service owns its data, as after its takeover: the
+    # monolith owns everything in its own run, each extracted service its own entities
+    # (elsewhere a write answers 503 owner_moving, which is not the contract under test).
+    (data / "monolith-owns.yaml").write_text("{}\n")
+    (data / "services-own.yaml").write_text(
+        "product: catalog\ninventory: catalog\nnotification: notifications\n"
+        "user: users\norder: orders\n"
+    )
+    for name, svc in services.items():
+        owners = "monolith-owns.yaml" if name == "monolith" else "services-own.yaml"
+        svc.env["OWNERSHIP_FILE"] = str(data / owners)
     routes = yaml.safe_load((fleet.ROOT / "strangler_proxy" / "routes.yaml").read_text())
     proxy_env = {
         k: v for k, v in monolith.env.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,9 +17,8 @@ import pytest
 import urllib3
 import yaml
 
+from tests.proxy.processes import ProxyProcess
 from tests.support import fleet
-from tests.support.processes import free_port, stop_process
-from tests.support.wait import wait_http
 
 SERVICES = ("monolith", "catalog", "notifications", "users", "orders")
 
@@ -40,54 +38,16 @@ def _service(name: str, data: Path) -> fleet.DjangoService:
     )
 
 
-class Proxy:
-    """`gunicorn strangler_proxy.wsgi:application` on a free port with its own route table."""
-
-    def __init__(self, name: str, *, routes: dict, env: dict[str, str], data: Path):
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.routes_file = data / f"{name}-routes.yaml"
-        self.routes_file.write_text(yaml.safe_dump(routes, sort_keys=False))
-        self.env = {
-            **env,
-            "DJANGO_SETTINGS_MODULE": "strangler_proxy.settings",
-            "STRANGLER_ROUTES_FILE": str(self.routes_file),
-            "STRANGLER_PROXY_WORKERS": "1",
-            "STRANGLER_PROXY_THREADS": "8",
-            "STRANGLER_HEALTH_CHECKS": "false",
-            "STRANGLER_CAPTURE": "false",
-        }
-        self.log_path = data / f"{name}.log"
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> Proxy:
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [
-                str(fleet.BIN / "gunicorn"),
-                "strangler_proxy.wsgi:application",
-                "-c",
-                "strangler_proxy/gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-            ],
-            cwd=fleet.ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_http(f"{self.url}/_strangler/healthz", process=self.process)
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-        self._log.close()
+def _proxy(name: str, *, routes: dict, env: dict[str, str], data: Path) -> ProxyProcess:
+    """The proxy under gunicorn on a free port with its own route table (and log, by name)."""
+    routes_file = data / f"{name}-routes.yaml"
+    routes_file.write_text(yaml.safe_dump(routes, sort_keys=False))
+    quiet = {
+        "STRANGLER_PROXY_THREADS": "8",
+        "STRANGLER_HEALTH_CHECKS": "false",
+        "STRANGLER_CAPTURE": "false",
+    }
+    return ProxyProcess(routes_file, data_dir=data, name=name, workers=1, env={**env, **quiet})
 
 
 def flipped(routes: dict) -> dict:
@@ -106,7 +66,7 @@ def flipped(routes: dict) -> dict:
 @dataclass
 class OpenApiFleet:
     services: dict[str, fleet.DjangoService]
-    proxies: dict[str, Proxy]
+    proxies: dict[str, ProxyProcess]
     tokens: dict[str, str] = field(default_factory=dict)
     session_cookie: str = ""
     schemas: dict[str, dict] = field(default_factory=dict)
@@ -184,10 +144,10 @@ def openapi_fleet(tmp_path_factory) -> Iterator[OpenApiFleet]:
             stack.enter_context(svc)
         proxies = {
             "as_shipped": stack.enter_context(
-                Proxy("proxy-as-shipped", routes=routes, env=proxy_env, data=data)
+                _proxy("proxy-as-shipped", routes=routes, env=proxy_env, data=data)
             ),
             "extracted": stack.enter_context(
-                Proxy("proxy-extracted", routes=flipped(routes), env=proxy_env, data=data)
+                _proxy("proxy-extracted", routes=flipped(routes), env=proxy_env, data=data)
             ),
         }
         result = OpenApiFleet(services=services, proxies=proxies)

@@ -6,6 +6,7 @@ import json
 import os
 import textwrap
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from django.test import Client
 from servicekit.web.jwt.keys import SigningKey, generate_private_pem, jwks_document
 from servicekit.web.jwt.tokens import ACCESS, TokenPolicy, token_issue
 from tests.proxy.fakes import FakeUpstream
+from tests.proxy.processes import ProxyProcess
 from tests.support.backends import required_backends
 
 ISSUER, AUDIENCE = "strangler-users", "strangler"
@@ -134,3 +136,25 @@ def routes_yaml(upstreams: dict[str, dict], routes: list[dict], default: str = "
         {"version": 1, "default_upstream": default, "upstreams": upstreams, "routes": routes},
         sort_keys=False,
     )
+
+
+@pytest.fixture(scope="module")
+def fake_monolith() -> Iterator[FakeUpstream]:
+    """One fake monolith for a module whose proxy runs as a real server in front of it."""
+    server = FakeUpstream("monolith").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def served_proxy(
+    upstream: FakeUpstream, folder: Path, env: dict[str, str] | None = None
+) -> Iterator[ProxyProcess]:
+    """The proxy under its real server, every path on `upstream` (as the monolith)."""
+    routes = write_routes(
+        folder / "routes.yaml", routes_yaml({"monolith": upstream_spec(upstream.url)}, [])
+    )
+    with ProxyProcess(routes, data_dir=folder, env=env) as running:
+        yield running

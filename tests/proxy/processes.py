@@ -24,6 +24,7 @@ class ProxyProcess:
         data_dir: Path,
         env: dict[str, str] | None = None,
         workers: int = 2,
+        name: str = "proxy",
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -40,7 +41,7 @@ class ProxyProcess:
             "LOG_JSON": "false",
             **(env or {}),
         }
-        self.log = data_dir / "proxy.log"
+        self.log = data_dir / f"{name}.log"
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> ProxyProcess:

@@ -10,32 +10,21 @@ import socket
 
 import pytest
 
-from tests.proxy.conftest import routes_yaml, upstream_spec, write_routes
-from tests.proxy.fakes import FakeUpstream
-from tests.proxy.processes import ProxyProcess
+from tests.proxy.conftest import served_proxy
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    server = FakeUpstream("monolith").start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def upstream(fake_monolith):
+    return fake_monolith
 
 
 @pytest.fixture(scope="module")
 def proxy(upstream, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("proxy")
-    routes = write_routes(
-        folder / "routes.yaml", routes_yaml({"monolith": upstream_spec(upstream.url)}, [])
-    )
-    with ProxyProcess(
-        routes, data_dir=folder, env={"STRANGLER_MAX_BODY": str(256 * 1024)}
-    ) as running:
+    env = {"STRANGLER_MAX_BODY": str(256 * 1024)}
+    with served_proxy(upstream, tmp_path_factory.mktemp("proxy"), env) as running:
         yield running
 
 

@@ -8,9 +8,7 @@ import time
 
 import pytest
 
-from tests.proxy.conftest import routes_yaml, upstream_spec, write_routes
-from tests.proxy.fakes import FakeUpstream
-from tests.proxy.processes import ProxyProcess
+from tests.proxy.conftest import served_proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -18,22 +16,14 @@ SLOW_CLIENTS = 100
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    server = FakeUpstream("monolith").start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def upstream(fake_monolith):
+    return fake_monolith
 
 
 @pytest.fixture(scope="module")
 def proxy(upstream, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("proxy")
-    routes = write_routes(
-        folder / "routes.yaml", routes_yaml({"monolith": upstream_spec(upstream.url)}, [])
-    )
     env = {"STRANGLER_PROXY_HEADER_TIMEOUT": "4", "STRANGLER_PROXY_BODY_TIMEOUT": "3"}
-    with ProxyProcess(routes, data_dir=folder, env=env) as running:
+    with served_proxy(upstream, tmp_path_factory.mktemp("proxy"), env) as running:
         yield running
 
 

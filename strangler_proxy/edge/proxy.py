@@ -22,7 +22,7 @@ from strangler_proxy.edge import headers as h
 from strangler_proxy.edge.access_log import AccessEntry, counted
 from strangler_proxy.edge.auth import EdgeAuth, unverified_subject
 from strangler_proxy.edge.ratelimit import Limiter
-from strangler_proxy.edge.reply import Rejected, Reply, problem_reply, stream
+from strangler_proxy.edge.reply import Rejected, Reply, problem_reply, stream, wants_html
 from strangler_proxy.metrics import CLIENT_DISCONNECTS, REJECTED, UPSTREAM_ERRORS
 from strangler_proxy.routes.model import RouteTable
 from strangler_proxy.routes.resolve import Decision, resolve
@@ -81,7 +81,8 @@ class Incoming:
         )
 
     def reject(self, status: int, code: str, detail: str, extra=None) -> Rejected:
-        return Rejected(problem_reply(status, code, detail, self.request_id, extra))
+        html = wants_html(self.meta.get("HTTP_ACCEPT", ""))
+        return Rejected(problem_reply(status, code, detail, self.request_id, extra, html=html))
 
 
 class Proxy:
@@ -140,7 +141,7 @@ class Proxy:
             decision = self._resolve(request)
             claims = self._authenticate(request, decision)
             self._rate_limit(request, decision, claims)
-            body = self._read_body(request)
+            body = self._read_body(request, decision)
             headers = self._upstream_headers(request)
             upstream, raw = self._forward(request, decision, headers, body)
             reply = self._answer(request, upstream, raw)
@@ -237,11 +238,13 @@ class Proxy:
                 [("Retry-After", str(retry_after))],
             )
 
-    def _read_body(self, request: Incoming) -> bytes | None:
+    def _read_body(self, request: Incoming, decision: Decision) -> bytes | None:
         # a 400 here leaves the socket in an unknown state (bytes of the body may follow)
         close = [("Connection", "close")]
+        route = decision.route
+        limit = route.max_body if route and route.max_body is not None else self.options.max_body
         try:
-            return _body_of(request.meta, self.options.max_body)
+            return _body_of(request.meta, limit)
         except ClientGone:
             CLIENT_DISCONNECTS.labels(request.route_label).inc()
             raise request.reject(
@@ -257,7 +260,7 @@ class Proxy:
             raise request.reject(
                 413,
                 "payload_too_large",
-                f"The request body exceeds {self.options.max_body} bytes.",
+                f"The request body exceeds {limit} bytes.",
                 [("Connection", "close")],
             ) from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from html import escape
 from http import HTTPStatus
 
 from servicekit.web.errors import PROBLEM_CONTENT_TYPE, problem, title_for
@@ -48,14 +49,36 @@ def _phrase(status: int) -> str:
         return "Unknown"
 
 
+def wants_html(accept: str) -> bool:
+    """A browser's page load or form post (it asks for text/html before any JSON), not an API
+    client: it gets our refusals as a page, not as raw JSON on screen."""
+    ranges = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    for media in ranges:
+        if media in ("text/html", "application/xhtml+xml"):
+            return True
+        if media.endswith("json") or media == "*/*":
+            return False
+    return False
+
+
+_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{status} {title}</title>'
+    "</head><body><h1>{status} {title}</h1><p>{detail}</p>"
+    "<p><small>Request id: <code>{request_id}</code></small></p></body></html>\n"
+)
+
+
 def problem_reply(
     status: int,
     code: str,
     detail: str,
     request_id: str,
     extra: list[tuple[str, str]] | None = None,
+    *,
+    html: bool = False,
 ) -> Reply:
-    """An answer of the proxy's own, as RFC 9457 problem+json (servicekit.web.errors.problem)."""
+    """An answer of the proxy's own, as RFC 9457 problem+json (servicekit.web.errors.problem),
+    or as a small page with the same words when a browser asked (`html`)."""
     body = problem(
         status_code=status,
         code=code,
@@ -63,8 +86,15 @@ def problem_reply(
         detail=detail,
         request_id=request_id or None,
     )
-    data = json.dumps(body).encode()
-    headers = [("Content-Type", PROBLEM_CONTENT_TYPE), ("Content-Length", str(len(data)))]
+    if html:
+        escaped = {k: escape(str(body.get(k) or "")) for k in ("title", "detail")}
+        page = _PAGE.format(status=status, request_id=escape(request_id or "-"), **escaped)
+        data = page.encode()
+        content_type = "text/html; charset=utf-8"
+    else:
+        data = json.dumps(body).encode()
+        content_type = PROBLEM_CONTENT_TYPE
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
     if request_id:
         headers.append((REQUEST_ID_HEADER, request_id))
     return Reply(status, "", headers + (extra or []), data)

@@ -258,6 +258,7 @@ def _build(data: dict, *, raw: dict, node: yaml.Node, source: str) -> RouteTable
                 shadow_ignore_headers=tuple(h.lower() for h in shadow.get("ignore_headers", ())),
                 canary_header=spec.get("canary_header", True),
                 sensitive=spec.get("sensitive", False),
+                max_body=spec.get("max_body"),
                 lifecycle=spec.get("lifecycle"),
                 regex=regex,
             )

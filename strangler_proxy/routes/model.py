@@ -74,6 +74,7 @@ class Route:
     shadow_ignore_headers: tuple[str, ...] = ()
     canary_header: bool = True
     sensitive: bool = False  # carries credentials: never shadowed nor captured
+    max_body: int | None = None  # bytes; None: the proxy's STRANGLER_MAX_BODY
     # the route's `lifecycle:` block as written (read by strangler_proxy.lifecycle)
     lifecycle: dict[str, Any] | None = field(default=None, compare=False, repr=False)
     regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)

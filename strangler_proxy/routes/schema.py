@@ -124,6 +124,7 @@ ROUTE = {
         "timeout": _timeout,
         "retry": _retry,
         "auth": {"enum": ["none", "optional", "required"]},
+        "max_body": {"type": "integer", "minimum": 0},
         "rate_limit": {
             "type": "object",
             "additionalProperties": False,

@@ -32,6 +32,9 @@ __all__ = ["Client", "ConnectError", "ProtocolError", "ReadTimeout", "Response",
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 NO_BODY_EXPECTED = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+# How long to look for an answer already sent when our write of the body broke: it is in the
+# socket's buffer by then, or it is not coming.
+EARLY_ANSWER_WAIT = 1.0
 
 
 class Client:
@@ -121,6 +124,9 @@ class Client:
             conn.close()
             raise ReadTimeout("write timed out") from None
         except OSError as exc:
+            early = self._early_answer(origin, conn, method)
+            if early is not None:
+                return early
             conn.close()
             if conn.reused:
                 raise Stale from exc
@@ -130,6 +136,21 @@ class Client:
         except BaseException:
             conn.close()
             raise
+
+    def _early_answer(self, origin: Origin, conn: Connection, method: str) -> Response | None:
+        """The answer an upstream sent before it stopped reading our body, if one came.
+
+        An app may refuse a request from its head alone (a CSRF or size check) and close
+        without reading the body; our write then breaks, but its answer is already on the wire,
+        and it is the client's answer (a 403 of the app's, not a 502 of ours). Never reused.
+        """
+        try:
+            conn.sock.settimeout(EARLY_ANSWER_WAIT)
+            response = self._read_head(origin, conn, method)
+        except (OSError, TransportError, Stale):
+            return None
+        response.never_reuse()
+        return response
 
     def _read_head(self, origin: Origin, conn: Connection, method: str) -> Response:
         while True:  # 1xx answers (100 Continue, 103 Early Hints) come before the final one

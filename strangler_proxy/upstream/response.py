@@ -170,6 +170,10 @@ class Response:
 
     # -- the connection ----------------------------------------------------------------
 
+    def never_reuse(self) -> None:
+        """Close the connection once this answer is read (its request was not fully sent)."""
+        self._keep_alive = False
+
     def release_conn(self) -> None:
         """Back to the pool when the body was read to its end and both sides keep it alive."""
         conn, self._conn = self._conn, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -278,3 +279,41 @@ def test_cli_lists_shows_and_sets_routes(tmp_path, monolith):
     assert "upstream: svc" in cli("show", "orders").stdout  # unchanged
     assert cli("set", "missing", "--mode", "shadow").returncode == 1
     assert cli("validate").returncode == 0
+
+
+def test_a_route_may_allow_bigger_bodies_than_the_proxy_default(make_proxy, monolith):
+    routes = [
+        {"name": "uploads", "prefix": "/uploads/", "max_body": 3 * 1024 * 1024},
+        {"name": "rest", "prefix": "/"},
+    ]
+    client = _client(make_proxy, monolith, routes)  # the proxy's own cap here: 1 MiB
+    upload = b"x" * (2 * 1024 * 1024)
+    kind = "application/octet-stream"
+    assert client.post("/uploads/file", upload, content_type=kind).status_code == 200
+    assert base64.b64decode(monolith.received[-1]["body"]) == upload
+    refused = client.post("/api/x", upload, content_type=kind)
+    assert refused.status_code == 413
+    assert "1048576 bytes" in json.loads(refused.content)["detail"]
+
+
+def test_a_browser_gets_the_proxys_refusals_as_a_page_an_api_client_as_problem_json(
+    make_proxy, monolith
+):
+    client = _client(make_proxy, monolith, [{"name": "rest", "prefix": "/"}])
+    big = b"x" * (2 * 1024 * 1024)
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    page = client.post(
+        "/documents/upload/",
+        big,
+        content_type="multipart/form-data; boundary=b",
+        HTTP_ACCEPT=browser,
+        HTTP_X_REQUEST_ID="req-<script>",
+    )
+    assert page.status_code == 413
+    assert page["Content-Type"].startswith("text/html")
+    assert b"<h1>413 " in page.content and b"exceeds 1048576 bytes" in page.content
+    assert b"<script>" not in page.content  # what the client sent is escaped
+    for accept in ("application/json", "*/*", "", "application/json, text/html"):
+        api = client.post("/api/x", big, content_type="application/json", HTTP_ACCEPT=accept)
+        assert api["Content-Type"] == "application/problem+json", accept
+        assert json.loads(api.content)["code"] == "payload_too_large"

@@ -262,3 +262,56 @@ def test_chunk_sizes_and_content_length_are_parsed_strictly(client, answer):
     with pytest.raises(ProtocolError):
         _get(client, server).read()
     server.close()
+
+
+def _answer_early(answer: bytes) -> tuple[socket.socket, str]:
+    """An upstream that reads only the request head, answers, and closes without reading the
+    body (Django refusing a large POST on CSRF does this): the client's write then breaks."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += conn.recv(4096)
+        conn.sendall(answer)
+        conn.close()  # unread body in its buffer: the kernel answers the rest with a reset
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_an_early_answer_to_a_large_body_reaches_the_client_not_a_502(client):
+    refusal = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\nConnection: close\r\n\r\ncsrf no"
+    listener, url = _answer_early(refusal)
+    body = b"x" * (32 * 1024 * 1024)  # far more than the socket buffers hold
+    response = client.request(
+        url, "POST", "/upload", [("Host", "x")], body, connect_timeout=2, read_timeout=5
+    )
+    assert response.status == 403
+    assert response.read() == b"csrf no"
+    response.release_conn()
+    listener.close()
+
+
+def test_a_write_broken_without_an_answer_is_still_a_protocol_error(client):
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    with pytest.raises(ProtocolError):
+        client.request(
+            url,
+            "POST",
+            "/x",
+            [("Host", "x")],
+            b"y" * (32 * 1024 * 1024),
+            connect_timeout=2,
+            read_timeout=5,
+        )
+    listener.close()

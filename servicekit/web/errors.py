@@ -46,6 +46,14 @@ class UnauthorizedError(ApplicationError):
     title = "Not authenticated"
 
 
+class UnavailableError(ApplicationError):
+    """A dependency this request needs is out of reach for now; trying again later may succeed."""
+
+    code = "unavailable"
+    title = "Temporarily unavailable"
+    retry_after = 2
+
+
 class InvalidInputError(ApplicationError):
     """Input that passed the serializer but breaks a rule (bad filter, bad transition request)."""
 
@@ -64,6 +72,7 @@ STATUS_BY_KIND: dict[type[ApplicationError], int] = {
     NotFoundError: status.HTTP_404_NOT_FOUND,
     UnauthorizedError: status.HTTP_401_UNAUTHORIZED,
     InvalidInputError: status.HTTP_400_BAD_REQUEST,
+    UnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
 
 

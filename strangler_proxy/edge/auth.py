@@ -8,7 +8,13 @@ from typing import Any
 
 import jwt
 
-from servicekit.web.jwt.tokens import ACCESS, TokenError, TokenPolicy, token_decode
+from servicekit.web.jwt.tokens import (
+    ACCESS,
+    TokenError,
+    TokenPolicy,
+    VerifierUnavailable,
+    token_decode,
+)
 from servicekit.web.jwt.verifiers import JwksKeys
 
 
@@ -44,7 +50,7 @@ class EdgeAuth:
             return True
         try:
             return bool(self.verify(header).get("is_staff"))
-        except TokenError:
+        except (TokenError, VerifierUnavailable):
             return False
 
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from structlog.contextvars import bound_contextvars
 
-from servicekit.web.jwt.tokens import TokenError
+from servicekit.web.jwt.tokens import TokenError, VerifierUnavailable
 from servicekit.web.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
 from servicekit.web.request_id import HEADER as REQUEST_ID_HEADER
 from servicekit.web.request_id import request_id_from
@@ -209,6 +209,11 @@ class Proxy:
             return None
         try:
             return self.auth.verify(authorization)
+        except VerifierUnavailable as exc:
+            REJECTED.labels(request.route_label, "verifier_unavailable").inc()
+            raise request.reject(
+                503, exc.code, exc.message, [("Retry-After", str(exc.retry_after))]
+            ) from None
         except TokenError as exc:
             REJECTED.labels(request.route_label, "unauthenticated").inc()
             raise request.reject(

@@ -317,3 +317,20 @@ def test_a_browser_gets_the_proxys_refusals_as_a_page_an_api_client_as_problem_j
         api = client.post("/api/x", big, content_type="application/json", HTTP_ACCEPT=accept)
         assert api["Content-Type"] == "application/problem+json", accept
         assert json.loads(api.content)["code"] == "payload_too_large"
+
+
+def test_a_token_the_edge_cannot_check_for_want_of_keys_is_a_503_not_a_401(
+    make_proxy, monolith, make_token
+):
+    from tests.support.processes import free_port
+
+    routes = [{"name": "me", "prefix": "/api/me", "auth": "required"}]
+    dead_jwks = f"http://127.0.0.1:{free_port()}/.well-known/jwks.json"
+    client = make_proxy(
+        routes_yaml({"monolith": upstream_spec(monolith.url)}, routes), JWKS_URL=dead_jwks
+    )
+    answer = client.get("/api/me", HTTP_AUTHORIZATION=f"Bearer {make_token(sub='7')}")
+    assert answer.status_code == 503
+    assert int(answer["Retry-After"]) >= 1
+    assert json.loads(answer.content)["code"] == "verifier_unavailable"
+    assert monolith.received == []

@@ -7,7 +7,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from servicekit.web.jwt.keys import SigningKey, generate_private_pem, jwks_document
-from servicekit.web.jwt.tokens import ACCESS, TokenError, TokenPolicy, token_decode, token_issue
+from servicekit.web.jwt.tokens import (
+    ACCESS,
+    TokenError,
+    TokenPolicy,
+    VerifierUnavailable,
+    token_decode,
+    token_issue,
+)
 from servicekit.web.jwt.verifiers import JwksKeys, LocalKeys
 from tests.support.wait import wait_for
 
@@ -190,3 +197,67 @@ def test_a_failed_refresh_keeps_the_keys_and_is_not_retried_at_once(gated_jwks):
             keys(stranger.kid)
     assert state["hits"] == hits
     assert keys(key.kid) is not None  # the keys we had are kept
+
+
+def test_a_new_kid_while_the_jwks_host_hangs_is_unavailable_not_an_invalid_token(gated_jwks):
+    # given: a verifier that knows the old key; the host then hangs past the fetch's timeout
+    state, url = gated_jwks
+    old, new = (SigningKey.from_pem(generate_private_pem()) for _ in range(2))
+    state["keys"] = [old]
+    keys = JwksKeys(url, min_refresh=0, timeout=0.5)
+    keys(old.kid)
+    state["keys"] = [old, new]
+    state["gate"].clear()
+    token = token_issue(key=new, policy=POLICY, subject="1", token_type=ACCESS)
+    # then: the token cannot be checked now, which is not the token's fault (a 503, not a 401)
+    with pytest.raises(VerifierUnavailable):
+        token_decode(token, policy=POLICY, key_for_kid=keys)
+    # and once the host answers (after the failed fetch's backoff), the same token verifies
+    state["gate"].set()
+
+    def verifies() -> bool:
+        try:
+            return token_decode(token, policy=POLICY, key_for_kid=keys)["sub"] == "1"
+        except VerifierUnavailable:
+            return False
+
+    wait_for(verifies, timeout=30, what="the token to verify once the key set is back")
+
+
+def test_a_kid_the_key_set_does_not_have_is_still_an_invalid_token(jwks_server):
+    state, url = jwks_server
+    known, stranger = (SigningKey.from_pem(generate_private_pem()) for _ in range(2))
+    state["keys"] = [known]
+    token = token_issue(key=stranger, policy=POLICY, subject="1", token_type=ACCESS)
+    with pytest.raises(TokenError, match="unknown signing key"):
+        token_decode(token, policy=POLICY, key_for_kid=JwksKeys(url, min_refresh=0))
+
+
+def test_a_service_answers_503_with_retry_after_when_it_cannot_check_a_token(monkeypatch):
+    from rest_framework.permissions import IsAuthenticated
+    from rest_framework.response import Response
+    from rest_framework.test import APIRequestFactory
+    from rest_framework.views import APIView
+
+    from servicekit.web.jwt import authentication
+    from servicekit.web.jwt.tokens import KeySetUnavailable
+
+    def unreachable(kid):
+        raise KeySetUnavailable(f"{kid} (JWKS unavailable: connection refused)")
+
+    monkeypatch.setattr(authentication, "key_resolver", lambda: unreachable)
+
+    class Mine(APIView):
+        authentication_classes = [authentication.JWTAuthentication]
+        permission_classes = [IsAuthenticated]
+
+        def get(self, request):
+            return Response({"ok": True})
+
+    key = SigningKey.from_pem(generate_private_pem())
+    token = token_issue(key=key, policy=POLICY, subject="1", token_type=ACCESS)
+    request = APIRequestFactory().get("/mine", HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = Mine.as_view()(request)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "2"
+    assert response.data["code"] == "verifier_unavailable"

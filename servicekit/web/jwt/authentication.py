@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework import authentication, exceptions
 
 from servicekit.web.jwt.conf import key_resolver, token_policy, user_resolver
-from servicekit.web.jwt.tokens import ACCESS, TokenError, token_decode
+from servicekit.web.jwt.tokens import ACCESS, TokenError, VerifierUnavailable, token_decode
 
 
 @dataclass
@@ -54,6 +54,13 @@ class JWTAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
         try:
             claims = verify_access_token(header[1].decode("ascii"))
+        except VerifierUnavailable as exc:
+            # Imported here: DRF loads this class while its settings (and our errors) load.
+            from servicekit.web.errors import UnavailableError
+
+            unavailable = UnavailableError(exc.message, code=exc.code)
+            unavailable.retry_after = exc.retry_after
+            raise unavailable from exc
         except (TokenError, UnicodeDecodeError) as exc:
             raise exceptions.AuthenticationFailed(str(exc), code="invalid_token") from exc
         user = user_resolver()(claims)

@@ -21,6 +21,25 @@ class TokenError(Exception):
     """The token is malformed, expired, of the wrong type or signed by an unknown key."""
 
 
+class KeySetUnavailable(LookupError):
+    """Raised by a key lookup that could not read the key set in time: the kid may well be valid."""
+
+
+class VerifierUnavailable(Exception):
+    """The token could not be checked (its key set is out of reach): a 503 to retry, not a 401.
+
+    After a key rotation, a verifier meets the new key id and fetches the JWKS; if that fetch is
+    slow or failing, the caller's token is not known to be bad, and telling it so would make a
+    correct client throw the token away."""
+
+    code = "verifier_unavailable"
+    retry_after = 2
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 @dataclass(frozen=True)
 class TokenPolicy:
     issuer: str
@@ -74,6 +93,10 @@ def token_decode(
         raise TokenError("token has no key id")
     try:
         key = key_for_kid(kid)
+    except KeySetUnavailable as exc:
+        raise VerifierUnavailable(
+            f"the signing keys could not be read to check key {kid!r}: {exc}"
+        ) from exc
     except LookupError as exc:
         raise TokenError(f"unknown signing key {kid!r}") from exc
     try:

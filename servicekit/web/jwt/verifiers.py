@@ -11,6 +11,7 @@ import requests
 
 from servicekit.web.backoff import backoff_delay
 from servicekit.web.jwt.keys import SigningKey
+from servicekit.web.jwt.tokens import KeySetUnavailable
 
 
 class LocalKeys:
@@ -123,9 +124,13 @@ class JwksKeys:
         if done is not None:
             self._fetch(done)
         elif waiting is not None:
-            waiting.wait(self.timeout)
+            # The fetch's own timeouts bound it (connect, then read): wait out both.
+            waiting.wait(2 * self.timeout)
         key = self._keys.get(kid)
         if key is None:
-            reason = f" (JWKS unavailable: {self.last_error})" if self.last_error else ""
-            raise LookupError(f"{kid}{reason}")
+            if self._in_flight is not None:
+                raise KeySetUnavailable(f"{kid} (JWKS fetch still running)")
+            if self.last_error:
+                raise KeySetUnavailable(f"{kid} (JWKS unavailable: {self.last_error})")
+            raise LookupError(kid)
         return key

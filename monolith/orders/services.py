@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -236,6 +237,10 @@ def order_apply_snapshot(
     """Create or refresh the monolith's copy of an order (same id): status, lines with their
     price snapshots and, when given, its Idempotency-Key. Idempotent, one order at a time, so a
     reconciler can repair an order through it."""
+    if not get_user_model().objects.filter(pk=customer_id).exists():
+        # an account made in the users service reaches the monolith on its own stream: the
+        # inbox retries this order until it has (a foreign key would only fail at commit)
+        raise LookupError(f"order {order_id}: customer {customer_id} not mirrored yet")
     defaults = {
         "customer_id": customer_id,
         "status": status,

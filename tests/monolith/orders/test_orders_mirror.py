@@ -222,3 +222,13 @@ def test_a_running_checkout_holds_the_drain_and_refuses_the_start(customer, prod
         OrdersTakeover().check_source(pages)
     settled = export_row(603, customer, product, sequence=2)
     assert behind(orders_pages_apply([{"orders": [settled], "next_after": None}])) == 0
+
+
+def test_an_order_of_a_customer_not_mirrored_yet_waits_for_the_account(customer, product):
+    from monolith.users.models import User
+
+    stranger = User(pk=9001)  # made in the users service; its account event is still on its way
+    consume(envelope(placed(505, stranger, product), origin="orders"))
+    assert not Order.objects.filter(pk=505).exists()
+    parked = InboxParked.objects.get(consumer="monolith.orders", aggregate_id="505")
+    assert "customer 9001 not mirrored yet" in parked.last_error

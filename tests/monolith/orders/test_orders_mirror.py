@@ -232,3 +232,11 @@ def test_an_order_of_a_customer_not_mirrored_yet_waits_for_the_account(customer,
     assert not Order.objects.filter(pk=505).exists()
     parked = InboxParked.objects.get(consumer="monolith.orders", aggregate_id="505")
     assert "customer 9001 not mirrored yet" in parked.last_error
+
+
+def test_stock_comes_back_only_after_the_orders(settings):
+    from django.core.management import call_command
+
+    # the orders service owns orders (the fixture): its checkout reserves stock in the catalog
+    with pytest.raises(CommandError, match="hand orders back first"):
+        call_command("inventory_takeover", "--source", "http://127.0.0.1:9", "--token", "t")

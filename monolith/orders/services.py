@@ -235,8 +235,8 @@ def order_apply_snapshot(
     request_fingerprint: str = "",
 ) -> Order:
     """Create or refresh the monolith's copy of an order (same id): status, lines with their
-    price snapshots and, when given, its Idempotency-Key. Idempotent, one order at a time, so a
-    reconciler can repair an order through it."""
+    price snapshots (rewritten only where they differ) and, when given, its Idempotency-Key.
+    Idempotent, one order at a time: a reconciler repairs an order through it."""
     if not get_user_model().objects.filter(pk=customer_id).exists():
         # an account made in the users service reaches the monolith on its own stream: the
         # inbox retries this order until it has (a foreign key would only fail at commit)
@@ -252,7 +252,10 @@ def order_apply_snapshot(
     order, created = Order.objects.update_or_create(pk=order_id, defaults=defaults)
     # created_at is auto_now_add: the copy keeps the time the owner placed it
     Order.objects.filter(pk=order_id).update(created_at=created_at)
-    if created or not order.lines.exists():
+    wanted = [
+        (line["sku"], line["name"], Decimal(line["unit_price"]), line["quantity"]) for line in lines
+    ]
+    if list(order.lines.values_list("sku", "name", "unit_price", "quantity")) != wanted:
         skus = [line["sku"] for line in lines]
         products = catalog_selectors.products_by_sku(skus=skus, active_only=False)
         if missing := sorted(set(skus) - set(products)):

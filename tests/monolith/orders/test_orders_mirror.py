@@ -240,3 +240,24 @@ def test_stock_comes_back_only_after_the_orders(settings):
     # the orders service owns orders (the fixture): its checkout reserves stock in the catalog
     with pytest.raises(CommandError, match="hand orders back first"):
         call_command("inventory_takeover", "--source", "http://127.0.0.1:9", "--token", "t")
+
+
+def test_a_repair_rewrites_drifted_lines_and_leaves_matching_ones(customer, product):
+    from monolith.orders.services import order_apply_snapshot
+
+    consume(envelope(placed(506, customer, product), origin="orders"))
+    line_ids = list(Order.objects.get(pk=506).lines.values_list("id", flat=True))
+    snapshot = {
+        "order_id": 506,
+        "customer_id": customer.pk,
+        "status": "pending",
+        "total": "20.00",
+        "currency": "EUR",
+        "created_at": PLACED_AT,
+        "lines": [{"sku": product.sku, "name": "Blue mug", "unit_price": "10.00", "quantity": 2}],
+    }
+    order_apply_snapshot(**snapshot)  # the same order again: nothing rewritten
+    assert list(Order.objects.get(pk=506).lines.values_list("id", flat=True)) == line_ids
+    Order.objects.get(pk=506).lines.update(quantity=9)  # drift
+    order_apply_snapshot(**snapshot)
+    assert list(Order.objects.get(pk=506).lines.values_list("quantity", flat=True)) == [2]

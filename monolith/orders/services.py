@@ -217,7 +217,7 @@ def order_set_status(*, order: Order, status: str, reason: str = "") -> Order:
 
 
 # --- mirroring the orders service's orders while it owns them (chapter 07's rollback) ---------
-# The inbox (monolith/orders/consumers.py) and the hand-back's drain (orders_handback) call
+# The inbox (monolith/orders/consumers.py) and the hand-back's drain (orders_takeover) call
 # these inside their transaction. No stock moves and no event: the owner emitted the order's
 # events, and the stock it sold reaches the monolith as the catalog service's stock events.
 
@@ -250,8 +250,8 @@ def order_apply_snapshot(
     if idempotency_key:
         defaults |= {"idempotency_key": idempotency_key, "request_fingerprint": request_fingerprint}
     order, created = Order.objects.update_or_create(pk=order_id, defaults=defaults)
-    # created_at is auto_now_add: the copy keeps the time the owner placed it
-    Order.objects.filter(pk=order_id).update(created_at=created_at)
+    if order.created_at != created_at:  # auto_now_add: the copy keeps the owner's time
+        Order.objects.filter(pk=order_id).update(created_at=created_at)
     wanted = [
         (line["sku"], line["name"], Decimal(line["unit_price"]), line["quantity"]) for line in lines
     ]

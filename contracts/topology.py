@@ -21,6 +21,9 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     # commit, return) once it owns inventory (migrations_plan/ chapter 07).
     "catalog": ("catalog.#", "checkout.#"),
     "monolith.catalog": ("catalog.#",),
+    # While the orders service owns orders, the monolith mirrors them, so they can be handed
+    # back (migrations_plan/ chapter 07, rollback: orders_handback).
+    "monolith.orders": ("orders.#",),
     # The orders service: its checkout saga reads the replies (stock, payments); it copies the
     # monolith's orders until it owns them and projects every order event into the history read
     # model; it keeps a product/price/stock replica so placing an order never calls catalog.

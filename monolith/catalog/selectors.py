@@ -58,11 +58,11 @@ def product_get(*, sku: str, include_inactive: bool = False) -> Product | None:
     return qs.filter(sku=sku).first()
 
 
-def products_by_sku(*, skus: list[str]) -> dict[str, Product]:
-    return {
-        p.sku: p
-        for p in Product.objects.select_related("inventory").filter(sku__in=skus, is_active=True)
-    }
+def products_by_sku(*, skus: list[str], active_only: bool = True) -> dict[str, Product]:
+    products = Product.objects.select_related("inventory").filter(sku__in=skus)
+    if active_only:
+        products = products.filter(is_active=True)
+    return {p.sku: p for p in products}
 
 
 def category_list() -> QuerySet[Category]:

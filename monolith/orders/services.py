@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from contracts.orders import (
     OrderCancelledV1,
@@ -21,6 +24,7 @@ from monolith.catalog import services as catalog_services
 from monolith.orders.models import TRANSITIONS, Order, OrderLine, OrderStatus
 from servicekit.events.outbox import outbox_enqueue
 from servicekit.migration.ownership import require_ownership
+from servicekit.migration.sequences import id_sequence_catch_up
 from servicekit.web.errors import ApplicationError, InvalidInputError
 
 MAX_LINES = 50
@@ -210,3 +214,84 @@ def order_set_status(*, order: Order, status: str, reason: str = "") -> Order:
             OrderStatusChangedV1(order_id=order.pk, customer_id=order.customer_id, status=status)
         )
         return order
+
+
+# --- mirroring the orders service's orders while it owns them (chapter 07's rollback) ---------
+# The inbox (monolith/orders/consumers.py) and the hand-back's drain (orders_takeover) call
+# these inside their transaction. No stock moves and no event: the owner emitted the order's
+# events, and the stock it sold reaches the monolith as the catalog service's stock events.
+
+
+def order_apply_snapshot(
+    *,
+    order_id: int,
+    customer_id: int,
+    status: str,
+    total: str,
+    currency: str,
+    lines: list[dict],
+    created_at: datetime,
+    idempotency_key: str | None = None,
+    request_fingerprint: str = "",
+) -> Order:
+    """Create or refresh the monolith's copy of an order (same id): status, lines with their
+    price snapshots (rewritten only where they differ) and, when given, its Idempotency-Key.
+    Idempotent, one order at a time: a reconciler repairs an order through it."""
+    if not get_user_model().objects.filter(pk=customer_id).exists():
+        # an account made in the users service reaches the monolith on its own stream: the
+        # inbox retries this order until it has (a foreign key would only fail at commit)
+        raise LookupError(f"order {order_id}: customer {customer_id} not mirrored yet")
+    defaults = {
+        "customer_id": customer_id,
+        "status": status,
+        "total": Decimal(total),
+        "currency": currency,
+    }
+    if idempotency_key:
+        defaults |= {"idempotency_key": idempotency_key, "request_fingerprint": request_fingerprint}
+    order, created = Order.objects.update_or_create(pk=order_id, defaults=defaults)
+    if order.created_at != created_at:  # auto_now_add: the copy keeps the owner's time
+        Order.objects.filter(pk=order_id).update(created_at=created_at)
+    wanted = [
+        (line["sku"], line["name"], Decimal(line["unit_price"]), line["quantity"]) for line in lines
+    ]
+    if list(order.lines.values_list("sku", "name", "unit_price", "quantity")) != wanted:
+        skus = [line["sku"] for line in lines]
+        products = catalog_selectors.products_by_sku(skus=skus, active_only=False)
+        if missing := sorted(set(skus) - set(products)):
+            # the catalog's events create products here first; retried until they have
+            raise LookupError(f"order {order_id}: products not mirrored yet: {missing}")
+        OrderLine.objects.filter(order=order).delete()
+        OrderLine.objects.bulk_create(
+            [
+                OrderLine(
+                    order=order,
+                    product=products[line["sku"]],
+                    sku=line["sku"],
+                    name=line["name"],
+                    unit_price=Decimal(line["unit_price"]),
+                    quantity=line["quantity"],
+                )
+                for line in lines
+            ]
+        )
+    if created:
+        id_sequence_catch_up(Order)  # the monolith's next own order gets an id above the copies
+    return order
+
+
+def order_apply_placed(event: OrderPlacedV1, *, occurred_at: datetime) -> Order:
+    return order_apply_snapshot(
+        order_id=event.order_id,
+        customer_id=event.customer_id,
+        status=event.status,
+        total=event.total,
+        currency=event.currency,
+        lines=[line.__dict__ for line in event.lines],
+        created_at=occurred_at,
+    )
+
+
+def order_apply_status(*, order_id: int, status: str) -> None:
+    """The owner moved an order: the event follows its placement on the same stream."""
+    Order.objects.filter(pk=order_id).update(status=status, updated_at=timezone.now())

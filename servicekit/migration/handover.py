@@ -180,8 +180,9 @@ class TakeoverCommand:
 
     Subclasses set `entity`, `consumer` (this service's inbox consumer of the entity's stream),
     `export_path` (the source's staff export API) and `streams`; they may override the hooks
-    `check_preconditions()`, `export(pages)` (what each drain pass does with the source's
-    pages) and `after_flip()`.
+    `check_preconditions()`, `check_source(pages)` (the source's export, read before anything
+    is frozen), `export(pages)` (what each drain pass does with the source's pages) and
+    `after_flip()`.
     """
 
     entity: str
@@ -224,6 +225,10 @@ class TakeoverCommand:
     def check_preconditions(self) -> None:
         """Raise CommandError when this takeover must not start."""
 
+    def check_source(self, pages: Iterable[dict[str, Any]]) -> None:
+        """Raise CommandError when the source's export says this takeover must not start yet
+        (nothing is frozen). The default reads nothing."""
+
     def export(self, pages: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
         """One drain pass over the source's export; the pages feed the caught-up check."""
         return pages
@@ -248,6 +253,7 @@ class TakeoverCommand:
                     password=os.environ.get("HANDOVER_PASSWORD", ""),
                     token_url=token_url,
                 )
+            self.check_source(exporter.pages(self.export_path))
             handover(
                 entity=self.entity,
                 to=settings.SERVICE_NAME,

@@ -18,6 +18,8 @@ from extracted.orders.orders.serializers import (
     IDEMPOTENCY_KEY_PATTERN,
     HistoryOutputSerializer,
     OrderCancelInputSerializer,
+    OrderExportPageSerializer,
+    OrderExportQuerySerializer,
     OrderFilterSerializer,
     OrderOutputSerializer,
     OrderPlaceInputSerializer,
@@ -160,3 +162,23 @@ class OrderStatusApi(APIView):
         serializer.is_valid(raise_exception=True)
         services.order_set_status(order=order, **serializer.validated_data)
         return Response(OrderOutputSerializer(_order_or_404(request, order_id)).data)
+
+
+class OrderExportApi(APIView):
+    """Staff: orders as snapshots with event sequences, idempotency keys and any checkout still
+    running, for the monolith taking orders back (migrations_plan/ chapter 07, rollback)."""
+
+    permission_classes = [permissions.IsAdminUser]
+    filter_serializer_class = OrderExportQuerySerializer
+
+    @extend_schema(parameters=[OrderExportQuerySerializer], responses=OrderExportPageSerializer)
+    def get(self, request):
+        params = OrderExportQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        limit = params.validated_data["limit"]
+        orders = list(selectors.order_export(after=params.validated_data["after"], limit=limit))
+        page = {
+            "orders": orders,
+            "next_after": str(orders[-1].pk) if len(orders) == limit else None,
+        }
+        return Response(OrderExportPageSerializer(page).data)

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from extracted.orders.orders.models import Order, OrderLine, OrderStatus
-from servicekit.web.ids import id_field
+from servicekit.web.ids import MAX_ID, id_field
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 
@@ -70,3 +70,49 @@ class OrderFilterSerializer(serializers.Serializer):
     customer = id_field(required=False)
     page = serializers.IntegerField(required=False, min_value=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
+
+
+class OrderExportSerializer(serializers.ModelSerializer):
+    """The monolith's export row, plus `checkout`: the step of a checkout still running (a
+    reservation or a payment the monolith knows nothing of), null once it settled."""
+
+    customer_id = serializers.IntegerField()
+    lines = OrderLineOutputSerializer(many=True)
+    sequence = serializers.IntegerField()
+    checkout = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "customer_id",
+            "status",
+            "total",
+            "currency",
+            "lines",
+            "idempotency_key",
+            "request_fingerprint",
+            "created_at",
+            "updated_at",
+            "sequence",
+            "checkout",
+        ]
+
+    def get_checkout(self, order) -> str | None:
+        return order.checkout_in_flight
+
+
+class OrderExportPageSerializer(serializers.Serializer):
+    orders = OrderExportSerializer(many=True)
+    next_after = serializers.CharField(allow_null=True)
+
+
+class OrderExportQuerySerializer(serializers.Serializer):
+    after = serializers.CharField(required=False, allow_blank=True, default="", max_length=20)
+    limit = serializers.IntegerField(required=False, default=200, min_value=1, max_value=1000)
+
+    def validate_after(self, value: str) -> int:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if value and not (value.isascii() and value.isdigit() and int(value) <= MAX_ID):
+            raise serializers.ValidationError("An order id.")
+        return int(value or 0)

@@ -35,8 +35,11 @@ def aggregate_sequence_observe(*, aggregate_type: str, aggregate_id: str, sequen
         )
 
 
-def mirror(apply: Callable[[Any], None]) -> Callable[[Any, Envelope], None]:
-    """Wrap `apply(event)` as an inbox handler for a replicated entity."""
+def mirror(
+    apply: Callable[..., Any], *, with_envelope: bool = False
+) -> Callable[[Any, Envelope], None]:
+    """Wrap `apply(event)` (or `apply(event, envelope)`) as an inbox handler for a replicated
+    entity."""
 
     @functools.wraps(apply)
     def handler(event: Any, envelope: Envelope) -> None:
@@ -47,6 +50,9 @@ def mirror(apply: Callable[[Any], None]) -> Callable[[Any, Envelope], None]:
             aggregate_id=envelope.aggregate_id,
             sequence=envelope.sequence,
         )
-        apply(event)
+        if with_envelope:
+            apply(event, envelope)
+        else:
+            apply(event)
 
     return handler

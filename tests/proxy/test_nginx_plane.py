@@ -1,0 +1,431 @@
+"""The route table compiled to nginx (issue 16): a real nginx from Debian's package in front
+of fake upstreams decides as the Python proxy does (routes/resolve.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import urllib3
+
+from strangler_proxy.export.nginx import NginxOptions, render
+from strangler_proxy.routes import load_table, parse_table, resolve
+from strangler_proxy.routes.resolve import in_canary, murmur2
+from tests.proxy.conftest import routes_yaml, upstream_spec, write_routes
+from tests.proxy.fakes import FakeUpstream
+from tests.proxy.nginx_plane import NginxPlane, nginx_binary, nginx_test
+
+pytestmark = pytest.mark.e2e
+
+SHIPPED = "strangler_proxy/routes.yaml"
+DEAD = "http://127.0.0.1:9"  # discard port: connection refused, nothing sent
+http = urllib3.PoolManager(retries=False, timeout=10)
+
+
+@pytest.fixture
+def upstreams(start_upstream):
+    """name -> a started FakeUpstream (it echoes what it got, X-Upstream names it)."""
+    return {name: start_upstream(name) for name in ("monolith", "catalog", "orders", "users")}
+
+
+def _plane(tmp_path, ups: dict, routes: list[dict], **options) -> NginxPlane:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = write_routes(tmp_path / "routes.yaml", routes_yaml(ups, routes))
+    return NginxPlane(path, tmp_path / "nginx", **options)
+
+
+def _spec(server: FakeUpstream | str | list[str], **extra) -> dict:
+    return upstream_spec(server.url if isinstance(server, FakeUpstream) else server, **extra)
+
+
+def _echo(response) -> dict:
+    return json.loads(response.data)
+
+
+def _header(record: dict, name: str) -> list[str]:
+    return [v for k, v in record["headers"] if k.lower() == name.lower()]
+
+
+# --- every feature, accepted by nginx -t -------------------------------------------------
+
+EVERY_FEATURE = [
+    {
+        "name": "jwks",
+        "prefix": "/.well-known/",
+        "methods": ["GET"],
+        "mode": "extracted",
+        "upstream": "users",
+        "timeout": {"connect": 0.5, "read": 3},
+    },
+    {
+        "name": "sku",
+        "pattern": "/api/v1/products/<str:sku>/inventory/",
+        "methods": ["PUT"],
+        "mode": "extracted",
+        "upstream": "catalog",
+        "fallback": "monolith",
+        "retry": {"attempts": 3, "on_status": [502, 503]},
+    },
+    {
+        "name": "uuid",
+        "pattern": "/api/v1/things/<uuid:id>/*",
+        "mode": "canary",
+        "percent": 12.5,
+        "upstream": "catalog",
+        "fallback": "monolith",
+    },
+    {
+        "name": "reads",
+        "prefix": "/api/v1/products/",
+        "methods": ["GET", "HEAD"],
+        "mode": "shadow",
+        "upstream": "catalog",
+        "rate_limit": {"requests": 5, "per": 10},
+    },
+    {
+        "name": "writes",
+        "prefix": "/api/v1/products/",
+        "mode": "canary",
+        "percent": 100,
+        "upstream": "catalog",
+        "rate_limit": {"requests": 2, "per": 60, "key": "user"},
+    },
+    {
+        "name": "files",
+        "prefix": "/upload/",
+        "mode": "extracted",
+        "upstream": "orders",
+        "max_body": 50_000_000,
+        "auth": "required",
+    },
+    {"name": "zero", "prefix": "/zero/", "mode": "canary", "percent": 0, "upstream": "orders"},
+    {"name": "rest", "prefix": "/", "mode": "monolith"},
+]
+
+
+def test_nginx_accepts_the_shipped_table_and_every_feature(tmp_path):
+    binary = nginx_binary()
+    ups = {
+        n: _spec(f"http://127.0.0.1:{p}")
+        for n, p in (("monolith", 18001), ("catalog", 18002), ("orders", 18004), ("users", 18005))
+    }
+    ups["orders"]["instances"].append("http://127.0.0.1:18014")
+    ups["orders"]["balancer"] = "least_outstanding"
+    ups["users"]["preserve_host"] = True
+    tables = {
+        "shipped": load_table(SHIPPED),
+        "every": parse_table(routes_yaml(ups, EVERY_FEATURE)),
+    }
+    for name, table in tables.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        conf = folder / "nginx.conf"
+        conf.write_text(render(table, NginxOptions(admin_only_paths=("/metrics", "/readyz"))))
+        checked = nginx_test(binary, folder, conf)
+        assert checked.returncode == 0, f"{name}: {checked.stderr}"
+    every = render(tables["every"], NginxOptions())
+    assert "split_clients" in every and "limit_req_zone" in every and "backup;" in every
+    assert "exported as their primary side" in every  # the shadow route says what it is
+
+
+def test_the_cli_writes_the_configuration(tmp_path):
+    out = tmp_path / "nginx.conf"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "strangler_proxy",
+            "export",
+            "nginx",
+            "--routes",
+            SHIPPED,
+            "--out",
+            str(out),
+            "--listen",
+            "127.0.0.1:18080",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "listen 127.0.0.1:18080;" in out.read_text()
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "strangler_proxy",
+            "export",
+            "nginx",
+            "--routes",
+            str(tmp_path / "missing.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --- routing: the same decisions as routes/resolve.py -------------------------------------
+
+ROUTING = [
+    {
+        "name": "inventory",
+        "pattern": "/api/v1/products/<str:sku>/inventory/",
+        "methods": ["PUT"],
+        "mode": "extracted",
+        "upstream": "orders",
+    },
+    {
+        "name": "by-id",
+        "pattern": "/api/v1/products/<int:pk>/",
+        "methods": ["GET"],
+        "mode": "extracted",
+        "upstream": "users",
+    },
+    {
+        "name": "products-read",
+        "prefix": "/api/v1/products/",
+        "methods": ["GET", "HEAD"],
+        "mode": "extracted",
+        "upstream": "catalog",
+    },
+    {
+        "name": "products-write",
+        "prefix": "/api/v1/products/",
+        "methods": ["POST", "DELETE"],
+        "mode": "monolith",
+        "upstream": "catalog",
+    },
+    {"name": "orders", "prefix": "/api/v1/orders/", "mode": "extracted", "upstream": "orders"},
+    {"name": "shadowed", "prefix": "/api/v1/shadowed/", "mode": "shadow", "upstream": "orders"},
+]
+
+REQUESTS = [
+    ("GET", "/api/v1/products/"),
+    ("HEAD", "/api/v1/products/"),
+    ("GET", "/api/v1/products/12/"),
+    ("HEAD", "/api/v1/products/12/"),
+    ("GET", "/api/v1/products/abc/"),
+    ("GET", "/api/v1/products/12/extra/"),
+    ("PUT", "/api/v1/products/A-1/inventory/"),
+    ("PUT", "/api/v1/products/A-1/inventory/x"),
+    ("GET", "/api/v1/products/A-1/inventory/"),
+    ("POST", "/api/v1/products/"),
+    ("DELETE", "/api/v1/products/9/"),
+    ("PATCH", "/api/v1/products/9/"),
+    ("OPTIONS", "/api/v1/products/"),
+    ("POST", "/api/v1/orders/"),
+    ("GET", "/api/v1/orders/7/?page=2"),
+    ("GET", "/api/v1/ordersx"),
+    ("GET", "/api/v1/shadowed/1/"),
+    ("GET", "/"),
+    ("GET", "/other/deep/path"),
+]
+
+
+def test_routing_matches_the_python_planes_decisions(tmp_path, upstreams):
+    ups = {name: _spec(server) for name, server in upstreams.items()}
+    with _plane(tmp_path, ups, ROUTING) as plane:
+        table = load_table(plane.routes)
+        for method, target in REQUESTS:
+            response = http.request(method, plane.url + target)
+            decision = resolve(table, method=method, path=target.split("?")[0])
+            assert response.status == 200, (method, target, response.status)
+            got = response.headers.get("X-Upstream")
+            assert got == decision.target, (method, target, got, decision.route_name)
+        # the raw target reaches the upstream as sent, query string included
+        record = _echo(http.request("GET", plane.url + "/api/v1/orders/7/?page=2&q=a%20b"))
+        assert record["target"] == "/api/v1/orders/7/?page=2&q=a%20b"
+
+
+@pytest.mark.parametrize(
+    "target", ["/api/%2e%2e/admin/", "/api/v1/products/..%2fadmin", "/a/%252e%252e/b", "/a\\b"]
+)
+def test_targets_the_python_proxy_refuses_are_refused(tmp_path, upstreams, target):
+    ups = {name: _spec(server) for name, server in upstreams.items()}
+    with _plane(tmp_path, ups, ROUTING) as plane:
+        response = http.request("GET", plane.url + target)
+        assert response.status == 400
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert _echo(response)["code"] == "unsafe_request"
+        assert all(server.received == [] for server in upstreams.values())
+
+
+# --- canary: a user sees the same side on both planes -------------------------------------
+
+
+def test_canary_sides_agree_with_the_python_plane_per_user(tmp_path, upstreams):
+    ups = {name: _spec(server) for name, server in upstreams.items()}
+    route = {
+        "name": "orders",
+        "prefix": "/api/v1/orders/",
+        "mode": "canary",
+        "percent": 37.5,
+        "upstream": "orders",
+    }
+    with _plane(tmp_path, ups, [route]) as plane:
+        table = load_table(plane.routes)
+        sides = []
+        for user in range(300):
+            session = f"s{user:04d}x{user * 7919}"
+            response = http.request(
+                "GET", plane.url + "/api/v1/orders/", headers={"Cookie": f"sessionid={session}"}
+            )
+            python = resolve(table, method="GET", path="/api/v1/orders/", sticky_key=session)
+            assert response.headers["X-Upstream"] == python.target, session
+            assert python.target == ("orders" if in_canary("orders", session, 37.5) else "monolith")
+            sides.append(python.target)
+        assert 0.25 < sides.count("orders") / len(sides) < 0.5  # both sides are exercised
+        # anonymous: the client's address is the key on both planes
+        anonymous = http.request("GET", plane.url + "/api/v1/orders/")
+        python = resolve(table, method="GET", path="/api/v1/orders/", sticky_key="127.0.0.1")
+        assert anonymous.headers["X-Upstream"] == python.target
+        # the tester override is off: the header neither moves the user nor reaches upstream
+        for wanted in ("candidate", "primary"):
+            forced = http.request(
+                "GET",
+                plane.url + "/api/v1/orders/",
+                headers={"X-Strangler-Canary": wanted, "Cookie": "sessionid=s0001x7919"},
+            )
+            assert forced.headers["X-Upstream"] == sides[1]
+            assert _header(_echo(forced), "X-Strangler-Canary") == []
+
+
+# --- resilience: retries for safe methods only, fallback when nothing reached the candidate --
+
+
+def test_retries_only_for_safe_methods(tmp_path, start_upstream, upstreams):
+    bad = start_upstream("bad", lambda handler, record: (503, b'{"bad": 1}'))
+    good = start_upstream("good")
+    ups = {
+        "monolith": _spec(upstreams["monolith"]),
+        "service": _spec(
+            [bad.url, good.url],
+            retry={"attempts": 2},
+            breaker={"fail_max": 1000, "reset_timeout": 1},
+        ),
+    }
+    route = {"name": "api", "prefix": "/api/", "mode": "extracted", "upstream": "service"}
+    with _plane(tmp_path, ups, [route]) as plane:
+        for _ in range(6):
+            assert http.request("GET", plane.url + "/api/x").status == 200
+        assert any(r["method"] == "GET" for r in bad.received)  # the 503 was retried
+        statuses = [http.request("POST", plane.url + "/api/x", body=b"{}").status for _ in range(6)]
+        statuses += [
+            http.request("PATCH", plane.url + "/api/x", body=b"{}").status for _ in range(6)
+        ]
+        writes = [r for r in bad.received + good.received if r["method"] in ("POST", "PATCH")]
+        assert len(writes) == 12  # each write reached one instance once: never resent
+        assert 503 in statuses  # the bad instance's answer came back as it was
+
+
+def test_fallback_to_the_monolith(tmp_path, start_upstream, upstreams):
+    monolith = upstreams["monolith"]
+    failing = start_upstream("failing", lambda handler, record: (503, b'{"down": 1}'))
+    for candidate, sent in ((DEAD, False), (failing.url, True)):
+        monolith.received.clear()
+        ups = {"monolith": _spec(monolith), "service": _spec(candidate)}
+        route = {
+            "name": "api",
+            "prefix": "/api/",
+            "mode": "extracted",
+            "upstream": "service",
+            "fallback": "monolith",
+        }
+        with _plane(tmp_path / str(sent), ups, [route]) as plane:
+            read = http.request("GET", plane.url + "/api/x")
+            assert read.status == 200 and read.headers["X-Upstream"] == "monolith"
+            write = http.request("POST", plane.url + "/api/x", body=b"{}")
+            if sent:  # the candidate answered: its answer stands, the write is not resent
+                assert write.status == 503 and _echo(write) == {"down": 1}
+                assert [r["method"] for r in monolith.received] == ["GET"]
+            else:  # nothing reached the candidate: the monolith takes it
+                assert write.status == 200 and write.headers["X-Upstream"] == "monolith"
+                assert [r["method"] for r in monolith.received] == ["GET", "POST"]
+
+
+def test_no_fallback_when_the_candidate_is_down_and_the_route_has_none(tmp_path, upstreams):
+    ups = {"monolith": _spec(upstreams["monolith"]), "service": _spec(DEAD)}
+    route = {"name": "api", "prefix": "/api/", "mode": "extracted", "upstream": "service"}
+    with _plane(tmp_path, ups, [route]) as plane:
+        response = http.request("GET", plane.url + "/api/x")
+        assert response.status == 502
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert upstreams["monolith"].received == []
+
+
+# --- the edge: 429, 413, request ids, X-Forwarded-* ---------------------------------------
+
+
+def test_rate_limit_answers_429_with_retry_after(tmp_path, upstreams):
+    ups = {"monolith": _spec(upstreams["monolith"])}
+    route = {
+        "name": "api",
+        "prefix": "/api/",
+        "mode": "monolith",
+        "rate_limit": {"requests": 3, "per": 60},
+    }
+    with _plane(tmp_path, ups, [route]) as plane:
+        statuses = [http.request("GET", plane.url + "/api/x").status for _ in range(3)]
+        assert statuses == [200, 200, 200]
+        limited = http.request("GET", plane.url + "/api/x", headers={"X-Request-ID": "rl-1"})
+        assert limited.status == 429
+        assert limited.headers["Retry-After"] == "20"
+        assert limited.headers["Content-Type"] == "application/problem+json"
+        assert _echo(limited)["code"] == "rate_limited" and _echo(limited)["request_id"] == "rl-1"
+        assert http.request("GET", plane.url + "/other").status == 200  # other routes unlimited
+        assert len(upstreams["monolith"].received) == 4
+
+
+def test_body_limit_answers_413(tmp_path, upstreams):
+    ups = {"monolith": _spec(upstreams["monolith"])}
+    routes = [
+        {"name": "big", "prefix": "/upload/", "mode": "monolith", "max_body": 100_000},
+        {"name": "rest", "prefix": "/", "mode": "monolith"},
+    ]
+    with _plane(tmp_path, ups, routes, max_body=1000) as plane:
+        small = http.request("POST", plane.url + "/api/x", body=b"x" * 1000)
+        assert small.status == 200
+        refused = http.request("POST", plane.url + "/api/x", body=b"x" * 1001)
+        assert refused.status == 413 and _echo(refused)["code"] == "too_large"
+        assert http.request("POST", plane.url + "/upload/x", body=b"x" * 50_000).status == 200
+        chunked = http.request(
+            "POST", plane.url + "/api/x", body=iter([b"x" * 800] * 3), chunked=True
+        )
+        assert chunked.status == 413
+        assert [len(r["body"]) for r in upstreams["monolith"].received] == [1336, 66668]
+
+
+def test_request_id_is_taken_or_made_passed_on_and_echoed(tmp_path, upstreams):
+    ups = {"monolith": _spec(upstreams["monolith"])}
+    with _plane(tmp_path, ups, [{"name": "all", "prefix": "/", "mode": "monolith"}]) as plane:
+        given = http.request("GET", plane.url + "/x", headers={"X-Request-ID": "abc-123.Z:9"})
+        assert given.headers["X-Request-ID"] == "abc-123.Z:9"
+        assert _header(_echo(given), "X-Request-ID") == ["abc-123.Z:9"]
+        for sent in ({}, {"X-Request-ID": "bad id <script>"}, {"X-Request-ID": "x" * 129}):
+            made = http.request("GET", plane.url + "/x", headers=sent)
+            echoed = made.headers["X-Request-ID"]
+            assert re.fullmatch(r"[0-9a-f]{32}", echoed), echoed
+            assert _header(_echo(made), "X-Request-ID") == [echoed]
+
+
+def test_forwarded_headers_are_set_by_the_edge_never_passed_through(tmp_path, upstreams):
+    ups = {"monolith": _spec(upstreams["monolith"])}
+    with _plane(tmp_path, ups, [{"name": "all", "prefix": "/", "mode": "monolith"}]) as plane:
+        forged = {
+            "X-Forwarded-For": "6.6.6.6",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "evil.example",
+            "Forwarded": "for=6.6.6.6",
+            "Host": "shop.example",
+        }
+        record = _echo(http.request("GET", plane.url + "/x", headers=forged))
+        assert _header(record, "X-Forwarded-For") == ["127.0.0.1"]
+        assert _header(record, "X-Forwarded-Proto") == ["http"]
+        assert _header(record, "X-Forwarded-Host") == ["shop.example"]
+        assert _header(record, "Forwarded") == []

@@ -4,9 +4,13 @@ of fake upstreams decides as the Python proxy does (routes/resolve.py)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import urllib3
@@ -17,6 +21,7 @@ from strangler_proxy.routes.resolve import in_canary, murmur2
 from tests.proxy.conftest import routes_yaml, upstream_spec, write_routes
 from tests.proxy.fakes import FakeUpstream
 from tests.proxy.nginx_plane import NginxPlane, nginx_binary, nginx_test
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -429,3 +434,93 @@ def test_forwarded_headers_are_set_by_the_edge_never_passed_through(tmp_path, up
         assert _header(record, "X-Forwarded-Proto") == ["http"]
         assert _header(record, "X-Forwarded-Host") == ["shop.example"]
         assert _header(record, "Forwarded") == []
+
+
+# --- flips stay live: a route change regenerates the configuration and reloads nginx -------
+
+
+def test_flips_by_the_cli_reload_nginx_and_lose_no_request(tmp_path, upstreams):
+    ups = {"monolith": _spec(upstreams["monolith"]), "catalog": _spec(upstreams["catalog"])}
+    route = {
+        "name": "products",
+        "prefix": "/api/v1/products/",
+        "mode": "monolith",
+        "upstream": "catalog",
+    }
+    with _plane(tmp_path, ups, [route]) as plane:
+        env = {
+            **os.environ,
+            "STRANGLER_NGINX_CONF": str(plane.conf),
+            "STRANGLER_NGINX_RELOAD": shlex.join(plane.command("-s", "reload")),
+            "STRANGLER_NGINX_LISTEN": plane.options.listen,
+        }
+        cli = [
+            sys.executable,
+            "-m",
+            "strangler_proxy",
+            "routes",
+            "set",
+            "products",
+            "--file",
+            str(plane.routes),
+        ]
+        stop = threading.Event()
+        failures: list[str] = []
+        seen: list[str] = []
+
+        def load() -> None:
+            client = urllib3.PoolManager(maxsize=2, retries=False, timeout=10)
+            while not stop.is_set():
+                try:
+                    response = client.request("GET", plane.url + "/api/v1/products/1/")
+                except urllib3.exceptions.HTTPError as exc:
+                    failures.append(repr(exc))
+                    continue
+                if response.status != 200:
+                    failures.append(f"{response.status} {response.data[:200]!r}")
+                seen.append(response.headers.get("X-Upstream", "?"))
+
+        def wait_until_all(side: str) -> None:
+            def window_all_on_side() -> bool:
+                mark = len(seen)
+                time.sleep(0.5)
+                return bool(seen[mark:]) and set(seen[mark:]) == {side}
+
+            wait_for(window_all_on_side, timeout=30, interval=0, what=f"traffic all on {side}")
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            wait_until_all("monolith")
+            for mode in ("extracted", "monolith", "extracted"):
+                done = subprocess.run(
+                    [*cli, "--mode", mode], env=env, capture_output=True, text=True, check=False
+                )
+                assert done.returncode == 0, done.stdout + done.stderr
+                wait_until_all("catalog" if mode == "extracted" else "monolith")
+            done = subprocess.run(
+                [*cli, "--mode", "canary", "--percent", "50"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(30)
+        assert failures == [], failures[:5]
+        assert len(seen) > 100
+        assert "split_clients" in plane.conf.read_text()  # the canary reached nginx's file
+        # a reload that fails leaves the change in the file (the Python plane serves it) and
+        # says so loudly
+        env["STRANGLER_NGINX_RELOAD"] = "false"
+        done = subprocess.run(
+            [*cli, "--mode", "monolith"], env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0
+        assert "nginx plane was not reloaded" in done.stderr
+        assert load_table(plane.routes).route("products").mode == "monolith"

@@ -264,6 +264,22 @@ def test_targets_the_python_proxy_refuses_are_refused(tmp_path, upstreams, targe
 # --- canary: a user sees the same side on both planes -------------------------------------
 
 
+def test_murmur2_is_nginx_murmurhash2():
+    # values printed by nginx's ngx_murmur_hash2 (src/core/ngx_murmurhash.c) compiled as is:
+    # every tail length, and UTF-8
+    cases = {
+        "": 0,
+        "a": 2456313694,
+        "ab": 446775395,
+        "abc": 324500635,
+        "abcd": 646393889,
+        "orders:127.0.0.1": 2683817308,
+        "catalog-products-read:s0001x7919": 1916924753,
+        "été": 3166621950,
+    }
+    assert {text: murmur2(text.encode()) for text in cases} == cases
+
+
 def test_canary_sides_agree_with_the_python_plane_per_user(tmp_path, upstreams):
     ups = {name: _spec(server) for name, server in upstreams.items()}
     route = {
@@ -524,3 +540,15 @@ def test_flips_by_the_cli_reload_nginx_and_lose_no_request(tmp_path, upstreams):
         assert done.returncode == 0
         assert "nginx plane was not reloaded" in done.stderr
         assert load_table(plane.routes).route("products").mode == "monolith"
+
+
+def test_operational_paths_are_kept_from_the_public(tmp_path, upstreams):
+    ups = {"monolith": _spec(upstreams["monolith"])}
+    routes = [{"name": "all", "prefix": "/", "mode": "monolith"}]
+    with _plane(tmp_path, ups, routes, admin_only_paths=("/metrics", "/api/docs/")) as plane:
+        for path in ("/metrics", "/metrics/x", "/api/docs", "/api/docs/ui"):
+            response = http.request("GET", plane.url + path)
+            assert response.status == 404, path
+            assert _echo(response)["code"] == "not_found"
+        assert http.request("GET", plane.url + "/metricsx").status == 200
+        assert [r["target"] for r in upstreams["monolith"].received] == ["/metricsx"]

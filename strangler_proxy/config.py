@@ -49,6 +49,7 @@ class ProxyConfig:
     nginx_reload: str = ""
     nginx_listen: str = "127.0.0.1:8080"
     nginx_client_timeout: float = 10.0  # seconds for a client's headers, and between body reads
+    nginx_comparator: str = ""  # the Python proxy's URL: nginx mirrors shadow routes' reads there
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> ProxyConfig:

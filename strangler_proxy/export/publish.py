@@ -28,6 +28,7 @@ def nginx_options(config: ProxyConfig) -> NginxOptions:
         max_body=config.max_body,
         client_timeout=config.nginx_client_timeout,
         admin_only_paths=tuple(config.admin_only_paths),
+        comparator=config.nginx_comparator,
     )
 
 

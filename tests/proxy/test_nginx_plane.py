@@ -21,6 +21,7 @@ from strangler_proxy.routes.resolve import in_canary, murmur2
 from tests.proxy.conftest import routes_yaml, upstream_spec, write_routes
 from tests.proxy.fakes import FakeUpstream
 from tests.proxy.nginx_plane import NginxPlane, nginx_binary, nginx_test
+from tests.proxy.processes import ProxyProcess
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -134,6 +135,7 @@ def test_nginx_accepts_the_shipped_table_and_every_feature(tmp_path):
     every = render(tables["every"], NginxOptions())
     assert "split_clients" in every and "limit_req_zone" in every and "backup;" in every
     assert "exported as their primary side" in every  # the shadow route says what it is
+    assert "mirror" not in every
 
 
 def test_the_cli_writes_the_configuration(tmp_path):
@@ -552,3 +554,57 @@ def test_operational_paths_are_kept_from_the_public(tmp_path, upstreams):
             assert _echo(response)["code"] == "not_found"
         assert http.request("GET", plane.url + "/metricsx").status == 200
         assert [r["target"] for r in upstreams["monolith"].received] == ["/metricsx"]
+
+
+# --- shadow: nginx mirrors reads to the Python proxy, which compares as it always does -----
+
+
+def test_shadow_reads_are_mirrored_to_the_python_comparator(tmp_path, upstreams):
+    monolith, catalog = upstreams["monolith"], upstreams["catalog"]
+    ups = {"monolith": _spec(monolith), "catalog": _spec(catalog)}
+    route = {
+        "name": "products",
+        "prefix": "/api/v1/products/",
+        "mode": "shadow",
+        "upstream": "catalog",
+        "shadow": {"ignore_fields": ["headers"]},
+    }
+    routes = write_routes(tmp_path / "routes.yaml", routes_yaml(ups, [route]))
+    admin = {"Authorization": "Bearer nginx-plane-admin"}
+    env = {"STRANGLER_ADMIN_TOKEN": "nginx-plane-admin"}
+    with (
+        ProxyProcess(routes, data_dir=tmp_path / "proxy", env=env, workers=1) as proxy,
+        NginxPlane(routes, tmp_path / "nginx", comparator=proxy.url) as plane,
+    ):
+        assert "mirror /__strangler_mirror;" in plane.conf.read_text()
+        response = http.request(
+            "GET", plane.url + "/api/v1/products/1/", headers={"X-Request-ID": "mirrored-1"}
+        )
+        assert response.status == 200 and response.headers["X-Upstream"] == "monolith"
+
+        def recorded() -> list:
+            report = http.request("GET", proxy.url + "/_strangler/shadow", headers=admin)
+            return _echo(report)["recent_differences"]
+
+        diff = wait_for(recorded, timeout=30, what="the comparator's recorded difference")[0]
+        assert diff["route"] == "products" and diff["request_id"] == "mirrored-1"
+        assert any(d.startswith("server:") for d in diff["differences"])
+        assert [r["method"] for r in catalog.received] == ["GET"]
+        shadowed = dict(catalog.received[0]["headers"])
+        assert shadowed["X-Strangler-Shadow"] == "1"
+        # an id nginx made is the one the comparator records
+        made = http.request("GET", plane.url + "/api/v1/products/2/")
+        made_id = made.headers["X-Request-ID"]
+        wait_for(
+            lambda: any(d["request_id"] == made_id for d in recorded()),
+            timeout=30,
+            what="the difference recorded under nginx's id",
+        )
+        catalog.received.clear()
+        # a write is never mirrored: the candidate would commit it a second time
+        assert http.request("POST", plane.url + "/api/v1/products/", body=b"{}").status == 200
+        # a read after it is mirrored (a mirrored write would have reached the comparator first)
+        http.request("GET", plane.url + "/api/v1/products/3/")
+        wait_for(lambda: catalog.received, timeout=30, what="the next read's shadow copy")
+        assert [r["method"] for r in catalog.received] == ["GET"]
+        assert [r["method"] for r in monolith.received].count("POST") == 1

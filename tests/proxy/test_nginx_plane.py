@@ -18,7 +18,7 @@ import urllib3
 from strangler_proxy.export.nginx import NginxOptions, render
 from strangler_proxy.routes import load_table, parse_table, resolve
 from strangler_proxy.routes.resolve import in_canary, murmur2
-from tests.proxy.conftest import routes_yaml, upstream_spec, write_routes
+from tests.proxy.conftest import ADMIN_TOKEN, routes_yaml, upstream_spec, write_routes
 from tests.proxy.fakes import FakeUpstream
 from tests.proxy.nginx_plane import NginxPlane, nginx_binary, nginx_test
 from tests.proxy.processes import ProxyProcess
@@ -608,3 +608,28 @@ def test_shadow_reads_are_mirrored_to_the_python_comparator(tmp_path, upstreams)
         wait_for(lambda: catalog.received, timeout=30, what="the next read's shadow copy")
         assert [r["method"] for r in catalog.received] == ["GET"]
         assert [r["method"] for r in monolith.received].count("POST") == 1
+
+
+def test_a_change_through_the_admin_api_regenerates_and_reloads(tmp_path, make_proxy, upstreams):
+    conf, marker = tmp_path / "edge" / "nginx.conf", tmp_path / "reloaded"
+    ups = {"monolith": _spec(upstreams["monolith"]), "catalog": _spec(upstreams["catalog"])}
+    route = {"name": "p", "prefix": "/p/", "mode": "monolith", "upstream": "catalog"}
+    client = make_proxy(
+        routes_yaml(ups, [route]),
+        NGINX_CONF=str(conf),
+        NGINX_RELOAD=shlex.join(["touch", str(marker)]),
+        NGINX_LISTEN="127.0.0.1:18099",
+    )
+    response = client.patch(
+        "/_strangler/routes/p",
+        data=json.dumps({"mode": "canary", "percent": 25}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {ADMIN_TOKEN}",
+    )
+    assert response.status_code == 200, response.content
+    text = conf.read_text()
+    assert 'split_clients "p:$strangler_sticky"' in text and "25.00% candidate;" in text
+    assert "listen 127.0.0.1:18099;" in text
+    assert marker.exists()
+    checked = nginx_test(nginx_binary(), conf.parent, conf)
+    assert checked.returncode == 0, checked.stderr

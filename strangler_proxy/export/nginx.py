@@ -54,6 +54,7 @@ class NginxOptions:
     worker_processes: str = "auto"
     # the Python proxy (its URL): shadow routes' reads are mirrored there, and it compares
     comparator: str = ""
+    access_log: bool = True  # JSON lines in access.log (off: benchmarks, like plain nginx's)
 
 
 def _quote(text: str) -> str:
@@ -444,7 +445,7 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         "proxy_http_version 1.1;",
         "proxy_buffering off;",  # streamed answers leave as they come, as the Python proxy does
         'log_format strangler_json escape=json \'{"time":"$time_iso8601","request_id":"$strangler_request_id","method":"$request_method","path":"$uri","status":$status,"route":"$strangler_route_name","side":"$strangler_side","upstream":"$upstream_addr","upstream_status":"$upstream_status","duration":$request_time}\';',
-        "access_log access.log strangler_json;",
+        "access_log access.log strangler_json;" if options.access_log else "access_log off;",
     ):
         add("    " + line)
     for line in http:

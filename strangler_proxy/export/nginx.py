@@ -207,23 +207,22 @@ class _Writer:
             # only what never left: a write the candidate may have committed is not resent
             fb = table.upstreams[fallback]
             fb_scheme = _hostport(fb.instances[0])[0] if fb.instances else "http"
-            self.add(2, f"location @strangler_fb_{_ident(key)} {{")
-            self.add(3, "if ($strangler_unsent = 0) {")
-            self.add(
-                4,
-                self._problem_return(
-                    502,
-                    "upstream_unavailable",
-                    "Bad Gateway",
-                    "The upstream failed after the request was sent; a write is never resent.",
-                ),
+            failures = (
+                (502, "upstream_unavailable", "Bad Gateway"),
+                (504, "upstream_timeout", "Gateway Timeout"),
             )
-            self.add(3, "}")
-            self.add(3, "proxy_next_upstream off;")
-            self._headers(3, fb)
-            self._errors(3, name)
-            self.add(3, f"proxy_pass {fb_scheme}://{self.group(fallback)}$request_uri;")
-            self.add(2, "}")
+            for status, code, title in failures:
+                self.add(2, f"location @strangler_fb_{_ident(key)}_{status} {{")
+                self.add(3, "default_type application/problem+json;")  # for the return only
+                self.add(3, "if ($strangler_unsent = 0) {")
+                detail = "The upstream failed after the request was sent; a write is never resent."
+                self.add(4, self._problem_return(status, code, title, detail))
+                self.add(3, "}")
+                self.add(3, "proxy_next_upstream off;")
+                self._headers(3, fb)
+                self._errors(3, name)
+                self.add(3, f"proxy_pass {fb_scheme}://{self.group(fallback)}$request_uri;")
+                self.add(2, "}")
 
     def _headers(self, indent: int, upstream: Upstream) -> None:
         self.add(indent, f"proxy_set_header Host {self._host(upstream)};")
@@ -241,7 +240,8 @@ class _Writer:
         self.add(indent, "error_page 413 = @strangler_413;")
         self.add(indent, f"error_page 429 = @strangler_429_{_ident(name)};")
         if fallback_named:
-            self.add(indent, f"error_page 502 504 = {fallback_named};")
+            self.add(indent, f"error_page 502 = {fallback_named}_502;")
+            self.add(indent, f"error_page 504 = {fallback_named}_504;")
         else:
             self.add(indent, "error_page 502 = @strangler_502;")
             self.add(indent, "error_page 504 = @strangler_504;")
@@ -457,6 +457,7 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         add("    }")
     add("    server {")
     add(f"        listen {options.listen};")
+    add("        merge_slashes off;  # routes see the path as the Python proxy does")
     add('        set $strangler_route_name "-";')
     add('        set $strangler_side "-";')
     add("        if ($strangler_unsafe) { return 400; }")

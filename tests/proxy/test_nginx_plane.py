@@ -229,6 +229,8 @@ REQUESTS = [
     ("POST", "/api/v1/orders/"),
     ("GET", "/api/v1/orders/7/?page=2"),
     ("GET", "/api/v1/ordersx"),
+    ("GET", "//api/v1/orders/"),
+    ("GET", "/api/v1//orders/"),
     ("GET", "/api/v1/shadowed/1/"),
     ("GET", "/"),
     ("GET", "/other/deep/path"),
@@ -370,6 +372,33 @@ def test_fallback_to_the_monolith(tmp_path, start_upstream, upstreams):
             else:  # nothing reached the candidate: the monolith takes it
                 assert write.status == 200 and write.headers["X-Upstream"] == "monolith"
                 assert [r["method"] for r in monolith.received] == ["GET", "POST"]
+
+
+def test_a_write_that_timed_out_is_not_resent_to_the_fallback(tmp_path, start_upstream, upstreams):
+    monolith = upstreams["monolith"]
+
+    def slow(handler, record):
+        time.sleep(1.0)
+        return 201, b"{}"
+
+    service = start_upstream("service", slow)
+    ups = {"monolith": _spec(monolith), "service": _spec(service)}
+    route = {
+        "name": "api",
+        "prefix": "/api/",
+        "mode": "extracted",
+        "upstream": "service",
+        "fallback": "monolith",
+        "timeout": {"connect": 1, "read": 0.3},
+    }
+    with _plane(tmp_path, ups, [route]) as plane:
+        write = http.request("POST", plane.url + "/api/x", body=b"{}")
+        assert write.status == 504  # as the Python proxy answers it
+        assert write.headers["Content-Type"] == "application/problem+json"
+        assert _echo(write)["code"] == "upstream_timeout"
+        read = http.request("GET", plane.url + "/api/x")  # a read falls back after a timeout
+        assert read.status == 200 and read.headers["X-Upstream"] == "monolith"
+        assert [r["method"] for r in monolith.received] == ["GET"]
 
 
 def test_no_fallback_when_the_candidate_is_down_and_the_route_has_none(tmp_path, upstreams):

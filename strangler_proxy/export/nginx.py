@@ -328,9 +328,9 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
     http.append("# refused as the Python proxy refuses them (edge/headers.py check_path)")
     http.append("map $request_uri $strangler_unsafe {")
     for unsafe in (
-        r"~*^[^?]*%(25)*(2e|2f|5c|00)",  # encoded (or double-encoded) dots, slashes, NUL
+        r"~*^[^?]*%(25)*(2f|5c|00|0d|0a)",  # encoded (or double-encoded) slash, \\, NUL, CR, LF
         r"~^[^?]*\\",  # a backslash
-        r"~^[^?]*/\.\.?(/|\?|$)",  # dot-segments
+        r"~*^[^?]*/(\.|%(25)*2e){1,2}(/|\?|$)",  # dot-segments, plain or encoded
         r"~^[^/]",  # not an absolute path
     ):
         http.append(f"    {_quote(unsafe)} 1;")

@@ -3,6 +3,7 @@ of fake upstreams decides as the Python proxy does (routes/resolve.py)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.e2e
 
 SHIPPED = "strangler_proxy/routes.yaml"
 DEAD = "http://127.0.0.1:9"  # discard port: connection refused, nothing sent
-http = urllib3.PoolManager(retries=False, timeout=10)
+pool = urllib3.PoolManager(retries=False, timeout=10)
 
 
 @pytest.fixture
@@ -242,26 +243,42 @@ def test_routing_matches_the_python_planes_decisions(tmp_path, upstreams):
     with _plane(tmp_path, ups, ROUTING) as plane:
         table = load_table(plane.routes)
         for method, target in REQUESTS:
-            response = http.request(method, plane.url + target)
+            response = pool.request(method, plane.url + target)
             decision = resolve(table, method=method, path=target.split("?")[0])
             assert response.status == 200, (method, target, response.status)
             got = response.headers.get("X-Upstream")
             assert got == decision.target, (method, target, got, decision.route_name)
+        # a dot or an encoded one inside a name is no dot-segment: served, as by the Python proxy
+        for target in ("/api/v1/orders/file.v2%2Ejson", "/api/v1/orders/..x/"):
+            assert pool.request("GET", plane.url + target).status == 200, target
         # the raw target reaches the upstream as sent, query string included
-        record = _echo(http.request("GET", plane.url + "/api/v1/orders/7/?page=2&q=a%20b"))
+        record = _echo(pool.request("GET", plane.url + "/api/v1/orders/7/?page=2&q=a%20b"))
         assert record["target"] == "/api/v1/orders/7/?page=2&q=a%20b"
 
 
 @pytest.mark.parametrize(
-    "target", ["/api/%2e%2e/admin/", "/api/v1/products/..%2fadmin", "/a/%252e%252e/b", "/a\\b"]
+    "target",
+    [
+        "/api/%2e%2e/admin/",
+        "/api/v1/products/..%2fadmin",
+        "/a/%252e%252E/b",
+        "/a\\b",
+        "/a/.%2e",
+        "/a/%0d%0aSet-Cookie:x",
+        "/a/./b",
+    ],
 )
 def test_targets_the_python_proxy_refuses_are_refused(tmp_path, upstreams, target):
     ups = {name: _spec(server) for name, server in upstreams.items()}
     with _plane(tmp_path, ups, ROUTING) as plane:
-        response = http.request("GET", plane.url + target)
+        # http.client sends the target as written (urllib3 would remove dot-segments first)
+        connection = http.client.HTTPConnection("127.0.0.1", plane.port, timeout=10)
+        connection.request("GET", target)
+        response = connection.getresponse()
         assert response.status == 400
-        assert response.headers["Content-Type"] == "application/problem+json"
-        assert _echo(response)["code"] == "unsafe_request"
+        assert response.getheader("Content-Type") == "application/problem+json"
+        assert json.loads(response.read())["code"] == "unsafe_request"
+        connection.close()
         assert all(server.received == [] for server in upstreams.values())
 
 
@@ -298,7 +315,7 @@ def test_canary_sides_agree_with_the_python_plane_per_user(tmp_path, upstreams):
         sides = []
         for user in range(300):
             session = f"s{user:04d}x{user * 7919}"
-            response = http.request(
+            response = pool.request(
                 "GET", plane.url + "/api/v1/orders/", headers={"Cookie": f"sessionid={session}"}
             )
             python = resolve(table, method="GET", path="/api/v1/orders/", sticky_key=session)
@@ -307,12 +324,12 @@ def test_canary_sides_agree_with_the_python_plane_per_user(tmp_path, upstreams):
             sides.append(python.target)
         assert 0.25 < sides.count("orders") / len(sides) < 0.5  # both sides are exercised
         # anonymous: the client's address is the key on both planes
-        anonymous = http.request("GET", plane.url + "/api/v1/orders/")
+        anonymous = pool.request("GET", plane.url + "/api/v1/orders/")
         python = resolve(table, method="GET", path="/api/v1/orders/", sticky_key="127.0.0.1")
         assert anonymous.headers["X-Upstream"] == python.target
         # the tester override is off: the header neither moves the user nor reaches upstream
         for wanted in ("candidate", "primary"):
-            forced = http.request(
+            forced = pool.request(
                 "GET",
                 plane.url + "/api/v1/orders/",
                 headers={"X-Strangler-Canary": wanted, "Cookie": "sessionid=s0001x7919"},
@@ -338,11 +355,11 @@ def test_retries_only_for_safe_methods(tmp_path, start_upstream, upstreams):
     route = {"name": "api", "prefix": "/api/", "mode": "extracted", "upstream": "service"}
     with _plane(tmp_path, ups, [route]) as plane:
         for _ in range(6):
-            assert http.request("GET", plane.url + "/api/x").status == 200
+            assert pool.request("GET", plane.url + "/api/x").status == 200
         assert any(r["method"] == "GET" for r in bad.received)  # the 503 was retried
-        statuses = [http.request("POST", plane.url + "/api/x", body=b"{}").status for _ in range(6)]
+        statuses = [pool.request("POST", plane.url + "/api/x", body=b"{}").status for _ in range(6)]
         statuses += [
-            http.request("PATCH", plane.url + "/api/x", body=b"{}").status for _ in range(6)
+            pool.request("PATCH", plane.url + "/api/x", body=b"{}").status for _ in range(6)
         ]
         writes = [r for r in bad.received + good.received if r["method"] in ("POST", "PATCH")]
         assert len(writes) == 12  # each write reached one instance once: never resent
@@ -363,9 +380,9 @@ def test_fallback_to_the_monolith(tmp_path, start_upstream, upstreams):
             "fallback": "monolith",
         }
         with _plane(tmp_path / str(sent), ups, [route]) as plane:
-            read = http.request("GET", plane.url + "/api/x")
+            read = pool.request("GET", plane.url + "/api/x")
             assert read.status == 200 and read.headers["X-Upstream"] == "monolith"
-            write = http.request("POST", plane.url + "/api/x", body=b"{}")
+            write = pool.request("POST", plane.url + "/api/x", body=b"{}")
             if sent:  # the candidate answered: its answer stands, the write is not resent
                 assert write.status == 503 and _echo(write) == {"down": 1}
                 assert [r["method"] for r in monolith.received] == ["GET"]
@@ -392,11 +409,11 @@ def test_a_write_that_timed_out_is_not_resent_to_the_fallback(tmp_path, start_up
         "timeout": {"connect": 1, "read": 0.3},
     }
     with _plane(tmp_path, ups, [route]) as plane:
-        write = http.request("POST", plane.url + "/api/x", body=b"{}")
+        write = pool.request("POST", plane.url + "/api/x", body=b"{}")
         assert write.status == 504  # as the Python proxy answers it
         assert write.headers["Content-Type"] == "application/problem+json"
         assert _echo(write)["code"] == "upstream_timeout"
-        read = http.request("GET", plane.url + "/api/x")  # a read falls back after a timeout
+        read = pool.request("GET", plane.url + "/api/x")  # a read falls back after a timeout
         assert read.status == 200 and read.headers["X-Upstream"] == "monolith"
         assert [r["method"] for r in monolith.received] == ["GET"]
 
@@ -405,7 +422,7 @@ def test_no_fallback_when_the_candidate_is_down_and_the_route_has_none(tmp_path,
     ups = {"monolith": _spec(upstreams["monolith"]), "service": _spec(DEAD)}
     route = {"name": "api", "prefix": "/api/", "mode": "extracted", "upstream": "service"}
     with _plane(tmp_path, ups, [route]) as plane:
-        response = http.request("GET", plane.url + "/api/x")
+        response = pool.request("GET", plane.url + "/api/x")
         assert response.status == 502
         assert response.headers["Content-Type"] == "application/problem+json"
         assert upstreams["monolith"].received == []
@@ -423,14 +440,14 @@ def test_rate_limit_answers_429_with_retry_after(tmp_path, upstreams):
         "rate_limit": {"requests": 3, "per": 60},
     }
     with _plane(tmp_path, ups, [route]) as plane:
-        statuses = [http.request("GET", plane.url + "/api/x").status for _ in range(3)]
+        statuses = [pool.request("GET", plane.url + "/api/x").status for _ in range(3)]
         assert statuses == [200, 200, 200]
-        limited = http.request("GET", plane.url + "/api/x", headers={"X-Request-ID": "rl-1"})
+        limited = pool.request("GET", plane.url + "/api/x", headers={"X-Request-ID": "rl-1"})
         assert limited.status == 429
         assert limited.headers["Retry-After"] == "20"
         assert limited.headers["Content-Type"] == "application/problem+json"
         assert _echo(limited)["code"] == "rate_limited" and _echo(limited)["request_id"] == "rl-1"
-        assert http.request("GET", plane.url + "/other").status == 200  # other routes unlimited
+        assert pool.request("GET", plane.url + "/other").status == 200  # other routes unlimited
         assert len(upstreams["monolith"].received) == 4
 
 
@@ -441,12 +458,12 @@ def test_body_limit_answers_413(tmp_path, upstreams):
         {"name": "rest", "prefix": "/", "mode": "monolith"},
     ]
     with _plane(tmp_path, ups, routes, max_body=1000) as plane:
-        small = http.request("POST", plane.url + "/api/x", body=b"x" * 1000)
+        small = pool.request("POST", plane.url + "/api/x", body=b"x" * 1000)
         assert small.status == 200
-        refused = http.request("POST", plane.url + "/api/x", body=b"x" * 1001)
+        refused = pool.request("POST", plane.url + "/api/x", body=b"x" * 1001)
         assert refused.status == 413 and _echo(refused)["code"] == "too_large"
-        assert http.request("POST", plane.url + "/upload/x", body=b"x" * 50_000).status == 200
-        chunked = http.request(
+        assert pool.request("POST", plane.url + "/upload/x", body=b"x" * 50_000).status == 200
+        chunked = pool.request(
             "POST", plane.url + "/api/x", body=iter([b"x" * 800] * 3), chunked=True
         )
         assert chunked.status == 413
@@ -456,11 +473,11 @@ def test_body_limit_answers_413(tmp_path, upstreams):
 def test_request_id_is_taken_or_made_passed_on_and_echoed(tmp_path, upstreams):
     ups = {"monolith": _spec(upstreams["monolith"])}
     with _plane(tmp_path, ups, [{"name": "all", "prefix": "/", "mode": "monolith"}]) as plane:
-        given = http.request("GET", plane.url + "/x", headers={"X-Request-ID": "abc-123.Z:9"})
+        given = pool.request("GET", plane.url + "/x", headers={"X-Request-ID": "abc-123.Z:9"})
         assert given.headers["X-Request-ID"] == "abc-123.Z:9"
         assert _header(_echo(given), "X-Request-ID") == ["abc-123.Z:9"]
         for sent in ({}, {"X-Request-ID": "bad id <script>"}, {"X-Request-ID": "x" * 129}):
-            made = http.request("GET", plane.url + "/x", headers=sent)
+            made = pool.request("GET", plane.url + "/x", headers=sent)
             echoed = made.headers["X-Request-ID"]
             assert re.fullmatch(r"[0-9a-f]{32}", echoed), echoed
             assert _header(_echo(made), "X-Request-ID") == [echoed]
@@ -476,7 +493,7 @@ def test_forwarded_headers_are_set_by_the_edge_never_passed_through(tmp_path, up
             "Forwarded": "for=6.6.6.6",
             "Host": "shop.example",
         }
-        record = _echo(http.request("GET", plane.url + "/x", headers=forged))
+        record = _echo(pool.request("GET", plane.url + "/x", headers=forged))
         assert _header(record, "X-Forwarded-For") == ["127.0.0.1"]
         assert _header(record, "X-Forwarded-Proto") == ["http"]
         assert _header(record, "X-Forwarded-Host") == ["shop.example"]
@@ -578,10 +595,10 @@ def test_operational_paths_are_kept_from_the_public(tmp_path, upstreams):
     routes = [{"name": "all", "prefix": "/", "mode": "monolith"}]
     with _plane(tmp_path, ups, routes, admin_only_paths=("/metrics", "/api/docs/")) as plane:
         for path in ("/metrics", "/metrics/x", "/api/docs", "/api/docs/ui"):
-            response = http.request("GET", plane.url + path)
+            response = pool.request("GET", plane.url + path)
             assert response.status == 404, path
             assert _echo(response)["code"] == "not_found"
-        assert http.request("GET", plane.url + "/metricsx").status == 200
+        assert pool.request("GET", plane.url + "/metricsx").status == 200
         assert [r["target"] for r in upstreams["monolith"].received] == ["/metricsx"]
 
 
@@ -606,13 +623,13 @@ def test_shadow_reads_are_mirrored_to_the_python_comparator(tmp_path, upstreams)
         NginxPlane(routes, tmp_path / "nginx", comparator=proxy.url) as plane,
     ):
         assert "mirror /__strangler_mirror;" in plane.conf.read_text()
-        response = http.request(
+        response = pool.request(
             "GET", plane.url + "/api/v1/products/1/", headers={"X-Request-ID": "mirrored-1"}
         )
         assert response.status == 200 and response.headers["X-Upstream"] == "monolith"
 
         def recorded() -> list:
-            report = http.request("GET", proxy.url + "/_strangler/shadow", headers=admin)
+            report = pool.request("GET", proxy.url + "/_strangler/shadow", headers=admin)
             return _echo(report)["recent_differences"]
 
         diff = wait_for(recorded, timeout=30, what="the comparator's recorded difference")[0]
@@ -622,7 +639,7 @@ def test_shadow_reads_are_mirrored_to_the_python_comparator(tmp_path, upstreams)
         shadowed = dict(catalog.received[0]["headers"])
         assert shadowed["X-Strangler-Shadow"] == "1"
         # an id nginx made is the one the comparator records
-        made = http.request("GET", plane.url + "/api/v1/products/2/")
+        made = pool.request("GET", plane.url + "/api/v1/products/2/")
         made_id = made.headers["X-Request-ID"]
         wait_for(
             lambda: any(d["request_id"] == made_id for d in recorded()),
@@ -631,9 +648,9 @@ def test_shadow_reads_are_mirrored_to_the_python_comparator(tmp_path, upstreams)
         )
         catalog.received.clear()
         # a write is never mirrored: the candidate would commit it a second time
-        assert http.request("POST", plane.url + "/api/v1/products/", body=b"{}").status == 200
+        assert pool.request("POST", plane.url + "/api/v1/products/", body=b"{}").status == 200
         # a read after it is mirrored (a mirrored write would have reached the comparator first)
-        http.request("GET", plane.url + "/api/v1/products/3/")
+        pool.request("GET", plane.url + "/api/v1/products/3/")
         wait_for(lambda: catalog.received, timeout=30, what="the next read's shadow copy")
         assert [r["method"] for r in catalog.received] == ["GET"]
         assert [r["method"] for r in monolith.received].count("POST") == 1

@@ -54,7 +54,7 @@ prometheus: install  ## Prometheus on :9090 scraping the `make run` fleet (insta
 check-manifests: install  ## Dockerfile, compose, k8s overlays, CI workflow: static checks only
 	@DJANGO_ENV=test $(BIN)/python -m pytest tests/infra -q --deselect tests/infra/test_local_prometheus.py
 
-bench-proxy: install  ## req/s and p50/p99: direct, strangler proxy, nginx, django-revproxy (installs wrk, nginx)
+bench-proxy: install  ## req/s and p50/p99: direct, strangler proxy, nginx, the nginx plane, django-revproxy (installs wrk, nginx)
 	@$(BIN)/python benchmarks/bench_proxy.py
 
 bench-events: install  ## relay throughput and commit-to-applied lag vs a raw baseline (needs PostgreSQL + RabbitMQ)

@@ -1,5 +1,9 @@
 """`make bench-proxy`: req/s and p50/p99 direct, through our proxy, nginx and django-revproxy.
 
+`nginx-plane` is nginx serving the configuration `python -m strangler_proxy export nginx` makes
+from the same routes file (access log off, as for plain nginx); its ratios to plain nginx are
+printed with the issue-16 targets.
+
 Starts, on loopback and in one run: a fixed DRF upstream, the strangler proxy (routing,
 correlation id, metrics, breaker on; auth off) under gunicorn and under granian, nginx (the physical-limit reference) and
 django-revproxy, all under the same gunicorn settings; measures each with wrk at 1 and at 16
@@ -152,14 +156,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument(
-        "--only", nargs="*", help="subset of: direct proxy proxy-granian nginx revproxy"
+        "--only",
+        nargs="*",
+        help="subset of: direct proxy proxy-granian nginx nginx-plane revproxy",
     )
     args = parser.parse_args(argv)
     ensure_tools()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     ports = {
-        name: free_port() for name in ("upstream", "proxy", "proxy-granian", "nginx", "revproxy")
+        name: free_port()
+        for name in ("upstream", "proxy", "proxy-granian", "nginx", "nginx-plane", "revproxy")
     }
     upstream_url = f"http://127.0.0.1:{ports['upstream']}"
     routes = folder / "routes.yaml"
@@ -201,6 +208,7 @@ def main(argv: list[str]) -> int:
         "proxy": f"http://127.0.0.1:{ports['proxy']}{PATH}",
         "proxy-granian": f"http://127.0.0.1:{ports['proxy-granian']}{PATH}",
         "nginx": f"http://127.0.0.1:{ports['nginx']}{PATH}",
+        "nginx-plane": f"http://127.0.0.1:{ports['nginx-plane']}{PATH}",
         "revproxy": f"http://127.0.0.1:{ports['revproxy']}{PATH}",
     }
     wanted = args.only or list(targets)
@@ -257,6 +265,30 @@ def main(argv: list[str]) -> int:
                 ["nginx", "-c", str(conf), "-p", str(folder), "-g", "daemon off;"], base_env
             )
             wait_ready(targets["nginx"], nginx)
+        if "nginx-plane" in wanted:
+            plane = folder / "plane"
+            plane.mkdir()
+            # the export reads the proxy's settings (problem types): the same env as the proxy
+            os.environ.update(
+                {k: proxy_env[k] for k in ("DJANGO_SETTINGS_MODULE", "STRANGLER_DATA_DIR")}
+            )
+            sys.path.insert(0, str(ROOT))
+            from strangler_proxy.export.nginx import NginxOptions, render
+            from strangler_proxy.routes.load import load_table
+
+            (plane / "nginx.conf").write_text(
+                render(
+                    load_table(routes),
+                    NginxOptions(
+                        listen=f"127.0.0.1:{ports['nginx-plane']}",
+                        worker_processes=str(args.workers),
+                        access_log=False,
+                    ),
+                )
+            )
+            command = ["nginx", "-c", str(plane / "nginx.conf"), "-p", str(plane)]
+            served = start([*command, "-g", "daemon off;"], base_env)
+            wait_ready(targets["nginx-plane"], served)
         if "revproxy" in wanted:
             rev = start(
                 gunicorn(
@@ -311,6 +343,15 @@ def main(argv: list[str]) -> int:
         print(
             f"{name} targets: added p50 <= 0.35 ms: {added:.2f} ms {'OK' if added <= 0.35 else 'MISSED'}; "
             f">= 50 % of direct at 16 connections: {100 * kept:.0f} % {'OK' if kept >= 0.5 else 'MISSED'}"
+        )
+    if "nginx-plane" in results and "nginx" in results:
+        plane, plain = results["nginx-plane"], results["nginx"]
+        added = plane[1]["p50"] - plain[1]["p50"]
+        kept = plane[16]["rps"] / plain[16]["rps"]
+        print(
+            f"nginx-plane targets: added p50 within 0.05 ms of plain nginx: {added:+.2f} ms "
+            f"{'OK' if added <= 0.05 else 'MISSED'}; >= 95 % of its req/s at 16 connections: "
+            f"{100 * kept:.0f} % {'OK' if kept >= 0.95 else 'MISSED'}"
         )
     return 0
 

@@ -121,12 +121,14 @@ def parser() -> argparse.ArgumentParser:
         func=cmd_validate
     )
     from strangler_proxy.control import route_inventory
+    from strangler_proxy.export import cli as export_cli
     from strangler_proxy.lifecycle import cli as lifecycle_cli
     from strangler_proxy.shadow import cli as capture_cli
 
     more = lifecycle_cli.add_commands(top)
     capture_cli.add_commands(top)
     route_inventory.add_commands(top)
+    export_cli.add_commands(top)
     for p in (routes, *sub.choices.values(), *more):
         p.add_argument("--file", help="routes file", default=argparse.SUPPRESS)
     return root

@@ -43,6 +43,13 @@ class ProxyConfig:
     # peers whose X-Forwarded-* are believed (an ingress); empty: none, the proxy is the edge
     forwarded_allow_ips: str = ""
     access_log: bool = True
+    # the nginx data plane (strangler_proxy/export): where its generated config is written on
+    # every change of the route table, the command that reloads nginx, where nginx listens
+    nginx_conf: str = ""
+    nginx_reload: str = ""
+    nginx_listen: str = "127.0.0.1:8080"
+    nginx_client_timeout: float = 10.0  # seconds for a client's headers, and between body reads
+    nginx_comparator: str = ""  # the Python proxy's URL: nginx mirrors shadow routes' reads there
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> ProxyConfig:
@@ -58,6 +65,18 @@ class ProxyConfig:
     @property
     def lifecycle_folder(self) -> Path:
         return Path(self.lifecycle_dir or Path(self.shadow_diffs_file).parent)
+
+
+def current() -> ProxyConfig:
+    """The proxy's configuration in this process: Django's settings when they are configured
+    (the proxy, its tests), else strangler_proxy.settings read from the environment (the CLI)."""
+    from django.conf import settings
+
+    if settings.configured and hasattr(settings, "STRANGLER_PROXY"):
+        return ProxyConfig.from_settings(settings.STRANGLER_PROXY)
+    from strangler_proxy import settings as proxy_settings
+
+    return ProxyConfig.from_settings(proxy_settings.STRANGLER_PROXY)
 
 
 def default(name: str) -> Any:

@@ -86,6 +86,13 @@ STRANGLER_PROXY = {
     ),
     # One structured line per request (strangler_proxy/edge/access_log.py); false for benchmarks.
     "ACCESS_LOG": env_bool("STRANGLER_PROXY_ACCESS_LOG", default=default("access_log")),
+    "NGINX_CONF": env_str("STRANGLER_NGINX_CONF", ""),
+    "NGINX_RELOAD": env_str("STRANGLER_NGINX_RELOAD", ""),
+    "NGINX_LISTEN": env_str("STRANGLER_NGINX_LISTEN", default("nginx_listen")),
+    "NGINX_COMPARATOR": env_str("STRANGLER_NGINX_COMPARATOR", ""),
+    "NGINX_CLIENT_TIMEOUT": float(
+        env_str("STRANGLER_NGINX_CLIENT_TIMEOUT", str(default("nginx_client_timeout")))
+    ),
     "TRACING": env_bool(
         "STRANGLER_TRACING",
         default=bool(env_str("OTEL_EXPORTER_OTLP_ENDPOINT", "") or env_str("OTEL_TRACES_FILE", "")),

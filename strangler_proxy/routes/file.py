@@ -7,12 +7,15 @@ route at run time never edits the repository's copy.
 Writing: the CLI, the admin API and the lifecycle controller all change the file through
 `route_change`, one read-modify-write under the file's lock (servicekit.web.files), so a change
 landing between another writer's read and write is never lost. The new text is validated
-before it replaces the file atomically; a refused change leaves the file as it was.
+before it replaces the file atomically; a refused change leaves the file as it was. After
+each change the nginx plane, when configured (STRANGLER_NGINX_CONF), is regenerated and reloaded.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,7 @@ from servicekit.web.files import atomic_write, file_lock, locked_update
 from strangler_proxy.routes.load import parse_table
 from strangler_proxy.routes.model import Route, RouteTable, RouteTableError
 
+logger = logging.getLogger("strangler_proxy.routes")
 TEMPLATE = Path(__file__).resolve().parent.parent / "routes.yaml"
 # what `routes set` and `PATCH /_strangler/routes/<name>` may change
 ROUTE_SETTABLE = frozenset(
@@ -91,7 +95,18 @@ def route_change(path: str | os.PathLike[str], change: RouteChange) -> RouteTabl
         new_text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
         return new_text, parse_table(new_text, source=source)
 
-    return locked_update(path, apply)
+    table = locked_update(path, apply)
+    # the nginx plane, when configured, is regenerated from the file and reloaded; the change
+    # itself stands (the Python plane already serves it): a failed reload is logged loudly
+    from strangler_proxy.export.publish import ReloadFailed, publish
+
+    try:
+        publish(path)
+    except (ReloadFailed, OSError, subprocess.TimeoutExpired) as exc:
+        logger.error(
+            "route %s changed, but the nginx plane was not reloaded: %s", change.route, exc
+        )
+    return table
 
 
 def route_update(path: str | os.PathLike[str], name: str, changes: dict[str, Any]) -> RouteTable:

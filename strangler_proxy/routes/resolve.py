@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from strangler_proxy.routes.model import Route, RouteTable
@@ -28,10 +27,53 @@ class Decision:
 CANARY_HEADER = "X-Strangler-Canary"  # "candidate" or "primary": testers pick a side
 
 
+def murmur2(data: bytes) -> int:
+    """nginx's `ngx_murmur_hash2` (MurmurHash2, seed 0), the hash its `split_clients` uses:
+    the Python proxy and the exported nginx plane put a user on the same side of a canary."""
+    m, mask = 0x5BD1E995, 0xFFFFFFFF
+    length = len(data)
+    h = length
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * m) & mask
+        k ^= k >> 24
+        k = (k * m) & mask
+        h = ((h * m) & mask) ^ k
+    tail = data[length - length % 4 :]
+    if tail:
+        for i in reversed(range(len(tail))):
+            h ^= tail[i] << (8 * i)
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    return h ^ (h >> 15)
+
+
+def sticky_input(route_name: str, sticky_key: str) -> str:
+    """The string hashed per (route, user); nginx: `split_clients "<route>:$strangler_sticky"`."""
+    return f"{route_name}:{sticky_key}"
+
+
+def canary_hundredths(percent: float) -> int:
+    """A route's percent as nginx's split_clients reads it: hundredths of a percent."""
+    return max(0, min(10000, round(percent * 100)))
+
+
 def canary_bucket(route_name: str, sticky_key: str) -> float:
     """A stable point in [0, 100) per (route, user): raising the percent never moves a user back."""
-    digest = hashlib.blake2b(f"{route_name}\0{sticky_key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % 10000 / 100.0
+    return murmur2(sticky_input(route_name, sticky_key).encode()) * 100 / 2**32
+
+
+def in_canary(route_name: str, sticky_key: str, percent: float) -> bool:
+    """Exactly nginx's split_clients rule (hash < percent's share of 0xffffffff), so that a user
+    sees the same side on both planes; 0 and 100 are never and always."""
+    part = canary_hundredths(percent)
+    if part <= 0:
+        return False
+    if part >= 10000:
+        return True
+    cut = part * 0xFFFFFFFF // 10000
+    return murmur2(sticky_input(route_name, sticky_key).encode()) < cut
 
 
 def resolve(
@@ -68,7 +110,7 @@ def _decide(
     elif sticky_key is None:
         to_candidate = False
     else:
-        to_candidate = canary_bucket(route.name, sticky_key) < route.percent
+        to_candidate = in_canary(route.name, sticky_key, route.percent)
     if to_candidate:
         return Decision(route=route, target=candidate, side="candidate", fallback=route.fallback)
     return Decision(route=route, target=primary)

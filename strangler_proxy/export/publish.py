@@ -1,0 +1,59 @@
+"""Keeping the nginx plane live: after every change of the route table, its configuration is
+generated again from the file as it now is and nginx is told to reload (gracefully: old workers
+finish what they serve). Configured by STRANGLER_NGINX_CONF and STRANGLER_NGINX_RELOAD."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+from servicekit.web.files import atomic_write, file_lock
+from strangler_proxy.config import ProxyConfig, current
+from strangler_proxy.export.nginx import NginxOptions, render
+from strangler_proxy.routes.load import load_table
+
+logger = logging.getLogger("strangler_proxy.export")
+
+
+class ReloadFailed(RuntimeError):
+    """The configuration was written but nginx refused it or could not be told."""
+
+
+def nginx_options(config: ProxyConfig) -> NginxOptions:
+    return NginxOptions(
+        listen=config.nginx_listen,
+        max_body=config.max_body,
+        client_timeout=config.nginx_client_timeout,
+        admin_only_paths=tuple(config.admin_only_paths),
+        comparator=config.nginx_comparator,
+    )
+
+
+def publish(routes_file: str | os.PathLike[str], config: ProxyConfig | None = None) -> Path | None:
+    """Regenerate and reload when the nginx plane is configured (else do nothing, return None).
+
+    Under the routes file's lock, from the file as it is then: two changes landing together
+    always leave nginx with the later table, never an older one written last."""
+    config = config or current()
+    if not config.nginx_conf:
+        return None
+    target = Path(config.nginx_conf)
+    with file_lock(routes_file):
+        atomic_write(target, render(load_table(routes_file), nginx_options(config)))
+        if config.nginx_reload:
+            done = subprocess.run(
+                shlex.split(config.nginx_reload),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise ReloadFailed(
+                    f"{config.nginx_reload!r} exited {done.returncode}: {done.stderr.strip()[-500:]}"
+                )
+    logger.info("nginx configuration regenerated at %s", target)
+    return target

@@ -232,18 +232,26 @@ def repair(adapter: ReconcileAdapter, report: ReconcileReport, *, owner_is_local
                 f"run the reconciliation with --repair on the mirror ({report.mirror})"
             )
         return
+    failed: list[str] = []
     for item in report.drift:
-        with transaction.atomic():
-            if item.kind == "extra":
-                done = adapter.remove(item.key) is not False
-            else:
-                assert item.owner_row is not None
-                adapter.apply(item.owner_row)
-                done = True
+        try:
+            with transaction.atomic():
+                if item.kind == "extra":
+                    done = adapter.remove(item.key) is not False
+                else:
+                    assert item.owner_row is not None
+                    adapter.apply(item.owner_row)
+                    done = True
+        except Exception as exc:  # one row that cannot be applied must not stop the others
+            failed.append(f"{item.key}: {type(exc).__name__}: {exc}")
+            done = False
         report.repaired += int(done)
         report.unrepaired += int(not done)
     if report.unrepaired:
-        report.note = f"{report.unrepaired} rows only the mirror has were left for a person"
+        report.note = "\n".join(
+            [f"{report.unrepaired} rows not repaired (only the mirror has them, or failed):"]
+            + [f"  failed {line}" for line in failed[:20]]
+        )
 
 
 # --- choosing the adapters and the direction -------------------------------------------------

@@ -30,12 +30,23 @@ def peer_url(peer: str) -> str:
 
 
 def staff_source(
-    url: str, *, token: str, username: str, password: str, policy: ExportPolicy | None = None
+    url: str,
+    *,
+    token: str,
+    username: str,
+    password: str,
+    policy: ExportPolicy | None = None,
+    token_url: str = "",
 ) -> ExportSource:
-    """A staff session on `url`; tokens come from the identity provider (RECONCILE_TOKEN_URL)."""
+    """A staff session on `url`; tokens come from the identity provider (`token_url`, by
+    default the RECONCILE_TOKEN_URL setting)."""
     source = ExportSource(url, token=token, policy=policy)
     if not token:
-        source.login(username=username, password=password, token_url=settings.RECONCILE_TOKEN_URL)
+        source.login(
+            username=username,
+            password=password,
+            token_url=token_url or settings.RECONCILE_TOKEN_URL,
+        )
     return source
 
 

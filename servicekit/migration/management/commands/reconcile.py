@@ -22,6 +22,12 @@ class Command(BaseCommand):
         parser.add_argument("--source", default="", help="the peer's base URL (one peer only)")
         parser.add_argument("--token", default=os.environ.get("RECONCILE_TOKEN", ""))
         parser.add_argument("--username", default="")
+        parser.add_argument(
+            "--token-url",
+            default="",
+            help="the identity provider's token endpoint (default "
+            "$RECONCILE_TOKEN_URL, or the monolith's)",
+        )
         parser.add_argument("--page-size", type=int, default=200)
         parser.add_argument(
             "--repair",
@@ -30,7 +36,9 @@ class Command(BaseCommand):
         )
         add_export_arguments(parser)
 
-    def handle(self, *args, entity, source, token, username, page_size, repair, **options):
+    def handle(
+        self, *args, entity, source, token, username, token_url, page_size, repair, **options
+    ):
         policy = export_policy(options)
         sources: dict = {}
 
@@ -42,6 +50,7 @@ class Command(BaseCommand):
                     username=username or settings.RECONCILE_USERNAME,
                     password=settings.RECONCILE_PASSWORD,
                     policy=policy,
+                    token_url=token_url,
                 )
             return sources[peer]
 

@@ -198,6 +198,7 @@ globals().update(
             "monolith.catalog.reconcile.ProductMirror",
             "monolith.catalog.reconcile.InventoryMirror",
             "monolith.users.reconcile.UserMirror",
+            "monolith.notifications.reconcile.NotificationMirror",
         ],
         sources={
             "catalog": env_str("CATALOG_URL", "http://127.0.0.1:8002"),

@@ -9,7 +9,12 @@ from typing import Any
 
 from django.db.models import Q
 
-from contracts.notifications import NotificationCreatedV1, NotificationReadV1, notification_key
+from contracts.notifications import (
+    NotificationCreatedV1,
+    NotificationReadV1,
+    notification_key,
+    notification_key_fields,
+)
 from monolith.notifications import services
 from monolith.notifications.models import Notification
 from servicekit.migration.reconcile import ReconcileAdapter
@@ -44,8 +49,7 @@ class NotificationMirror(ReconcileAdapter):
     def local_rows(self, keys):
         match = Q()
         for key in keys:
-            user_id, kind, order_id = key.split(":")
-            match |= Q(user_id=int(user_id), kind=kind, order_id=int(order_id))
+            match |= Q(**notification_key_fields(key))
         rows = Notification.objects.filter(match).values(*FIELDS, "read_at") if keys else []
         return {self.key(row): row for row in rows}
 
@@ -58,8 +62,5 @@ class NotificationMirror(ReconcileAdapter):
         row_apply(row)
 
     def remove(self, key):
-        user_id, kind, order_id = key.split(":")
-        Notification.objects.filter(
-            user_id=int(user_id), kind=kind, order_id=int(order_id)
-        ).delete()
+        Notification.objects.filter(**notification_key_fields(key)).delete()
         return True

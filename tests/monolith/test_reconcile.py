@@ -7,6 +7,7 @@ from django.contrib.auth.hashers import make_password
 from django.test import Client
 
 from monolith.catalog.models import Inventory, Product
+from monolith.notifications.models import Notification
 from monolith.users.models import User
 from servicekit.migration.ownership import ownership_set
 from tests.monolith.factories import CategoryFactory, ProductFactory, UserFactory
@@ -20,7 +21,12 @@ pytestmark = pytest.mark.django_db
 def extracted_owners(settings, tmp_path):
     settings.OWNERSHIP_FILE = str(tmp_path / "ownership.yaml")
     settings.DATA_DIR = tmp_path
-    for entity, owner in (("product", "catalog"), ("inventory", "catalog"), ("user", "users")):
+    for entity, owner in (
+        ("product", "catalog"),
+        ("inventory", "catalog"),
+        ("user", "users"),
+        ("notification", "notifications"),
+    ):
         ownership_set(entity, owner)
 
 
@@ -88,3 +94,40 @@ def test_accounts_the_users_service_owns_are_repaired_here():
     assert User.objects.get(pk=5).email == "ann@example.com"
     assert User.objects.get(pk=6).password == row["password_hash"]
     assert reconcile_here(export, names=["user"])["user"].clean
+
+
+def test_notifications_the_service_owns_are_repaired_here():
+    user = UserFactory()
+
+    def exported(order_id, **overrides):
+        return {
+            "id": order_id,
+            "user_id": user.pk,
+            "kind": "order_placed",
+            "order_id": order_id,
+            "title": f"Order {order_id} placed",
+            "body": "Thanks.",
+            "read_at": None,
+            "created_at": "2026-03-01T12:00:00+00:00",
+            "sequence": 1,
+            **overrides,
+        }
+
+    for order_id, title in ((1, "Changed"), (9, "Only here")):
+        Notification.objects.create(
+            user=user, kind="order_placed", order_id=order_id, title=title, body="Thanks."
+        )
+    read = exported(2, read_at="2026-03-02T08:00:00+00:00")
+    export = FakeExport().serve(
+        "/api/v1/notifications/export/", "notifications", [exported(1), read]
+    )
+
+    found = reconcile_here(export, names=["notification"])["notification"]
+    reconcile_here(export, names=["notification"], fix=True)
+
+    key = f"{user.pk}:order_placed:{{}}".format
+    assert drift_kinds(found) == [(key(1), "different"), (key(2), "missing"), (key(9), "extra")]
+    assert Notification.objects.get(order_id=1).title == "Order 1 placed"
+    assert Notification.objects.get(order_id=2).read_at is not None
+    assert not Notification.objects.filter(order_id=9).exists()
+    assert reconcile_here(export, names=["notification"])["notification"].clean

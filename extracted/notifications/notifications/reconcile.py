@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from contracts.notifications import notification_key
+from contracts.notifications import notification_key, notification_key_fields
 from extracted.notifications.notifications.backfill import snapshot_apply
 from extracted.notifications.notifications.models import Notification
 from servicekit.migration.reconcile import ReconcileAdapter
@@ -47,8 +47,7 @@ class NotificationMirror(ReconcileAdapter):
             return {}
         match = Q()
         for key in keys:
-            user_id, kind, order_id = key.split(":")
-            match |= Q(user_id=int(user_id), kind=kind, order_id=int(order_id))
+            match |= Q(**notification_key_fields(key))
         return {self.key(r): r for r in map(_row, Notification.objects.filter(match))}
 
     def local_keys(self):
@@ -63,8 +62,5 @@ class NotificationMirror(ReconcileAdapter):
         snapshot_apply({**row, "sequence": 0})
 
     def remove(self, key):
-        user_id, kind, order_id = key.split(":")
-        Notification.objects.filter(
-            user_id=int(user_id), kind=kind, order_id=int(order_id)
-        ).delete()
+        Notification.objects.filter(**notification_key_fields(key)).delete()
         return True

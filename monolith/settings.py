@@ -201,10 +201,10 @@ globals().update(
             "monolith.notifications.reconcile.NotificationMirror",
         ],
         sources={
-            "catalog": env_str("CATALOG_URL", "http://127.0.0.1:8002"),
-            "notifications": env_str("NOTIFICATIONS_URL", "http://127.0.0.1:8003"),
-            "orders": env_str("ORDERS_URL", "http://127.0.0.1:8004"),
-            "users": env_str("USERS_URL", "http://127.0.0.1:8005"),
+            "catalog": env_str("STRANGLER_CATALOG_URL", "http://127.0.0.1:8002"),
+            "notifications": env_str("STRANGLER_NOTIFICATIONS_URL", "http://127.0.0.1:8003"),
+            "orders": env_str("STRANGLER_ORDERS_URL", "http://127.0.0.1:8004"),
+            "users": env_str("STRANGLER_USERS_URL", "http://127.0.0.1:8005"),
         },
     )
 )

@@ -143,3 +143,26 @@ def test_the_command_prints_the_report_and_fails_on_drift_it_did_not_repair(monk
     assert "repaired 3 rows in the mirror (catalog)" in capsys.readouterr().out
     with pytest.raises(CommandError, match="no reconciliation for \\['stock'\\]"):
         call_command("reconcile", "--entity", "stock")
+
+
+def test_the_periodic_task_reports_and_repairs_only_when_configured(monkeypatch, settings):
+    from servicekit.migration import reconcile_run, tasks
+
+    export = drifted()
+    logins = []
+
+    def staff_source(url, **kwargs):
+        logins.append((url, kwargs["username"]))
+        return export
+
+    monkeypatch.setattr(reconcile_run, "staff_source", staff_source)
+    settings.RECONCILE_USERNAME, settings.RECONCILE_PASSWORD = "staff", "secret"
+    settings.RECONCILE_SOURCES = {"monolith": "http://monolith.test"}
+
+    assert tasks.reconcile_task() == {"product": 3, "category": 1, "inventory": 3}
+    assert Product.objects.get(sku="MUG-2").price == Decimal("9.99")  # reported, not repaired
+    assert logins == [("http://monolith.test", "staff")]  # one session per peer
+
+    settings.RECONCILE_REPAIR = True
+    assert tasks.reconcile_task() == {"product": 0, "category": 0, "inventory": 0}
+    assert Product.objects.get(sku="MUG-2").price == Decimal("4.50")

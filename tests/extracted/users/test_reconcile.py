@@ -1,6 +1,9 @@
 """Account reconciliation on the users service's side: drift found, repaired, metric."""
 
+import threading
+
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from extracted.users.accounts.backfill import user_row_apply
@@ -53,3 +56,29 @@ def test_a_changed_password_hash_is_drift(users_owned):
     assert drift_kinds(report) == [("1", "different")]
     assert report.remaining == 1 and "on the mirror (monolith)" in report.summary()
     assert User.objects.get(pk=1).password == "other"
+
+
+def test_the_command_runs_periodically_and_survives_a_peer_that_is_down(monkeypatch, capsys):
+    from servicekit.migration.export_client import ExportError
+    from servicekit.migration.management.commands import reconcile as command
+
+    row = export_row(1, "ann", sequence=1)
+    export = FakeExport().serve("/api/v1/users/export/", "users", [row])
+    answers = iter([ExportError("monolith down"), export, export])
+
+    def staff_source(url, **kwargs):
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(command, "staff_source", staff_source)
+    monkeypatch.setattr(command, "stop_on_signals", threading.Event)  # keep pytest's handlers
+
+    call_command("reconcile", "--every", "0.01", "--passes", "3", "--repair")
+
+    captured = capsys.readouterr()
+    assert "reconcile pass failed: monolith down" in captured.err
+    assert "repaired 1 rows in the mirror (users)" in captured.out  # the second pass
+    assert captured.out.count("no drift") == 1  # the third
+    assert User.objects.get(pk=1).username == "ann"

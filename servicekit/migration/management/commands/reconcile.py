@@ -1,6 +1,10 @@
 """`manage.py reconcile [--entity NAME] [--repair] [--source URL]` (password from
 RECONCILE_PASSWORD, or --token): compare each mirrored entity here with its other side, the way
-ownership points; exit 1 on drift a repair did not fix."""
+ownership points; exit 1 on drift a repair did not fix.
+
+`--every SECONDS` runs it periodically until SIGTERM (for a service without a Celery worker):
+each pass prints its report and records the drift gauge; drift and an unreachable peer are
+logged, never fatal."""
 
 import os
 
@@ -10,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from servicekit.migration.export_client import ExportError, add_export_arguments, export_policy
 from servicekit.migration.reconcile import ReconcileRefused
 from servicekit.migration.reconcile_run import peer_url, reconcile_pass, staff_source
+from servicekit.web.commands import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -34,10 +39,25 @@ class Command(BaseCommand):
             action="store_true",
             help="fix the mirror: here through its apply path, or by events when we own it",
         )
+        parser.add_argument(
+            "--every", type=float, default=0, help="seconds between passes; run until SIGTERM"
+        )
+        parser.add_argument("--passes", type=int, default=0, help="with --every: stop after N")
         add_export_arguments(parser)
 
     def handle(
-        self, *args, entity, source, token, username, token_url, page_size, repair, **options
+        self,
+        *args,
+        entity,
+        source,
+        token,
+        username,
+        token_url,
+        page_size,
+        repair,
+        every,
+        passes,
+        **options,
     ):
         policy = export_policy(options)
         sources: dict = {}
@@ -54,10 +74,23 @@ class Command(BaseCommand):
                 )
             return sources[peer]
 
+        def one_pass():
+            return reconcile_pass(names=entity, fix=repair, source_for=source_for, limit=page_size)
+
+        if every > 0:
+            stop, done = stop_on_signals(), 0
+            while not stop.is_set() and not (passes and done >= passes):
+                try:
+                    for report in one_pass():
+                        self.stdout.write(report.summary())
+                except (ExportError, ReconcileRefused) as exc:
+                    sources.clear()  # a new session next time (the token may have expired)
+                    self.stderr.write(f"reconcile pass failed: {exc}")
+                done += 1
+                stop.wait(0 if passes and done >= passes else every)
+            return
         try:
-            reports = reconcile_pass(
-                names=entity, fix=repair, source_for=source_for, limit=page_size
-            )
+            reports = one_pass()
         except (ExportError, ReconcileRefused) as exc:
             raise CommandError(str(exc)) from exc
         for report in reports:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from servicekit.migration.ownership import DEFAULT_OWNER, FROZEN, owner_of
+from servicekit.migration.ownership import FROZEN, owner_of
 from servicekit.web.files import atomic_write
 
 KINDS = ("missing", "extra", "different")
@@ -110,6 +110,7 @@ class ReconcileReport:
     emitted: int = 0
     unrepaired: int = 0
     note: str = ""
+    refused: bool = False  # not compared (a handover in progress): `note` says why
 
     @property
     def clean(self) -> bool:
@@ -122,7 +123,8 @@ class ReconcileReport:
 
     @property
     def remaining(self) -> int:
-        """Drift still there after the run: all of it, or what a repair could not fix."""
+        """Drift still there after the run: all of it, or what a repair could not fix (0 when
+        refused: nothing was compared)."""
         return self.unrepaired if self.repair_ran else len(self.drift)
 
     def summary(self, *, limit: int = 20) -> str:
@@ -146,6 +148,8 @@ class ReconcileReport:
             lines.append(f"emitted {self.emitted} repair events for the mirror ({self.mirror})")
         if self.note:
             lines.append(self.note)
+        if self.refused:
+            return f"{self.name}: not reconciled: {self.note}"
         lines.append("no drift" if self.clean else "DRIFT")
         return "\n".join(lines)
 
@@ -283,16 +287,11 @@ def direction(adapter: ReconcileAdapter) -> bool:
         raise ReconcileRefused(f"{adapter.entity} is being handed over: no reconciliation now")
     if owner == here:
         return True
-    if owner == adapter.peer or (owner == DEFAULT_OWNER and adapter.peer == DEFAULT_OWNER):
+    if owner == adapter.peer:
         return False
     raise ReconcileRefused(
         f"{adapter.entity} is owned by {owner}: neither {here} nor {adapter.peer} is its owner"
     )
-
-
-def peer_pages(adapter: ReconcileAdapter, source, *, limit: int = 200) -> Iterator[dict]:
-    """The peer's export, a page at a time (`source` is an ExportSource)."""
-    return source.pages(adapter.export_path, limit=limit)
 
 
 # --- the outcome, kept for /metrics ----------------------------------------------------------

@@ -67,9 +67,9 @@ def reconcile_pass(
         try:
             owner_is_local = direction(adapter)
         except ReconcileRefused as exc:
-            report = ReconcileReport(name=adapter.name, owner="?", mirror="?", note=str(exc))
-            report.unrepaired, report.repair_ran = 0, True
-            reports.append(report)
+            reports.append(
+                ReconcileReport(name=adapter.name, owner="", mirror="", note=str(exc), refused=True)
+            )
             continue
         pages = source_for(adapter.peer).pages(adapter.export_path, limit=limit)
         report = reconcile(adapter, pages=pages, owner_is_local=owner_is_local)

@@ -166,3 +166,24 @@ def test_the_periodic_task_reports_and_repairs_only_when_configured(monkeypatch,
     settings.RECONCILE_REPAIR = True
     assert tasks.reconcile_task() == {"product": 0, "category": 0, "inventory": 0}
     assert Product.objects.get(sku="MUG-2").price == Decimal("4.50")
+
+
+def test_a_row_that_cannot_be_applied_is_reported_and_the_others_are_repaired(monkeypatch):
+    from extracted.catalog.products.reconcile import ProductMirror
+
+    export = drifted()
+    real = ProductMirror.apply
+
+    def apply(self, row):
+        if row["sku"] == "MUG-4":
+            raise ValueError("no such category")
+        real(self, row)
+
+    monkeypatch.setattr(ProductMirror, "apply", apply)
+
+    report = reconcile_here(export, names=["product"], fix=True)["product"]
+
+    assert (report.repaired, report.remaining) == (2, 1)
+    assert "failed MUG-4: ValueError: no such category" in report.summary()
+    assert Product.objects.get(sku="MUG-2").price == Decimal("4.50")
+    assert drift_gauges(Client()) == {"product": 1}

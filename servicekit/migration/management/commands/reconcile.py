@@ -96,7 +96,7 @@ class Command(BaseCommand):
         for report in reports:
             self.stdout.write(report.summary())
         left = [r.name for r in reports if r.remaining]
-        refused = [r.name for r in reports if r.owner == "?"]
+        refused = [r.name for r in reports if r.refused]
         if left:
             hint = "" if repair else " (rerun with --repair to fix the mirror)"
             raise CommandError(f"drift left in {', '.join(left)}{hint}")

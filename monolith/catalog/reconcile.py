@@ -21,6 +21,7 @@ class ProductMirror(ReconcileAdapter):
     rows = "products"
     key_field = "sku"
     fields = PRODUCT_FIELDS
+    consumer, aggregate_type = "monolith.catalog", "product"
 
     def normalise(self, row):
         price = str(Decimal(str(row["price"])).quantize(Decimal("0.01")))
@@ -60,6 +61,7 @@ class InventoryMirror(ReconcileAdapter):
     rows = "products"
     key_field = "sku"
     fields = ("on_hand", "reserved")
+    consumer, aggregate_type = "monolith.catalog", "product"
 
     def local_rows(self, keys):
         rows = Inventory.objects.filter(product__sku__in=keys).values_list(

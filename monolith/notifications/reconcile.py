@@ -39,6 +39,7 @@ class NotificationMirror(ReconcileAdapter):
     export_path = "/api/v1/notifications/export/"
     rows = "notifications"
     fields = (*FIELDS, "read")
+    consumer, aggregate_type = "monolith.notifications", "notification"
 
     def key(self, row):
         return notification_key(user_id=row["user_id"], kind=row["kind"], order_id=row["order_id"])

@@ -26,6 +26,7 @@ class UserMirror(ReconcileAdapter):
     export_path = "/api/v1/users/export/"
     rows = "users"
     fields = USER_FIELDS
+    consumer, aggregate_type = "monolith.users", "user"
 
     def local_rows(self, keys):
         rows = {}

@@ -53,6 +53,10 @@ class ReconcileAdapter:
     rows: str  # the key of the rows in an export page
     key_field: str = "id"
     fields: tuple[str, ...] = ()
+    # this side's inbox consumer of the entity's stream and its aggregate type: a mirror's
+    # repair skips an owner row older than what that consumer already applied
+    consumer: str = ""
+    aggregate_type: str = ""
 
     def key(self, row: dict[str, Any]) -> str:
         return str(row[self.key_field])
@@ -240,6 +244,8 @@ def repair(adapter: ReconcileAdapter, report: ReconcileReport, *, owner_is_local
     for item in report.drift:
         try:
             with transaction.atomic():
+                if _stream_is_past(adapter, item):
+                    raise StreamIsPast("the live stream applied a newer change: rerun")
                 if item.kind == "extra":
                     done = adapter.remove(item.key) is not False
                 else:
@@ -256,6 +262,31 @@ def repair(adapter: ReconcileAdapter, report: ReconcileReport, *, owner_is_local
             [f"{report.unrepaired} rows not repaired (only the mirror has them, or failed):"]
             + [f"  failed {line}" for line in failed[:20]]
         )
+
+
+class StreamIsPast(RuntimeError):
+    """The mirror's consumer applied a change newer than the export row read for the repair."""
+
+
+def _stream_is_past(adapter: ReconcileAdapter, item: Drift) -> bool:
+    """Lock the aggregate's inbox cursor (inside the repair's transaction) and say whether it
+    is past the owner row's sequence: then the row is stale, not the mirror."""
+    sequence = (item.owner_row or {}).get("sequence")
+    if not (adapter.consumer and sequence):
+        return False
+    from servicekit.events.inbox.models import InboxCursor
+
+    cursor = (
+        InboxCursor.objects.select_for_update()
+        .filter(
+            consumer=adapter.consumer,
+            aggregate_type=adapter.aggregate_type,
+            aggregate_id=item.key,
+        )
+        .values_list("last_sequence", flat=True)
+        .first()
+    )
+    return cursor is not None and cursor > sequence
 
 
 # --- choosing the adapters and the direction -------------------------------------------------

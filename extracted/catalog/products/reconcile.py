@@ -47,6 +47,7 @@ class ProductMirror(ReconcileAdapter):
     rows = "products"
     key_field = "sku"
     fields = PRODUCT_FIELDS
+    consumer, aggregate_type = "catalog", "product"
 
     def normalise(self, row):
         return {**super().normalise(row), "price": price_text(row["price"])}
@@ -98,6 +99,7 @@ class CategoryMirror(ReconcileAdapter):
     rows = "categories"
     key_field = "slug"
     fields = ("slug", "name")
+    consumer, aggregate_type = "catalog", "category"
 
     def local_rows(self, keys):
         return {

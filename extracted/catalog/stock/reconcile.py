@@ -20,6 +20,7 @@ class InventoryMirror(ReconcileAdapter):
     rows = "products"
     key_field = "sku"
     fields = ("on_hand", "reserved")
+    consumer, aggregate_type = "catalog", "product"
 
     def local_rows(self, keys):
         rows = Inventory.objects.filter(product__sku__in=keys).values_list(

@@ -32,6 +32,7 @@ class NotificationMirror(ReconcileAdapter):
     export_path = "/api/v1/notifications/export/"
     rows = "notifications"
     fields = FIELDS
+    consumer, aggregate_type = "notifications", "notification"
 
     def key(self, row):
         return notification_key(user_id=row["user_id"], kind=row["kind"], order_id=row["order_id"])

@@ -27,6 +27,7 @@ class OrderMirror(ReconcileAdapter):
     export_path = "/api/v1/orders/export/"
     rows = "orders"
     fields = ("customer_id", "status", "total", "currency", "lines")
+    consumer, aggregate_type = "orders", "order"
 
     def normalise(self, row):
         lines = sorted(

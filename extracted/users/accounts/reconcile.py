@@ -33,6 +33,7 @@ class UserMirror(ReconcileAdapter):
     export_path = "/api/v1/users/export/"
     rows = "users"
     fields = USER_FIELDS
+    consumer, aggregate_type = "users", "user"
 
     def local_rows(self, keys):
         return user_rows(User.objects.filter(pk__in=[int(k) for k in keys]))

@@ -187,3 +187,19 @@ def test_a_row_that_cannot_be_applied_is_reported_and_the_others_are_repaired(mo
     assert "failed MUG-4: ValueError: no such category" in report.summary()
     assert Product.objects.get(sku="MUG-2").price == Decimal("4.50")
     assert drift_gauges(Client()) == {"product": 1}
+
+
+def test_an_export_row_older_than_what_the_consumer_applied_is_not_forced_back():
+    from servicekit.events.inbox.models import InboxCursor
+
+    export = drifted()  # every export row says sequence 1
+    # the live stream already applied MUG-2's change 2 (its new price) after the export was read
+    InboxCursor.objects.create(
+        consumer="catalog", aggregate_type="product", aggregate_id="MUG-2", last_sequence=2
+    )
+
+    report = reconcile_here(export, names=["product"], fix=True)["product"]
+
+    assert Product.objects.get(sku="MUG-2").price == Decimal("9.99")
+    assert (report.repaired, report.remaining) == (2, 1)
+    assert "failed MUG-2: StreamIsPast: the live stream applied a newer change" in report.summary()

@@ -17,6 +17,12 @@ def notification_key(*, user_id: int, kind: str, order_id: int) -> str:
     return f"{user_id}:{kind}:{order_id}"
 
 
+def notification_key_fields(key: str) -> dict[str, int | str]:
+    """`notification_key` read back: `user_id`, `kind`, `order_id` (for a query on either side)."""
+    user_id, kind, order_id = key.split(":")
+    return {"user_id": int(user_id), "kind": kind, "order_id": int(order_id)}
+
+
 @dataclass(frozen=True)
 class _NotificationEvent(Event):
     aggregate_type = "notification"

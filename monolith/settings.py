@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "servicekit.events.outbox",
     "servicekit.events.relay",
     "servicekit.events.inbox",
+    "servicekit.migration",
     "monolith.users",
     "monolith.catalog",
     "monolith.orders",
@@ -189,6 +190,25 @@ LOGGING = logging_config(
 )
 
 SERVICEKIT_METRICS_COLLECTORS = django_defaults.metrics_collectors()
+# Reconciliation of the entities the monolith mirrors once an extracted service owns them
+# (servicekit/migration/reconcile.py; `manage.py reconcile`, beat: `celery -A monolith worker -B`)
+globals().update(
+    django_defaults.reconcile_settings(
+        adapters=[
+            "monolith.catalog.reconcile.ProductMirror",
+            "monolith.catalog.reconcile.InventoryMirror",
+            "monolith.users.reconcile.UserMirror",
+            "monolith.notifications.reconcile.NotificationMirror",
+        ],
+        sources={
+            "catalog": env_str("STRANGLER_CATALOG_URL", "http://127.0.0.1:8002"),
+            "notifications": env_str("STRANGLER_NOTIFICATIONS_URL", "http://127.0.0.1:8003"),
+            "orders": env_str("STRANGLER_ORDERS_URL", "http://127.0.0.1:8004"),
+            "users": env_str("STRANGLER_USERS_URL", "http://127.0.0.1:8005"),
+        },
+    )
+)
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 SERVICEKIT_READY_CHECKS = [
     "servicekit.web.health.check_database",

@@ -79,8 +79,9 @@ def fleet_env(*, real: bool = False) -> dict[str, str]:
     env.setdefault("JWKS_URL", env["STRANGLER_MONOLITH_URL"] + "/.well-known/jwks.json")
     env.setdefault("STRANGLER_ROUTES_FILE", str(live_routes_file(env)))
     env.setdefault("OWNERSHIP_FILE", str(folder / "ownership.yaml"))
-    # The catalog's periodic reconciliation reads the monolith's staff export; locally it uses
-    # the demo staff account (production sets its own credentials, or leaves it off).
+    # Periodic reconciliation (Celery beat in the catalog's and the monolith's workers) reads the
+    # peer's staff export; locally it uses the demo staff account (production sets its own
+    # credentials, or leaves it off).
     env.setdefault("RECONCILE_USERNAME", "staff")
     env.setdefault("RECONCILE_PASSWORD", "staff-demo-pass")
     # Locally testers force a canary side (X-Strangler-Canary), still only with a staff or the

@@ -1,6 +1,7 @@
 """Catalog service settings: the shared service defaults plus who owns catalog data."""
 
-from servicekit.web.env import env_int, env_str
+from servicekit.web.django_defaults import reconcile_settings
+from servicekit.web.env import env_str
 from servicekit.web.service_settings import service_settings
 
 globals().update(
@@ -17,22 +18,16 @@ globals().update(
 
 OWNERSHIP_FILE = env_str("OWNERSHIP_FILE", "")
 
-# Periodic reconciliation with the monolith's copy (products.tasks.catalog_reconcile_task):
-# scheduled only when a staff account is configured for the monolith's export API.
-RECONCILE_SOURCE = env_str(
-    "MONOLITH_URL", env_str("STRANGLER_MONOLITH_URL", "http://127.0.0.1:8001")
+# Reconciliation with the monolith's copy (servicekit/migration/reconcile.py), periodic in the
+# worker's beat when a staff account is configured for the monolith's export API.
+globals().update(
+    reconcile_settings(
+        adapters=[
+            "extracted.catalog.products.reconcile.ProductMirror",
+            "extracted.catalog.products.reconcile.CategoryMirror",
+            "extracted.catalog.stock.reconcile.InventoryMirror",
+        ],
+        sources={},
+    )
 )
-RECONCILE_USERNAME = env_str("RECONCILE_USERNAME", "")
-RECONCILE_PASSWORD = env_str("RECONCILE_PASSWORD", "")
-RECONCILE_INTERVAL = env_int("RECONCILE_INTERVAL", 300)
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")  # noqa: F821 (from service_settings)
-CELERY_BEAT_SCHEDULE = (
-    {
-        "catalog-reconcile": {
-            "task": "extracted.catalog.products.tasks.catalog_reconcile_task",
-            "schedule": RECONCILE_INTERVAL,
-        }
-    }
-    if RECONCILE_USERNAME and RECONCILE_PASSWORD
-    else {}
-)

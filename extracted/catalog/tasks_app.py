@@ -10,7 +10,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "extracted.catalog.settings"  # this serv
 
 app = Celery("catalog")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["extracted.catalog.products"])
+app.autodiscover_tasks(["servicekit.migration"])
 
 
 @worker_process_init.connect

@@ -1,5 +1,6 @@
 """Notifications service settings: the shared service defaults, its mail, who owns notifications."""
 
+from servicekit.web.django_defaults import reconcile_settings
 from servicekit.web.env import env_str
 from servicekit.web.service_settings import service_settings
 
@@ -15,6 +16,12 @@ _settings = service_settings(
 globals().update(_settings)
 
 OWNERSHIP_FILE = env_str("OWNERSHIP_FILE", "")
+# `manage.py reconcile`: this copy against the other side (servicekit/migration/reconcile.py)
+globals().update(
+    reconcile_settings(
+        adapters=["extracted.notifications.notifications.reconcile.NotificationMirror"], sources={}
+    )
+)
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(_settings["DATA_DIR"] / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "shop@strangler.local")

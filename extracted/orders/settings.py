@@ -1,5 +1,6 @@
 """Orders service settings: the shared service defaults, ownership, saga and fake payments."""
 
+from servicekit.web.django_defaults import reconcile_settings
 from servicekit.web.env import env_bool, env_str
 from servicekit.web.service_settings import service_settings
 
@@ -17,6 +18,10 @@ _settings = service_settings(
 globals().update(_settings)
 
 OWNERSHIP_FILE = env_str("OWNERSHIP_FILE", "")
+# `manage.py reconcile`: this copy against the other side (servicekit/migration/reconcile.py)
+globals().update(
+    reconcile_settings(adapters=["extracted.orders.orders.reconcile.OrderMirror"], sources={})
+)
 # A saga step that has not answered after this many seconds times out: reserving and paying
 # compensate; confirming and compensating steps are asked again (with backoff).
 SAGA_STEP_TIMEOUT = float(env_str("SAGA_STEP_TIMEOUT", "30"))

@@ -1,6 +1,7 @@
 """Users service settings: the shared service defaults, its user model, its key ring, and who
 owns user accounts."""
 
+from servicekit.web.django_defaults import reconcile_settings
 from servicekit.web.env import cache_config, data_dir, env_int, env_str
 from servicekit.web.service_settings import service_settings
 
@@ -17,6 +18,10 @@ globals().update(_settings)
 
 AUTH_USER_MODEL = "accounts.User"
 OWNERSHIP_FILE = env_str("OWNERSHIP_FILE", "")
+# `manage.py reconcile`: this copy against the other side (servicekit/migration/reconcile.py)
+globals().update(
+    reconcile_settings(adapters=["extracted.users.accounts.reconcile.UserMirror"], sources={})
+)
 # The same validators and hashers as the monolith: a hash copied from it verifies here.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -72,4 +72,34 @@ def metrics_collectors() -> list[str]:
     return [
         "servicekit.events.outbox.metrics.collect_outbox",
         "servicekit.events.inbox.metrics.collect_inbox",
+        "servicekit.migration.reconcile.collect_drift",
     ]
+
+
+def reconcile_settings(*, adapters: list[str], sources: dict[str, str]) -> dict[str, Any]:
+    """`RECONCILE_*` for a service (servicekit/migration/reconcile.py): its adapters, its peers'
+    URLs, the staff account its periodic task reads their exports with (the beat schedule is
+    empty without one) and whether that task repairs the mirror here."""
+    from servicekit.web.env import env_bool, env_int, env_str
+
+    monolith = env_str("MONOLITH_URL", env_str("STRANGLER_MONOLITH_URL", "http://127.0.0.1:8001"))
+    username = env_str("RECONCILE_USERNAME", "")
+    password = env_str("RECONCILE_PASSWORD", "")
+    interval = env_int("RECONCILE_INTERVAL", 300)
+    return {
+        "RECONCILE_ADAPTERS": adapters,
+        "RECONCILE_SOURCES": {"monolith": monolith, **sources},
+        "RECONCILE_TOKEN_URL": env_str("RECONCILE_TOKEN_URL", monolith + "/api/v1/auth/token"),
+        "RECONCILE_USERNAME": username,
+        "RECONCILE_PASSWORD": password,
+        "RECONCILE_REPAIR": env_bool("RECONCILE_REPAIR", default=False),
+        "RECONCILE_INTERVAL": interval,
+        "CELERY_BEAT_SCHEDULE": {
+            "reconcile": {
+                "task": "servicekit.migration.tasks.reconcile_task",
+                "schedule": interval,
+            }
+        }
+        if adapters and username and password
+        else {},
+    }

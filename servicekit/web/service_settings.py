@@ -66,6 +66,7 @@ def service_settings(
             "servicekit.events.outbox",
             "servicekit.events.relay",
             "servicekit.events.inbox",
+            "servicekit.migration",
             *apps,
         ],
         "MIDDLEWARE": [

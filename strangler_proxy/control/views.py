@@ -14,7 +14,7 @@ from servicekit.web.errors import PROBLEM_CONTENT_TYPE, problem, title_for
 from servicekit.web.http_client import breaker_retry_after
 from servicekit.web.metrics import registry_for_scrape
 from strangler_proxy.control import read_models, route_inventory
-from strangler_proxy.control.outbox_lag import outbox_lag
+from strangler_proxy.control.outbox_lag import outbox_lag, reconcile_drift
 from strangler_proxy.lifecycle.evidence import local_snapshot
 from strangler_proxy.lifecycle.policy import LifecycleError
 from strangler_proxy.routes.file import route_update
@@ -171,14 +171,28 @@ def inventory_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"summary": route_inventory.summary(rows), "endpoints": rows})
 
 
-@admin_required
-def outbox(request: HttpRequest) -> JsonResponse:
-    """Outbox lag per upstream, read from each one's Prometheus `/metrics` (first instance)."""
+def _metrics_targets() -> dict[str, str]:
+    """Each upstream's first instance: where its Prometheus `/metrics` is read."""
     proxy = get_proxy()
     proxy.table()
-    targets = {
+    return {
         name: runtime.pool.snapshot()[0]["url"]
         for name, runtime in proxy.upstreams.all().items()
         if runtime.pool.snapshot()
     }
-    return JsonResponse({"services": outbox_lag(targets, http=get_runtime().outbox_http)})
+
+
+@admin_required
+def outbox(request: HttpRequest) -> JsonResponse:
+    """Outbox lag per upstream, read from each one's Prometheus `/metrics` (first instance)."""
+    return JsonResponse(
+        {"services": outbox_lag(_metrics_targets(), http=get_runtime().outbox_http)}
+    )
+
+
+@admin_required
+def reconcile(request: HttpRequest) -> JsonResponse:
+    """Reconciliation drift per upstream and entity (`strangler_reconcile_drift`)."""
+    return JsonResponse(
+        {"services": reconcile_drift(_metrics_targets(), http=get_runtime().outbox_http)}
+    )

@@ -29,6 +29,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+RECONCILE_METRICS = (
+    b"# TYPE strangler_reconcile_drift gauge\n"
+    b'strangler_reconcile_drift{entity="product",owner="monolith",mirror="catalog"} 3.0\n'
+    b'strangler_reconcile_drift{entity="inventory",owner="monolith",mirror="catalog"} 0.0\n'
+)
+
 
 @pytest.fixture(scope="session")
 def chromium() -> Path:
@@ -75,6 +81,8 @@ def fleet(tmp_path, start_upstream, jwks_server, make_token):
     def catalog_answers(handler, record):
         if record["target"].startswith("/api/v1/products/"):
             return 200, b'{"sku": "COF-0001", "served_by": "catalog"}'
+        if record["target"] == "/metrics":  # its last reconciliation left drift in one entity
+            return 200, RECONCILE_METRICS
         return None
 
     monolith = start_upstream("monolith", monolith_answers)
@@ -138,6 +146,12 @@ def test_flip_a_route_through_the_page_and_see_the_traffic_move(fleet, browser):
     # and traffic on the monolith, shown live
     assert set(_send(proxy, 10)) == {"monolith"}
     expect(row.locator(".traffic")).to_contain_text("monolith: 10")
+    # and each service's reconciliation drift per entity, from its /metrics
+    drift = page.locator('#reconcile tr[data-service="catalog"][data-entity="product"]')
+    expect(drift.locator(".drift")).to_have_text("3 rows")
+    expect(drift).to_contain_text("monolith → catalog")
+    clean = page.locator('#reconcile tr[data-service="catalog"][data-entity="inventory"]')
+    expect(clean.locator(".drift")).to_have_text("none")
 
     # when the operator picks canary, applies, and cancels the confirmation: nothing changes
     row.locator("select[name=mode]").select_option("canary")

@@ -1,9 +1,10 @@
 """Reconciliation between the monolith and the catalog service, as real processes: none after a
-backfill, then deliberate drift is found, reported readably, and repaired on the non-owner."""
+backfill, then deliberate drift is found, reported readably, and repaired on the mirror."""
 
 from __future__ import annotations
 
 import pytest
+import urllib3
 
 from tests.support import fleet
 
@@ -31,7 +32,9 @@ def sides(tmp_path_factory):
             env={
                 "OWNERSHIP_FILE": str(owners),
                 "JWKS_URL": f"{mono.url}/.well-known/jwks.json",
+                "MONOLITH_URL": mono.url,
                 "BACKFILL_PASSWORD": STAFF_PASSWORD,
+                "RECONCILE_PASSWORD": STAFF_PASSWORD,
             },
             setup=[["catalog_backfill", "--source", mono.url, "--username", "staff"]],
         )
@@ -39,52 +42,48 @@ def sides(tmp_path_factory):
             yield mono, service, owners
 
 
-def _reconcile(service, monolith, *extra: str):
-    return service.run(
-        "catalog_reconcile",
-        "--source",
-        monolith.url,
-        "--username",
-        "staff",
-        "--batch-size",
-        "25",
-        *extra,
-        check=False,
-    )
+def _reconcile(service, *extra: str):
+    return service.run("reconcile", "--username", "staff", "--page-size", "25", *extra, check=False)
 
 
 def test_drift_is_found_reported_and_repaired(sides):
-    monolith, service, _owners = sides
+    _monolith, service, _owners = sides
 
     # given a fresh backfill: no drift, exit 0
-    clean = _reconcile(service, monolith)
+    clean = _reconcile(service)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "no drift" in clean.stdout
-    assert "compared in" in clean.stdout and "batches" in clean.stdout
+    assert clean.stdout.count("no drift") == 3  # product, category, inventory
+    assert "compared in" in clean.stdout and "pages" in clean.stdout
 
     # when rows drift on the catalog side
     tamper = service.run("shell", "-c", DRIFT, check=False)
     assert tamper.returncode == 0, tamper.stderr
 
     # then the drift is found and explained, and the command fails
-    found = _reconcile(service, monolith)
+    found = _reconcile(service)
     assert found.returncode == 1, found.stdout
-    assert "1 missing here, 1 extra here, 2 different" in found.stdout
+    assert "1 missing in the mirror, 1 extra in the mirror, 1 different" in found.stdout
     assert "different COF-0001: price: '" in found.stdout and "'999.99'" in found.stdout
     assert "different KIT-0003: on_hand:" in found.stdout
     assert "missing GAR-0002" in found.stdout and "extra ZZZ-EXTRA" in found.stdout
-    assert "drift found" in found.stderr
+    assert "drift left in product, inventory" in found.stderr
 
-    # when the monolith owns products, --repair fixes our (the non-owner's) copy
-    repaired = _reconcile(service, monolith, "--repair")
+    # the drift gauge on the catalog's /metrics says so per entity
+    metrics = urllib3.request("GET", f"{service.url}/metrics").data.decode()
+    assert 'strangler_reconcile_drift{entity="product",mirror="catalog",owner="monolith"} 3.0' in (
+        metrics
+    )
+
+    # when the monolith owns products, --repair fixes our (the mirror's) copy
+    repaired = _reconcile(service, "--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
-    assert "repaired 4 rows here" in repaired.stdout
-    after = _reconcile(service, monolith)
-    assert after.returncode == 0 and "no drift" in after.stdout, after.stdout
+    assert "repaired 3 rows in the mirror (catalog)" in repaired.stdout
+    after = _reconcile(service)
+    assert after.returncode == 0 and after.stdout.count("no drift") == 3, after.stdout
 
 
 def test_the_owner_repairs_the_monolith_s_copy_with_events_and_keeps_its_own(sides):
-    monolith, service, owners = sides
+    _monolith, service, owners = sides
     tamper = service.run(
         "shell",
         "-c",
@@ -95,16 +94,16 @@ def test_the_owner_repairs_the_monolith_s_copy_with_events_and_keeps_its_own(sid
     assert tamper.returncode == 0, tamper.stderr
     owners.write_text("product: catalog\ninventory: monolith\n")
     try:
-        repaired = _reconcile(service, monolith, "--repair")
-        frozen = owners.write_text("product: frozen\ninventory: monolith\n")
-        refused = _reconcile(service, monolith, "--repair")
+        repaired = _reconcile(service, "--repair", "--entity", "product")
+        owners.write_text("product: frozen\ninventory: monolith\n")
+        refused = _reconcile(service, "--repair", "--entity", "product")
     finally:
         owners.write_text("product: monolith\ninventory: monolith\n")
     # as the owner it never writes the monolith's database: it emits repair events (its outbox)
-    assert repaired.returncode == 0, repaired.stderr
-    assert "emitted 1 repair events for the monolith's copy" in repaired.stdout
-    assert frozen is not None and refused.returncode == 1
-    assert "no repair during a handover" in refused.stderr
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "emitted 1 repair events for the mirror (monolith)" in repaired.stdout
+    assert refused.returncode == 1
+    assert "being handed over" in refused.stdout
     emitted = service.run(
         "shell",
         "-c",
@@ -114,5 +113,5 @@ def test_the_owner_repairs_the_monolith_s_copy_with_events_and_keeps_its_own(sid
     )
     assert "catalog.product_updated.v1" in emitted.stdout
     # the owner's own copy is the truth: it was not "repaired" back
-    still = _reconcile(service, monolith)
+    still = _reconcile(service, "--entity", "product")
     assert "different KIT-0003: name: " in still.stdout

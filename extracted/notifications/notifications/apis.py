@@ -2,12 +2,14 @@
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics
+from rest_framework import generics, permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from extracted.notifications.notifications import selectors, services
 from extracted.notifications.notifications.serializers import (
+    ExportPageSerializer,
+    ExportQuerySerializer,
     MarkedReadOutputSerializer,
     NotificationFilterSerializer,
     NotificationOutputSerializer,
@@ -52,3 +54,25 @@ class NotificationReadAllApi(APIView):
         return Response(
             {"marked_read": services.notifications_mark_all_read(user_id=request.user.id)}
         )
+
+
+class NotificationExportApi(APIView):
+    """Staff: every user's notifications with their event sequences, as the monolith exports
+    them: the monolith's hand-back (`notifications_takeover`) drains it and its reconciliation
+    compares with it."""
+
+    permission_classes = [permissions.IsAdminUser]
+    filter_serializer_class = ExportQuerySerializer
+
+    @extend_schema(parameters=[ExportQuerySerializer], responses=ExportPageSerializer)
+    def get(self, request):
+        params = ExportQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        limit = params.validated_data["limit"]
+        rows = list(
+            selectors.notification_export(after=params.validated_data["after"], limit=limit)
+        )
+        page = {"notifications": rows, "next_after": rows[-1].pk if len(rows) == limit else None}
+        response = Response(ExportPageSerializer(page).data)
+        response["Cache-Control"] = "no-store"
+        return response

@@ -20,7 +20,7 @@ from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from contracts.users import UserCreatedV1, UserUpdatedV1
 from extracted.notifications.notifications.models import Notification, NotificationKind, Recipient
 from servicekit.events.outbox import outbox_enqueue
-from servicekit.migration.ownership import owns, require_ownership
+from servicekit.migration.ownership import FROZEN, owner_of, owns, require_ownership
 
 ENTITY = "notification"
 
@@ -69,9 +69,12 @@ def notification_for_order(
     """Make the notification once per (user, kind, order); a repeat returns the first.
 
     As the owner, the new notification is published and emailed after commit; otherwise this
-    builds the service's copy silently (the monolith emails it).
+    builds the service's copy silently (the monolith emails it). While ownership is frozen for a
+    handover nobody may publish or email: the notification is held (email due, unsent) until
+    `notifications_release_held` runs on taking ownership.
     """
     owner = owns(ENTITY)
+    held = not owner and owner_of(ENTITY) == FROZEN
     title, body = (
         t.format(id=order_id, total=total, currency=currency, reason=reason) for t in _TEXT[kind]
     )
@@ -79,7 +82,7 @@ def notification_for_order(
         user_id=user_id,
         kind=kind,
         order_id=order_id,
-        defaults={"title": title, "body": body, "email_due": owner},
+        defaults={"title": title, "body": body, "email_due": owner or held},
     )
     if created and owner:
         outbox_enqueue(_created_event(notification))
@@ -122,11 +125,26 @@ def notification_email(*, notification_id: int) -> bool:
 
 
 def notifications_email_due(*, user_id: int | None = None) -> int:
-    """Send every due, unsent email (of one user); returns how many left."""
+    """Send every due, unsent email (of one user), as the owner only (a notification held
+    during a handover waits for it); returns how many left."""
+    if not owns(ENTITY):
+        return 0
     due = Notification.objects.filter(email_due=True, emailed_at__isnull=True)
     if user_id is not None:
         due = due.filter(user_id=user_id)
     return sum(notification_email(notification_id=pk) for pk in due.values_list("pk", flat=True))
+
+
+def notifications_release_held() -> int:
+    """Call once this service owns notifications (the takeover's last step): publish what was
+    made while writes were frozen, for the monolith's copy (its merge is idempotent, so a row
+    published before is harmless), then email every due one. Returns how many were published."""
+    held = list(Notification.objects.filter(email_due=True, emailed_at__isnull=True))
+    with transaction.atomic():
+        for notification in held:
+            outbox_enqueue(_created_event(notification))
+    notifications_email_due()
+    return len(held)
 
 
 # --- the owner's read writes ------------------------------------------------------------------

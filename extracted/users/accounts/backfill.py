@@ -24,32 +24,34 @@ class BackfillReport:
     last_id: int = 0
 
 
+def user_row_apply(row: dict[str, Any]) -> None:
+    """Make our account equal to an exported one, password hash included (the consumer's
+    apply functions: backfill and reconciliation share it)."""
+    services.user_apply_created(
+        UserCreatedV1(
+            user_id=row["id"],
+            username=row["username"],
+            email=row["email"],
+            first_name=row["first_name"],
+            last_name=row["last_name"],
+            is_staff=row["is_staff"],
+            is_active=row["is_active"],
+            date_joined=row["date_joined"],
+        )
+    )
+    services.user_apply_password_changed(
+        UserPasswordChangedV1(user_id=row["id"], password_hash=row["password_hash"])
+    )
+
+
 def user_snapshot_apply(row: dict[str, Any]) -> bool:
     """Apply one exported account, password hash included, unless the live stream is past it."""
-
-    def apply() -> None:
-        services.user_apply_created(
-            UserCreatedV1(
-                user_id=row["id"],
-                username=row["username"],
-                email=row["email"],
-                first_name=row["first_name"],
-                last_name=row["last_name"],
-                is_staff=row["is_staff"],
-                is_active=row["is_active"],
-                date_joined=row["date_joined"],
-            )
-        )
-        services.user_apply_password_changed(
-            UserPasswordChangedV1(user_id=row["id"], password_hash=row["password_hash"])
-        )
-
     return snapshot_apply(
         consumer=CONSUMER,
         aggregate_type="user",
         aggregate_id=str(row["id"]),
         sequence=row["sequence"],
-        apply=apply,
+        apply=lambda: user_row_apply(row),
     )
 
 

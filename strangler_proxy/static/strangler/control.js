@@ -263,6 +263,17 @@ function renderOutbox(outbox) {
     el("td", { class: "muted" }, s.url))));
 }
 
+function renderReconcile(reconcile) {
+  fill("reconcile", Object.entries(reconcile.services).flatMap(([name, s]) => s.error
+    ? [el("tr", { dataset: { service: name } }, el("td", {}, name), el("td", {}, "–"), el("td", {}, "–"),
+        el("td", {}, el("span", { class: "error" }, s.error)))]
+    : Object.entries(s.entities).map(([entity, e]) => el("tr", { dataset: { service: name, entity } },
+        el("td", {}, name),
+        el("td", {}, entity),
+        el("td", {}, `${e.owner} → ${e.mirror}`),
+        el("td", { class: e.drift ? "drift error" : "drift" }, e.drift ? `${e.drift} rows` : "none")))));
+}
+
 async function refresh() {
   clearTimeout(timer);
   if (!token()) return;
@@ -280,6 +291,7 @@ async function refresh() {
       setStatus(`updated ${new Date().toLocaleTimeString()}`);
     }
     api("/_strangler/outbox").then(renderOutbox).catch(() => {});
+    api("/_strangler/reconcile").then(renderReconcile).catch(() => {});
   } catch (error) {
     if (error.message !== "unauthorised") setStatus(`refresh failed: ${error.message}`, true);
   }

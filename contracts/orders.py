@@ -3,8 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
 from contracts.base import Event
+
+
+def _money(value: Any) -> str:
+    return str(Decimal(str(value)).quantize(Decimal("0.01")))
+
+
+def order_comparable(row: dict[str, Any]) -> dict[str, Any]:
+    """An exported order's business fields in one comparable shape, for reconciliation on either
+    side (both order exports share it): money as two-place strings, lines sorted."""
+    lines = sorted(
+        (line["sku"], line["name"], _money(line["unit_price"]), int(line["quantity"]))
+        for line in row["lines"]
+    )
+    return {
+        "customer_id": int(row["customer_id"]),
+        "status": row["status"],
+        "total": _money(row["total"]),
+        "currency": row["currency"],
+        "lines": [list(line) for line in lines],
+    }
 
 
 @dataclass(frozen=True)

@@ -199,6 +199,7 @@ globals().update(
             "monolith.catalog.reconcile.InventoryMirror",
             "monolith.users.reconcile.UserMirror",
             "monolith.notifications.reconcile.NotificationMirror",
+            "monolith.orders.reconcile.OrderMirror",
         ],
         sources={
             "catalog": env_str("STRANGLER_CATALOG_URL", "http://127.0.0.1:8002"),

@@ -131,3 +131,49 @@ def test_notifications_the_service_owns_are_repaired_here():
     assert Notification.objects.get(order_id=2).read_at is not None
     assert not Notification.objects.filter(order_id=9).exists()
     assert reconcile_here(export, names=["notification"])["notification"].clean
+
+
+def test_orders_the_orders_service_owns_are_repaired_here(settings, tmp_path):
+    from monolith.orders.models import Order, OrderLine
+
+    ownership_set("order", "orders")
+    customer = UserFactory()
+    mug = ProductFactory(sku="MUG-1", price="10.00")
+
+    def exported(order_id, *, status="confirmed", quantity=1, sequence=2):
+        return {
+            "id": order_id,
+            "customer_id": customer.pk,
+            "status": status,
+            "total": f"{10 * quantity}.00",
+            "currency": "EUR",
+            "lines": [
+                {"sku": "MUG-1", "name": mug.name, "unit_price": "10.00", "quantity": quantity}
+            ],
+            "idempotency_key": None,
+            "request_fingerprint": "",
+            "created_at": "2026-03-01T09:30:00+00:00",
+            "sequence": sequence,
+            "checkout": None,
+        }
+
+    stale = Order.objects.create(pk=701, customer=customer, status="pending", total="20.00")
+    OrderLine.objects.create(
+        order=stale, product=mug, sku="MUG-1", name=mug.name, unit_price="10.00", quantity=2
+    )
+    Order.objects.create(pk=790, customer=customer, status="confirmed", total="0.00")
+    export = FakeExport().serve("/api/v1/orders/export/", "orders", [exported(701), exported(702)])
+
+    found = reconcile_here(export, names=["order"])["order"]
+    assert drift_kinds(found) == [("701", "different"), ("702", "missing"), ("790", "extra")]
+    assert (found.owner, found.mirror) == ("orders", "monolith")
+
+    reconcile_here(export, names=["order"], fix=True)
+
+    repaired = Order.objects.get(pk=701)
+    assert (repaired.status, repaired.total) == ("confirmed", Decimal("10.00"))
+    assert list(repaired.lines.values_list("quantity", flat=True)) == [1]
+    assert Order.objects.get(pk=702).lines.count() == 1
+    # an order only the monolith has was placed before the split: reported, never deleted
+    assert Order.objects.filter(pk=790).exists()
+    assert drift_kinds(reconcile_here(export, names=["order"])["order"]) == [("790", "extra")]

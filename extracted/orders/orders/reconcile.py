@@ -8,17 +8,12 @@ its own apply path (see `peer`), so here the direction check refuses rather than
 
 from __future__ import annotations
 
-from decimal import Decimal
-
+from contracts.orders import order_comparable
 from extracted.orders.orders.backfill import _order_apply
 from extracted.orders.orders.models import Order, OrderLine
 from servicekit.migration.reconcile import ReconcileAdapter
 
 LINE_FIELDS = ("sku", "name", "unit_price", "quantity")
-
-
-def _money(value) -> str:
-    return str(Decimal(str(value)).quantize(Decimal("0.01")))
 
 
 class OrderMirror(ReconcileAdapter):
@@ -30,17 +25,7 @@ class OrderMirror(ReconcileAdapter):
     consumer, aggregate_type = "orders", "order"
 
     def normalise(self, row):
-        lines = sorted(
-            (line["sku"], line["name"], _money(line["unit_price"]), int(line["quantity"]))
-            for line in row["lines"]
-        )
-        return {
-            "customer_id": int(row["customer_id"]),
-            "status": row["status"],
-            "total": _money(row["total"]),
-            "currency": row["currency"],
-            "lines": [list(line) for line in lines],
-        }
+        return order_comparable(row)
 
     def local_rows(self, keys):
         orders = Order.objects.filter(pk__in=[int(k) for k in keys]).prefetch_related("lines")

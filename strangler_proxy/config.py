@@ -12,6 +12,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from servicekit.web.control_store import ControlSettings
+
+_CONTROL = ControlSettings()
+
 
 @dataclass(frozen=True)
 class ProxyConfig:
@@ -26,6 +30,11 @@ class ProxyConfig:
     jwt_audience: str = "strangler"
     admin_token: str = ""
     redis_url: str = ""
+    # the shared control store (empty: the files) and every Redis key's deployment prefix
+    control_store: str = _CONTROL.store
+    redis_prefix: str = _CONTROL.prefix
+    control_ttl: float = _CONTROL.ttl
+    control_wait: float = _CONTROL.wait
     zookeeper_hosts: str = ""
     health_checks: bool = True
     shadow_workers: int = 4
@@ -48,6 +57,15 @@ class ProxyConfig:
     def from_settings(cls, values: Mapping[str, Any]) -> ProxyConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k.lower(): v for k, v in values.items() if k.lower() in known})
+
+    @property
+    def control(self) -> ControlSettings:
+        return ControlSettings(
+            store=self.control_store,
+            prefix=self.redis_prefix,
+            ttl=self.control_ttl,
+            wait=self.control_wait,
+        )
 
     @property
     def capture_path(self) -> Path:

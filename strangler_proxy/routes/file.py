@@ -8,6 +8,10 @@ Writing: the CLI, the admin API and the lifecycle controller all change the file
 `route_change`, one read-modify-write under the file's lock (servicekit.web.files), so a change
 landing between another writer's read and write is never lost. The new text is validated
 before it replaces the file atomically; a refused change leaves the file as it was.
+
+With a shared control store (`STRANGLER_CONTROL_STORE=redis://...`) the same writers change the
+deployment's versioned copy instead (compare-and-set, seeded from this file), and an operator's
+change returns once every live proxy replica applied it (servicekit.web.control_store).
 """
 
 from __future__ import annotations
@@ -20,8 +24,14 @@ from typing import Any
 
 import yaml
 
+from servicekit.web.control_store import (
+    Applied,
+    ControlSettings,
+    Document,
+    control_document,
+)
 from servicekit.web.env import data_dir
-from servicekit.web.files import atomic_write, file_lock, locked_update
+from servicekit.web.files import atomic_write, file_lock
 from strangler_proxy.routes.load import parse_table
 from strangler_proxy.routes.model import Route, RouteTable, RouteTableError
 
@@ -45,10 +55,32 @@ def live_routes_file(environ: Mapping[str, str] | None = None) -> Path:
     return path
 
 
-def read_raw(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The file as written (no `${VAR}` expansion), for showing and editing."""
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+def routes_document(
+    target: str | os.PathLike[str] | Document, *, settings: ControlSettings | None = None
+) -> Document:
+    """The route table as a control document: the file at `target`, or the shared store's copy
+    (seeded from that file) when one is configured; a Document is returned as it is."""
+    if isinstance(target, str | os.PathLike):
+        return control_document("routes", target, settings=settings)
+    return target
+
+
+def routes_text(target: str | os.PathLike[str] | Document) -> str:
+    text = routes_document(target).fetch().text
+    if text is None:
+        raise FileNotFoundError(os.fspath(target) if isinstance(target, str | os.PathLike) else "")
+    return text
+
+
+def read_raw(target: str | os.PathLike[str] | Document) -> dict[str, Any]:
+    """The table as written (no `${VAR}` expansion), for showing and editing."""
+    return yaml.safe_load(routes_text(target))
+
+
+def load_live_table(target: str | os.PathLike[str] | Document) -> RouteTable:
+    """The live table, parsed and validated (the file, or the shared store's copy)."""
+    source = os.fspath(target) if isinstance(target, str | os.PathLike) else "routes"
+    return parse_table(routes_text(target), source=source)
 
 
 @dataclass(frozen=True)
@@ -63,10 +95,18 @@ class RouteChange:
     plan: Callable[[Route, RouteTable], Mapping[str, Any]] | None = None
 
 
-def route_change(path: str | os.PathLike[str], change: RouteChange) -> RouteTable:
+def route_change(target: str | os.PathLike[str] | Document, change: RouteChange) -> RouteTable:
     """Apply `change` under the file's lock; raise KeyError for an unknown route and
     RouteTableError when the result is not a valid table (the file is then unchanged)."""
-    source = os.fspath(path)
+    return route_write(target, change)[0]
+
+
+def route_write(
+    target: str | os.PathLike[str] | Document, change: RouteChange
+) -> tuple[RouteTable, int]:
+    """`route_change`, returning the new table and the document's version."""
+    document = routes_document(target)
+    source = os.fspath(target) if isinstance(target, str | os.PathLike) else document.name
 
     def apply(text: str | None) -> tuple[str, RouteTable]:
         if text is None:
@@ -91,12 +131,17 @@ def route_change(path: str | os.PathLike[str], change: RouteChange) -> RouteTabl
         new_text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
         return new_text, parse_table(new_text, source=source)
 
-    return locked_update(path, apply)
+    return document.update(apply)
 
 
-def route_update(path: str | os.PathLike[str], name: str, changes: dict[str, Any]) -> RouteTable:
+def route_update(
+    target: str | os.PathLike[str] | Document, name: str, changes: dict[str, Any]
+) -> Applied:
     """An operator's change (CLI, admin API) of settable fields; None removes a field.
-    Values are data: a `${VAR}` in them is refused, so nothing sent here reads the environment."""
+    Values are data: a `${VAR}` in them is refused, so nothing sent here reads the environment.
+
+    Returns once every live replica applied it; raises ReplicasLagging (the change is written)
+    naming those that did not within the wait."""
     unknown = set(changes) - ROUTE_SETTABLE
     if unknown:
         raise RouteTableError(f"fields not settable here: {', '.join(sorted(unknown))}")
@@ -106,7 +151,9 @@ def route_update(path: str | os.PathLike[str], name: str, changes: dict[str, Any
                 f"{key}: must not hold a ${{...}} placeholder (expanded only in the file an "
                 "operator writes, never in a change sent here)"
             )
-    return route_change(path, RouteChange(route=name, fields=changes))
+    document = routes_document(target)
+    _table, version = route_write(target, RouteChange(route=name, fields=changes))
+    return document.wait_applied(version)
 
 
 def has_placeholder(value: Any) -> bool:

@@ -31,7 +31,7 @@ FROZEN = "frozen"
 ENTITIES = ("product", "inventory", "notification", "user", "order")
 _cache: dict[str, tuple[int, dict[str, str]]] = {}
 _lock = threading.Lock()
-_followed: set[int] = set()
+_followed: set[tuple[int, int]] = set()  # (pid, document): a forked child follows anew
 
 
 class OwnerMoving(ApplicationError):
@@ -69,8 +69,8 @@ def ownership_document() -> Document:
 
 
 def _read(document: Document, path: Path, *, follow: bool) -> dict[str, str]:
-    if follow and id(document) not in _followed:  # this process becomes a replica of it
-        _followed.add(id(document))
+    if follow and (os.getpid(), id(document)) not in _followed:  # this process is a replica
+        _followed.add((os.getpid(), id(document)))
         document.follow(lambda latest: _parsed(path, latest))
     return _parsed(path, document.read() if follow else document.fetch())
 

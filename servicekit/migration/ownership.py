@@ -22,7 +22,13 @@ from pathlib import Path
 import yaml
 from django.conf import settings
 
-from servicekit.web.control_store import Applied, Document, Versioned, control_document
+from servicekit.web.control_store import (
+    Applied,
+    Document,
+    Versioned,
+    control_document,
+    control_settings,
+)
 from servicekit.web.errors import ApplicationError
 
 DEFAULT_OWNER = "monolith"
@@ -104,6 +110,13 @@ def ownership(*, follow: bool = True) -> dict[str, str]:
     become a replica that flips wait for."""
     data = _read(ownership_document(), ownership_file(), follow=follow)
     return {entity: data.get(entity, DEFAULT_OWNER) for entity in ENTITIES}
+
+
+def ownership_follow() -> None:
+    """Call once per serving process (its wsgi module): with a shared control store the process
+    follows the table from its start, so an ownership flip waits for it. Files: nothing to do."""
+    if control_settings().store:
+        ownership()
 
 
 def owner_of(entity: str) -> str:

@@ -250,3 +250,55 @@ def test_one_replica_leads_the_evaluator_and_another_takes_over_when_it_dies(fle
     wait_for(lambda: _evaluations(replicas, follower) >= 1, timeout=30, what="it to evaluate")
     others = [i for i in range(3) if i not in (leader, follower)]
     assert [_evaluations(replicas, i) for i in others] == [0]
+
+
+def test_a_service_follows_an_ownership_flip_from_the_store(
+    tmp_path, redis_url, jwks_server, make_token, monkeypatch
+):
+    from servicekit.migration.ownership import ownership_document, ownership_flip
+    from tests.support import fleet as services
+
+    # given: the catalog service, its ownership table in the store (product: the monolith's)
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    seed = tmp_path / "ownership.yaml"
+    seed.write_text("product: monolith\n", encoding="utf-8")
+    env = {
+        "STRANGLER_CONTROL_STORE": redis_url,
+        "STRANGLER_REDIS_PREFIX": prefix,
+        "STRANGLER_CONTROL_TTL": str(TTL),
+        "OWNERSHIP_FILE": str(seed),
+        "JWKS_URL": f"{jwks_server.url}/.well-known/jwks.json",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    document = ownership_document()
+    staff = {"Authorization": f"Bearer {make_token('1', is_staff=True)}"}
+    category = {"slug": "lamps", "name": "Lamps"}
+
+    def create() -> int:
+        request = urllib.request.Request(
+            f"{service.url}/api/v1/categories/",
+            data=json.dumps(category).encode(),
+            method="POST",
+            headers={**staff, "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    with services.catalog(tmp_path / "catalog", env=env) as service:
+        (replica,) = wait_for(
+            document.replicas, timeout=60, what="the catalog to follow the ownership table"
+        )
+        assert create() == 503  # owner_moving: the monolith owns products
+
+        # when: product moves to the catalog in the store
+        table, applied = ownership_flip("product", "catalog")
+
+        # then: the flip returned once the catalog applied it, and its next write is accepted
+        assert table["product"] == "catalog"
+        assert applied.acked == (replica,)
+        assert create() == 201
+        assert seed.read_text(encoding="utf-8") == "product: monolith\n"  # the store moved

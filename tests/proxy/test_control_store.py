@@ -48,7 +48,7 @@ class Fleet:
         self.document = control_document("routes", self.seed, settings=self.settings)
         self.env = {
             "STRANGLER_CONTROL_STORE": redis_url,
-            "STRANGLER_REDIS_PREFIX": self.prefix,
+            "CACHE_KEY_PREFIX": self.prefix,
             "STRANGLER_CONTROL_TTL": str(TTL),
             "STRANGLER_CONTROL_WAIT": "8",  # the admin API's and the CLI's wait
             "STRANGLER_ADMIN_TOKEN": ADMIN_TOKEN,
@@ -264,7 +264,7 @@ def test_a_service_follows_an_ownership_flip_from_the_store(
     seed.write_text("product: monolith\n", encoding="utf-8")
     env = {
         "STRANGLER_CONTROL_STORE": redis_url,
-        "STRANGLER_REDIS_PREFIX": prefix,
+        "CACHE_KEY_PREFIX": prefix,
         "STRANGLER_CONTROL_TTL": str(TTL),
         "OWNERSHIP_FILE": str(seed),
         "JWKS_URL": f"{jwks_server.url}/.well-known/jwks.json",

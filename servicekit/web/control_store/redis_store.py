@@ -1,7 +1,7 @@
 """The Redis backend: versioned documents with compare-and-set writes, a push to every replica
 (pub/sub, with a poll behind it), replica heartbeats naming the applied version, and leases.
 
-Keys, under the deployment's prefix `P` (STRANGLER_REDIS_PREFIX):
+Keys, under the deployment's prefix `P` (CACHE_KEY_PREFIX):
     P:control:doc:<name>            hash {text, version}
     P:control:changed               pub/sub channel, message "<name> <version>"
     P:control:ack:<name>:<replica>  the version that replica applied (expires after the TTL)

@@ -18,7 +18,8 @@ DEFAULT_PREFIX = "strangler"
 class ControlSettings:
     """`store`: empty for the files (the embedded default), or a `redis://` URL shared by the
     deployment. `prefix` starts every Redis key of this deployment (rate limits too), so two
-    fleets sharing one Redis never collide. `ttl`: a replica's heartbeat and the evaluator's
+    fleets sharing one Redis never collide (`CACHE_KEY_PREFIX`, the services' cache prefix
+    too: one setting per deployment). `ttl`: a replica's heartbeat and the evaluator's
     lease expire after it. `wait`: how long a flip waits for every live replica's ack."""
 
     store: str = ""
@@ -31,7 +32,7 @@ class ControlSettings:
         environ = os.environ if environ is None else environ
         return cls(
             store=environ.get("STRANGLER_CONTROL_STORE", cls.store).strip(),
-            prefix=environ.get("STRANGLER_REDIS_PREFIX", "").strip() or cls.prefix,
+            prefix=environ.get("CACHE_KEY_PREFIX", "").strip() or cls.prefix,
             ttl=float(environ.get("STRANGLER_CONTROL_TTL") or cls.ttl),
             wait=float(environ.get("STRANGLER_CONTROL_WAIT") or cls.wait),
         )

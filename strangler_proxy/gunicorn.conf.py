@@ -35,16 +35,6 @@ def on_starting(server):
     os.makedirs(folder, exist_ok=True)
 
 
-def post_worker_init(worker):
-    # With a shared control store a worker is a replica from its start: it follows the route
-    # table (flips wait for its ack) and competes to lead the lifecycle evaluator, before any
-    # request arrives (the runtime is otherwise built on the first request).
-    if os.environ.get("STRANGLER_CONTROL_STORE"):
-        from strangler_proxy.runtime import get_runtime
-
-        get_runtime()
-
-
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

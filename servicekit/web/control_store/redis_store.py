@@ -163,17 +163,26 @@ class RedisDocument:
         listener.start()
         heartbeat = max(self.store.ttl / 3, 0.1)
         failures = 0
+        refused: Versioned | None = None
         while True:
             try:
                 self._wake.clear()
                 latest = self.fetch()
                 current = self._current
-                if latest.text is not None and (
-                    current is None or latest.version > current.version
-                ):
+                if latest.text is not None and latest not in (current, refused):
+                    if current is not None and latest.version < current.version:
+                        # the store lost the document (a Redis without persistence restarted)
+                        # and seeded it again: it is still the one truth, so follow it back
+                        logger.warning(
+                            "control store: %s went back from version %d to %d",
+                            self.name,
+                            current.version,
+                            latest.version,
+                        )
                     try:
                         self._apply(latest)
                     except Exception:  # the old version stays in force, and is what we report
+                        refused = latest
                         logger.exception(
                             "control store: %s version %d refused", self.name, latest.version
                         )

@@ -162,6 +162,18 @@ def test_a_live_replica_that_does_not_apply_is_named(fleet):
 
     assert caught.value.laggards == {stuck: old}
     assert stuck in str(caught.value)
+    # once it applies (a second later), the wait returns: only then
+    client, key, version = (
+        replicas.document.store.client,
+        replicas.document.ack_prefix + stuck,
+        caught.value.version,
+    )
+    late = threading.Timer(1.0, client.set, args=(key, version), kwargs={"ex": 60})
+    late.start()
+    applied = replicas.document.wait_applied(version, timeout=30)
+    assert int(client.get(key)) == version
+    assert stuck in applied.acked
+    client.set(key, old, ex=60)  # stuck again, for the admin API
     # the admin API answers the same laggard as a problem, not a hang or a 500
     request = urllib.request.Request(
         f"{replicas.proxies[0].url}/_strangler/routes/r",

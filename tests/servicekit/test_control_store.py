@@ -47,7 +47,8 @@ def test_a_refused_change_leaves_the_file_as_it_was(tmp_path):
 
 
 def test_a_flip_summary_names_the_replicas_that_went_away():
-    applied = Applied("routes", 7, acked=("a:1", "b:2"), gone=("c:3",))
+    assert Applied("routes", 7).summary() == "workers reload within a second"  # the files
+    applied = Applied("routes", 7, acked=("a:1", "b:2"), gone=("c:3",), shared=True)
     assert applied.summary() == (
         "routes version 7 applied by 2 replica(s); heartbeat expired (not waited for): c:3"
     )

@@ -28,14 +28,18 @@ class Versioned:
 @dataclass(frozen=True)
 class Applied:
     """Who applied `version` of a document: `acked` are the live replicas that report it; `gone`
-    were live when the wait began and whose heartbeat expired meanwhile (dead, not waited for)."""
+    were live when the wait began and whose heartbeat expired meanwhile (dead, not waited for).
+    With files (`shared` false) nobody reports: every worker re-reads the file by itself."""
 
     document: str
     version: int
     acked: tuple[str, ...] = ()
     gone: tuple[str, ...] = ()
+    shared: bool = False
 
     def summary(self) -> str:
+        if not self.shared:
+            return "workers reload within a second"
         text = f"{self.document} version {self.version} applied by {len(self.acked)} replica(s)"
         if self.gone:
             text += f"; heartbeat expired (not waited for): {', '.join(self.gone)}"

@@ -246,6 +246,7 @@ class RedisDocument:
                 return Applied(
                     self.name,
                     version,
+                    shared=True,
                     acked=tuple(sorted(live)),
                     gone=tuple(sorted(seen - set(live))),
                 )

@@ -400,9 +400,9 @@ def test_network_policies_let_only_the_proxy_reach_services_and_each_service_its
 
 
 def test_extracted_services_reach_only_their_database_the_broker_and_the_jwks(docs):
-    """Egress of an extracted service's pods: its own database, the broker, the monolith's web
-    pods (JWKS), DNS and the telemetry collector; in prod, also the managed database and broker
-    ports (outside the cluster, no pod to select)."""
+    """Egress of an extracted service's pods: its own database, the broker, Redis (the control
+    store), the monolith's web pods (JWKS), DNS and the telemetry collector; in prod, also the
+    managed database, broker and Redis ports (outside the cluster, no pod to select)."""
     policies = list(of_kind(docs, "NetworkPolicy").values())
     problems = []
     for module in fleet.settings_modules():
@@ -414,6 +414,7 @@ def test_extracted_services_reach_only_their_database_the_broker_and_the_jwks(do
             for p, need in (
                 ({"podSelector": {"matchLabels": {"strangler.io/database-of": service}}}, True),
                 ({"podSelector": {"matchLabels": {"app.kubernetes.io/name": "rabbitmq"}}}, True),
+                ({"podSelector": {"matchLabels": {"app.kubernetes.io/name": "redis"}}}, True),
                 (
                     {
                         "podSelector": {
@@ -458,7 +459,7 @@ def test_extracted_services_reach_only_their_database_the_broker_and_the_jwks(do
         for rule in egress:
             if "to" not in rule:
                 ports = {p.get("port") for p in rule.get("ports", [])}
-                if not ports or not ports <= {5432, 5672}:
+                if not ports or not ports <= {5432, 5672, 6379}:
                     problems.append(f"{service}: egress to anywhere on {ports or 'every port'}")
                 continue
             for peer in rule["to"]:

@@ -5,6 +5,8 @@ import sys
 
 from strangler_proxy.cli import main
 
-# the proxy's own settings, read from the environment (errors, exports and config use them)
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "strangler_proxy.settings")
+# The proxy's own settings, read from the environment (errors, exports and config use them),
+# even when a service's command runs this CLI with its own DJANGO_SETTINGS_MODULE inherited
+# (servicekit/migration/proxy_routes.py: a takeover's `--route`).
+os.environ["DJANGO_SETTINGS_MODULE"] = "strangler_proxy.settings"
 sys.exit(main(sys.argv[1:]))

@@ -12,8 +12,9 @@ import json
 
 import yaml
 
-from strangler_proxy.routes.file import live_routes_file, read_raw, route_update
-from strangler_proxy.routes.load import load_table
+from servicekit.web.control_store import ReplicasLagging
+from strangler_proxy.export import publish as nginx_plane
+from strangler_proxy.routes.file import live_routes_file, load_live_table, read_raw, route_update
 from strangler_proxy.routes.model import RouteTableError
 
 
@@ -72,20 +73,23 @@ def cmd_set(args: argparse.Namespace) -> int:
         print("error: nothing to change (give --mode, --percent, --upstream, --fallback, ...)")
         return 2
     try:
-        route_update(_file(args), args.route, changes)
+        applied = route_update(_file(args), args.route, changes)
     except KeyError:
         print(f"error: no route named {args.route!r}")
         return 1
     except RouteTableError as exc:
         print(f"error: refused, the file is unchanged: {exc}")
         return 1
-    print(f"{args.route}: {json.dumps(changes)} (workers reload within a second)")
+    except ReplicasLagging as exc:
+        print(f"error: {exc}")
+        return 3
+    print(f"{args.route}: {json.dumps(changes)} ({applied.summary()})")
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     try:
-        table = load_table(_file(args))
+        table = load_live_table(_file(args))
     except RouteTableError as exc:
         print(f"error: {exc}")
         return 1
@@ -135,6 +139,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    nginx_plane.install()  # `routes set` and the lifecycle commands regenerate the nginx plane
     args = parser().parse_args(argv)
     if not hasattr(args, "file"):
         args.file = None

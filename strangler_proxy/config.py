@@ -12,6 +12,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from servicekit.web.control_store import ControlSettings
+
+_CONTROL = ControlSettings()
+
 
 @dataclass(frozen=True)
 class ProxyConfig:
@@ -26,6 +30,11 @@ class ProxyConfig:
     jwt_audience: str = "strangler"
     admin_token: str = ""
     redis_url: str = ""
+    # the shared control store (empty: the files) and every Redis key's deployment prefix
+    control_store: str = _CONTROL.store
+    redis_prefix: str = _CONTROL.prefix
+    control_ttl: float = _CONTROL.ttl
+    control_wait: float = _CONTROL.wait
     zookeeper_hosts: str = ""
     health_checks: bool = True
     shadow_workers: int = 4
@@ -57,6 +66,15 @@ class ProxyConfig:
         return cls(**{k.lower(): v for k, v in values.items() if k.lower() in known})
 
     @property
+    def control(self) -> ControlSettings:
+        return ControlSettings(
+            store=self.control_store,
+            prefix=self.redis_prefix,
+            ttl=self.control_ttl,
+            wait=self.control_wait,
+        )
+
+    @property
     def capture_path(self) -> Path:
         return Path(
             self.capture_file or Path(self.shadow_diffs_file).with_name("shadow-capture.jsonl")
@@ -68,15 +86,11 @@ class ProxyConfig:
 
 
 def current() -> ProxyConfig:
-    """The proxy's configuration in this process: Django's settings when they are configured
-    (the proxy, its tests), else strangler_proxy.settings read from the environment (the CLI)."""
+    """The proxy's configuration in this process, from Django's settings: the proxy's server,
+    its tests, and its CLI (`python -m strangler_proxy` runs under strangler_proxy.settings)."""
     from django.conf import settings
 
-    if settings.configured and hasattr(settings, "STRANGLER_PROXY"):
-        return ProxyConfig.from_settings(settings.STRANGLER_PROXY)
-    from strangler_proxy import settings as proxy_settings
-
-    return ProxyConfig.from_settings(proxy_settings.STRANGLER_PROXY)
+    return ProxyConfig.from_settings(settings.STRANGLER_PROXY)
 
 
 def default(name: str) -> Any:

@@ -20,8 +20,10 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from servicekit.web.control_store import Document, control_document, leader_lease
 from servicekit.web.env import data_dir
 from strangler_proxy.config import ProxyConfig
+from strangler_proxy.export import publish as nginx_plane
 from strangler_proxy.lifecycle.controller import Controller
 from strangler_proxy.lifecycle.evaluator import Evaluator
 from strangler_proxy.lifecycle.evidence import Snapshot, local_snapshot
@@ -48,15 +50,19 @@ def default_folder() -> Path:
 
 
 def build_controller(
-    *, routes_file: str | os.PathLike[str], folder: Path, read_snapshot: Callable[[], Snapshot]
+    *,
+    routes_file: str | os.PathLike[str] | Document,
+    folder: Path,
+    read_snapshot: Callable[[], Snapshot],
 ) -> Controller:
+    nginx_plane.install()  # the lifecycle gates' moves regenerate the nginx plane too
     return Controller(
         routes_file=routes_file, store=LifecycleStore(folder), read_snapshot=read_snapshot
     )
 
 
-def build_capture(*, path: Path, redis: Any | None) -> DiffStore:
-    return capture_store(path=path, redis_client=redis)
+def build_capture(*, path: Path, redis: Any | None, redis_prefix: str) -> DiffStore:
+    return capture_store(path=path, redis_client=redis, redis_prefix=redis_prefix)
 
 
 def build_proxy(config: Mapping[str, Any] | ProxyConfig, *, redis: Any | None = None) -> Proxy:
@@ -80,12 +86,19 @@ def build_proxy(config: Mapping[str, Any] | ProxyConfig, *, redis: Any | None = 
         redis_client=redis,
         zookeeper_hosts=config.zookeeper_hosts,
         health_checks=config.health_checks,
+        redis_prefix=config.redis_prefix,
     )
     return Proxy(
-        source=TableSource(config.routes_file, check_interval=config.check_interval),
+        source=TableSource(
+            config.routes_file,
+            check_interval=config.check_interval,
+            document=control_document("routes", config.routes_file, settings=config.control),
+        ),
         upstreams=upstreams,
         forwarder=Forwarder(upstreams=upstreams, client=Client()),
-        limiter=RedisLimiter(redis) if redis is not None else MemoryLimiter(),
+        limiter=RedisLimiter(redis, prefix=f"{config.redis_prefix}:rl:")
+        if redis is not None
+        else MemoryLimiter(),
         auth=EdgeAuth(
             jwks_url=config.jwks_url,
             issuer=config.jwt_issuer,
@@ -93,9 +106,15 @@ def build_proxy(config: Mapping[str, Any] | ProxyConfig, *, redis: Any | None = 
             admin_token=config.admin_token,
         ),
         shadow=ShadowRunner(
-            store=DiffStore(path=Path(config.shadow_diffs_file), redis_client=redis),
+            store=DiffStore(
+                path=Path(config.shadow_diffs_file),
+                redis_client=redis,
+                key=f"{config.redis_prefix}:shadow:diffs",
+            ),
             workers=config.shadow_workers,
-            capture=build_capture(path=config.capture_path, redis=redis)
+            capture=build_capture(
+                path=config.capture_path, redis=redis, redis_prefix=config.redis_prefix
+            )
             if config.capture
             else None,
         ),
@@ -125,13 +144,14 @@ class Runtime:
     @functools.cached_property
     def lifecycle(self) -> Controller:
         return build_controller(
-            routes_file=self.config.routes_file,
+            routes_file=self.proxy.source.document,
             folder=self.config.lifecycle_folder,
             read_snapshot=local_snapshot,
         )
 
 
 def build_runtime(config: Mapping[str, Any] | ProxyConfig) -> Runtime:
+    nginx_plane.install()  # the admin API's route changes regenerate the nginx plane too
     return Runtime(_typed(config))
 
 
@@ -161,7 +181,8 @@ def get_proxy() -> Proxy:
 
 
 def _start_evaluator(runtime: Runtime) -> None:
-    """With LIFECYCLE_EVALUATOR on, every worker competes for one lock; its holder evaluates."""
+    """With LIFECYCLE_EVALUATOR on, every worker competes to lead; the leader evaluates: the
+    holder of the shared store's lease across replicas, else of a lock file on this host."""
     global _evaluator_started
     if _evaluator_started or not runtime.config.lifecycle_evaluator:
         return
@@ -169,6 +190,7 @@ def _start_evaluator(runtime: Runtime) -> None:
         runtime.lifecycle,
         lock_path=runtime.config.lifecycle_folder / "lifecycle.lock",
         interval=runtime.config.lifecycle_interval,
+        lease=leader_lease("lifecycle", settings=runtime.config.control),
     ).start_thread()
     _evaluator_started = True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from servicekit.web.control_store import control_settings
 from servicekit.web.env import data_dir, env_bool, env_int, env_list, env_str, secret_key
 from servicekit.web.logging import logging_config
 from strangler_proxy.config import default
@@ -48,6 +49,7 @@ LOGGING = logging_config(
     json=env_bool("LOG_JSON", default=True),
 )
 
+_CONTROL = control_settings()
 _MONOLITH = env_str("STRANGLER_MONOLITH_URL", f"http://127.0.0.1:{env_int('MONOLITH_PORT', 8001)}")
 
 STRANGLER_PROXY = {
@@ -63,6 +65,11 @@ STRANGLER_PROXY = {
     "JWT_AUDIENCE": env_str("JWT_AUDIENCE", default("jwt_audience")),
     "ADMIN_TOKEN": env_str("STRANGLER_ADMIN_TOKEN", ""),
     "REDIS_URL": env_str("REDIS_URL", ""),
+    # STRANGLER_CONTROL_STORE, CACHE_KEY_PREFIX, STRANGLER_CONTROL_TTL, _WAIT
+    "CONTROL_STORE": _CONTROL.store,
+    "REDIS_PREFIX": _CONTROL.prefix,
+    "CONTROL_TTL": _CONTROL.ttl,
+    "CONTROL_WAIT": _CONTROL.wait,
     "ZOOKEEPER_HOSTS": env_str("STRANGLER_ZOOKEEPER_HOSTS", ""),
     "HEALTH_CHECKS": env_bool("STRANGLER_HEALTH_CHECKS", default=default("health_checks")),
     "SHADOW_WORKERS": env_int("STRANGLER_SHADOW_WORKERS", default("shadow_workers")),

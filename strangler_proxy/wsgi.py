@@ -24,3 +24,11 @@ django_application = get_wsgi_application()
 from strangler_proxy.edge.app import ProxyApplication  # noqa: E402
 
 application = ProxyApplication(django_application, via_django=settings.STRANGLER_PROXY["TRACING"])
+
+if settings.STRANGLER_PROXY["CONTROL_STORE"]:
+    # With a shared control store each worker is a replica from its start: it follows the route
+    # table (a flip waits for its ack) and competes to lead the lifecycle evaluator before any
+    # request arrives (the runtime is otherwise built on the first request).
+    from strangler_proxy.runtime import get_runtime
+
+    get_runtime()

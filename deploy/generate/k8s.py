@@ -8,7 +8,6 @@ import copy
 from deploy.generate.fleet import (
     ISSUERS,
     JWKS_PATH,
-    ROOT,
     Process,
     Service,
     upstream_vars,
@@ -18,8 +17,9 @@ from deploy.generate.k8s_network import network_policies
 from servicekit.web.env import database_url_var
 from servicekit.web.ports import path_of
 
-OWNERSHIP_DIR_K8S = "/etc/strangler/ownership"
-ROUTES_DIR_K8S = "/etc/strangler/routes"
+# The image's packaged route table: only the seed of the shared control store's copy, read when
+# a deployment's Redis has none yet (the live table and ownership live in the store).
+ROUTES_SEED_K8S = "/app/strangler_proxy/routes.yaml"
 
 
 def secret(key: str) -> dict:
@@ -31,15 +31,18 @@ def k8s_env(service: Service, services: dict[str, Service]) -> list[dict]:
         "DJANGO_SETTINGS_MODULE": {"value": service.module},
         "DJANGO_SECRET_KEY": secret("django-secret-key"),
     }
+    if service.name == "proxy" or service.has_database:
+        # the route table and ownership: one versioned copy every replica follows within a
+        # second (servicekit/web/control_store), not a ConfigMap swapped in a minute apart
+        env["STRANGLER_CONTROL_STORE"] = secret("redis-url")
     if service.name == "proxy":
-        env["STRANGLER_ROUTES_FILE"] = {"value": f"{ROUTES_DIR_K8S}/routes.yaml"}
+        env["STRANGLER_ROUTES_FILE"] = {"value": ROUTES_SEED_K8S}
         env |= {var: {"value": web_address(services, up)} for var, up in upstream_vars().items()}
         env["STRANGLER_ADMIN_TOKEN"] = secret("proxy-admin-token")
         env["REDIS_URL"] = secret("redis-url")
     else:
         env[database_url_var(service.name)] = secret(f"{service.name}-database-url")
         env["CELERY_BROKER_URL"] = secret("celery-broker-url")
-        env["OWNERSHIP_FILE"] = {"value": f"{OWNERSHIP_DIR_K8S}/ownership.yaml"}
     if service.name == "monolith":
         env["REDIS_URL"] = secret("redis-url")
     if service.name in ISSUERS:
@@ -101,14 +104,6 @@ def deployment(service: Service, process: Process, services: dict[str, Service])
     env = k8s_env(service, services)
     mounts = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - an emptyDir
     volumes: list[dict] = [{"name": "tmp", "emptyDir": {}}]
-    # Mounted as directories (no subPath): the kubelet swaps the files in place and the code
-    # re-reads them, so editing the ConfigMap flips a route or an owner without a restart.
-    if service.name == "proxy":
-        mounts.append({"name": "routes", "mountPath": ROUTES_DIR_K8S, "readOnly": True})
-        volumes.append({"name": "routes", "configMap": {"name": "proxy-routes"}})
-    if service.has_database:
-        mounts.append({"name": "ownership", "mountPath": OWNERSHIP_DIR_K8S, "readOnly": True})
-        volumes.append({"name": "ownership", "configMap": {"name": "ownership"}})
     container: dict = {"name": process.name, "image": "strangler", "args": [process.name]}
     if process.port:
         container["ports"] = [{"name": "http", "containerPort": process.port}]
@@ -299,6 +294,8 @@ def k8s_base(services: dict[str, Service]) -> dict[str, str | list[dict] | dict]
                     "LOG_JSON": "true",
                     "LOG_LEVEL": "INFO",
                     "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
+                    # starts every Redis key of this deployment: one per fleet sharing a Redis
+                    "CACHE_KEY_PREFIX": "strangler",
                 },
             },
             {
@@ -317,7 +314,6 @@ def k8s_base(services: dict[str, Service]) -> dict[str, str | list[dict] | dict]
             },
         ],
         "network-policies.yaml": network_policies(services),
-        "routes.yaml": (ROOT / "strangler_proxy" / "routes.yaml").read_text(),
     }
     for service in services.values():
         if service.processes:
@@ -328,21 +324,7 @@ def k8s_base(services: dict[str, Service]) -> dict[str, str | list[dict] | dict]
         "labels": [
             {"pairs": {"app.kubernetes.io/part-of": "strangler"}, "includeSelectors": False}
         ],
-        "resources": [name for name in files if name not in ("routes.yaml", "kustomization.yaml")]
-        + ["ingress.yaml"],
-        # No hash suffix, or every edit would roll the Deployments instead of being re-read.
-        "configMapGenerator": [
-            {
-                "name": "proxy-routes",
-                "files": ["routes.yaml"],
-                "options": {"disableNameSuffixHash": True},
-            },
-            {
-                "name": "ownership",
-                "files": ["ownership.yaml"],
-                "options": {"disableNameSuffixHash": True},
-            },
-        ],
+        "resources": [name for name in files if name != "kustomization.yaml"] + ["ingress.yaml"],
         "images": [
             {"name": "strangler", "newName": "ghcr.io/strangler/strangler", "newTag": "latest"}
         ],

@@ -5,6 +5,8 @@ from __future__ import annotations
 from deploy.generate.fleet import Service
 
 BROKER_SELECTOR = {"app.kubernetes.io/name": "rabbitmq"}
+# the control store every replica follows (ownership), and the caches
+REDIS_SELECTOR = {"app.kubernetes.io/name": "redis"}
 
 
 def network_policies(services: dict[str, Service]) -> list[dict]:
@@ -88,6 +90,7 @@ def network_policies(services: dict[str, Service]) -> list[dict]:
         egress = [
             {"to": [pods({"strangler.io/database-of": service.name})], "ports": [{"port": 5432}]},
             {"to": [pods(BROKER_SELECTOR)], "ports": [{"port": 5672}]},
+            {"to": [pods(REDIS_SELECTOR)], "ports": [{"port": 6379}]},
             {
                 "to": [pods({"strangler.io/service": "monolith", "strangler.io/role": "web"})],
                 "ports": [{"port": monolith_web.port}],

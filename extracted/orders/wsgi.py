@@ -8,6 +8,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = (
     "extracted.orders.settings"  # this entry point runs this service only
 )
 
+from servicekit.migration.ownership import ownership_follow
 from servicekit.web.databases import database_refuse_foreign
 from servicekit.web.observability import configure_observability
 
@@ -16,3 +17,5 @@ application = get_wsgi_application()
 
 # Once per process, not per request: never serve from another service's database.
 database_refuse_foreign()
+# ...and follow the ownership table (a replica that ownership flips wait for).
+ownership_follow()

@@ -7,6 +7,10 @@
 An entity missing from the file (or no file at all) belongs to the monolith. The file is
 re-read when its modification time changes, so flipping an owner (or flipping it back) needs no
 restart; `ownership_set` writes it atomically.
+
+With a shared control store (`STRANGLER_CONTROL_STORE=redis://...`) the table is the
+deployment's versioned copy of this file instead: every service process follows it and reports
+the version it applied, and `ownership_set` returns once every live one did.
 """
 
 from __future__ import annotations
@@ -18,15 +22,22 @@ from pathlib import Path
 import yaml
 from django.conf import settings
 
+from servicekit.web.control_store import (
+    Applied,
+    Document,
+    Versioned,
+    control_document,
+    control_settings,
+)
 from servicekit.web.errors import ApplicationError
-from servicekit.web.files import locked_update
 
 DEFAULT_OWNER = "monolith"
 # During a handover nobody writes the entity: the old owner's last events drain to the new one.
 FROZEN = "frozen"
 ENTITIES = ("product", "inventory", "notification", "user", "order")
-_cache: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
+_cache: dict[str, tuple[int, dict[str, str]]] = {}
 _lock = threading.Lock()
+_followed: set[tuple[int, int]] = set()  # (pid, document): a forked child follows anew
 
 
 class OwnerMoving(ApplicationError):
@@ -59,20 +70,26 @@ def ownership_file() -> Path:
     return data_dir() / "ownership.yaml"
 
 
-def _read(path: Path) -> dict[str, str]:
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
+def ownership_document() -> Document:
+    return control_document("ownership", ownership_file())
+
+
+def _read(document: Document, path: Path, *, follow: bool) -> dict[str, str]:
+    if follow and (os.getpid(), id(document)) not in _followed:  # this process is a replica
+        _followed.add((os.getpid(), id(document)))
+        document.follow(lambda latest: _parsed(path, latest))
+    return _parsed(path, document.read() if follow else document.fetch())
+
+
+def _parsed(path: Path, latest: Versioned) -> dict[str, str]:
+    if latest.text is None:
         return {}
-    # Every write replaces the file (a new inode), so two writes within one timestamp tick
-    # still look different.
-    mtime = (stat.st_mtime_ns, stat.st_ino)
     with _lock:
         cached = _cache.get(str(path))
-        if cached and cached[0] == mtime:
+        if cached and cached[0] == latest.version:
             return cached[1]
-        data = _parse(path, path.read_text())
-        _cache[str(path)] = (mtime, data)
+        data = _parse(path, latest.text)
+        _cache[str(path)] = (latest.version, data)
         return data
 
 
@@ -88,9 +105,18 @@ def _parse(path: Path, text: str) -> dict[str, str]:
     return data
 
 
-def ownership() -> dict[str, str]:
-    data = _read(ownership_file())
+def ownership(*, follow: bool = True) -> dict[str, str]:
+    """Every entity's owner. `follow=False` for a one-off look (a CLI): the process does not
+    become a replica that flips wait for."""
+    data = _read(ownership_document(), ownership_file(), follow=follow)
     return {entity: data.get(entity, DEFAULT_OWNER) for entity in ENTITIES}
+
+
+def ownership_follow() -> None:
+    """Call once per serving process (its wsgi module): with a shared control store the process
+    follows the table from its start, so an ownership flip waits for it. Files: nothing to do."""
+    if control_settings().store:
+        ownership()
 
 
 def owner_of(entity: str) -> str:
@@ -121,10 +147,17 @@ def require_ownership(entity: str) -> None:
 
 def ownership_set(entity: str, owner: str) -> dict[str, str]:
     """Flip one entity's owner under the file's lock, atomically (readers see the old or the new
-    table, never half; a concurrent writer's change to another entity is never lost)."""
+    table, never half; a concurrent writer's change to another entity is never lost). With a
+    shared store, returns once every live replica applied it (ReplicasLagging otherwise)."""
+    return ownership_flip(entity, owner)[0]
+
+
+def ownership_flip(entity: str, owner: str) -> tuple[dict[str, str], Applied]:
+    """`ownership_set`, also returning which replicas applied the flip."""
     if entity not in ENTITIES:
         raise ValueError(f"unknown entity {entity!r}; known: {ENTITIES}")
     path = ownership_file()
+    document = ownership_document()
 
     def change(current: str | None) -> tuple[str, None]:
         # Parsed from the text read under the lock, not from the mtime cache: two writes within
@@ -132,5 +165,6 @@ def ownership_set(entity: str, owner: str) -> dict[str, str]:
         updated = {**_parse(path, current or ""), entity: owner}
         return yaml.safe_dump(updated, sort_keys=True), None
 
-    locked_update(path, change)
-    return ownership()
+    _none, version = document.update(change)
+    applied = document.wait_applied(version)
+    return ownership(follow=False), applied

@@ -4,7 +4,9 @@ The plumbing imports no deployable, the proxy included, so a takeover changes th
 way an operator does: `python -m strangler_proxy routes show|set ...`, in a child process, which
 writes through the proxy's one locked writer of the routes file (`$STRANGLER_ROUTES_FILE`, else
 `<data folder>/routes.yaml`, or the `--file` given here). Every proxy worker picks the change up
-within its reload interval (a second).
+within its reload interval (a second). With a shared control store (`$STRANGLER_CONTROL_STORE`,
+inherited by the child) it writes the deployment's copy, and returns once every live proxy
+replica applied it (exit 3 naming the laggards otherwise).
 """
 
 from __future__ import annotations

@@ -74,13 +74,19 @@ def may_retry(method: str, headers: dict[str, str] | None = None) -> bool:
 
 
 def make_breaker(
-    name: str, *, fail_max: int, reset_timeout: float, redis_client: Any | None = None
+    name: str,
+    *,
+    fail_max: int,
+    reset_timeout: float,
+    redis_client: Any | None = None,
+    redis_prefix: str = "strangler",
 ) -> pybreaker.CircuitBreaker:
-    """A breaker whose state lives in Redis (shared by every process) when a client is given."""
+    """A breaker whose state lives in Redis (shared by every process) when a client is given,
+    under the deployment's key prefix."""
     storage = None
     if redis_client is not None:
         storage = pybreaker.CircuitRedisStorage(
-            pybreaker.STATE_CLOSED, redis_client, namespace=f"strangler:breaker:{name}"
+            pybreaker.STATE_CLOSED, redis_client, namespace=f"{redis_prefix}:breaker:{name}"
         )
     return pybreaker.CircuitBreaker(
         fail_max=fail_max,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from servicekit.web.files import atomic_write
-from strangler_proxy.routes import RouteTable, load_table, resolve
+from strangler_proxy.routes import RouteTable, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE_SECONDS = 300.0
@@ -138,9 +138,9 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def cmd_inventory(args: argparse.Namespace) -> int:
     from strangler_proxy.lifecycle.evidence import http_snapshot
-    from strangler_proxy.routes.file import live_routes_file
+    from strangler_proxy.routes.file import live_routes_file, load_live_table
 
-    table = load_table(args.file or str(live_routes_file()))
+    table = load_live_table(args.file or str(live_routes_file()))
     try:
         endpoints = read_endpoints(source=args.endpoints)
     except InventoryError as exc:

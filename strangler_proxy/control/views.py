@@ -10,6 +10,7 @@ from functools import wraps
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from servicekit.web.control_store import ReplicasLagging
 from servicekit.web.errors import PROBLEM_CONTENT_TYPE, problem, title_for
 from servicekit.web.http_client import breaker_retry_after
 from servicekit.web.metrics import registry_for_scrape
@@ -70,7 +71,9 @@ def route_detail(request: HttpRequest, name: str) -> JsonResponse:
             changes = json.loads(request.body or b"{}")
             if not isinstance(changes, dict):
                 raise ValueError("the body must be a JSON object")
-            route_update(proxy.source.path, name, changes)
+            route_update(proxy.source.document, name, changes)
+        except ReplicasLagging as exc:  # written, but not yet applied everywhere
+            return _problem(504, "replicas_lagging", str(exc))
         except KeyError:
             return _problem(404, "not_found", f"No route named {name!r}.")
         except (ValueError, RouteTableError) as exc:

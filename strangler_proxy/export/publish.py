@@ -57,3 +57,20 @@ def publish(routes_file: str | os.PathLike[str], config: ProxyConfig | None = No
                 )
     logger.info("nginx configuration regenerated at %s", target)
     return target
+
+
+def publish_after_change(routes_file: Path, route: str) -> None:
+    """The route table's after-change hook (strangler_proxy.routes.file.AFTER_CHANGE)."""
+    try:
+        publish(routes_file)
+    except (ReloadFailed, OSError, subprocess.TimeoutExpired) as exc:
+        logger.error("route %s changed, but the nginx plane was not reloaded: %s", route, exc)
+
+
+def install() -> None:
+    """Keep the nginx plane following every route change made in this process (idempotent);
+    the composition roots call it: the proxy's runtime and the CLI."""
+    from strangler_proxy.routes.file import AFTER_CHANGE
+
+    if publish_after_change not in AFTER_CHANGE:
+        AFTER_CHANGE.append(publish_after_change)

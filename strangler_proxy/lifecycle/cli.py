@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+from servicekit.web.control_store import leader_lease
 from strangler_proxy.lifecycle.controller import Controller, RouteStatus
 from strangler_proxy.lifecycle.evaluator import Evaluator
 from strangler_proxy.lifecycle.evidence import http_snapshot, local_snapshot
@@ -89,7 +90,10 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     evaluator = Evaluator(
-        controller(args), lock_path=_folder(args) / "lifecycle.lock", interval=args.interval
+        controller(args),
+        lock_path=_folder(args) / "lifecycle.lock",
+        interval=args.interval,
+        lease=leader_lease("lifecycle"),  # with a shared store, one leader across replicas
     )
     print(f"lifecycle evaluator: every {args.interval} s (Ctrl-C stops)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from servicekit.web.control_store import Document
 from strangler_proxy.lifecycle.decision import Action, decide, promotion_faults
 from strangler_proxy.lifecycle.evidence import Evidence, Snapshot, delta, evidence_for
 from strangler_proxy.lifecycle.policy import Gates, Lifecycle, LifecycleError, lifecycle_of
@@ -21,8 +22,7 @@ from strangler_proxy.lifecycle.stages import (
     stage_of,
 )
 from strangler_proxy.lifecycle.store import LifecycleStore
-from strangler_proxy.routes.file import RouteChange, route_change
-from strangler_proxy.routes.load import load_table
+from strangler_proxy.routes.file import RouteChange, load_live_table, route_change
 from strangler_proxy.routes.model import Route, RouteTable, RouteTableError
 
 logger = logging.getLogger("strangler_proxy.lifecycle")
@@ -65,7 +65,7 @@ class Controller:
     def __init__(
         self,
         *,
-        routes_file: str | os.PathLike[str],
+        routes_file: str | os.PathLike[str] | Document,
         store: LifecycleStore,
         read_snapshot: Callable[[], Snapshot],
         clock: Callable[[], float] = time.time,
@@ -76,7 +76,7 @@ class Controller:
         self.clock = clock
 
     def _routes(self) -> tuple[RouteTable, list[Route]]:
-        table = load_table(self.routes_file)
+        table = load_live_table(self.routes_file)
         return table, [r for r in table.routes if r.upstream]
 
     def _stage_start(self, route: Route, stage: Stage, now: float, snap: Snapshot):

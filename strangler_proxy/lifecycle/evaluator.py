@@ -1,4 +1,4 @@
-"""The evaluator loop: one process at a time (the holder of the evaluator lock) moves routes."""
+"""The evaluator loop: one process at a time (the leader) moves routes."""
 
 from __future__ import annotations
 
@@ -6,29 +6,60 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from strangler_proxy.lifecycle.controller import Controller, RouteStatus
 
 logger = logging.getLogger("strangler_proxy.lifecycle")
 
 
+class LeaderLease(Protocol):
+    """A lease in the shared control store (servicekit.web.control_store): `hold()` takes or
+    renews it and says whether this process leads; it expires `ttl` s after the last renewal."""
+
+    ttl: float
+
+    def hold(self) -> bool: ...
+
+
 class Evaluator:
     """Ticks `Controller.status(act=True)` every `interval` s while it holds the evaluator lock,
     so exactly one process (a proxy worker or `lifecycle run`) moves routes at a time.
 
-    The lock is held for as long as the process leads (a leader election, released when the
-    process dies), unlike servicekit.web.files.file_lock, which guards one update."""
+    On one host the lock is held for as long as the process leads (a leader election, released
+    when the process dies), unlike servicekit.web.files.file_lock, which guards one update.
+    With a shared control store, `lease` elects one leader across every replica instead: it is
+    renewed three times per TTL, and a dead leader's lease expires so another takes over."""
 
-    def __init__(self, controller: Controller, *, lock_path: Path, interval: float = 5.0):
+    def __init__(
+        self,
+        controller: Controller,
+        *,
+        lock_path: Path,
+        interval: float = 5.0,
+        lease: LeaderLease | None = None,
+    ):
         self.controller = controller
         self.lock_path = Path(lock_path)
         self.interval = interval
+        self.lease = lease
         self.stopped = threading.Event()
         self._handle: Any = None
+        self._leading = False
 
     def try_lead(self) -> bool:
+        if self.lease is not None:
+            leading = self.lease.hold()
+            if leading != self._leading:
+                self._leading = leading
+                logger.info(
+                    "lifecycle evaluator %s in pid %d",
+                    "leads" if leading else "no longer leads",
+                    os.getpid(),
+                )
+            return leading
         if self._handle is not None:
             return True
         handle = open(self.lock_path, "a")  # noqa: SIM115  (held while this process leads)
@@ -38,7 +69,7 @@ class Evaluator:
             handle.close()
             return False
         self._handle = handle
-        logger.info("lifecycle evaluator running in pid %d", os.getpid())
+        logger.info("lifecycle evaluator leads in pid %d", os.getpid())
         return True
 
     def tick(self) -> list[RouteStatus] | None:
@@ -47,14 +78,21 @@ class Evaluator:
         return self.controller.status(act=True, by="auto")
 
     def run(self, *, ticks: int | None = None) -> None:
+        # a lease is renewed more often than it expires, evaluating every `interval` between
+        step = min(self.interval, self.lease.ttl / 3) if self.lease else self.interval
         done = 0
+        next_tick = 0.0
         while not self.stopped.is_set() and (ticks is None or done < ticks):
             try:
-                self.tick()
+                if self.lease is None or time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.interval
+                    done += 1
+                    self.tick()
+                else:
+                    self.try_lead()
             except Exception:
                 logger.exception("lifecycle evaluation failed")
-            done += 1
-            self.stopped.wait(self.interval)
+            self.stopped.wait(step)
 
     def start_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="lifecycle", daemon=True)

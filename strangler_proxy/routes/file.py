@@ -8,14 +8,18 @@ Writing: the CLI, the admin API and the lifecycle controller all change the file
 `route_change`, one read-modify-write under the file's lock (servicekit.web.files), so a change
 landing between another writer's read and write is never lost. The new text is validated
 before it replaces the file atomically; a refused change leaves the file as it was. After
-each change the nginx plane, when configured (STRANGLER_NGINX_CONF), is regenerated and reloaded.
+each change the hooks in `AFTER_CHANGE` run (the nginx plane registers there when configured,
+STRANGLER_NGINX_CONF: strangler_proxy/export/publish.py, wired by the composition roots).
+
+With a shared control store (`STRANGLER_CONTROL_STORE=redis://...`) the same writers change the
+deployment's versioned copy instead (compare-and-set, seeded from this file), and an operator's
+change returns once every live proxy replica applied it (servicekit.web.control_store).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +27,15 @@ from typing import Any
 
 import yaml
 
+from servicekit.web.control_store import (
+    Applied,
+    ControlSettings,
+    Document,
+    control_document,
+)
+from servicekit.web.control_store.base import FileDocument
 from servicekit.web.env import data_dir
-from servicekit.web.files import atomic_write, file_lock, locked_update
+from servicekit.web.files import atomic_write, file_lock
 from strangler_proxy.routes.load import parse_table
 from strangler_proxy.routes.model import Route, RouteTable, RouteTableError
 
@@ -49,10 +60,32 @@ def live_routes_file(environ: Mapping[str, str] | None = None) -> Path:
     return path
 
 
-def read_raw(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The file as written (no `${VAR}` expansion), for showing and editing."""
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+def routes_document(
+    target: str | os.PathLike[str] | Document, *, settings: ControlSettings | None = None
+) -> Document:
+    """The route table as a control document: the file at `target`, or the shared store's copy
+    (seeded from that file) when one is configured; a Document is returned as it is."""
+    if isinstance(target, str | os.PathLike):
+        return control_document("routes", target, settings=settings)
+    return target
+
+
+def routes_text(target: str | os.PathLike[str] | Document) -> str:
+    text = routes_document(target).fetch().text
+    if text is None:
+        raise FileNotFoundError(os.fspath(target) if isinstance(target, str | os.PathLike) else "")
+    return text
+
+
+def read_raw(target: str | os.PathLike[str] | Document) -> dict[str, Any]:
+    """The table as written (no `${VAR}` expansion), for showing and editing."""
+    return yaml.safe_load(routes_text(target))
+
+
+def load_live_table(target: str | os.PathLike[str] | Document) -> RouteTable:
+    """The live table, parsed and validated (the file, or the shared store's copy)."""
+    source = os.fspath(target) if isinstance(target, str | os.PathLike) else "routes"
+    return parse_table(routes_text(target), source=source)
 
 
 @dataclass(frozen=True)
@@ -67,10 +100,23 @@ class RouteChange:
     plan: Callable[[Route, RouteTable], Mapping[str, Any]] | None = None
 
 
-def route_change(path: str | os.PathLike[str], change: RouteChange) -> RouteTable:
+# Called after every change of a routes file with (path, route name); a hook logs its own
+# failures (the change itself stands: the Python plane already serves it).
+AFTER_CHANGE: list[Callable[[Path, str], None]] = []
+
+
+def route_change(target: str | os.PathLike[str] | Document, change: RouteChange) -> RouteTable:
     """Apply `change` under the file's lock; raise KeyError for an unknown route and
     RouteTableError when the result is not a valid table (the file is then unchanged)."""
-    source = os.fspath(path)
+    return route_write(target, change)[0]
+
+
+def route_write(
+    target: str | os.PathLike[str] | Document, change: RouteChange
+) -> tuple[RouteTable, int]:
+    """`route_change`, returning the new table and the document's version."""
+    document = routes_document(target)
+    source = os.fspath(target) if isinstance(target, str | os.PathLike) else document.name
 
     def apply(text: str | None) -> tuple[str, RouteTable]:
         if text is None:
@@ -95,23 +141,21 @@ def route_change(path: str | os.PathLike[str], change: RouteChange) -> RouteTabl
         new_text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
         return new_text, parse_table(new_text, source=source)
 
-    table = locked_update(path, apply)
-    # the nginx plane, when configured, is regenerated from the file and reloaded; the change
-    # itself stands (the Python plane already serves it): a failed reload is logged loudly
-    from strangler_proxy.export.publish import ReloadFailed, publish
-
-    try:
-        publish(path)
-    except (ReloadFailed, OSError, subprocess.TimeoutExpired) as exc:
-        logger.error(
-            "route %s changed, but the nginx plane was not reloaded: %s", change.route, exc
-        )
-    return table
+    table, version = document.update(apply)
+    if isinstance(document, FileDocument):  # a plane fed from the file (nginx) follows it
+        for hook in AFTER_CHANGE:
+            hook(Path(target), change.route)
+    return table, version
 
 
-def route_update(path: str | os.PathLike[str], name: str, changes: dict[str, Any]) -> RouteTable:
+def route_update(
+    target: str | os.PathLike[str] | Document, name: str, changes: dict[str, Any]
+) -> Applied:
     """An operator's change (CLI, admin API) of settable fields; None removes a field.
-    Values are data: a `${VAR}` in them is refused, so nothing sent here reads the environment."""
+    Values are data: a `${VAR}` in them is refused, so nothing sent here reads the environment.
+
+    Returns once every live replica applied it; raises ReplicasLagging (the change is written)
+    naming those that did not within the wait."""
     unknown = set(changes) - ROUTE_SETTABLE
     if unknown:
         raise RouteTableError(f"fields not settable here: {', '.join(sorted(unknown))}")
@@ -121,7 +165,9 @@ def route_update(path: str | os.PathLike[str], name: str, changes: dict[str, Any
                 f"{key}: must not hold a ${{...}} placeholder (expanded only in the file an "
                 "operator writes, never in a change sent here)"
             )
-    return route_change(path, RouteChange(route=name, fields=changes))
+    document = routes_document(target)
+    _table, version = route_write(target, RouteChange(route=name, fields=changes))
+    return document.wait_applied(version)
 
 
 def has_placeholder(value: Any) -> bool:

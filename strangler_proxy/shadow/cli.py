@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from servicekit.web.control_store import redis_prefix
 from strangler_proxy.runtime import build_capture, default_folder, redis_client
 from strangler_proxy.shadow.capture import scenarios_document, scenarios_yaml
 
@@ -16,6 +17,7 @@ def cmd_capture_export(args: argparse.Namespace) -> int:
     store = build_capture(
         path=folder / "shadow-capture.jsonl",
         redis=redis_client(os.environ.get("REDIS_URL", "")),
+        redis_prefix=redis_prefix(),
     )
     roles = dict(pair.split("=", 1) for pair in args.role or [])
     document = scenarios_document(

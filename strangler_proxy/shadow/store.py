@@ -9,7 +9,6 @@ from typing import Any
 
 from servicekit.web.files import append_line, atomic_write
 
-CAPTURE_REDIS_KEY = "strangler:shadow:capture"
 # request targets and answers of real users, redacted but still private: owner only
 FILE_MODE = 0o600
 
@@ -23,7 +22,7 @@ class DiffStore:
         path: Path,
         redis_client: Any | None = None,
         keep: int = 200,
-        key: str = "strangler:shadow:diffs",
+        key: str = "strangler:shadow:diffs",  # under the deployment's prefix: see runtime
     ):
         self.path = path
         self.redis = redis_client
@@ -64,6 +63,10 @@ class DiffStore:
         return out
 
 
-def capture_store(*, path: Path, redis_client: Any | None = None) -> DiffStore:
+def capture_store(
+    *, path: Path, redis_client: Any | None = None, redis_prefix: str = "strangler"
+) -> DiffStore:
     """The last 1000 captured requests: a Redis list shared by workers, else a JSON-lines file."""
-    return DiffStore(path=path, redis_client=redis_client, keep=1000, key=CAPTURE_REDIS_KEY)
+    return DiffStore(
+        path=path, redis_client=redis_client, keep=1000, key=f"{redis_prefix}:shadow:capture"
+    )

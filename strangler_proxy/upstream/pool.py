@@ -72,9 +72,11 @@ class Upstreams:
         redis_client: Any | None = None,
         zookeeper_hosts: str = "",
         health_checks: bool = True,
+        redis_prefix: str = "strangler",
     ):
         self.http = http
         self.redis = redis_client
+        self.redis_prefix = redis_prefix
         self.zookeeper_hosts = zookeeper_hosts
         self.health_checks = health_checks
         self._table: RouteTable | None = None
@@ -153,6 +155,7 @@ class Upstreams:
                 fail_max=config.fail_max,
                 reset_timeout=config.reset_timeout,
                 redis_client=self.redis,
+                redis_prefix=self.redis_prefix,
             )
             breaker.add_listener(BreakerMetricsListener())
             self._breakers[config.name] = breaker

@@ -29,11 +29,18 @@ ONLY_IN_COMPOSE = {
     # The browser origin of the published proxy port on a laptop; a cluster serves the
     # storefront through its Ingress host instead.
     "DJANGO_CSRF_TRUSTED_ORIGINS": "laptop origin http://localhost:8000",
+    # One host: compose keeps ownership in a file on a shared volume; a cluster's replicas
+    # follow the shared control store instead (STRANGLER_CONTROL_STORE).
+    "OWNERSHIP_FILE": "compose's shared ownership volume",
 }
 ONLY_IN_K8S = {
     "JWT_PRIVATE_KEY": "the issuers' key from the Secret",
-    # The routes table is a ConfigMap mounted for live reload; compose keeps it in the data dir.
-    "STRANGLER_ROUTES_FILE": "the mounted proxy-routes ConfigMap",
+    # The route table and ownership live in the shared control store (Redis), which every
+    # replica follows within a second; the image's packaged table only seeds it. Compose keeps
+    # the files (one host), its routes table in the data dir.
+    "STRANGLER_CONTROL_STORE": "the deployment's Redis as the control store",
+    "STRANGLER_ROUTES_FILE": "the image's packaged table, the store's seed",
+    "CACHE_KEY_PREFIX": "the deployment's Redis key prefix (strangler-config)",
 }
 
 

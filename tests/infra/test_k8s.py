@@ -206,35 +206,29 @@ def test_every_service_with_a_database_migrates_before_its_web_pods_start(docs):
     assert not problems
 
 
-def test_ownership_configmap_is_mounted_in_every_pod_of_a_service_with_a_database(docs):
-    from servicekit.migration.ownership import ENTITIES
-
-    configmap = of_kind(docs, "ConfigMap").get("ownership")
-    assert configmap, "no ConfigMap `ownership`"
-    table = yaml.safe_load(configmap["data"]["ownership.yaml"]) or {}
-    assert set(table) <= set(ENTITIES), table
-    modules = set(fleet.database_modules())
+def test_every_pod_reading_routes_or_ownership_follows_the_shared_control_store(docs):
+    """The route table and ownership live in the deployment's Redis, which every replica
+    follows within a second; a ConfigMap swapped in about a minute apart per pod, read-only
+    to the lifecycle gates, is what this replaced."""
+    modules = {*fleet.database_modules(), "strangler_proxy.settings"}
     problems = []
     for process, deployment in app_deployments(docs).items():
-        pod = deployment["spec"]["template"]["spec"]
         container = main_container(deployment)
-        env = {e["name"]: e.get("value") for e in container.get("env", [])}
-        if env.get("DJANGO_SETTINGS_MODULE") not in modules:
+        env = {e["name"]: e for e in container.get("env", [])}
+        module = env.get("DJANGO_SETTINGS_MODULE", {}).get("value")
+        if module not in modules:
             continue
-        volume = next(
-            (
-                v["name"]
-                for v in pod["volumes"]
-                if v.get("configMap", {}).get("name") == "ownership"
-            ),
-            None,
-        )
-        mount = next((m for m in container["volumeMounts"] if m["name"] == volume), None)
-        if mount is None or "subPath" in mount:
-            problems.append(f"{process}: ownership ConfigMap not mounted as a directory")
-        elif env.get("OWNERSHIP_FILE") != f"{mount['mountPath']}/ownership.yaml":
-            problems.append(f"{process}: OWNERSHIP_FILE={env.get('OWNERSHIP_FILE')!r}")
+        store = env.get("STRANGLER_CONTROL_STORE", {}).get("valueFrom", {}).get("secretKeyRef")
+        if store != {"name": "strangler-secrets", "key": "redis-url"}:
+            problems.append(f"{process}: STRANGLER_CONTROL_STORE={store!r}")
+        if "OWNERSHIP_FILE" in env:
+            problems.append(f"{process}: still reads ownership from a file")
+        pod = deployment["spec"]["template"]["spec"]
+        if any("configMap" in v for v in pod["volumes"]):
+            problems.append(f"{process}: mounts a ConfigMap")
     assert not problems
+    config = of_kind(docs, "ConfigMap")["strangler-config"]["data"]
+    assert config["CACHE_KEY_PREFIX"], "every Redis key of a deployment needs its prefix"
 
 
 def service_address(docs: list[dict], url: str) -> str | None:
@@ -327,21 +321,20 @@ def test_ingress_reaches_only_the_proxy(docs):
     assert backends == {"proxy"}
 
 
-def test_routes_configmap_is_the_proxys_table_mounted_for_live_reload(docs):
-    routes = ROOT / "strangler_proxy" / "routes.yaml"
-    configmap = of_kind(docs, "ConfigMap")["proxy-routes"]
-    assert configmap["data"]["routes.yaml"] == routes.read_text(), (
-        "k8s/base/routes.yaml differs from strangler_proxy/routes.yaml: copy it over"
-    )
-    proxy = (
-        main_container(app_deployments(docs)["proxy"]) if "proxy" in app_deployments(docs) else None
-    )
-    if proxy is None:
-        proxy = main_container(of_kind(docs, "Deployment")["proxy"])
-    mount = next(m for m in proxy["volumeMounts"] if m["name"] == "routes")
-    assert "subPath" not in mount, "a subPath mount is never updated in place"
+def test_the_proxys_route_table_seed_is_the_packaged_one(docs):
+    """A deployment's Redis with no table yet starts from the image's strangler_proxy/routes.yaml."""
+    from deploy.generate.k8s import ROUTES_SEED_K8S
+
+    proxy = main_container(app_deployments(docs)["proxy"])
     routes_file = next(e["value"] for e in proxy["env"] if e["name"] == "STRANGLER_ROUTES_FILE")
-    assert routes_file == f"{mount['mountPath']}/routes.yaml"
+    assert routes_file == ROUTES_SEED_K8S
+    assert ROUTES_SEED_K8S.endswith("/strangler_proxy/routes.yaml")
+    workdir = next(
+        line.split()[1]
+        for line in reversed((ROOT / "Dockerfile").read_text().splitlines())
+        if line.startswith("WORKDIR")
+    )
+    assert f"{workdir}/strangler_proxy/routes.yaml" == ROUTES_SEED_K8S
 
 
 def callers_of(docs: list[dict], labels: dict) -> set[str]:
@@ -407,9 +400,9 @@ def test_network_policies_let_only_the_proxy_reach_services_and_each_service_its
 
 
 def test_extracted_services_reach_only_their_database_the_broker_and_the_jwks(docs):
-    """Egress of an extracted service's pods: its own database, the broker, the monolith's web
-    pods (JWKS), DNS and the telemetry collector; in prod, also the managed database and broker
-    ports (outside the cluster, no pod to select)."""
+    """Egress of an extracted service's pods: its own database, the broker, Redis (the control
+    store), the monolith's web pods (JWKS), DNS and the telemetry collector; in prod, also the
+    managed database, broker and Redis ports (outside the cluster, no pod to select)."""
     policies = list(of_kind(docs, "NetworkPolicy").values())
     problems = []
     for module in fleet.settings_modules():
@@ -421,6 +414,7 @@ def test_extracted_services_reach_only_their_database_the_broker_and_the_jwks(do
             for p, need in (
                 ({"podSelector": {"matchLabels": {"strangler.io/database-of": service}}}, True),
                 ({"podSelector": {"matchLabels": {"app.kubernetes.io/name": "rabbitmq"}}}, True),
+                ({"podSelector": {"matchLabels": {"app.kubernetes.io/name": "redis"}}}, True),
                 (
                     {
                         "podSelector": {
@@ -465,7 +459,7 @@ def test_extracted_services_reach_only_their_database_the_broker_and_the_jwks(do
         for rule in egress:
             if "to" not in rule:
                 ports = {p.get("port") for p in rule.get("ports", [])}
-                if not ports or not ports <= {5432, 5672}:
+                if not ports or not ports <= {5432, 5672, 6379}:
                     problems.append(f"{service}: egress to anywhere on {ports or 'every port'}")
                 continue
             for peer in rule["to"]:

@@ -67,3 +67,25 @@ def test_shadow_differences_are_shared_through_redis(proxy_config, redis_url, st
     _get(first, "/echo", HTTP_X_REQUEST_ID=marker)
     first.shadow.executor.shutdown(wait=True)
     assert any(d["request_id"] == marker for d in second.shadow.store.recent(200))
+
+
+def test_two_fleets_sharing_a_redis_keep_their_keys_apart(proxy_config, redis_url, start_upstream):
+    import redis
+
+    route = f"rl{uuid.uuid4().hex[:8]}"
+    routes = routes_yaml(
+        {"monolith": upstream_spec(start_upstream("monolith").url)},
+        [{"name": route, "prefix": "/", "rate_limit": {"requests": 1, "per": 60}}],
+    )
+    fleets = [f"fleet-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    first, second = (
+        build_proxy(proxy_config(routes, REDIS_URL=redis_url, REDIS_PREFIX=prefix))
+        for prefix in fleets
+    )
+
+    # each fleet has its own allowance: the first one's use does not count against the second
+    assert [_get(first, "/x", REMOTE_ADDR="10.9.9.8").status for _ in range(2)] == [200, 429]
+    assert _get(second, "/x", REMOTE_ADDR="10.9.9.8").status == 200
+    client = redis.Redis.from_url(redis_url)
+    for prefix in fleets:
+        assert list(client.scan_iter(match=f"{prefix}:rl:*")), f"no rate-limit key under {prefix}"

@@ -30,6 +30,11 @@ def chapters() -> list[Path]:
     return sorted(PLAN_DIR.glob("[0-9][0-9]-*.md"))
 
 
+def readme() -> Path:
+    """The project's README.md: its ```console blocks follow the same rules as a chapter's."""
+    return PLAN_DIR.parent / "README.md"
+
+
 def steps_of(path: Path) -> list[Step]:
     steps: list[Step] = []
     lines = path.read_text().splitlines()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from servicekit.web.env import data_dir, env_bool, env_int, env_list, env_str, secret_key
-from servicekit.web.logging import logging_config
+from servicekit.web.logging import log_colors, log_format, logging_config
 from strangler_proxy.config import default
 from strangler_proxy.routes.file import live_routes_file
 
@@ -45,7 +45,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = None
 LOGGING = logging_config(
     service_name=SERVICE_NAME,
     level=env_str("LOG_LEVEL", "INFO"),
-    json=env_bool("LOG_JSON", default=True),
+    format=log_format(),
+    colors=log_colors(),
 )
 
 _MONOLITH = env_str("STRANGLER_MONOLITH_URL", f"http://127.0.0.1:{env_int('MONOLITH_PORT', 8001)}")

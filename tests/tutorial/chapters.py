@@ -62,6 +62,32 @@ def steps_of(path: Path) -> list[Step]:
     return steps
 
 
+def silent_blocks(path: Path) -> list[int]:
+    """Lines of ```console blocks that neither hold a `$ ` command nor carry the not-run
+    marker: shown to the reader as commands, yet checked by nobody."""
+    silent: list[int] = []
+    lines = path.read_text().splitlines()
+    marked = False
+    start = None
+    commands = False
+    for number, line in enumerate(lines, start=1):
+        if start is None:
+            if _SKIP.search(line):
+                marked = True
+            elif _FENCE.match(line):
+                start, commands = number, False
+            elif line.strip():
+                marked = False
+            continue
+        if line.startswith("```"):
+            if not commands and not marked:
+                silent.append(start)
+            start, marked = None, False
+        elif line.startswith("$ "):
+            commands = True
+    return silent
+
+
 def _squeeze(line: str) -> str:
     """Column widths change with the data: compare words, not runs of spaces."""
     return " ".join(line.split())

@@ -27,7 +27,7 @@ import pytest
 from servicekit.web.ports import PORTS
 from tests.support.fleet import procfile_fleet
 from tests.support.wait import wait_for, wait_http
-from tests.tutorial.chapters import Step, chapters, mismatch, steps_of
+from tests.tutorial.chapters import Step, chapters, mismatch, readme, silent_blocks, steps_of
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -189,3 +189,17 @@ def test_a_dead_catalog_service_leaves_the_fleet_up_and_reads_fall_back(fleet):
     assert {k: v for k, v in after.items() if k != "catalog"} == {
         k: v for k, v in before.items() if k != "catalog"
     }
+
+
+@pytest.mark.timeout(900)
+def test_the_readme_runs_as_written(fleet):
+    """README.md's command blocks, in a new terminal (no state from the walk), from where the
+    walk and the dead catalog left the fleet: its own first line sets the terminal up, and its
+    walkthrough starts with `plan.py goto 01`."""
+    env, data = fleet
+    assert silent_blocks(readme()) == [], "README.md shows commands no test runs"
+    for chapter in chapters():
+        assert silent_blocks(chapter) == [], f"{chapter.name} shows commands no test runs"
+    found = steps_of(readme())
+    assert len(found) >= 15, "the README lost its commands"
+    walk(found, env, data, data / "readme-shell-state.sh")

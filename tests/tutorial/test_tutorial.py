@@ -144,6 +144,8 @@ def fleet_pids(data: Path) -> dict[str, int]:
 def test_a_dead_catalog_service_leaves_the_fleet_up_and_reads_fall_back(fleet):
     """After the walk, product reads go to the catalog service with the monolith as fallback."""
     env, data = fleet
+    # where the walk left it (a no-op then): product reads on the catalog service, fallback on
+    subprocess.run([sys.executable, "scripts/plan.py", "goto", "09"], cwd=ROOT, env=env, check=True)
     staff = (
         subprocess.run(
             [sys.executable, "scripts/plan.py", "env"],

@@ -56,7 +56,7 @@ def steps_of(path: Path) -> list[Step]:
             current = Step(path.name, number, line[2:])
             steps.append(current)
         elif current is not None and current.command.endswith("\\") and not current.expected:
-            current.command = current.command[:-1] + "\n" + line
+            current.command = current.command + "\n" + line  # bash joins the lines
         elif current is not None:
             current.expected.append(line)
     return steps

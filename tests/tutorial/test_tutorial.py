@@ -53,6 +53,22 @@ def fleet(tmp_path_factory):
     data = tmp_path_factory.mktemp("tutorial-fleet")
     with procfile_fleet(data, env={"JWT_ACCESS_TTL": str(TOKEN_TTL)}) as env:
         yield env, data
+        sessions = set(fleet_pids(data).values())
+    # Stopping `make run` (SIGTERM, as Ctrl-C's SIGINT) leaves no process of the fleet behind.
+    left = [pid for pid, session in processes_by_session().items() if session in sessions]
+    assert not left, f"processes outlived the fleet: {left}"
+
+
+def processes_by_session() -> dict[int, int]:
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":  # a zombie has exited; its parent just has not reaped it
+            found[int(stat.parent.name)] = int(fields[3])
+    return found
 
 
 def run_step(

@@ -39,10 +39,12 @@ TOKEN_TTL = 120
 # What a step keeps for the next: plain and exported variables (not bash's own read-only or
 # special ones) with their export flag, and every function.
 _SAVE_STATE = r"""
-for name in $(compgen -v); do
-  case $name in _|BASH*|SHLVL|PWD|OLDPWD|status|FUNCNAME|PIPESTATUS|GROUPS) continue;; esac
-  line=$(declare -p "$name" 2>/dev/null) || continue
-  case $line in "declare -- "*|"declare -x "*) printf '%s\n' "$line";; esac
+for _t_name in $(compgen -v); do
+  case $_t_name in
+    _*|BASH*|SHLVL|PWD|OLDPWD|status|FUNCNAME|PIPESTATUS|GROUPS|EPOCH*|LINENO|COMP_*) continue;;
+  esac
+  _t_line=$(declare -p "$_t_name" 2>/dev/null) || continue
+  case $_t_line in "declare -- "*|"declare -x "*) printf '%s\n' "$_t_line";; esac
 done
 declare -f
 """

@@ -73,11 +73,11 @@ def fleet_env(*, real: bool = False) -> dict[str, str]:
         real_servers(env)
     # Each process names its own settings; one leaking from the operator's shell would not fit.
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    if not (env.get("LOG_FORMAT") or env.get("LOG_JSON")) and sys.stdout.isatty():
-        # A person watches this terminal: the processes write to the supervisor's pipe, so they
-        # are told (servicekit.web.logging.log_format); production and tests keep JSON.
-        local = env.get("DJANGO_ENV", "local") in ("local", "dev", "development")
-        env["LOG_FORMAT"] = "console" if local else "json"
+    local = env.get("DJANGO_ENV", "local") in ("local", "dev", "development")
+    if local and sys.stdout.isatty() and not (env.get("LOG_FORMAT") or env.get("LOG_JSON")):
+        # A person watches this terminal, but the processes write to the supervisor's pipe:
+        # tell them (servicekit.web.logging.log_format). Elsewhere each one picks JSON itself.
+        env["LOG_FORMAT"] = "console"
         env.setdefault("LOG_COLORS", "true")
     folder = data_dir(environ=env)
     for name, default in PORTS.items():

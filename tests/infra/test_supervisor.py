@@ -1,9 +1,11 @@
 """`make run`'s supervisor (scripts/supervisor.py) on small stand-in processes: a dead process is
 restarted with backoff while the others keep running, and SIGINT (Ctrl-C) stops every process
-group, children included."""
+group, children included; and the log format `make run` asks its processes for."""
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import os
 import signal
 import subprocess
@@ -102,3 +104,39 @@ def test_sigint_stops_every_process_and_their_children(supervised):
     for pid in [*pids, grandchild]:
         assert not alive(pid), f"pid {pid} outlived the supervisor"
     assert not (run / "steady.pid").exists()
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _run_script():
+    spec = importlib.util.spec_from_file_location("strangler_run_script", ROOT / "scripts/run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("environ", "stdout", "expected"),
+    [
+        ({}, Terminal(), "console"),  # a person runs `make run`: readable, coloured lines
+        ({"DJANGO_ENV": "production"}, Terminal(), None),  # each process picks JSON itself
+        ({}, io.StringIO(), None),  # piped (the tests' fleets): each process picks JSON itself
+        ({"LOG_FORMAT": "json"}, Terminal(), "json"),  # asked for
+        ({"LOG_JSON": "true"}, Terminal(), None),
+    ],
+)
+def test_make_run_asks_for_console_logs_only_at_a_terminal(monkeypatch, environ, stdout, expected):
+    run = _run_script()
+    for name in ("LOG_FORMAT", "LOG_JSON", "LOG_COLORS", "DJANGO_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys, "stdout", stdout)
+
+    env = run.fleet_env()
+
+    assert env.get("LOG_FORMAT") == expected
+    assert env.get("LOG_COLORS") == ("true" if expected == "console" else None)

@@ -142,14 +142,27 @@ def goto(argument: str) -> int:
     return 0
 
 
-def _login(proxy: str, username: str, password: str) -> str:
+def _login(proxy: str, username: str, password: str, *, attempts: int = 3) -> str:
+    """An access token; a slow or busy fleet (a timeout, 429, 5xx) is asked again with backoff."""
+    from servicekit.web.backoff import backoff_delay
+
     request = urllib.request.Request(  # noqa: S310 (the fleet's own http:// URL)
         f"{proxy}/api/v1/auth/token",
         data=json.dumps({"username": username, "password": password}).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (the same URL)
-        return json.load(answer)["access"]
+    for attempt in range(1, attempts + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (the same)
+                return json.load(answer)["access"]
+        except urllib.error.HTTPError as error:
+            if attempt == attempts or not (error.code == 429 or error.code >= 500):
+                raise
+        except (TimeoutError, urllib.error.URLError):
+            if attempt == attempts:
+                raise
+        time.sleep(backoff_delay(attempt, base=1.0, cap=5.0))
+    raise AssertionError("unreachable")
 
 
 def _expires(token: str) -> float:

@@ -17,7 +17,7 @@ from servicekit.web.env import (
     filesystem_broker_options,
     secret_key,
 )
-from servicekit.web.logging import logging_config
+from servicekit.web.logging import log_colors, log_format, logging_config
 
 SERVICE_NAME = "monolith"
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -186,7 +186,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "shop@strangler.local")
 LOGGING = logging_config(
     service_name=SERVICE_NAME,
     level=env_str("LOG_LEVEL", "INFO"),
-    json=env_bool("LOG_JSON", default=True),
+    format=log_format(),
+    colors=log_colors(),
 )
 
 SERVICEKIT_METRICS_COLLECTORS = django_defaults.metrics_collectors()

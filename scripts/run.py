@@ -1,4 +1,4 @@
-"""`make run`: migrate every service, seed the demo data and start the whole fleet (honcho).
+"""`make run`: migrate every service, seed the demo data and start the whole fleet (supervisor.py).
 
 Each service has its own database (servicekit/web/env.py: `<SERVICE>_DATABASE_URL`, else
 `<prefix>_<service>` on the server `DATABASE_URL` names, else a SQLite file); a missing
@@ -24,10 +24,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import backends  # noqa: E402
+from supervisor import Supervisor  # noqa: E402
 
 from servicekit.web.databases import database_create_if_missing  # noqa: E402
 from servicekit.web.env import data_dir, database_config  # noqa: E402
 from servicekit.web.ports import PORTS, port_env_var  # noqa: E402
+from servicekit.web.procfile import read_procfile  # noqa: E402
 from strangler_proxy.routes.file import live_routes_file  # noqa: E402
 
 # Every Django service migrates its own database: (name, management script).
@@ -71,7 +73,12 @@ def fleet_env(*, real: bool = False) -> dict[str, str]:
         real_servers(env)
     # Each process names its own settings; one leaking from the operator's shell would not fit.
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.setdefault("LOG_JSON", "true")
+    local = env.get("DJANGO_ENV", "local") in ("local", "dev", "development")
+    if local and sys.stdout.isatty() and not (env.get("LOG_FORMAT") or env.get("LOG_JSON")):
+        # A person watches this terminal, but the processes write to the supervisor's pipe:
+        # tell them (servicekit.web.logging.log_format). Elsewhere each one picks JSON itself.
+        env["LOG_FORMAT"] = "console"
+        env.setdefault("LOG_COLORS", "true")
     folder = data_dir(environ=env)
     for name, default in PORTS.items():
         port = env.setdefault(port_env_var(name), str(default))
@@ -90,6 +97,11 @@ def fleet_env(*, real: bool = False) -> dict[str, str]:
     return env
 
 
+def fleet_run_dir(env: dict[str, str]) -> Path:
+    """Where the supervisor writes each process's group id (`<name>.pid`)."""
+    return data_dir(environ=env) / "run"
+
+
 def database_label(service: str, env: dict[str, str]) -> str:
     config = database_config(service=service, environ=env)
     if config["ENGINE"].endswith("sqlite3"):
@@ -100,7 +112,7 @@ def database_label(service: str, env: dict[str, str]) -> str:
 def banner(env: dict[str, str]) -> str:
     url = {name: env[f"STRANGLER_{name.upper()}_URL"] for name in PORTS}
     return f"""
-  strangler is starting (Ctrl-C stops every process):
+  strangler is starting (Ctrl-C stops every process; one that dies is restarted with backoff):
     the entry point   {url["proxy"]}/            storefront and API, through the proxy
     proxy admin API   {url["proxy"]}/_strangler/routes   (a staff JWT or $STRANGLER_ADMIN_TOKEN)
     proxy metrics     {url["proxy"]}/_strangler/metrics
@@ -109,6 +121,7 @@ def banner(env: dict[str, str]) -> str:
     JWKS              {url["monolith"]}/.well-known/jwks.json
     route table       {env["STRANGLER_ROUTES_FILE"]}   (python -m strangler_proxy routes list)
     ownership         {env["OWNERSHIP_FILE"]}
+    process ids       {fleet_run_dir(env)}/<name>.pid   (each a process group: kill -9 -PID)
     databases         {", ".join(database_label(name, env) for name in MANAGE)}
   demo logins: alice / alice-demo-pass (customer), staff / staff-demo-pass (staff)
 """
@@ -134,7 +147,10 @@ def main(argv: list[str]) -> int:
     print("-> monolith: seed demo data", flush=True)
     subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=quiet, check=True)
     print(banner(env), flush=True)
-    return subprocess.call([str(BIN / "honcho"), "start", "-f", "Procfile"], cwd=ROOT, env=env)
+    supervisor = Supervisor(
+        read_procfile(ROOT / "Procfile"), cwd=ROOT, env=env, run_dir=fleet_run_dir(env)
+    )
+    return supervisor.run()
 
 
 if __name__ == "__main__":

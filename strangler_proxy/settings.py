@@ -6,7 +6,7 @@ from pathlib import Path
 
 from servicekit.web.control_store import control_settings
 from servicekit.web.env import data_dir, env_bool, env_int, env_list, env_str, secret_key
-from servicekit.web.logging import logging_config
+from servicekit.web.logging import log_colors, log_format, logging_config
 from strangler_proxy.config import default
 from strangler_proxy.routes.file import live_routes_file
 
@@ -46,7 +46,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = None
 LOGGING = logging_config(
     service_name=SERVICE_NAME,
     level=env_str("LOG_LEVEL", "INFO"),
-    json=env_bool("LOG_JSON", default=True),
+    format=log_format(),
+    colors=log_colors(),
 )
 
 _CONTROL = control_settings()

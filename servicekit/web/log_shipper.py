@@ -1,7 +1,7 @@
 """`python -m servicekit.web.log_shipper`: our processes' log files, line by line, to Loki's push API.
 
 Every process of ours writes one JSON object per line on stdout (servicekit.web.logging); a
-supervisor (honcho, compose, systemd) sends it to a file or the container log. This process tails
+supervisor (`make run`'s, compose, systemd) sends it to a file or the container log. This process tails
 those files and pushes each new line to `POST /loki/api/v1/push`, the way promtail does (compose
 runs promtail itself: deploy/promtail/config.yaml). Labels stay few, as Loki wants them: `job`,
 `process`, and the line's own `service` and `level`; everything else (request_id, route, event

@@ -1,4 +1,4 @@
-"""Read the Procfile: the fleet's process names and commands, shared by honcho and containers."""
+"""Read the Procfile: the fleet's process names and commands, shared by `make run`'s supervisor and containers."""
 
 from __future__ import annotations
 

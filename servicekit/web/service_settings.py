@@ -24,7 +24,7 @@ from servicekit.web.env import (
     filesystem_broker_options,
     secret_key,
 )
-from servicekit.web.logging import logging_config
+from servicekit.web.logging import log_colors, log_format, logging_config
 
 DEFAULT_JWKS_URL = "http://127.0.0.1:8001/.well-known/jwks.json"
 
@@ -127,7 +127,8 @@ def service_settings(
         "LOGGING": logging_config(
             service_name=service_name,
             level=env_str("LOG_LEVEL", "INFO"),
-            json=env_bool("LOG_JSON", default=True),
+            format=log_format(),
+            colors=log_colors(),
         ),
         "SERVICEKIT_METRICS_COLLECTORS": django_defaults.metrics_collectors(),
         "SERVICEKIT_READY_CHECKS": [

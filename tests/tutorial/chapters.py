@@ -30,6 +30,11 @@ def chapters() -> list[Path]:
     return sorted(PLAN_DIR.glob("[0-9][0-9]-*.md"))
 
 
+def readme() -> Path:
+    """The project's README.md: its ```console blocks follow the same rules as a chapter's."""
+    return PLAN_DIR.parent / "README.md"
+
+
 def steps_of(path: Path) -> list[Step]:
     steps: list[Step] = []
     lines = path.read_text().splitlines()
@@ -51,10 +56,36 @@ def steps_of(path: Path) -> list[Step]:
             current = Step(path.name, number, line[2:])
             steps.append(current)
         elif current is not None and current.command.endswith("\\") and not current.expected:
-            current.command = current.command[:-1] + "\n" + line
+            current.command = current.command + "\n" + line  # bash joins the lines
         elif current is not None:
             current.expected.append(line)
     return steps
+
+
+def silent_blocks(path: Path) -> list[int]:
+    """Lines of ```console blocks that neither hold a `$ ` command nor carry the not-run
+    marker: shown to the reader as commands, yet checked by nobody."""
+    silent: list[int] = []
+    lines = path.read_text().splitlines()
+    marked = False
+    start = None
+    commands = False
+    for number, line in enumerate(lines, start=1):
+        if start is None:
+            if _SKIP.search(line):
+                marked = True
+            elif _FENCE.match(line):
+                start, commands = number, False
+            elif line.strip():
+                marked = False
+            continue
+        if line.startswith("```"):
+            if not commands and not marked:
+                silent.append(start)
+            start, marked = None, False
+        elif line.startswith("$ "):
+            commands = True
+    return silent
 
 
 def _squeeze(line: str) -> str:

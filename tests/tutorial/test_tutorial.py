@@ -1,58 +1,98 @@
-"""Walk migrations_plan/ from the first chapter to the last on a live fleet, in order.
+"""Walk migrations_plan/ from the first chapter to the last on a live fleet, in order; then kill
+the catalog service under the fleet's supervisor, and walk README.md's commands.
 
-The fleet is what `make run` starts (scripts/run.py: migrate, seed, every Procfile process),
-on free ports and a fresh data folder. Each chapter's commands run in bash with the state of
-the previous ones (variables persist, like a reader's shell); a command that fails, or prints
-something other than what the chapter shows, fails the test naming the chapter and line.
+The fleet is what `make run` starts (scripts/run.py: migrate, seed, every Procfile process under
+scripts/supervisor.py), on free ports and a fresh data folder, with access tokens that live
+`TOKEN_TTL` seconds: chapter 07 starts only once chapter 01's token has expired, as it has for
+a reader, so the line at the top of each chapter (`plan.py env`) must renew it.
+Each command runs in bash with the state of the previous ones, as in a reader's terminal:
+variables persist, but only exported ones reach a child process (`sh -c '... $ALICE'`). A
+command that fails, or prints something other than what the chapter shows, fails the test
+naming the chapter and line.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from servicekit.web.ports import PORTS
 from tests.support.fleet import procfile_fleet
-from tests.tutorial.chapters import chapters, mismatch, steps_of
+from tests.support.wait import wait_for, wait_http
+from tests.tutorial.chapters import Step, chapters, mismatch, readme, silent_blocks, steps_of
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.e2e
+# Seconds an access token lives on the walk's fleet (JWT_ACCESS_TTL, 900 under `make run`);
+# with the 30 s leeway about what chapters 01-06 take here, and longer than any one chapter.
+TOKEN_TTL = 120
+
+# What a step keeps for the next: plain and exported variables (not bash's own read-only or
+# special ones) with their export flag, and every function.
+_SAVE_STATE = r"""
+for _t_name in $(compgen -v); do
+  case $_t_name in
+    _*|BASH*|SHLVL|PWD|OLDPWD|status|FUNCNAME|PIPESTATUS|GROUPS|EPOCH*|LINENO|COMP_*) continue;;
+  esac
+  _t_line=$(declare -p "$_t_name" 2>/dev/null) || continue
+  case $_t_line in "declare -- "*|"declare -x "*) printf '%s\n' "$_t_line";; esac
+done
+declare -f
+"""
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     data = tmp_path_factory.mktemp("tutorial-fleet")
-    with procfile_fleet(data) as env:
+    with procfile_fleet(data, env={"JWT_ACCESS_TTL": str(TOKEN_TTL)}) as env:
         yield env, data
+        sessions = set(fleet_pids(data).values())
+    # Stopping `make run` (SIGTERM, as Ctrl-C's SIGINT) leaves no process of the fleet behind.
+    left = [pid for pid, session in processes_by_session().items() if session in sessions]
+    assert not left, f"processes outlived the fleet: {left}"
+
+
+def processes_by_session() -> dict[int, int]:
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":  # a zombie has exited; its parent just has not reaped it
+            found[int(stat.parent.name)] = int(fields[3])
+    return found
 
 
 def run_step(
     command: str, env: dict[str, str], state: Path, forced: dict[str, str]
 ) -> subprocess.CompletedProcess:
-    # Like a reader's shell: earlier assignments persist; the fleet's URLs always win.
-    pinned = " ".join(f"{k}={v}" for k, v in forced.items())
+    # Like a reader's terminal: earlier assignments persist, exported or not as the reader left
+    # them; the fleet's URLs always win.
+    pinned = "\n".join(f"export {k}={v}" for k, v in forced.items())
     script = (
-        f"set -a\n[ -f {state} ] && . {state}\n{pinned}\ncd {ROOT}\nset -o pipefail\n"
-        f"{command}\nstatus=$?\n{{ export -p; declare -f; }} > {state}\nexit $status\n"
+        f"[ -f {state} ] && . {state}\n{pinned}\ncd {ROOT}\nset -o pipefail\n"
+        f"{command}\nstatus=$?\n{{ {_SAVE_STATE} }} > {state}\nexit $status\n"
     )
     return subprocess.run(
         ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=180
     )
 
 
-# Every chapter in one walk: minutes on a busy 2-core machine, past the suite's default limit.
-@pytest.mark.timeout(1800)
-def test_the_tutorial_runs_as_written(fleet):
-    env, data = fleet
+def walk(steps: list[Step], env: dict[str, str], data: Path, state: Path, before=None) -> None:
     forced = {k: env[k] for k in (*(n.upper() for n in PORTS), "STRANGLER_DATA_DIR")}
-    state = data / "shell-state.sh"
-    found = [step for chapter in chapters() for step in steps_of(chapter)]
-    assert len(found) >= 20, "the tutorial lost its commands"
-    for step in found:
+    for step in steps:
+        if before is not None:
+            before(step)
         result = run_step(step.command, env, state, forced)
         output = result.stdout + result.stderr
         where = f"{step.chapter}:{step.line}: $ {step.command}"
@@ -61,3 +101,132 @@ def test_the_tutorial_runs_as_written(fleet):
         )
         problem = mismatch(step.expected, output)
         assert problem is None, f"{where}\n{problem}\n--- printed:\n{output[-3000:]}"
+
+
+def shell_variable(state: Path, name: str) -> str:
+    done = subprocess.run(
+        ["bash", "-c", f'. {state}; printf %s "${name}"'], capture_output=True, text=True
+    )
+    return done.stdout
+
+
+def answer_status(url: str, token: str) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+# Every chapter in one walk: minutes on a busy 2-core machine, past the suite's default limit.
+@pytest.mark.timeout(1800)
+def test_the_tutorial_runs_as_written(fleet):
+    env, data = fleet
+    state = data / "shell-state.sh"
+    found = [step for chapter in chapters() for step in steps_of(chapter)]
+    assert len(found) >= 20, "the tutorial lost its commands"
+    me = f"{env['PROXY']}/api/v1/users/me"
+    first: dict[str, str] = {}
+
+    def expire_chapter_01_tokens(step: Step) -> None:
+        if step.chapter.startswith("02") and "ALICE" not in first:
+            first["ALICE"] = shell_variable(state, "ALICE")  # what chapter 01 worked with
+        if step.chapter.startswith("07") and "expired" not in first:
+            # A reader is slower than this walk: chapter 07 runs with chapter 01's token dead,
+            # so it passes only because its first line renews the tokens.
+            wait_for(
+                lambda: answer_status(me, first["ALICE"]) == 401,
+                timeout=TOKEN_TTL + 120,
+                what="chapter 01's token to expire",
+            )
+            first["expired"] = "yes"
+
+    walk(found, env, data, state, before=expire_chapter_01_tokens)
+
+    assert first["ALICE"], "chapter 01 made no ALICE token"
+    assert answer_status(me, first["ALICE"]) == 401
+    renewed = subprocess.run(
+        [sys.executable, "scripts/plan.py", "env"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    fresh = next(
+        line.split("=", 1)[1]
+        for line in renewed.stdout.splitlines()
+        if line.startswith("export ALICE=")
+    )
+    assert answer_status(me, fresh) == 200
+
+
+def fleet_pids(data: Path) -> dict[str, int]:
+    return {path.stem: int(path.read_text()) for path in (data / "run").glob("*.pid")}
+
+
+@pytest.mark.timeout(600)
+def test_a_dead_catalog_service_leaves_the_fleet_up_and_reads_fall_back(fleet):
+    """After the walk, product reads go to the catalog service with the monolith as fallback."""
+    env, data = fleet
+    # where the walk left it (a no-op then): product reads on the catalog service, fallback on
+    subprocess.run([sys.executable, "scripts/plan.py", "goto", "09"], cwd=ROOT, env=env, check=True)
+    staff = (
+        subprocess.run(
+            [sys.executable, "scripts/plan.py", "env"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.split("export STAFF=", 1)[1]
+        .split()[0]
+    )
+    before = fleet_pids(data)
+    assert {"proxy", "monolith", "catalog", "orders-saga"} <= set(before)
+
+    def served_by_monolith() -> int:
+        request = urllib.request.Request(
+            f"{env['PROXY']}/_strangler/traffic", headers={"Authorization": f"Bearer {staff}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            routes = json.load(answer)["routes"]
+        return routes["catalog-products-read"]["by_upstream"].get("monolith", 0)
+
+    fallbacks = served_by_monolith()
+
+    # when: the catalog's web process group dies at once (gunicorn master and workers)
+    os.killpg(before["catalog"], signal.SIGKILL)
+
+    # then: reads through the proxy keep answering, from the monolith while it is down
+    for _ in range(5):
+        with urllib.request.urlopen(f"{env['PROXY']}/api/v1/products/COF-0001/") as answer:
+            assert answer.status == 200
+            assert json.load(answer)["sku"] == "COF-0001"
+    assert served_by_monolith() > fallbacks
+    # the supervisor says so and restarts it; every other process kept its pid
+    wait_for(
+        lambda: fleet_pids(data).get("catalog") not in (None, before["catalog"]),
+        timeout=120,
+        what="the supervisor to restart the catalog service",
+    )
+    assert "catalog was killed by SIGKILL; restarting it in" in (data / "fleet.log").read_text()
+    wait_http(f"{env['CATALOG']}/healthz", timeout=120)
+    after = fleet_pids(data)
+    assert {k: v for k, v in after.items() if k != "catalog"} == {
+        k: v for k, v in before.items() if k != "catalog"
+    }
+
+
+@pytest.mark.timeout(900)
+def test_the_readme_runs_as_written(fleet):
+    """README.md's command blocks, in a new terminal (no state from the walk), from where the
+    walk and the dead catalog left the fleet: its own first line sets the terminal up, and its
+    walkthrough starts with `plan.py goto 01`."""
+    env, data = fleet
+    assert silent_blocks(readme()) == [], "README.md shows commands no test runs"
+    for chapter in chapters():
+        assert silent_blocks(chapter) == [], f"{chapter.name} shows commands no test runs"
+    found = steps_of(readme())
+    assert len(found) >= 15, "the README lost its commands"
+    walk(found, env, data, data / "readme-shell-state.sh")

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e
 
 # Tokens live a minute, so every client renews several times during the walk.
 FLEET_ENV = {"JWT_ACCESS_TTL": "60", "AUTH_THROTTLE_RATE": "600/min"}
-DWELL = 5.0  # seconds of load after each step's commands, before the next step
+DWELL = 3.0  # seconds of load after each step's commands, before the next step
 STAFF = ("staff", "staff-demo-pass")
 
 

@@ -30,9 +30,10 @@ import requests
 from servicekit.web.http_client import retry_after_seconds
 
 # 503 owner_moving asks for 1-2 s; a write freeze of a handover lasts a few seconds, and an
-# operator's own freeze (chapter 07 freezes `order` across two takeovers) longer. A client that
-# was asked to wait this many times in a row for one request has been let down.
-DEFAULT_PATIENCE = 20
+# operator's own freeze (chapter 07 freezes `order` across the inventory takeover) longer. A
+# client that was asked to wait more than this many times in a row for one request (10-20 s)
+# has been let down: that answer counts as a visible error.
+DEFAULT_PATIENCE = 10
 MAX_WAIT = 5.0  # never sleep longer than this for one Retry-After
 RENEW_BEFORE = 0.3  # renew a token when less than this share of its lifetime is left
 # Calls that hash a password (Django's PBKDF2, hundreds of ms of CPU each): the table shows the
@@ -169,6 +170,7 @@ class ShopClient:
         self._expires_at = 0.0
         self._lifetime = 0.0
         self.renewals = 0
+        self.longest_wait = 0  # the most Retry-After waits one request needed
 
     # --- the HTTP loop -----------------------------------------------------------------------
 
@@ -213,6 +215,7 @@ class ShopClient:
             if status in (429, 503):
                 asked = retry_after_seconds(response.headers.get("Retry-After"))
                 waits += 1
+                self.longest_wait = max(self.longest_wait, waits)
                 if asked is not None and waits <= self.patience:
                     self._record(phase, what, status, started, False, _code(response))
                     time.sleep(min(max(asked, 0.1), MAX_WAIT))

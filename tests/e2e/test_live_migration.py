@@ -225,6 +225,10 @@ def customer(client: ShopClient, shop: Shop, skus: list[str], stop: threading.Ev
                 client.order_cancel(order_id)
                 with shop.lock:
                     shop.orders[key]["cancelled"] = True
+            if turn % 15 == 0:
+                # a customer back on another device: a fresh token, signed with the key that
+                # is active now (right after a rotation, a key its verifiers may not have yet)
+                client.login(client.username, client.password)
             if turn % 5 == 0:
                 client.call("GET", "/api/v1/notifications/")
                 client.call("GET", "/api/v1/orders/")

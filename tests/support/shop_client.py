@@ -30,10 +30,12 @@ import requests
 from servicekit.web.http_client import retry_after_seconds
 
 # 503 owner_moving asks for 1-2 s; a write freeze of a handover lasts a few seconds, and an
-# operator's own freeze (chapter 07 freezes `order` across the inventory takeover) longer. A
-# client that was asked to wait more than this many times in a row for one request (10-20 s)
-# has been let down: that answer counts as a visible error.
-DEFAULT_PATIENCE = 10
+# operator's own freeze longer: chapter 07 freezes `order` across two takeovers, 6 waits of 2 s
+# on an idle 2-core machine, 11 when four test runs share it. A client still asked to wait
+# after this many honoured Retry-After for one request has been let down: that answer counts as
+# a visible error. Generous, so a busy machine does not fail a test; what it catches is a 503
+# that never ends or names no Retry-After (callers report `longest_wait`, the freeze a client felt).
+DEFAULT_PATIENCE = 30
 MAX_WAIT = 5.0  # never sleep longer than this for one Retry-After
 RENEW_BEFORE = 0.3  # renew a token when less than this share of its lifetime is left
 # Calls that hash a password (Django's PBKDF2, hundreds of ms of CPU each): the table shows the

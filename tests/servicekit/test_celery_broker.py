@@ -14,7 +14,13 @@ from servicekit.web.django_defaults import celery_settings
 def app_for(broker_url: str, folder: str = "") -> Celery:
     settings = celery_settings(
         broker_url=broker_url,
-        transport_options={"data_folder_in": folder, "data_folder_out": folder} if folder else {},
+        transport_options={
+            "data_folder_in": folder,
+            "data_folder_out": folder,
+            "control_folder": folder,  # kombu's default is ./control, in the checkout
+        }
+        if folder
+        else {},
         eager=False,
     )
     app = Celery("check")

@@ -3,10 +3,11 @@
 import os
 import sys
 
-from strangler_proxy.cli import main
-
 # The proxy's own settings, read from the environment (errors, exports and config use them),
 # even when a service's command runs this CLI with its own DJANGO_SETTINGS_MODULE inherited
-# (servicekit/migration/proxy_routes.py: a takeover's `--route`).
+# (servicekit/migration/proxy_routes.py: a takeover's `--route`). Set before any import.
 os.environ["DJANGO_SETTINGS_MODULE"] = "strangler_proxy.settings"
+
+from strangler_proxy.cli import main  # noqa: E402
+
 sys.exit(main(sys.argv[1:]))

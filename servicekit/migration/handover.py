@@ -5,7 +5,10 @@
 3. Drain: read the old owner's export (each row with its event sequence) until this service's
    inbox cursors have reached every row's sequence: it has applied every change.
 4. Route: the proxy routes the entity governs (`--route`) move to the new owner while writes are
-   still frozen, so no write the proxy sends there can land before the new owner may take it.
+   still frozen, so no write the proxy sends there can land before the new owner may take it;
+   then the handover waits out the proxy workers' reload interval, so when writes resume every
+   worker sends them, and the reads that must follow them (a login after a sign-up), to the
+   new owner.
 5. Flip: name the new owner. Because applying an event raised this service's own sequence
    (servicekit.events.inbox.mirror), its first event continues each aggregate's stream.
 Any failure puts the previous routes and the previous owner back.
@@ -41,6 +44,11 @@ class Stream:
     rows: str
     aggregate_type: str
     key: str
+
+
+# A proxy worker re-reads the routes file at most a second after it changed (on its next request);
+# flipping the owner later than that means no worker still routes the entity to the old owner.
+ROUTES_RELOAD = 1.5
 
 
 class HandoverTimeout(RuntimeError):
@@ -132,6 +140,7 @@ def handover(
     report: Callable[[str], None] = lambda line: None,
     routes: Routes | None = None,
     route_names: list[str] | None = None,
+    routes_reload: float = ROUTES_RELOAD,
 ) -> None:
     """Freeze, drain, move `route_names` (through `routes`), flip; undo all of it on failure."""
     names = list(route_names or [])
@@ -162,6 +171,8 @@ def handover(
         for name, mode in target.items():
             moved[name] = before[name]
             _routes_set(routes, {name: mode}, report)
+        if moved:
+            time.sleep(routes_reload)
         ownership_set(entity, to)
         report(f"{entity}: now owned by {to}")
     except BaseException:

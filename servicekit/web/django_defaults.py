@@ -62,6 +62,16 @@ def celery_settings(*, broker_url: str, transport_options: dict, eager: bool) ->
         "CELERY_TASK_ALWAYS_EAGER": eager,
         "CELERY_TASK_EAGER_PROPAGATES": eager,
         "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,
+        # kombu's own filesystem channel writes a message file in place, so a worker can read
+        # it half-written and stop on the JSON error (kombu issue 1551): the tasks take the
+        # events' atomic one (write aside, then rename).
+        **(
+            {
+                "CELERY_BROKER_TRANSPORT": "servicekit.events.broker.topology:AtomicFilesystemTransport"
+            }
+            if broker_url.startswith("filesystem")
+            else {}
+        ),
     }
 
 

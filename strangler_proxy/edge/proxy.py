@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import structlog
 from structlog.contextvars import bound_contextvars
 
 from servicekit.web.jwt.tokens import TokenError, VerifierUnavailable
@@ -33,6 +34,8 @@ from strangler_proxy.upstream.client import Response, TransportError
 from strangler_proxy.upstream.forward import Forwarder, Unavailable
 from strangler_proxy.upstream.pool import UpstreamRuntime, Upstreams
 from strangler_proxy.upstream.response import is_decimal_length
+
+logger = structlog.get_logger(__name__)
 
 
 class ClientGone(Exception):
@@ -329,9 +332,16 @@ class Proxy:
             return Reply(raw.status, raw.reason, headers, body)
         try:
             data = raw.read(decode_content=False)
-        except TransportError:
+        except TransportError as exc:
             raw.close()
             UPSTREAM_ERRORS.labels(upstream.name, "protocol").inc()
+            # the head had arrived (the upstream may have acted): say why the body did not
+            logger.warning(
+                "upstream_body_broke_off",
+                upstream=upstream.name,
+                status=raw.status,
+                error=f"{type(exc).__name__}: {exc}",
+            )
             return problem_reply(
                 502, "upstream_protocol", "The upstream answer broke off.", request.request_id
             )

@@ -144,7 +144,7 @@ def route_write(
     table, version = document.update(apply)
     if isinstance(document, FileDocument):  # a plane fed from the file (nginx) follows it
         for hook in AFTER_CHANGE:
-            hook(Path(target), change.route)
+            hook(Path(document.path), change.route)
     return table, version
 
 

@@ -7,10 +7,16 @@ import select
 import socket
 import ssl
 import threading
+import time
 from urllib.parse import urlsplit
 
 MAX_HEAD = 64 * 1024
 READ = 64 * 1024
+# An idle connection older than this is closed, not reused: gunicorn closes a kept-alive
+# connection after 2 s (its default `keepalive`), and a request sent just as it does is lost with
+# no answer; a POST without an Idempotency-Key then cannot be retried and the client got a 502
+# `upstream_protocol` (tests/e2e/test_live_migration.py met it on a busy machine).
+IDLE_MAX = 1.0
 
 
 class TransportError(Exception):
@@ -42,12 +48,13 @@ class Stale(Exception):
 
 
 class Connection:
-    __slots__ = ("buf", "reused", "sock")
+    __slots__ = ("buf", "idle_since", "reused", "sock")
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.buf = b""
         self.reused = False
+        self.idle_since = 0.0
 
     def recv(self) -> bytes:
         try:
@@ -89,12 +96,13 @@ class Origin:
                 if not self.idle:
                     return None
                 conn = self.idle.pop()
-            if not conn.dropped():
+            if time.monotonic() - conn.idle_since < IDLE_MAX and not conn.dropped():
                 conn.reused = True
                 return conn
             conn.close()
 
     def put(self, conn: Connection) -> None:
+        conn.idle_since = time.monotonic()
         with self.lock:
             if len(self.idle) < self.maxsize:
                 self.idle.append(conn)

@@ -136,3 +136,18 @@ def test_a_body_cut_short_is_answered_400_and_the_connection_closed(make_proxy, 
     assert reply.status == 400
     assert ("Connection", "close") in reply.headers
     assert monolith.received == []
+
+
+def test_an_answer_cut_short_after_its_head_is_a_502_that_says_why(make_proxy):
+    from structlog.testing import capture_logs
+
+    # given an upstream that promises 100 bytes, sends 2 and closes
+    upstream = Scripted([b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nab"], close_after=True)
+    # when a request is proxied to it
+    with capture_logs() as logs:
+        response = _only_monolith(make_proxy, upstream.url).get("/x")
+    # then the client gets the problem, and the log names the cause (the upstream may have acted)
+    assert response.status_code == 502 and response.json()["code"] == "upstream_protocol"
+    broke = [e for e in logs if e["event"] == "upstream_body_broke_off"]
+    assert broke and "98 body bytes missing" in broke[0]["error"], logs
+    upstream.close()

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from strangler_proxy.upstream.client import Client, ConnectError, ProtocolError, ReadTimeout
+from strangler_proxy.upstream.connection import IDLE_MAX
 
 
 class Scripted:
@@ -188,6 +189,19 @@ def test_kept_alive_connection_closed_without_answer_is_an_error_for_post(client
     server = _kept_alive(client, [None])
     with pytest.raises(ProtocolError):
         _get(client, server, "POST", body=b"x")
+    server.close()
+
+
+def test_a_connection_idle_near_the_upstreams_keep_alive_is_not_reused(client):
+    # given a kept-alive connection idle longer than the pool keeps one (the upstream's
+    # keep-alive timer may close it just as a request goes out)
+    server = _kept_alive(client, [b"HTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nb"])
+    client.origin(server.url).idle[0].idle_since -= IDLE_MAX
+    # when a POST (never retried on a reused connection) is sent
+    answer = _get(client, server, "POST", body=b"x")
+    # then it went on a new connection and was answered
+    assert answer.status == 201 and answer.read() == b"b"
+    assert server.connections == 2
     server.close()
 
 

@@ -8,6 +8,6 @@ import sys
 # (servicekit/migration/proxy_routes.py: a takeover's `--route`). Set before any import.
 os.environ["DJANGO_SETTINGS_MODULE"] = "strangler_proxy.settings"
 
-from strangler_proxy.cli import main  # noqa: E402
+from strangler_proxy.cli import main
 
 sys.exit(main(sys.argv[1:]))

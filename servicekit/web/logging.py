@@ -60,8 +60,9 @@ def log_colors(*, environ: Mapping[str, str] | None = None, stream: TextIO | Non
     """Colour console lines: `LOG_COLORS` when set (`make run` sets it when its own output is a
     terminal: the processes it supervises write to a pipe), else when the stream is a terminal."""
     environ = os.environ if environ is None else environ
-    if environ.get("LOG_COLORS", "").strip():
-        return environ["LOG_COLORS"].strip().lower() in _TRUE
+    chosen = environ.get("LOG_COLORS", "").strip().lower()
+    if chosen:
+        return chosen in _TRUE
     return (sys.stderr if stream is None else stream).isatty()
 
 

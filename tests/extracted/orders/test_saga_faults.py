@@ -271,7 +271,16 @@ def test_randomised_orders_with_injected_faults_keep_the_invariants(
                 the_fleet.start("payments", "orders", "consume", "orders.payments")
             if catalog_down:
                 time.sleep(STEP_TIMEOUT * 2)
-                the_fleet.start("catalog-consumer", "catalog", "consume", "catalog")
+                # the same fault as before: if the first one met no event before the outage,
+                # this one dies at its first (the marker file makes it once in all)
+                the_fleet.start(
+                    "catalog-consumer",
+                    "catalog",
+                    "consume",
+                    "catalog",
+                    SERVICEKIT_CRASH_AT=faults.INBOX_BEFORE_COMMIT,
+                    **once("catalog"),
+                )
 
         # when: everything settles
         def quiet() -> bool:

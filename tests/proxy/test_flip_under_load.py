@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
-import urllib3
 
 from tests.proxy.conftest import routes_yaml, upstream_spec, write_routes
 from tests.proxy.fakes import FakeUpstream
 from tests.proxy.processes import ProxyProcess
-from tests.support.wait import wait_for
+from tests.support.side_load import SideLoad
 
 pytestmark = pytest.mark.e2e
 
@@ -30,44 +28,16 @@ def test_flips_by_file_and_cli_under_load_fail_no_request(tmp_path):
     routes = write_routes(tmp_path / "routes.yaml", routes_yaml(ups, [route]))
     try:
         with ProxyProcess(routes, data_dir=tmp_path) as proxy:
-            stop = threading.Event()
-            failures: list[str] = []
-            seen: list[str] = []
-
-            def load() -> None:
-                http = urllib3.PoolManager(maxsize=2)
-                while not stop.is_set():
-                    try:
-                        response = http.request(
-                            "GET", f"{proxy.url}/api/v1/products/1/", retries=False, timeout=10
-                        )
-                    except urllib3.exceptions.HTTPError as exc:
-                        failures.append(repr(exc))
-                        continue
-                    if response.status != 200:
-                        failures.append(f"{response.status} {response.data[:200]!r}")
-                    seen.append(response.headers.get("X-Upstream", "?"))
-
-            def wait_until_all(side: str) -> None:
-                def window_all_on_side() -> bool:
-                    mark = len(seen)
-                    time.sleep(0.6)  # the check interval is 0.2 s in every worker
-                    return bool(seen[mark:]) and set(seen[mark:]) == {side}
-
-                wait_for(window_all_on_side, timeout=30, interval=0, what=f"traffic all on {side}")
-
-            threads = [threading.Thread(target=load) for _ in range(4)]
-            for thread in threads:
-                thread.start()
-            try:
-                wait_until_all("monolith")
+            # the check interval is 0.2 s in every worker
+            with SideLoad(f"{proxy.url}/api/v1/products/1/", settle=0.6) as load:
+                load.wait_until_all("monolith")
                 # by the file
                 write_routes(routes, routes_yaml(ups, [{**route, "mode": "extracted"}]))
-                wait_until_all("service")
+                load.wait_until_all("service")
                 # a bad edit is refused: the last good table stays in force
                 routes.write_text(routes.read_text().replace("mode: extracted", "mode: bogus"))
                 time.sleep(0.6)
-                wait_until_all("service")
+                load.wait_until_all("service")
                 # by the CLI, several times, while requests keep coming
                 cli = [
                     sys.executable,
@@ -81,17 +51,13 @@ def test_flips_by_file_and_cli_under_load_fail_no_request(tmp_path):
                 ]
                 for mode in ("monolith", "extracted", "monolith"):
                     subprocess.run([*cli, "--mode", mode], check=True, capture_output=True)
-                    wait_until_all("service" if mode == "extracted" else "monolith")
+                    load.wait_until_all("service" if mode == "extracted" else "monolith")
                 subprocess.run(
                     [*cli, "--mode", "canary", "--percent", "50"], check=True, capture_output=True
                 )
                 time.sleep(1.0)
-            finally:
-                stop.set()
-                for thread in threads:
-                    thread.join(30)
-            assert failures == [], failures[:5]
-            assert len(seen) > 100
+            assert load.failures == [], load.failures[:5]
+            assert len(load.seen) > 100
             assert "refused, keeping the last good table" in proxy.output()
     finally:
         monolith.stop()

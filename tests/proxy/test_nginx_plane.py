@@ -10,7 +10,6 @@ import re
 import shlex
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -23,6 +22,7 @@ from tests.proxy.conftest import ADMIN_TOKEN, routes_yaml, upstream_spec, write_
 from tests.proxy.fakes import FakeUpstream
 from tests.proxy.nginx_plane import NginxPlane, nginx_binary, nginx_test
 from tests.proxy.processes import ProxyProcess
+from tests.support.side_load import SideLoad
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -528,46 +528,17 @@ def test_flips_by_the_cli_reload_nginx_and_lose_no_request(tmp_path, upstreams):
             "--file",
             str(plane.routes),
         ]
-        stop = threading.Event()
-        failures: list[str] = []
-        seen: list[str] = []
-
-        def load() -> None:
-            # a new connection per request: a reload closes idle kept-alive connections, and a
-            # request racing that close is one HTTP clients retry (RFC 9112 9.3.1); a failure
-            # here is a request nginx lost
-            client = urllib3.PoolManager(maxsize=2, retries=False, timeout=10)
-            while not stop.is_set():
-                try:
-                    response = client.request(
-                        "GET", plane.url + "/api/v1/products/1/", headers={"Connection": "close"}
-                    )
-                except urllib3.exceptions.HTTPError as exc:
-                    failures.append(repr(exc))
-                    continue
-                if response.status != 200:
-                    failures.append(f"{response.status} {response.data[:200]!r}")
-                seen.append(response.headers.get("X-Upstream", "?"))
-
-        def wait_until_all(side: str) -> None:
-            def window_all_on_side() -> bool:
-                mark = len(seen)
-                time.sleep(0.5)
-                return bool(seen[mark:]) and set(seen[mark:]) == {side}
-
-            wait_for(window_all_on_side, timeout=30, interval=0, what=f"traffic all on {side}")
-
-        threads = [threading.Thread(target=load) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        try:
-            wait_until_all("monolith")
+        # a new connection per request: a failure here is a request nginx lost, not one racing
+        # the close of an idle kept-alive connection (which HTTP clients retry)
+        url = plane.url + "/api/v1/products/1/"
+        with SideLoad(url, fresh_connections=True) as load:
+            load.wait_until_all("monolith")
             for mode in ("extracted", "monolith", "extracted"):
                 done = subprocess.run(
                     [*cli, "--mode", mode], env=env, capture_output=True, text=True, check=False
                 )
                 assert done.returncode == 0, done.stdout + done.stderr
-                wait_until_all("catalog" if mode == "extracted" else "monolith")
+                load.wait_until_all("catalog" if mode == "extracted" else "monolith")
             done = subprocess.run(
                 [*cli, "--mode", "canary", "--percent", "50"],
                 env=env,
@@ -577,12 +548,8 @@ def test_flips_by_the_cli_reload_nginx_and_lose_no_request(tmp_path, upstreams):
             )
             assert done.returncode == 0, done.stdout + done.stderr
             time.sleep(1.0)
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(30)
-        assert failures == [], failures[:5]
-        assert len(seen) > 100
+        assert load.failures == [], load.failures[:5]
+        assert len(load.seen) > 100
         assert "split_clients" in plane.conf.read_text()  # the canary reached nginx's file
         # a reload that fails leaves the change in the file (the Python plane serves it) and
         # says so loudly

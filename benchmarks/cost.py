@@ -355,7 +355,7 @@ def table(table_rows: list[dict], *, samples: int, backends: str) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--samples", type=int, default=40, help="timed requests per latency row (default 40)"
+        "--samples", type=int, default=20, help="timed requests per latency row (default 20)"
     )
     parser.add_argument(
         "--real",

@@ -72,8 +72,9 @@ def run_step(
         f"[ -f {state} ] && . {state}\n{pinned}\ncd {ROOT}\nset -o pipefail\n"
         f"{command}\nstatus=$?\n{{ {_SAVE_STATE} }} > {state}\nexit $status\n"
     )
+    # Long enough for chapter 09's `make cost`, which starts two fleets of its own.
     return subprocess.run(
-        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=180
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=600
     )
 
 

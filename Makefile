@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control
+.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control cost
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -62,3 +62,6 @@ bench-events: install  ## relay throughput and commit-to-applied lag vs a raw ba
 
 bench-control: install  ## a route flip on the shared control store, until 3 replicas applied it (needs Redis)
 	@$(BIN)/python benchmarks/bench_control_store.py
+
+cost: install  ## the monolith alone vs the strangled fleet, measured here: memory, processes, latencies, event lag, code (ARGS="--samples 5 --real --json FILE")
+	@$(BIN)/python benchmarks/cost.py $(ARGS)

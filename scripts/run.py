@@ -5,6 +5,10 @@ Each service has its own database (servicekit/web/env.py: `<SERVICE>_DATABASE_UR
 PostgreSQL database is created before migrating. `--real` (`make run-real`) runs on the local
 PostgreSQL, RabbitMQ and Redis (scripts/backends.py) unless those variables are set already.
 
+`--only NAME...` starts only those Procfile processes, and migrates only the services they
+belong to (`--only monolith monolith-worker`: the monolith as it ran before any strangling;
+benchmarks/cost.py measures it so).
+
 Ports come from the port map (servicekit/web/ports.py); `<NAME>_PORT` in the environment moves a
 process (the tutorial test runs a whole fleet on free ports this way). The proxy's route table
 and the ownership file live in the data folder, so flipping routes never edits the repository.
@@ -42,6 +46,14 @@ MANAGE = {
 }
 
 
+def services_of(processes: list[str]) -> list[str]:
+    """The services (with a database) the Procfile processes named belong to: `catalog-relay`
+    is the catalog's, `monolith-worker` the monolith's; the proxy has none."""
+    return [
+        name for name in MANAGE if any(p == name or p.startswith(f"{name}-") for p in processes)
+    ]
+
+
 def real_servers(env: dict[str, str]) -> None:
     """`--real`: the local servers where the operator set nothing; their own data folder, so
     the ownership file and routes never describe databases they do not belong to."""
@@ -59,9 +71,9 @@ def real_servers(env: dict[str, str]) -> None:
         )
 
 
-def databases_create(env: dict[str, str]) -> None:
-    """Every service's own database, created when missing (PostgreSQL; SQLite makes files)."""
-    for name in MANAGE:
+def databases_create(env: dict[str, str], services: list[str]) -> None:
+    """Each service's own database, created when missing (PostgreSQL; SQLite makes files)."""
+    for name in services:
         config = database_config(service=name, environ=env)
         if database_create_if_missing(config):
             print(f"-> {name}: created database {config['NAME']}", flush=True)
@@ -132,24 +144,36 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--real", action="store_true", help="run on PostgreSQL + RabbitMQ + Redis (make run-real)"
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="start only these Procfile processes (migrating only their services)",
+    )
     args = parser.parse_args(argv)
+    processes = read_procfile(ROOT / "Procfile")
+    if args.only:
+        unknown = sorted(set(args.only) - set(processes))
+        if unknown:
+            parser.error(f"--only: not in the Procfile: {', '.join(unknown)}")
+        processes = {name: processes[name] for name in args.only}
+    services = services_of(list(processes))
     env = fleet_env(real=args.real)
     quiet = {**env, "LOG_LEVEL": "WARNING"}  # set-up steps print their summary, not every event
-    databases_create(env)
-    for name, manage in MANAGE.items():
+    databases_create(env, services)
+    for name in services:
         print(f"-> {name}: migrate", flush=True)
         subprocess.run(
-            [sys.executable, manage, "migrate", "--noinput", "-v", "0"],
+            [sys.executable, MANAGE[name], "migrate", "--noinput", "-v", "0"],
             cwd=ROOT,
             env=quiet,
             check=True,
         )
-    print("-> monolith: seed demo data", flush=True)
-    subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=quiet, check=True)
+    if "monolith" in services:
+        print("-> monolith: seed demo data", flush=True)
+        subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=quiet, check=True)
     print(banner(env), flush=True)
-    supervisor = Supervisor(
-        read_procfile(ROOT / "Procfile"), cwd=ROOT, env=env, run_dir=fleet_run_dir(env)
-    )
+    supervisor = Supervisor(processes, cwd=ROOT, env=env, run_dir=fleet_run_dir(env))
     return supervisor.run()
 
 

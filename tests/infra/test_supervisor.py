@@ -1,6 +1,7 @@
 """`make run`'s supervisor (scripts/supervisor.py) on small stand-in processes: a dead process is
 restarted with backoff while the others keep running, and SIGINT (Ctrl-C) stops every process
-group, children included; and the log format `make run` asks its processes for."""
+group, children included; the log format `make run` asks its processes for, and `--only`'s
+choice of processes and services."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from servicekit.web.procfile import read_procfile
 from tests.support.processes import stop_process
 from tests.support.wait import wait_for
 
@@ -140,3 +142,25 @@ def test_make_run_asks_for_console_logs_only_at_a_terminal(monkeypatch, environ,
 
     assert env.get("LOG_FORMAT") == expected
     assert env.get("LOG_COLORS") == ("true" if expected == "console" else None)
+
+
+def test_each_procfile_process_belongs_to_the_service_it_is_named_for():
+    run = _run_script()
+    assert run.services_of(["monolith", "monolith-worker"]) == ["monolith"]
+    assert run.services_of(["proxy"]) == []
+    every = list(read_procfile(ROOT / "Procfile"))
+    assert run.services_of(every) == list(run.MANAGE)
+    assert run.services_of(["catalog-relay", "orders-saga"]) == ["catalog", "orders"]
+
+
+def test_make_run_refuses_to_start_only_a_process_the_procfile_lacks(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "scripts/run.py", "--only", "monolith", "monolith-wrker"],
+        cwd=ROOT,
+        env={**os.environ, "STRANGLER_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "--only: not in the Procfile: monolith-wrker" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing migrated, nothing started

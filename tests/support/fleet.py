@@ -238,12 +238,20 @@ def redis_database(redis_url: str, tag: str) -> Iterator[str]:
         client.close()
 
 
+def fleet_pids(data: Path) -> dict[str, int]:
+    """Procfile process name -> the process group (and session) its supervisor started it in."""
+    return {path.stem: int(path.read_text()) for path in (data / "run").glob("*.pid")}
+
+
 @contextlib.contextmanager
-def procfile_fleet(data: Path, *, env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
+def procfile_fleet(
+    data: Path, *, env: dict[str, str] | None = None, only: list[str] | None = None
+) -> Iterator[dict[str, str]]:
     """What `make run` starts (scripts/run.py: create databases, migrate, seed, every Procfile
-    process), on free ports and a fresh data folder: on the embedded defaults, or on the real
-    pass on PostgreSQL (fresh databases, dropped after), the broker and Redis. Yields the
-    environment, with PROXY, MONOLITH, CATALOG... naming each web process's URL."""
+    process, or those `only` names), on free ports and a fresh data folder: on the embedded
+    defaults, or on the real pass on PostgreSQL (fresh databases, dropped after), the broker and
+    Redis. Yields the environment, with PROXY, MONOLITH, CATALOG... naming each web process's
+    URL."""
     from servicekit.web.ports import PORTS
 
     ports = {name: free_port() for name in PORTS}
@@ -256,10 +264,10 @@ def procfile_fleet(data: Path, *, env: dict[str, str] | None = None) -> Iterator
             )
         if "REDIS_URL" in real:
             real["REDIS_URL"] = stack.enter_context(redis_database(real["REDIS_URL"], tag))
-        yield from _procfile_fleet(data, ports, tag, real, env)
+        yield from _procfile_fleet(data, ports, tag, real, env, only)
 
 
-def _procfile_fleet(data, ports, tag, real, env) -> Iterator[dict[str, str]]:
+def _procfile_fleet(data, ports, tag, real, env, only) -> Iterator[dict[str, str]]:
     from servicekit.web.ports import path_of, port_env_var
 
     fleet_env = {
@@ -282,7 +290,7 @@ def _procfile_fleet(data, ports, tag, real, env) -> Iterator[dict[str, str]]:
     fleet_env.pop("STRANGLER_TEST_DB_SUFFIX", None)
     with open(data / "fleet.log", "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "scripts/run.py"],
+            [sys.executable, "scripts/run.py", *(["--only", *only] if only else [])],
             cwd=ROOT,
             env=fleet_env,
             stdout=log,
@@ -291,10 +299,11 @@ def _procfile_fleet(data, ports, tag, real, env) -> Iterator[dict[str, str]]:
         )
         try:
             for name, port in ports.items():
-                if (ROOT / "extracted" / name / "wsgi.py").exists() or name in (
+                web = (ROOT / "extracted" / name / "wsgi.py").exists() or name in (
                     "proxy",
                     "monolith",
-                ):
+                )
+                if web and (not only or name in only):
                     wait_http(
                         f"http://127.0.0.1:{port}{path_of(name, 'health')}",
                         timeout=180,

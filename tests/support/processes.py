@@ -1,4 +1,4 @@
-"""Child processes in tests: a free port to serve on, and one way to stop them."""
+"""Child processes in tests: a free port to serve on, one way to stop them, and which are alive."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterable
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -63,3 +64,17 @@ def _send(process: subprocess.Popen, sig: signal.Signals, *, group: bool) -> Non
             os.killpg(process.pid, sig)
         else:
             process.send_signal(sig)
+
+
+def processes_by_session() -> dict[int, int]:
+    """Every live process (zombies left out: they have exited, their parent just has not reaped
+    them) -> its session id, from /proc."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            found[int(stat.parent.name)] = int(fields[3])
+    return found

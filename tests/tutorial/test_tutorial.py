@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from servicekit.web.ports import PORTS
-from tests.support.fleet import procfile_fleet
+from tests.support.fleet import fleet_pids, procfile_fleet
+from tests.support.processes import processes_by_session
 from tests.support.wait import wait_for, wait_http
 from tests.tutorial.chapters import Step, chapters, mismatch, readme, silent_blocks, steps_of
 
@@ -62,18 +63,6 @@ def fleet(tmp_path_factory):
     assert not left, f"processes outlived the fleet: {left}"
 
 
-def processes_by_session() -> dict[int, int]:
-    found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(") ", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z":  # a zombie has exited; its parent just has not reaped it
-            found[int(stat.parent.name)] = int(fields[3])
-    return found
-
-
 def run_step(
     command: str, env: dict[str, str], state: Path, forced: dict[str, str]
 ) -> subprocess.CompletedProcess:
@@ -84,8 +73,9 @@ def run_step(
         f"[ -f {state} ] && . {state}\n{pinned}\ncd {ROOT}\nset -o pipefail\n"
         f"{command}\nstatus=$?\n{{ {_SAVE_STATE} }} > {state}\nexit $status\n"
     )
+    # Long enough for chapter 09's `make cost`, which starts two fleets of its own.
     return subprocess.run(
-        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=180
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=600
     )
 
 
@@ -160,10 +150,6 @@ def test_the_tutorial_runs_as_written(fleet):
         if line.startswith("export ALICE=")
     )
     assert answer_status(me, fresh) == 200
-
-
-def fleet_pids(data: Path) -> dict[str, int]:
-    return {path.stem: int(path.read_text()) for path in (data / "run").glob("*.pid")}
 
 
 @pytest.mark.timeout(600)

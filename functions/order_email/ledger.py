@@ -9,6 +9,7 @@ A function has no memory of its own, so this lives in a database named by
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -36,18 +37,25 @@ class Recipient:
 
 
 class EmailLedger:
-    """The dedup records and the recipient directory, over one DB-API connection."""
+    """The dedup records and the recipient directory, over one DB-API connection.
+
+    Thread-safe: the functions-framework server answers on several threads, and one warm
+    instance holds one connection (statements are short; they take turns).
+    """
 
     def __init__(self, connection: Any, *, placeholder: str):
         self._connection = connection
         self._placeholder = placeholder
+        self._lock = threading.Lock()
 
     @classmethod
     def connect(cls, url: str) -> EmailLedger:
         """Open `url` (sqlite:///path or postgres://...) and create the tables if missing."""
         parts = urlsplit(url)
         if parts.scheme == "sqlite":
-            connection = sqlite3.connect(parts.path, isolation_level=None, timeout=30)
+            connection = sqlite3.connect(
+                parts.path, isolation_level=None, timeout=30, check_same_thread=False
+            )
             ledger = cls(connection, placeholder="?")
         elif parts.scheme in ("postgres", "postgresql"):
             import psycopg  # only a PostgreSQL deployment pays for its import
@@ -62,10 +70,13 @@ class EmailLedger:
     def close(self) -> None:
         self._connection.close()
 
-    def _run(self, sql: str, params: tuple = ()) -> Any:
-        cursor = self._connection.cursor()
-        cursor.execute(sql.replace("%s", self._placeholder), params)
-        return cursor
+    def _run(self, sql: str, params: tuple = ()) -> tuple[int, Any]:
+        """(rows changed, the first row returned or None)."""
+        with self._lock:
+            cursor = self._connection.cursor()
+            cursor.execute(sql.replace("%s", self._placeholder), params)
+            row = cursor.fetchone() if cursor.description else None
+            return cursor.rowcount, row
 
     # dedup ------------------------------------------------------------------------------------
     def claim(self, event_id: str, *, now: float, lease: float) -> tuple[Claim, float]:
@@ -73,16 +84,16 @@ class EmailLedger:
         "busy" (another invocation holds a claim younger than `lease` seconds). A claim older
         than the lease is taken over: its holder died between claiming and marking.
         Returns the outcome and the claim's time (what `release` needs)."""
-        inserted = self._run(
+        inserted, _ = self._run(
             "INSERT INTO order_email_sent (event_id, claimed_at) VALUES (%s, %s) "
             "ON CONFLICT (event_id) DO NOTHING",
             (event_id, now),
-        ).rowcount
+        )
         if inserted:
             return "claimed", now
-        row = self._run(
+        _, row = self._run(
             "SELECT claimed_at, sent_at FROM order_email_sent WHERE event_id = %s", (event_id,)
-        ).fetchone()
+        )
         if row is None:  # released between our insert and this read: the next delivery claims
             return "busy", now
         claimed_at, sent_at = row
@@ -90,11 +101,11 @@ class EmailLedger:
             return "sent", claimed_at
         if claimed_at > now - lease:
             return "busy", claimed_at
-        taken = self._run(
+        taken, _ = self._run(
             "UPDATE order_email_sent SET claimed_at = %s "
             "WHERE event_id = %s AND claimed_at = %s AND sent_at IS NULL",
             (now, event_id, claimed_at),
-        ).rowcount
+        )
         return ("claimed" if taken else "busy"), now
 
     def mark_sent(self, event_id: str, *, now: float) -> None:
@@ -109,9 +120,7 @@ class EmailLedger:
         )
 
     def was_sent(self, event_id: str) -> bool:
-        row = self._run(
-            "SELECT sent_at FROM order_email_sent WHERE event_id = %s", (event_id,)
-        ).fetchone()
+        _, row = self._run("SELECT sent_at FROM order_email_sent WHERE event_id = %s", (event_id,))
         return row is not None and row[0] is not None
 
     # recipients -------------------------------------------------------------------------------
@@ -126,7 +135,7 @@ class EmailLedger:
         )
 
     def recipient_get(self, user_id: int) -> Recipient | None:
-        row = self._run(
+        _, row = self._run(
             "SELECT user_id, email FROM order_email_recipient WHERE user_id = %s", (user_id,)
-        ).fetchone()
+        )
         return Recipient(user_id=row[0], email=row[1]) if row else None

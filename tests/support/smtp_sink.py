@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ class SmtpSink:
 
 @contextmanager
 def smtp_sink() -> Iterator[SmtpSink]:
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs each SMTP line
     sink = SmtpSink()
     sink.port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=sink.port)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control
+.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -62,3 +62,6 @@ bench-events: install  ## relay throughput and commit-to-applied lag vs a raw ba
 
 bench-control: install  ## a route flip on the shared control store, until 3 replicas applied it (needs Redis)
 	@$(BIN)/python benchmarks/bench_control_store.py
+
+bench-functions: install  ## the order-email function's cold start: functions-framework, the Lambda runtime client, import + invoke
+	@$(BIN)/python benchmarks/bench_function_cold_start.py

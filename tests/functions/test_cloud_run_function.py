@@ -181,3 +181,15 @@ def test_an_unknown_customer_is_a_503_the_trigger_retries(function_url, sink):
     assert post_binary(function_url, customer_json()).status == 200
     assert post_binary(function_url, placed).status == 200
     assert [m["Subject"] for m in sink.received()] == ["Order 24 placed"]
+
+
+def test_a_request_that_is_not_a_cloud_event_is_a_400(function_url, sink):
+    response = urllib3.request(
+        "POST",
+        function_url,
+        body=placed_json(25)[1].encode(),
+        retries=False,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status == 400
+    assert sink.received() == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -105,11 +106,19 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # a stopped runtime client drops its long poll: not an error of the API
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def runtime_api_start() -> tuple[RuntimeApi, ThreadingHTTPServer]:
     """Serve in a daemon thread; stop with `server.shutdown()`."""
     api = RuntimeApi(port=free_port())
-    server = ThreadingHTTPServer(("127.0.0.1", api.port), _handler_for(api))
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", api.port), _handler_for(api))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return api, server
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from functions.order_email.runtime import handler_from_env  # noqa: E402
 from tests.functions.builders import customer_json, placed_json  # noqa: E402
-from tests.functions.test_cloud_run_function import framework_command, post_binary  # noqa: E402
+from tests.functions.cloud_events import framework_command, post_binary  # noqa: E402
 from tests.support.lambda_runtime_api import runtime_api_start, sqs_event  # noqa: E402
 from tests.support.processes import free_port, stop_process  # noqa: E402
 from tests.support.smtp_sink import smtp_sink  # noqa: E402

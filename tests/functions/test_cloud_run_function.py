@@ -3,116 +3,19 @@ structured mode, as Eventarc pushes a Pub/Sub message; the email once; 400 and 5
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import subprocess
-import sys
-import uuid
-from pathlib import Path
 
 import pytest
 import urllib3
 
 from tests.functions.builders import customer_json, placed_json
-from tests.support.processes import free_port, stop_process
-from tests.support.wait import wait_port
-
-ROOT = Path(__file__).resolve().parents[2]
-FRAMEWORK = str(Path(sys.executable).with_name("functions-framework"))
-TOPIC = "projects/shop-prod/topics/order-events"
-
-
-def framework_command(port: int) -> list[str]:
-    """How the Cloud Run functions Python runtime serves the function (and so does `make test`)."""
-    return [
-        FRAMEWORK,
-        "--source",
-        "functions/order_email/gcp.py",
-        "--target",
-        "order_email",
-        "--signature-type",
-        "cloudevent",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+from tests.functions.cloud_events import TOPIC, framework_serving, post_binary, post_structured
 
 
 @pytest.fixture
 def function_url(function_env, tmp_path):
-    port = free_port()
-    log = (tmp_path / "functions-framework.log").open("wb")
-    process = subprocess.Popen(
-        framework_command(port),
-        cwd=ROOT,
-        env={**os.environ, **function_env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_port("127.0.0.1", port, timeout=60)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        stop_process(process)
-        log.close()
-
-
-def pubsub_data(envelope_json: str | bytes, *, message_id: str) -> dict:
-    """`google.cloud.pubsub.topic.v1.messagePublished` data: the Pub/Sub message, base64."""
-    raw = envelope_json.encode() if isinstance(envelope_json, str) else envelope_json
-    return {
-        "message": {
-            "data": base64.b64encode(raw).decode(),
-            "messageId": message_id,
-            "publishTime": "2026-12-02T12:00:00.000Z",
-            "attributes": {"event_type": "orders.order_placed.v1"},
-        },
-        "subscription": "projects/shop-prod/subscriptions/eventarc-order-email-sub",
-    }
-
-
-def post_binary(url: str, envelope_json: str | bytes, *, message_id: str | None = None):
-    """Binary mode, as Eventarc delivers: ce-* headers, the Pub/Sub message as the body."""
-    message_id = message_id or uuid.uuid4().hex
-    return urllib3.request(
-        "POST",
-        url,
-        body=json.dumps(pubsub_data(envelope_json, message_id=message_id)).encode(),
-        headers={
-            "Content-Type": "application/json",
-            "ce-specversion": "1.0",
-            "ce-id": message_id,
-            "ce-source": f"//pubsub.googleapis.com/{TOPIC}",
-            "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
-            "ce-time": "2026-12-02T12:00:00.000Z",
-        },
-        timeout=30,
-        retries=False,
-    )
-
-
-def post_structured(url: str, envelope_json: str):
-    """Structured mode: the whole CloudEvent as JSON, its data the envelope itself."""
-    event = json.loads(envelope_json)
-    cloud_event = {
-        "specversion": "1.0",
-        "id": event["event_id"],
-        "source": f"//strangler/{event['origin']}",
-        "type": f"strangler.{event['event_type']}",
-        "datacontenttype": "application/json",
-        "data": event,
-    }
-    return urllib3.request(
-        "POST",
-        url,
-        body=json.dumps(cloud_event).encode(),
-        headers={"Content-Type": "application/cloudevents+json"},
-        timeout=30,
-        retries=False,
-    )
+    with framework_serving(function_env, tmp_path / "functions-framework.log") as url:
+        yield url
 
 
 def test_a_pubsub_cloud_event_emails_once_and_a_redelivery_does_not(function_url, sink):

@@ -14,6 +14,8 @@ from pathlib import Path
 import yaml
 
 from functions.order_email.bundle import bundle_build
+from tests.functions.builders import customer_json, placed_json
+from tests.functions.cloud_events import framework_serving, post_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "functions" / "order_email" / "deploy"
@@ -67,6 +69,10 @@ def test_the_sqs_event_source_reports_partial_batch_failures():
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
         "GetAtt": "OrderEventsDeadLetterQueue.Arn"
     }
+
+
+def test_the_deploy_script_is_valid_shell():
+    subprocess.run(["sh", "-n", str(DEPLOY / "cloud-run.sh")], check=True)
 
 
 def gcloud_commands() -> list[list[str]]:
@@ -129,3 +135,14 @@ def test_the_package_holds_everything_the_entry_points_import_and_no_django(tmp_
     ).stdout.split(" ", 1)
     assert int(out[0]) > 10
     assert out[1].strip() == "[] False True"
+
+
+def test_the_package_serves_the_entry_point_from_its_main_py(tmp_path, function_env, sink):
+    """What Cloud Run functions does with the uploaded folder: main.py, target order_email."""
+    package = bundle_build(tmp_path / "order_email")
+    with framework_serving(
+        function_env, tmp_path / "framework.log", cwd=package, source="main.py"
+    ) as url:
+        assert post_binary(url, customer_json()).status == 200
+        assert post_binary(url, placed_json(51)[1]).status == 200
+    assert [m["Subject"] for m in sink.received()] == ["Order 51 placed"]

@@ -75,7 +75,7 @@ def pubsub_data(envelope_json: str | bytes, *, message_id: str) -> dict:
             "data": base64.b64encode(raw).decode(),
             "messageId": message_id,
             "publishTime": "2026-12-02T12:00:00.000Z",
-            "attributes": {"event_type": "orders.order_placed.v1"},
+            "attributes": {},
         },
         "subscription": "projects/shop-prod/subscriptions/eventarc-order-email-sub",
     }

@@ -4,6 +4,8 @@ event, retry-later when it cannot be sent yet, and contract violations named."""
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -154,3 +156,27 @@ def test_not_json_is_invalid(order_email):
 def test_the_function_refuses_to_start_without_its_settings():
     with pytest.raises(RuntimeError, match="ORDER_EMAIL_DATABASE_URL, ORDER_EMAIL_SMTP_URL"):
         handler_from_env({})
+
+
+def test_instances_racing_on_one_event_send_it_once(function_env, sink):
+    """Eight instances (each its own connection) get the same event at the same moment."""
+    instances = [handler_from_env(function_env) for _ in range(8)]
+    instances[0].handle(customer_json())
+    _, placed = placed_json(13)
+    start = threading.Barrier(len(instances))
+
+    def deliver(instance) -> str:
+        start.wait()
+        try:
+            return instance.handle(placed).status
+        except RetryLater:
+            return "retry later"
+
+    with ThreadPoolExecutor(len(instances)) as pool:
+        outcomes = list(pool.map(deliver, instances))
+    for instance in instances:
+        instance.ledger.close()
+
+    assert outcomes.count("sent") == 1
+    assert set(outcomes) <= {"sent", "duplicate", "retry later"}
+    assert len(sink.received()) == 1

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control cost
+.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions cost
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -65,3 +65,6 @@ bench-control: install  ## a route flip on the shared control store, until 3 rep
 
 cost: install  ## the monolith alone vs the strangled fleet, measured here: memory, processes, latencies, event lag, code (ARGS="--samples 5 --real --json FILE")
 	@$(BIN)/python benchmarks/cost.py $(ARGS)
+
+bench-functions: install  ## the order-email function's cold start: functions-framework, the Lambda runtime client, import + invoke
+	@$(BIN)/python benchmarks/bench_function_cold_start.py

@@ -28,6 +28,10 @@ SUITES: list[tuple[str, str, list[str]]] = [
     ("control", "strangler_proxy.settings", ["tests/control"]),
     ("catalog", "extracted.catalog.settings", ["tests/extracted/catalog"]),
     ("notifications", "extracted.notifications.settings", ["tests/extracted/notifications"]),
+    # The order email as a serverless function (functions/order_email): functions-framework and
+    # AWS's Lambda runtime client started for real; the notifications settings for the test that
+    # compares its email with the service's.
+    ("functions", "extracted.notifications.settings", ["tests/functions"]),
     ("users", "extracted.users.settings", ["tests/extracted/users"]),
     ("orders", "extracted.orders.settings", ["tests/extracted/orders"]),
     ("parity", "monolith.settings", ["tests/parity"]),
@@ -93,11 +97,13 @@ def run_suite(
 # PostgreSQL statements there (servicekit/events/prepared.py). "tutorial" and "e2e": the walk
 # users follow and the one-trace check start what `make run` starts, so they run on PostgreSQL
 # (a fresh database per service, dropped after), RabbitMQ and Redis too (tests/support/fleet.py).
+# "functions": the function's ledger on a fresh PostgreSQL database.
 FULL_REAL_PASS = {
     "monolith",
     "events",
     "catalog",
     "notifications",
+    "functions",
     "orders",
     "users",
     "tutorial",

@@ -15,6 +15,7 @@ RUNTIME = [
     "servicekit",
     "strangler_proxy",
     "contracts",
+    "functions",
     "scripts/run.py",
     "scripts/plan.py",
     "scripts/prometheus.py",

@@ -3,11 +3,13 @@
 from django.db import models
 from django.utils import timezone
 
+from extracted.notifications.notifications import emails
+
 
 class NotificationKind(models.TextChoices):
-    ORDER_PLACED = "order_placed", "Order placed"
-    ORDER_CONFIRMED = "order_confirmed", "Order confirmed"
-    ORDER_CANCELLED = "order_cancelled", "Order cancelled"
+    ORDER_PLACED = emails.ORDER_PLACED, "Order placed"
+    ORDER_CONFIRMED = emails.ORDER_CONFIRMED, "Order confirmed"
+    ORDER_CANCELLED = emails.ORDER_CANCELLED, "Order cancelled"
 
 
 class Recipient(models.Model):

@@ -18,24 +18,12 @@ from django.utils import timezone
 
 from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from contracts.users import UserCreatedV1, UserUpdatedV1
-from extracted.notifications.notifications.models import Notification, NotificationKind, Recipient
+from extracted.notifications.notifications.emails import OrderNotice
+from extracted.notifications.notifications.models import Notification, Recipient
 from servicekit.events.outbox import outbox_enqueue
 from servicekit.migration.ownership import FROZEN, owner_of, owns, require_ownership
 
 ENTITY = "notification"
-
-# The monolith's texts, word for word: a user must not see which side made a notification.
-_TEXT = {
-    NotificationKind.ORDER_PLACED: (
-        "Order {id} placed",
-        "We received your order {id} ({total} {currency}).",
-    ),
-    NotificationKind.ORDER_CONFIRMED: ("Order {id} confirmed", "Your order {id} is confirmed."),
-    NotificationKind.ORDER_CANCELLED: (
-        "Order {id} cancelled",
-        "Your order {id} was cancelled: {reason}.",
-    ),
-}
 
 
 def _key(notification: Notification) -> dict:
@@ -63,9 +51,7 @@ def _read_event(notification: Notification) -> NotificationReadV1:
 
 
 @transaction.atomic
-def notification_for_order(
-    *, user_id: int, kind: str, order_id: int, total: str = "", currency: str = "", reason: str = ""
-) -> tuple[Notification, bool]:
+def notification_for_order(*, notice: OrderNotice) -> tuple[Notification, bool]:
     """Make the notification once per (user, kind, order); a repeat returns the first.
 
     As the owner, the new notification is published and emailed after commit; otherwise this
@@ -75,14 +61,11 @@ def notification_for_order(
     """
     owner = owns(ENTITY)
     held = not owner and owner_of(ENTITY) == FROZEN
-    title, body = (
-        t.format(id=order_id, total=total, currency=currency, reason=reason) for t in _TEXT[kind]
-    )
     notification, created = Notification.objects.get_or_create(
-        user_id=user_id,
-        kind=kind,
-        order_id=order_id,
-        defaults={"title": title, "body": body, "email_due": owner or held},
+        user_id=notice.user_id,
+        kind=notice.kind,
+        order_id=notice.order_id,
+        defaults={"title": notice.title, "body": notice.body, "email_due": owner or held},
     )
     if created and owner:
         outbox_enqueue(_created_event(notification))

@@ -1,0 +1,1 @@
+"""Pieces of the shop packaged as serverless functions (Cloud Run functions, AWS Lambda)."""

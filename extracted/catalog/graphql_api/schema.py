@@ -6,6 +6,8 @@ nested selection (categories with their products and stock) into a fixed number 
 
 from __future__ import annotations
 
+import logging
+
 import strawberry
 import strawberry_django
 from django.core.paginator import EmptyPage, Paginator
@@ -18,6 +20,7 @@ from extracted.catalog.graphql_api.types import CategoryType, ProductPage, Produ
 from extracted.catalog.products import selectors
 from servicekit.web.pagination import PageNumberPagination
 
+logger = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = PageNumberPagination.max_page_size  # the REST list's cap, one number for both
 
@@ -69,7 +72,18 @@ def _is_unexpected(error: GraphQLError) -> bool:
     return error.original_error is not None and not isinstance(error.original_error, GraphQLError)
 
 
-schema = strawberry.Schema(
+class CatalogSchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        """A bug is logged as an error; a client's mistake (a bad document, a refused argument
+        or a limit) is the client's, logged at INFO so it pages nobody."""
+        unexpected = [error for error in errors if _is_unexpected(error)]
+        super().process_errors(unexpected, execution_context)
+        for error in errors:
+            if not _is_unexpected(error):
+                logger.info("graphql request refused: %s", error.message)
+
+
+schema = CatalogSchema(
     query=Query,
     extensions=[
         *limits.extensions(),

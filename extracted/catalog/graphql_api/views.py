@@ -16,7 +16,9 @@ from extracted.catalog.graphql_api.schema import schema
 def graphql_error_response(status: int, code: str, message: str) -> HttpResponse:
     """A request refused before it runs: `{"errors": [...]}` as any GraphQL client reads it."""
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
+    response = HttpResponse(
+        json.dumps(body, separators=(",", ":")), status=status, content_type="application/json"
+    )
     if status == 405:
         response["Allow"] = "GET, POST"
     return response
@@ -42,7 +44,13 @@ class CatalogGraphQLView(GraphQLView):
             return graphql_error_response(400, exc.code, str(exc))
 
     def should_render_graphql_ide(self, request) -> bool:
-        return settings.DEBUG and super().should_render_graphql_ide(request)
+        """A browser's GET with no document, when DEBUG is on; a persisted query's GET carries
+        no `query` either, but its `extensions` name the document to run."""
+        return (
+            settings.DEBUG
+            and request.query_params.get("extensions") is None
+            and super().should_render_graphql_ide(request)
+        )
 
     def parse_http_body(self, request):
         data = super().parse_http_body(request)

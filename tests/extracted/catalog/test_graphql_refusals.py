@@ -3,6 +3,8 @@ with a GraphQL `errors` array, never a 500 or an HTML page."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.management import call_command
 
@@ -148,3 +150,12 @@ def test_the_committed_allow_list_is_current_and_every_document_is_valid():
     for document in persisted.allow_list().values():
         result = schema.execute_sync(document, variable_values={"sku": "NONE-1"})
         assert result.errors is None, (document, result.errors)
+
+
+def test_a_persisted_get_runs_its_document_even_where_graphiql_is_served(client, settings):
+    settings.DEBUG = True
+    catalog_rows(1)
+    extensions = json.dumps(by_hash("CategoriesWithProducts"))
+    answer = client.get(URL, {"extensions": extensions}, HTTP_ACCEPT="*/*")  # as curl sends
+    assert answer["Content-Type"] == "application/json"
+    assert answer.json()["data"]["categories"][0]["slug"] == "kind-0"

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions cost
+.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql cost
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -59,6 +59,9 @@ bench-proxy: install  ## req/s and p50/p99: direct, strangler proxy, nginx, the 
 
 bench-events: install  ## relay throughput and commit-to-applied lag vs a raw baseline (needs PostgreSQL + RabbitMQ)
 	@$(BIN)/python benchmarks/bench_events.py
+
+bench-graphql: install  ## the same catalog reads over REST and GraphQL: p50/p99 and bytes per read
+	@$(BIN)/python benchmarks/bench_graphql.py
 
 bench-control: install  ## a route flip on the shared control store, until 3 replicas applied it (needs Redis)
 	@$(BIN)/python benchmarks/bench_control_store.py

@@ -1,13 +1,17 @@
 """Catalog service settings: the shared service defaults plus who owns catalog data."""
 
 from servicekit.web.django_defaults import reconcile_settings
-from servicekit.web.env import env_str
+from servicekit.web.env import env_bool, env_str
 from servicekit.web.service_settings import service_settings
 
 globals().update(
     service_settings(
         service_name="catalog",
-        apps=["extracted.catalog.products", "extracted.catalog.stock"],
+        apps=[
+            "extracted.catalog.products",
+            "extracted.catalog.stock",
+            "extracted.catalog.graphql_api",
+        ],
         urlconf="extracted.catalog.urls",
         wsgi="extracted.catalog.wsgi.application",
         title="Catalog service API",
@@ -17,6 +21,13 @@ globals().update(
 )
 
 OWNERSHIP_FILE = env_str("OWNERSHIP_FILE", "")
+
+# Only the allow-listed GraphQL documents run (extracted/catalog/graphql_api/persisted.py);
+# on by default in production, off where developers write new queries.
+GRAPHQL_PERSISTED_ONLY = env_bool(
+    "GRAPHQL_PERSISTED_ONLY",
+    default=ENVIRONMENT == "production",  # noqa: F821 (from service_settings)
+)
 
 # Reconciliation with the monolith's copy (servicekit/migration/reconcile.py), periodic in the
 # worker's beat when a staff account is configured for the monolith's export API.

@@ -1,4 +1,5 @@
-"""The catalog service's URLs: the monolith's public catalog paths, health, metrics, docs."""
+"""The catalog service's URLs: the monolith's public catalog paths, GraphQL reads, health,
+metrics, docs."""
 
 from django.urls import include, path
 
@@ -8,6 +9,7 @@ from servicekit.web.urls import api_docs_urls, operational_urls
 urlpatterns = [
     *operational_urls(),
     path("api/v1/", include("extracted.catalog.products.urls")),
+    path("api/v1/graphql/", include("extracted.catalog.graphql_api.urls")),
     *api_docs_urls(),
 ]
 

@@ -170,3 +170,23 @@ def test_the_shipped_routes_file_is_valid():
     table = load_table(STRANGLER_PROXY["ROUTES_FILE"])
     assert table.default_upstream == "monolith"
     assert resolve(table, method="GET", path="/").target == "monolith"
+
+
+def test_the_shipped_table_sends_graphql_reads_to_the_catalog_and_retries_only_gets():
+    from servicekit.web.http_client import may_retry
+    from strangler_proxy.routes import load_table
+    from strangler_proxy.settings import STRANGLER_PROXY
+
+    table = load_table(STRANGLER_PROXY["ROUTES_FILE"])
+    for method in ("GET", "POST"):
+        decision = resolve(table, method=method, path="/api/v1/graphql/")
+        assert (decision.route_name, decision.target, decision.fallback) == (
+            "catalog-graphql",
+            "catalog",
+            None,
+        )
+    # A query over POST is a read the proxy cannot see as one: tried once, unless keyed.
+    assert not may_retry("POST", {})
+    assert may_retry("POST", {"Idempotency-Key": "k"}) and may_retry("GET", {})
+    # Other methods are not GraphQL: they fall through to the monolith's API catch-all.
+    assert resolve(table, method="PUT", path="/api/v1/graphql/").route_name == "api"

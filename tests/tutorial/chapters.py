@@ -27,7 +27,8 @@ class Step:
 
 
 def chapters() -> list[Path]:
-    return sorted(PLAN_DIR.glob("[0-9][0-9]-*.md"))
+    """The numbered chapters in order, then the appendices (each starts where chapter 08 ends)."""
+    return sorted(PLAN_DIR.glob("[0-9][0-9]-*.md")) + sorted(PLAN_DIR.glob("appendix-*.md"))
 
 
 def readme() -> Path:

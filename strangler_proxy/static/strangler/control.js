@@ -436,7 +436,10 @@ function sideLines(route, sides, field) {
   return sides.map((side) => ({
     side,
     points: route.points.filter((p) => p.sides[side] && p.sides[side][field] !== null)
-      .map((p) => ({ at: p.at, value: p.sides[side][field] })),
+      .map((p) => ({
+        at: p.at, value: p.sides[side][field],
+        data: { requests: p.sides[side].requests, errors: p.sides[side].errors },
+      })),
   }));
 }
 
@@ -457,7 +460,8 @@ function renderRoutePlots(doc) {
       const sides = sideOrder(route, doc.default_upstream);
       const compared = route.points.filter((p) => p.compared);
       return el("article", { class: "route-plots", dataset: { route: name } },
-        el("h3", {}, `${name}`, route.candidate ? el("span", { class: "muted" }, ` (candidate ${route.candidate})`) : ""),
+        el("h3", {}, name === "-" ? `no route (the ${doc.default_upstream})` : name,
+          route.candidate ? el("span", { class: "muted" }, ` (candidate ${route.candidate})`) : ""),
         el("div", { class: "plots" },
           splitChart(name, route, doc, sides),
           lineChart("errors", name, `Error rate (5xx) of ${name} per side`, sideLines(route, sides, "error_rate"), doc, pct),

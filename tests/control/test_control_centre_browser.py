@@ -7,6 +7,7 @@ import base64
 import json
 import shutil
 import subprocess
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -95,6 +96,8 @@ def _proxy(tmp_path, jwks_server, upstreams: dict, routes: list[dict], **env: st
         env={
             "STRANGLER_JWKS_URL": f"{jwks_server.url}/.well-known/jwks.json",
             "STRANGLER_HEALTH_CHECKS": "false",
+            # on the real pass breakers live in Redis: this proxy's, not an earlier test's
+            "CACHE_KEY_PREFIX": f"control-test-{uuid.uuid4().hex[:8]}",
             **env,
         },
     ) as proxy:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -17,6 +18,7 @@ import yaml
 
 from tests.proxy.conftest import routes_yaml, upstream_spec
 from tests.proxy.processes import ProxyProcess
+from tests.support.fleet import procfile_fleet
 from tests.support.wait import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -137,12 +139,12 @@ def _send(proxy: ProxyProcess, count: int) -> list[str]:
     ]
 
 
-def _log_in(browser, proxy: ProxyProcess, username: str):
+def _log_in(browser, proxy: ProxyProcess | str, username: str, password: str = "secret"):
     page = browser.new_page()
     page.set_default_timeout(20_000)
-    page.goto(f"{proxy.url}/_strangler/ui/")
+    page.goto(f"{getattr(proxy, 'url', proxy)}/_strangler/ui/")
     page.fill("#login-form input[name=username]", username)
-    page.fill("#login-form input[name=password]", "secret")
+    page.fill("#login-form input[name=password]", password)
     page.click("#login-form button[type=submit]")
     return page
 
@@ -381,3 +383,20 @@ def test_the_plots_draw_what_went_through_the_proxy(canary_fleet, browser, tmp_p
     screenshot = tmp_path / "control-centre-plots.png"
     page.screenshot(path=str(screenshot), full_page=True)
     print(f"control centre screenshot: {screenshot}")
+
+
+def test_every_service_of_the_real_fleet_shows_its_outbox_lag(browser, tmp_path):
+    """What `make run` starts: the five services' own /metrics, found from the proxy's routes."""
+    from playwright.sync_api import expect
+
+    with procfile_fleet(tmp_path, env={"STRANGLER_CONTROL_SERIES_STEP": "0.5"}) as fleet_env:
+        page = _log_in(browser, fleet_env["PROXY"], "staff", "staff-demo-pass")
+        for service in ("monolith", "catalog", "notifications", "orders", "users"):
+            row = page.locator(f'#outbox tr[data-service="{service}"]')
+            expect(row.locator("td").nth(1)).to_have_text(re.compile(r"^\d+(\.\d+)?$"))
+            expect(row.locator("td").nth(2)).to_have_text(re.compile(r"^\d+\.\d s$"))
+            line = page.locator(f'#outbox-plot .point[data-side="{service}"]')
+            expect(line.first).to_have_attribute("data-value", re.compile(r"^\d+(\.\d+)?$"))
+        screenshot = tmp_path / "control-centre-fleet.png"
+        page.screenshot(path=str(screenshot), full_page=True)
+        print(f"control centre screenshot: {screenshot}")

@@ -24,8 +24,6 @@ from strangler_proxy.lifecycle.evaluator import host_lock
 from strangler_proxy.lifecycle.evidence import (
     Counter,
     Snapshot,
-    buckets,
-    counter_key,
     delta,
     quantile_ms,
     snapshot_from_samples,
@@ -144,28 +142,30 @@ def _rate(part: float, whole: float) -> float | None:
 
 
 def _by_route(window: Snapshot) -> dict[str, dict[str, Any]]:
-    """Per route: requests and errors (5xx or no answer) per upstream, shadow results."""
+    """Per route, in one pass over the window: requests and errors (5xx or no answer) and the
+    latency histogram per upstream, shadow results."""
     out: dict[str, dict[str, Any]] = {}
     for key, value in window.items():
         if not value:
             continue
         kind, route, *rest = key.split("|")
-        row = out.setdefault(route, {"sides": {}, "cmp": {}})
+        row = out.setdefault(route, {"sides": {}, "latency": {}, "cmp": {}})
         if kind == Counter.REQUESTS:
             side = row["sides"].setdefault(rest[0], {"requests": 0, "errors": 0})
             side["requests"] += int(value)
             if int(rest[1]) == 0 or int(rest[1]) >= 500:
                 side["errors"] += int(value)
+        elif kind == Counter.LATENCY:
+            row["latency"].setdefault(rest[0], {})[float(rest[1])] = value
         elif kind == Counter.COMPARISONS:
             row["cmp"][rest[0]] = row["cmp"].get(rest[0], 0) + int(value)
     return out
 
 
-def _route_point(at: float, window: Snapshot, route: str, counts: dict[str, Any]) -> dict:
+def _route_point(at: float, counts: dict[str, Any]) -> dict:
     sides = {}
     for side, n in sorted(counts["sides"].items()):
-        latency = buckets(window, counter_key(Counter.LATENCY, route, side, ""))
-        p99 = quantile_ms(latency)
+        p99 = quantile_ms(counts["latency"].get(side, {}))
         sides[side] = {
             **n,
             "error_rate": _rate(n["errors"], n["requests"]),
@@ -183,18 +183,38 @@ def _route_point(at: float, window: Snapshot, route: str, counts: dict[str, Any]
     }
 
 
+# Stored samples never change: each worker keeps the points between two of them, so a poll
+# computes only the pairs sampled since the last one (bounded: an hour of samples, twice).
+_POINTS: dict[tuple[float, float, float], dict[str, dict]] = {}
+_POINTS_KEPT = 1440
+
+
+def _points_between(before: Sample, after: Sample) -> dict[str, dict]:
+    key = (before.at, after.at, sum(after.counters.values()) - sum(before.counters.values()))
+    points = _POINTS.get(key)
+    if points is None:
+        points = {}
+        for route, counts in sorted(_by_route(delta(after.counters, before.counters)).items()):
+            point = _route_point(after.at, counts)
+            if point["sides"] or point["compared"]:
+                points[route] = point
+        if len(_POINTS) >= _POINTS_KEPT:
+            for old in sorted(_POINTS)[: _POINTS_KEPT // 2]:
+                _POINTS.pop(old, None)
+        _POINTS[key] = points
+    return points
+
+
 def series_document(
     samples: list[Sample], *, routes: dict[str, str | None], upstreams: list[str]
 ) -> dict[str, Any]:
-    """Points between consecutive samples: per route (`routes` maps a name to its candidate),
-    per upstream its breaker state, per service its outbox lag at each sample."""
+    """Points between consecutive samples where a route had traffic or shadow comparisons (a
+    route idle all along has none): per route (`routes` maps a name to its candidate), per
+    upstream its breaker state, per service its outbox lag at each sample."""
     per_route: dict[str, list[dict]] = {name: [] for name in routes}
     for before, after in pairwise(samples):
-        window = delta(after.counters, before.counters)
-        counted = _by_route(window)
-        for route in sorted(set(per_route) | set(counted)):
-            counts = counted.get(route, {"sides": {}, "cmp": {}})
-            per_route.setdefault(route, []).append(_route_point(after.at, window, route, counts))
+        for route, point in _points_between(before, after).items():
+            per_route.setdefault(route, []).append(point)
     route_rows = {}
     for route, points in per_route.items():
         totals: dict[str, dict[str, int]] = {}

@@ -83,8 +83,9 @@ def test_points_are_the_increase_per_side_between_samples():
     categories = doc["routes"]["categories"]["points"][0]
     assert (categories["compared"], categories["mismatches"]) == (3, 2)
     assert categories["mismatch_rate"] == 0.6667
-    # a route with no traffic has points without sides; the breaker and outbox per sample
-    assert doc["routes"]["idle"]["points"][0]["sides"] == {}
+    # a route with no traffic has no points; the breaker and outbox per sample
+    assert doc["routes"]["idle"] == {"candidate": None, "totals": {}, "points": []}
+    assert [p["at"] for p in doc["routes"]["categories"]["points"]] == [105.0]
     assert [b["state"] for b in doc["breakers"]["catalog"]] == ["closed", "open", "open"]
     assert [b["state"] for b in doc["breakers"]["monolith"]] == ["closed"] * 3
     assert doc["outbox"]["catalog"] == [
@@ -93,6 +94,13 @@ def test_points_are_the_increase_per_side_between_samples():
         {"at": 110.0, "error": "HTTP 500"},
     ]
     assert (doc["samples"], doc["from"], doc["to"]) == (3, 100.0, 110.0)
+    # and a worker asked again (its points kept) answers the same
+    again = series_document(
+        [first, second, third],
+        routes={"products": "catalog", "categories": "catalog", "idle": None},
+        upstreams=["monolith", "catalog"],
+    )
+    assert again == doc
 
 
 def test_a_restarted_proxy_counts_from_zero_and_one_sample_draws_nothing():

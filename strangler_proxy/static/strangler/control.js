@@ -497,7 +497,11 @@ function renderOutboxPlot(doc) {
   holder.replaceChildren(chart);
 }
 
+let seriesAt = 0;
+let seriesEvery = 0;
+
 function renderSeries(doc) {
+  seriesEvery = Math.max(POLL_MS, doc.step_seconds * 1000) - 100;
   renderRoutePlots(doc);
   renderOutboxPlot(doc);
   document.body.dataset.seriesSamples = String(doc.samples);
@@ -521,7 +525,10 @@ async function refresh() {
     }
     api("/_strangler/outbox").then(renderOutbox).catch(() => {});
     api("/_strangler/reconcile").then(renderReconcile).catch(() => {});
-    api("/_strangler/series?points=120").then(renderSeries).catch(() => {});
+    if (Date.now() - seriesAt >= seriesEvery) {  // new points come once a sample step
+      seriesAt = Date.now();
+      api("/_strangler/series?points=120").then(renderSeries).catch(() => {});
+    }
   } catch (error) {
     if (error.message !== "unauthorised") setStatus(`refresh failed: ${error.message}`, true);
   }

@@ -61,6 +61,8 @@ class ProxyConfig:
     nginx_listen: str = "127.0.0.1:8080"
     nginx_client_timeout: float = 10.0  # seconds for a client's headers, and between body reads
     nginx_comparator: str = ""  # the Python proxy's URL: nginx mirrors shadow routes' reads there
+    # nginx's JSON access log (access.log under its prefix): the lifecycle gates count it too
+    nginx_access_log: str = ""
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> ProxyConfig:

@@ -30,7 +30,9 @@ from strangler_proxy.export import publish as nginx_plane
 from strangler_proxy.lifecycle.controller import Controller
 from strangler_proxy.lifecycle.evaluator import Evaluator
 from strangler_proxy.lifecycle.evidence import Snapshot, local_snapshot
+from strangler_proxy.lifecycle.nginx_log import AccessLogCounters, combined
 from strangler_proxy.lifecycle.store import LifecycleStore
+from strangler_proxy.routes.file import load_live_table
 from strangler_proxy.shadow.store import DiffStore, capture_store
 
 if TYPE_CHECKING:
@@ -57,11 +59,22 @@ def build_controller(
     routes_file: str | os.PathLike[str] | Document,
     folder: Path,
     read_snapshot: Callable[[], Snapshot],
+    nginx_access_log: str | None = None,
 ) -> Controller:
     nginx_plane.install()  # the lifecycle gates' moves regenerate the nginx plane too
+    access_log = nginx_access_log if nginx_access_log is not None else _configured_access_log()
+    if access_log:  # the nginx plane serves (some of) the traffic: its log is evidence too
+        counters = AccessLogCounters(access_log, lambda: load_live_table(routes_file))
+        read_snapshot = combined(read_snapshot, counters)
     return Controller(
         routes_file=routes_file, store=LifecycleStore(folder), read_snapshot=read_snapshot
     )
+
+
+def _configured_access_log() -> str:
+    from strangler_proxy.config import current
+
+    return current().nginx_access_log if settings.configured else ""
 
 
 def build_capture(*, path: Path, redis: Any | None, redis_prefix: str) -> DiffStore:
@@ -174,6 +187,7 @@ class Runtime:
             routes_file=self.proxy.source.document,
             folder=self.config.lifecycle_folder,
             read_snapshot=local_snapshot,
+            nginx_access_log=self.config.nginx_access_log,
         )
 
 

@@ -101,6 +101,7 @@ STRANGLER_PROXY = {
     "NGINX_RELOAD": env_str("STRANGLER_NGINX_RELOAD", ""),
     "NGINX_LISTEN": env_str("STRANGLER_NGINX_LISTEN", default("nginx_listen")),
     "NGINX_COMPARATOR": env_str("STRANGLER_NGINX_COMPARATOR", ""),
+    "NGINX_ACCESS_LOG": env_str("STRANGLER_NGINX_ACCESS_LOG", ""),
     "NGINX_CLIENT_TIMEOUT": float(
         env_str("STRANGLER_NGINX_CLIENT_TIMEOUT", str(default("nginx_client_timeout")))
     ),

@@ -48,6 +48,8 @@ class Stream:
 
 # A proxy worker re-reads the routes file at most a second after it changed (on its next request);
 # flipping the owner later than that means no worker still routes the entity to the old owner.
+# With a shared control store the flip itself returns once every live replica applied it
+# (`Routes.confirms_applied`), and nothing is left to wait for.
 ROUTES_RELOAD = 1.5
 
 
@@ -60,7 +62,12 @@ class HandoverRefused(RuntimeError):
 
 
 class Routes(Protocol):
-    """The proxy's route table as a handover sees it (servicekit.migration.proxy_routes)."""
+    """The proxy's route table as a handover sees it (servicekit.migration.proxy_routes).
+
+    `confirms_applied`: `set_mode` returns only once every proxy replica serves the change (a
+    shared control store); otherwise replicas pick it up within their reload interval."""
+
+    confirms_applied: bool
 
     def show(self, name: str) -> dict[str, Any]: ...
 
@@ -68,6 +75,8 @@ class Routes(Protocol):
 
 
 class _NoRoutes:
+    confirms_applied = True
+
     def show(self, name: str) -> dict[str, Any]:
         raise LookupError(name)
 
@@ -171,7 +180,7 @@ def handover(
         for name, mode in target.items():
             moved[name] = before[name]
             _routes_set(routes, {name: mode}, report)
-        if moved:
+        if moved and not routes.confirms_applied:
             time.sleep(routes_reload)
         ownership_set(entity, to)
         report(f"{entity}: now owned by {to}")

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from servicekit.web.control_store.settings import control_settings
+
 # The folder holding `servicekit/` and `strangler_proxy/`, for the child's import path.
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,6 +36,12 @@ class ProxyRoutes:
         self.routes_file = routes_file
         self.python = python
         self.timeout = timeout
+
+    @property
+    def confirms_applied(self) -> bool:
+        """The child writes the shared control store and waits for every replica (exit 3 if
+        one lags); with the routes file, workers reload within their interval instead."""
+        return bool(control_settings().store)
 
     def _run(self, *args: str) -> str:
         command = [self.python, "-m", "strangler_proxy", "routes", *args]

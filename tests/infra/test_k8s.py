@@ -17,6 +17,7 @@ import yaml
 
 from servicekit.web.ports import path_of
 from tests.infra import fleet
+from tests.support import gateway_api
 
 ROOT = fleet.ROOT
 K8S_VERSION = "1.30.0"
@@ -71,8 +72,14 @@ def test_there_are_dev_and_prod_overlays():
 @pytest.mark.parametrize("target", TARGETS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_rendered_manifest_matches_its_schema(target):
     problems = []
-    for doc in render(target):
+    docs = render(target)
+    gateway_docs = [d for d in docs if d["apiVersion"].startswith("gateway.networking.k8s.io/")]
+    if gateway_docs:
+        problems += gateway_api.problems(gateway_docs)
+    for doc in docs:
         name = f"{doc['kind']}/{doc['metadata']['name']}"
+        if doc in gateway_docs:
+            continue
         if doc["apiVersion"].startswith("keda.sh/"):
             errors = [
                 e.message for e in jsonschema.Draft202012Validator(KEDA_SCHEMA).iter_errors(doc)

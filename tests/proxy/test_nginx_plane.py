@@ -16,8 +16,12 @@ import pytest
 import urllib3
 
 from strangler_proxy.export.nginx import NginxOptions, render
+from strangler_proxy.lifecycle.evidence import Counter, counter_key, evidence_for
+from strangler_proxy.lifecycle.nginx_log import AccessLogCounters
+from strangler_proxy.lifecycle.stages import EXTRACTED
 from strangler_proxy.routes import load_table, parse_table, resolve
 from strangler_proxy.routes.resolve import in_canary, murmur2
+from strangler_proxy.runtime import build_controller
 from tests.proxy.conftest import ADMIN_TOKEN, routes_yaml, upstream_spec, write_routes
 from tests.proxy.fakes import FakeUpstream
 from tests.proxy.nginx_plane import NginxPlane, nginx_binary, nginx_test
@@ -651,3 +655,99 @@ def test_a_change_through_the_admin_api_regenerates_and_reloads(tmp_path, make_p
     assert marker.exists()
     checked = nginx_test(nginx_binary(), conf.parent, conf)
     assert checked.returncode == 0, checked.stderr
+
+
+# --- the lifecycle gates' evidence from nginx's access log -------------------------------------
+
+
+def test_the_lifecycle_gates_count_what_nginx_served(tmp_path, start_upstream, upstreams):
+    # given: a candidate that fails one request in three, a route that falls back for reads
+    served = {"n": 0}
+
+    def flaky(handler, record):
+        served["n"] += 1
+        return (500, b'{"boom": 1}') if served["n"] % 3 == 0 else None
+
+    candidate = start_upstream("candidate", flaky)
+    ups = {
+        "monolith": _spec(upstreams["monolith"]),
+        "service": _spec(candidate),
+        "dead": _spec(DEAD),
+    }
+    routes = [
+        {"name": "items", "prefix": "/api/items/", "mode": "extracted", "upstream": "service"},
+        {
+            "name": "down",
+            "prefix": "/api/down/",
+            "mode": "extracted",
+            "upstream": "dead",
+            "fallback": "monolith",
+        },
+        {"name": "rest", "prefix": "/", "mode": "monolith", "upstream": "service"},
+    ]
+    with _plane(tmp_path, ups, routes) as plane:
+        # when: 9 reads on the candidate, 4 that fall back, 5 on the primary
+        statuses = [pool.request("GET", f"{plane.url}/api/items/{i}").status for i in range(9)]
+        fell = [pool.request("GET", f"{plane.url}/api/down/{i}").status for i in range(4)]
+        for i in range(5):
+            assert pool.request("GET", f"{plane.url}/page/{i}").status == 200
+        log = plane.folder / "access.log"
+        wait_for(lambda: len(log.read_text().splitlines()) >= 18, timeout=10, what="18 log lines")
+
+        # then: the gates' evidence is what nginx served, read from its log alone
+        controller = build_controller(
+            routes_file=plane.routes,
+            folder=tmp_path / "lifecycle",
+            read_snapshot=dict,  # no Python proxy served anything
+            nginx_access_log=str(log),
+        )
+        window = controller.read_snapshot()
+    assert statuses.count(500) == 3 and fell == [200] * 4
+
+    def evidence(route: str, upstream: str):
+        return evidence_for(
+            window,
+            route=route,
+            stage=EXTRACTED,
+            candidate=upstream,
+            primary="monolith",
+            window_seconds=60,
+        )
+
+    items = evidence("items", "service")
+    assert (items.requests, items.errors) == (9, 3)
+    assert items.p99_ms is not None and items.p99_ms > 0
+    down = evidence("down", "dead")
+    assert (down.requests, down.errors) == (4, 4)  # every one fell back: the candidate failed
+    assert window[counter_key(Counter.REQUESTS, "rest", "monolith", "200")] == 5
+    # a restarted reader counts the same from the file; a truncated file starts again
+    again = AccessLogCounters(log, lambda: load_table(plane.routes))
+    assert again() == window
+    log.write_text("")
+    assert again() == {}
+
+
+def test_the_access_log_reader_skips_what_it_cannot_read(tmp_path):
+    table = parse_table(
+        routes_yaml(
+            {"monolith": upstream_spec("http://127.0.0.1:9"), "svc": upstream_spec(DEAD)},
+            [{"name": "r", "prefix": "/r/", "mode": "extracted", "upstream": "svc"}],
+        )
+    )
+    log = tmp_path / "access.log"
+    good = {"route": "r", "side": "candidate", "status": 200, "duration": 0.002, "upstream": "-"}
+    log.write_text(
+        "not json\n"
+        + json.dumps({"route": "r"})
+        + "\n"
+        + json.dumps({**good, "route": "gone"})
+        + "\n"
+        + json.dumps(good)
+        + "\n"
+        + json.dumps(good)[:20]  # a line nginx is still writing
+    )
+    counters = AccessLogCounters(log, lambda: table)
+    assert counters()[counter_key(Counter.REQUESTS, "r", "svc", "200")] == 1
+    with log.open("a") as handle:
+        handle.write(json.dumps(good)[20:] + "\n")
+    assert counters()[counter_key(Counter.REQUESTS, "r", "svc", "200")] == 2

@@ -230,3 +230,53 @@ def test_the_takeover_command_takes_its_routes(routes_file, monkeypatch):
     assert owner_of("product") == "catalog"
     assert [route_mode(routes_file, name) for name in WRITE_ROUTES] == ["extracted", "extracted"]
     assert "route catalog-products-write: extracted" in out.getvalue()
+
+
+class MemoryRoutes:
+    """Routes in memory; `confirms_applied` as a shared control store's flips report it."""
+
+    def __init__(self, *, confirms_applied: bool):
+        self.confirms_applied = confirms_applied
+        self.modes = dict.fromkeys(WRITE_ROUTES, "monolith")
+
+    def show(self, name):
+        return {"mode": self.modes[name], "upstream": "catalog"}
+
+    def set_mode(self, name, mode):
+        self.modes[name] = mode
+
+
+@pytest.mark.parametrize("confirms_applied", [True, False])
+def test_the_owner_flips_without_waiting_when_every_replica_confirmed_the_routes(
+    confirms_applied, monkeypatch
+):
+    # given: a flip that returns once every replica applied it (or one that does not say)
+    cursor("category", "kitchen", 1)
+    slept: list[float] = []
+    monkeypatch.setattr("servicekit.migration.handover.time.sleep", slept.append)
+    routes = MemoryRoutes(confirms_applied=confirms_applied)
+
+    # when
+    handover(
+        entity="product",
+        to="catalog",
+        consumer="catalog",
+        export=export([]),
+        streams=STREAMS,
+        grace=0,
+        routes=routes,
+        route_names=WRITE_ROUTES,
+        routes_reload=7.25,
+    )
+
+    # then: the reload interval is waited only when nobody confirmed the routes were applied
+    assert owner_of("product") == "catalog"
+    assert routes.modes == dict.fromkeys(WRITE_ROUTES, "extracted")
+    assert (7.25 in slept) is not confirms_applied
+
+
+def test_proxy_routes_confirm_applied_only_on_the_shared_control_store(monkeypatch):
+    monkeypatch.delenv("STRANGLER_CONTROL_STORE", raising=False)
+    assert ProxyRoutes().confirms_applied is False
+    monkeypatch.setenv("STRANGLER_CONTROL_STORE", "redis://127.0.0.1:6379/0")
+    assert ProxyRoutes().confirms_applied is True

@@ -43,6 +43,8 @@ class ProxyConfig:
     lifecycle_dir: str = ""  # default: the folder of the shadow diffs
     lifecycle_evaluator: bool = False
     lifecycle_interval: float = 5.0
+    # the control centre's plots: seconds between samples of counters, breakers, outbox lag
+    control_series_step: float = 5.0
     # X-Strangler-Canary: off; when on, only from admin/staff tokens or with the secret
     trust_canary_header: bool = False
     canary_secret: str = ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,9 @@ from django.dispatch import receiver
 
 from servicekit.web.control_store import Document, control_document, leader_lease
 from servicekit.web.env import data_dir
-from strangler_proxy.config import ProxyConfig
+from strangler_proxy.config import ProxyConfig, current
+from strangler_proxy.control.outbox_lag import outbox_lag
+from strangler_proxy.control.series import Sample, Sampler, SeriesStore, sample_from_metrics
 from strangler_proxy.export import publish as nginx_plane
 from strangler_proxy.lifecycle.controller import Controller
 from strangler_proxy.lifecycle.evaluator import Evaluator
@@ -155,6 +158,30 @@ class Runtime:
         self.outbox_http = urllib3.PoolManager(num_pools=8, maxsize=2)
 
     @functools.cached_property
+    def series(self) -> SeriesStore:
+        return SeriesStore(self.config.lifecycle_folder)
+
+    def metrics_targets(self) -> dict[str, str]:
+        """Each upstream's first instance: where its Prometheus `/metrics` is read."""
+        self.proxy.table()
+        return {
+            name: runtime.pool.snapshot()[0]["url"]
+            for name, runtime in self.proxy.upstreams.all().items()
+            if runtime.pool.snapshot()
+        }
+
+    def read_sample(self) -> Sample:
+        """The control centre's sample now: this host's counters and breakers, every
+        upstream's outbox lag."""
+        from servicekit.web.metrics import registry_for_scrape
+
+        return sample_from_metrics(
+            time.time(),
+            (s for m in registry_for_scrape().collect() for s in m.samples),
+            outbox_lag(self.metrics_targets(), http=self.outbox_http),
+        )
+
+    @functools.cached_property
     def lifecycle(self) -> Controller:
         return build_controller(
             routes_file=self.proxy.source.document,
@@ -207,6 +234,22 @@ def _start_evaluator(runtime: Runtime) -> None:
         lease=leader_lease("lifecycle", settings=runtime.config.control),
     ).start_thread()
     _evaluator_started = True
+
+
+def start_series_sampler() -> None:
+    """In a served proxy's worker (strangler_proxy.wsgi): every worker competes for the host's
+    sampler lock; the holder samples every `control_series_step` s (0: never), off the request
+    path, building the runtime on its first sample."""
+    config = current()
+    if config.control_series_step <= 0:
+        return
+    folder = config.lifecycle_folder
+    Sampler(
+        SeriesStore(folder),
+        read=lambda: get_runtime().read_sample(),
+        lock_path=folder / "control-series.lock",
+        step=config.control_series_step,
+    ).start_thread()
 
 
 @receiver(setting_changed)

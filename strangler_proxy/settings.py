@@ -84,6 +84,9 @@ STRANGLER_PROXY = {
     "LIFECYCLE_INTERVAL": float(
         env_str("STRANGLER_LIFECYCLE_INTERVAL", str(default("lifecycle_interval")))
     ),
+    "CONTROL_SERIES_STEP": float(
+        env_str("STRANGLER_CONTROL_SERIES_STEP", str(default("control_series_step")))
+    ),
     "TRUST_CANARY_HEADER": env_bool(
         "STRANGLER_TRUST_CANARY_HEADER", default=default("trust_canary_header")
     ),

@@ -22,6 +22,7 @@ admin_patterns = [
     path("_strangler/inventory", views.inventory_view),
     path("_strangler/outbox", views.outbox),
     path("_strangler/reconcile", views.reconcile),
+    path("_strangler/series", views.series),
     path("_strangler/ui/", page.control_centre),
     path("_strangler/ui/control.js", page.control_centre_script),
     path("_strangler/ui/control.css", page.control_centre_style),

@@ -32,3 +32,8 @@ if settings.STRANGLER_PROXY["CONTROL_STORE"]:
     from strangler_proxy.runtime import get_runtime
 
     get_runtime()
+
+# The control centre's plots are sampled by one worker per host, never on the request path.
+from strangler_proxy.runtime import start_series_sampler  # noqa: E402
+
+start_series_sampler()

@@ -16,6 +16,7 @@ from servicekit.web.http_client import breaker_retry_after
 from servicekit.web.metrics import registry_for_scrape
 from strangler_proxy.control import read_models, route_inventory
 from strangler_proxy.control.outbox_lag import outbox_lag, reconcile_drift
+from strangler_proxy.control.series import series_document
 from strangler_proxy.lifecycle.evidence import local_snapshot
 from strangler_proxy.lifecycle.policy import LifecycleError
 from strangler_proxy.routes.file import route_update
@@ -174,28 +175,48 @@ def inventory_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"summary": route_inventory.summary(rows), "endpoints": rows})
 
 
-def _metrics_targets() -> dict[str, str]:
-    """Each upstream's first instance: where its Prometheus `/metrics` is read."""
-    proxy = get_proxy()
-    proxy.table()
-    return {
-        name: runtime.pool.snapshot()[0]["url"]
-        for name, runtime in proxy.upstreams.all().items()
-        if runtime.pool.snapshot()
-    }
-
-
 @admin_required
 def outbox(request: HttpRequest) -> JsonResponse:
     """Outbox lag per upstream, read from each one's Prometheus `/metrics` (first instance)."""
+    runtime = get_runtime()
     return JsonResponse(
-        {"services": outbox_lag(_metrics_targets(), http=get_runtime().outbox_http)}
+        {"services": outbox_lag(runtime.metrics_targets(), http=runtime.outbox_http)}
     )
 
 
 @admin_required
 def reconcile(request: HttpRequest) -> JsonResponse:
     """Reconciliation drift per upstream and entity (`strangler_reconcile_drift`)."""
+    runtime = get_runtime()
     return JsonResponse(
-        {"services": reconcile_drift(_metrics_targets(), http=get_runtime().outbox_http)}
+        {"services": reconcile_drift(runtime.metrics_targets(), http=runtime.outbox_http)}
+    )
+
+
+MAX_POINTS = 720
+
+
+@admin_required
+def series(request: HttpRequest) -> JsonResponse:
+    """The plots' data: per route and side, breaker and service, over the last `points` samples
+    (default 120; one every STRANGLER_CONTROL_SERIES_STEP seconds, taken by one worker)."""
+    try:
+        points = int(request.GET.get("points", 120))
+        if not 2 <= points <= MAX_POINTS:
+            raise ValueError
+    except ValueError:
+        return _problem(400, "invalid", f"points must be a whole number from 2 to {MAX_POINTS}.")
+    runtime = get_runtime()
+    table = get_proxy().table()
+    document = series_document(
+        runtime.series.latest(points),
+        routes={route.name: route.upstream for route in table.routes},
+        upstreams=list(table.upstreams),
+    )
+    return JsonResponse(
+        {
+            **document,
+            "step_seconds": runtime.config.control_series_step,
+            "default_upstream": table.default_upstream,
+        }
     )

@@ -15,6 +15,20 @@ from strangler_proxy.lifecycle.controller import Controller, RouteStatus
 logger = logging.getLogger("strangler_proxy.lifecycle")
 
 
+def host_lock(path: Path) -> Any:
+    """The open lock file when this process now holds `path`'s lock, else None (never waits).
+
+    Held for as long as the process keeps the handle: one leader per host, released when the
+    process dies (unlike servicekit.web.files.file_lock, which guards one update)."""
+    handle = open(path, "a")  # noqa: SIM115  (held while this process leads)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
 class LeaderLease(Protocol):
     """A lease in the shared control store (servicekit.web.control_store): `hold()` takes or
     renews it and says whether this process leads; it expires `ttl` s after the last renewal."""
@@ -62,13 +76,9 @@ class Evaluator:
             return leading
         if self._handle is not None:
             return True
-        handle = open(self.lock_path, "a")  # noqa: SIM115  (held while this process leads)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
+        self._handle = host_lock(self.lock_path)
+        if self._handle is None:
             return False
-        self._handle = handle
         logger.info("lifecycle evaluator leads in pid %d", os.getpid())
         return True
 

@@ -106,7 +106,8 @@ class Evidence:
         return {**asdict(self), "stage": str(self.stage)}
 
 
-def _buckets(window: Snapshot, prefix: str) -> dict[float, float]:
+def buckets(window: Snapshot, prefix: str) -> dict[float, float]:
+    """A histogram's cumulative counts by upper bound, from the keys under `prefix`."""
     out: dict[float, float] = {}
     for key, value in window.items():
         if key.startswith(prefix):
@@ -144,7 +145,7 @@ def evidence_for(
             compared=compared,
             mismatches=failing,
             mismatch_rate=failing / compared if compared else None,
-            p99_ms=quantile_ms(_buckets(window, counter_key(Counter.SHADOW_LATENCY, route, ""))),
+            p99_ms=quantile_ms(buckets(window, counter_key(Counter.SHADOW_LATENCY, route, ""))),
             primary_requests=primary_requests,
             **common,
         )
@@ -168,7 +169,7 @@ def evidence_for(
         requests=requests,
         errors=errors + fell_back,
         error_rate=(errors + fell_back) / requests if requests else None,
-        p99_ms=quantile_ms(_buckets(window, counter_key(Counter.LATENCY, route, candidate, ""))),
+        p99_ms=quantile_ms(buckets(window, counter_key(Counter.LATENCY, route, candidate, ""))),
         primary_requests=primary_requests - (fell_back if primary else 0),
         **common,
     )

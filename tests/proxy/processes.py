@@ -39,6 +39,9 @@ class ProxyProcess:
             "STRANGLER_PROXY_WORKERS": str(workers),
             "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "prom"),
             "LOG_JSON": "false",
+            # the control centre's sampler reads every upstream's /metrics: off, so a fake
+            # upstream sees only what a test sends (a test of the plots turns it on)
+            "STRANGLER_CONTROL_SERIES_STEP": "0",
             **(env or {}),
         }
         self.log = data_dir / f"{name}.log"

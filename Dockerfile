@@ -40,6 +40,7 @@ COPY --chown=root:root contracts ./contracts
 COPY --chown=root:root monolith ./monolith
 COPY --chown=root:root strangler_proxy ./strangler_proxy
 COPY --chown=root:root extracted ./extracted
+COPY --chown=root:root functions ./functions
 COPY --chown=root:root deploy/container ./deploy/container
 # WhiteNoise serves static files through the finders: no collectstatic step.
 USER app

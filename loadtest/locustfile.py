@@ -219,8 +219,8 @@ class Staff(ShopUser):
     wait_time = between(1, 3)
 
     def begin(self) -> None:
-        self.shop.login(*STAFF)
         self.prices: dict[str, Decimal] = {}
+        self.shop.login(*STAFF)
         for sku in LOAD_SKUS:
             found = self.shop.call(
                 "GET", f"/api/v1/products/{sku}/", what="/api/v1/products/{sku}/", expect=(404,)

@@ -221,7 +221,9 @@ class ShopClient:
 
     def register(self, prefix: str = "load") -> dict:
         username = unique_name(prefix)
-        password = f"{username}-Pass-{uuid.uuid4().hex[:8]}"
+        # Nothing of the username in it: Django's similarity validator refuses a password that
+        # shares enough characters with the username or the email (about 2 in 100 did).
+        password = f"Pw-{uuid.uuid4().hex}"
         user = self.call(
             "POST",
             "/api/v1/users/",
@@ -284,4 +286,13 @@ def _code(response: requests.Response) -> str:
         body = response.json()
     except ValueError:
         return response.headers.get("Content-Type", "")
-    return str(body.get("code", "")) if isinstance(body, dict) else ""
+    if not isinstance(body, dict):
+        return ""
+    # a validation error names its fields: "validation_error (password: password_too_similar)"
+    fields = [
+        f"{e.get('field')}: {e.get('code')}"
+        for e in body.get("errors") or []
+        if isinstance(e, dict)
+    ]
+    code = str(body.get("code", ""))
+    return f"{code} ({', '.join(fields)})" if fields else code

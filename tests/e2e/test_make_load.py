@@ -5,8 +5,8 @@ The fleet is what `make run` starts (tests/support/fleet.py); `make load` runs L
 the catalog's read routes to the catalog service and back with chapter 04's commands, and the
 proxy's traffic counts show the load's reads answered by each side in turn. Once Locust's
 statistics (its CSV, rewritten every second) show every kind of request of the mix, the run is
-ended as Ctrl-C would (SIGTERM: Locust writes its final statistics), so a fast machine takes
-less time and a slow one is not cut short. The statistics must show not one failure: no 5xx,
+ended with SIGTERM (Locust stops its users and writes its final statistics), so a fast machine
+takes less time and a slow one is not cut short. The statistics must show not one failure: no 5xx,
 no connection error, no 4xx a correct client could not have expected.
 """
 

@@ -1,12 +1,13 @@
 # The README's commands. `make run` and `make test` install what they need themselves.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-# make load: the proxy it drives (the tutorial's `eval "$(scripts/plan.py env)"` exports PROXY)
-# and Locust's own options, e.g. ARGS="--headless -u 20 -r 5 -t 60s".
-PROXY ?= http://127.0.0.1:8000
-ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# make load: the proxy it drives (the tutorial's `eval "$(scripts/plan.py env)"` exports PROXY)
+# and Locust's own options, e.g. ARGS="--headless -u 20 -r 5 -t 60s". Its web UI listens on
+# 127.0.0.1 only, as the fleet does.
+PROXY ?= http://127.0.0.1:8000
+ARGS ?=
 
 .PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control load
 
@@ -30,7 +31,7 @@ test: install  ## every test on SQLite, then on PostgreSQL + RabbitMQ (+ Redis):
 	@$(BIN)/python scripts/test.py
 
 load: install  ## Locust's realistic shop load through the proxy: web UI on http://127.0.0.1:8089, or ARGS="--headless -u 20 -r 5 -t 60s"
-	@$(BIN)/locust -f loadtest/locustfile.py --host $(PROXY) $(ARGS)
+	@$(BIN)/locust -f loadtest/locustfile.py --host $(PROXY) --web-host 127.0.0.1 $(ARGS)
 
 containers: install  ## podman (Debian, rootful): build the images here, run the compose fleet, smoke walk
 	@$(BIN)/python scripts/containers.py

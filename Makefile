@@ -3,8 +3,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# make load: the proxy it drives (the tutorial's `eval "$(scripts/plan.py env)"` exports PROXY)
+# and Locust's own options, e.g. ARGS="--headless -u 20 -r 5 -t 60s". Its web UI listens on
+# 127.0.0.1 only, as the fleet does.
+PROXY ?= http://127.0.0.1:8000
+ARGS ?=
 
-.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql cost
+.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql cost load
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -24,6 +29,9 @@ run-real: install  ## the same fleet on PostgreSQL + RabbitMQ + Redis (local ser
 
 test: install  ## every test on SQLite, then on PostgreSQL + RabbitMQ (+ Redis): service suites, tutorial, e2e, integration tests
 	@$(BIN)/python scripts/test.py
+
+load: install  ## Locust's realistic shop load through the proxy: web UI on http://127.0.0.1:8089, or ARGS="--headless -u 20 -r 5 -t 60s"
+	@$(BIN)/locust -f loadtest/locustfile.py --host $(PROXY) --web-host 127.0.0.1 $(ARGS)
 
 containers: install  ## podman (Debian, rootful): build the images here, run the compose fleet, smoke walk
 	@$(BIN)/python scripts/containers.py

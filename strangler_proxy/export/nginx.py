@@ -98,7 +98,7 @@ def _side(route: Route | None, index: int) -> str:
     return f"$strangler_canary_{index}"
 
 
-def _hostport(url: str) -> tuple[str, str]:
+def hostport(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.scheme or "http", f"{parts.hostname}:{port}"
@@ -107,7 +107,7 @@ def _hostport(url: str) -> tuple[str, str]:
 def _servers(upstream: Upstream) -> list[str]:
     if upstream.discovery == "dns" and upstream.dns:
         return [f"{upstream.dns['name']}:{upstream.dns.get('port', 80)}"]
-    return [_hostport(url)[1] for url in upstream.instances]
+    return [hostport(url)[1] for url in upstream.instances]
 
 
 def _policies(table: RouteTable, route: Route | None, upstream: Upstream) -> tuple:
@@ -173,7 +173,7 @@ class _Writer:
         max_body = self.options.max_body if max_body is None else max_body
         read_fallback = fallback if kind == READ else None
         block = self.group(target, read_fallback)
-        scheme = _hostport(upstream.instances[0])[0] if upstream.instances else "http"
+        scheme = hostport(upstream.instances[0])[0] if upstream.instances else "http"
         statuses = [_STATUSES[s] for s in sorted(retry.on_status) if s in _STATUSES]
         tries = max(1, retry.attempts) + (1 if read_fallback else 0)
 
@@ -206,7 +206,7 @@ class _Writer:
         if fallback and kind == WRITE:
             # only what never left: a write the candidate may have committed is not resent
             fb = table.upstreams[fallback]
-            fb_scheme = _hostport(fb.instances[0])[0] if fb.instances else "http"
+            fb_scheme = hostport(fb.instances[0])[0] if fb.instances else "http"
             failures = (
                 (502, "upstream_unavailable", "Bad Gateway"),
                 (504, "upstream_timeout", "Gateway Timeout"),
@@ -232,7 +232,7 @@ class _Writer:
     def _host(self, upstream: Upstream) -> str:
         if upstream.preserve_host or not upstream.instances:
             return "$http_host"
-        return _hostport(upstream.instances[0])[1]
+        return hostport(upstream.instances[0])[1]
 
     def _errors(self, indent: int, name: str, fallback_named: str | None = None) -> None:
         # a location that sets any error_page/add_header inherits none: all are written here
@@ -353,7 +353,7 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
             for kind in (READ, WRITE):
                 w.location(routed_key(route, one, kind), route, one, kind)
     if options.comparator and shadowed:
-        scheme, server = _hostport(options.comparator)
+        scheme, server = hostport(options.comparator)
         w.groups["strangler__comparator"] = [f"server {server};", "keepalive 8;"]
         w.add(2, "location = /__strangler_mirror {")
         w.add(3, "internal;")

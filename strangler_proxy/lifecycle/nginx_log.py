@@ -19,11 +19,11 @@ import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from prometheus_client.utils import floatToGoString
 
 from servicekit.web.metrics import LATENCY_BUCKETS
+from strangler_proxy.export.nginx import hostport
 from strangler_proxy.lifecycle.evidence import Counter, Snapshot, counter_key
 from strangler_proxy.routes.model import RouteTable
 
@@ -38,12 +38,8 @@ def _addresses(field: str) -> list[str]:
 
 
 def _hostports(instances: tuple[str, ...]) -> set[str]:
-    out = set()
-    for url in instances:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        out.add(f"{parts.hostname}:{port}")
-    return out
+    """As nginx logs an upstream server: `host:port` (the export's own upstream lines)."""
+    return {hostport(url)[1] for url in instances}
 
 
 class AccessLogCounters:

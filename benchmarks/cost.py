@@ -12,8 +12,9 @@ through the proxy, the orders service's saga until `confirmed`), a product read 
 directly; the fleet through the proxy to the catalog service), on the fleet the event lag (a
 price changed in the catalog service until the monolith's mirror serves it), then the processes
 and memory of what it started. Lines of code and moving parts are counted from the tree and the
-Procfile. Prints one table (`--json FILE` writes the same rows as JSON too). Every process it
-starts is stopped, and every database it made dropped, before it exits.
+Procfile. Prints one table and writes the same rows as JSON to `cost.json` in the data folder
+(`var/`, or STRANGLER_DATA_DIR; `--json FILE` elsewhere), to keep runs side by side. Every process
+it starts is stopped, and every database it made dropped, before it exits.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import requests  # noqa: E402
 from bench_events import percentile  # noqa: E402
 
+from servicekit.web.env import data_dir  # noqa: E402
+from servicekit.web.files import atomic_write  # noqa: E402
 from servicekit.web.procfile import read_procfile  # noqa: E402
 from tests.support.fleet import fleet_pids, procfile_fleet  # noqa: E402
 from tests.support.processes import processes_by_session  # noqa: E402
@@ -362,7 +365,12 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="on PostgreSQL + RabbitMQ + Redis (local servers unless DATABASE_URL etc. are set)",
     )
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="where the rows are written as JSON too (default: cost.json in the data folder)",
+    )
     args = parser.parse_args(argv)
     if args.samples < 1:
         parser.error("--samples: at least 1")
@@ -384,11 +392,10 @@ def main(argv: list[str]) -> int:
     measured = rows(before, after)
     print()
     print(table(measured, samples=args.samples, backends=backends))
-    if args.json:
-        args.json.write_text(
-            json.dumps({"samples": args.samples, "backends": backends, "rows": measured}, indent=2)
-            + "\n"
-        )
+    report = {"samples": args.samples, "backends": backends, "rows": measured}
+    written = args.json or data_dir() / "cost.json"
+    atomic_write(written, json.dumps(report, indent=2) + "\n")
+    print(f"the same rows as JSON: {written}")
     return 0
 
 

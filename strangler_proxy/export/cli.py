@@ -1,4 +1,7 @@
-"""`python -m strangler_proxy export nginx|gateway [--routes FILE] [--out FILE] ...`."""
+"""`python -m strangler_proxy export nginx|gateway [--routes FILE] [--out FILE] ...`.
+
+The exporters are imported by their commands: every other command of the CLI (`routes set`,
+run by a takeover inside its freeze window) starts without their imports."""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ import sys
 
 from servicekit.web.files import atomic_write
 from strangler_proxy.config import current
-from strangler_proxy.export import gateway
-from strangler_proxy.export.nginx import render
 from strangler_proxy.export.publish import nginx_options
 from strangler_proxy.routes.file import live_routes_file
 from strangler_proxy.routes.load import load_table
@@ -17,6 +18,8 @@ from strangler_proxy.routes.model import RouteTableError
 
 
 def cmd_nginx(args: argparse.Namespace) -> int:
+    from strangler_proxy.export.nginx import render
+
     source = args.routes or args.file or str(live_routes_file())
     try:
         table = load_table(source)
@@ -30,6 +33,8 @@ def cmd_nginx(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
+    from strangler_proxy.export import gateway
+
     source = args.routes or args.file or str(live_routes_file())
     try:
         table = load_table(source)

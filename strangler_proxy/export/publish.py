@@ -9,11 +9,14 @@ import os
 import shlex
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from servicekit.web.files import atomic_write, file_lock
 from strangler_proxy.config import ProxyConfig, current
-from strangler_proxy.export.nginx import NginxOptions, render
 from strangler_proxy.routes.load import load_table
+
+if TYPE_CHECKING:
+    from strangler_proxy.export.nginx import NginxOptions
 
 logger = logging.getLogger("strangler_proxy.export")
 
@@ -23,6 +26,8 @@ class ReloadFailed(RuntimeError):
 
 
 def nginx_options(config: ProxyConfig) -> NginxOptions:
+    from strangler_proxy.export.nginx import NginxOptions
+
     return NginxOptions(
         listen=config.nginx_listen,
         max_body=config.max_body,
@@ -40,6 +45,10 @@ def publish(routes_file: str | os.PathLike[str], config: ProxyConfig | None = No
     config = config or current()
     if not config.nginx_conf:
         return None
+    # imported here: the route CLI, which installs this hook, starts without the exporter's
+    # imports (a takeover runs that CLI within its freeze window)
+    from strangler_proxy.export.nginx import render
+
     target = Path(config.nginx_conf)
     with file_lock(routes_file):
         atomic_write(target, render(load_table(routes_file), nginx_options(config)))

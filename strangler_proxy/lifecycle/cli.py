@@ -15,7 +15,6 @@ from strangler_proxy.lifecycle.evidence import http_snapshot, local_snapshot
 from strangler_proxy.lifecycle.policy import LifecycleError
 from strangler_proxy.lifecycle.store import LifecycleStore
 from strangler_proxy.routes.file import live_routes_file
-from strangler_proxy.runtime import build_controller, default_folder
 
 
 def _metrics_urls(args: argparse.Namespace) -> list[str]:
@@ -27,11 +26,20 @@ def _metrics_urls(args: argparse.Namespace) -> list[str]:
     return [f"{base.rstrip('/')}/_strangler/metrics"]
 
 
+# The proxy's composition root (strangler_proxy.runtime) is imported by the commands that build
+# from it: the rest of the CLI (`routes set`, run inside a takeover's freeze window) starts
+# without the request path's imports.
+
+
 def _folder(args: argparse.Namespace) -> Path:
+    from strangler_proxy.runtime import default_folder
+
     return Path(args.data) if args.data else default_folder()
 
 
 def controller(args: argparse.Namespace) -> Controller:
+    from strangler_proxy.runtime import build_controller
+
     read = local_snapshot if args.local else http_snapshot(_metrics_urls(args))
     return build_controller(
         routes_file=args.file or str(live_routes_file()), folder=_folder(args), read_snapshot=read

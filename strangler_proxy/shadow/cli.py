@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 from servicekit.web.control_store import redis_prefix
-from strangler_proxy.runtime import build_capture, default_folder, redis_client
 from strangler_proxy.shadow.capture import scenarios_document, scenarios_yaml
 
 
 def cmd_capture_export(args: argparse.Namespace) -> int:
+    # the composition root, imported by this command only: the CLI's others start without it
+    from strangler_proxy.runtime import build_capture, default_folder, redis_client
+
     folder = Path(args.data) if args.data else default_folder()
     store = build_capture(
         path=folder / "shadow-capture.jsonl",

@@ -10,3 +10,4 @@ from tests.proxy.conftest import (  # noqa: F401  (fixtures shared with the prox
     signing_key,
     start_upstream,
 )
+from tests.support.browser import browser, chromium  # noqa: F401  (fixtures)

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-import re
-import shutil
-import subprocess
 import uuid
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import urllib3
@@ -18,53 +14,14 @@ import yaml
 
 from tests.proxy.conftest import routes_yaml, upstream_spec
 from tests.proxy.processes import ProxyProcess
-from tests.support.fleet import procfile_fleet
+from tests.support.browser import control_centre_login
 from tests.support.wait import wait_for
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 RECONCILE_METRICS = (
     b"# TYPE strangler_reconcile_drift gauge\n"
     b'strangler_reconcile_drift{entity="product",owner="monolith",mirror="catalog"} 3.0\n'
     b'strangler_reconcile_drift{entity="inventory",owner="monolith",mirror="catalog"} 0.0\n'
 )
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Debian's chromium, installed here when missing (never Playwright's own download)."""
-    if not CHROMIUM.exists():
-        apt = shutil.which("apt-get")
-        if apt is None:
-            pytest.fail("chromium is missing and apt-get is not available to install it")
-        done = subprocess.run(
-            [apt, "install", "-y", "chromium"], capture_output=True, text=True, timeout=900
-        )
-        if done.returncode != 0 or not CHROMIUM.exists():
-            pytest.fail(f"apt-get install chromium failed: {done.stderr[-2000:]}")
-    return CHROMIUM
-
-
-@pytest.fixture
-def browser(chromium):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def _monolith_answers(make_token):
@@ -139,14 +96,8 @@ def _send(proxy: ProxyProcess, count: int) -> list[str]:
     ]
 
 
-def _log_in(browser, proxy: ProxyProcess | str, username: str, password: str = "secret"):
-    page = browser.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(f"{getattr(proxy, 'url', proxy)}/_strangler/ui/")
-    page.fill("#login-form input[name=username]", username)
-    page.fill("#login-form input[name=password]", password)
-    page.click("#login-form button[type=submit]")
-    return page
+def _log_in(browser, proxy: ProxyProcess, username: str, password: str = "secret"):
+    return control_centre_login(browser, proxy.url, username, password)
 
 
 def test_flip_a_route_through_the_page_and_see_the_traffic_move(fleet, browser):
@@ -383,20 +334,3 @@ def test_the_plots_draw_what_went_through_the_proxy(canary_fleet, browser, tmp_p
     screenshot = tmp_path / "control-centre-plots.png"
     page.screenshot(path=str(screenshot), full_page=True)
     print(f"control centre screenshot: {screenshot}")
-
-
-def test_every_service_of_the_real_fleet_shows_its_outbox_lag(browser, tmp_path):
-    """What `make run` starts: the five services' own /metrics, found from the proxy's routes."""
-    from playwright.sync_api import expect
-
-    with procfile_fleet(tmp_path, env={"STRANGLER_CONTROL_SERIES_STEP": "0.5"}) as fleet_env:
-        page = _log_in(browser, fleet_env["PROXY"], "staff", "staff-demo-pass")
-        for service in ("monolith", "catalog", "notifications", "orders", "users"):
-            row = page.locator(f'#outbox tr[data-service="{service}"]')
-            expect(row.locator("td").nth(1)).to_have_text(re.compile(r"^\d+(\.\d+)?$"))
-            expect(row.locator("td").nth(2)).to_have_text(re.compile(r"^\d+\.\d s$"))
-            line = page.locator(f'#outbox-plot .point[data-side="{service}"]')
-            expect(line.first).to_have_attribute("data-value", re.compile(r"^\d+(\.\d+)?$"))
-        screenshot = tmp_path / "control-centre-fleet.png"
-        page.screenshot(path=str(screenshot), full_page=True)
-        print(f"control centre screenshot: {screenshot}")

@@ -1,6 +1,6 @@
 """`make load` headless against a `make run` fleet while the catalog's reads flip: no 5xx.
 
-The fleet is what `make run` starts (tests/support/fleet.py); `make load` runs Locust headless
+The fleet is what `make run` starts, shared by the e2e tests (tests/e2e/conftest.py); `make load` runs Locust headless
 (bounded by `-t`) with its realistic mix (loadtest/locustfile.py). Meanwhile the operator moves
 the catalog's read routes to the catalog service and back with chapter 04's commands, and the
 proxy's traffic counts show the load's reads answered by each side in turn. Once Locust's
@@ -24,7 +24,6 @@ import pytest
 import requests
 
 from loadtest.products import LOAD_SKUS
-from tests.support.fleet import procfile_fleet
 from tests.support.processes import stop_process
 from tests.support.shop_client import Recorder, ShopClient
 from tests.support.wait import wait_for
@@ -32,8 +31,8 @@ from tests.support.wait import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 
-# Tokens live 20 s, so every logged-in user (and the operator) renews them during the run.
-FLEET_ENV = {"JWT_ACCESS_TTL": "20"}
+# The shared fleet's tokens live 60 s (tests/e2e/conftest.py): the users renew them during the
+# run, before its statistics show every kind of request.
 RUN_LIMIT = 240  # seconds: the run's bound (-t); it is ended earlier, once it showed everything
 READ_ROUTES = ("catalog-products-read", "catalog-categories-read")
 # Every kind of request of the mix: browse, search, register, log in, renew, order, cancel,
@@ -101,10 +100,11 @@ def end_run(make: subprocess.Popen) -> None:
 
 
 @pytest.mark.timeout(900)
-def test_make_load_sees_no_failure_while_the_catalog_reads_flip(tmp_path):
+def test_make_load_sees_no_failure_while_the_catalog_reads_flip(shop_fleet, tmp_path):
+    env = shop_fleet
     log_path = tmp_path / "locust.log"
     stats = tmp_path / "load"
-    with procfile_fleet(tmp_path, env=FLEET_ENV) as env, open(log_path, "wb") as log:
+    with open(log_path, "wb") as log:
         operator = ShopClient(env["PROXY"], Recorder(), name="operator")
         operator.login("staff", "staff-demo-pass")
         # given: `make load`, headless

@@ -13,6 +13,7 @@ naming the chapter and line.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from servicekit.web.ports import PORTS
+from servicekit.web.procfile import read_procfile
 from tests.support.fleet import fleet_pids, procfile_fleet
 from tests.support.processes import processes_by_session
 from tests.support.wait import wait_for, wait_http
@@ -34,8 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.e2e
 # Seconds an access token lives on the walk's fleet (JWT_ACCESS_TTL, 900 under `make run`);
-# with the 30 s leeway shorter than what chapters 01-06 take here, and longer than any one
-# chapter even on a loaded 2-core machine (chapter 05's takeovers took over 120 s at load 18).
+# longer, with the 30 s leeway, than the walk takes between two of the chapters' renewals even
+# on a loaded 2-core machine (chapter 05's takeovers took over 120 s at load 18; chapter 07,
+# the longest, renews again halfway, as a reader must after a break).
 TOKEN_TTL = 300
 
 # What a step keeps for the next: plain and exported variables (not bash's own read-only or
@@ -150,6 +153,80 @@ def test_the_tutorial_runs_as_written(fleet):
         if line.startswith("export ALICE=")
     )
     assert answer_status(me, fresh) == 200
+
+
+# Chapter 09's `make cost` rows, in the order its table prints them.
+COST_ROWS = [
+    "processes (OS)",
+    "memory, summed RSS (MiB)",
+    "memory, summed PSS (MiB)",
+    "checkout p50 (ms)",
+    "checkout p99 (ms)",
+    "product read p50 (ms)",
+    "product read p99 (ms)",
+    "event lag p50 (ms)",
+    "event lag p99 (ms)",
+    "lines of Python",
+    "programs to run (Procfile)",
+    "databases",
+    "queues consumed",
+]
+# Rows with no figure for the monolith alone: it keeps no second copy to lag behind.
+MONOLITH_HAS_NONE = {"event lag p50 (ms)", "event lag p99 (ms)"}
+
+
+def cost_table(report: dict) -> str:
+    """The table `make cost` printed, from its JSON rows (benchmarks/cost.py's own `table`)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # where the script's own imports live
+    spec = importlib.util.spec_from_file_location("cost_benchmark", ROOT / "benchmarks/cost.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.table(report["rows"], samples=report["samples"], backends=report["backends"])
+
+
+def test_make_cost_in_chapter_09_measured_every_row_of_both_systems(fleet):
+    """What chapter 09's `make cost` wrote beside its table (cost.json in the data folder): a
+    positive figure for each system in every row, the moving parts each really runs, and the
+    table printed from those rows, one line a row with both figures and their ratio."""
+    _, data = fleet
+    written = data / "cost.json"
+    assert written.exists(), "chapter 09's `make cost` wrote no cost.json: did the walk reach it?"
+    report = json.loads(written.read_text())
+    assert report["samples"] >= 1
+    assert [row["label"] for row in report["rows"]] == COST_ROWS
+    for row in report["rows"]:
+        assert isinstance(row["strangled"], int | float) and row["strangled"] > 0, row
+        if row["label"] in MONOLITH_HAS_NONE:
+            assert row["monolith"] is None, row
+        else:
+            assert isinstance(row["monolith"], int | float) and row["monolith"] > 0, row
+
+    rows = {row["key"]: row for row in report["rows"]}
+    services = 1 + len(list(ROOT.glob("extracted/*/manage.py")))
+    assert (rows["programs"]["monolith"], rows["programs"]["strangled"]) == (
+        2,
+        len(read_procfile(ROOT / "Procfile")),
+    )
+    assert (rows["databases"]["monolith"], rows["databases"]["strangled"]) == (1, services)
+    # gunicorn's master and 2 workers, Celery and its pool at least; every program at least once
+    assert rows["processes"]["monolith"] >= 5
+    assert rows["processes"]["strangled"] >= rows["programs"]["strangled"]
+    assert rows["lines"]["strangled"] > rows["lines"]["monolith"]
+
+    lines = cost_table(report).splitlines()
+    title = next(i for i, line in enumerate(lines) if line.startswith("what it cost ("))
+    assert lines[title + 1].split() == ["what", "monolith", "alone", "strangled", "x"]
+    assert set(lines[title + 2]) == {"-"}
+    printed = lines[title + 3 : title + 3 + len(COST_ROWS)]
+    for line, row in zip(printed, report["rows"], strict=True):
+        assert line.startswith(row["label"]), line
+        first, second, ratio = line[len(row["label"]) :].split()
+        assert float(second) > 0
+        if row["monolith"] is None:
+            assert (first, ratio) == ("-", "-")
+        else:
+            assert float(first) > 0
+            assert float(ratio) == pytest.approx(row["strangled"] / row["monolith"], abs=0.06)
 
 
 @pytest.mark.timeout(600)

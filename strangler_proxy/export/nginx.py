@@ -27,8 +27,30 @@ from strangler_proxy.routes.resolve import canary_hundredths
 from strangler_proxy.upstream.forward import FALLBACK_SAFE
 
 DEFAULT_ROUTE = "__default"
+# a URI, not a named location: nginx refuses a target above the root (`/../x`) while reading the
+# request line, with no URI left to carry to a named location
+REFUSED = "/__strangler_400"
 READ, WRITE = "read", "write"
 _STATUSES = {500: "http_500", 502: "http_502", 503: "http_503", 504: "http_504", 429: "http_429"}
+# forwarding headers a client may forge besides the three the edge sets (edge/headers.py drops
+# every X-Forwarded-*; stock nginx can only name them one by one)
+_FORWARDING_DROPPED = (
+    "X-Real-IP",
+    "X-Forwarded-Ssl",
+    "X-Forwarded-Protocol",
+    "X-Forwarded-Scheme",
+    "X-Forwarded-Port",
+    "X-Forwarded-Prefix",
+    "X-Forwarded-Server",
+)
+_HOP_BY_HOP_DROPPED = (
+    "Keep-Alive",
+    "TE",
+    "Trailer",
+    "Upgrade",
+    "Proxy-Authorization",
+    "Proxy-Connection",
+)
 # a location that sets any proxy_set_header inherits none: each writes all of these
 _PROXY_HEADERS = (
     'Connection ""',
@@ -38,6 +60,9 @@ _PROXY_HEADERS = (
     "X-Forwarded-Proto $scheme",
     "X-Forwarded-Host $http_host",
     'Forwarded ""',
+    *(f'{name} ""' for name in _FORWARDING_DROPPED),
+    # hop-by-hop (edge/headers.py HOP_BY_HOP); nginx writes its own Connection
+    *(f'{name} ""' for name in _HOP_BY_HOP_DROPPED),
     # the tester override is off on this plane: never honoured, never passed on
     'X-Strangler-Canary ""',
     'X-Strangler-Canary-Secret ""',
@@ -102,6 +127,16 @@ def hostport(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.scheme or "http", f"{parts.hostname}:{port}"
+
+
+def _origins(table: RouteTable) -> list[str]:
+    """Every upstream instance's `scheme://host[:port]`, as written in the table, once each."""
+    found: dict[str, None] = {}
+    for upstream in table.upstreams.values():
+        for url in upstream.instances:
+            parts = urlsplit(url)
+            found[f"{parts.scheme}://{parts.netloc}".lower()] = None
+    return list(found)
 
 
 def _servers(upstream: Upstream) -> list[str]:
@@ -237,6 +272,7 @@ class _Writer:
     def _errors(self, indent: int, name: str, fallback_named: str | None = None) -> None:
         # a location that sets any error_page/add_header inherits none: all are written here
         self.add(indent, "add_header X-Request-ID $strangler_request_id always;")
+        self.add(indent, f"error_page 400 {REFUSED};")
         self.add(indent, "error_page 413 = @strangler_413;")
         self.add(indent, f"error_page 429 = @strangler_429_{_ident(name)};")
         if fallback_named:
@@ -366,7 +402,7 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         w.add(3, f"proxy_pass {scheme}://strangler__comparator$request_uri;")
         w.add(2, "}")
     w.problem_location(
-        "@strangler_400",
+        "= " + REFUSED,
         400,
         "unsafe_request",
         "Bad Request",
@@ -376,7 +412,7 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
     w.problem_location(
         "@strangler_413",
         413,
-        "too_large",
+        "payload_too_large",
         "Content Too Large",
         "The request body is larger than this route accepts.",
     )
@@ -443,8 +479,11 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         "keepalive_timeout 65s;",
         "limit_req_status 429;",
         "proxy_http_version 1.1;",
-        "proxy_buffering off;",  # streamed answers leave as they come, as the Python proxy does
-        'log_format strangler_json escape=json \'{"time":"$time_iso8601","request_id":"$strangler_request_id","method":"$request_method","path":"$uri","status":$status,"route":"$strangler_route_name","side":"$strangler_side","upstream":"$upstream_addr","upstream_status":"$upstream_status","duration":$request_time}\';',
+        "proxy_buffering off;",
+        # hop-by-hop answers nginx would pass (it drops Connection, Keep-Alive, Upgrade itself)
+        "proxy_hide_header Proxy-Authenticate;",
+        "proxy_hide_header Trailer;",  # streamed answers leave as they come, as the Python proxy does
+        'log_format strangler_json escape=json \'{"time":"$time_iso8601","request_id":"$strangler_request_id","method":"$request_method","path":"$uri","status":$status,"route":"$strangler_route_name","side":"$strangler_side","upstream":"$upstream_addr","upstream_status":"$upstream_status","duration":$request_time,"completion":"$request_completion"}\';',
         "access_log access.log strangler_json;" if options.access_log else "access_log off;",
     ):
         add("    " + line)
@@ -460,14 +499,19 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
     add("        merge_slashes off;  # routes see the path as the Python proxy does")
     add('        set $strangler_route_name "-";')
     add('        set $strangler_side "-";')
+    add(f"        if ($uri = {REFUSED}) {{ break; }}  # the refusal's own answer")
     add("        if ($strangler_unsafe) { return 400; }")
-    add("        error_page 400 = @strangler_400;")
+    add(f"        error_page 400 {REFUSED};")
     if options.admin_only_paths:
         alts = "|".join(re.escape(p.rstrip("/") or "/") for p in options.admin_only_paths)
         add(f"        if ($uri ~ {_quote(f'^({alts})(/|$)')}) {{ return 404; }}")
         add("        error_page 404 = @strangler_404;")
     if options.comparator and shadowed:  # the mirror's subrequest passes here too
         add("        if ($uri = /__strangler_mirror) { break; }")
+    # an absolute redirect to any upstream's own origin goes to the public one (headers.py
+    # rewrite_location); proxy_pass has variables, so nginx's `proxy_redirect default` is off
+    for origin in _origins(table):
+        add(f"        proxy_redirect {origin}/ $scheme://$http_host/;")
     add("        rewrite ^ /__strangler/$strangler_target last;")
     out.extend(locations)
     add("    }")

@@ -465,7 +465,7 @@ def test_body_limit_answers_413(tmp_path, upstreams):
         small = pool.request("POST", plane.url + "/api/x", body=b"x" * 1000)
         assert small.status == 200
         refused = pool.request("POST", plane.url + "/api/x", body=b"x" * 1001)
-        assert refused.status == 413 and _echo(refused)["code"] == "too_large"
+        assert refused.status == 413 and _echo(refused)["code"] == "payload_too_large"
         assert pool.request("POST", plane.url + "/upload/x", body=b"x" * 50_000).status == 200
         chunked = pool.request(
             "POST", plane.url + "/api/x", body=iter([b"x" * 800] * 3), chunked=True

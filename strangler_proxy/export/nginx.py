@@ -30,6 +30,9 @@ DEFAULT_ROUTE = "__default"
 # a URI, not a named location: nginx refuses a target above the root (`/../x`) while reading the
 # request line, with no URI left to carry to a named location
 REFUSED = "/__strangler_400"
+# with a comparator (the Python proxy's URL) nginx sends it these: its own paths, and mirrors
+CONTROL_LOCATION = "^~ /_strangler/"
+CONTROL_PATHS = "^/(_strangler/|__strangler_mirror$)"
 READ, WRITE = "read", "write"
 _STATUSES = {500: "http_500", 502: "http_502", 503: "http_503", 504: "http_504", 429: "http_429"}
 # forwarding headers a client may forge besides the three the edge sets (edge/headers.py drops
@@ -77,7 +80,8 @@ class NginxOptions:
     client_timeout: float = 10.0  # header and body: a slow client cannot hold a connection
     admin_only_paths: tuple[str, ...] = ()
     worker_processes: str = "auto"
-    # the Python proxy (its URL): shadow routes' reads are mirrored there, and it compares
+    # the Python proxy (its URL): shadow routes' reads are mirrored there, and it compares;
+    # nginx also passes it its own paths (/_strangler/: control centre, admin API, metrics)
     comparator: str = ""
     access_log: bool = True  # JSON lines in access.log (off: benchmarks, like plain nginx's)
 
@@ -388,19 +392,26 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         for one in sides:
             for kind in (READ, WRITE):
                 w.location(routed_key(route, one, kind), route, one, kind)
-    if options.comparator and shadowed:
+    if options.comparator:
         scheme, server = hostport(options.comparator)
         w.groups["strangler__comparator"] = [f"server {server};", "keepalive 8;"]
-        w.add(2, "location = /__strangler_mirror {")
-        w.add(3, "internal;")
-        w.add(3, "proxy_connect_timeout 1s;")
-        w.add(3, "proxy_read_timeout 30s;")
-        w.add(3, "proxy_next_upstream off;")
-        w.add(3, "proxy_set_header Host $http_host;")
-        for header in _PROXY_HEADERS:
-            w.add(3, f"proxy_set_header {header};")
-        w.add(3, f"proxy_pass {scheme}://strangler__comparator$request_uri;")
-        w.add(2, "}")
+        # the Python proxy's own paths (control centre, admin API, metrics, health) are its
+        # to answer, as on the Python plane; and shadow reads' copies, to compare
+        places = [(CONTROL_LOCATION, "60s")]
+        if shadowed:
+            places.append(("= /__strangler_mirror", "30s"))
+        for place, read_timeout in places:
+            w.add(2, f"location {place} {{")
+            if place.endswith("_mirror"):
+                w.add(3, "internal;")
+            w.add(3, "proxy_connect_timeout 1s;")
+            w.add(3, f"proxy_read_timeout {read_timeout};")
+            w.add(3, "proxy_next_upstream off;")
+            w.add(3, "proxy_set_header Host $http_host;")
+            for header in _PROXY_HEADERS:
+                w.add(3, f"proxy_set_header {header};")
+            w.add(3, f"proxy_pass {scheme}://strangler__comparator$request_uri;")
+            w.add(2, "}")
     w.problem_location(
         "= " + REFUSED,
         400,
@@ -506,8 +517,8 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         alts = "|".join(re.escape(p.rstrip("/") or "/") for p in options.admin_only_paths)
         add(f"        if ($uri ~ {_quote(f'^({alts})(/|$)')}) {{ return 404; }}")
         add("        error_page 404 = @strangler_404;")
-    if options.comparator and shadowed:  # the mirror's subrequest passes here too
-        add("        if ($uri = /__strangler_mirror) { break; }")
+    if options.comparator:  # the Python proxy's paths, and the mirror's subrequest
+        add(f"        if ($uri ~ {_quote(CONTROL_PATHS)}) {{ break; }}")
     # an absolute redirect to any upstream's own origin goes to the public one (headers.py
     # rewrite_location); proxy_pass has variables, so nginx's `proxy_redirect default` is off
     for origin in _origins(table):

@@ -630,6 +630,10 @@ def test_shadow_reads_are_mirrored_to_the_python_comparator(tmp_path, upstreams)
         wait_for(lambda: catalog.received, timeout=30, what="the next read's shadow copy")
         assert [r["method"] for r in catalog.received] == ["GET"]
         assert [r["method"] for r in monolith.received].count("POST") == 1
+        # the Python proxy's own paths are its to answer behind nginx too (the admin API here)
+        through = pool.request("GET", plane.url + "/_strangler/shadow", headers=admin)
+        assert through.status == 200 and "recent_differences" in _echo(through)
+        assert not any(r["target"].startswith("/_strangler/") for r in monolith.received)
 
 
 def test_a_change_through_the_admin_api_regenerates_and_reloads(tmp_path, make_proxy, upstreams):

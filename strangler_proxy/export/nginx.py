@@ -490,10 +490,10 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         "keepalive_timeout 65s;",
         "limit_req_status 429;",
         "proxy_http_version 1.1;",
-        "proxy_buffering off;",
+        "proxy_buffering off;",  # streamed answers leave as they come, as the Python proxy does
         # hop-by-hop answers nginx would pass (it drops Connection, Keep-Alive, Upgrade itself)
         "proxy_hide_header Proxy-Authenticate;",
-        "proxy_hide_header Trailer;",  # streamed answers leave as they come, as the Python proxy does
+        "proxy_hide_header Trailer;",
         'log_format strangler_json escape=json \'{"time":"$time_iso8601","request_id":"$strangler_request_id","method":"$request_method","path":"$uri","status":$status,"route":"$strangler_route_name","side":"$strangler_side","upstream":"$upstream_addr","upstream_status":"$upstream_status","duration":$request_time,"completion":"$request_completion"}\';',
         "access_log access.log strangler_json;" if options.access_log else "access_log off;",
     ):

@@ -5,6 +5,12 @@ Each service has its own database (servicekit/web/env.py: `<SERVICE>_DATABASE_UR
 PostgreSQL database is created before migrating. `--real` (`make run-real`) runs on the local
 PostgreSQL, RabbitMQ and Redis (scripts/backends.py) unless those variables are set already.
 
+`--plane nginx` (or STRANGLER_PLANE=nginx) puts nginx in front: it listens on the proxy's port,
+fed the configuration `python -m strangler_proxy export nginx` writes from the live table, and
+the Python proxy moves to STRANGLER_PYTHON_PROXY_PORT (8009), serving the control centre, the
+admin API and the shadow comparator; every route change made by the fleet regenerates the file
+and reloads nginx (strangler_proxy/export/publish.py). The default plane is `python`.
+
 `--only NAME...` starts only those Procfile processes, and migrates only the services they
 belong to (`--only monolith monolith-worker`: the monolith as it ran before any strangling;
 benchmarks/cost.py measures it so).
@@ -18,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +41,7 @@ from supervisor import Supervisor  # noqa: E402
 from servicekit.web.databases import database_create_if_missing  # noqa: E402
 from servicekit.web.env import data_dir, database_config  # noqa: E402
 from servicekit.web.ports import PORTS, port_env_var  # noqa: E402
-from servicekit.web.procfile import read_procfile  # noqa: E402
+from servicekit.web.procfile import read_procfile, with_bind  # noqa: E402
 from strangler_proxy.routes.file import live_routes_file  # noqa: E402
 
 # Every Django service migrates its own database: (name, management script).
@@ -109,6 +117,54 @@ def fleet_env(*, real: bool = False) -> dict[str, str]:
     return env
 
 
+PLANES = ("python", "nginx")
+
+
+def nginx_binary() -> str:
+    """nginx from Debian's package, installed when missing and this is root with apt-get."""
+    found = shutil.which("nginx")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("-> nginx: apt-get install nginx-light", flush=True)
+        apt = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=apt, check=False)
+        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "nginx-light"]
+        subprocess.run(install, env=apt, check=False)
+        found = shutil.which("nginx")
+    if found is None:
+        raise SystemExit("--plane nginx: nginx is not installed (apt-get install nginx-light)")
+    return found
+
+
+def nginx_plane(env: dict[str, str], processes: dict[str, str]) -> dict[str, str]:
+    """`--plane nginx`: the processes with nginx on the proxy's port and the Python proxy moved
+    behind it; `env` gets the STRANGLER_NGINX_* settings every writer of the table needs."""
+    if "proxy" not in processes:
+        raise SystemExit("--plane nginx: the proxy process is not started (--only)")
+    binary = nginx_binary()
+    folder = data_dir(environ=env) / "nginx"
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = folder / "nginx.conf"
+    prefix = [binary, "-p", str(folder), "-c", str(conf)]
+    python_port = env.setdefault("STRANGLER_PYTHON_PROXY_PORT", "8009")
+    env["STRANGLER_PROXY_URL"] = f"http://127.0.0.1:{python_port}"  # metrics, admin API
+    env.update(
+        STRANGLER_NGINX_CONF=str(conf),
+        STRANGLER_NGINX_RELOAD=shlex.join([*prefix, "-s", "reload"]),
+        STRANGLER_NGINX_LISTEN=f"127.0.0.1:{env[port_env_var('proxy')]}",
+        STRANGLER_NGINX_COMPARATOR=env["STRANGLER_PROXY_URL"],
+        STRANGLER_NGINX_ACCESS_LOG=str(folder / "access.log"),
+    )
+    export = [sys.executable, "-m", "strangler_proxy", "export", "nginx", "--out", str(conf)]
+    subprocess.run(export, cwd=ROOT, env=env, check=True)
+    # as root, workers keep root: the data folder is the operator's, not `nobody`'s
+    daemon = "daemon off;" + (" user root;" if os.geteuid() == 0 else "")
+    return {
+        **processes,
+        "proxy": with_bind(processes["proxy"], "127.0.0.1", python_port),
+        "nginx": shlex.join([*prefix, "-g", daemon]),
+    }
+
+
 def fleet_run_dir(env: dict[str, str]) -> Path:
     """Where the supervisor writes each process's group id (`<name>.pid`)."""
     return data_dir(environ=env) / "run"
@@ -123,9 +179,19 @@ def database_label(service: str, env: dict[str, str]) -> str:
 
 def banner(env: dict[str, str]) -> str:
     url = {name: env[f"STRANGLER_{name.upper()}_URL"] for name in PORTS}
+    public = f"http://127.0.0.1:{env[port_env_var('proxy')]}"
+    plane = "nginx (the exported table)" if env.get("STRANGLER_NGINX_CONF") else "the proxy"
+    nginx = ""
+    if env.get("STRANGLER_NGINX_CONF"):
+        names = ("STRANGLER_NGINX_CONF", "STRANGLER_NGINX_RELOAD", "STRANGLER_NGINX_LISTEN")
+        exports = " ".join(f"{name}={shlex.quote(env[name])}" for name in names)
+        nginx = f"""
+    nginx plane       {env["STRANGLER_NGINX_CONF"]}   (log: {env["STRANGLER_NGINX_ACCESS_LOG"]})
+    a shell's `routes set` reloads nginx with: export {exports}"""
     return f"""
   strangler is starting (Ctrl-C stops every process; one that dies is restarted with backoff):
-    the entry point   {url["proxy"]}/            storefront and API, through the proxy
+    the entry point   {public}/            storefront and API, through {plane}
+    control centre    {url["proxy"]}/_strangler/ui/{nginx}
     proxy admin API   {url["proxy"]}/_strangler/routes   (a staff JWT or $STRANGLER_ADMIN_TOKEN)
     proxy metrics     {url["proxy"]}/_strangler/metrics
     monolith          {url["monolith"]}/   docs {url["monolith"]}/api/docs/
@@ -150,7 +216,16 @@ def main(argv: list[str]) -> int:
         metavar="NAME",
         help="start only these Procfile processes (migrating only their services)",
     )
+    parser.add_argument(
+        "--plane",
+        choices=PLANES,
+        default=os.environ.get("STRANGLER_PLANE") or "python",
+        help="what serves the proxy's port: the Python proxy, or nginx fed the exported table "
+        "(default: $STRANGLER_PLANE, else python)",
+    )
     args = parser.parse_args(argv)
+    if args.plane not in PLANES:
+        parser.error(f"STRANGLER_PLANE={args.plane!r}: one of {', '.join(PLANES)}")
     processes = read_procfile(ROOT / "Procfile")
     if args.only:
         unknown = sorted(set(args.only) - set(processes))
@@ -172,6 +247,8 @@ def main(argv: list[str]) -> int:
     if "monolith" in services:
         print("-> monolith: seed demo data", flush=True)
         subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=quiet, check=True)
+    if args.plane == "nginx":
+        processes = nginx_plane(env, processes)
     print(banner(env), flush=True)
     supervisor = Supervisor(processes, cwd=ROOT, env=env, run_dir=fleet_run_dir(env))
     return supervisor.run()

@@ -51,6 +51,11 @@ def with_bind_host(command: str, host: str) -> str:
     return _BIND.sub(lambda m: f"--bind {host}:{m.group(2)}", command, count=1)
 
 
+def with_bind(command: str, host: str, port: int | str) -> str:
+    """The same command listening on `host:port` (`make run --plane nginx` moves the proxy)."""
+    return _BIND.sub(lambda m: f"--bind {host}:{port}", command, count=1)
+
+
 def settings_module_of(command: str, root: Path) -> str | None:
     """The settings module a command runs with: `--settings`, `<pkg>.wsgi`, `celery -A <pkg>`
     or the default a `manage.py` script sets (`python extracted/catalog/manage.py ...`)."""

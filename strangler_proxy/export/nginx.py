@@ -27,8 +27,33 @@ from strangler_proxy.routes.resolve import canary_hundredths
 from strangler_proxy.upstream.forward import FALLBACK_SAFE
 
 DEFAULT_ROUTE = "__default"
+# a URI, not a named location: nginx refuses a target above the root (`/../x`) while reading the
+# request line, with no URI left to carry to a named location
+REFUSED = "/__strangler_400"
+# with a comparator (the Python proxy's URL) nginx sends it these: its own paths, and mirrors
+CONTROL_LOCATION = "^~ /_strangler/"
+CONTROL_PATHS = "^/(_strangler/|__strangler_mirror$)"
 READ, WRITE = "read", "write"
 _STATUSES = {500: "http_500", 502: "http_502", 503: "http_503", 504: "http_504", 429: "http_429"}
+# forwarding headers a client may forge besides the three the edge sets (edge/headers.py drops
+# every X-Forwarded-*; stock nginx can only name them one by one)
+_FORWARDING_DROPPED = (
+    "X-Real-IP",
+    "X-Forwarded-Ssl",
+    "X-Forwarded-Protocol",
+    "X-Forwarded-Scheme",
+    "X-Forwarded-Port",
+    "X-Forwarded-Prefix",
+    "X-Forwarded-Server",
+)
+_HOP_BY_HOP_DROPPED = (
+    "Keep-Alive",
+    "TE",
+    "Trailer",
+    "Upgrade",
+    "Proxy-Authorization",
+    "Proxy-Connection",
+)
 # a location that sets any proxy_set_header inherits none: each writes all of these
 _PROXY_HEADERS = (
     'Connection ""',
@@ -38,6 +63,9 @@ _PROXY_HEADERS = (
     "X-Forwarded-Proto $scheme",
     "X-Forwarded-Host $http_host",
     'Forwarded ""',
+    *(f'{name} ""' for name in _FORWARDING_DROPPED),
+    # hop-by-hop (edge/headers.py HOP_BY_HOP); nginx writes its own Connection
+    *(f'{name} ""' for name in _HOP_BY_HOP_DROPPED),
     # the tester override is off on this plane: never honoured, never passed on
     'X-Strangler-Canary ""',
     'X-Strangler-Canary-Secret ""',
@@ -52,7 +80,8 @@ class NginxOptions:
     client_timeout: float = 10.0  # header and body: a slow client cannot hold a connection
     admin_only_paths: tuple[str, ...] = ()
     worker_processes: str = "auto"
-    # the Python proxy (its URL): shadow routes' reads are mirrored there, and it compares
+    # the Python proxy (its URL): shadow routes' reads are mirrored there, and it compares;
+    # nginx also passes it its own paths (/_strangler/: control centre, admin API, metrics)
     comparator: str = ""
     access_log: bool = True  # JSON lines in access.log (off: benchmarks, like plain nginx's)
 
@@ -102,6 +131,16 @@ def hostport(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.scheme or "http", f"{parts.hostname}:{port}"
+
+
+def _origins(table: RouteTable) -> list[str]:
+    """Every upstream instance's `scheme://host[:port]`, as written in the table, once each."""
+    found: dict[str, None] = {}
+    for upstream in table.upstreams.values():
+        for url in upstream.instances:
+            parts = urlsplit(url)
+            found[f"{parts.scheme}://{parts.netloc}".lower()] = None
+    return list(found)
 
 
 def _servers(upstream: Upstream) -> list[str]:
@@ -237,6 +276,7 @@ class _Writer:
     def _errors(self, indent: int, name: str, fallback_named: str | None = None) -> None:
         # a location that sets any error_page/add_header inherits none: all are written here
         self.add(indent, "add_header X-Request-ID $strangler_request_id always;")
+        self.add(indent, f"error_page 400 {REFUSED};")
         self.add(indent, "error_page 413 = @strangler_413;")
         self.add(indent, f"error_page 429 = @strangler_429_{_ident(name)};")
         if fallback_named:
@@ -352,21 +392,28 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         for one in sides:
             for kind in (READ, WRITE):
                 w.location(routed_key(route, one, kind), route, one, kind)
-    if options.comparator and shadowed:
+    if options.comparator:
         scheme, server = hostport(options.comparator)
         w.groups["strangler__comparator"] = [f"server {server};", "keepalive 8;"]
-        w.add(2, "location = /__strangler_mirror {")
-        w.add(3, "internal;")
-        w.add(3, "proxy_connect_timeout 1s;")
-        w.add(3, "proxy_read_timeout 30s;")
-        w.add(3, "proxy_next_upstream off;")
-        w.add(3, "proxy_set_header Host $http_host;")
-        for header in _PROXY_HEADERS:
-            w.add(3, f"proxy_set_header {header};")
-        w.add(3, f"proxy_pass {scheme}://strangler__comparator$request_uri;")
-        w.add(2, "}")
+        # the Python proxy's own paths (control centre, admin API, metrics, health) are its
+        # to answer, as on the Python plane; and shadow reads' copies, to compare
+        places = [(CONTROL_LOCATION, "60s")]
+        if shadowed:
+            places.append(("= /__strangler_mirror", "30s"))
+        for place, read_timeout in places:
+            w.add(2, f"location {place} {{")
+            if place.endswith("_mirror"):
+                w.add(3, "internal;")
+            w.add(3, "proxy_connect_timeout 1s;")
+            w.add(3, f"proxy_read_timeout {read_timeout};")
+            w.add(3, "proxy_next_upstream off;")
+            w.add(3, "proxy_set_header Host $http_host;")
+            for header in _PROXY_HEADERS:
+                w.add(3, f"proxy_set_header {header};")
+            w.add(3, f"proxy_pass {scheme}://strangler__comparator$request_uri;")
+            w.add(2, "}")
     w.problem_location(
-        "@strangler_400",
+        "= " + REFUSED,
         400,
         "unsafe_request",
         "Bad Request",
@@ -376,7 +423,7 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
     w.problem_location(
         "@strangler_413",
         413,
-        "too_large",
+        "payload_too_large",
         "Content Too Large",
         "The request body is larger than this route accepts.",
     )
@@ -444,7 +491,10 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         "limit_req_status 429;",
         "proxy_http_version 1.1;",
         "proxy_buffering off;",  # streamed answers leave as they come, as the Python proxy does
-        'log_format strangler_json escape=json \'{"time":"$time_iso8601","request_id":"$strangler_request_id","method":"$request_method","path":"$uri","status":$status,"route":"$strangler_route_name","side":"$strangler_side","upstream":"$upstream_addr","upstream_status":"$upstream_status","duration":$request_time}\';',
+        # hop-by-hop answers nginx would pass (it drops Connection, Keep-Alive, Upgrade itself)
+        "proxy_hide_header Proxy-Authenticate;",
+        "proxy_hide_header Trailer;",
+        'log_format strangler_json escape=json \'{"time":"$time_iso8601","request_id":"$strangler_request_id","method":"$request_method","path":"$uri","status":$status,"route":"$strangler_route_name","side":"$strangler_side","upstream":"$upstream_addr","upstream_status":"$upstream_status","duration":$request_time,"completion":"$request_completion"}\';',
         "access_log access.log strangler_json;" if options.access_log else "access_log off;",
     ):
         add("    " + line)
@@ -460,14 +510,19 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
     add("        merge_slashes off;  # routes see the path as the Python proxy does")
     add('        set $strangler_route_name "-";')
     add('        set $strangler_side "-";')
+    add(f"        if ($uri = {REFUSED}) {{ break; }}  # the refusal's own answer")
     add("        if ($strangler_unsafe) { return 400; }")
-    add("        error_page 400 = @strangler_400;")
+    add(f"        error_page 400 {REFUSED};")
     if options.admin_only_paths:
         alts = "|".join(re.escape(p.rstrip("/") or "/") for p in options.admin_only_paths)
         add(f"        if ($uri ~ {_quote(f'^({alts})(/|$)')}) {{ return 404; }}")
         add("        error_page 404 = @strangler_404;")
-    if options.comparator and shadowed:  # the mirror's subrequest passes here too
-        add("        if ($uri = /__strangler_mirror) { break; }")
+    if options.comparator:  # the Python proxy's paths, and the mirror's subrequest
+        add(f"        if ($uri ~ {_quote(CONTROL_PATHS)}) {{ break; }}")
+    # an absolute redirect to any upstream's own origin goes to the public one (headers.py
+    # rewrite_location); proxy_pass has variables, so nginx's `proxy_redirect default` is off
+    for origin in _origins(table):
+        add(f"        proxy_redirect {origin}/ $scheme://$http_host/;")
     add("        rewrite ^ /__strangler/$strangler_target last;")
     out.extend(locations)
     add("    }")

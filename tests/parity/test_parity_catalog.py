@@ -3,6 +3,8 @@
 The monolith is seeded with the demo data; the service is filled by its backfill command over
 HTTP from the monolith's export API (the real path). For the write scenarios each side owns the
 catalog in its own run (its own ownership file), so both perform the same writes.
+The service is also asked through the proxy, on both planes (tests/parity/planes.py): every
+read directly, through the Python proxy and through nginx; every write once, through nginx.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from __future__ import annotations
 import pytest
 import urllib3
 
-from tests.parity.harness import difference, load_corpus, send
+from tests.parity.harness import load_corpus
+from tests.parity.planes import Sides, assert_service_matches, planes
 from tests.support import fleet
 
 pytestmark = pytest.mark.integration
 
 RULES, SCENARIOS = load_corpus("corpus_catalog.yaml")
+# what the proxy sends to the service (strangler_proxy/routes.yaml); the rest to the monolith
+PREFIXES = ("/api/v1/products/", "/api/v1/categories/")
 DEMO_PASSWORDS = {"alice": "alice-demo-pass", "staff": "staff-demo-pass"}
 
 
@@ -48,7 +53,7 @@ def sides(tmp_path_factory):
                 ]
             ],
         )
-        with service:
+        with service, planes(data / "planes", monolith, service, PREFIXES) as through:
             http = urllib3.PoolManager()
             tokens = {}
             for user, password in DEMO_PASSWORDS.items():
@@ -59,19 +64,12 @@ def sides(tmp_path_factory):
                 )
                 assert response.status == 200, response.data
                 tokens[user] = response.json()["access"]
-            yield monolith, service, tokens, http
+            yield Sides(monolith, service, tokens, http, through)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_catalog_service_matches_the_monolith(sides, scenario):
-    monolith, service, tokens, http = sides
-    token = tokens.get(scenario.user)
-    request_id = "parity-" + scenario.name.replace(" ", "-")
-    left = send(http, monolith.url, scenario, token=token, request_id=request_id)
-    right = send(http, service.url, scenario, token=token, request_id=request_id)
-
-    diff = difference(left, right, RULES[scenario.route], labels=("monolith", "catalog"))
-    assert diff is None, f"{scenario.method} {scenario.path} differs:\n{diff}"
+    left = assert_service_matches(sides, scenario, RULES[scenario.route], label="catalog")
     assert left.status < 500, left
 
 

@@ -4,6 +4,8 @@ The monolith is seeded with the demo data; the service is filled by its backfill
 HTTP from the monolith's staff export (password hashes included: the demo passwords work on
 both). Both share one key ring folder, so a token from either side verifies on both and the
 JWKS documents are equal. For the writes each side owns `user` in its own run.
+The service is also asked through the proxy, on both planes (tests/parity/planes.py): every
+read directly, through the Python proxy and through nginx; every write once, through nginx.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 import pytest
 import urllib3
 
-from tests.parity.harness import difference, load_corpus, send
+from tests.parity.harness import load_corpus
+from tests.parity.planes import Sides, assert_service_matches, planes
 from tests.support import fleet
 
 pytestmark = pytest.mark.integration
 
 RULES, SCENARIOS = load_corpus("corpus_users.yaml")
+# what the proxy sends to the service (strangler_proxy/routes.yaml); the rest to the monolith
+PREFIXES = ("/.well-known/jwks.json", "/api/v1/auth/", "/api/v1/users/")
 DEMO_PASSWORDS = {"alice": "alice-demo-pass", "staff": "staff-demo-pass"}
 
 
@@ -38,7 +43,7 @@ def sides(tmp_path_factory):
             },
             setup=[["users_backfill", "--source", monolith.url, "--username", "staff"]],
         )
-        with service:
+        with service, planes(data / "planes", monolith, service, PREFIXES) as through:
             http = urllib3.PoolManager()
             tokens = {}
             for user, password in DEMO_PASSWORDS.items():
@@ -49,24 +54,17 @@ def sides(tmp_path_factory):
                 )
                 assert response.status == 200, response.data  # the copied hash works
                 tokens[user] = response.json()["access"]
-            yield monolith, service, tokens, http
+            yield Sides(monolith, service, tokens, http, through)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_users_service_matches_the_monolith(sides, scenario):
-    monolith, service, tokens, http = sides
-    token = tokens.get(scenario.user)
-    request_id = "parity-" + scenario.name.replace(" ", "-")
-    left = send(http, monolith.url, scenario, token=token, request_id=request_id)
-    right = send(http, service.url, scenario, token=token, request_id=request_id)
-
-    diff = difference(left, right, RULES[scenario.route], labels=("monolith", "users"))
-    assert diff is None, f"{scenario.method} {scenario.path} differs:\n{diff}"
+    left = assert_service_matches(sides, scenario, RULES[scenario.route], label="users")
     assert left.status < 500, left
 
 
 def test_a_token_from_either_side_is_valid_on_both(sides):
-    monolith, service, _, http = sides
+    monolith, service, http = sides.monolith, sides.service, sides.http
     for issuer in (monolith, service):
         pair = http.request(
             "POST",

@@ -16,6 +16,7 @@ from django.test import Client
 from servicekit.web.jwt.keys import SigningKey, generate_private_pem, jwks_document
 from servicekit.web.jwt.tokens import ACCESS, TokenPolicy, token_issue
 from tests.proxy.fakes import FakeUpstream
+from tests.proxy.nginx_plane import NginxPlane
 from tests.proxy.processes import ProxyProcess
 from tests.support.backends import required_backends
 
@@ -157,4 +158,23 @@ def served_proxy(
         folder / "routes.yaml", routes_yaml({"monolith": upstream_spec(upstream.url)}, [])
     )
     with ProxyProcess(routes, data_dir=folder, env=env) as running:
+        yield running
+
+
+PLANES = ("python", "nginx")  # the Python proxy, and nginx fed `export nginx`'s configuration
+
+
+@contextmanager
+def served_plane(
+    plane: str, upstream: FakeUpstream, folder: Path, *, max_body: int
+) -> Iterator[ProxyProcess | NginxPlane]:
+    """`served_proxy`, or nginx with the same table: either answers on `.port` and `.url`."""
+    if plane == "python":
+        with served_proxy(upstream, folder, {"STRANGLER_MAX_BODY": str(max_body)}) as running:
+            yield running
+        return
+    routes = write_routes(
+        folder / "routes.yaml", routes_yaml({"monolith": upstream_spec(upstream.url)}, [])
+    )
+    with NginxPlane(routes, folder / "nginx", max_body=max_body) as running:
         yield running

@@ -3,7 +3,9 @@ configuration `python -m strangler_proxy export nginx` writes, for the nginx-pla
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -71,3 +73,19 @@ class NginxPlane:
     def error_log(self) -> str:
         path = self.folder / "error.log"
         return path.read_text() if path.exists() else ""
+
+    def access_log(self) -> list[dict]:
+        """The JSON lines of access.log (export/nginx.py's `strangler_json`), oldest first."""
+        path = self.folder / "access.log"
+        text = path.read_text() if path.exists() else ""
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def client_disconnects(self) -> int:
+        """Requests whose client went away before the whole answer was sent (nginx: 499, or
+        a request that did not complete), as the Python proxy counts them."""
+        return sum(1 for e in self.access_log() if e["status"] == 499 or e["completion"] != "OK")
+
+    def upstream_errors(self) -> int:
+        """Errors nginx logged on its side of an upstream (refused, timed out, cut short)."""
+        failed = re.compile(r"\[(error|crit)\].*(from|to|reading|connecting to) upstream")
+        return sum(1 for line in self.error_log().splitlines() if failed.search(line))

@@ -5,7 +5,7 @@ def test_regex_patterns_keep_their_backslashes_and_get_matching_examples():
     from django.urls import re_path
     from django.urls.resolvers import RoutePattern
 
-    from monolith.storefront.management.commands.urls_inventory import _part
+    from servicekit.web.url_inventory import _part
 
     documents = re_path(r"^documents/(\d+)/(?P<slug>[a-z-]+)/$", lambda r: None).pattern
     assert _part(documents) == (r"documents/(\d+)/<slug>/", "documents/1/x/")

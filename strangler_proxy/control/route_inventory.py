@@ -51,9 +51,12 @@ def monolith_command(environ: dict[str, str]) -> tuple[list[str], dict[str, str]
             "STRANGLER_MONOLITH_INVENTORY to a command printing the endpoints, or pass --endpoints"
         )
     env["DJANGO_SETTINGS_MODULE"] = settings
-    paths = [folder, str(ROOT), environ.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    return [sys.executable, "-m", WALKER, "--json"], env, folder
+    # this checkout first (servicekit), then the project folder (the cwd, as `-c` puts it)
+    walk = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+        f"from {WALKER} import main; sys.exit(main())"
+    )
+    return [sys.executable, "-c", walk, "--json"], env, folder
 
 
 def read_endpoints(

@@ -121,9 +121,8 @@ def _start_project(folder: Path) -> None:
         "call_command('migrate', verbosity=0)\n"
         f"User.objects.create_superuser('admin', 'admin@example.com', {PASSWORD!r})\n"
     )
-    _run(
-        [sys.executable, "manage.py", "shell", "-c", setup], cwd=folder, env=env
-    )  # migrate and a superuser, one interpreter
+    # migrate and a superuser in one interpreter (two commands cost a Django start each)
+    _run([sys.executable, "manage.py", "shell", "-c", setup], cwd=folder, env=env)
 
 
 def _routes(app: str) -> str:

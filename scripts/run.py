@@ -106,6 +106,9 @@ def fleet_env(*, real: bool = False) -> dict[str, str]:
     env.setdefault("JWKS_URL", env["STRANGLER_MONOLITH_URL"] + "/.well-known/jwks.json")
     env.setdefault("STRANGLER_ROUTES_FILE", str(live_routes_file(env)))
     env.setdefault("OWNERSHIP_FILE", str(folder / "ownership.yaml"))
+    # the route inventory walks this monolith's URLconf (the proxy never guesses a project)
+    env.setdefault("STRANGLER_MONOLITH_SETTINGS", "monolith.settings")
+    env.setdefault("STRANGLER_MONOLITH_DIR", str(ROOT))
     # Periodic reconciliation (Celery beat in the catalog's and the monolith's workers) reads the
     # peer's staff export; locally it uses the demo staff account (production sets its own
     # credentials, or leaves it off).

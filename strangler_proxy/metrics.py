@@ -30,7 +30,7 @@ REJECTED = Counter(
 )
 SHADOW_COMPARISONS = Counter(
     "proxy_shadow_comparisons_total",
-    "Shadow comparisons by route and result (match, mismatch, error, dropped).",
+    "Shadow comparisons by route and result (match, mismatch, error, dropped, streamed).",
     ["route", "result"],
 )
 SHADOW_LATENCY = Histogram(

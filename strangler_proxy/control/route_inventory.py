@@ -1,7 +1,8 @@
 """Route inventory: every monolith endpoint, the route that serves it, its mode and traffic split.
 
-The endpoints come from the monolith's own `manage.py urls_inventory --json` (run as a
-subprocess, or a saved copy of its output): the proxy never imports monolith code.
+The endpoints come from the monolith's URLconf, walked in a subprocess under the monolith's own
+settings (`servicekit.web.url_inventory`, nothing copied into the project), or from a saved copy
+of that output: the proxy never imports monolith code.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -20,32 +22,55 @@ from strangler_proxy.routes import RouteTable, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE_SECONDS = 300.0
+WALKER = "servicekit.web.url_inventory"
 
 
 class InventoryError(RuntimeError):
     """The monolith's endpoint list could not be read."""
 
 
-def monolith_command() -> list[str]:
-    """`$STRANGLER_MONOLITH_INVENTORY` (a shell-split command), else this checkout's manage.py."""
-    configured = os.environ.get("STRANGLER_MONOLITH_INVENTORY")
+def monolith_command(environ: dict[str, str]) -> tuple[list[str], dict[str, str], str]:
+    """(command, environment, folder) that print the monolith's endpoints as JSON.
+
+    `STRANGLER_MONOLITH_INVENTORY` (a shell-split command, run in `STRANGLER_MONOLITH_DIR`) when
+    set; else this interpreter walks the URLconf of `STRANGLER_MONOLITH_SETTINGS` (the
+    monolith's settings module) from `STRANGLER_MONOLITH_DIR` (its project folder; default the
+    current one). The settings are never guessed: a wrong guess would list another project.
+    """
+    folder = environ.get("STRANGLER_MONOLITH_DIR") or os.getcwd()
+    env = {k: v for k, v in environ.items() if k != "DJANGO_SETTINGS_MODULE"}  # the proxy's own
+    env["LOG_LEVEL"] = "ERROR"
+    configured = environ.get("STRANGLER_MONOLITH_INVENTORY")
     if configured:
-        import shlex
+        return shlex.split(configured), env, folder
+    settings = environ.get("STRANGLER_MONOLITH_SETTINGS")
+    if not settings:
+        raise InventoryError(
+            "STRANGLER_MONOLITH_SETTINGS is not set: name the monolith's settings module "
+            "(e.g. mysite.settings) and STRANGLER_MONOLITH_DIR its project folder, or set "
+            "STRANGLER_MONOLITH_INVENTORY to a command printing the endpoints, or pass --endpoints"
+        )
+    env["DJANGO_SETTINGS_MODULE"] = settings
+    # this checkout first (servicekit), then the project folder (the cwd, as `-c` puts it)
+    walk = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+        f"from {WALKER} import main; sys.exit(main())"
+    )
+    return [sys.executable, "-c", walk, "--json"], env, folder
 
-        return shlex.split(configured)
-    return [sys.executable, str(ROOT / "manage.py"), "urls_inventory", "--json"]
 
-
-def read_endpoints(*, source: str | None = None, timeout: float = 120.0) -> list[dict[str, Any]]:
+def read_endpoints(
+    *, source: str | None = None, timeout: float = 120.0, environ: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """From a saved JSON file (`source`), else by running the monolith's command."""
     if source:
         text = Path(source).read_text(encoding="utf-8")
     else:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "monolith.settings", "LOG_LEVEL": "ERROR"}
+        command, env, folder = monolith_command(dict(os.environ if environ is None else environ))
         try:
             done = subprocess.run(
-                monolith_command(),
-                cwd=ROOT,
+                command,
+                cwd=folder,
                 env=env,
                 capture_output=True,
                 text=True,
@@ -53,14 +78,16 @@ def read_endpoints(*, source: str | None = None, timeout: float = 120.0) -> list
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise InventoryError(f"the monolith's urls_inventory did not run: {exc}") from exc
+            raise InventoryError(f"the monolith's URL inventory did not run: {exc}") from exc
         if done.returncode != 0:
-            raise InventoryError(f"urls_inventory exited {done.returncode}: {done.stderr[-500:]}")
+            raise InventoryError(
+                f"the URL inventory exited {done.returncode}: {done.stderr[-500:]}"
+            )
         text = done.stdout
     try:
         return json.loads(text[text.index("{") :])["endpoints"]
     except (ValueError, KeyError) as exc:
-        raise InventoryError(f"urls_inventory did not print its JSON document: {exc}") from exc
+        raise InventoryError(f"the URL inventory did not print its JSON document: {exc}") from exc
 
 
 def cached_endpoints(folder: Path, *, refresh: bool = False) -> list[dict[str, Any]]:
@@ -182,7 +209,7 @@ def add_commands(top: argparse._SubParsersAction) -> None:
     parser = top.add_parser("inventory", help="every monolith endpoint, its route, mode, traffic")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
-        "--endpoints", help="a saved `manage.py urls_inventory --json` output (else run it)"
+        "--endpoints", help="a saved `python -m servicekit.web.url_inventory --json` output"
     )
     parser.add_argument(
         "--metrics", help="the proxy's /_strangler/metrics URL for traffic shares ('none': skip)"

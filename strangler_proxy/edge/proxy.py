@@ -24,7 +24,12 @@ from strangler_proxy.edge.access_log import AccessEntry, counted
 from strangler_proxy.edge.auth import EdgeAuth, unverified_subject
 from strangler_proxy.edge.ratelimit import Limiter
 from strangler_proxy.edge.reply import Rejected, Reply, problem_reply, stream, wants_html
-from strangler_proxy.metrics import CLIENT_DISCONNECTS, REJECTED, UPSTREAM_ERRORS
+from strangler_proxy.metrics import (
+    CLIENT_DISCONNECTS,
+    REJECTED,
+    SHADOW_COMPARISONS,
+    UPSTREAM_ERRORS,
+)
 from strangler_proxy.routes.model import RouteTable
 from strangler_proxy.routes.resolve import Decision, resolve
 from strangler_proxy.routes.source import TableSource
@@ -150,8 +155,11 @@ class Proxy:
             reply = self._answer(request, upstream, raw)
         except Rejected as exc:
             return exc.reply
-        if decision.shadow_to and not reply.streaming:
-            self._shadow(request, decision, headers, body, raw, reply)
+        if decision.shadow_to:
+            if reply.streaming:  # too large to hold for a comparison: counted, not compared
+                SHADOW_COMPARISONS.labels(request.route_label, "streamed").inc()
+            else:
+                self._shadow(request, decision, headers, body, raw, reply)
         return reply
 
     # --- the steps, in order -------------------------------------------------------------
@@ -320,9 +328,11 @@ class Proxy:
         headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]  # one, ours
         headers.append((REQUEST_ID_HEADER, request.request_id))
         length = raw.headers.get("Content-Length")
+        # a redirect's body is a line of text, even chunked: held, so shadow mode compares it
         small = (
             request.method == "HEAD"
             or raw.status in (204, 304)
+            or 300 <= raw.status < 400
             or (
                 length is not None and length.isdigit() and int(length) <= self.options.buffer_limit
             )
@@ -365,15 +375,21 @@ class Proxy:
         shadow_headers = [*headers, (SHADOW_HEADER, "1")]  # reads only (routes.resolve)
         forwarder = self.forwarder
 
+        origins, public = self.upstreams.origins, request.public_origin
+
+        def seen(items) -> dict[str, str]:
+            """Headers as the client sees them: a Location to an upstream's own origin mapped
+            to the public one, so two upstreams redirecting alike compare equal."""
+            pairs = h.response_headers(items, upstream_origins=origins, public_origin=public)
+            return {k.lower(): v for k, v in pairs}
+
         def call() -> Answer:
             answer = forwarder.call(
                 candidate, None, method, target, shadow_headers, body, preload=True
             )
-            return Answer(
-                answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.data
-            )
+            return Answer(answer.status, seen(answer.headers.items()), answer.data)
 
-        primary = Answer(raw.status, {k.lower(): v for k, v in raw.headers.items()}, reply.body)
+        primary = Answer(raw.status, seen(raw.headers.items()), reply.body)
         self.shadow.submit(
             route=route.name,
             method=method,
@@ -383,6 +399,7 @@ class Proxy:
             call=call,
             ignore_fields=route.shadow_ignore_fields,
             ignore_headers=route.shadow_ignore_headers,
+            ignore_patterns=route.shadow_ignore_patterns,
             request_headers=shadow_headers,  # for traffic capture (secrets stripped there)
             body=body,
         )

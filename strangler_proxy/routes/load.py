@@ -197,7 +197,7 @@ def _build(data: dict, *, raw: dict, node: yaml.Node, source: str) -> RouteTable
             fail_max=breaker.get("fail_max", 5),
             reset_timeout=float(breaker.get("reset_timeout", 30.0)),
             max_concurrent=spec.get("max_concurrent", 100),
-            preserve_host=spec.get("preserve_host", False),
+            preserve_host=spec.get("preserve_host", Upstream.preserve_host),
             eject_after=spec.get("eject_after", 3),
             eject_for=float(spec.get("eject_for", 10.0)),
             health_path=health.get("path", "/readyz") if health is not None else None,
@@ -235,6 +235,12 @@ def _build(data: dict, *, raw: dict, node: yaml.Node, source: str) -> RouteTable
                 raise _error(source, node, [*where, "pattern"], str(exc)) from exc
         limit = spec.get("rate_limit")
         shadow = spec.get("shadow", {})
+        for index, text in enumerate(shadow.get("ignore_patterns", ())):
+            try:
+                re.compile(text)
+            except re.error as exc:
+                field_path = [*where, "shadow", "ignore_patterns", index]
+                raise _error(source, node, field_path, f"not a regular expression: {exc}") from exc
         upstream_name = spec.get("upstream") or default
         routes.append(
             Route(
@@ -256,6 +262,7 @@ def _build(data: dict, *, raw: dict, node: yaml.Node, source: str) -> RouteTable
                 else None,
                 shadow_ignore_fields=tuple(shadow.get("ignore_fields", ())),
                 shadow_ignore_headers=tuple(h.lower() for h in shadow.get("ignore_headers", ())),
+                shadow_ignore_patterns=tuple(shadow.get("ignore_patterns", ())),
                 canary_header=spec.get("canary_header", True),
                 sensitive=spec.get("sensitive", False),
                 max_body=spec.get("max_body"),

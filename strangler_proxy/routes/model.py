@@ -41,7 +41,9 @@ class Upstream:
     fail_max: int = 5
     reset_timeout: float = 30.0
     max_concurrent: int = 100
-    preserve_host: bool = False
+    # the client's Host goes upstream (a Django app checks CSRF origins and builds URLs with
+    # it); false only for a virtual-hosted upstream that routes by its own name
+    preserve_host: bool = True
     eject_after: int = 3
     eject_for: float = 10.0
     health_path: str | None = None
@@ -72,6 +74,9 @@ class Route:
     rate_limit: RateLimit | None = None
     shadow_ignore_fields: tuple[str, ...] = ()
     shadow_ignore_headers: tuple[str, ...] = ()
+    # regexes over bodies and Location (a group: only its text) masked before comparing: the
+    # noise outside JSON, e.g. a page's csrfmiddlewaretoken
+    shadow_ignore_patterns: tuple[str, ...] = ()
     canary_header: bool = True
     sensitive: bool = False  # carries credentials: never shadowed nor captured
     max_body: int | None = None  # bytes; None: the proxy's STRANGLER_MAX_BODY

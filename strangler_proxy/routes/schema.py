@@ -148,6 +148,7 @@ ROUTE = {
                 },
                 "ignore_fields": {"type": "array", "items": {"type": "string"}},
                 "ignore_headers": {"type": "array", "items": {"type": "string"}},
+                "ignore_patterns": {"type": "array", "items": {"type": "string", "minLength": 1}},
             },
         },
         "canary_header": {"type": "boolean"},

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -63,28 +65,98 @@ def _json_diffs(a: Any, b: Any, path: str, out: list[str], limit: int = 10) -> N
         out.append(f"{path or '(root)'}: {' != '.join(shown)}")
 
 
+MASK = "\u2026ignored\u2026"
+CONTEXT = 40  # characters shown either side of the first difference in a text body
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p) for p in patterns)
+
+
+def _masked(text: str, patterns: tuple[str, ...]) -> str:
+    """`text` with every match of `patterns` replaced by MASK; where a pattern has groups, only
+    their text is (`value="([^"]+)"` keeps `value="..."` around the token)."""
+    for regex in _compiled(patterns):
+        text = regex.sub(_mask_groups, text)
+    return text
+
+
+def _mask_groups(match: re.Match[str]) -> str:
+    groups = match.re.groups
+    if not groups:
+        return MASK
+    whole, start = match.group(0), match.start()
+    out, last = "", 0
+    for index in range(1, groups + 1):
+        if match.start(index) < 0:
+            continue
+        out += whole[last : match.start(index) - start] + MASK
+        last = match.end(index) - start
+    return out + whole[last:]
+
+
+def _text_diff(a: str, b: str) -> str:
+    """Where two texts part: line, column and what each side holds there."""
+    index = next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+    line = a.count("\n", 0, index) + 1
+    column = index - (a.rfind("\n", 0, index) + 1) + 1
+    start = max(0, index - CONTEXT)
+
+    def around(text: str) -> str:
+        shown = text[start : index + CONTEXT]
+        return (
+            ("\u2026" if start else "") + shown + ("\u2026" if index + CONTEXT < len(text) else "")
+        )
+
+    sizes = f"{len(a)} vs {len(b)} characters" if len(a) != len(b) else f"{len(a)} characters"
+    return (
+        f"body: differs at line {line}, column {column} ({sizes}): {around(a)!r} != {around(b)!r}"
+    )
+
+
 def compare(
     primary: Answer,
     candidate: Answer,
     *,
     ignore_fields: tuple[str, ...] = (),
     ignore_headers: tuple[str, ...] = (),
+    ignore_patterns: tuple[str, ...] = (),
 ) -> list[str]:
-    """Differences a client could notice: status, Content-Type, body (JSON compared as data)."""
+    """Differences a client could notice: status, Content-Type, where a redirect leads, body
+    (JSON compared as data; other text where it first differs, `ignore_patterns` masked)."""
     diffs: list[str] = []
     if primary.status != candidate.status:
         diffs.append(f"status: {primary.status} != {candidate.status}")
-    if "content-type" not in ignore_headers:
-        a, b = primary.headers.get("content-type"), candidate.headers.get("content-type")
+    for name in ("content-type", "location"):
+        if name in ignore_headers:
+            continue
+        a, b = primary.headers.get(name), candidate.headers.get(name)
+        if ignore_patterns and a is not None and b is not None:
+            a, b = _masked(a, ignore_patterns), _masked(b, ignore_patterns)
         if a != b:
-            diffs.append(f"header content-type: {a!r} != {b!r}")
+            diffs.append(f"header {name}: {a!r} != {b!r}")
     body_a, body_b = _decoded(primary), _decoded(candidate)
     if body_a == body_b:
         return diffs
     try:
         data_a, data_b = json.loads(body_a), json.loads(body_b)
     except ValueError:
-        diffs.append(f"body: {len(body_a)} bytes != {len(body_b)} bytes")
+        try:
+            text_a, text_b = body_a.decode(), body_b.decode()
+        except UnicodeDecodeError:
+            index = next(
+                (i for i, (x, y) in enumerate(zip(body_a, body_b, strict=False)) if x != y),
+                min(len(body_a), len(body_b)),
+            )
+            diffs.append(f"body: binary, differs at byte {index} ({len(body_a)} vs {len(body_b)})")
+            return diffs
+        if ignore_patterns:
+            text_a, text_b = _masked(text_a, ignore_patterns), _masked(text_b, ignore_patterns)
+        if text_a != text_b:
+            diffs.append(_text_diff(text_a, text_b))
         return diffs
     ignore = frozenset(ignore_fields)
     _json_diffs(_strip(data_a, ignore), _strip(data_b, ignore), "", diffs)

@@ -45,6 +45,7 @@ class ShadowRunner:
         call: Callable[[], Answer],
         ignore_fields: tuple[str, ...],
         ignore_headers: tuple[str, ...],
+        ignore_patterns: tuple[str, ...] = (),
         request_headers: list[tuple[str, str]] | None = None,
         body: bytes | None = None,
     ) -> bool:
@@ -65,7 +66,11 @@ class ShadowRunner:
                     return
                 SHADOW_LATENCY.labels(route).observe(time.perf_counter() - started)
                 diffs = compare(
-                    primary, candidate, ignore_fields=ignore_fields, ignore_headers=ignore_headers
+                    primary,
+                    candidate,
+                    ignore_fields=ignore_fields,
+                    ignore_headers=ignore_headers,
+                    ignore_patterns=ignore_patterns,
                 )
                 # a candidate 5xx where the primary did not fail is an error, not just a mismatch
                 failed = candidate.status >= 500 and primary.status < 500

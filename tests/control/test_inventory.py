@@ -99,6 +99,7 @@ def test_cli_prints_the_inventory(tmp_path):
             "none",
         ],
         cwd=ROOT,
+        env={**os.environ, "STRANGLER_MONOLITH_SETTINGS": "monolith.settings"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -109,7 +110,27 @@ def test_cli_prints_the_inventory(tmp_path):
     assert "endpoints" in done.stdout.splitlines()[-1]
 
 
-def test_admin_api_serves_the_inventory(make_proxy, start_upstream):
+def test_without_the_monolith_settings_the_cli_says_what_to_set(tmp_path):
+    # it used to list our own monolith whatever project the operator had in mind
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(ROUTES)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRANGLER_MONOLITH_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "strangler_proxy", "inventory", "--file", str(routes)],
+        cwd=tmp_path,
+        env={**env, "DJANGO_SETTINGS_MODULE": "monolith.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "STRANGLER_MONOLITH_SETTINGS is not set" in done.stderr
+    assert done.stdout == ""
+
+
+def test_admin_api_serves_the_inventory(make_proxy, start_upstream, monkeypatch):
+    monkeypatch.setenv("STRANGLER_MONOLITH_SETTINGS", "monolith.settings")
+    monkeypatch.setenv("STRANGLER_MONOLITH_DIR", str(ROOT))
     upstream = start_upstream("monolith")
     client = make_proxy(
         ROUTES.replace("http://127.0.0.1:9", upstream.url),

@@ -90,6 +90,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(
                 302, b"", [("Location", f"{host}/landing?x=1"), ("Content-Type", "text/plain")]
             )
+        elif path == "/redirect-chunked":
+            self._chunked_redirect(query.get("to", ["/landing"])[0])
         elif path == "/redirect-relative":
             self._send(302, b"", [("Location", "/landing"), ("Content-Type", "text/plain")])
         elif path == "/gzip":
@@ -113,6 +115,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b'{"slow": true}')
         else:
             self._send(200, json.dumps(record).encode(), [("X-Upstream", self.server.name)])
+
+    def _chunked_redirect(self, to: str) -> None:
+        """A 302 to this server's own origin with a chunked body (Django's StreamingHttpResponse
+        and many frameworks' redirects look so); `{name}` in `to` becomes the server's name."""
+        self.send_response(302)
+        origin = f"http://127.0.0.1:{self.server.server_port}"
+        self.send_header("Location", origin + to.replace("{name}", self.server.name))
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"9\r\nMoved to \r\n4\r\nhere\r\n0\r\n\r\n")
 
     def _stream(self, chunks: int) -> None:
         """Chunked: the first chunk, then wait until the test says go (proves no buffering)."""

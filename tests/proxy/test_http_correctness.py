@@ -208,7 +208,7 @@ def test_forged_forwarding_headers_are_overwritten_with_what_the_edge_saw(proxy,
     assert seen["X-Forwarded-Host"] == f"127.0.0.1:{proxy.port}"
     assert "x-forwarded-ssl" not in names and "forwarded" not in names
     assert names.count("x-forwarded-for") == 1
-    assert seen["Host"] == f"127.0.0.1:{upstream.server_port}"
+    assert seen["Host"] == f"127.0.0.1:{proxy.port}"  # the client's (preserve_host default)
 
 
 def test_several_set_cookie_headers_stay_separate_and_exact(proxy):

@@ -125,7 +125,7 @@ def test_nginx_accepts_the_shipped_table_and_every_feature(tmp_path):
     }
     ups["orders"]["instances"].append("http://127.0.0.1:18014")
     ups["orders"]["balancer"] = "least_outstanding"
-    ups["users"]["preserve_host"] = True
+    ups["users"]["preserve_host"] = False  # the default is true
     tables = {
         "shipped": load_table(SHIPPED),
         "every": parse_table(routes_yaml(ups, EVERY_FEATURE)),

@@ -29,6 +29,8 @@ def compose_env(service: Service, services: dict[str, Service]) -> dict[str, str
         env |= {var: web_address(services, up) for var, up in upstream_vars().items()}
         env["STRANGLER_ADMIN_TOKEN"] = "${STRANGLER_ADMIN_TOKEN:-compose-only-admin-token}"
         env["REDIS_URL"] = "redis://redis:6379/0"
+        # the route inventory walks the monolith's URLconf, which the image carries
+        env["STRANGLER_MONOLITH_SETTINGS"] = services["monolith"].module
         return env
     upper = service.name.upper()
     # The service's own database with its own role (servicekit/web/env.py: the per-service

@@ -40,6 +40,8 @@ def k8s_env(service: Service, services: dict[str, Service]) -> list[dict]:
         env |= {var: {"value": web_address(services, up)} for var, up in upstream_vars().items()}
         env["STRANGLER_ADMIN_TOKEN"] = secret("proxy-admin-token")
         env["REDIS_URL"] = secret("redis-url")
+        # the route inventory walks the monolith's URLconf, which the image carries
+        env["STRANGLER_MONOLITH_SETTINGS"] = {"value": services["monolith"].module}
     else:
         env[database_url_var(service.name)] = secret(f"{service.name}-database-url")
         env["CELERY_BROKER_URL"] = secret("celery-broker-url")

@@ -27,7 +27,7 @@ export function configFromEnv(): Config {
     exchange: process.env.CATALOG_READS_EXCHANGE || "strangler.events",
     queue: process.env.CATALOG_READS_QUEUE || "catalog.reads",
     jwksUrl: process.env.CATALOG_READS_JWKS_URL ?? "",
-    issuer: process.env.CATALOG_READS_JWT_ISSUER || "strangler",
+    issuer: process.env.CATALOG_READS_JWT_ISSUER || "strangler-users",
     audience: process.env.CATALOG_READS_JWT_AUDIENCE || "strangler",
   };
 }

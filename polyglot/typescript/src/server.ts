@@ -32,6 +32,7 @@ class Problem extends Error {
     readonly code: string,
     readonly detail: string,
     readonly extra: Record<string, unknown> = {},
+    readonly django = false,
   ) {
     super(detail);
   }
@@ -42,8 +43,16 @@ function json(body: unknown): string {
   return JSON.stringify(body).replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, type = "application/json") {
-  const text = json(body);
+// Python's json.dumps defaults, as Django's JsonResponse writes (the catch-all 404 of an API).
+function pythonJson(body: Record<string, unknown>): string {
+  const ascii = (text: string) =>
+    text.replace(/[^\x00-\x7f]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+  const entries = Object.entries(body).map(([k, v]) => `${ascii(JSON.stringify(k))}: ${ascii(JSON.stringify(v))}`);
+  return `{${entries.join(", ")}}`;
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, type = "application/json", django = false) {
+  const text = django ? pythonJson(body as Record<string, unknown>) : json(body);
   res.writeHead(status, { "Content-Type": type, "Content-Length": Buffer.byteLength(text) });
   res.end(text);
 }
@@ -90,7 +99,7 @@ async function route(deps: Deps, req: http.IncomingMessage, res: http.ServerResp
   }
   const detail = SKU_PATH.exec(path);
   if (path !== "/api/v1/products/" && !detail)
-    throw new Problem(404, "not_found", `No API endpoint at ${path}.`);
+    throw new Problem(404, "not_found", `No API endpoint at ${path}.`, {}, true);
   if (req.method !== "GET" && req.method !== "HEAD")
     throw new Problem(405, "method_not_allowed", `Method "${req.method}" not allowed.`);
   let caller: Caller | null;
@@ -143,7 +152,9 @@ export function serverCreate(deps: Deps): http.Server {
       await route(deps, req, res, path, raw);
     } catch (exc) {
       const problem =
-        exc instanceof Problem ? exc : new Problem(500, "server_error", "The server failed to handle the request; it was logged.");
+        exc instanceof Problem
+          ? exc
+          : new Problem(500, "server_error", "The server failed to handle the request; it was logged.", {}, true);
       if (!(exc instanceof Problem)) console.error(JSON.stringify({ event: "http.error", error: String(exc), path }));
       send(
         res,
@@ -159,6 +170,7 @@ export function serverCreate(deps: Deps): http.Server {
           ...problem.extra,
         },
         "application/problem+json",
+        problem.django,
       );
     } finally {
       requests.inc({ method: req.method ?? "", route: routeName, status: String(res.statusCode) });

@@ -17,11 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import urllib3
+import yaml
 
 from contracts.envelope import Envelope
 from servicekit.web.jwt.keys import SigningKey, generate_private_pem, jwks_document
 from servicekit.web.jwt.tokens import ACCESS, TokenPolicy, token_issue
 from tests.polyglot.implementations import IMPLEMENTATIONS, ReadService
+from tests.proxy.processes import ProxyProcess
 from tests.support import fleet
 from tests.support.processes import stop_process
 from tests.support.wait import wait_for
@@ -95,17 +97,47 @@ class NotYet(Exception):
     pass
 
 
+def routes_for(upstream_url: str) -> dict:
+    """The proxy's route table with the product reads pointed at one implementation."""
+    return {
+        "version": 1,
+        "default_upstream": "catalog",
+        "upstreams": {
+            "catalog": {
+                "discovery": "static",
+                "instances": [upstream_url],
+                "timeout": {"connect": 1, "read": 10},
+                "max_concurrent": 200,
+            }
+        },
+        "routes": [
+            {
+                "name": "product-reads",
+                "prefix": "/api/v1/products",
+                "methods": ["GET"],
+                "mode": "extracted",
+                "upstream": "catalog",
+            }
+        ],
+    }
+
+
 @dataclass
 class World:
-    services: dict[str, str]  # implementation name -> base URL ("python" included)
+    services: dict[str, str]  # implementation name -> the proxy routing to it ("python" too)
+    direct: dict[str, str]  # implementation name -> its own URL
     tokens: dict[str, str]
     broker_url: str
     data: Path
     reads: dict[str, ReadService] = field(default_factory=dict)
     http: urllib3.PoolManager = field(default_factory=urllib3.PoolManager)
 
-    def get(self, name: str, path: str, query: str = "", headers: dict | None = None):
-        url = self.services[name] + path + (f"?{query}" if query else "")
+    def get(
+        self, name: str, path: str, query: str = "", headers: dict | None = None, *, direct=False
+    ):
+        url = (
+            (self.direct if direct else self.services)[name] + path + (f"?{query}" if query else "")
+        )
         return self.http.request("GET", url, headers=headers or {}, retries=False, timeout=10)
 
     def wait_applied(self, expected: dict[str, dict], *, timeout: float = 60) -> None:
@@ -153,8 +185,7 @@ def world(
         python = stack.enter_context(
             fleet.catalog(data, env={"CELERY_BROKER_URL": broker, "JWKS_URL": jwks_url})
         )
-        consumer_log = open(data / "catalog-inbox.log", "wb")
-        stack.callback(consumer_log.close)
+        consumer_log = stack.enter_context(open(data / "catalog-inbox.log", "wb"))
         consumer = subprocess.Popen(
             [*python.manage, "inbox_consume", "catalog"],
             cwd=fleet.ROOT,
@@ -185,9 +216,22 @@ def world(
             **{f"catalog.reads.{name}": ("catalog.#",) for name in names},
         }
         started = time.monotonic()
+        proxies = {}
+        for name, url in services.items():
+            routes = data / f"routes-{name}.yaml"
+            routes.write_text(yaml.safe_dump(routes_for(url), sort_keys=False))
+            proxy = ProxyProcess(
+                routes, data_dir=data / f"proxy-{name}", workers=1, name=f"proxy-{name}"
+            )
+            proxies[name] = stack.enter_context(proxy).url
         publish(broker, feed_envelopes, subscriptions=subscriptions)
         result = World(
-            services=services, tokens=tokens_for(key), broker_url=broker, data=data, reads=reads
+            services=proxies,
+            direct=services,
+            tokens=tokens_for(key),
+            broker_url=broker,
+            data=data,
+            reads=reads,
         )
         result.wait_applied(expected, timeout=max(60.0, 120 - (time.monotonic() - started)))
         yield result

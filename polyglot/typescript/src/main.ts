@@ -86,6 +86,7 @@ async function main() {
   const stop = () => {
     stopping = true;
     server.close();
+    server.closeAllConnections();
     void connection.close().catch(() => undefined);
     void db.end().then(() => process.exit(0));
   };

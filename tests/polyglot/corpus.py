@@ -43,7 +43,7 @@ class Stream:
         return envelope
 
 
-def _created(sku: str, index: int, category: str, **overrides) -> ProductCreatedV1:
+def product_created(sku: str, index: int, category: str, **overrides) -> ProductCreatedV1:
     fields = {
         "sku": sku,
         "name": f"{NAMES[index % len(NAMES)]} {index:02d}",
@@ -74,7 +74,7 @@ def feed() -> Feed:
     prefixes = {"coffee": "COF", "kitchen": "KIT", "garden": "GAR"}
     for index in range(1, 46):
         category = list(CATEGORIES)[index % 3]
-        stream.add(_created(f"{prefixes[category]}-{index:04d}", index, category))
+        stream.add(product_created(f"{prefixes[category]}-{index:04d}", index, category))
     # Later changes: renames, a deactivation, a new category named by an update, price and stock.
     stream.add(
         ProductUpdatedV1(
@@ -98,13 +98,13 @@ def feed() -> Feed:
     published = list(stream.envelopes)
     # A duplicate of a creation arriving after the stock changed: applied once, it must not
     # put the old stock back.
-    created = stream.add(_created("DUP-0001", 50, "kitchen", on_hand=5))
+    created = stream.add(product_created("DUP-0001", 50, "kitchen", on_hand=5))
     stock = stream.add(
         StockChangedV2(sku="DUP-0001", on_hand=9, reserved=2, available=7, reason="count")
     )
     published += [created, stock, created]
     # Reordered: the update (4) and the second price change (3) arrive before their predecessors.
-    first = stream.add(_created("ORD-0001", 51, "coffee", price="10.00"))
+    first = stream.add(product_created("ORD-0001", 51, "coffee", price="10.00"))
     cheaper = stream.add(
         ProductPriceChangedV1(sku="ORD-0001", old_price="10.00", new_price="20.00", currency="EUR")
     )
@@ -117,7 +117,7 @@ def feed() -> Feed:
         )
     )
     published += [renamed, dearer, first, dearer, cheaper]
-    marker = stream.add(_created("ZZZ-9999", 52, "garden", is_active=True))
+    marker = stream.add(product_created("ZZZ-9999", 52, "garden", is_active=True))
     published.append(marker)
     return Feed(
         envelopes=published,

@@ -33,6 +33,7 @@ class Implementation:
     # `fresh_after` (dependencies already installed from the lockfile).
     installed: str = ""
     fresh_after: str = ""
+    ship: tuple[str, ...] = ()  # run before measuring the artefacts (drops build-only files)
 
     def missing_tools(self) -> list[str]:
         return [tool for tool in self.tools if shutil.which(tool) is None]
@@ -42,9 +43,11 @@ class Implementation:
         started = time.perf_counter()
         commands = self.build
         marker, lock = self.folder / self.installed, self.folder / self.fresh_after
-        if not clean and self.installed and marker.exists():
-            if marker.stat().st_mtime >= lock.stat().st_mtime:
-                commands = commands[1:]
+        fresh = (
+            self.installed and marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime
+        )
+        if fresh and not clean:
+            commands = commands[1:]
         for command in commands:
             done = subprocess.run(command, cwd=self.folder, capture_output=True, text=True)
             if done.returncode != 0:
@@ -68,6 +71,7 @@ TYPESCRIPT = Implementation(
     artefacts=("dist", "node_modules", "package.json"),
     installed="node_modules/.package-lock.json",
     fresh_after="package-lock.json",
+    ship=("npm", "prune", "--omit=dev", "--silent"),
 )
 
 IMPLEMENTATIONS: dict[str, Implementation] = {impl.name: impl for impl in (TYPESCRIPT,)}

@@ -129,6 +129,7 @@ class World:
     tokens: dict[str, str]
     broker_url: str
     data: Path
+    python: fleet.DjangoService
     reads: dict[str, ReadService] = field(default_factory=dict)
     http: urllib3.PoolManager = field(default_factory=urllib3.PoolManager)
 
@@ -231,6 +232,7 @@ def world(
             tokens=tokens_for(key),
             broker_url=broker,
             data=data,
+            python=python,
             reads=reads,
         )
         result.wait_applied(expected, timeout=max(60.0, 120 - (time.monotonic() - started)))

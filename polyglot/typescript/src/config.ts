@@ -12,8 +12,7 @@ export interface Config {
   audience: string;
 }
 
-function required(name: string): string {
-  const value = process.env[name];
+function required(name: string, value: string | undefined): string {
   if (!value) throw new Error(`${name} must be set`);
   return value;
 }
@@ -22,8 +21,8 @@ export function configFromEnv(): Config {
   return {
     host: process.env.CATALOG_READS_HOST || "127.0.0.1",
     port: Number(process.env.CATALOG_READS_PORT ?? "8080"),
-    databaseUrl: required("CATALOG_READS_DATABASE_URL"),
-    brokerUrl: required("CATALOG_READS_BROKER_URL"),
+    databaseUrl: required("CATALOG_READS_DATABASE_URL", process.env.CATALOG_READS_DATABASE_URL),
+    brokerUrl: required("CATALOG_READS_BROKER_URL", process.env.CATALOG_READS_BROKER_URL),
     exchange: process.env.CATALOG_READS_EXCHANGE || "strangler.events",
     queue: process.env.CATALOG_READS_QUEUE || "catalog.reads",
     jwksUrl: process.env.CATALOG_READS_JWKS_URL ?? "",

@@ -39,32 +39,56 @@ async function main() {
   await channel.assertQueue(config.queue, { durable: true });
   await channel.bindQueue(config.queue, config.exchange, "catalog.#");
   await channel.prefetch(200);
-  // One delivery at a time, in arrival order: the chain keeps per-aggregate order.
-  let chain = Promise.resolve();
+  // Deliveries are applied in arrival order (which keeps each aggregate's order), as many as
+  // have arrived in one transaction; if one fails, again one per transaction, so only the bad
+  // one is rejected. Acknowledged after commit.
+  const pending: amqp.ConsumeMessage[] = [];
+  let draining = false;
+  const applyAll = async (messages: amqp.ConsumeMessage[]): Promise<Outcome[]> => {
+    const conn = await db.connect();
+    try {
+      await conn.query("BEGIN");
+      const outcomes: Outcome[] = [];
+      for (const message of messages) {
+        outcomes.push(await envelopeProcess(conn, envelopeParse(message.content.toString("utf8"))));
+      }
+      await conn.query("COMMIT");
+      return outcomes;
+    } catch (exc) {
+      await conn.query("ROLLBACK");
+      throw exc;
+    } finally {
+      conn.release();
+    }
+  };
+  const drain = async () => {
+    if (draining) return;
+    draining = true;
+    while (pending.length) {
+      const batch = pending.splice(0, 200);
+      let outcomes: (Outcome | "rejected")[];
+      try {
+        outcomes = await applyAll(batch);
+      } catch {
+        outcomes = [];
+        for (const message of batch) {
+          try {
+            outcomes.push(...(await applyAll([message])));
+          } catch (exc) {
+            outcomes.push("rejected");
+            log("inbox.rejected", { error: String(exc) });
+          }
+        }
+      }
+      for (const outcome of outcomes) events.inc({ outcome });
+      channel.ack(batch[batch.length - 1], true);
+    }
+    draining = false;
+  };
   await channel.consume(config.queue, (message) => {
     if (!message) return;
-    chain = chain.then(async () => {
-      let outcome: Outcome | "rejected";
-      try {
-        const envelope = envelopeParse(message.content.toString("utf8"));
-        const conn = await db.connect();
-        try {
-          await conn.query("BEGIN");
-          outcome = await envelopeProcess(conn, envelope);
-          await conn.query("COMMIT");
-        } catch (exc) {
-          await conn.query("ROLLBACK");
-          throw exc;
-        } finally {
-          conn.release();
-        }
-      } catch (exc) {
-        outcome = "rejected";
-        log("inbox.rejected", { error: String(exc) });
-      }
-      events.inc({ outcome });
-      channel.ack(message);
-    });
+    pending.push(message);
+    void drain();
   });
   consuming = true;
 

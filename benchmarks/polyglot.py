@@ -264,11 +264,12 @@ def main(argv: list[str]) -> int:
 
     print(
         f"\nGET {LOAD_PATH} through the proxy, wrk {args.duration}s x {args.connections} "
-        f"connections; event burst {2 * args.events} events; {os.cpu_count()} CPUs\n"
+        f"connections; event burst {2 * args.events} events; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}\n"
     )
     header = (
         f"{'implementation':<14} {'LOC':>5} {'build s':>8} {'artefact MiB':>12} {'ready s':>8} "
-        f"{'RSS idle':>9} {'RSS load':>9} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>8} {'events/s':>9}"
+        f"{'RSS idle':>9} {'RSS load':>9} {'p50 ms':>7} {'p99 ms':>7} {'req/s':>8} {'direct':>7} {'events/s':>9}"
     )
     print(header)
     print("-" * len(header))

@@ -25,7 +25,7 @@ from servicekit.web.jwt.tokens import ACCESS, TokenPolicy, token_issue
 from tests.polyglot.implementations import IMPLEMENTATIONS, ReadService
 from tests.proxy.processes import ProxyProcess
 from tests.support import fleet
-from tests.support.processes import stop_process
+from tests.support.processes import stop_process, stop_processes
 from tests.support.wait import wait_for
 
 EXCHANGE = "strangler.events"
@@ -217,7 +217,7 @@ def world(
             **{f"catalog.reads.{name}": ("catalog.#",) for name in names},
         }
         started = time.monotonic()
-        proxies = {}
+        proxies, started_here = {}, []
         for name, url in services.items():
             routes = data / f"routes-{name}.yaml"
             routes.write_text(yaml.safe_dump(routes_for(url), sort_keys=False))
@@ -225,6 +225,7 @@ def world(
                 routes, data_dir=data / f"proxy-{name}", workers=1, name=f"proxy-{name}"
             )
             proxies[name] = stack.enter_context(proxy).url
+            started_here.append(proxy.process)
         publish(broker, feed_envelopes, subscriptions=subscriptions)
         result = World(
             services=proxies,
@@ -237,3 +238,7 @@ def world(
         )
         result.wait_applied(expected, timeout=max(60.0, 120 - (time.monotonic() - started)))
         yield result
+        # Side by side (each takes seconds to drain); the exits below find them stopped.
+        stop_processes(
+            [*started_here, *(s.process for s in reads.values()), consumer, python.process]
+        )

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROXY ?= http://127.0.0.1:8000
 ARGS ?=
 
-.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql cost load
+.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql cost load polyglot polyglot-bench
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -76,6 +76,15 @@ bench-control: install  ## a route flip on the shared control store, until 3 rep
 
 cost: install  ## the monolith alone vs the strangled fleet, measured here: memory, processes, latencies, event lag, code (ARGS="--samples 5 --real --json FILE")
 	@$(BIN)/python benchmarks/cost.py $(ARGS)
+
+polyglot: install  ## build the catalog reads in every language here (polyglot/) and run the shared tests (needs PostgreSQL + RabbitMQ)
+	@STRANGLER_BACKENDS=postgres+rabbitmq+redis DJANGO_ENV=test DJANGO_SETTINGS_MODULE=extracted.catalog.settings \
+		DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} \
+		CELERY_BROKER_URL=$${CELERY_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//} \
+		STRANGLER_DATA_DIR=$$(mktemp -d) $(BIN)/python -m pytest tests/polyglot -q
+
+polyglot-bench: install  ## the languages compared in one run: code, build, size, start-up, memory, p50/p99, req/s, event rate (installs wrk)
+	@$(BIN)/python benchmarks/polyglot.py $(ARGS)
 
 bench-functions: install  ## the order-email function's cold start: functions-framework, the Lambda runtime client, import + invoke
 	@$(BIN)/python benchmarks/bench_function_cold_start.py

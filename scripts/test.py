@@ -35,6 +35,9 @@ SUITES: list[tuple[str, str, list[str]]] = [
     ("users", "extracted.users.settings", ["tests/extracted/users"]),
     ("orders", "extracted.orders.settings", ["tests/extracted/orders"]),
     ("parity", "monolith.settings", ["tests/parity"]),
+    # The catalog's product reads in other languages (polyglot/) against the Python catalog
+    # service; `integration` (PostgreSQL and RabbitMQ), so they run on the real pass only.
+    ("polyglot", "extracted.catalog.settings", ["tests/polyglot"]),
     # Schemathesis against every service's OpenAPI schema, directly and through the proxy; its
     # tests are `integration`, so it runs again on PostgreSQL.
     ("openapi", "monolith.settings", ["tests/openapi"]),

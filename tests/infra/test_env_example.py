@@ -39,6 +39,7 @@ IMPLIED = {
     "secret_key": "DJANGO_SECRET_KEY",
 }
 NAME = re.compile(r"[A-Z][A-Z0-9_]+")
+OTHER_LANGUAGES = re.compile(r"process\.env\.([A-Z][A-Z0-9_]+)")
 
 
 def _is_environ(node: ast.AST) -> bool:
@@ -82,6 +83,10 @@ def code_reads() -> dict[str, str]:
                 continue
             for name in reads_in(path.read_text(encoding="utf-8")):
                 where.setdefault(name, str(path.relative_to(ROOT)))
+    # The other languages' implementations of the catalog reads (polyglot/<language>/src).
+    for path in sorted((ROOT / "polyglot").glob("*/src/**/*.ts")):
+        for name in OTHER_LANGUAGES.findall(path.read_text(encoding="utf-8")):
+            where.setdefault(name, str(path.relative_to(ROOT)))
     return where
 
 

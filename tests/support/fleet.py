@@ -105,6 +105,21 @@ class DjangoService:
             )
         return done
 
+    def serve_command(self, port: int) -> list[str]:
+        """gunicorn serving this service on `port` (1 worker, 4 threads)."""
+        return [
+            str(BIN / "gunicorn"),
+            self.wsgi,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--worker-class",
+            "gthread",
+        ]
+
     def __enter__(self) -> DjangoService:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.run("migrate", "--noinput", "-v", "0")
@@ -112,18 +127,7 @@ class DjangoService:
             self.run(*command)
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                self.wsgi,
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "1",
-                "--threads",
-                "4",
-                "--worker-class",
-                "gthread",
-            ],
+            self.serve_command(self.port),
             cwd=ROOT,
             env=self.env,
             stdout=self._log,

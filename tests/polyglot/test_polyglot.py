@@ -1,0 +1,72 @@
+"""Every implementation of the catalog's product reads answers exactly like the Python catalog
+service on the same events (issue 19): same bytes but for the clocks, events applied once and in
+order, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.polyglot.corpus import READS
+from tests.polyglot.implementations import IMPLEMENTATIONS
+
+pytestmark = pytest.mark.integration
+
+NAMES = list(IMPLEMENTATIONS)
+# Each service stamps rows when it applies them: the shape is compared, not the clock.
+STAMPS = re.compile(rb'"(created_at|updated_at)":"[^"]*"')
+
+
+def _answer(shared, name: str, read):
+    # Through the proxy routing to `name`; one Host for all, so page links are comparable.
+    headers = {"X-Request-ID": "polyglot-" + re.sub(r"\W+", "-", read.name), "Host": "localhost"}
+    if read.user:
+        headers["Authorization"] = f"Bearer {shared.tokens[read.user]}"
+    if read.authorization:
+        headers["Authorization"] = read.authorization
+    response = shared.get(name, read.path, read.query, headers)
+    body = STAMPS.sub(rb'"\1":"<stamp>"', response.data)
+    return response.status, response.headers.get("Content-Type"), body
+
+
+@pytest.mark.parametrize("read", READS, ids=[r.name for r in READS])
+@pytest.mark.parametrize("name", NAMES)
+def test_reads_answer_byte_for_byte_like_python(shared, name, read):
+    expected = _answer(shared, "python", read)
+    actual = _answer(shared, name, read)
+    assert expected[0] < 500, expected
+    assert actual == expected
+
+
+def test_the_reads_cover_pages_filters_errors_and_tokens(shared):
+    statuses = {_answer(shared, "python", read)[0] for read in READS}
+    assert statuses == {200, 400, 401, 404}
+
+
+@pytest.mark.parametrize("name", ["python", *NAMES])
+def test_duplicates_and_reorders_are_applied_once_in_order(shared, name):
+    staff = {"Authorization": f"Bearer {shared.tokens['staff']}"}
+    # The creation came again after the stock changed: applying it twice would put 5 back.
+    duplicated = shared.get(name, "/api/v1/products/DUP-0001/", headers=staff).json()
+    assert duplicated["stock"] == {"available": 7, "in_stock": True}
+    # The update and the last price change arrived before the creation and the first change.
+    reordered = shared.get(name, "/api/v1/products/ORD-0001/", headers=staff).json()
+    assert (reordered["name"], reordered["price"]) == ("Reordered", "30.00")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_health_readiness_and_metrics(shared, name):
+    health = shared.get(name, "/healthz", direct=True)
+    assert (health.status, health.json()) == (200, {"status": "ok"})
+    ready = shared.get(name, "/readyz", direct=True)
+    assert ready.status == 200
+    assert ready.json()["status"] == "ready"
+    assert {"database", "broker"} <= set(ready.json()["checks"])
+    metrics = shared.get(name, "/metrics", direct=True)
+    assert metrics.status == 200
+    text = metrics.data.decode()
+    assert "# TYPE http_requests_total counter" in text
+    assert re.search(r'http_requests_total\{[^}]*route="detail"[^}]*\} [1-9]', text), text[:2000]
+    assert re.search(r'inbox_events_total\{outcome="duplicate"\} [1-9]', text)
+    assert re.search(r'inbox_events_total\{outcome="parked"\} [1-9]', text)

@@ -119,6 +119,8 @@ def stock_change(
         loaded = stock_load(sku)
         events = decide(loaded.state)
         if not events:
+            # nothing to change, but a projection row that drifted from the stream is put right
+            projection.stock_project(sku, loaded.state, loaded.version)
             return loaded.state
         try:
             after = stock_append(loaded, events)
@@ -126,7 +128,7 @@ def stock_change(
             if attempt == attempts:
                 raise
             continue
-        projection.stock_project(sku, after.state)
+        projection.stock_project(sku, after.state, after.version)
         if reason is not None:
             outbox_enqueue(stock_changed_event(sku, after.state, reason))
         return after.state

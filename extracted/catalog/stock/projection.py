@@ -15,24 +15,30 @@ from extracted.catalog.stock.aggregate import StockEventData, StockState, fold
 from extracted.catalog.stock.models import StockEvent
 
 
-def stock_project(sku: str, state: StockState) -> None:
-    """Write `state` over the sku's stock row (a sku with no product has none: nothing to do)."""
-    Inventory.objects.filter(product__sku=sku).update(
-        on_hand=state.on_hand, reserved=state.reserved, updated_at=timezone.now()
+def stock_project(sku: str, state: StockState, version: int) -> None:
+    """Write `state` at `version` over the sku's stock row, unless the row already shows a
+    newer version (a writer that read older and decided nothing must not undo a newer append).
+    A sku with no product has no row: nothing to do."""
+    Inventory.objects.filter(product__sku=sku, stock_version__lte=version).update(
+        on_hand=state.on_hand,
+        reserved=state.reserved,
+        stock_version=version,
+        updated_at=timezone.now(),
     )
 
 
-def stock_levels_folded() -> dict[str, StockState]:
-    """Every sku's state folded from its first event, snapshots ignored."""
+def stock_levels_folded() -> dict[str, tuple[StockState, int]]:
+    """Every sku's state and version, folded from its first event (snapshots ignored)."""
     rows = (
         StockEvent.objects.order_by("aggregate_id", "version")
-        .values_list("aggregate_id", "type", "payload")
+        .values_list("aggregate_id", "version", "type", "payload")
         .iterator(chunk_size=2000)
     )
-    return {
-        sku: fold(StockEventData(t, p) for _, t, p in stream)
-        for sku, stream in groupby(rows, key=lambda row: row[0])
-    }
+    folded = {}
+    for sku, stream in groupby(rows, key=lambda row: row[0]):
+        events = list(stream)
+        folded[sku] = (fold(StockEventData(t, p) for _, _, t, p in events), events[-1][1])
+    return folded
 
 
 @dataclass
@@ -58,11 +64,11 @@ def stock_projection_rebuild(*, check: bool = False) -> RebuildReport:
     folded = stock_levels_folded()
     report = RebuildReport(skus=len(live), events=StockEvent.objects.count())
     report.differed = sorted(
-        sku for sku, state in live.items() if folded.get(sku, StockState()) != state
+        sku for sku, state in live.items() if folded.get(sku, (StockState(), 0))[0] != state
     )
     if not check:
-        Inventory.objects.update(on_hand=0, reserved=0, updated_at=timezone.now())
-        for sku, state in folded.items():
-            if sku in live and state != StockState():
-                stock_project(sku, state)
+        Inventory.objects.update(on_hand=0, reserved=0, stock_version=0, updated_at=timezone.now())
+        for sku, (state, version) in folded.items():
+            if sku in live:
+                stock_project(sku, state, version)
     return report

@@ -23,16 +23,18 @@ def opening_events(apps, schema_editor):
         ],
         batch_size=1000,
     )
+    Inventory.objects.filter(stock_version=0).update(stock_version=1)
 
 
 def drop_opening_events(apps, schema_editor):
     StockEvent = apps.get_model("stock", "StockEvent")
     StockEvent.objects.filter(version=1, type="adjusted", payload__reason="opening").delete()
+    apps.get_model("products", "Inventory").objects.update(stock_version=0)
 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("products", "0001_initial"),
+        ("products", "0002_inventory_stock_version"),
         ("stock", "0002_stock_event_store"),
     ]
 

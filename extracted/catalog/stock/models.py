@@ -41,6 +41,14 @@ class StockEvent(models.Model):
             )
         ]
 
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("stock events are append-only: append a new one instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("stock events are append-only: append a new one instead")
+
 
 class StockSnapshot(models.Model):
     """A sku's folded state at `version`, written every few events so a load folds few."""

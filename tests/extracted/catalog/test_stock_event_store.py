@@ -82,6 +82,16 @@ def test_creating_a_product_opens_its_stream_and_the_projection_follows(products
     assert levels()["MUG-1"] == StockState(9, 0)
 
 
+def test_a_stored_event_is_never_changed_or_deleted(products):
+    event = StockEvent.objects.get(aggregate_id="MUG-1", version=1)
+    event.payload = {"on_hand": 1000, "reserved": 0}
+    with pytest.raises(TypeError, match="append-only"):
+        event.save()
+    with pytest.raises(TypeError, match="append-only"):
+        event.delete()
+    assert stock_load("MUG-1").state == StockState(5, 0)
+
+
 def test_a_stale_expected_version_conflicts_instead_of_losing_a_write(products):
     # given two writers that read the same version
     first, second = stock_load("TEA-1"), stock_load("TEA-1")

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROXY ?= http://127.0.0.1:8000
 ARGS ?=
 
-.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql cost load polyglot polyglot-bench
+.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql bench-stock-events cost load polyglot polyglot-bench
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -70,6 +70,9 @@ bench-events: install  ## relay throughput and commit-to-applied lag vs a raw ba
 
 bench-graphql: install  ## the same catalog reads over REST and GraphQL: p50/p99 and bytes per read
 	@$(BIN)/python benchmarks/bench_graphql.py
+
+bench-stock-events: install  ## the catalog's event-sourced stock: append rate, load with/without snapshots, rebuild
+	@$(BIN)/python benchmarks/bench_stock_events.py
 
 bench-control: install  ## a route flip on the shared control store, until 3 replicas applied it (needs Redis)
 	@$(BIN)/python benchmarks/bench_control_store.py

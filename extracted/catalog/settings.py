@@ -29,6 +29,10 @@ GRAPHQL_PERSISTED_ONLY = env_bool(
     default=ENVIRONMENT == "production",  # noqa: F821 (from service_settings)
 )
 
+# Stock is event-sourced (extracted/catalog/stock/eventstore.py): a sku's state is snapshotted
+# every this many events, so loading it folds at most this many.
+STOCK_SNAPSHOT_EVERY = 50
+
 # Reconciliation with the monolith's copy (servicekit/migration/reconcile.py), periodic in the
 # worker's beat when a staff account is configured for the monolith's export API.
 globals().update(

@@ -49,6 +49,9 @@ class Inventory(models.Model):
     product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="inventory")
     on_hand = models.PositiveIntegerField(default=0)
     reserved = models.PositiveIntegerField(default=0)
+    # The version of the sku's stock stream these levels show: the row is a projection of the
+    # stock event store (extracted/catalog/stock/projection.py), never written older over newer.
+    stock_version = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -20,6 +20,7 @@ from contracts.catalog import (
     StockChangedV2,
 )
 from extracted.catalog.products.models import Category, Inventory, PriceChange, Product
+from extracted.catalog.stock.eventstore import counted, stock_change
 from servicekit.events.outbox import outbox_enqueue
 from servicekit.migration.ownership import require_ownership
 from servicekit.web.errors import InvalidInputError
@@ -34,16 +35,6 @@ def _category(slug: str) -> Category:
         raise InvalidInputError(
             f"No category with slug {slug!r}.", code="unknown_category"
         ) from None
-
-
-def _stock_event(product: Product, inventory: Inventory, reason: str) -> StockChangedV2:
-    return StockChangedV2(
-        sku=product.sku,
-        on_hand=inventory.on_hand,
-        reserved=inventory.reserved,
-        available=inventory.available,
-        reason=reason,
-    )
 
 
 def _updated_event(product: Product) -> ProductUpdatedV1:
@@ -89,7 +80,8 @@ def product_create(
         currency=currency,
         is_active=is_active,
     )
-    inventory = Inventory.objects.create(product=product, on_hand=on_hand)
+    Inventory.objects.create(product=product)
+    stock = stock_change(sku=sku, decide=counted(on_hand=on_hand, reason="created"), reason=None)
     outbox_enqueue(
         ProductCreatedV1(
             sku=sku,
@@ -99,8 +91,8 @@ def product_create(
             price=str(product.price),
             currency=currency,
             is_active=is_active,
-            on_hand=inventory.on_hand,
-            reserved=inventory.reserved,
+            on_hand=stock.on_hand,
+            reserved=stock.reserved,
         )
     )
     return product
@@ -153,20 +145,15 @@ def product_update_price(
 def stock_set(
     *, product: Product, on_hand: int, reserved: int | None = None, reason: str = "adjustment"
 ) -> Inventory:
+    """Set the counted levels: an `adjusted` event on the sku's stream (stock/eventstore.py);
+    after repeated concurrent writes, `StockConcurrencyError` (409)."""
     require_ownership("inventory")
-    inventory = Inventory.objects.select_for_update().get(product=product)
-    reserved = inventory.reserved if reserved is None else reserved
-    if reserved > on_hand:
-        raise InvalidInputError(
-            f"reserved ({reserved}) cannot exceed on_hand ({on_hand}).",
-            code="reserved_exceeds_on_hand",
-        )
-    if (inventory.on_hand, inventory.reserved) == (on_hand, reserved):
-        return inventory
-    inventory.on_hand, inventory.reserved = on_hand, reserved
-    inventory.save(update_fields=["on_hand", "reserved", "updated_at"])
-    outbox_enqueue(_stock_event(product, inventory, reason))
-    return inventory
+    stock_change(
+        sku=product.sku,
+        decide=counted(on_hand=on_hand, reserved=reserved, reason=reason),
+        reason=reason,
+    )
+    return Inventory.objects.get(product=product)
 
 
 # --- mirroring the owner's events (the inbox calls these inside its transaction) -----------
@@ -191,8 +178,14 @@ def product_apply_created(event: ProductCreatedV1) -> None:
             "is_active": event.is_active,
         },
     )
-    Inventory.objects.update_or_create(
-        product=product, defaults={"on_hand": event.on_hand, "reserved": event.reserved}
+    Inventory.objects.get_or_create(product=product)
+    _stock_mirror(event.sku, on_hand=event.on_hand, reserved=event.reserved)
+
+
+def _stock_mirror(sku: str, *, on_hand: int, reserved: int) -> None:
+    """The owner's level as an `adjusted` event here (the owner published it already)."""
+    stock_change(
+        sku=sku, decide=counted(on_hand=on_hand, reserved=reserved, reason="mirror"), reason=None
     )
 
 
@@ -223,6 +216,6 @@ def product_apply_price_changed(event: ProductPriceChangedV1, *, changed_at=None
 
 
 def stock_apply_changed(event: StockChangedV2) -> None:
-    Inventory.objects.filter(product__sku=event.sku).update(
-        on_hand=event.on_hand, reserved=event.reserved
-    )
+    # a product missing here is not ours to stock (the product's own events create it)
+    if Inventory.objects.filter(product__sku=event.sku).exists():
+        _stock_mirror(event.sku, on_hand=event.on_hand, reserved=event.reserved)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from contracts.catalog import StockChangedV2
 from extracted.catalog.products import services
 from extracted.catalog.products.models import Inventory
+from extracted.catalog.stock.eventstore import stock_changed_event
 from servicekit.events.outbox import outbox_enqueue
 from servicekit.migration.reconcile import Drift, ReconcileAdapter
 
@@ -50,5 +51,5 @@ class InventoryMirror(ReconcileAdapter):
         if drift.kind != "different":  # a product one side lacks is the product repair's
             return 0
         inventory = Inventory.objects.select_related("product").get(product__sku=drift.key)
-        outbox_enqueue(services._stock_event(inventory.product, inventory, REASON))
+        outbox_enqueue(stock_changed_event(inventory.product.sku, inventory, REASON))
         return 1

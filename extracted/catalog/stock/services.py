@@ -2,7 +2,9 @@
 
 Each is idempotent per order (the reservation row is the record) and answers with a reply event
 on the `stock.*` stream, plus the usual `catalog.stock_changed` for every product it moved (the
-monolith's and the orders service's copies follow stock through those). Units:
+monolith's and the orders service's copies follow stock through those). Stock itself is an
+event-sourced aggregate per sku (stock/aggregate.py): each command appends events to the skus'
+streams (stock/eventstore.py), which keep the `Inventory` levels in step. Units:
 reserve: reserved += q (all or none, only while available); release: reserved -= q;
 commit: on_hand -= q and reserved -= q (sold); return: on_hand += q.
 """
@@ -10,7 +12,6 @@ commit: on_hand -= q and reserved -= q (sold); return: on_hand += q.
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import F
 
 from contracts.checkout import (
     StockCommitRequestedV1,
@@ -27,10 +28,13 @@ from contracts.stock import (
     StockReturnedV1,
 )
 from extracted.catalog.products.models import Inventory, Product
-from extracted.catalog.products.services import _stock_event
+from extracted.catalog.stock import aggregate
+from extracted.catalog.stock.aggregate import StockState
+from extracted.catalog.stock.eventstore import stock_change
 from extracted.catalog.stock.models import ReservationState, StockReservation
 from servicekit.events.outbox import outbox_enqueue
 from servicekit.migration.ownership import require_ownership
+from servicekit.web.errors import NotFoundError
 
 
 class _Short(Exception):
@@ -56,9 +60,15 @@ def _inventories(skus) -> list[Inventory]:
     )
 
 
-def _emit_stock(quantities: dict[str, int], reason: str) -> None:
+def _move(quantities: dict[str, int], event, *, order_id: int, reason: str) -> None:
+    """Append `event(quantity, order_id=...)` to each sku's stream, in product id order."""
     for inventory in _inventories(quantities):
-        outbox_enqueue(_stock_event(inventory.product, inventory, reason))
+        sku = inventory.product.sku
+        stock_change(
+            sku=sku,
+            decide=lambda state, q=quantities[sku]: [event(q, order_id=order_id)],
+            reason=f"order:{order_id}:{reason}",
+        )
 
 
 def _reservation(order_id: int) -> StockReservation | None:
@@ -77,16 +87,25 @@ def stock_reserve(command: StockReserveRequestedV1) -> None:
         return
     quantities = _quantities(command.lines)
     known = {p.sku: p.pk for p in Product.objects.filter(sku__in=list(quantities))}
-    shortages = []
+    shortages: list[str] = []
+
+    def hold(state: StockState, sku: str) -> list[aggregate.StockEventData]:
+        if state.available < quantities[sku]:
+            shortages.append(sku)
+            return []
+        return [aggregate.reserved(quantities[sku], order_id=command.order_id)]
+
     try:
         with transaction.atomic():
             for sku in sorted(quantities, key=lambda s: known.get(s, 0)):
-                held = Inventory.objects.filter(
-                    product_id=known.get(sku),
-                    on_hand__gte=F("reserved") + quantities[sku],
-                ).update(reserved=F("reserved") + quantities[sku])
-                if not held:
+                if sku not in known:
                     shortages.append(sku)
+                    continue
+                stock_change(
+                    sku=sku,
+                    decide=lambda state, sku=sku: hold(state, sku),
+                    reason=f"order:{command.order_id}:reserved",
+                )
             if shortages:
                 raise _Short
     except _Short:
@@ -111,7 +130,6 @@ def stock_reserve(command: StockReserveRequestedV1) -> None:
         lines=[{"sku": s, "quantity": q} for s, q in sorted(quantities.items())],
         state=ReservationState.RESERVED,
     )
-    _emit_stock(quantities, f"order:{command.order_id}:reserved")
     outbox_enqueue(StockReservedV1(order_id=command.order_id))
 
 
@@ -124,14 +142,14 @@ def stock_release(command: StockReleaseRequestedV1) -> None:
             order_id=command.order_id, lines=[], state=ReservationState.RELEASED
         )
     elif reservation.state == ReservationState.RESERVED:
-        quantities = _quantities(reservation.lines)
-        for inventory in _inventories(quantities):
-            Inventory.objects.filter(pk=inventory.pk).update(
-                reserved=F("reserved") - quantities[inventory.product.sku]
-            )
+        _move(
+            _quantities(reservation.lines),
+            aggregate.released,
+            order_id=command.order_id,
+            reason="released",
+        )
         reservation.state = ReservationState.RELEASED
         reservation.save(update_fields=["state", "updated_at"])
-        _emit_stock(quantities, f"order:{command.order_id}:released")
     elif reservation.state == ReservationState.FAILED:
         reservation.state = ReservationState.RELEASED
         reservation.save(update_fields=["state", "updated_at"])
@@ -151,15 +169,14 @@ def stock_commit(command: StockCommitRequestedV1) -> None:
         state = reservation.state if reservation else "missing"
         raise ValueError(f"order {command.order_id}: cannot commit a {state} reservation")
     if reservation.state == ReservationState.RESERVED:
-        quantities = _quantities(reservation.lines)
-        for inventory in _inventories(quantities):
-            quantity = quantities[inventory.product.sku]
-            Inventory.objects.filter(pk=inventory.pk).update(
-                on_hand=F("on_hand") - quantity, reserved=F("reserved") - quantity
-            )
+        _move(
+            _quantities(reservation.lines),
+            aggregate.committed,
+            order_id=command.order_id,
+            reason="sold",
+        )
         reservation.state = ReservationState.COMMITTED
         reservation.save(update_fields=["state", "updated_at"])
-        _emit_stock(quantities, f"order:{command.order_id}:sold")
     outbox_enqueue(StockCommittedV1(order_id=command.order_id))
 
 
@@ -179,12 +196,24 @@ def stock_return(command: StockReturnRequestedV1) -> None:
             order_id=command.order_id,
             lines=[{"sku": line.sku, "quantity": line.quantity} for line in command.lines],
         )
-    quantities = _quantities(reservation.lines)
-    for inventory in _inventories(quantities):
-        Inventory.objects.filter(pk=inventory.pk).update(
-            on_hand=F("on_hand") + quantities[inventory.product.sku]
-        )
+    _move(
+        _quantities(reservation.lines),
+        aggregate.returned,
+        order_id=command.order_id,
+        reason="returned",
+    )
     reservation.state = ReservationState.RETURNED
     reservation.save()
-    _emit_stock(quantities, f"order:{command.order_id}:returned")
     outbox_enqueue(StockReturnedV1(order_id=command.order_id))
+
+
+def stock_receive(*, sku: str, quantity: int) -> StockState:
+    """Goods in: `quantity` more units of `sku` on the shelf."""
+    require_ownership("inventory")
+    if quantity <= 0:
+        raise ValueError(f"receive a positive quantity, not {quantity}")
+    if not Inventory.objects.filter(product__sku=sku).exists():
+        raise NotFoundError(f"No product with sku {sku!r}.")
+    return stock_change(
+        sku=sku, decide=lambda state: [aggregate.received(quantity)], reason="received"
+    )

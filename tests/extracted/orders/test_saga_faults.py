@@ -169,10 +169,12 @@ def catalog_database(tmp_path) -> tuple[str, str]:
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=fleet.ROOT, env=env, check=True)
     seed = (
         "from extracted.catalog.products.models import Category, Inventory, Product\n"
+        "from extracted.catalog.stock.eventstore import counted, stock_change\n"
         "c = Category.objects.create(slug='saga', name='Saga')\n"
         f"for sku, on_hand in {SKUS!r}.items():\n"
         "    p = Product.objects.create(sku=sku, name=sku, category=c, price='2.50')\n"
-        "    Inventory.objects.create(product=p, on_hand=on_hand)\n"
+        "    Inventory.objects.create(product=p)\n"
+        "    stock_change(sku=sku, decide=counted(on_hand=on_hand), reason=None)\n"
     )
     subprocess.run([*manage, "shell", "-c", seed], cwd=fleet.ROOT, env=env, check=True)
     return name, url

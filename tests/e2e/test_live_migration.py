@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from tests.support.shop_client import ClientGaveUp, Recorder, ShopClient, unique_name
-from tests.support.wait import wait_for
+from tests.support.wait import WaitTimeout, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -589,23 +589,28 @@ def check_notifications(env, shop: Shop) -> None:
         client.ensure_token()
         statuses = {o["id"]: o["status"] for o in client.orders()}
         for side in (env["NOTIFICATIONS"], env["MONOLITH"]):
+            off: list[str] = []  # what the last look found wrong, for the failure message
 
-            def complete(side=side, client=client, statuses=statuses):
+            def complete(side=side, client=client, statuses=statuses, off=off):
                 kinds = Counter((n["order_id"], n["kind"]) for n in notifications_of(side, client))
-                for order_id, status in statuses.items():
-                    if kinds[(order_id, "order_placed")] != 1:
-                        return None
-                    if (
-                        status in ("confirmed", "cancelled")
-                        and kinds[(order_id, f"order_{status}")] != 1
-                    ):
-                        return None
-                return kinds
+                off[:] = [
+                    f"order {order_id} ({status}): {kind} x{kinds[(order_id, kind)]}"
+                    for order_id, status in statuses.items()
+                    for kind in (
+                        "order_placed",
+                        *([f"order_{status}"] if status in ("confirmed", "cancelled") else []),
+                    )
+                    if kinds[(order_id, kind)] != 1
+                ]
+                return None if off else kinds
 
-            kinds = wait_for(
-                complete,
-                timeout=60,
-                interval=1,
-                what=f"{client.username}'s notifications on {side}",
-            )
+            try:
+                kinds = wait_for(
+                    complete,
+                    timeout=60,
+                    interval=1,
+                    what=f"{client.username}'s notifications on {side}",
+                )
+            except WaitTimeout as timeout:
+                raise AssertionError(f"{timeout}: {off} (orders: {statuses})") from None
             assert max(kinds.values()) == 1, kinds

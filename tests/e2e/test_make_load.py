@@ -134,6 +134,8 @@ def test_make_load_sees_no_failure_while_the_catalog_reads_flip(shop_fleet, tmp_
                 ),
                 timeout=180,
                 what="the load's products in the catalog service's copy",
+                # a service slow to answer under the load is "not yet", not a failure
+                ignore=(requests.RequestException,),
             )
             for mode, upstream in (("extracted", "catalog"), ("monolith", "monolith")):
                 for route in READ_ROUTES:

@@ -180,6 +180,7 @@ def cost_table(report: dict) -> str:
     sys.path.insert(0, str(ROOT / "benchmarks"))  # where the script's own imports live
     spec = importlib.util.spec_from_file_location("cost_benchmark", ROOT / "benchmarks/cost.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.table(report["rows"], samples=report["samples"], backends=report["backends"])
 

@@ -5,13 +5,18 @@ that the committed ones are what generating gives."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 PROTO_DIR = ROOT / "contracts" / "proto"
 SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+# What the contract test pins: every message's fields and every service's methods, by number
+# and type (tests/contracts/test_grpc_contract.py). Rewritten only by `--snapshot`.
+SNAPSHOT = PROTO_DIR / "snapshot.json"
 
 
 def protos() -> list[Path]:
@@ -60,10 +65,55 @@ def stale() -> list[str]:
     return wrong + extra
 
 
+def shape() -> dict:
+    """The wire contract of every .proto's committed stubs: messages -> fields (number, type,
+    label), services -> methods (request, response)."""
+    import importlib
+
+    from google.protobuf.descriptor import FieldDescriptor
+
+    types = {
+        v: k.removeprefix("TYPE_").lower()
+        for k, v in vars(FieldDescriptor).items()
+        if k.startswith("TYPE_")
+    }
+    found: dict = {}
+    for proto in protos():
+        module = ".".join(proto.relative_to(ROOT).with_suffix("").parts) + "_pb2"
+        file = importlib.import_module(module).DESCRIPTOR
+        messages = {
+            m.full_name: {
+                f.name: {
+                    "number": f.number,
+                    "type": f.message_type.full_name if f.message_type else types[f.type],
+                    "repeated": f.is_repeated,
+                }
+                for f in m.fields
+            }
+            for m in file.message_types_by_name.values()
+        }
+        services = {
+            s.full_name: {
+                m.name: {"request": m.input_type.full_name, "response": m.output_type.full_name}
+                for m in s.methods
+            }
+            for s in file.services_by_name.values()
+        }
+        found[str(proto.relative_to(ROOT))] = {"messages": messages, "services": services}
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if the stubs are stale")
+    parser.add_argument(
+        "--snapshot", action="store_true", help=f"rewrite {SNAPSHOT.relative_to(ROOT)}"
+    )
     args = parser.parse_args(argv)
+    if args.snapshot:
+        SNAPSHOT.write_text(json.dumps(shape(), indent=2, sort_keys=True) + "\n")
+        print(SNAPSHOT.relative_to(ROOT))
+        return 0
     if args.check:
         wrong = stale()
         for name in wrong:

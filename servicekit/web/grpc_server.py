@@ -3,6 +3,7 @@ interceptor that binds each call's `x-request-id` and `traceparent` to its logs 
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable
 from concurrent import futures
@@ -102,3 +103,18 @@ def health_check(target: str, *, service: str = "", timeout: float = 1.0) -> boo
         except grpc.RpcError:
             return False
     return answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def main(argv: list[str]) -> int:
+    """`python -m servicekit.web.grpc_server TARGET [SERVICE]`: SERVING (exit 0) or NOT SERVING
+    (exit 1), what a readiness probe or a person asks."""
+    if not 1 <= len(argv) <= 2:
+        print("usage: python -m servicekit.web.grpc_server HOST:PORT [SERVICE]", file=sys.stderr)
+        return 2
+    serving = health_check(argv[0], service=argv[1] if len(argv) == 2 else "")
+    print("SERVING" if serving else "NOT SERVING")
+    return 0 if serving else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

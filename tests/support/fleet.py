@@ -268,7 +268,7 @@ def procfile_fleet(
 
 
 def _procfile_fleet(data, ports, tag, real, env, only) -> Iterator[dict[str, str]]:
-    from servicekit.web.ports import path_of, port_env_var
+    from servicekit.web.ports import GRPC_PORTS, path_of, port_env_var
 
     fleet_env = {
         **{
@@ -284,6 +284,7 @@ def _procfile_fleet(data, ports, tag, real, env, only) -> Iterator[dict[str, str
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "LOG_LEVEL": "WARNING",
         **{port_env_var(name): str(port) for name, port in ports.items()},
+        **{port_env_var(name): str(free_port()) for name in GRPC_PORTS},
         **(env or {}),
     }
     # test databases are pytest's business; the fleet's are its own

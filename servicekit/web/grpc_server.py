@@ -19,6 +19,7 @@ from opentelemetry import propagate, trace
 from servicekit.web.grpc_client import REQUEST_ID_KEY
 from servicekit.web.request_id import request_id_from
 
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
 log = structlog.get_logger(__name__)
 tracer = trace.get_tracer(__name__)
 
@@ -30,9 +31,10 @@ class CallContextInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
         method = handler_call_details.method
+        # probes ask every few seconds and touch no database: not worth a log line each
+        if handler is None or handler.unary_unary is None or method.startswith(HEALTH_PREFIX):
+            return handler
         incoming = dict(handler_call_details.invocation_metadata or ())
         inner = handler.unary_unary
 

@@ -168,6 +168,7 @@ class CatalogQuoteApi(APIView):
     (the same call is served over gRPC: extracted/catalog/products/grpc_api.py)."""
 
     permission_classes = [permissions.AllowAny]
+    filter_serializer_class = QuoteQuerySerializer
 
     @extend_schema(parameters=[QuoteQuerySerializer], responses=QuoteOutputSerializer)
     def get(self, request):

@@ -25,7 +25,7 @@ from django.dispatch import receiver
 from contracts.proto.catalog.v1 import pricing_pb2, pricing_pb2_grpc
 from servicekit.web.discovery.registry import StaticRegistry
 from servicekit.web.errors import InvalidInputError, UnavailableError
-from servicekit.web.grpc_client import GrpcClient, UpstreamRefused
+from servicekit.web.grpc_client import GrpcClient, UpstreamRefused, call_metadata
 from servicekit.web.http_client import (
     ServiceClient,
     UpstreamError,
@@ -94,11 +94,9 @@ def rest_client() -> ServiceClient:
 
 
 def _quote_rest(*, skus: list[str], request_id: str | None, traceparent: str | None):
-    headers = {"Accept": "application/json"}
-    if request_id:
-        headers["X-Request-ID"] = request_id
-    if traceparent:
-        headers["traceparent"] = traceparent
+    # the same names as the gRPC metadata (HTTP header names are case-insensitive)
+    context = call_metadata(request_id=request_id, traceparent=traceparent)
+    headers = {"Accept": "application/json", **dict(context)}
     query = urlencode([("sku", sku) for sku in skus])
     response = rest_client().get(f"/api/v1/catalog/quote/?{query}", headers=headers)
     if response.status == 400:

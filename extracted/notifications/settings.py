@@ -1,10 +1,6 @@
 """Notifications service settings: the shared service defaults, its mail, who owns notifications."""
 
-from extracted.notifications.notifications.emails import (
-    ORDER_EMAIL_SETTING,
-    ORDER_EMAIL_SINCE_SETTING,
-    order_email_switch,
-)
+from extracted.notifications.notifications.emails import order_email_switch
 from servicekit.web.django_defaults import reconcile_settings
 from servicekit.web.env import ImproperlyConfiguredEnv, env_str
 from servicekit.web.service_settings import service_settings
@@ -35,7 +31,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "shop@strangler.local")
 # `function` the service still makes, publishes and serves the notification, and emails nothing.
 try:
     NOTIFICATIONS_ORDER_EMAIL = order_email_switch(
-        env_str(ORDER_EMAIL_SETTING, "service"), env_str(ORDER_EMAIL_SINCE_SETTING, "")
+        env_str("NOTIFICATIONS_ORDER_EMAIL", "service"),
+        env_str("NOTIFICATIONS_ORDER_EMAIL_SINCE", ""),
     )
 except ValueError as exc:
     raise ImproperlyConfiguredEnv(str(exc)) from exc

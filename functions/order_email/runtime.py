@@ -7,11 +7,7 @@ import functools
 import os
 from collections.abc import Mapping
 
-from extracted.notifications.notifications.emails import (
-    ORDER_EMAIL_SETTING,
-    ORDER_EMAIL_SINCE_SETTING,
-    order_email_switch,
-)
+from extracted.notifications.notifications.emails import order_email_switch
 from functions.order_email.core import OrderEmailHandler
 from functions.order_email.ledger import EmailLedger
 from functions.order_email.mailer import SmtpMailer
@@ -31,7 +27,7 @@ def handler_from_env(environ: Mapping[str, str] = os.environ) -> OrderEmailHandl
     if missing:
         raise RuntimeError(f"the order-email function needs {', '.join(missing)}")
     switch = order_email_switch(
-        environ.get(ORDER_EMAIL_SETTING), environ.get(ORDER_EMAIL_SINCE_SETTING)
+        environ.get("NOTIFICATIONS_ORDER_EMAIL"), environ.get("NOTIFICATIONS_ORDER_EMAIL_SINCE")
     )  # a wrong value fails the start (ValueError), like a missing URL
     return OrderEmailHandler(
         ledger=EmailLedger.connect(environ["ORDER_EMAIL_DATABASE_URL"]),

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROXY ?= http://127.0.0.1:8000
 ARGS ?=
 
-.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql bench-stock-events cost load polyglot polyglot-bench
+.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql bench-stock-events bench-grpc grpc-stubs cost load polyglot polyglot-bench
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -73,6 +73,12 @@ bench-graphql: install  ## the same catalog reads over REST and GraphQL: p50/p99
 
 bench-stock-events: install  ## the catalog's event-sourced stock: append rate, load with/without snapshots, rebuild
 	@$(BIN)/python benchmarks/bench_stock_events.py
+
+bench-grpc: install  ## the checkout quote over REST and gRPC in one run: p50/p99 and CPU per call
+	@$(BIN)/python benchmarks/bench_grpc.py
+
+grpc-stubs: install  ## regenerate contracts/proto's Python stubs after editing a .proto
+	@$(BIN)/python scripts/grpc_stubs.py
 
 bench-control: install  ## a route flip on the shared control store, until 3 replicas applied it (needs Redis)
 	@$(BIN)/python benchmarks/bench_control_store.py

@@ -131,6 +131,7 @@ def main() -> None:
         function_env = {
             "ORDER_EMAIL_DATABASE_URL": args.database_url or f"sqlite:///{folder}/ledger.sqlite3",
             "ORDER_EMAIL_SMTP_URL": sink.url,
+            "NOTIFICATIONS_ORDER_EMAIL": "function",
             "DEFAULT_FROM_EMAIL": "shop@strangler.local",
         }
         env = {**os.environ, **function_env}

@@ -40,7 +40,7 @@ from supervisor import Supervisor  # noqa: E402
 
 from servicekit.web.databases import database_create_if_missing  # noqa: E402
 from servicekit.web.env import data_dir, database_config  # noqa: E402
-from servicekit.web.ports import PORTS, port_env_var  # noqa: E402
+from servicekit.web.ports import GRPC_PORTS, PORTS, port_env_var  # noqa: E402
 from servicekit.web.procfile import read_procfile, with_bind  # noqa: E402
 from strangler_proxy.routes.file import live_routes_file  # noqa: E402
 
@@ -103,6 +103,9 @@ def fleet_env(*, real: bool = False) -> dict[str, str]:
     for name, default in PORTS.items():
         port = env.setdefault(port_env_var(name), str(default))
         env.setdefault(f"STRANGLER_{name.upper()}_URL", f"http://127.0.0.1:{port}")
+    for name, default in GRPC_PORTS.items():
+        env.setdefault(port_env_var(name), str(default))
+    env.setdefault("ORDERS_CATALOG_GRPC_TARGET", f"127.0.0.1:{env['CATALOG_GRPC_PORT']}")
     env.setdefault("JWKS_URL", env["STRANGLER_MONOLITH_URL"] + "/.well-known/jwks.json")
     env.setdefault("STRANGLER_ROUTES_FILE", str(live_routes_file(env)))
     env.setdefault("OWNERSHIP_FILE", str(folder / "ownership.yaml"))

@@ -27,8 +27,9 @@ def main(argv: list[str]) -> None:
     if name not in processes:
         sys.exit(f"unknown process {name!r}; the Procfile has: {', '.join(processes)}")
     command = processes[name]
+    bind_host = os.environ.setdefault("BIND_HOST", "0.0.0.0")  # noqa: S104
     if bind_of(command):
-        command = with_bind_host(command, os.environ.get("BIND_HOST", "0.0.0.0"))  # noqa: S104
+        command = with_bind_host(command, bind_host)
     # Gunicorn's workers share their metrics through this folder; stale files from a previous
     # run of the container would be summed in, so start empty.
     multiproc = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

@@ -1,4 +1,5 @@
-"""Container health: an HTTP process answers `/healthz`; any other process is alive if PID 1 is."""
+"""Container health: an HTTP process answers `/healthz`, a gRPC server the standard health
+check with SERVING; any other process is alive if PID 1 is."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from servicekit.web.ports import PORTS, path_of, port_env_var
+from servicekit.web.ports import GRPC_PORTS, PORTS, path_of, port_env_var
 
 STATE = Path("/tmp/strangler-process")  # noqa: S108 - written by entrypoint.py
 
@@ -16,6 +17,11 @@ def main() -> int:
     if not STATE.exists():
         return 1
     name = STATE.read_text().splitlines()[0]
+    if name in GRPC_PORTS:
+        from servicekit.web.grpc_server import health_check
+
+        port = int(os.environ.get(port_env_var(name), GRPC_PORTS[name]))
+        return 0 if health_check(f"127.0.0.1:{port}", timeout=3) else 1
     if name not in PORTS:
         return 0 if Path("/proc/1").exists() else 1
     port = int(os.environ.get(port_env_var(name), PORTS[name]))

@@ -1,7 +1,8 @@
 """Notifications service settings: the shared service defaults, its mail, who owns notifications."""
 
+from extracted.notifications.notifications.emails import order_email_switch
 from servicekit.web.django_defaults import reconcile_settings
-from servicekit.web.env import env_str
+from servicekit.web.env import ImproperlyConfiguredEnv, env_str
 from servicekit.web.service_settings import service_settings
 
 _settings = service_settings(
@@ -25,3 +26,13 @@ globals().update(
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(_settings["DATA_DIR"] / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "shop@strangler.local")
+# Who emails an order event's customer: this service, or the order-email function
+# (functions/order_email reads the same two variables); see emails.OrderEmailSwitch. With
+# `function` the service still makes, publishes and serves the notification, and emails nothing.
+try:
+    NOTIFICATIONS_ORDER_EMAIL = order_email_switch(
+        env_str("NOTIFICATIONS_ORDER_EMAIL", "service"),
+        env_str("NOTIFICATIONS_ORDER_EMAIL_SINCE", ""),
+    )
+except ValueError as exc:
+    raise ImproperlyConfiguredEnv(str(exc)) from exc

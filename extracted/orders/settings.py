@@ -32,3 +32,12 @@ FAKE_PAYMENT_DEFAULT = env_str("FAKE_PAYMENT_DEFAULT", "succeed")
 FAKE_PAYMENT_TEST_HOOKS = env_bool(
     "FAKE_PAYMENT_TEST_HOOKS", default=_settings["ENVIRONMENT"] != "production"
 )
+# The catalog quote when a checkout starts (orders/catalog_gateway.py): current prices and stock
+# asked of the catalog service, over REST (its HTTP process) or gRPC (its catalog-grpc process).
+ORDERS_CATALOG_TRANSPORT = env_str("ORDERS_CATALOG_TRANSPORT", "rest")
+if ORDERS_CATALOG_TRANSPORT not in ("rest", "grpc"):
+    raise ValueError(f"ORDERS_CATALOG_TRANSPORT is rest or grpc, not {ORDERS_CATALOG_TRANSPORT!r}")
+ORDERS_CATALOG_URL = env_str("STRANGLER_CATALOG_URL", "http://127.0.0.1:8002")
+ORDERS_CATALOG_GRPC_TARGET = env_str("ORDERS_CATALOG_GRPC_TARGET", "127.0.0.1:50051")
+# The whole call's budget in seconds (HTTP read timeout, gRPC deadline).
+ORDERS_CATALOG_DEADLINE = float(env_str("ORDERS_CATALOG_DEADLINE", "1.0"))

@@ -16,12 +16,19 @@ from typing import Any, Literal
 from contracts.envelope import Envelope
 from contracts.registry import UnknownEventType, decode
 from contracts.users import UserCreatedV1, UserUpdatedV1
-from extracted.notifications.notifications.emails import ORDER_EVENTS, order_notice
+from extracted.notifications.notifications.emails import (
+    BY_FUNCTION,
+    ORDER_EVENTS,
+    OrderEmailSwitch,
+    order_notice,
+)
 from functions.order_email.errors import InvalidEvent, RetryLater
 from functions.order_email.ledger import EmailLedger
 from functions.order_email.mailer import SmtpMailer
 
-Status = Literal["sent", "duplicate", "no_address", "recipient_recorded", "ignored"]
+Status = Literal[
+    "sent", "duplicate", "no_address", "left_to_service", "recipient_recorded", "ignored"
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,9 @@ class Outcome:
 
     def to_dict(self) -> dict[str, str]:
         return {"event_id": self.event_id, "event_type": self.event_type, "status": self.status}
+
+
+ALL_BY_FUNCTION = OrderEmailSwitch(sender=BY_FUNCTION)
 
 
 def envelope_parse(data: Mapping[str, Any] | bytes | str) -> tuple[Envelope, Any]:
@@ -59,6 +69,9 @@ class OrderEmailHandler:
 
     `claim_lease`: how long a claim taken before sending blocks another delivery of the same
     event; a holder that died is taken over after it (sent at most once within a lease).
+    `switch`: which order events are this function's to email (the notifications service emails
+    the others); `runtime.handler_from_env` reads it from `NOTIFICATIONS_ORDER_EMAIL` (+ `_SINCE`),
+    where unset means the service, so a function deployed without it emails nobody.
     """
 
     def __init__(
@@ -69,12 +82,14 @@ class OrderEmailHandler:
         from_email: str,
         claim_lease: float = 300.0,
         clock: Callable[[], float] = time.time,
+        switch: OrderEmailSwitch = ALL_BY_FUNCTION,
     ):
         self.ledger = ledger
         self.mailer = mailer
         self.from_email = from_email
         self.claim_lease = claim_lease
         self.clock = clock
+        self.switch = switch
 
     def handle(self, data: Mapping[str, Any] | bytes | str) -> Outcome:
         envelope, event = envelope_parse(data)
@@ -94,6 +109,8 @@ class OrderEmailHandler:
         )
 
     def _email(self, envelope: Envelope, event: Any) -> Status:
+        if self.switch.sender_of(envelope.occurred_at) != BY_FUNCTION:
+            return "left_to_service"  # acknowledged: the notifications service emails it
         event_id = str(envelope.event_id)
         if self.ledger.was_sent(event_id):
             return "duplicate"

@@ -16,6 +16,13 @@ PORTS: dict[str, int] = {
     "users": 8005,
 }
 
+# gRPC servers (HTTP/2, no /healthz: the standard grpc.health.v1 service answers instead), kept
+# apart so that nothing probes or scrapes them as HTTP. The Procfile passes
+# `--port ${<NAME>_PORT:-<port>}`; their clients find them at `127.0.0.1:<port>` locally.
+GRPC_PORTS: dict[str, int] = {
+    "catalog-grpc": 50051,
+}
+
 
 def port_env_var(name: str) -> str:
     """`monolith` -> `MONOLITH_PORT`, `extracted-catalog` -> `EXTRACTED_CATALOG_PORT`."""

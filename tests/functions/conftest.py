@@ -46,9 +46,10 @@ def ledger_url(tmp_path):
 
 @pytest.fixture
 def function_env(sink, ledger_url) -> dict[str, str]:
-    """The environment a deployment gives the function (see .env.example)."""
+    """The environment a deployment gives the function (see .env.example), as the sender."""
     return {
         "ORDER_EMAIL_DATABASE_URL": ledger_url,
         "ORDER_EMAIL_SMTP_URL": sink.url,
         "DEFAULT_FROM_EMAIL": "shop@strangler.local",
+        "NOTIFICATIONS_ORDER_EMAIL": "function",
     }

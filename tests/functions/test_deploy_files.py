@@ -19,7 +19,13 @@ from tests.functions.cloud_events import framework_serving, post_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "functions" / "order_email" / "deploy"
-SETTINGS = {"ORDER_EMAIL_DATABASE_URL", "ORDER_EMAIL_SMTP_URL", "DEFAULT_FROM_EMAIL"}
+SETTINGS = {
+    "ORDER_EMAIL_DATABASE_URL",
+    "ORDER_EMAIL_SMTP_URL",
+    "DEFAULT_FROM_EMAIL",
+    "NOTIFICATIONS_ORDER_EMAIL",
+    "NOTIFICATIONS_ORDER_EMAIL_SINCE",
+}
 
 
 class CloudFormationLoader(yaml.SafeLoader):

@@ -272,7 +272,7 @@ def procfile_fleet(
 
 
 def _procfile_fleet(data, ports, tag, real, env, only) -> Iterator[dict[str, str]]:
-    from servicekit.web.ports import path_of, port_env_var
+    from servicekit.web.ports import GRPC_PORTS, path_of, port_env_var
 
     fleet_env = {
         **{
@@ -288,6 +288,7 @@ def _procfile_fleet(data, ports, tag, real, env, only) -> Iterator[dict[str, str
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "LOG_LEVEL": "WARNING",
         **{port_env_var(name): str(port) for name, port in ports.items()},
+        **{port_env_var(name): str(free_port()) for name in GRPC_PORTS},
         **(env or {}),
     }
     # test databases are pytest's business; the fleet's are its own
@@ -332,3 +333,49 @@ def users(data_dir: Path, **kwargs) -> DjangoService:
         data_dir=data_dir,
         **kwargs,
     )
+
+
+class CatalogGrpc:
+    """The catalog's gRPC server (`manage.py grpc_serve`, as the Procfile's catalog-grpc runs
+    it) beside a running catalog `DjangoService`, on its database, on a free port; ready when
+    the standard health check answers SERVING. Logs at INFO to `<data>/catalog-grpc.log`."""
+
+    def __init__(self, service: DjangoService, *, env: dict[str, str] | None = None):
+        self.service = service
+        self.port = free_port()
+        self.target = f"127.0.0.1:{self.port}"
+        self.env = {**service.env, "LOG_LEVEL": "INFO", **(env or {})}
+        self.log_path = service.data_dir / "catalog-grpc.log"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> CatalogGrpc:
+        from servicekit.web.grpc_server import health_check
+        from tests.support.wait import wait_for
+
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [*self.service.manage, "grpc_serve", "--port", str(self.port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(
+                lambda: self.process.poll() is None and health_check(self.target),
+                timeout=30,
+                what=f"catalog gRPC on {self.target}",
+            )
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+        self._log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -19,6 +19,8 @@ from extracted.catalog.products.serializers import (
     ProductFilterSerializer,
     ProductOutputSerializer,
     ProductUpdateInputSerializer,
+    QuoteOutputSerializer,
+    QuoteQuerySerializer,
 )
 
 
@@ -159,3 +161,18 @@ class CatalogExportApi(APIView):
             "next_after": products[-1].sku if len(products) == limit else None,
         }
         return Response(ExportPageSerializer(page).data)
+
+
+class CatalogQuoteApi(APIView):
+    """Current prices and availability of SKUs, for a checkout starting in the orders service
+    (the same call is served over gRPC: extracted/catalog/products/grpc_api.py)."""
+
+    permission_classes = [permissions.AllowAny]
+    filter_serializer_class = QuoteQuerySerializer
+
+    @extend_schema(parameters=[QuoteQuerySerializer], responses=QuoteOutputSerializer)
+    def get(self, request):
+        params = QuoteQuerySerializer(data={"sku": request.query_params.getlist("sku")})
+        params.is_valid(raise_exception=True)
+        quotes, unknown = selectors.products_quote(skus=params.validated_data["sku"])
+        return Response(QuoteOutputSerializer({"quotes": quotes, "unknown_skus": unknown}).data)

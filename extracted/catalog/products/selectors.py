@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 
 from extracted.catalog.products.models import Category, PriceChange, Product
 from servicekit.events.outbox.models import AggregateSequence
+from servicekit.web.errors import InvalidInputError
 
 ORDERINGS = ("sku", "-sku", "name", "-name", "price", "-price", "created_at", "-created_at")
 
@@ -63,6 +64,44 @@ def products_by_sku(*, skus: list[str]) -> dict[str, Product]:
         p.sku: p
         for p in Product.objects.select_related("inventory").filter(sku__in=skus, is_active=True)
     }
+
+
+QUOTE_MAX_SKUS = 100
+
+
+@dataclass(frozen=True)
+class SkuQuote:
+    sku: str
+    name: str
+    price: Decimal
+    currency: str
+    available: int
+
+
+def products_quote(*, skus: list[str]) -> tuple[list[SkuQuote], list[str]]:
+    """Current price and availability of each SKU asked (REST and gRPC answer from here):
+    (quotes of the known, active ones in the order asked, the SKUs not sold). Raises
+    InvalidInputError for none or more than QUOTE_MAX_SKUS distinct SKUs."""
+    wanted = list(dict.fromkeys(skus))
+    if not wanted:
+        raise InvalidInputError("Ask for at least one SKU.", code="no_skus")
+    if len(wanted) > QUOTE_MAX_SKUS:
+        raise InvalidInputError(
+            f"Ask for at most {QUOTE_MAX_SKUS} SKUs at a time.", code="too_many_skus"
+        )
+    found = products_by_sku(skus=wanted)
+    quotes = [
+        SkuQuote(
+            sku=p.sku,
+            name=p.name,
+            price=p.price,
+            currency=p.currency,
+            available=p.inventory.available if hasattr(p, "inventory") else 0,
+        )
+        for sku in wanted
+        if (p := found.get(sku)) is not None
+    ]
+    return quotes, [sku for sku in wanted if sku not in found]
 
 
 def category_list() -> QuerySet[Category]:

@@ -155,3 +155,24 @@ class ExportPageSerializer(serializers.Serializer):
 class ExportQuerySerializer(serializers.Serializer):
     after = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
     limit = serializers.IntegerField(required=False, default=200, min_value=1, max_value=1000)
+
+
+class QuoteQuerySerializer(serializers.Serializer):
+    sku = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        allow_empty=False,
+        help_text="A SKU to price; repeat the parameter for more (at most 100).",
+    )
+
+
+class SkuQuoteSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    available = serializers.IntegerField()
+
+
+class QuoteOutputSerializer(serializers.Serializer):
+    quotes = SkuQuoteSerializer(many=True)
+    unknown_skus = serializers.ListField(child=serializers.CharField())

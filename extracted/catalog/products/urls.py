@@ -11,6 +11,7 @@ app_name = "products"
 urlpatterns = [
     path("categories/", apis.CategoryListApi.as_view(), name="category-list"),
     path("catalog/export/", apis.CatalogExportApi.as_view(), name="export"),
+    path("catalog/quote/", apis.CatalogQuoteApi.as_view(), name="quote"),
     path("products/", apis.ProductListCreateApi.as_view(), name="product-list"),
     re_path(rf"^products/(?P<sku>{SKU})/$", apis.ProductDetailApi.as_view(), name="product-detail"),
     re_path(

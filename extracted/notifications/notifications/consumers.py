@@ -13,7 +13,7 @@ consumer = EventConsumer("notifications")
 
 
 def order_event(event: OrderEvent, envelope: Envelope) -> None:
-    services.notification_for_order(notice=order_notice(event))
+    services.notification_for_order(notice=order_notice(event), occurred_at=envelope.occurred_at)
 
 
 for _order_event in ORDER_EVENTS:

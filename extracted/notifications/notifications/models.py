@@ -28,8 +28,9 @@ class Recipient(models.Model):
 class Notification(models.Model):
     """One per user and order event; the unique key makes every path into it idempotent.
 
-    `email_due` is set only on notifications this service made as the owner: the others were
-    (or will be) emailed by the monolith, and are never emailed from here.
+    `email_due` is set only on notifications this service made as the owner while it sends the
+    order email: the others were (or will be) emailed by the monolith, or by the order-email
+    function when `NOTIFICATIONS_ORDER_EMAIL=function`, and are never emailed from here.
     """
 
     user_id = models.BigIntegerField()

@@ -9,21 +9,41 @@ runs them).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from prometheus_client import Counter
 
 from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from contracts.users import UserCreatedV1, UserUpdatedV1
-from extracted.notifications.notifications.emails import OrderNotice
+from extracted.notifications.notifications.emails import (
+    BY_FUNCTION,
+    BY_SERVICE,
+    OrderEmailSwitch,
+    OrderNotice,
+)
 from extracted.notifications.notifications.models import Notification, Recipient
 from servicekit.events.outbox import outbox_enqueue
 from servicekit.migration.ownership import FROZEN, owner_of, owns, require_ownership
 
 ENTITY = "notification"
+
+logger = logging.getLogger("notifications.email")
+
+ORDER_EMAIL_LEFT_TO_FUNCTION = Counter(
+    "notifications_order_email_left_to_function_total",
+    "Owned notifications made without an email because NOTIFICATIONS_ORDER_EMAIL=function.",
+    ["kind"],
+)
+
+
+def order_email_switch() -> OrderEmailSwitch:
+    """`NOTIFICATIONS_ORDER_EMAIL` (+ `_SINCE`), read at start: who sends which order email."""
+    return settings.NOTIFICATIONS_ORDER_EMAIL
 
 
 def _key(notification: Notification) -> dict:
@@ -51,27 +71,47 @@ def _read_event(notification: Notification) -> NotificationReadV1:
 
 
 @transaction.atomic
-def notification_for_order(*, notice: OrderNotice) -> tuple[Notification, bool]:
+def notification_for_order(
+    *, notice: OrderNotice, occurred_at: datetime
+) -> tuple[Notification, bool]:
     """Make the notification once per (user, kind, order); a repeat returns the first.
 
     As the owner, the new notification is published and emailed after commit; otherwise this
     builds the service's copy silently (the monolith emails it). While ownership is frozen for a
     handover nobody may publish or email: the notification is held (email due, unsent) until
-    `notifications_release_held` runs on taking ownership.
+    `notifications_release_held` runs on taking ownership. When the switch gives the event (by
+    its `occurred_at`) to the order-email function, the notification is made and published as
+    ever but never due for an email here (`email_due` false, as a copy the monolith emails).
     """
     owner = owns(ENTITY)
     held = not owner and owner_of(ENTITY) == FROZEN
+    by_service = order_email_switch().sender_of(occurred_at) == BY_SERVICE
     notification, created = Notification.objects.get_or_create(
         user_id=notice.user_id,
         kind=notice.kind,
         order_id=notice.order_id,
-        defaults={"title": notice.title, "body": notice.body, "email_due": owner or held},
+        defaults={
+            "title": notice.title,
+            "body": notice.body,
+            "email_due": (owner or held) and by_service,
+        },
     )
     if created and owner:
         outbox_enqueue(_created_event(notification))
-        transaction.on_commit(
-            lambda: notification_email(notification_id=notification.pk), robust=True
-        )
+        if by_service:
+            transaction.on_commit(
+                lambda: notification_email(notification_id=notification.pk), robust=True
+            )
+        else:
+            ORDER_EMAIL_LEFT_TO_FUNCTION.labels(kind=notification.kind).inc()
+            logger.info(
+                "order email left to the function (NOTIFICATIONS_ORDER_EMAIL)",
+                extra={
+                    "notification_id": notification.pk,
+                    "delivered_by": "function",
+                    **_key(notification),
+                },
+            )
     return notification, created
 
 
@@ -80,7 +120,13 @@ def notification_email(*, notification_id: int) -> bool:
 
     Claimed before sending (at most once even if two processes race); a failed send releases
     the claim. A user not in the directory yet is emailed when the users stream names them.
+    `email_due` was decided by the switch for the event's time, except that a switch to the
+    function without a `since` gives it every event: then a notification due from before (its
+    customer's address still unknown) is the function's to email, from its own delivery.
     """
+    switch = order_email_switch()
+    if switch.since is None and switch.sender == BY_FUNCTION:
+        return False  # a plain switch gives the function every event, older ones too
     notification = Notification.objects.filter(
         pk=notification_id, email_due=True, emailed_at__isnull=True
     ).first()

@@ -24,6 +24,7 @@ from extracted.orders.orders.serializers import (
     OrderOutputSerializer,
     OrderPlaceInputSerializer,
     OrderStatusInputSerializer,
+    QuoteOutputSerializer,
 )
 from extracted.orders.payments.provider import parse_behaviour
 
@@ -182,3 +183,27 @@ class OrderExportApi(APIView):
             "next_after": str(orders[-1].pk) if len(orders) == limit else None,
         }
         return Response(OrderExportPageSerializer(page).data)
+
+
+class OrderQuoteApi(APIView):
+    """Checkout start: the basket at the catalog's current prices and stock, asked of the catalog
+    service synchronously (REST or gRPC, per ORDERS_CATALOG_TRANSPORT). Places nothing."""
+
+    @extend_schema(
+        request=OrderPlaceInputSerializer,
+        responses=QuoteOutputSerializer,
+        description="503 `catalog_unavailable` (with Retry-After when the breaker is open) "
+        "when the catalog cannot answer in time, on either transport.",
+    )
+    def post(self, request):
+        serializer = OrderPlaceInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        quantities = services.quantities_of(
+            [services.OrderLineIn(**line) for line in serializer.validated_data["lines"]]
+        )
+        quote = selectors.checkout_quote(
+            quantities=quantities,
+            request_id=getattr(request, "request_id", None),
+            traceparent=request.headers.get("traceparent"),
+        )
+        return Response(QuoteOutputSerializer(quote).data)

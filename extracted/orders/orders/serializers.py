@@ -116,3 +116,21 @@ class OrderExportQuerySerializer(serializers.Serializer):
         if value and not (value.isascii() and value.isdigit() and int(value) <= MAX_ID):
             raise serializers.ValidationError("An order id.")
         return int(value or 0)
+
+
+class QuoteLineOutputSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    available = serializers.IntegerField()
+    in_stock = serializers.BooleanField()
+    line_total = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class QuoteOutputSerializer(serializers.Serializer):
+    lines = QuoteLineOutputSerializer(many=True)
+    unknown_skus = serializers.ListField(child=serializers.CharField())
+    total = serializers.DecimalField(max_digits=14, decimal_places=2)
+    ready = serializers.BooleanField(help_text="Every SKU known and in stock: go on to POST.")

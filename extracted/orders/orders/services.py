@@ -71,7 +71,8 @@ class SagaInProgress(ApplicationError):
     title = "Checkout still running"
 
 
-def _merge(lines: list[OrderLineIn]) -> dict[str, int]:
+def quantities_of(lines: list[OrderLineIn]) -> dict[str, int]:
+    """Quantity per SKU, lines of the same SKU added up."""
     merged: dict[str, int] = {}
     for line in lines:
         merged[line.sku] = merged.get(line.sku, 0) + line.quantity
@@ -97,7 +98,7 @@ def order_place(
     monolith (400, 409); the reservation in the catalog decides, and a race lost there ends the
     order `cancelled`. An Idempotency-Key replays the first order, wherever it was placed.
     """
-    quantities = _merge(lines)
+    quantities = quantities_of(lines)
     if not quantities:
         raise InvalidInputError("An order needs at least one line.", code="empty_order")
     if len(quantities) > MAX_LINES:

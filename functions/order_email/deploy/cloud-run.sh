@@ -4,6 +4,11 @@
 # that reaches the PostgreSQL server. tests/functions/test_deploy_files.py checks this file.
 set -eu
 REGION="${REGION:-europe-west1}"
+# Who emails order events (the notifications service reads the same two settings): deploy in
+# standby (service), then move with a time ahead, e.g.
+# NOTIFICATIONS_ORDER_EMAIL=function NOTIFICATIONS_ORDER_EMAIL_SINCE=2026-12-02T18:30:00+00:00
+SENDER="${NOTIFICATIONS_ORDER_EMAIL:-service}"
+SINCE="${NOTIFICATIONS_ORDER_EMAIL_SINCE:-}"
 
 python -m functions.order_email.bundle build/order_email
 
@@ -20,7 +25,7 @@ gcloud functions deploy order-email \
   --max-instances=10 \
   --concurrency=1 \
   --vpc-connector=shop-connector \
-  --set-env-vars=DEFAULT_FROM_EMAIL=shop@strangler.local \
+  --set-env-vars="DEFAULT_FROM_EMAIL=shop@strangler.local,NOTIFICATIONS_ORDER_EMAIL=$SENDER,NOTIFICATIONS_ORDER_EMAIL_SINCE=$SINCE" \
   --set-secrets=ORDER_EMAIL_DATABASE_URL=order-email-database-url:latest,ORDER_EMAIL_SMTP_URL=order-email-smtp-url:latest
 
 # A poison event must not be retried for the 7 days --retry allows: after 5 deliveries Pub/Sub

@@ -1,0 +1,1 @@
+"""The catalog service's gRPC contracts."""

@@ -18,6 +18,15 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
+def pause_on_signals() -> threading.Event:
+    """An event set by SIGUSR1 and cleared by SIGUSR2: a loop that honours it pauses between
+    rounds (the process stays up, so a supervisor leaves it alone) and resumes where it was."""
+    paused = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda _signum, _frame: paused.set())
+    signal.signal(signal.SIGUSR2, lambda _signum, _frame: paused.clear())
+    return paused
+
+
 def serve_metrics(port: int | None, *, collectors: list[str]) -> None:
     """Expose this process's Prometheus metrics (plus the named scrape-time collectors)."""
     if not port:

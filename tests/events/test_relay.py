@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from servicekit.events.outbox import OutboxMessage, outbox_enqueue
 from servicekit.events.outbox.models import OutboxStatus
 from servicekit.events.outbox.services import outbox_cleanup
 from servicekit.events.relay.claims import claim_batch, head_runs
-from servicekit.events.relay.relay import Relay, RelayConfig
+from servicekit.events.relay.relay import Relay, RelayConfig, Waker
 from servicekit.web.backoff import backoff_delay
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -167,3 +168,32 @@ def test_a_dead_aggregate_with_a_long_tail_does_not_starve_the_others():
     assert [(r.aggregate_id, r.sequence) for r in claimed] == [("B", 1), ("B", 2)]
     assert {r.event_type for r in claimed} == {ProductPriceChangedV1.event_type}
     assert claimed[0].to_envelope().payload["new_price"] == "0.00"
+
+
+def test_a_paused_relay_settles_what_it_has_in_flight_then_claims_nothing_until_resumed():
+    # given: a relay with a batch published and not yet confirmed, and a change made after it
+    enqueue("A", 2)
+    stub = StubPublisher()
+    relay = Relay(publisher=stub, config=RelayConfig(batch_size=10))
+    relay.run_once()
+    enqueue("B", 1)
+    paused = threading.Event()
+    paused.set()
+    rounds = iter(range(4))
+
+    # when: it runs paused for a few rounds (SIGUSR1 under `manage.py outbox_relay`)
+    relay.run(waker=Waker(), paused=paused, until=lambda: next(rounds, None) is None)
+
+    # then: what it had in flight is settled, and the later change waits in the outbox
+    statuses = dict(OutboxMessage.objects.values_list("aggregate_id", "status"))
+    assert statuses == {"A": OutboxStatus.SENT, "B": OutboxStatus.PENDING}
+    assert {e.aggregate_id for e in stub.published} == {"A"}
+
+    # and resumed (SIGUSR2), a relay publishes what waited
+    paused.clear()
+    Relay(publisher=stub, config=RelayConfig(batch_size=10)).run(
+        waker=Waker(),
+        paused=paused,
+        until=lambda: not OutboxMessage.objects.filter(status=OutboxStatus.PENDING).exists(),
+    )
+    assert [e.aggregate_id for e in stub.published].count("B") == 1

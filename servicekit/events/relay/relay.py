@@ -341,13 +341,30 @@ class Relay:
         waker: Waker,
         stop: threading.Event | None = None,
         until: Callable[[], bool] | None = None,
+        paused: threading.Event | None = None,
     ) -> None:
-        """Loop until `stop` is set (or `until()` is true): drain, then wait for a wake-up."""
+        """Loop until `stop` is set (or `until()` is true): drain, then wait for a wake-up.
+
+        While `paused` is set the loop settles what it has in flight and then idles between
+        rounds, outside any transaction and holding no lock (a process frozen with SIGSTOP may be
+        frozen inside one: on SQLite every writer of the database would then wait behind it)."""
         stop = stop or threading.Event()
         logger.info("relay.started", relay_id=self.relay_id)
         upkeep_due = 0.0
+        was_paused = False
         try:
             while not stop.is_set() and not (until and until()):
+                if paused is not None and paused.is_set():
+                    if not was_paused:
+                        self._drain()
+                        close_old_connections()
+                        logger.info("relay.paused", relay_id=self.relay_id)
+                        was_paused = True
+                    stop.wait(0.2)
+                    continue
+                if was_paused:
+                    logger.info("relay.resumed", relay_id=self.relay_id)
+                    was_paused = False
                 if time.monotonic() >= upkeep_due:
                     # Connection upkeep (max age, health check query) once a second, not per
                     # round; a failed round closes an unusable connection right away.

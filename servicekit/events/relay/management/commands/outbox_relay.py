@@ -1,11 +1,12 @@
-"""`manage.py outbox_relay`: publish the outbox to the broker until SIGTERM."""
+"""`manage.py outbox_relay`: publish the outbox to the broker until SIGTERM; SIGUSR1 pauses it
+between rounds, SIGUSR2 resumes it."""
 
 from django.core.management.base import BaseCommand
 
 from servicekit.events.broker.kombu import publisher_from_settings
 from servicekit.events.relay.relay import Relay, RelayConfig, waker_for_default_database
 from servicekit.events.settings import events_settings
-from servicekit.web.commands import serve_metrics, stop_on_signals
+from servicekit.web.commands import pause_on_signals, serve_metrics, stop_on_signals
 
 
 class Command(BaseCommand):
@@ -33,6 +34,6 @@ class Command(BaseCommand):
         relay = Relay(publisher=publisher_from_settings(), config=RelayConfig.from_settings())
         waker = waker_for_default_database(config.RELAY_POLL_INTERVAL)
         try:
-            relay.run(waker=waker, stop=stop_on_signals())
+            relay.run(waker=waker, stop=stop_on_signals(), paused=pause_on_signals())
         finally:
             waker.close()

@@ -102,7 +102,10 @@ class Supervisor:
         )
         child.started = time.monotonic()
         child.restart_at = None
-        (self.run_dir / f"{child.name}.pid").write_text(f"{child.process.pid}\n")
+        # atomically: a reader (a chapter's `kill`, a test) never finds the file empty
+        from servicekit.web.files import atomic_write
+
+        atomic_write(self.run_dir / f"{child.name}.pid", f"{child.process.pid}\n")
         threading.Thread(target=self._pump, args=(child, child.process.stdout), daemon=True).start()
         self.say("supervisor", f"started {child.name} (pid {child.process.pid})")
 

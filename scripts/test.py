@@ -10,9 +10,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -56,6 +57,7 @@ class Tally:
     passed: int = 0
     failed: int = 0
     skipped: int = 0
+    seconds: list[tuple[str, float]] = field(default_factory=list)  # (suite [backends], wall)
 
     def add_report(self, report: Path, returncode: int) -> None:
         counted_failures = 0
@@ -90,7 +92,9 @@ def run_suite(
     suite_env["STRANGLER_DATA_DIR"] = tempfile.mkdtemp(prefix=f"strangler-{name}-")
     report = Path(suite_env["STRANGLER_DATA_DIR"]) / "junit.xml"
     cmd = [sys.executable, "-m", "pytest", *present, f"--junit-xml={report}", *extra]
+    began = time.monotonic()
     returncode = subprocess.call(cmd, cwd=ROOT, env=suite_env)
+    tally.seconds.append((f"{name} [{env['STRANGLER_BACKENDS']}]", time.monotonic() - began))
     tally.add_report(report, returncode)
     return returncode
 
@@ -154,6 +158,11 @@ def main(argv: list[str]) -> int:
             "PostgreSQL/RabbitMQ unreachable: integration tests ran on the embedded defaults only"
         )
 
+    # Where the time went (CI has a budget): slowest first.
+    print("\n=== suite times ===")
+    for label, seconds in sorted(tally.seconds, key=lambda item: -item[1]):
+        print(f"{seconds / 60:6.1f} min  {label}")
+    print(f"{sum(s for _, s in tally.seconds) / 60:6.1f} min  in all")
     print(
         "\n=== backends used: sqlite+filesystem"
         + (", postgres+rabbitmq" if all(up[k] for k in ("postgres", "rabbitmq")) else "")

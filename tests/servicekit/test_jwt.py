@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -231,6 +232,49 @@ def test_a_kid_the_key_set_does_not_have_is_still_an_invalid_token(jwks_server):
     token = token_issue(key=stranger, policy=POLICY, subject="1", token_type=ACCESS)
     with pytest.raises(TokenError, match="unknown signing key"):
         token_decode(token, policy=POLICY, key_for_kid=JwksKeys(url, min_refresh=0))
+
+
+def test_a_rotation_just_after_a_refresh_is_a_retry_not_an_invalid_token(jwks_server):
+    # given: a verifier that read the key set a moment ago (a periodic refresh or another
+    # kid's lookup), so it may not read it again for a while
+    state, url = jwks_server
+    old, new = (SigningKey.from_pem(generate_private_pem()) for _ in range(2))
+    state["keys"] = [old]
+    keys = JwksKeys(url, min_refresh=60)
+    keys(old.kid)
+    # when: the issuer rotates and a client brings a token signed by the new key at once
+    state["keys"] = [new, old]
+    token = token_issue(key=new, policy=POLICY, subject="1", token_type=ACCESS)
+    # then: the token is not called invalid (a correct client would throw it away): 503, retry
+    # when the verifier may read the set again
+    with pytest.raises(VerifierUnavailable) as caught:
+        token_decode(token, policy=POLICY, key_for_kid=keys)
+    assert 1 <= caught.value.retry_after <= 60
+    assert state["hits"] == 1  # and the throttle held: no extra fetch
+    # and once a read is allowed, the same token verifies
+    keys.min_refresh = 0
+    assert token_decode(token, policy=POLICY, key_for_kid=keys)["sub"] == "1"
+
+
+def test_an_unknown_kid_on_a_token_older_than_the_key_set_is_refused_at_once(jwks_server):
+    # given: the same throttled verifier; a token from a key that was never published (or was
+    # retired), issued an hour before the set was read
+    state, url = jwks_server
+    known, stranger = (SigningKey.from_pem(generate_private_pem()) for _ in range(2))
+    state["keys"] = [known]
+    keys = JwksKeys(url, min_refresh=60)
+    keys(known.kid)
+    long_lived = TokenPolicy(issuer=POLICY.issuer, audience=POLICY.audience, access_ttl=7200)
+    token = token_issue(
+        key=stranger,
+        policy=long_lived,
+        subject="1",
+        token_type=ACCESS,
+        now=time.time() - 3600,
+    )
+    # then: its key would be in any set read after it was issued: a 401, not a retry
+    with pytest.raises(TokenError, match="unknown signing key"):
+        token_decode(token, policy=POLICY, key_for_kid=keys)
 
 
 def test_a_service_answers_503_with_retry_after_when_it_cannot_check_a_token(monkeypatch):

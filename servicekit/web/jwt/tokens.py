@@ -25,6 +25,20 @@ class KeySetUnavailable(LookupError):
     """Raised by a key lookup that could not read the key set in time: the kid may well be valid."""
 
 
+class KeySetStale(KeySetUnavailable):
+    """The kid is not in a key set read before this lookup, and no new read is allowed yet.
+
+    `as_of` (epoch seconds) is when that set was read; `retry_after` when a read is allowed again.
+    A token issued well before `as_of` would have its key in the set (issuers publish a key
+    before signing with it), so it is refused; a newer one may be signed by a key published
+    since (a rotation) and is not known to be bad."""
+
+    def __init__(self, message: str, *, as_of: float, retry_after: int):
+        super().__init__(message)
+        self.as_of = as_of
+        self.retry_after = retry_after
+
+
 class VerifierUnavailable(Exception):
     """The token could not be checked (its key set is out of reach): a 503 to retry, not a 401.
 
@@ -33,11 +47,11 @@ class VerifierUnavailable(Exception):
     correct client throw the token away."""
 
     code = "verifier_unavailable"
-    retry_after = 2
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, retry_after: int = 2):
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,13 @@ def token_decode(
         raise TokenError("token has no key id")
     try:
         key = key_for_kid(kid)
+    except KeySetStale as exc:
+        if _issued_at(token) < exc.as_of - policy.leeway:
+            raise TokenError(f"unknown signing key {kid!r}") from exc
+        raise VerifierUnavailable(
+            f"key {kid!r} is newer than the signing keys read: try again shortly",
+            retry_after=exc.retry_after,
+        ) from exc
     except KeySetUnavailable as exc:
         raise VerifierUnavailable(
             f"the signing keys could not be read to check key {kid!r}: {exc}"
@@ -116,3 +137,12 @@ def token_decode(
     if claims.get("token_type") != expected_type:
         raise TokenError(f"expected a {expected_type} token")
     return claims
+
+
+def _issued_at(token: str) -> float:
+    """The token's `iat`, unverified (only to tell an old token from a new one); 0 if absent."""
+    try:
+        issued = jwt.decode(token, options={"verify_signature": False}).get("iat")
+    except jwt.PyJWTError:
+        return 0.0
+    return float(issued) if isinstance(issued, int | float) else 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -11,7 +12,7 @@ import requests
 
 from servicekit.web.backoff import backoff_delay
 from servicekit.web.jwt.keys import SigningKey
-from servicekit.web.jwt.tokens import KeySetUnavailable
+from servicekit.web.jwt.tokens import KeySetStale, KeySetUnavailable
 
 
 class LocalKeys:
@@ -34,6 +35,9 @@ class JwksKeys:
       served while one background fetch refreshes it (no request waits on the JWKS host).
     - An unknown kid triggers a fetch at most every `min_refresh` seconds; concurrent lookups
       wait for that one fetch (never longer than `timeout`) instead of starting their own.
+      Only a set read after the lookup began proves a kid unknown (LookupError); one read before
+      it (a fetch allowed no sooner, or already under way) may predate a rotation: KeySetStale
+      says when it was read and when to retry, and the token's age decides (token_decode).
     - A failed fetch keeps the keys we have and is remembered: no new attempt before a backoff
       (servicekit.web.backoff, growing with consecutive failures, capped at `max_backoff`).
     """
@@ -53,7 +57,9 @@ class JwksKeys:
         self.min_refresh = min_refresh
         self.max_backoff = max_backoff
         self._keys: dict[str, Any] = {}
-        self._fetched_at = float("-inf")  # last successful fetch
+        self._fetched_at = float("-inf")  # last successful fetch (when it ended)
+        self._read_from = float("-inf")  # when the download of the set we hold began
+        self._read_from_wall = 0.0  # the same, in epoch seconds
         self._attempted_at = float("-inf")  # last attempt, successful or not
         self._failures = 0
         self._retry_at = float("-inf")  # no attempt before this after a failure
@@ -81,6 +87,7 @@ class JwksKeys:
         return self._in_flight
 
     def _fetch(self, done: threading.Event) -> None:
+        began, began_wall = time.monotonic(), time.time()
         try:
             keys = self._download()
         except (requests.RequestException, ValueError) as exc:
@@ -98,6 +105,7 @@ class JwksKeys:
             with self._lock:
                 self._keys = keys
                 self._fetched_at = time.monotonic()
+                self._read_from, self._read_from_wall = began, began_wall
                 self._failures = 0
                 self._retry_at = float("-inf")
                 self.last_error = None
@@ -132,5 +140,12 @@ class JwksKeys:
                 raise KeySetUnavailable(f"{kid} (JWKS fetch still running)")
             if self.last_error:
                 raise KeySetUnavailable(f"{kid} (JWKS unavailable: {self.last_error})")
+            if self._read_from < now:
+                allowed = max(self._attempted_at + self.min_refresh, self._retry_at)
+                raise KeySetStale(
+                    f"{kid} (not in the JWKS read before this lookup)",
+                    as_of=self._read_from_wall,
+                    retry_after=max(1, math.ceil(allowed - time.monotonic())),
+                )
             raise LookupError(kid)
         return key

@@ -31,6 +31,12 @@ class Notification(models.Model):
     `email_due` is set only on notifications this service made as the owner while it sends the
     order email: the others were (or will be) emailed by the monolith, or by the order-email
     function when `NOTIFICATIONS_ORDER_EMAIL=function`, and are never emailed from here.
+
+    `pending`: the monolith may not have this one. A copy made while the monolith owns
+    notifications waits for the monolith's own event (which clears it); one made while frozen
+    waits for the takeover. The monolith reacts to the same order event at its own pace, so it
+    may meet that event only after the freeze or the flip and make nothing: the takeover then
+    publishes (and emails) every row still pending (`notifications_release_pending`).
     """
 
     user_id = models.BigIntegerField()
@@ -40,6 +46,7 @@ class Notification(models.Model):
     order_id = models.BigIntegerField()
     email_due = models.BooleanField(default=False)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    pending = models.BooleanField(default=False)
     read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -76,12 +76,13 @@ def notification_for_order(
 ) -> tuple[Notification, bool]:
     """Make the notification once per (user, kind, order); a repeat returns the first.
 
-    As the owner, the new notification is published and emailed after commit; otherwise this
-    builds the service's copy silently (the monolith emails it). While ownership is frozen for a
-    handover nobody may publish or email: the notification is held (email due, unsent) until
-    `notifications_release_held` runs on taking ownership. When the switch gives the event (by
-    its `occurred_at`) to the order-email function, the notification is made and published as
-    ever but never due for an email here (`email_due` false, as a copy the monolith emails).
+    As the owner, the new notification is published and emailed after commit. Otherwise it is
+    the service's copy, made silently and `pending` until the monolith's own event for it
+    arrives; while ownership is frozen for a handover it is also due for an email (held), sent
+    once this service owns notifications. A copy that commits just after the takeover released
+    the pending rows is settled after commit (`notification_settle`). When the switch gives the
+    event (by its `occurred_at`) to the order-email function, the notification is made and
+    published as ever but never due for an email here.
     """
     owner = owns(ENTITY)
     held = not owner and owner_of(ENTITY) == FROZEN
@@ -94,6 +95,7 @@ def notification_for_order(
             "title": notice.title,
             "body": notice.body,
             "email_due": (owner or held) and by_service,
+            "pending": not owner,
         },
     )
     if created and owner:
@@ -103,16 +105,55 @@ def notification_for_order(
                 lambda: notification_email(notification_id=notification.pk), robust=True
             )
         else:
-            ORDER_EMAIL_LEFT_TO_FUNCTION.labels(kind=notification.kind).inc()
-            logger.info(
-                "order email left to the function (NOTIFICATIONS_ORDER_EMAIL)",
-                extra={
-                    "notification_id": notification.pk,
-                    "delivered_by": "function",
-                    **_key(notification),
-                },
-            )
+            _left_to_function(notification)
+    elif created:
+        transaction.on_commit(
+            lambda: notification_settle(notification_id=notification.pk), robust=True
+        )
     return notification, created
+
+
+def _left_to_function(notification: Notification) -> None:
+    ORDER_EMAIL_LEFT_TO_FUNCTION.labels(kind=notification.kind).inc()
+    logger.info(
+        "order email left to the function (NOTIFICATIONS_ORDER_EMAIL)",
+        extra={
+            "notification_id": notification.pk,
+            "delivered_by": "function",
+            **_key(notification),
+        },
+    )
+
+
+def notification_settle(*, notification_id: int) -> bool:
+    """A pending copy made while this service did not own notifications, checked after its
+    commit: if the service owns them by now (the flip came between the ownership check and the
+    commit, after the takeover released the pending rows), publish and email it as the owner
+    would have. Returns whether it was settled. Call outside any transaction."""
+    if not owns(ENTITY):
+        return False
+    return _release(Notification.objects.filter(pk=notification_id)) > 0
+
+
+def _release(rows) -> int:
+    """Publish the pending rows among `rows` (the monolith's merge is idempotent, so one published
+    twice is harmless), make them due for the email the monolith never sent, then email them."""
+    switch = order_email_switch()
+    with transaction.atomic():
+        pending = list(rows.select_for_update().filter(pending=True))
+        for notification in pending:
+            outbox_enqueue(_created_event(notification))
+            if not notification.email_due and notification.emailed_at is None:
+                # a copy's email was the monolith's, which never made it: the switch decides
+                notification.email_due = switch.sender_of(notification.created_at) == BY_SERVICE
+                if not notification.email_due:
+                    _left_to_function(notification)
+            notification.pending = False
+            notification.save(update_fields=["pending", "email_due"])
+    for notification in pending:
+        if notification.email_due:
+            notification_email(notification_id=notification.pk)
+    return len(pending)
 
 
 def notification_email(*, notification_id: int) -> bool:
@@ -164,16 +205,16 @@ def notifications_email_due(*, user_id: int | None = None) -> int:
     return sum(notification_email(notification_id=pk) for pk in due.values_list("pk", flat=True))
 
 
-def notifications_release_held() -> int:
-    """Call once this service owns notifications (the takeover's last step): publish what was
-    made while writes were frozen, for the monolith's copy (its merge is idempotent, so a row
-    published before is harmless), then email every due one. Returns how many were published."""
-    held = list(Notification.objects.filter(email_due=True, emailed_at__isnull=True))
-    with transaction.atomic():
-        for notification in held:
-            outbox_enqueue(_created_event(notification))
+def notifications_release_pending() -> int:
+    """Call once this service owns notifications (the takeover's last step). The takeover's
+    drain applied every notification the monolith made before the freeze (each clears its
+    copy's `pending`), and the monolith makes none after it: a row still pending is one the
+    monolith does not have and did not email (made while frozen, or a copy of an order event
+    the monolith met only after the freeze). Publish each for the monolith's copy and email the
+    due ones. Returns how many were published."""
+    released = _release(Notification.objects.all())
     notifications_email_due()
-    return len(held)
+    return released
 
 
 # --- the owner's read writes ------------------------------------------------------------------
@@ -222,7 +263,7 @@ def notification_merge(
 ) -> Notification:
     """Take the other side's notification: its text and time win; read state only moves forward.
 
-    Never emails: the side that made it did.
+    Never emails: the side that made it did (so our copy is no longer due, nor pending).
     """
     notification, created = Notification.objects.get_or_create(
         user_id=user_id,
@@ -233,7 +274,12 @@ def notification_merge(
     if not created:
         notification.title, notification.body, notification.created_at = title, body, created_at
         notification.read_at = notification.read_at or read_at
-        notification.save(update_fields=["title", "body", "created_at", "read_at"])
+        notification.pending = False
+        if notification.emailed_at is None:
+            notification.email_due = False
+        notification.save(
+            update_fields=["title", "body", "created_at", "read_at", "pending", "email_due"]
+        )
     return notification
 
 

@@ -1,12 +1,12 @@
 """`HANDOVER_PASSWORD=... python extracted/notifications/manage.py notifications_takeover --source
 $MONOLITH [--route NAME]`: the notifications service takes notifications over from the monolith
-(migrations_plan/ chapter 06): freeze, drain, move the routes, flip; then what was made while
-frozen is published and emailed here."""
+(migrations_plan/ chapter 06): freeze, drain, move the routes, flip; then what the monolith
+does not have (made while frozen, or met by it only after) is published and emailed here."""
 
 from django.core.management.base import BaseCommand
 
 from contracts.notifications import notification_key
-from extracted.notifications.notifications.services import notifications_release_held
+from extracted.notifications.notifications.services import notifications_release_pending
 from servicekit.migration.handover import Stream, TakeoverCommand
 
 STREAMS = [Stream("notifications", "notification", "aggregate_id")]
@@ -32,5 +32,8 @@ class Command(TakeoverCommand, BaseCommand):
         return with_aggregate_ids(pages)
 
     def after_flip(self) -> None:
-        released = notifications_release_held()
-        self.stdout.write(f"notification: {released} held during the freeze published and emailed")
+        released = notifications_release_pending()
+        self.stdout.write(
+            f"notification: {released} pending (made while frozen, or met by the monolith only "
+            "after the freeze) published and emailed"
+        )

@@ -33,9 +33,15 @@ def produce_backlog(steps: range, *, poison_sku: str | None = None) -> None:
             support.produce(sku, step, poison=sku == poison_sku)
 
 
-def quiesce(procs: support.Processes, *, exclude: set[str] = frozenset()) -> None:
+def quiesce(procs: support.Processes, *, exclude: set[str] = frozenset(), crash_file=None) -> None:
+    """Wait until the copy equals the source and the outbox is sent; with `crash_file`, also
+    until the injected crash happened and its process was restarted (a consumer that crashes
+    after committing the last batch leaves a complete copy behind before it has even died)."""
+
     def settled() -> bool:
         procs.keep_alive()
+        if crash_file is not None and not (crash_file.exists() and procs.restarts >= 1):
+            return False
         return (
             support.copy_state(exclude) == support.source_state(exclude)
             and not OutboxMessage.objects.exclude(status=OutboxStatus.SENT).exists()
@@ -72,7 +78,8 @@ def scenario(
         produced_rest = during(procs, consumer, started) if during else False
         if not produced_rest:
             produce_backlog(range(STEPS // 2, STEPS))  # changes keep coming after the fault
-        quiesce(procs)
+        crashes = any("SERVICEKIT_CRASH_AT" in (e or {}) for e in (consumer_env, relay_env))
+        quiesce(procs, crash_file=tmp_path / "crashed" if crashes else None)
     check_invariants()
     return procs
 

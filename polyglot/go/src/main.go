@@ -54,20 +54,30 @@ func applyAll(db *sql.DB, deliveries []amqp.Delivery) ([]outcome, error) {
 	return outcomes, tx.Commit()
 }
 
+// batchGap ends a batch: amqp091-go hands deliveries over one at a time from its own
+// goroutine, so "what has arrived" is what comes within this gap, not what is ready this instant.
+const batchGap = time.Millisecond
+
 // consume applies as many deliveries as have arrived in one transaction; if that fails, one per
 // transaction, so only the bad one is rejected. Acknowledged after commit.
 func consume(db *sql.DB, deliveries <-chan amqp.Delivery, events *prometheus.CounterVec) {
+	gap := time.NewTimer(time.Hour)
+	gap.Stop() // stopped and drained: each Reset below starts from a clean channel
 	for first := range deliveries {
 		batch := []amqp.Delivery{first}
 	more:
 		for len(batch) < 200 {
+			gap.Reset(batchGap)
 			select {
 			case d, ok := <-deliveries:
+				if !gap.Stop() {
+					<-gap.C
+				}
 				if !ok {
 					break more
 				}
 				batch = append(batch, d)
-			default:
+			case <-gap.C:
 				break more
 			}
 		}

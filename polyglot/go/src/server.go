@@ -178,6 +178,16 @@ func (s *server) route(w http.ResponseWriter, r *http.Request, path, raw string)
 	return nil
 }
 
+// routeSafely turns a panic into an error: the caller answers it as a 500 problem.
+func (s *server) routeSafely(w http.ResponseWriter, r *http.Request, path, raw string) (err error) {
+	defer func() {
+		if caught := recover(); caught != nil {
+			err = fmt.Errorf("panic: %v", caught)
+		}
+	}()
+	return s.route(w, r, path, raw)
+}
+
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
@@ -219,7 +229,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		path = decoded
 	}
 	recorder := &statusRecorder{ResponseWriter: w, status: 200}
-	if err := s.route(recorder, r, path, raw); err != nil {
+	if err := s.routeSafely(recorder, r, path, raw); err != nil {
 		var p *problem
 		if !errors.As(err, &p) {
 			log.Printf(`{"event": "http.error", "error": %q, "path": %q}`, err.Error(), path)

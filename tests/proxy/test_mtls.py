@@ -94,7 +94,7 @@ def test_plain_http_is_refused(catalog):
 
 def test_https_without_a_client_certificate_is_refused(catalog, tls_env):
     context = ssl.create_default_context(cafile=tls_env["STRANGLER_TLS_DIR"] + "/ca.crt")
-    with pytest.raises(urllib3.exceptions.HTTPError):
+    with pytest.raises(urllib3.exceptions.HTTPError, match="certificate required"):
         _get(f"{catalog.url}/healthz", context)
 
 
@@ -105,7 +105,7 @@ def test_a_certificate_from_another_ca_is_refused(catalog, tls_env, tmp_path):
     context = ssl.create_default_context(cafile=tls_env["STRANGLER_TLS_DIR"] + "/ca.crt")
     stranger = str(identity_path("proxy", environ=other))
     context.load_cert_chain(stranger, stranger)
-    with pytest.raises(urllib3.exceptions.HTTPError):
+    with pytest.raises(urllib3.exceptions.HTTPError, match="unknown ca"):
         _get(f"{catalog.url}/healthz", context)
 
 

@@ -99,6 +99,14 @@ def urllib3_options(
     return {"ssl_context": client_context(name, environ=environ)}
 
 
+def requests_options(*, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Extra `requests.get(...)` arguments: nothing when off, `cert=`/`verify=` when on."""
+    if not mtls_enabled(environ=environ):
+        return {}
+    identity = str(identity_path(own_name(environ=environ), environ=environ))
+    return {"cert": (identity, identity), "verify": str(ca_cert_path(environ=environ))}
+
+
 def gunicorn_args(name: str, *, environ: Mapping[str, str] | None = None) -> list[str]:
     """gunicorn flags serving HTTPS that requires a client certificate signed by the CA.
 

@@ -11,6 +11,9 @@ the Python proxy moves to STRANGLER_PYTHON_PROXY_PORT (8009), serving the contro
 admin API and the shadow comparator; every route change made by the fleet regenerates the file
 and reloads nginx (strangler_proxy/export/publish.py). The default plane is `python`.
 
+`STRANGLER_MTLS=on` serves every service but the proxy over HTTPS requiring a client certificate
+from the local CA (servicekit/web/tls/fleet.py, docs/mtls.md); off by default.
+
 `--only NAME...` starts only those Procfile processes, and migrates only the services they
 belong to (`--only monolith monolith-worker`: the monolith as it ran before any strangling;
 benchmarks/cost.py measures it so).
@@ -42,6 +45,8 @@ from servicekit.web.databases import database_create_if_missing  # noqa: E402
 from servicekit.web.env import data_dir, database_config  # noqa: E402
 from servicekit.web.ports import GRPC_PORTS, PORTS, port_env_var  # noqa: E402
 from servicekit.web.procfile import read_procfile, with_bind  # noqa: E402
+from servicekit.web.tls import mtls_enabled  # noqa: E402
+from servicekit.web.tls.fleet import fleet_mtls  # noqa: E402
 from strangler_proxy.routes.file import live_routes_file  # noqa: E402
 
 # Every Django service migrates its own database: (name, management script).
@@ -255,6 +260,10 @@ def main(argv: list[str]) -> int:
         subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=quiet, check=True)
     if args.plane == "nginx":
         processes = nginx_plane(env, processes)
+    if mtls_enabled(environ=env):  # off by default: nothing below changes then (docs/mtls.md)
+        if args.plane == "nginx":
+            parser.error("STRANGLER_MTLS=on: the nginx plane does not present client certificates")
+        processes = fleet_mtls(env, processes)
     print(banner(env), flush=True)
     supervisor = Supervisor(processes, cwd=ROOT, env=env, run_dir=fleet_run_dir(env))
     return supervisor.run()

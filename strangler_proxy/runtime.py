@@ -23,6 +23,7 @@ from django.dispatch import receiver
 
 from servicekit.web.control_store import Document, control_document, leader_lease
 from servicekit.web.env import data_dir
+from servicekit.web.tls import urllib3_options
 from strangler_proxy.config import ProxyConfig, current
 from strangler_proxy.control.outbox_lag import outbox_lag
 from strangler_proxy.control.series import Sample, Sampler, SeriesStore, sample_from_metrics
@@ -98,7 +99,12 @@ def build_proxy(config: Mapping[str, Any] | ProxyConfig, *, redis: Any | None = 
     if redis is None:
         redis = redis_client(config.redis_url)
     upstreams = Upstreams(
-        http=urllib3.PoolManager(num_pools=64, maxsize=config.pool_size, block=False),
+        http=urllib3.PoolManager(
+            num_pools=64,
+            maxsize=config.pool_size,
+            block=False,
+            **urllib3_options(default_name="proxy"),
+        ),
         redis_client=redis,
         zookeeper_hosts=config.zookeeper_hosts,
         health_checks=config.health_checks,
@@ -155,7 +161,9 @@ class Runtime:
         self.config = config
         self.proxy = build_proxy(config)
         # reads the upstreams' /metrics for the outbox lag page
-        self.outbox_http = urllib3.PoolManager(num_pools=8, maxsize=2)
+        self.outbox_http = urllib3.PoolManager(
+            num_pools=8, maxsize=2, **urllib3_options(default_name="proxy")
+        )
 
     @functools.cached_property
     def series(self) -> SeriesStore:

@@ -24,6 +24,7 @@ import urllib3
 from servicekit.web.backoff import backoff_delay
 from servicekit.web.discovery.balancers import InstancePool
 from servicekit.web.discovery.registry import Registry
+from servicekit.web.tls import urllib3_options
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -145,7 +146,8 @@ class ServiceClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.breaker = breaker or make_breaker(service, fail_max=5, reset_timeout=30)
-        self.http = pool_manager or urllib3.PoolManager(maxsize=10)
+        # under mTLS (servicekit.web.tls) the pool presents this process's certificate
+        self.http = pool_manager or urllib3.PoolManager(maxsize=10, **urllib3_options())
         self.default_headers = default_headers or {}
         self.retry_statuses = retry_statuses
         # a Retry-After longer than this is not waited out here: the caller's client hears it

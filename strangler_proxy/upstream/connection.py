@@ -10,6 +10,8 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from servicekit.web.tls import upstream_ssl_context
+
 MAX_HEAD = 64 * 1024
 READ = 64 * 1024
 # An idle connection older than this is closed, not reused: gunicorn closes a kept-alive
@@ -88,7 +90,8 @@ class Origin:
         self.maxsize = maxsize
         self.idle: list[Connection] = []
         self.lock = threading.Lock()
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self.tls else None
+        # https: the system's trust, or the fleet's CA and the proxy's certificate under mTLS
+        self._ssl: ssl.SSLContext | None = upstream_ssl_context() if self.tls else None
 
     def get(self) -> Connection | None:
         while True:

@@ -13,6 +13,7 @@ import requests
 from servicekit.web.backoff import backoff_delay
 from servicekit.web.jwt.keys import SigningKey
 from servicekit.web.jwt.tokens import KeySetStale, KeySetUnavailable
+from servicekit.web.tls import requests_options
 
 
 class LocalKeys:
@@ -68,7 +69,8 @@ class JwksKeys:
         self.last_error: str | None = None
 
     def _download(self) -> dict[str, Any]:
-        response = requests.get(self.url, timeout=self.timeout)
+        # under mTLS (servicekit.web.tls) with this process's certificate and the fleet's CA
+        response = requests.get(self.url, timeout=self.timeout, **requests_options())
         response.raise_for_status()
         keys = {}
         for jwk in response.json().get("keys", []):

@@ -1,0 +1,131 @@
+"""mTLS inside the fleet: the one module that knows the switch, the files and the contexts.
+
+Off by default. `STRANGLER_MTLS=on` makes every gunicorn-served service (not the proxy's public
+port) serve HTTPS that requires a client certificate signed by the local CA, and makes the
+internal clients (the proxy's upstream client and health checks, servicekit's ServiceClient)
+present their own certificate and verify the server against that CA.
+
+Files (written by `python -m servicekit.web.tls.ca`, see docs/mtls.md) live in
+`STRANGLER_TLS_DIR`, else `<data folder>/tls/`:
+
+    ca.crt            the CA certificate (every party trusts it)
+    ca.key            the CA private key (0600; only `ca issue/rotate` read it)
+    <name>.pem        a service's private key and certificate, one file (0600), so a rotation
+                      swaps both at once (an atomic rename) and a reader never sees a mixed pair
+    <name>.<stamp>.pem  a rotated-out pair, kept beside the current one
+
+`STRANGLER_TLS_NAME` names the certificate this process presents as a client (the proxy's is
+`proxy`); `make run` sets it per process when the switch is on.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from servicekit.web.env import data_dir, env_bool, env_str
+
+CA_CERT = "ca.crt"
+CA_KEY = "ca.key"
+# gunicorn's --cert-reqs takes the number of ssl.CERT_REQUIRED
+CERT_REQUIRED = int(ssl.CERT_REQUIRED)
+
+
+def mtls_enabled(*, environ: Mapping[str, str] | None = None) -> bool:
+    return env_bool("STRANGLER_MTLS", False, environ=environ)
+
+
+def tls_dir(*, environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    configured = environ.get("STRANGLER_TLS_DIR")
+    return Path(configured) if configured else data_dir(environ=environ) / "tls"
+
+
+def ca_cert_path(*, environ: Mapping[str, str] | None = None) -> Path:
+    return tls_dir(environ=environ) / CA_CERT
+
+
+def identity_path(name: str, *, environ: Mapping[str, str] | None = None) -> Path:
+    """The key+certificate file a service serves with and presents as a client."""
+    return tls_dir(environ=environ) / f"{name}.pem"
+
+
+def own_name(*, environ: Mapping[str, str] | None = None, default: str | None = None) -> str:
+    """This process's certificate name (`STRANGLER_TLS_NAME`)."""
+    return env_str("STRANGLER_TLS_NAME", default, environ=environ)
+
+
+def client_context(
+    name: str | None = None, *, environ: Mapping[str, str] | None = None
+) -> ssl.SSLContext:
+    """Verifies the server against the CA (hostname included) and presents `name`'s certificate."""
+    name = name or own_name(environ=environ)
+    context = ssl.create_default_context(cafile=str(ca_cert_path(environ=environ)))
+    path = str(identity_path(name, environ=environ))
+    context.load_cert_chain(certfile=path, keyfile=path)
+    return context
+
+
+def server_context(name: str, *, environ: Mapping[str, str] | None = None) -> ssl.SSLContext:
+    """What gunicorn builds from `gunicorn_args` (for servers that are not gunicorn)."""
+    context = ssl.create_default_context(
+        ssl.Purpose.CLIENT_AUTH, cafile=str(ca_cert_path(environ=environ))
+    )
+    path = str(identity_path(name, environ=environ))
+    context.load_cert_chain(certfile=path, keyfile=path)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def upstream_ssl_context(
+    *, environ: Mapping[str, str] | None = None, default_name: str = "proxy"
+) -> ssl.SSLContext:
+    """The proxy's context for https upstreams: mTLS when on, the system's trust when off."""
+    if mtls_enabled(environ=environ):
+        return client_context(own_name(environ=environ, default=default_name), environ=environ)
+    return ssl.create_default_context()
+
+
+def urllib3_options(
+    *, environ: Mapping[str, str] | None = None, default_name: str | None = None
+) -> dict[str, Any]:
+    """Extra `urllib3.PoolManager(...)` arguments: nothing when off, the client context when on."""
+    if not mtls_enabled(environ=environ):
+        return {}
+    name = own_name(environ=environ, default=default_name)
+    return {"ssl_context": client_context(name, environ=environ)}
+
+
+def requests_options(*, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Extra `requests.get(...)` arguments: nothing when off, `cert=`/`verify=` when on."""
+    if not mtls_enabled(environ=environ):
+        return {}
+    identity = str(identity_path(own_name(environ=environ), environ=environ))
+    return {"cert": (identity, identity), "verify": str(ca_cert_path(environ=environ))}
+
+
+def gunicorn_args(name: str, *, environ: Mapping[str, str] | None = None) -> list[str]:
+    """gunicorn flags serving HTTPS that requires a client certificate signed by the CA.
+
+    gunicorn builds the SSL context in each worker from these paths, so after a rotation a
+    graceful reload (`kill -HUP <master>`) serves the new certificate: the new workers read the
+    new file, the old ones finish their requests with the old one."""
+    identity = str(identity_path(name, environ=environ))
+    return [
+        "--certfile",
+        identity,
+        "--keyfile",
+        identity,
+        "--ca-certs",
+        str(ca_cert_path(environ=environ)),
+        "--cert-reqs",
+        str(CERT_REQUIRED),
+    ]
+
+
+def https_url(url: str) -> str:
+    """The same internal URL over TLS (`http://127.0.0.1:8002` -> `https://127.0.0.1:8002`)."""
+    return "https://" + url.removeprefix("http://") if url.startswith("http://") else url

@@ -1,0 +1,174 @@
+"""mTLS inside (servicekit.web.tls, docs/mtls.md): one real catalog under gunicorn serving HTTPS
+that requires a client certificate from the local CA, the proxy reaching it with its own, and a
+rotation picked up by a graceful reload (HUP) with no failed request."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import urllib3
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from servicekit.web.tls import client_context, gunicorn_args, identity_path
+from servicekit.web.tls.ca import ca_init, certificate_of, identity_issue, identity_rotate
+from tests.proxy.conftest import routes_yaml, upstream_spec
+from tests.proxy.processes import ProxyProcess
+from tests.support import fleet
+from tests.support.processes import stop_process
+from tests.support.wait import wait_for
+
+CATALOG_READ = "/api/v1/products/"
+
+
+def _get(url: str, context: ssl.SSLContext | None = None) -> urllib3.BaseHTTPResponse:
+    """One request on a fresh connection (every call makes its own TLS handshake)."""
+    http = urllib3.PoolManager(ssl_context=context) if context else urllib3.PoolManager()
+    try:
+        return http.request("GET", url, timeout=5.0, retries=False)
+    finally:
+        http.clear()
+
+
+def _served_certificate(port: int, context: ssl.SSLContext) -> bytes:
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        return tls.getpeercert(binary_form=True) or b""
+
+
+@pytest.fixture(scope="module")
+def tls_env(tmp_path_factory) -> dict[str, str]:
+    data = tmp_path_factory.mktemp("mtls")
+    env = {"STRANGLER_DATA_DIR": str(data), "STRANGLER_TLS_DIR": str(data / "tls")}
+    ca_init(environ=env)
+    for name in ("catalog", "proxy"):
+        identity_issue(name, environ=env)
+    return env
+
+
+@pytest.fixture(scope="module")
+def catalog(tls_env) -> Iterator[fleet.DjangoService]:
+    """The catalog under gunicorn with the switch's flags (the ones `make run` adds)."""
+    data = Path(tls_env["STRANGLER_DATA_DIR"])
+    service = fleet.catalog(data / "catalog", env=tls_env)
+    service.data_dir.mkdir(parents=True, exist_ok=True)
+    service.run("migrate", "--noinput", "-v", "0")
+    service.url = f"https://127.0.0.1:{service.port}"
+    log = open(service.log_path, "wb")  # noqa: SIM115 (closed when the module ends)
+    service.process = subprocess.Popen(
+        [*service.serve_command(service.port), *gunicorn_args("catalog", environ=tls_env)],
+        cwd=fleet.ROOT,
+        env=service.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    context = client_context("proxy", environ=tls_env)
+
+    def up() -> bool:
+        if service.process.poll() is not None:
+            raise RuntimeError(f"catalog exited:\n{service.output()[-3000:]}")
+        return _get(f"{service.url}/healthz", context).status == 200
+
+    try:
+        wait_for(
+            up, timeout=60, what="the catalog over mTLS", ignore=(urllib3.exceptions.HTTPError,)
+        )
+        yield service
+    finally:
+        stop_process(service.process)
+        log.close()
+
+
+def test_plain_http_is_refused(catalog):
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        _get(f"http://127.0.0.1:{catalog.port}/healthz")
+
+
+def test_https_without_a_client_certificate_is_refused(catalog, tls_env):
+    context = ssl.create_default_context(cafile=tls_env["STRANGLER_TLS_DIR"] + "/ca.crt")
+    with pytest.raises(urllib3.exceptions.HTTPError, match="certificate required"):
+        _get(f"{catalog.url}/healthz", context)
+
+
+def test_a_certificate_from_another_ca_is_refused(catalog, tls_env, tmp_path):
+    other = {"STRANGLER_DATA_DIR": str(tmp_path), "STRANGLER_TLS_DIR": str(tmp_path / "tls")}
+    ca_init(environ=other)
+    identity_issue("proxy", environ=other)
+    context = ssl.create_default_context(cafile=tls_env["STRANGLER_TLS_DIR"] + "/ca.crt")
+    stranger = str(identity_path("proxy", environ=other))
+    context.load_cert_chain(stranger, stranger)
+    with pytest.raises(urllib3.exceptions.HTTPError, match="unknown ca"):
+        _get(f"{catalog.url}/healthz", context)
+
+
+def test_a_client_certificate_from_the_ca_is_served(catalog, tls_env):
+    context = client_context("proxy", environ=tls_env)
+    assert _get(f"{catalog.url}/healthz", context).status == 200
+    assert _get(f"{catalog.url}{CATALOG_READ}", context).status == 200
+
+
+def test_the_proxy_reaches_the_service_with_its_client_certificate(catalog, tls_env):
+    data = Path(tls_env["STRANGLER_DATA_DIR"])
+    routes = data / "routes.yaml"
+    routes.write_text(routes_yaml({"monolith": upstream_spec(catalog.url)}, []))
+    env = {**tls_env, "STRANGLER_MTLS": "on", "STRANGLER_HEALTH_CHECKS": "false"}
+    with ProxyProcess(routes, data_dir=data / "proxy", env=env, workers=1) as proxy:
+        response = _get(f"{proxy.url}{CATALOG_READ}")
+        assert response.status == 200, (
+            response.status,
+            response.data[:300],
+            proxy.output()[-2000:],
+        )
+        assert response.json()["results"] is not None
+
+
+def test_rotation_and_a_graceful_reload_lose_no_request(catalog, tls_env):
+    old_client = client_context("proxy", environ=tls_env)
+    before = _served_certificate(catalog.port, old_client)
+    failures: list[str] = []
+    served = 0
+    stop = threading.Event()
+
+    def hammer() -> None:
+        nonlocal served
+        while not stop.is_set():
+            try:
+                status = _get(f"{catalog.url}/healthz", old_client).status
+            except urllib3.exceptions.HTTPError as exc:
+                failures.append(repr(exc))
+                continue
+            if status != 200:
+                failures.append(str(status))
+            served += 1
+
+    loop = threading.Thread(target=hammer, daemon=True)
+    loop.start()
+    try:
+        time.sleep(0.3)
+        new_path, kept = identity_rotate("catalog", environ=tls_env)
+        assert kept is not None and kept.exists()
+        os.kill(catalog.process.pid, signal.SIGHUP)
+        new = certificate_of(new_path).public_bytes(Encoding.DER)
+        assert new != before
+        wait_for(
+            lambda: _served_certificate(catalog.port, old_client) == new,
+            timeout=20,
+            what="the rotated certificate to be served",
+        )
+        time.sleep(1.5)  # the old workers finish and go while requests keep coming
+    finally:
+        stop.set()
+        loop.join(10)
+    assert failures == [], failures[:5]
+    assert served > 10
+    # the new pair is also a client certificate the CA vouches for
+    assert _get(f"{catalog.url}/healthz", client_context("catalog", environ=tls_env)).status == 200
+    assert oct(new_path.stat().st_mode & 0o777) == "0o600"

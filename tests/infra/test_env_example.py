@@ -39,7 +39,12 @@ IMPLIED = {
     "secret_key": "DJANGO_SECRET_KEY",
 }
 NAME = re.compile(r"[A-Z][A-Z0-9_]+")
-OTHER_LANGUAGES = re.compile(r"process\.env\.([A-Z][A-Z0-9_]+)")
+# How each other language reads a variable: TypeScript `process.env.NAME`; Go `os.Getenv("NAME")`
+# or its `env("NAME", fallback)` helper (polyglot/go/src/config.go).
+OTHER_LANGUAGES = {
+    "ts": re.compile(r"process\.env\.([A-Z][A-Z0-9_]+)"),
+    "go": re.compile(r"(?:os\.Getenv|\benv)\(\"([A-Z][A-Z0-9_]+)\""),
+}
 
 
 def _is_environ(node: ast.AST) -> bool:
@@ -84,9 +89,10 @@ def code_reads() -> dict[str, str]:
             for name in reads_in(path.read_text(encoding="utf-8")):
                 where.setdefault(name, str(path.relative_to(ROOT)))
     # The other languages' implementations of the catalog reads (polyglot/<language>/src).
-    for path in sorted((ROOT / "polyglot").glob("*/src/**/*.ts")):
-        for name in OTHER_LANGUAGES.findall(path.read_text(encoding="utf-8")):
-            where.setdefault(name, str(path.relative_to(ROOT)))
+    for suffix, reads in OTHER_LANGUAGES.items():
+        for path in sorted((ROOT / "polyglot").glob(f"*/src/**/*.{suffix}")):
+            for name in reads.findall(path.read_text(encoding="utf-8")):
+                where.setdefault(name, str(path.relative_to(ROOT)))
     return where
 
 

@@ -130,14 +130,16 @@ def notification_settle(*, notification_id: int) -> bool:
     commit: if the service owns them by now (the flip came between the ownership check and the
     commit, after the takeover released the pending rows), publish and email it as the owner
     would have. Returns whether it was settled. Call outside any transaction."""
-    if not owns(ENTITY):
+    if not owns(ENTITY) or not _release(Notification.objects.filter(pk=notification_id)):
         return False
-    return _release(Notification.objects.filter(pk=notification_id)) > 0
+    notification_email(notification_id=notification_id)
+    return True
 
 
 def _release(rows) -> int:
     """Publish the pending rows among `rows` (the monolith's merge is idempotent, so one published
-    twice is harmless), make them due for the email the monolith never sent, then email them."""
+    twice is harmless) and make them due for the email the monolith never sent (the caller
+    sends it). Returns how many."""
     switch = order_email_switch()
     with transaction.atomic():
         pending = list(rows.select_for_update().filter(pending=True))
@@ -150,9 +152,6 @@ def _release(rows) -> int:
                     _left_to_function(notification)
             notification.pending = False
             notification.save(update_fields=["pending", "email_due"])
-    for notification in pending:
-        if notification.email_due:
-            notification_email(notification_id=notification.pk)
     return len(pending)
 
 

@@ -60,20 +60,29 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
+def _builder(
+    subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey, *, days: int
+) -> x509.CertificateBuilder:
+    """A certificate for `key`, valid from five minutes ago (clock skew) for `days`."""
+    now = _now()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+    )
+
+
 def make_ca(
     common_name: str = "strangler local CA",
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A self-signed CA key and certificate (pure: writes nothing)."""
     key = _key()
-    now = _now()
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
+        _builder(_name(common_name), _name(common_name), key, days=CA_DAYS)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -105,7 +114,6 @@ def make_identity(
     """A key and a certificate good for serving and for calling as a client, for `name`
     (SAN: 127.0.0.1, ::1, localhost and the service name)."""
     key = _key()
-    now = _now()
     names = [
         x509.DNSName(name),
         x509.DNSName("localhost"),
@@ -113,13 +121,7 @@ def make_identity(
         x509.IPAddress(ipaddress.ip_address("::1")),
     ]
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(name))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
+        _builder(_name(name), ca_cert.subject, key, days=days)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(

@@ -21,6 +21,11 @@ class Notification(models.Model):
     emailed_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A copy made from an order event while the notifications service owned notifications: kept
+    # silently until the service's own event for it arrives (then it is that event's row), or
+    # published and emailed here if this side takes notifications back first
+    # (services.notifications_release_pending).
+    pending = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

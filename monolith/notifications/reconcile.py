@@ -22,10 +22,12 @@ from servicekit.migration.reconcile import ReconcileAdapter
 FIELDS = ("user_id", "kind", "order_id", "title", "body")
 
 
-def row_apply(row: dict[str, Any]) -> None:
-    """Take one exported notification of the service (its text, time and read state)."""
+def row_apply(row: dict[str, Any], *, pending: bool = False) -> None:
+    """Take one exported notification of the service (its text, time and read state);
+    `pending` for one it never published (see `services.notification_apply_created`)."""
     services.notification_apply_created(
-        NotificationCreatedV1(**{k: row[k] for k in FIELDS}, created_at=row["created_at"])
+        NotificationCreatedV1(**{k: row[k] for k in FIELDS}, created_at=row["created_at"]),
+        pending=pending,
     )
     if row.get("read_at"):
         services.notification_apply_read(
@@ -55,7 +57,8 @@ class NotificationMirror(ReconcileAdapter):
         return {self.key(row): row for row in rows}
 
     def local_keys(self):
-        rows = Notification.objects.filter(order_id__isnull=False)
+        # a pending copy is not a mirrored row yet: the service's event for it is on its way
+        rows = Notification.objects.filter(order_id__isnull=False, pending=False)
         for user_id, kind, order_id in rows.values_list("user_id", "kind", "order_id").iterator():
             yield notification_key(user_id=user_id, kind=kind, order_id=order_id)
 

@@ -39,32 +39,86 @@ _TEXT = {
 def notification_for_order(
     *, user_id: int, kind: str, order_id: int, total: str = "", currency: str = "", reason: str = ""
 ) -> tuple[Notification, bool]:
-    """Create the notification once per (user, kind, order); a repeat returns the first.
+    """Make the notification once per (user, kind, order); a repeat returns the first.
 
-    Published only by the owner; elsewhere the row is a silent copy.
+    As the owner, the new notification is published. Otherwise it is a silent copy, `pending`
+    until the notifications service's own event for it arrives (`notification_apply_created`);
+    if this side takes notifications back first, the hand-back publishes and emails it
+    (`notifications_release_pending`), and a copy that commits just after that release is
+    settled after commit (`notification_settle`).
     """
+    owner = owns(ENTITY)
     title, body = (
         t.format(id=order_id, total=total, currency=currency, reason=reason) for t in _TEXT[kind]
     )
     notification, created = Notification.objects.get_or_create(
-        user_id=user_id, kind=kind, order_id=order_id, defaults={"title": title, "body": body}
+        user_id=user_id,
+        kind=kind,
+        order_id=order_id,
+        defaults={"title": title, "body": body, "pending": not owner},
     )
-    if created and owns(ENTITY):
+    if created and owner:
         outbox_enqueue(_created_event(notification))
+    elif created:
+        transaction.on_commit(
+            lambda: notification_settle(notification_id=notification.pk), robust=True
+        )
     return notification, created
 
 
 def notification_for_order_event(
     *, user_id: int, kind: str, order_id: int, total: str = "", currency: str = "", reason: str = ""
 ) -> Notification | None:
-    """The owner's reaction to an order event: the notification (made once), or None when the
-    notifications service owns them (it makes and emails them) or the user is gone."""
-    if not owns(ENTITY) or not user_exists(user_id):
+    """React to an order event: the notification to email (made here, as the owner), or None.
+
+    None when the user is gone, when this event's notification already existed (a mirrored one
+    the service emailed, or a repeat: the first reaction emailed it), or when the notifications
+    service owns them (it makes and emails them; the silent copy made here is kept for a
+    hand-back that comes before the service's own event).
+    """
+    if not user_exists(user_id):
         return None
-    notification, _created = notification_for_order(
+    notification, created = notification_for_order(
         user_id=user_id, kind=kind, order_id=order_id, total=total, currency=currency, reason=reason
     )
-    return notification
+    return notification if created and not notification.pending else None
+
+
+def notification_settle(*, notification_id: int) -> bool:
+    """A pending copy checked after its commit: if this side owns notifications by now (the
+    hand-back's flip came between the ownership check and the commit, after the release),
+    publish and email it as the owner would have. Returns whether it was settled."""
+    if not owns(ENTITY):
+        return False
+    return bool(_release(Notification.objects.filter(pk=notification_id)))
+
+
+def notifications_release_pending() -> int:
+    """Call once this side owns notifications again (the hand-back's last step). The hand-back
+    drained every notification the service published (each cleared its copy's `pending`) and
+    the service publishes none after the freeze: a row still pending is one the service never
+    made, or made while frozen and never sent. Publish each for the service's copy and email
+    it (the Celery task, after commit). Returns how many."""
+    return _release(Notification.objects.all())
+
+
+def _release(rows) -> int:
+    """Publish the pending rows among `rows` and queue their emails after commit (the service's
+    merge is idempotent, so a row published twice is harmless). Returns how many."""
+    # tasks.py imports this module: the task is looked up when first needed
+    from monolith.notifications.tasks import notification_send_email
+
+    with transaction.atomic():
+        pending = list(rows.select_for_update().filter(pending=True))
+        for notification in pending:
+            outbox_enqueue(_created_event(notification))
+            notification.pending = False
+            notification.save(update_fields=["pending"])
+            transaction.on_commit(
+                lambda pk=notification.pk: notification_send_email.delay(notification_id=pk),
+                robust=True,
+            )
+    return len(pending)
 
 
 def notification_email(*, notification_id: int) -> bool:
@@ -138,8 +192,11 @@ def _read_event(notification: Notification) -> NotificationReadV1:
 # --- mirroring the notifications service's events once it owns them (the inbox calls these) --
 
 
-def notification_apply_created(event: NotificationCreatedV1) -> None:
-    """Take the service's notification: its text and time win; never emailed from here."""
+def notification_apply_created(event: NotificationCreatedV1, *, pending: bool = False) -> None:
+    """Take the service's notification: its text and time win; never emailed from here (the
+    service did), so a copy of it stops being pending. `pending=True` takes one the service
+    made but never published nor emailed (while frozen, from its export), for the hand-back's
+    release to publish and email."""
     if not user_exists(event.user_id):
         return
     notification, _created = Notification.objects.get_or_create(
@@ -150,7 +207,10 @@ def notification_apply_created(event: NotificationCreatedV1) -> None:
     )
     # `created_at` is auto_now_add: set after the insert so both sides show the same time
     Notification.objects.filter(pk=notification.pk).update(
-        title=event.title, body=event.body, created_at=datetime.fromisoformat(event.created_at)
+        title=event.title,
+        body=event.body,
+        created_at=datetime.fromisoformat(event.created_at),
+        pending=pending,
     )
 
 

@@ -12,7 +12,7 @@ from servicekit.events.inbox.processor import InboxProcessor
 from servicekit.events.inbox.registry import get_consumer
 from servicekit.events.outbox.models import OutboxMessage
 from servicekit.migration.ownership import ownership_set
-from tests.monolith.notifications.support import notify_order_event
+from tests.monolith.notifications.support import notify_order_event, service_created
 from tests.support.envelopes import envelope, sequences_reset
 
 pytestmark = pytest.mark.django_db
@@ -53,13 +53,8 @@ def test_the_monoliths_own_events_coming_back_change_nothing(customer):
     own_read = NotificationReadV1(
         user_id=customer.pk, kind="order_placed", order_id=5, read_at="2026-03-02T08:00:00+00:00"
     )
-    own_created = NotificationCreatedV1(
-        user_id=customer.pk,
-        kind="order_placed",
-        order_id=5,
-        title="x",
-        body="x",
-        created_at="2030-01-01T00:00:00+00:00",
+    own_created = service_created(
+        user_id=customer.pk, order_id=5, title="x", body="x", created_at="2030-01-01T00:00:00+00:00"
     )
     InboxProcessor(get_consumer("monolith.notifications")).process(
         [
@@ -71,17 +66,18 @@ def test_the_monoliths_own_events_coming_back_change_nothing(customer):
     assert (notification.title, notification.read_at) == ("Order 5 placed", None)
 
 
-def test_the_order_consumer_makes_nothing_while_the_service_owns_notifications(
+def test_the_order_consumer_only_keeps_a_silent_copy_while_the_service_owns_notifications(
     customer, mailoutbox, django_capture_on_commit_callbacks
 ):
     inbox = InboxProcessor(get_consumer("monolith.notifications"))
     ownership_set("notification", "notifications")
     with django_capture_on_commit_callbacks(execute=True):
         inbox.process([envelope(OrderConfirmedV1(order_id=3, customer_id=customer.pk))])
-    assert not Notification.objects.exists() and not mailoutbox
+    assert Notification.objects.get().pending and not mailoutbox
 
     ownership_set("notification", "monolith")  # flipped back: the consumer makes them again
     with django_capture_on_commit_callbacks(execute=True):
         inbox.process([envelope(OrderCancelledV1(order_id=3, customer_id=customer.pk, reason="x"))])
-    assert Notification.objects.get().kind == "order_cancelled"
+    made = Notification.objects.get(kind="order_cancelled")
+    assert not made.pending
     assert [m.subject for m in mailoutbox] == ["Order 3 cancelled"]

@@ -11,7 +11,7 @@ from monolith.notifications.models import Notification
 from servicekit.events.outbox.models import OutboxMessage
 from servicekit.migration.ownership import ownership_set
 from tests.monolith.factories import UserFactory
-from tests.monolith.notifications.support import notify_order_event
+from tests.monolith.notifications.support import notify_order_event, service_created
 from tests.support.shapes import assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +40,7 @@ def test_the_owning_monolith_makes_emails_and_publishes(customer, mailoutbox):
     ]
 
 
-def test_once_the_service_owns_them_the_monolith_makes_and_emails_nothing(customer, mailoutbox):
+def test_once_the_service_owns_them_the_monolith_keeps_silent_pending_copies(customer, mailoutbox):
     ownership_set("notification", "notifications")
     assert notify_order_event(user_id=customer.pk, kind="order_placed", order_id=5) is None
     assert (
@@ -49,12 +49,36 @@ def test_once_the_service_owns_them_the_monolith_makes_and_emails_nothing(custom
         )
         is None
     )
-    assert not Notification.objects.exists() and not mailoutbox and not _published()
+    copies = Notification.objects.order_by("order_id", "kind")
+    assert [(n.kind, n.pending) for n in copies] == [
+        ("order_confirmed", True),
+        ("order_placed", True),
+    ]
+    assert not mailoutbox and not _published()
 
-    # flipped back: the monolith makes and emails them again
+    # flipped back: the monolith makes and emails new ones again
     ownership_set("notification", "monolith")
-    assert notify_order_event(user_id=customer.pk, kind="order_confirmed", order_id=5)
-    assert [m.subject for m in mailoutbox] == ["Order 5 confirmed"]
+    assert notify_order_event(user_id=customer.pk, kind="order_confirmed", order_id=6)
+    assert [m.subject for m in mailoutbox] == ["Order 6 confirmed"]
+
+
+def test_the_services_event_makes_a_pending_copy_its_own_row(customer, mailoutbox):
+    ownership_set("notification", "notifications")
+    services.notification_for_order_event(user_id=customer.pk, kind="order_placed", order_id=5)
+
+    services.notification_apply_created(service_created(user_id=customer.pk, order_id=5))
+
+    copy = Notification.objects.get()
+    assert not copy.pending and copy.body == "the service's text"
+    assert not mailoutbox and not _published()
+
+
+def test_a_repeated_order_event_for_a_mirrored_notification_emails_nothing(customer, mailoutbox):
+    # the service made and emailed it; the monolith meets the order event only once it owns
+    # notifications again
+    services.notification_apply_created(service_created(user_id=customer.pk, order_id=5))
+    assert notify_order_event(user_id=customer.pk, kind="order_placed", order_id=5) is None
+    assert not mailoutbox and not _published()
 
 
 def test_a_copy_made_while_not_owning_is_never_emailed(customer, mailoutbox):

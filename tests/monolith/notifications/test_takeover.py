@@ -8,13 +8,17 @@ from pathlib import Path
 import pytest
 import yaml
 from django.core.management import CommandError, call_command
+from django.db import transaction
 
+from monolith.notifications import services
 from monolith.notifications.models import Notification
 from servicekit.events.inbox.models import InboxCursor
+from servicekit.events.outbox.models import OutboxMessage
 from servicekit.migration.export_client import ExportSource
 from servicekit.migration.ownership import owner_of, ownership_set
 from servicekit.migration.proxy_routes import ProxyRoutes
 from tests.monolith.factories import UserFactory
+from tests.monolith.notifications.support import service_created
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROUTES_TEMPLATE = Path(__file__).resolve().parents[3] / "strangler_proxy" / "routes.yaml"
@@ -60,12 +64,19 @@ def hand_back(routes):
     return out.getvalue()
 
 
+def published():
+    created = OutboxMessage.objects.filter(event_type="notifications.notification_created.v1")
+    return list(created.order_by("id").values_list("aggregate_id", flat=True))
+
+
 def route_mode(routes):
     data = yaml.safe_load(routes.read_text())["routes"]
     return next(r for r in data if r["name"] == "notifications")["mode"]
 
 
-def test_the_monolith_takes_notifications_back_with_what_was_held(service_owns, monkeypatch):
+def test_the_monolith_takes_notifications_back_with_what_was_held(
+    service_owns, monkeypatch, mailoutbox
+):
     # given: the service's notification of order 7 reached us (sequence 2); order 8's was made
     # while frozen and never published (sequence 0)
     user = UserFactory()
@@ -86,7 +97,62 @@ def test_the_monolith_takes_notifications_back_with_what_was_held(service_owns, 
 
     assert owner_of("notification") == "monolith" and route_mode(service_owns) == "monolith"
     assert "route notifications: monolith" in out
-    assert Notification.objects.get(order_id=8).title == "Order 8 placed"
+    # order 7 came through the service's event (it emailed it); order 8 was held there, never
+    # published nor emailed: the monolith publishes it and emails it, once
+    assert "notification: 1 pending (made while frozen" in out
+    held = Notification.objects.get(order_id=8)
+    assert held.title == "Order 8 placed" and not held.pending and held.emailed_at is not None
+    assert [m.subject for m in mailoutbox] == ["Order 8 placed"]
+    assert published() == [f"{user.pk}:order_placed:8"]
+
+
+def test_a_copy_the_service_never_made_is_published_and_emailed_by_the_hand_back(
+    service_owns, monkeypatch, mailoutbox
+):
+    # given: the monolith met order 9's event while the service owned notifications (a silent
+    # copy); the service met it only after the freeze, so it published nothing, emailed nobody
+    user = UserFactory()
+    services.notification_for_order_event(user_id=user.pk, kind="order_placed", order_id=9)
+    assert Notification.objects.get(order_id=9).pending and not mailoutbox
+    monkeypatch.setattr(
+        ExportSource, "pages", lambda self, path: iter([{"notifications": [], "next_after": None}])
+    )
+
+    out = hand_back(service_owns)
+
+    assert "notification: 1 pending" in out
+    copy = Notification.objects.get(order_id=9)
+    assert not copy.pending and copy.emailed_at is not None
+    assert [m.subject for m in mailoutbox] == ["Order 9 placed"]
+    assert published() == [f"{user.pk}:order_placed:9"]
+
+
+def test_a_copy_that_commits_after_the_release_is_settled_once_the_monolith_owns(
+    service_owns, mailoutbox
+):
+    # given: order 10's event met while frozen; the flip (and the hand-back's release of the
+    # pending rows) happen between the ownership check and the commit
+    user = UserFactory()
+    ownership_set("notification", "frozen")
+    with transaction.atomic():
+        services.notification_for_order_event(user_id=user.pk, kind="order_placed", order_id=10)
+        ownership_set("notification", "monolith")
+
+    made = Notification.objects.get(order_id=10)
+    assert not made.pending and made.emailed_at is not None
+    assert [m.subject for m in mailoutbox] == ["Order 10 placed"]
+    assert published() == [f"{user.pk}:order_placed:10"]
+
+
+def test_the_services_event_for_a_copy_leaves_nothing_to_release(service_owns, mailoutbox):
+    user = UserFactory()
+    services.notification_for_order_event(user_id=user.pk, kind="order_placed", order_id=11)
+    services.notification_apply_created(service_created(user_id=user.pk, order_id=11))
+    ownership_set("notification", "monolith")
+
+    assert services.notifications_release_pending() == 0
+    assert not Notification.objects.get(order_id=11).pending and not mailoutbox
+    assert published() == []
 
 
 def test_a_hand_back_that_cannot_drain_leaves_the_service_owning(service_owns, monkeypatch):

@@ -258,12 +258,10 @@ def main(argv: list[str]) -> int:
     if "monolith" in services:
         print("-> monolith: seed demo data", flush=True)
         subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=quiet, check=True)
-    if args.plane == "nginx":
-        processes = nginx_plane(env, processes)
     if mtls_enabled(environ=env):  # off by default: nothing below changes then (docs/mtls.md)
-        if args.plane == "nginx":
-            parser.error("STRANGLER_MTLS=on: the nginx plane does not present client certificates")
         processes = fleet_mtls(env, processes)
+    if args.plane == "nginx":  # exported after fleet_mtls: with it on, to https upstreams
+        processes = nginx_plane(env, processes)
     print(banner(env), flush=True)
     supervisor = Supervisor(processes, cwd=ROOT, env=env, run_dir=fleet_run_dir(env))
     return supervisor.run()

@@ -15,6 +15,7 @@ How resolve.py's rules become nginx's (see "nginx as the data plane" in strangle
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import re
@@ -74,6 +75,16 @@ _NAMED = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
 
 
 @dataclass(frozen=True)
+class UpstreamTls:
+    """mTLS to the upstreams (docs/mtls.md): the certificate nginx presents (key and
+    certificate in one PEM file, as servicekit.web.tls.ca writes them) and the CA it verifies
+    the upstreams' certificates against."""
+
+    identity: str
+    trusted_ca: str
+
+
+@dataclass(frozen=True)
 class NginxOptions:
     listen: str = "127.0.0.1:8080"
     max_body: int = 10 * 1024 * 1024
@@ -84,6 +95,9 @@ class NginxOptions:
     # nginx also passes it its own paths (/_strangler/: control centre, admin API, metrics)
     comparator: str = ""
     access_log: bool = True  # JSON lines in access.log (off: benchmarks, like plain nginx's)
+    # https upstreams present this certificate and are verified (None: nginx's default, which
+    # neither presents one nor verifies the upstream)
+    upstream_tls: UpstreamTls | None = None
 
 
 def _quote(text: str) -> str:
@@ -131,6 +145,18 @@ def hostport(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.scheme or "http", f"{parts.hostname}:{port}"
+
+
+def tls_name(upstream: Upstream) -> str:
+    """The name an https upstream's certificate is verified under: the instances' host when it
+    is a name; for an address, the upstream's own name (nginx checks DNS names only, and the
+    fleet's certificates carry their service's name: servicekit.web.tls.ca)."""
+    host = urlsplit(upstream.instances[0]).hostname if upstream.instances else None
+    try:
+        ipaddress.ip_address(host or "")
+    except ValueError:
+        return host or upstream.name
+    return upstream.name
 
 
 def _origins(table: RouteTable) -> list[str]:
@@ -240,6 +266,7 @@ class _Writer:
             # a copy to the Python proxy, which serves it from the primary, fetches the
             # candidate and records the difference as it does for its own traffic
             self.add(3, "mirror /__strangler_mirror;")
+        self._tls(3, scheme, upstream)
         self.add(3, f"proxy_pass {scheme}://{block}$request_uri;")
         self.add(2, "}")
         if fallback and kind == WRITE:
@@ -260,8 +287,14 @@ class _Writer:
                 self.add(3, "proxy_next_upstream off;")
                 self._headers(3, fb)
                 self._errors(3, name)
+                self._tls(3, fb_scheme, fb)
                 self.add(3, f"proxy_pass {fb_scheme}://{self.group(fallback)}$request_uri;")
                 self.add(2, "}")
+
+    def _tls(self, indent: int, scheme: str, upstream: Upstream) -> None:
+        # the certificate and the CA are set once for the whole http block (render)
+        if scheme == "https" and self.options.upstream_tls:
+            self.add(indent, f"proxy_ssl_name {_quote(tls_name(upstream))};")
 
     def _headers(self, indent: int, upstream: Upstream) -> None:
         self.add(indent, f"proxy_set_header Host {self._host(upstream)};")
@@ -498,6 +531,18 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         "access_log access.log strangler_json;" if options.access_log else "access_log off;",
     ):
         add("    " + line)
+    if options.upstream_tls:
+        # mTLS to https upstreams (docs/mtls.md); each location names the certificate it expects
+        identity = _quote(options.upstream_tls.identity)
+        for line in (
+            f"proxy_ssl_certificate {identity};",
+            f"proxy_ssl_certificate_key {identity};",
+            f"proxy_ssl_trusted_certificate {_quote(options.upstream_tls.trusted_ca)};",
+            "proxy_ssl_verify on;",
+            "proxy_ssl_verify_depth 2;",
+            "proxy_ssl_session_reuse on;",
+        ):
+            add("    " + line)
     for line in http:
         add("    " + line)
     for block, body in w.groups.items():

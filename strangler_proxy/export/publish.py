@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from servicekit.web.files import atomic_write, file_lock
+from servicekit.web.tls import client_files
 from strangler_proxy.config import ProxyConfig, current
 from strangler_proxy.routes.load import load_table
 
@@ -26,9 +27,12 @@ class ReloadFailed(RuntimeError):
 
 
 def nginx_options(config: ProxyConfig) -> NginxOptions:
-    from strangler_proxy.export.nginx import NginxOptions
+    from strangler_proxy.export.nginx import NginxOptions, UpstreamTls
 
+    files = client_files()  # nginx presents the proxy's certificate, as the Python proxy does
+    upstream_tls = UpstreamTls(identity=str(files[0]), trusted_ca=str(files[1])) if files else None
     return NginxOptions(
+        upstream_tls=upstream_tls,
         listen=config.nginx_listen,
         max_body=config.max_body,
         client_timeout=config.nginx_client_timeout,

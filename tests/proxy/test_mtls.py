@@ -18,9 +18,11 @@ import pytest
 import urllib3
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from servicekit.web.tls import client_context, gunicorn_args, identity_path
+from servicekit.web.tls import client_context, client_files, gunicorn_args, identity_path
 from servicekit.web.tls.ca import ca_init, certificate_of, identity_issue, identity_rotate
+from strangler_proxy.export.nginx import UpstreamTls
 from tests.proxy.conftest import routes_yaml, upstream_spec
+from tests.proxy.nginx_plane import NginxPlane
 from tests.proxy.processes import ProxyProcess
 from tests.support import fleet
 from tests.support.processes import stop_process
@@ -128,6 +130,46 @@ def test_the_proxy_reaches_the_service_with_its_client_certificate(catalog, tls_
             proxy.output()[-2000:],
         )
         assert response.json()["results"] is not None
+
+
+def test_the_nginx_plane_reaches_the_service_with_the_proxys_certificate(catalog, tls_env):
+    # given: the table's upstream named after the service (nginx verifies the certificate by
+    # that name when the instance is an address: export/nginx.py tls_name)
+    data = Path(tls_env["STRANGLER_DATA_DIR"])
+    routes = data / "routes-nginx.yaml"
+    routes.write_text(routes_yaml({"catalog": upstream_spec(catalog.url)}, [], default="catalog"))
+    env = {**tls_env, "STRANGLER_MTLS": "on"}
+    files = client_files(environ=env)
+    assert files is not None and files[0] == identity_path("proxy", environ=env)
+    tls = UpstreamTls(identity=str(files[0]), trusted_ca=str(files[1]))
+
+    # then: with the proxy's certificate nginx is served; without it the service refuses nginx
+    with NginxPlane(routes, data / "nginx-mtls", upstream_tls=tls) as plane:
+        served = _get(f"{plane.url}{CATALOG_READ}")
+        assert served.status == 200, (served.data[:300], plane.error_log()[-2000:])
+        assert served.json()["results"] is not None
+    with NginxPlane(routes, data / "nginx-plain") as plane:
+        refused = _get(f"{plane.url}{CATALOG_READ}")
+        assert refused.status == 502
+        assert "SSL_do_handshake() failed" in plane.error_log()  # refused without a certificate
+
+
+def test_the_nginx_plane_refuses_a_service_with_a_certificate_from_another_ca(
+    catalog, tls_env, tmp_path
+):
+    # nginx verifies the upstream: a CA it does not trust is a 502, never a served answer
+    other = {"STRANGLER_DATA_DIR": str(tmp_path), "STRANGLER_TLS_DIR": str(tmp_path / "tls")}
+    ca_init(environ=other)
+    data = Path(tls_env["STRANGLER_DATA_DIR"])
+    routes = data / "routes-nginx-other.yaml"
+    routes.write_text(routes_yaml({"catalog": upstream_spec(catalog.url)}, [], default="catalog"))
+    tls = UpstreamTls(
+        identity=str(identity_path("proxy", environ=tls_env)),
+        trusted_ca=str(tmp_path / "tls" / "ca.crt"),
+    )
+    with NginxPlane(routes, tmp_path / "nginx", upstream_tls=tls) as plane:
+        assert _get(f"{plane.url}{CATALOG_READ}").status == 502
+        assert "upstream SSL certificate verify error" in plane.error_log()
 
 
 def test_rotation_and_a_graceful_reload_lose_no_request(catalog, tls_env):

@@ -19,12 +19,14 @@ TOKEN = "run-plane-admin-token-0123456789"
 pool = urllib3.PoolManager(retries=False, timeout=10)
 
 
-def test_make_run_puts_nginx_in_front_and_flips_reload_it(tmp_path):
+@pytest.mark.parametrize("mtls", ["off", "on"])
+def test_make_run_puts_nginx_in_front_and_flips_reload_it(tmp_path, mtls):
     python_port = free_port()
     env = {
         "STRANGLER_PLANE": "nginx",
         "STRANGLER_PYTHON_PROXY_PORT": str(python_port),
         "STRANGLER_ADMIN_TOKEN": TOKEN,
+        "STRANGLER_MTLS": mtls,
     }
     # only the proxy: nginx's answers name their side in its access log, no service needed
     with procfile_fleet(tmp_path, env=env, only=["proxy"]) as fleet:
@@ -70,3 +72,9 @@ def test_make_run_puts_nginx_in_front_and_flips_reload_it(tmp_path):
             what="nginx reloaded with the flipped route",
         )
         assert after["route"] == "catalog-products-read"
+
+        # with mTLS on, the configuration the flip regenerated has nginx present the proxy's
+        # certificate to https upstreams (served for real: tests/proxy/test_mtls.py)
+        conf = (tmp_path / "nginx" / "nginx.conf").read_text()
+        with_tls = f'proxy_ssl_certificate "{tmp_path / "tls" / "proxy.pem"}";' in conf
+        assert with_tls == (mtls == "on")

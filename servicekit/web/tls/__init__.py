@@ -89,6 +89,17 @@ def upstream_ssl_context(
     return ssl.create_default_context()
 
 
+def client_files(
+    *, environ: Mapping[str, str] | None = None, default_name: str = "proxy"
+) -> tuple[Path, Path] | None:
+    """(this process's certificate and key file, the CA's certificate) when mTLS is on, for a
+    client configured by files (the nginx plane); None when off."""
+    if not mtls_enabled(environ=environ):
+        return None
+    name = own_name(environ=environ, default=default_name)
+    return identity_path(name, environ=environ), ca_cert_path(environ=environ)
+
+
 def urllib3_options(
     *, environ: Mapping[str, str] | None = None, default_name: str | None = None
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from deploy.generate import k8s_polyglot
 from deploy.generate.compose import compose
 from deploy.generate.fleet import ROOT, fleet
 from deploy.generate.k8s import canary, k8s_base
@@ -73,13 +74,26 @@ def outputs() -> dict[Path, str]:
         "Secret generated from throwaway values. RabbitMQ and Redis are expected at the URLs\n"
         "below (e.g. their Bitnami charts installed into the same namespace).",
     )
-    proxy = next(d for d in k8s_base(services)["proxy.yaml"] if d["kind"] == "Deployment")
+    base_docs = k8s_base(services)
+    proxy, catalog = (
+        next(d for d in base_docs[f"{name}.yaml"] if d["kind"] == "Deployment")
+        for name in ("proxy", "catalog")
+    )
     files[ROOT / "k8s" / "examples" / "canary" / "proxy-canary.yaml"] = dump(
         canary(proxy),
         f"{GENERATED}\n"
         "The proxy's Deployment on a candidate image, sharing the stable proxy's Service.",
     )
     files[ROOT / "k8s" / "examples" / "gateway-api" / "httproutes.yaml"] = gateway_routes()
+    polyglot = ROOT / "k8s" / "examples" / "polyglot"
+    files[polyglot / "kustomization.yaml"] = dump(
+        k8s_polyglot.kustomization(proxy), f"{GENERATED}\n{k8s_polyglot.header()}"
+    )
+    files[polyglot / "catalog-reads.yaml"] = dump(k8s_polyglot.documents(catalog), GENERATED)
+    files[polyglot / "routes.yaml"] = dump(
+        k8s_polyglot.routes_table(),
+        f"{GENERATED}\nstrangler_proxy/routes.yaml with the product reads' routes on catalog-reads.",
+    )
     return files
 
 

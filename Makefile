@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROXY ?= http://127.0.0.1:8000
 ARGS ?=
 
-.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql bench-stock-events bench-grpc grpc-stubs cost load polyglot polyglot-bench
+.PHONY: run run-real test containers dist install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql bench-stock-events bench-grpc grpc-stubs cost load polyglot polyglot-bench
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -35,6 +35,9 @@ load: install  ## Locust's realistic shop load through the proxy: web UI on http
 
 containers: install  ## podman (Debian, rootful): build the images here, run the compose fleet, smoke walk
 	@$(BIN)/python scripts/containers.py
+
+dist: install  ## build the installable wheels into dist/: strangler-proxy and django-strangler (packages/)
+	@$(BIN)/python scripts/dist.py
 
 lint: install
 	@$(BIN)/ruff check .

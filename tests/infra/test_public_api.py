@@ -66,15 +66,22 @@ def _uses(path: Path) -> Iterator[tuple[int, str, str | None]]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             for alias in node.names:
                 yield node.lineno, node.module, alias.name
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if DOTTED.match(node.value) and node.value.split(".")[0] in PACKAGES:
-                parts = node.value.split(".")
-                # the longest prefix that is a module; the rest is a name in it
-                for cut in range(len(parts), 0, -1):
-                    if _module_file(".".join(parts[:cut])):
-                        name = parts[cut] if cut < len(parts) else None
-                        yield node.lineno, ".".join(parts[:cut]), name
-                        break
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and DOTTED.match(node.value)
+            and node.value.split(".")[0] in PACKAGES
+        ):
+            parts = node.value.split(".")
+            # the longest prefix that is a module; the rest is a name in it
+            for cut in range(len(parts), 0, -1):
+                if _module_file(".".join(parts[:cut])):
+                    yield (
+                        node.lineno,
+                        ".".join(parts[:cut]),
+                        parts[cut] if cut < len(parts) else None,
+                    )
+                    break
 
 
 def private_uses(paths: Iterator[Path]) -> list[str]:

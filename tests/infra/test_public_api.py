@@ -10,9 +10,15 @@ code. benchmarks/ and tests/ measure and test internals on purpose and are not c
 from __future__ import annotations
 
 import ast
+import functools
+import importlib.metadata
 import re
+import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 import servicekit
 import strangler_proxy
@@ -152,3 +158,74 @@ def test_the_packages_import_no_shop_code():
                 if module.split(".")[0] in NOT_FOR_PACKAGES:
                     problems.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports {module}")
     assert problems == []
+
+
+# Each distribution declares what its package imports, and only that -------------------------
+DISTRIBUTIONS = {"servicekit": "django-strangler", "strangler_proxy": "strangler-proxy"}
+# Named only in a setting value with no dot (INSTALLED_APPS): not seen as an import.
+SETTINGS_ONLY = {"django-strangler": {"drf-spectacular-sidecar"}}
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@functools.cache
+def _owners() -> dict[str, str]:
+    """Installed file ("opentelemetry/sdk/trace/__init__.py") -> its distribution's name."""
+    owners = {}
+    for dist in importlib.metadata.distributions():
+        for file in dist.files or []:
+            if file.suffix == ".py":
+                owners[str(file)] = _canonical(dist.metadata["Name"])
+    return owners
+
+
+def _distribution_of(module: str, owners: dict[str, str]) -> str | None:
+    if module.split(".")[0] in DISTRIBUTIONS:
+        return DISTRIBUTIONS[module.split(".")[0]]
+    parts = module.split(".")
+    for cut in range(len(parts), 0, -1):
+        base = "/".join(parts[:cut])
+        for candidate in (f"{base}.py", f"{base}/__init__.py"):
+            if candidate in owners:
+                return owners[candidate]
+    return None
+
+
+def used_distributions(package: str) -> set[str]:
+    owners = _owners()
+    used = set()
+    for path in _python_files([package]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                # `from opentelemetry import trace`: the submodule names the distribution
+                modules = [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                modules = [node.value] if DOTTED.match(node.value) else []
+            else:
+                continue
+            for module in modules:
+                if module.split(".")[0] not in sys.stdlib_module_names:
+                    used.add(_distribution_of(module, owners))
+    return used - {None, DISTRIBUTIONS[package]}
+
+
+def declared_distributions(package: str) -> set[str]:
+    project = tomllib.loads(
+        (ROOT / "packages" / DISTRIBUTIONS[package] / "pyproject.toml").read_text()
+    )["project"]
+    requirements = project["dependencies"] + [
+        r for extra in project.get("optional-dependencies", {}).values() for r in extra
+    ]
+    return {_canonical(re.split(r"[\[<>=!~; ]", r, maxsplit=1)[0]) for r in requirements}
+
+
+@pytest.mark.parametrize("package", list(DISTRIBUTIONS))
+def test_each_distribution_declares_what_its_package_imports(package):
+    used = used_distributions(package)
+    declared = declared_distributions(package) - SETTINGS_ONLY.get(DISTRIBUTIONS[package], set())
+    assert sorted(used - declared) == [], "imported but not declared"
+    assert sorted(declared - used) == [], "declared but not imported"

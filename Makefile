@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROXY ?= http://127.0.0.1:8000
 ARGS ?=
 
-.PHONY: run run-real test containers install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql bench-stock-events bench-grpc grpc-stubs cost load polyglot polyglot-bench
+.PHONY: run run-real test containers dist install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-control bench-functions bench-graphql bench-stock-events bench-grpc grpc-stubs cost load polyglot polyglot-bench
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -36,6 +36,9 @@ load: install  ## Locust's realistic shop load through the proxy: web UI on http
 containers: install  ## podman (Debian, rootful): build the images here, run the compose fleet, smoke walk
 	@$(BIN)/python scripts/containers.py
 
+dist: install  ## build the installable wheels into dist/: strangler-proxy and django-strangler (packages/)
+	@$(BIN)/python scripts/dist.py
+
 lint: install
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
@@ -60,7 +63,7 @@ prometheus: install  ## Prometheus on :9090 scraping the `make run` fleet (insta
 	@$(BIN)/python scripts/prometheus.py
 
 check-manifests: install  ## Dockerfile, compose, k8s overlays, CI workflow: static checks only
-	@DJANGO_ENV=test $(BIN)/python -m pytest tests/infra -q --deselect tests/infra/test_local_prometheus.py
+	@DJANGO_ENV=test $(BIN)/python -m pytest tests/infra -q --deselect tests/infra/test_local_prometheus.py --deselect tests/infra/test_dist.py
 
 bench-proxy: install  ## req/s and p50/p99: direct, strangler proxy, nginx, the nginx plane, django-revproxy (installs wrk, nginx)
 	@$(BIN)/python benchmarks/bench_proxy.py

@@ -178,9 +178,10 @@ def register_consumer():
     from django.db import connection
 
     from contracts.catalog import ProductPriceChangedV1
+    from contracts.registry import EVENT_TYPES
     from servicekit.events.inbox.registry import EventConsumer
 
-    consumer = EventConsumer(CONSUMER)
+    consumer = EventConsumer(CONSUMER, event_types=EVENT_TYPES)
 
     @consumer.on(ProductPriceChangedV1)
     def price_changed(event, envelope) -> None:

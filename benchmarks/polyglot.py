@@ -31,7 +31,7 @@ os.environ.setdefault("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"
 os.environ.setdefault("DJANGO_ENV", "test")
 
 from contracts.catalog import ProductCreatedV1, StockChangedV2  # noqa: E402
-from contracts.envelope import Envelope, now_utc  # noqa: E402
+from servicekit.events.envelope import Envelope, now_utc  # noqa: E402
 from tests.polyglot.corpus import feed, product_created  # noqa: E402
 from tests.polyglot.implementations import IMPLEMENTATIONS  # noqa: E402
 from tests.polyglot.world import World, world  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts.base import Event
+from servicekit.events.event import Event
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts.base import Event
+from servicekit.events.event import Event
 
 
 def notification_key(*, user_id: int, kind: str, order_id: int) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from contracts.base import Event
+from servicekit.events.event import Event
 
 
 def _money(value: Any) -> str:

@@ -1,11 +1,11 @@
-"""Every event type by name, and the upcasters that lift an older version to the current one."""
+"""Every event type of the shop by name, and the upcasters that lift an older version to the current one.
+
+The consumers are given `EVENT_TYPES` (servicekit.events.types.EventTypes); the functions below
+are its methods, for code that has no consumer (functions/order_email, tests).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from contracts.base import Event
 from contracts.catalog import (
     CategoryCreatedV1,
     ProductCreatedV1,
@@ -22,7 +22,6 @@ from contracts.checkout import (
     StockReserveRequestedV1,
     StockReturnRequestedV1,
 )
-from contracts.envelope import Envelope, split_event_type
 from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from contracts.orders import (
     OrderCancelledV1,
@@ -45,9 +44,8 @@ from contracts.stock import (
     StockReturnedV1,
 )
 from contracts.users import UserCreatedV1, UserPasswordChangedV1, UserUpdatedV1
-
-Payload = dict[str, Any]
-Upcaster = Callable[[Payload], Payload]
+from servicekit.events.event import Event
+from servicekit.events.types import EventTypes, Payload, Upcaster
 
 EVENT_CLASSES: tuple[type[Event], ...] = (
     UserCreatedV1,
@@ -82,7 +80,6 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     NotificationCreatedV1,
     NotificationReadV1,
 )
-BY_TYPE: dict[str, type[Event]] = {cls.event_type: cls for cls in EVENT_CLASSES}
 
 
 def _stock_changed_v1_to_v2(payload: Payload) -> Payload:
@@ -95,39 +92,10 @@ UPCASTERS: dict[str, tuple[str, Upcaster]] = {
     StockChangedV1.event_type: (StockChangedV2.event_type, _stock_changed_v1_to_v2),
 }
 
-
-class UnknownEventType(LookupError):
-    """No contract class (and no upcaster) for this event type."""
-
-
-def event_class(event_type: str) -> type[Event]:
-    try:
-        return BY_TYPE[event_type]
-    except KeyError:
-        raise UnknownEventType(event_type) from None
-
-
-def latest_type(event_type: str) -> str:
-    """The newest version this code knows for `event_type`'s name (`...v1` -> `...v2`)."""
-    while event_type in UPCASTERS:
-        event_type = UPCASTERS[event_type][0]
-    return event_type
-
-
-def upcast(event_type: str, payload: Payload) -> tuple[str, Payload]:
-    """Lift a payload through every upcaster until it reaches the newest known version."""
-    while event_type in UPCASTERS:
-        next_type, transform = UPCASTERS[event_type]
-        payload = transform(payload)
-        event_type = next_type
-    return event_type, payload
-
-
-def decode(envelope: Envelope) -> Event:
-    """The envelope's payload as the newest contract class of its event type."""
-    event_type, payload = upcast(envelope.event_type, envelope.payload)
-    return event_class(event_type).from_payload(payload)
-
-
-def type_names() -> set[str]:
-    return {split_event_type(t)[0] for t in BY_TYPE}
+EVENT_TYPES = EventTypes(EVENT_CLASSES, UPCASTERS)
+BY_TYPE: dict[str, type[Event]] = EVENT_TYPES.by_type
+event_class = EVENT_TYPES.event_class
+latest_type = EVENT_TYPES.latest_type
+upcast = EVENT_TYPES.upcast
+decode = EVENT_TYPES.decode
+type_names = EVENT_TYPES.type_names

@@ -38,3 +38,6 @@ SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
     "users": ("users.#",),
     "monolith.users": ("users.#",),
 }
+
+# What every service's settings give the event plumbing (servicekit.events.settings).
+SERVICEKIT_EVENTS = {"EXCHANGE": EXCHANGE, "SUBSCRIPTIONS": SUBSCRIPTIONS}

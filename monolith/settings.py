@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from contracts import topology
 from servicekit.web import django_defaults
 from servicekit.web.env import (
     broker_url,
@@ -175,6 +176,8 @@ CELERY_TASK_DEFAULT_QUEUE = "monolith"
 # Event consumers hosted by the Celery worker (servicekit/events/inbox/celery_step.py) instead of their
 # own `inbox_consume` processes: e.g. CELERY_INBOX_CONSUMERS=monolith.notifications,monolith.catalog
 SERVICEKIT_CELERY_INBOX_CONSUMERS = env_list("CELERY_INBOX_CONSUMERS", [])
+# The shop's event topology (exchange, queue per consumer): the plumbing is given it here.
+SERVICEKIT_EVENTS = dict(topology.SERVICEKIT_EVENTS)
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
 # servicekit.web.request_id has already validated (or replaced) X-Request-ID: log that same id.
 DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True

@@ -1,4 +1,7 @@
-"""`python -m strangler_proxy.serve --bind HOST:PORT`: the proxy under granian (WSGI).
+"""`python -m strangler_proxy.serve --bind HOST:PORT [--routes FILE]`: the proxy under granian (WSGI).
+
+Installed from the wheel, the same is the `strangler-proxy-serve` command. `--routes` names the
+route table (else `STRANGLER_ROUTES_FILE`, else `<data folder>/routes.yaml`).
 
 Granian parses HTTP in Rust and hands each request to a worker thread: its per-request cost
 is ~20 µs of CPU where gunicorn gthread's is ~120-200 µs (accept loop, Python HTTP parser,
@@ -41,8 +44,11 @@ def prepare_environment() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT")
+    parser.add_argument("--routes", help="the route table (default: $STRANGLER_ROUTES_FILE)")
     args = parser.parse_args(argv)
     host, _, port = args.bind.rpartition(":")
+    if args.routes:
+        os.environ["STRANGLER_ROUTES_FILE"] = os.path.abspath(args.routes)
     prepare_environment()
 
     from granian.constants import Interfaces

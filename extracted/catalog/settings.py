@@ -1,5 +1,6 @@
 """Catalog service settings: the shared service defaults plus who owns catalog data."""
 
+from contracts import topology
 from servicekit.web.django_defaults import reconcile_settings
 from servicekit.web.env import env_bool, env_str
 from servicekit.web.service_settings import service_settings
@@ -19,6 +20,8 @@ globals().update(
         "monolith's catalog. Every error is RFC 9457 problem+json.",
     )
 )
+# The shop's event topology (exchange, queue per consumer): the plumbing is given it here.
+SERVICEKIT_EVENTS = dict(topology.SERVICEKIT_EVENTS)
 
 OWNERSHIP_FILE = env_str("OWNERSHIP_FILE", "")
 

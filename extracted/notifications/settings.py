@@ -1,5 +1,6 @@
 """Notifications service settings: the shared service defaults, its mail, who owns notifications."""
 
+from contracts import topology
 from extracted.notifications.notifications.emails import order_email_switch
 from servicekit.web.django_defaults import reconcile_settings
 from servicekit.web.env import ImproperlyConfiguredEnv, env_str
@@ -15,6 +16,8 @@ _settings = service_settings(
     "paths and shapes as the monolith's. Every error is RFC 9457 problem+json.",
 )
 globals().update(_settings)
+# The shop's event topology (exchange, queue per consumer): the plumbing is given it here.
+SERVICEKIT_EVENTS = dict(topology.SERVICEKIT_EVENTS)
 
 OWNERSHIP_FILE = env_str("OWNERSHIP_FILE", "")
 # `manage.py reconcile`: this copy against the other side (servicekit/migration/reconcile.py)

@@ -1,5 +1,6 @@
 """Orders service settings: the shared service defaults, ownership, saga and fake payments."""
 
+from contracts import topology
 from servicekit.web.django_defaults import reconcile_settings
 from servicekit.web.env import env_bool, env_str
 from servicekit.web.service_settings import service_settings
@@ -16,6 +17,8 @@ _settings = service_settings(
     "Every error is RFC 9457 problem+json.",
 )
 globals().update(_settings)
+# The shop's event topology (exchange, queue per consumer): the plumbing is given it here.
+SERVICEKIT_EVENTS = dict(topology.SERVICEKIT_EVENTS)
 
 OWNERSHIP_FILE = env_str("OWNERSHIP_FILE", "")
 # `manage.py reconcile`: this copy against the other side (servicekit/migration/reconcile.py)

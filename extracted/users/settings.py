@@ -1,6 +1,7 @@
 """Users service settings: the shared service defaults, its user model, its key ring, and who
 owns user accounts."""
 
+from contracts import topology
 from servicekit.web.django_defaults import reconcile_settings
 from servicekit.web.env import cache_config, data_dir, env_int, env_str
 from servicekit.web.service_settings import service_settings
@@ -15,6 +16,8 @@ _settings = service_settings(
     "same public paths and shapes as the monolith's. Every error is RFC 9457 problem+json.",
 )
 globals().update(_settings)
+# The shop's event topology (exchange, queue per consumer): the plumbing is given it here.
+SERVICEKIT_EVENTS = dict(topology.SERVICEKIT_EVENTS)
 
 AUTH_USER_MODEL = "accounts.User"
 OWNERSHIP_FILE = env_str("OWNERSHIP_FILE", "")

@@ -1,7 +1,7 @@
 """Build the function's deployment package: `python -m functions.order_email.bundle [DIR]`.
 
 Both platforms deploy one folder: the modules the function imports (its own, the event
-contracts, the notifications service's email texts; no Django), a `main.py` at the root (Cloud
+contracts and servicekit's pure event machinery, the notifications service's email texts; no Django), a `main.py` at the root (Cloud
 Run functions loads the entry point from there) and `requirements.txt`. Default DIR:
 `build/order_email` (what `deploy/cloud-run.sh` and `deploy/template.yaml` point at).
 """
@@ -19,6 +19,12 @@ DEFAULT_DIR = ROOT / "build" / "order_email"
 # Files the function imports, relative to the repository root (a package's __init__ with it).
 SOURCES = [
     "contracts",
+    # the event machinery the contracts build on (pure: no Django)
+    "servicekit/__init__.py",
+    "servicekit/events/__init__.py",
+    "servicekit/events/envelope.py",
+    "servicekit/events/event.py",
+    "servicekit/events/types.py",
     "functions/__init__.py",
     "functions/order_email",
     "extracted/__init__.py",

@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from contracts.envelope import Envelope
-from contracts.registry import UnknownEventType, decode
+from contracts.registry import decode
 from contracts.users import UserCreatedV1, UserUpdatedV1
 from extracted.notifications.notifications.emails import (
     BY_FUNCTION,
@@ -25,6 +24,8 @@ from extracted.notifications.notifications.emails import (
 from functions.order_email.errors import InvalidEvent, RetryLater
 from functions.order_email.ledger import EmailLedger
 from functions.order_email.mailer import SmtpMailer
+from servicekit.events.envelope import Envelope
+from servicekit.events.types import UnknownEventType
 
 Status = Literal[
     "sent", "duplicate", "no_address", "left_to_service", "recipient_recorded", "ignored"

@@ -5,16 +5,17 @@ from __future__ import annotations
 import structlog
 from django.db import transaction
 
-from contracts.envelope import Envelope
 from contracts.notifications import NotificationCreatedV1, NotificationReadV1
 from contracts.orders import OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1
+from contracts.registry import EVENT_TYPES
 from monolith.notifications import services
 from monolith.notifications.models import NotificationKind
 from monolith.notifications.tasks import notification_send_email
+from servicekit.events.envelope import Envelope
 from servicekit.events.inbox.mirror import mirror
 from servicekit.events.inbox.registry import EventConsumer
 
-consumer = EventConsumer("monolith.notifications")
+consumer = EventConsumer("monolith.notifications", event_types=EVENT_TYPES)
 
 
 def _notify(*, user_id: int, kind: str, order_id: int, **text: str) -> None:

@@ -4,7 +4,7 @@ from django.db.models import CharField, IntegerField, OuterRef, QuerySet, Subque
 from django.db.models.functions import Cast, Coalesce, Concat
 
 from monolith.notifications.models import Notification
-from servicekit.events.outbox.models import AggregateSequence
+from servicekit.events.outbox import AggregateSequence
 
 
 def notification_list(*, user, unread: bool | None = None) -> QuerySet[Notification]:

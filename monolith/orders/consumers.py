@@ -2,18 +2,19 @@
 so handing orders back (`orders_handback`) loses none: each event applied once, in order per
 order; the monolith's own order events come back on the same stream and are skipped (mirror)."""
 
-from contracts.envelope import Envelope
 from contracts.orders import (
     OrderCancelledV1,
     OrderConfirmedV1,
     OrderPlacedV1,
     OrderStatusChangedV1,
 )
+from contracts.registry import EVENT_TYPES
 from monolith.orders import services
+from servicekit.events.envelope import Envelope
 from servicekit.events.inbox.mirror import mirror
 from servicekit.events.inbox.registry import EventConsumer
 
-consumer = EventConsumer("monolith.orders")
+consumer = EventConsumer("monolith.orders", event_types=EVENT_TYPES)
 
 
 def _placed(event: OrderPlacedV1, envelope: Envelope) -> None:

@@ -6,7 +6,7 @@ from django.db.models import CharField, IntegerField, OuterRef, Prefetch, QueryS
 from django.db.models.functions import Cast, Coalesce
 
 from monolith.orders.models import Order, OrderLine
-from servicekit.events.outbox.models import AggregateSequence
+from servicekit.events.outbox import AggregateSequence
 
 
 def order_list(

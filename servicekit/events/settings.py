@@ -8,8 +8,10 @@ from typing import Any
 DEFAULTS: dict[str, Any] = {
     # The service whose changes this process records; defaults to settings.SERVICE_NAME.
     "SERVICE": None,
-    "EXCHANGE": None,  # default: contracts.topology.EXCHANGE
-    "SUBSCRIPTIONS": None,  # default: contracts.topology.SUBSCRIPTIONS
+    # The project's topology: its topic exchange, and queue name -> binding keys for every
+    # consuming service (the shop's is contracts/topology.py, given in each service's settings).
+    "EXCHANGE": "servicekit.events",
+    "SUBSCRIPTIONS": {},
     "BROKER_URL": None,  # default: settings.CELERY_BROKER_URL
     "TRANSPORT_OPTIONS": None,  # default: settings.CELERY_BROKER_TRANSPORT_OPTIONS
     "RELAY_BATCH_SIZE": 500,
@@ -60,16 +62,11 @@ def events_settings() -> EventsSettings:
     """Read at call time, never at import, so tests can override settings."""
     from django.conf import settings
 
-    from contracts import topology
-
     values = {**DEFAULTS, **getattr(settings, "SERVICEKIT_EVENTS", {})}
     unknown = set(values) - {f.name for f in fields(EventsSettings)}
     if unknown:
         raise ValueError(f"unknown SERVICEKIT_EVENTS keys: {sorted(unknown)}")
     values["SERVICE"] = values["SERVICE"] or getattr(settings, "SERVICE_NAME", "") or "service"
-    values["EXCHANGE"] = values["EXCHANGE"] or topology.EXCHANGE
-    if values["SUBSCRIPTIONS"] is None:
-        values["SUBSCRIPTIONS"] = topology.SUBSCRIPTIONS
     values["BROKER_URL"] = values["BROKER_URL"] or getattr(settings, "CELERY_BROKER_URL", "")
     if values["TRANSPORT_OPTIONS"] is None:
         values["TRANSPORT_OPTIONS"] = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})

@@ -10,9 +10,9 @@ import uuid
 import pytest
 
 from contracts import registry
-from contracts.base import Event
 from contracts.catalog import StockChangedV1, StockChangedV2
-from contracts.envelope import Envelope, now_utc, split_event_type
+from servicekit.events.envelope import Envelope, now_utc, split_event_type
+from servicekit.events.event import Event
 
 SAMPLES = {str: "x", int: 3, bool: True}
 

@@ -15,7 +15,8 @@ from urllib.parse import urlparse
 from django.db import connection, transaction
 
 from contracts.catalog import ProductCreatedV1, ProductPriceChangedV1, StockChangedV1
-from contracts.envelope import Envelope
+from contracts.registry import EVENT_TYPES
+from servicekit.events.envelope import Envelope
 from servicekit.events.inbox.registry import EventConsumer, get_consumer
 from servicekit.events.outbox import outbox_enqueue
 
@@ -67,7 +68,7 @@ def _consumer() -> EventConsumer:
         return get_consumer(CONSUMER)
     except LookupError:
         pass
-    consumer = EventConsumer(CONSUMER)
+    consumer = EventConsumer(CONSUMER, event_types=EVENT_TYPES)
 
     def upsert(sku: str, version: int, **values) -> None:
         columns = ["sku", "version", *values]

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from contracts.catalog import StockChangedV1
-from contracts.envelope import Envelope, now_utc
+from servicekit.events.envelope import Envelope, now_utc
 from servicekit.events.inbox.middleware import EchoProtection, InboxMiddleware, Metrics, Tracing
 from servicekit.events.inbox.models import InboxParked, ParkedReason
 from servicekit.events.inbox.processor import InboxProcessor

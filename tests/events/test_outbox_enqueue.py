@@ -8,7 +8,7 @@ from django.db import transaction
 from opentelemetry.sdk.trace import TracerProvider
 
 from contracts.catalog import ProductPriceChangedV1, StockChangedV1
-from contracts.envelope import Envelope
+from servicekit.events.envelope import Envelope
 from servicekit.events.outbox import OutboxMessage, OutboxUsageError, outbox_enqueue
 from servicekit.events.outbox.echo import applying_event
 

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.db import transaction
 
 from contracts.catalog import ProductPriceChangedV1
-from contracts.envelope import now_utc
 from servicekit.events.broker.stub import StubPublisher
+from servicekit.events.envelope import now_utc
 from servicekit.events.outbox import OutboxMessage, outbox_enqueue
 from servicekit.events.outbox.models import OutboxStatus
 from servicekit.events.outbox.services import outbox_cleanup

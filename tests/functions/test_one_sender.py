@@ -12,11 +12,11 @@ from datetime import timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from contracts.envelope import now_utc
 from extracted.notifications.notifications import services
 from extracted.notifications.notifications.emails import order_email_switch
 from extracted.notifications.notifications.models import Notification
 from functions.order_email.runtime import handler_from_env
+from servicekit.events.envelope import now_utc
 from servicekit.events.inbox.processor import InboxProcessor
 from servicekit.events.inbox.registry import get_consumer
 from servicekit.events.outbox.models import OutboxMessage

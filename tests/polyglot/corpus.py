@@ -13,7 +13,7 @@ from contracts.catalog import (
     ProductUpdatedV1,
     StockChangedV2,
 )
-from contracts.envelope import Envelope, now_utc
+from servicekit.events.envelope import Envelope, now_utc
 
 CATEGORIES = {"coffee": "Coffee", "kitchen": "Kitchen", "garden": "Garden & Café"}
 NAMES = ["Kettle", "Crème grinder", "100% arabica", "Pour_over stand", "Teapot", "Mug \u2028 set"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import urllib3
 import yaml
 
-from contracts.envelope import Envelope
+from servicekit.events.envelope import Envelope
 from servicekit.web.jwt.keys import SigningKey, generate_private_pem, jwks_document
 from servicekit.web.jwt.tokens import ACCESS, TokenPolicy, token_issue
 from tests.polyglot.implementations import IMPLEMENTATIONS, ReadService

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from itertools import count
 
-from contracts.envelope import Envelope, now_utc
+from servicekit.events.envelope import Envelope, now_utc
 
 _sequences: dict[tuple[str, str, str], count] = {}
 

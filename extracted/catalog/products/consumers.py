@@ -7,11 +7,12 @@ from contracts.catalog import (
     ProductUpdatedV1,
     StockChangedV2,
 )
+from contracts.registry import EVENT_TYPES
 from extracted.catalog.products import services
 from servicekit.events.inbox.mirror import mirror
 from servicekit.events.inbox.registry import EventConsumer
 
-consumer = EventConsumer("catalog")
+consumer = EventConsumer("catalog", event_types=EVENT_TYPES)
 
 consumer.on(CategoryCreatedV1)(mirror(services.category_apply_created))
 consumer.on(ProductCreatedV1)(mirror(services.product_apply_created))

@@ -9,7 +9,7 @@ from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery, V
 from django.db.models.functions import Coalesce
 
 from extracted.catalog.products.models import Category, PriceChange, Product
-from servicekit.events.outbox.models import AggregateSequence
+from servicekit.events.outbox import AggregateSequence
 from servicekit.web.errors import InvalidInputError
 
 ORDERINGS = ("sku", "-sku", "name", "-name", "price", "-price", "created_at", "-created_at")

@@ -1,15 +1,16 @@
 """The service's inbox: notifications from order events, the user directory from user events,
 and the other side's notification events (mirrored while notifications are replicated)."""
 
-from contracts.envelope import Envelope
 from contracts.notifications import NotificationCreatedV1, NotificationReadV1
+from contracts.registry import EVENT_TYPES
 from contracts.users import UserCreatedV1, UserUpdatedV1
 from extracted.notifications.notifications import services
 from extracted.notifications.notifications.emails import ORDER_EVENTS, OrderEvent, order_notice
+from servicekit.events.envelope import Envelope
 from servicekit.events.inbox.mirror import mirror
 from servicekit.events.inbox.registry import EventConsumer
 
-consumer = EventConsumer("notifications")
+consumer = EventConsumer("notifications", event_types=EVENT_TYPES)
 
 
 def order_event(event: OrderEvent, envelope: Envelope) -> None:

@@ -4,7 +4,7 @@ from django.db.models import CharField, IntegerField, OuterRef, QuerySet, Subque
 from django.db.models.functions import Cast, Coalesce, Concat
 
 from extracted.notifications.notifications.models import Notification, Recipient
-from servicekit.events.outbox.models import AggregateSequence
+from servicekit.events.outbox import AggregateSequence
 
 
 def notification_list(*, user_id: int, unread: bool | None = None) -> QuerySet[Notification]:

@@ -7,7 +7,6 @@ from contracts.catalog import (
     ProductUpdatedV1,
     StockChangedV2,
 )
-from contracts.envelope import Envelope
 from contracts.orders import (
     OrderCancelledV1,
     OrderConfirmedV1,
@@ -21,6 +20,7 @@ from contracts.payments import (
     PaymentRefundedV1,
     PaymentRefundFailedV1,
 )
+from contracts.registry import EVENT_TYPES
 from contracts.stock import (
     StockCommittedV1,
     StockReleasedV1,
@@ -30,11 +30,12 @@ from contracts.stock import (
 )
 from extracted.orders.history import projections
 from extracted.orders.orders import saga, services
+from servicekit.events.envelope import Envelope
 from servicekit.events.inbox.mirror import aggregate_sequence_observe
 from servicekit.events.inbox.registry import EventConsumer
 from servicekit.events.settings import events_settings
 
-consumer = EventConsumer("orders")
+consumer = EventConsumer("orders", event_types=EVENT_TYPES)
 
 
 def _from_elsewhere(envelope: Envelope) -> bool:

@@ -10,7 +10,7 @@ from django.db.models.functions import Cast, Coalesce
 
 from extracted.orders.orders import catalog_gateway
 from extracted.orders.orders.models import TERMINAL_STEPS, Order, OrderLine, Saga
-from servicekit.events.outbox.models import AggregateSequence
+from servicekit.events.outbox import AggregateSequence
 
 
 def order_get(*, user, order_id: int) -> Order | None:

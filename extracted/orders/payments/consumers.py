@@ -1,10 +1,11 @@
 """The fake payment provider takes the checkout saga's payment commands from its own queue."""
 
 from contracts.checkout import PaymentRequestedV1, RefundRequestedV1
+from contracts.registry import EVENT_TYPES
 from extracted.orders.payments import provider
 from servicekit.events.inbox.registry import EventConsumer
 
-consumer = EventConsumer("orders.payments")
+consumer = EventConsumer("orders.payments", event_types=EVENT_TYPES)
 
 
 @consumer.on(PaymentRequestedV1)

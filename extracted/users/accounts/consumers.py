@@ -1,11 +1,12 @@
 """The users service mirrors the monolith's account events while the monolith owns `user`."""
 
+from contracts.registry import EVENT_TYPES
 from contracts.users import UserCreatedV1, UserPasswordChangedV1, UserUpdatedV1
 from extracted.users.accounts import services
 from servicekit.events.inbox.mirror import mirror
 from servicekit.events.inbox.registry import EventConsumer
 
-consumer = EventConsumer("users")
+consumer = EventConsumer("users", event_types=EVENT_TYPES)
 
 consumer.on(UserCreatedV1)(mirror(services.user_apply_created))
 consumer.on(UserUpdatedV1)(mirror(services.user_apply_updated))

@@ -9,7 +9,7 @@ from django.db.models import IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce
 
 from extracted.users.accounts.models import User
-from servicekit.events.outbox.models import AggregateSequence
+from servicekit.events.outbox import AggregateSequence
 
 
 def user_list() -> QuerySet[User]:

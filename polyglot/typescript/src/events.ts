@@ -17,7 +17,7 @@ export type Outcome = "applied" | "duplicate" | "parked";
 
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
-/** The envelope's fields checked (contracts/envelope.py); throws on anything malformed. */
+/** The envelope's fields checked (servicekit/events/envelope.py); throws on anything malformed. */
 export function envelopeParse(text: string): Envelope {
   const data = JSON.parse(text);
   const version = data.envelope_version ?? 1;

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from contracts.envelope import Envelope
+from servicekit.events.envelope import Envelope
 
 
 class BrokerUnavailable(ConnectionError):

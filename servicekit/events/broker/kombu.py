@@ -10,9 +10,9 @@ import amqp
 import structlog
 from kombu import Connection, Producer
 
-from contracts.envelope import Envelope
 from servicekit.events.broker.base import BrokerUnavailable, PublishResult, SentBatch
 from servicekit.events.broker.topology import broker_connection, declare_topology, event_exchange
+from servicekit.events.envelope import Envelope
 
 logger = structlog.get_logger("servicekit.broker")
 

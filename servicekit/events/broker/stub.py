@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from contracts.envelope import Envelope
 from servicekit.events.broker.base import BrokerUnavailable, PublishResult, SentBatch
+from servicekit.events.envelope import Envelope
 
 
 class StubPublisher:

@@ -1,6 +1,6 @@
 """Kombu topology (one topic exchange, one durable queue per consuming service) and connections.
 
-The topology is data (`SERVICEKIT_EVENTS["SUBSCRIPTIONS"]`, by default `contracts.topology`) and
+The topology is data (`SERVICEKIT_EVENTS["SUBSCRIPTIONS"]`; the shop's is `contracts.topology`) and
 every process declares all of it before it publishes or consumes: on RabbitMQ that makes a queue
 exist before its first event; on kombu's filesystem transport, whose topic bindings live only in
 the declaring process's memory, it lets the relay route into the consumers' queue files.

@@ -9,8 +9,8 @@ from datetime import datetime
 
 from django.db import connection
 
-from contracts.envelope import Envelope
 from servicekit.events import prepared
+from servicekit.events.envelope import Envelope
 from servicekit.events.inbox.models import InboxCursor, InboxMessage, InboxParked
 
 Key = tuple[str, str]

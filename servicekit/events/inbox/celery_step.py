@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from kombu import Consumer, Message
 
-from contracts.envelope import Envelope
 from servicekit.events.broker.topology import declare_topology, event_exchange, service_queue
+from servicekit.events.envelope import Envelope
 
 logger = structlog.get_logger("servicekit.inbox")
 SWEEP_INTERVAL = 1.0

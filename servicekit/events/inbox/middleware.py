@@ -15,7 +15,7 @@ import structlog
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from contracts.envelope import Envelope
+from servicekit.events.envelope import Envelope
 from servicekit.events.metrics import INBOX_APPLIED, INBOX_DUPLICATES, INBOX_LAG, INBOX_PARKED
 from servicekit.events.outbox.echo import applying_event
 

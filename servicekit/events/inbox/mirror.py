@@ -16,7 +16,7 @@ from typing import Any
 from django.db.models import F
 from django.db.models.functions import Greatest
 
-from contracts.envelope import Envelope
+from servicekit.events.envelope import Envelope
 from servicekit.events.outbox.models import AggregateSequence
 from servicekit.events.settings import events_settings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from contracts.envelope import Envelope
+from servicekit.events.envelope import Envelope
 
 
 class InboxMessage(models.Model):

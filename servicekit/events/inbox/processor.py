@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 import structlog
 from django.db import transaction
 
-from contracts.envelope import Envelope, now_utc
-from contracts.registry import decode
+from servicekit.events.envelope import Envelope, now_utc
 from servicekit.events.faults import INBOX_AFTER_COMMIT, INBOX_BEFORE_COMMIT, crash_point
 from servicekit.events.inbox.batch import InboxBatch, Key
 from servicekit.events.inbox.middleware import InboxMiddleware, default_middleware
@@ -104,7 +103,7 @@ class InboxProcessor:
                     around.enter_context(middleware.around_handler(self.consumer.name, envelope))
                 around.enter_context(transaction.atomic() if isolate else contextlib.nullcontext())
                 if handler is not None:
-                    handler(decode(envelope), envelope)
+                    handler(self.consumer.decode(envelope), envelope)
         except Exception as exc:
             if not isolate:
                 raise _HandlerFailed from exc

@@ -8,7 +8,7 @@ from datetime import timedelta
 import structlog
 from django.db import transaction
 
-from contracts.envelope import now_utc
+from servicekit.events.envelope import now_utc
 from servicekit.events.inbox.models import InboxMessage, InboxParked, ParkedReason
 
 logger = structlog.get_logger("servicekit.inbox")

@@ -11,13 +11,13 @@ import structlog
 from django.db import close_old_connections
 from kombu import Consumer, Message
 
-from contracts.envelope import Envelope
 from servicekit.events.broker.topology import (
     broker_connection,
     declare_topology,
     event_exchange,
     service_queue,
 )
+from servicekit.events.envelope import Envelope
 from servicekit.events.inbox.processor import InboxProcessor
 from servicekit.web.backoff import backoff_delay
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from servicekit.events.outbox.models import OutboxMessage
+    from servicekit.events.outbox.models import AggregateSequence, OutboxMessage
     from servicekit.events.outbox.services import OutboxUsageError, outbox_enqueue
 
-__all__ = ["OutboxMessage", "OutboxUsageError", "outbox_enqueue"]
+__all__ = ["AggregateSequence", "OutboxMessage", "OutboxUsageError", "outbox_enqueue"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,8 +19,8 @@ def __getattr__(name: str) -> Any:
         from servicekit.events.outbox import services
 
         return getattr(services, name)
-    if name == "OutboxMessage":
-        from servicekit.events.outbox.models import OutboxMessage
+    if name in ("OutboxMessage", "AggregateSequence"):
+        from servicekit.events.outbox import models
 
-        return OutboxMessage
+        return getattr(models, name)
     raise AttributeError(name)

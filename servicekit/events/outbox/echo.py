@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-from contracts.envelope import Envelope
+from servicekit.events.envelope import Envelope
 
 _applying: ContextVar[Envelope | None] = ContextVar("servicekit_applying_event", default=None)
 

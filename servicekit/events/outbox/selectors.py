@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Min, Q
 
-from contracts.envelope import now_utc
+from servicekit.events.envelope import now_utc
 from servicekit.events.outbox.models import OutboxMessage, OutboxStatus
 
 

@@ -9,9 +9,9 @@ import structlog
 from django.db import connections, transaction
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from contracts.base import Event
-from contracts.envelope import now_utc, split_event_type
 from servicekit.events import prepared
+from servicekit.events.envelope import now_utc, split_event_type
+from servicekit.events.event import Event
 from servicekit.events.outbox.echo import current_applied_event, is_echo
 from servicekit.events.outbox.models import AggregateSequence, OutboxMessage, OutboxStatus
 from servicekit.events.settings import events_settings

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import Exists, Min, OuterRef, Q
 
-from contracts.envelope import Envelope
 from servicekit.events import prepared
+from servicekit.events.envelope import Envelope
 from servicekit.events.outbox.models import OutboxMessage, OutboxStatus, envelope_of
 from servicekit.web.backoff import backoff_delay
 

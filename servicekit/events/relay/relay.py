@@ -16,8 +16,8 @@ from django.db import close_old_connections, connection, transaction
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from contracts.envelope import now_utc
 from servicekit.events.broker.base import BrokerUnavailable, Publisher, PublishResult, SentBatch
+from servicekit.events.envelope import now_utc
 from servicekit.events.faults import RELAY_AFTER_CLAIM, RELAY_AFTER_PUBLISH, crash_point
 from servicekit.events.metrics import OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
 from servicekit.events.outbox.models import OutboxStatus

@@ -6,8 +6,8 @@ import uuid
 import pytest
 
 from contracts.catalog import ProductPriceChangedV1, ProductUpdatedV1, StockChangedV2
-from contracts.envelope import Envelope, now_utc
 from monolith.catalog.models import Inventory, Product
+from servicekit.events.envelope import Envelope, now_utc
 from servicekit.events.inbox.processor import InboxProcessor
 from servicekit.events.inbox.registry import get_consumer
 from servicekit.events.outbox.models import OutboxMessage

@@ -12,9 +12,9 @@ import pytest
 from django.contrib.auth.hashers import make_password
 from django.test import Client
 
-from contracts.envelope import Envelope
 from contracts.users import UserCreatedV1, UserPasswordChangedV1
 from monolith.users.models import User
+from servicekit.events.envelope import Envelope
 from servicekit.events.inbox.processor import InboxProcessor
 from servicekit.events.inbox.registry import get_consumer
 from servicekit.migration.ownership import ownership_set

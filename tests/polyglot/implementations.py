@@ -120,7 +120,29 @@ GO = Implementation(
     ),
 )
 
-IMPLEMENTATIONS: dict[str, Implementation] = {impl.name: impl for impl in (TYPESCRIPT, GO)}
+# Java 17 with Debian's library jars (no Maven Central here): javac and jar from build.sh, the
+# jars copied beside the application's (its manifest's Class-Path), so `java -jar` runs it.
+JAVA = Implementation(
+    name="java",
+    folder=POLYGLOT / "java",
+    tools=("java", "javac", "jar"),
+    build=(("sh", "build.sh"),),
+    start=("java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-jar", "build/catalog-reads.jar"),
+    sources=("src/**/*.java",),
+    artefacts=("build/catalog-reads.jar", "build/lib"),
+    clean_command=("rm", "-rf", "build"),
+    packages=(
+        "openjdk-17-jdk-headless",
+        "libpostgresql-jdbc-java",
+        "librabbitmq-client-java",
+        "libjackson2-databind-java",
+        "libslf4j-java",
+    ),
+)
+
+IMPLEMENTATIONS: dict[str, Implementation] = {
+    impl.name: impl for impl in (TYPESCRIPT, GO, JAVA)
+}
 
 
 def _debian_installed(package: str) -> bool:

@@ -127,7 +127,8 @@ JAVA = Implementation(
     folder=POLYGLOT / "java",
     tools=("java", "javac", "jar"),
     build=(("sh", "build.sh"),),
-    start=("java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-jar", "build/catalog-reads.jar"),
+    # The serial collector: one service on a small machine (the default G1 wants more memory).
+    start=("java", "-XX:+UseSerialGC", "-jar", "build/catalog-reads.jar"),
     sources=("src/**/*.java",),
     artefacts=("build/catalog-reads.jar", "build/lib"),
     clean_command=("rm", "-rf", "build"),
@@ -140,9 +141,7 @@ JAVA = Implementation(
     ),
 )
 
-IMPLEMENTATIONS: dict[str, Implementation] = {
-    impl.name: impl for impl in (TYPESCRIPT, GO, JAVA)
-}
+IMPLEMENTATIONS: dict[str, Implementation] = {impl.name: impl for impl in (TYPESCRIPT, GO, JAVA)}
 
 
 def _debian_installed(package: str) -> bool:

@@ -4,6 +4,10 @@
 # application's jar, whose manifest names them, so `java -jar build/catalog-reads.jar` runs it.
 set -eu
 cd "$(dirname "$0")"
+# Up to date (nothing in src/ or this script newer than the jar): nothing to do.
+if [ -f build/catalog-reads.jar ] && [ -z "$(find src build.sh -newer build/catalog-reads.jar)" ]; then
+  exit 0
+fi
 JARS="postgresql amqp-client jackson-databind jackson-core jackson-annotations slf4j-api slf4j-nop"
 rm -rf build/classes build/lib
 mkdir -p build/classes build/lib

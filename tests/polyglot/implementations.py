@@ -141,7 +141,23 @@ JAVA = Implementation(
     ),
 )
 
-IMPLEMENTATIONS: dict[str, Implementation] = {impl.name: impl for impl in (TYPESCRIPT, GO, JAVA)}
+# Kotlin: Debian's kotlinc 1.3.31 (2019; JVM bytecode 1.8, run on JDK 17) over the Java one's jars,
+# Kotlin's standard library among them; built and started the same way.
+KOTLIN = Implementation(
+    name="kotlin",
+    folder=POLYGLOT / "kotlin",
+    tools=("kotlinc", "java", "jar"),
+    build=(("sh", "build.sh"),),
+    start=JAVA.start,
+    sources=("src/**/*.kt",),
+    artefacts=JAVA.artefacts,
+    clean_command=JAVA.clean_command,
+    packages=("kotlin", *JAVA.packages),
+)
+
+IMPLEMENTATIONS: dict[str, Implementation] = {
+    impl.name: impl for impl in (TYPESCRIPT, GO, JAVA, KOTLIN)
+}
 
 
 def _debian_installed(package: str) -> bool:

@@ -36,9 +36,15 @@ def jwks_server(keys: list[SigningKey]) -> Iterator[str]:
     """A JWKS endpoint for `keys` on a free port, as the monolith's /.well-known/jwks.json; each
     request reads the list as it is then (a key put first is a rotation)."""
 
+    documents: dict[tuple[str, ...], bytes] = {}  # made once per key list: quick under load
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            body = json.dumps(jwks_document(list(keys))).encode()
+            current = list(keys)
+            kids = tuple(key.kid for key in current)
+            if kids not in documents:
+                documents[kids] = json.dumps(jwks_document(current)).encode()
+            body = documents[kids]
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

@@ -89,7 +89,7 @@ bench-control: install  ## a route flip on the shared control store, until 3 rep
 cost: install  ## the monolith alone vs the strangled fleet, measured here: memory, processes, latencies, event lag, code (ARGS="--samples 5 --real --json FILE")
 	@$(BIN)/python benchmarks/cost.py $(ARGS)
 
-polyglot: install  ## build the catalog reads in every language here (polyglot/; Go's toolchain from Debian) and run the shared tests (needs PostgreSQL + RabbitMQ)
+polyglot: install  ## build the catalog reads in every language here (polyglot/; Go's, Java's and Kotlin's toolchains from Debian) and run the shared tests (needs PostgreSQL + RabbitMQ)
 	@$(BIN)/python scripts/polyglot_toolchains.py
 	@STRANGLER_BACKENDS=postgres+rabbitmq+redis DJANGO_ENV=test DJANGO_SETTINGS_MODULE=extracted.catalog.settings \
 		DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} \

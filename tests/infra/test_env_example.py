@@ -40,10 +40,13 @@ IMPLIED = {
 }
 NAME = re.compile(r"[A-Z][A-Z0-9_]+")
 # How each other language reads a variable: TypeScript `process.env.NAME`; Go `os.Getenv("NAME")`
-# or its `env("NAME", fallback)` helper (polyglot/go/src/config.go).
+# or its `env("NAME", fallback)` helper (polyglot/go/src/config.go); Java `System.getenv("NAME")`
+# or its `env("NAME", fallback)` helper (polyglot/java/src/catalogreads/Config.java), as Kotlin.
 OTHER_LANGUAGES = {
     "ts": re.compile(r"process\.env\.([A-Z][A-Z0-9_]+)"),
     "go": re.compile(r"(?:os\.Getenv|\benv)\(\"([A-Z][A-Z0-9_]+)\""),
+    "java": re.compile(r"(?:System\.getenv|\benv)\(\"([A-Z][A-Z0-9_]+)\""),
+    "kt": re.compile(r"(?:System\.getenv|\benv)\(\"([A-Z][A-Z0-9_]+)\""),
 }
 
 

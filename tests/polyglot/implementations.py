@@ -120,7 +120,44 @@ GO = Implementation(
     ),
 )
 
-IMPLEMENTATIONS: dict[str, Implementation] = {impl.name: impl for impl in (TYPESCRIPT, GO)}
+# Java 17 with Debian's library jars (no Maven Central here): javac and jar from build.sh, the
+# jars copied beside the application's (its manifest's Class-Path), so `java -jar` runs it.
+JAVA = Implementation(
+    name="java",
+    folder=POLYGLOT / "java",
+    tools=("java", "javac", "jar"),
+    build=(("sh", "build.sh"),),
+    # The serial collector: one service on a small machine (the default G1 wants more memory).
+    start=("java", "-XX:+UseSerialGC", "-jar", "build/catalog-reads.jar"),
+    sources=("src/**/*.java",),
+    artefacts=("build/catalog-reads.jar", "build/lib"),
+    clean_command=("rm", "-rf", "build"),
+    packages=(
+        "openjdk-17-jdk-headless",
+        "libpostgresql-jdbc-java",
+        "librabbitmq-client-java",
+        "libjackson2-databind-java",
+        "libslf4j-java",
+    ),
+)
+
+# Kotlin: Debian's kotlinc 1.3.31 (2019; JVM bytecode 1.8, run on JDK 17) over the Java one's jars,
+# Kotlin's standard library among them; built and started the same way.
+KOTLIN = Implementation(
+    name="kotlin",
+    folder=POLYGLOT / "kotlin",
+    tools=("kotlinc", "java", "jar"),
+    build=(("sh", "build.sh"),),
+    start=JAVA.start,
+    sources=("src/**/*.kt",),
+    artefacts=JAVA.artefacts,
+    clean_command=JAVA.clean_command,
+    packages=("kotlin", *JAVA.packages),
+)
+
+IMPLEMENTATIONS: dict[str, Implementation] = {
+    impl.name: impl for impl in (TYPESCRIPT, GO, JAVA, KOTLIN)
+}
 
 
 def _debian_installed(package: str) -> bool:

@@ -5,11 +5,15 @@ order, health, readiness and metrics."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
+from servicekit.web.jwt.keys import SigningKey, generate_private_pem
 from tests.polyglot.corpus import READS
 from tests.polyglot.implementations import IMPLEMENTATIONS
+from tests.polyglot.world import NotYet, token_for
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -70,3 +74,53 @@ def test_health_readiness_and_metrics(shared, name):
     assert re.search(r'http_requests_total\{[^}]*route="detail"[^}]*\} [1-9]', text), text[:2000]
     assert re.search(r'inbox_events_total\{outcome="duplicate"\} [1-9]', text)
     assert re.search(r'inbox_events_total\{outcome="parked"\} [1-9]', text)
+
+
+def test_a_rotation_just_after_a_refresh_is_a_retry_not_an_invalid_token(shared):
+    # As servicekit's JwksKeys (tests/servicekit/test_jwt.py): a kid missing from a key set read
+    # before the lookup began, on a token issued after that read, may be a key published since.
+    path, answers, outcomes = "/api/v1/products/", {}, {}
+    stranger = token_for(SigningKey.from_pem(generate_private_pem()))  # a key never published
+    for name in ["python", *NAMES]:
+        # given: the service has just read the key set (its own read, for the stranger's kid,
+        # is what proves that kid unknown: a 401; a read too recent to repeat is a 503 first)
+        def read_now(name=name) -> bool:
+            answer = shared.get(name, path, headers=_bearer(stranger), direct=True)
+            if answer.status != 401:
+                raise NotYet(f"{name}: {answer.status} {answer.data[:300]!r}")
+            return True
+
+        # (10 s at most; 25 s allow one failed read under load and its 10 s backoff)
+        wait_for(
+            read_now, timeout=25, interval=0.25, what=f"{name} to read the keys", ignore=(NotYet,)
+        )
+        # when: the issuer rotates and a client brings a token signed by the new key at once
+        token = token_for(shared.rotate())
+        answer = shared.get(name, path, headers=_bearer(token), direct=True)
+        outcomes[name] = (answer.status, answer.json().get("code"))
+        retry_after = int(answer.headers.get("Retry-After", 0))
+        answers[name] = (token, time.monotonic() + retry_after)
+        assert answer.status != 503 or 1 <= retry_after <= 60, (name, retry_after)
+    # then: not called invalid (a correct client would throw the token away): 503, retry
+    assert outcomes == {name: (503, "verifier_unavailable") for name in outcomes}
+    # and once each may read the set again, the same token verifies
+    for name, (token, allowed_at) in answers.items():
+
+        def accepted(name=name, token=token) -> bool:
+            answer = shared.get(name, path, headers=_bearer(token), direct=True)
+            if answer.status != 200:
+                raise NotYet(f"{name}: {answer.status} {answer.data[:300]!r}")
+            return True
+
+        # (a few seconds after Retry-After; 10 s more allow one failed read under load)
+        wait_for(
+            accepted,
+            timeout=max(0.0, allowed_at - time.monotonic()) + 15,
+            interval=0.25,
+            what=f"{name} to accept the new key once it may read the set again",
+            ignore=(NotYet,),
+        )
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -32,12 +32,19 @@ EXCHANGE = "strangler.events"
 
 
 @contextlib.contextmanager
-def jwks_server(key: SigningKey) -> Iterator[str]:
-    """A JWKS endpoint for `key` on a free port, as the monolith's /.well-known/jwks.json."""
-    body = json.dumps(jwks_document([key])).encode()
+def jwks_server(keys: list[SigningKey]) -> Iterator[str]:
+    """A JWKS endpoint for `keys` on a free port, as the monolith's /.well-known/jwks.json; each
+    request reads the list as it is then (a key put first is a rotation)."""
+
+    documents: dict[tuple[str, ...], bytes] = {}  # made once per key list: quick under load
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
+            current = list(keys)
+            kids = tuple(key.kid for key in current)
+            if kids not in documents:
+                documents[kids] = json.dumps(jwks_document(current)).encode()
+            body = documents[kids]
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -57,16 +64,20 @@ def jwks_server(key: SigningKey) -> Iterator[str]:
         server.server_close()
 
 
+def token_for(key: SigningKey, subject: int = 2, *, staff: bool = False) -> str:
+    """An access token the edge would issue, signed by `key`, issued now."""
+    claims = {"username": f"user{subject}", "is_staff": staff}
+    return token_issue(
+        key=key,
+        policy=TokenPolicy(issuer="strangler-users", audience="strangler"),
+        subject=str(subject),
+        token_type=ACCESS,
+        claims=claims,
+    )
+
+
 def tokens_for(key: SigningKey) -> dict[str, str]:
-    policy = TokenPolicy(issuer="strangler-users", audience="strangler")
-
-    def issue(subject: int, staff: bool) -> str:
-        claims = {"username": f"user{subject}", "is_staff": staff}
-        return token_issue(
-            key=key, policy=policy, subject=str(subject), token_type=ACCESS, claims=claims
-        )
-
-    return {"staff": issue(1, True), "customer": issue(2, False)}
+    return {"staff": token_for(key, 1, staff=True), "customer": token_for(key, 2)}
 
 
 def publish(broker_url: str, envelopes: list[Envelope], *, subscriptions: dict) -> None:
@@ -130,8 +141,15 @@ class World:
     broker_url: str
     data: Path
     python: fleet.DjangoService
+    keys: list[SigningKey]  # what the JWKS serves, the current signing key first
     reads: dict[str, ReadService] = field(default_factory=dict)
     http: urllib3.PoolManager = field(default_factory=urllib3.PoolManager)
+
+    def rotate(self) -> SigningKey:
+        """The issuer publishes a new signing key (the old ones stay published) and signs with it."""
+        key = SigningKey.from_pem(generate_private_pem())
+        self.keys.insert(0, key)
+        return key
 
     def get(
         self, name: str, path: str, query: str = "", headers: dict | None = None, *, direct=False
@@ -179,10 +197,11 @@ def world(
     from contracts.topology import SUBSCRIPTIONS
 
     key = SigningKey.from_pem(generate_private_pem())
+    keys = [key]
     tag = f"polyglot_{uuid.uuid4().hex[:8]}"
     with contextlib.ExitStack() as stack:
         broker = stack.enter_context(fleet.rabbitmq_vhost(os.environ["CELERY_BROKER_URL"], tag))
-        jwks_url = stack.enter_context(jwks_server(key))
+        jwks_url = stack.enter_context(jwks_server(keys))
         python = stack.enter_context(
             fleet.catalog(data, env={"CELERY_BROKER_URL": broker, "JWKS_URL": jwks_url})
         )
@@ -234,6 +253,7 @@ def world(
             broker_url=broker,
             data=data,
             python=python,
+            keys=keys,
             reads=reads,
         )
         result.wait_applied(expected, timeout=max(60.0, 120 - (time.monotonic() - started)))

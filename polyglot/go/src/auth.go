@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/big"
 	"net/http"
 	"strconv"
@@ -22,12 +23,13 @@ import (
 type authError struct {
 	message, code string
 	status        int
+	retryAfter    int // seconds, for a 503
 }
 
 func (e *authError) Error() string { return e.message }
 
 func invalid(format string, args ...any) *authError {
-	return &authError{fmt.Sprintf(format, args...), "invalid_token", 401}
+	return &authError{fmt.Sprintf(format, args...), "invalid_token", 401, 0}
 }
 
 type caller struct {
@@ -39,14 +41,25 @@ const leeway = 30 * time.Second
 
 // jwksKeys are the public keys of a JWKS URL: fetched on an unknown kid, at most every
 // minRefresh; a failed fetch keeps the keys we have and is reported.
+//
+// Only a set read after a lookup began proves its kid unknown; one read before it (a fetch not
+// allowed yet) may predate a rotation: the lookup says it is stale (servicekit's KeySetStale),
+// and the token's age decides.
 type jwksKeys struct {
 	url        string
 	client     *http.Client
 	mu         sync.Mutex
 	keys       map[string]*rsa.PublicKey
 	attempted  time.Time
+	readFrom   time.Time // when the download of the set we hold began (zero: never read)
 	lastError  string
 	minRefresh time.Duration
+}
+
+// staleKeys says when the set that lacks a kid was read and in how many seconds a read is allowed.
+type staleKeys struct {
+	asOf       time.Time
+	retryAfter int
 }
 
 func newJWKSKeys(url string) *jwksKeys {
@@ -83,28 +96,40 @@ func (j *jwksKeys) download() (map[string]*rsa.PublicKey, error) {
 	return keys, nil
 }
 
-// key is the kid's key; nil and "" when unknown; nil and the error when the keys are unreadable.
-func (j *jwksKeys) key(kid string) (*rsa.PublicKey, string) {
+// key is the kid's key; else the error when the keys are unreadable, or a staleKeys when the set
+// lacking it was read before `began` (the lookup's start); nil, "", nil when the kid is unknown.
+func (j *jwksKeys) key(kid string, began time.Time) (*rsa.PublicKey, string, *staleKeys) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if key := j.keys[kid]; key != nil {
-		return key, ""
+		return key, "", nil
 	}
 	if j.url == "" {
-		return nil, ""
+		return nil, "", nil
 	}
 	if time.Since(j.attempted) >= j.minRefresh {
 		j.attempted = time.Now()
 		if keys, err := j.download(); err != nil {
 			j.lastError = err.Error()
 		} else {
-			j.keys, j.lastError = keys, ""
+			j.keys, j.readFrom, j.lastError = keys, j.attempted, ""
 		}
 	}
 	if key := j.keys[kid]; key != nil {
-		return key, ""
+		return key, "", nil
 	}
-	return nil, j.lastError
+	if j.lastError != "" {
+		return nil, j.lastError, nil
+	}
+	if j.readFrom.Before(began) {
+		wait := time.Until(j.attempted.Add(j.minRefresh)).Seconds()
+		retry := int(math.Ceil(wait))
+		if retry < 1 {
+			retry = 1
+		}
+		return nil, "", &staleKeys{asOf: j.readFrom, retryAfter: retry}
+	}
+	return nil, "", nil
 }
 
 type tokenVerifier struct {
@@ -137,12 +162,13 @@ func decodeObject(data []byte) (map[string]any, error) {
 // callerFrom is nil for an anonymous request (no Bearer header) and an *authError for a
 // header that does not verify.
 func (v *tokenVerifier) callerFrom(header string) (*caller, *authError) {
+	began := time.Now()
 	parts := strings.Fields(header)
 	if len(parts) == 0 || strings.ToLower(parts[0]) != "bearer" {
 		return nil, nil
 	}
 	if len(parts) != 2 {
-		return nil, &authError{"Authorization header must be 'Bearer <token>'.", "authentication_failed", 401}
+		return nil, &authError{"Authorization header must be 'Bearer <token>'.", "authentication_failed", 401, 0}
 	}
 	token := parts[1]
 	for i := 0; i < len(token); i++ {
@@ -183,9 +209,13 @@ func (v *tokenVerifier) callerFrom(header string) (*caller, *authError) {
 	if kid == "" {
 		return nil, invalid("token has no key id")
 	}
-	key, unavailable := v.keys.key(kid)
+	key, unavailable, stale := v.keys.key(kid, began)
 	if key == nil && unavailable != "" {
-		return nil, &authError{fmt.Sprintf("the signing keys could not be read to check key '%s': %s (JWKS unavailable: %s)", kid, kid, unavailable), "unavailable", 503}
+		return nil, &authError{fmt.Sprintf("the signing keys could not be read to check key '%s': %s (JWKS unavailable: %s)", kid, kid, unavailable), "verifier_unavailable", 503, 2}
+	}
+	if key == nil && stale != nil && issuedAt(payloadData) >= float64(stale.asOf.Unix())-leeway.Seconds() {
+		// Issued after that set was read: maybe signed by a key published since (a rotation).
+		return nil, &authError{fmt.Sprintf("key '%s' is newer than the signing keys read: try again shortly", kid), "verifier_unavailable", 503, stale.retryAfter}
 	}
 	if key == nil {
 		return nil, invalid("unknown signing key '%s'", kid)
@@ -209,6 +239,20 @@ func (v *tokenVerifier) callerFrom(header string) (*caller, *authError) {
 		return nil, invalid("invalid token: subject is not a user id")
 	}
 	return &caller{id: id, isStaff: truthy(claims["is_staff"])}, nil
+}
+
+// issuedAt is the token's `iat`, unverified (only to tell an old token from a new one); 0 if absent.
+func issuedAt(payload []byte) float64 {
+	claims, err := decodeObject(payload)
+	if err != nil {
+		return 0
+	}
+	if number, ok := claims["iat"].(json.Number); ok {
+		if value, err := number.Float64(); err == nil {
+			return value
+		}
+	}
+	return 0
 }
 
 func intClaim(value any) (int64, bool) {

@@ -25,7 +25,7 @@ var (
 	skuPath   = regexp.MustCompile(`^/api/v1/products/([A-Z0-9][A-Z0-9-]{2,31})/$`)
 	requestID = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,128}$`)
 	titles    = map[int]string{400: "Invalid request", 401: "Not authenticated", 404: "Not found",
-		405: "Method not allowed", 500: "Internal server error", 503: "Service unavailable"}
+		405: "Method not allowed", 500: "Internal server error", 503: "Temporarily unavailable"}
 )
 
 type problem struct {
@@ -152,9 +152,10 @@ func (s *server) route(w http.ResponseWriter, r *http.Request, path, raw string)
 	}
 	c, authProblem := s.verifier.callerFrom(r.Header.Get("Authorization"))
 	if authProblem != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
-		if authProblem.status == 503 {
-			w.Header().Set("Retry-After", "2")
+		if authProblem.status == 503 { // not a bad token: try again (no challenge, as DRF)
+			w.Header().Set("Retry-After", strconv.Itoa(authProblem.retryAfter))
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
 		}
 		return &problem{status: authProblem.status, code: authProblem.code, detail: authProblem.message}
 	}

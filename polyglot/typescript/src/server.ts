@@ -16,7 +16,7 @@ const TITLES: Record<number, string> = {
   404: "Not found",
   405: "Method not allowed",
   500: "Internal server error",
-  503: "Service unavailable",
+  503: "Temporarily unavailable",
 };
 
 export interface Deps {
@@ -107,8 +107,9 @@ async function route(deps: Deps, req: http.IncomingMessage, res: http.ServerResp
     caller = await deps.callerFrom(req.headers.authorization);
   } catch (exc) {
     if (!(exc instanceof AuthError)) throw exc;
-    res.setHeader("WWW-Authenticate", 'Bearer realm="api"');
-    if (exc.status === 503) res.setHeader("Retry-After", "2");
+    // A 503 is not a bad token but a retry (no challenge, as DRF answers it).
+    if (exc.status === 503) res.setHeader("Retry-After", String(exc.retryAfter));
+    else res.setHeader("WWW-Authenticate", 'Bearer realm="api"');
     throw new Problem(exc.status, exc.code, exc.message);
   }
   if (detail) {

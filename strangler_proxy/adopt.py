@@ -178,7 +178,6 @@ wrote {out / ENV_FILE}
 next steps:
   1. start the proxy in front of the monolith:
        set -a; . {out / ENV_FILE}; set +a
-       mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
        python -m strangler_proxy.serve --bind 127.0.0.1:8080
   2. send your traffic to http://127.0.0.1:8080/: every answer is the monolith's
   3. see which endpoints get traffic and pick the first to extract:

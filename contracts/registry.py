@@ -37,6 +37,7 @@ from contracts.payments import (
     PaymentRefundedV1,
     PaymentRefundFailedV1,
 )
+from contracts.records import RecordChangedV1
 from contracts.stock import (
     StockCommittedV1,
     StockReleasedV1,
@@ -81,6 +82,7 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     PaymentRefundFailedV1,
     NotificationCreatedV1,
     NotificationReadV1,
+    RecordChangedV1,
 )
 BY_TYPE: dict[str, type[Event]] = {cls.event_type: cls for cls in EVENT_CLASSES}
 

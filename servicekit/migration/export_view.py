@@ -10,7 +10,8 @@ It answers what `servicekit.migration.export_client.ExportSource.pages` reads (t
 demo monolith's export endpoints): `GET ?after=<key>&limit=<n>` gives
 `{"<what>": [row, ...], "next_after": "<key of the last row>" | null}`, ordered by `key` (the
 primary key by default), so a backfill pages through it and resumes with `--after`. Each row is
-`row(instance)` when given, else the instance's concrete fields by column name.
+`row(instance)` when given, else the instance's concrete fields by column name (what an
+`outbox_record` event carries: `servicekit.events.record.instance_row`).
 
 Who may read: a request with `Authorization: Bearer <token>` where the token equals the
 `STRANGLER_EXPORT_TOKEN` setting or environment variable (compared in constant time), or a
@@ -31,16 +32,10 @@ from django.db import models
 from django.http import HttpRequest, JsonResponse
 from django.views import View
 
+from servicekit.events.record import instance_row
 from servicekit.web.errors import problem_response
 
 TOKEN_SETTING = "STRANGLER_EXPORT_TOKEN"
-
-
-def instance_row(instance: models.Model) -> dict[str, Any]:
-    """Every concrete field of `instance` by column name (a foreign key as its id)."""
-    return {
-        field.attname: field.value_from_object(instance) for field in instance._meta.concrete_fields
-    }
 
 
 def export_token() -> str:

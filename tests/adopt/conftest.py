@@ -1,7 +1,7 @@
 """A Django project we did not write (wagtail's starter site) in a virtual environment of its own.
 
 `install_toolkit` is the one place that puts our toolkit into that environment. The environment
-and the running site are made once per test session and shared by the folder's modules.
+is made once per test session and shared by the folder's modules; each module gets a site.
 """
 
 from __future__ import annotations
@@ -84,14 +84,17 @@ for title in {PAGES!r}:
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def wagtail_site(foreign_venv, tmp_path_factory) -> Iterator[Site]:
+    """The starter site, its pages and the test data's additions, under gunicorn: one per
+    module (each walks the strangling from the start)."""
     folder = tmp_path_factory.mktemp("wagtail-site")
     _run([str(foreign_venv / "bin" / "wagtail"), "start", "mysite", str(folder)], cwd=folder)
     with (folder / "mysite" / "settings" / "base.py").open("a") as settings:
         settings.write((DATA / "site_settings.py").read_text())
     with (folder / "mysite" / "urls.py").open("a") as urls:
         urls.write((DATA / "site_urls.py").read_text())
+    (folder / "mysite" / "services.py").write_text((DATA / "site_services.py").read_text())
     port = free_port()
     site = Site(folder=folder, venv=foreign_venv, url=f"http://127.0.0.1:{port}")
     env = {"DJANGO_SETTINGS_MODULE": SETTINGS}

@@ -5,7 +5,9 @@ is installed there and `python -m strangler_proxy adopt` is run in the project's
 the route table covers the URLconf, a crawl through the proxy answers byte for byte what the
 site answers directly (ignore rules below), wagtail's page listing (`/api/v2/pages/`) moves to a
 small extracted service (data/pages_service.py, filled by a backfill from the site's export
-view) in shadow, then canary, with the lifecycle gates deciding. One proxy per module.
+view) in shadow, then canary, with the lifecycle gates deciding; a change made by one of the
+site's services (data/site_services.py, `outbox_record` added) reaches that service through the
+outbox, the relay and its inbox exactly once, a redelivery included. One proxy per module.
 """
 
 from __future__ import annotations
@@ -319,3 +321,65 @@ def _served_by(adopted: Adopted, client: int) -> str:
     assert answer.status_code == 200
     assert answer.json() == requests.get(adopted.site.url + LISTING, timeout=30).json()
     return answer.headers.get("X-Served-By", "site")
+
+
+RETITLE = """
+from wagtail.models import Page
+from mysite.services import page_retitle
+page_retitle(page=Page.objects.get(slug="about").specific, title="About us")
+"""
+REDELIVER = """
+from django.utils import timezone
+from servicekit.events.outbox.models import OutboxMessage
+print(OutboxMessage.objects.update(status="pending", sent_at=None, next_attempt_at=timezone.now()))
+"""
+SENT = """
+from servicekit.events.outbox.models import OutboxMessage
+print(sorted(set(OutboxMessage.objects.values_list("status", flat=True))))
+"""
+
+
+def _background(command: list[str], cwd: Path, log: Path, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        command, cwd=cwd, env=foreign_env(**env), stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+
+
+def test_an_outbox_event_from_the_sites_model_reaches_the_service_exactly_once(
+    adopted, pages_service
+):
+    site, folder = adopted.site, adopted.site.folder / "pages_service"
+    settings = {"DJANGO_SETTINGS_MODULE": SETTINGS}
+    relay = _background(
+        [str(site.python), "manage.py", "outbox_relay"], site.folder, site.folder / "relay.log",
+        **settings,
+    )  # fmt: skip
+    consumer = _background(
+        [str(site.python), "pages_service.py", "consume"], folder, folder / "consume.log"
+    )
+    applied = folder / "applied.log"
+    try:
+        # when: the site's own service changes a page (one outbox_record call added to it)
+        site.run("manage.py", "shell", "-v", "0", "-c", RETITLE, **settings)
+        wait_for(applied.exists, timeout=30, what=f"the event applied ({folder / 'consume.log'})")
+        (line,) = applied.read_text().splitlines()
+        assert line.endswith(" retitled") and ":home.HomePage:" not in line
+        listing = requests.get(pages_service + LISTING, timeout=10).json()
+        assert "About us" in [item["title"] for item in listing["items"]]
+        # and: the relay publishes it again (as after a crash before it marked it sent)
+        assert site.run("manage.py", "shell", "-v", "0", "-c", REDELIVER, **settings).strip() == "1"
+        wait_for(
+            lambda: (
+                site.run("manage.py", "shell", "-v", "0", "-c", SENT, **settings).strip()
+                == "['sent']"
+            ),
+            timeout=30,
+            what="the redelivery published",
+        )
+        queue = site.folder / "events" / "broker" / "queue"
+        wait_for(lambda: not any(queue.iterdir()), timeout=30, what="the redelivery consumed")
+        # then: applied once
+        assert applied.read_text().splitlines() == [line]
+    finally:
+        stop_process(relay)
+        stop_process(consumer)

@@ -163,7 +163,6 @@ def env_file(*, monolith: str, out: Path, settings: str, project: Path, token: s
             f"STRANGLER_ROUTES_FILE={out / ROUTES}",
             f"STRANGLER_DATA_DIR={out / 'data'}",
             f"STRANGLER_ADMIN_TOKEN={token}",
-            f"PROMETHEUS_MULTIPROC_DIR={out / 'data' / 'prom'}",
             f"STRANGLER_MONOLITH_SETTINGS={settings}",
             f"STRANGLER_MONOLITH_DIR={project}",
             "",

@@ -40,7 +40,7 @@ TOKEN_SETTING = "STRANGLER_EXPORT_TOKEN"
 
 def export_token() -> str:
     """The token a backfill presents: the setting, else the environment; empty: none accepted."""
-    return str(getattr(settings, TOKEN_SETTING, "") or os.environ.get(TOKEN_SETTING, ""))
+    return str(getattr(settings, TOKEN_SETTING, "") or os.environ.get("STRANGLER_EXPORT_TOKEN", ""))
 
 
 def export_allowed(request: HttpRequest) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.processes import free_port, stop_process
 from tests.support.wait import wait_http
@@ -24,6 +25,7 @@ DATA = Path(__file__).resolve().parent / "data"
 SETTINGS = "mysite.settings.dev"
 EXPORT_TOKEN = "export-token-for-the-backfill"  # data/site_settings.py
 PAGES = ("About", "Contact", "Pricing")  # published under the starter's home page
+LISTING = "/api/v2/pages/"  # wagtail's page listing: the endpoint the tests extract
 
 
 def install_toolkit(venv_python: Path, *also: str) -> None:
@@ -119,3 +121,19 @@ def wagtail_site(foreign_venv, tmp_path_factory) -> Iterator[Site]:
     finally:
         stop_process(server)
         log.close()
+
+
+def add_candidate(out: Path, url: str) -> str:
+    """What docs/adopt.md has an operator do by hand in `out`/routes.yaml: the extracted service
+    as an upstream, the listing route's candidate, with gates. Returns the route's name."""
+    path = out / "routes.yaml"
+    table = yaml.safe_load(path.read_text())
+    table["upstreams"]["pages"] = {"instances": [url], "timeout": {"connect": 1, "read": 10}}
+    route = next(r for r in table["routes"] if r.get("pattern") == LISTING)
+    route["upstream"] = "pages"
+    route["lifecycle"] = {
+        "gates": {"min_requests": 5, "max_mismatch_rate": 0, "max_p99_ms": 5000},
+        "canary_steps": [50],
+    }
+    path.write_text(yaml.safe_dump(table, sort_keys=False))
+    return route["name"]

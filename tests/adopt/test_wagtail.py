@@ -25,11 +25,21 @@ import pytest
 import requests
 import yaml
 
-from tests.adopt.conftest import DATA, EXPORT_TOKEN, PAGES, SETTINGS, Site, foreign_env
+from tests.adopt.conftest import (
+    DATA,
+    EXPORT_TOKEN,
+    LISTING,
+    PAGES,
+    SETTINGS,
+    Site,
+    add_candidate,
+    foreign_env,
+)
 from tests.support.processes import free_port, stop_process
 from tests.support.wait import wait_for, wait_http
 
-pytestmark = pytest.mark.e2e
+# the first test builds the site's virtual environment (pip: minutes on a loaded machine)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 # The crawl's ignore rules, the only differences allowed between direct and proxied answers:
 # - Django's CSRF token is masked anew on every render: in forms (the admin logins) and in
@@ -37,7 +47,6 @@ pytestmark = pytest.mark.e2e
 # - an absolute URL the app builds from the Host header names the address the client used
 #   (the proxy's, or the app's own when called directly): DEBUG's 404 page shows one.
 CSRF_TOKEN = re.compile(rb'(name="csrfmiddlewaretoken" value=|"CSRF_TOKEN": )"[^"]+"')
-LISTING = "/api/v2/pages/"
 CRAWL_LIMIT = 60
 
 
@@ -212,21 +221,6 @@ def test_a_crawl_through_the_proxy_answers_byte_for_byte_what_the_site_answers(a
     assert compared >= 20, seen  # pages, their static files, the admin logins, the API
 
 
-def _add_candidate(adopted: Adopted, url: str) -> str:
-    """What the guide has an operator do: the service as an upstream, gates on its route."""
-    path = adopted.out / "routes.yaml"
-    table = yaml.safe_load(path.read_text())
-    table["upstreams"]["pages"] = {"instances": [url], "timeout": {"connect": 1, "read": 10}}
-    route = next(r for r in table["routes"] if r.get("pattern") == LISTING)
-    route["upstream"] = "pages"
-    route["lifecycle"] = {
-        "gates": {"min_requests": 5, "max_mismatch_rate": 0, "max_p99_ms": 5000},
-        "canary_steps": [50],
-    }
-    path.write_text(yaml.safe_dump(table, sort_keys=False))
-    return route["name"]
-
-
 @pytest.fixture(scope="module")
 def pages_service(adopted) -> Iterator[str]:
     folder = adopted.site.folder / "pages_service"
@@ -259,7 +253,7 @@ def _stage(adopted: Adopted, route: str) -> str:
 
 def test_the_page_listing_moves_to_an_extracted_service_shadow_then_canary(adopted, pages_service):
     # given: the extracted service as the listing's candidate, gates on its route
-    route = _add_candidate(adopted, pages_service)
+    route = add_candidate(adopted.out, pages_service)
     wait_for(
         lambda: adopted.cli("routes", "show", route).stdout.count("upstream: pages") == 1,
         timeout=10,

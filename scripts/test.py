@@ -43,6 +43,9 @@ SUITES: list[tuple[str, str, list[str]]] = [
     # tests are `integration`, so it runs again on PostgreSQL.
     ("openapi", "monolith.settings", ["tests/openapi"]),
     ("tutorial", "monolith.settings", ["tests/tutorial"]),
+    # A project we did not write (wagtail's starter site) in a virtual environment of its own,
+    # adopted with `python -m strangler_proxy adopt`: route table, crawl parity, shadow/canary.
+    ("adopt", "strangler_proxy.settings", ["tests/adopt"]),
     ("e2e", "monolith.settings", ["tests/e2e"]),
     ("infra", "monolith.settings", ["tests/infra"]),
     # podman builds the images and runs docker-compose.yml's fleet (deploy/podman/).

@@ -23,6 +23,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "servicekit.events.inbox.registry",
     "servicekit.events.inbox.mirror",
     "servicekit.events.inbox.celery_step",
+    "servicekit.events.record",
     # moving data and ownership
     "servicekit.migration.ownership",
     "servicekit.migration.handover",
@@ -30,6 +31,8 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "servicekit.migration.export_client",
     "servicekit.migration.reconcile",
     "servicekit.migration.sequences",
+    "servicekit.migration.ownership_gate",
+    "servicekit.migration.export_view",
     # web: settings, errors, HTTP, auth, observability, operations
     "servicekit.web.env",
     "servicekit.web.service_settings",

@@ -1,8 +1,8 @@
 """The operators' CLI: `routes ...` edits `routes.yaml` through its one locked writer; every
 worker picks the change up by itself.
 
-Also `lifecycle ...` (lifecycle/cli.py), `capture export` (shadow/cli.py) and `inventory`
-(control/route_inventory.py).
+Also `lifecycle ...` (lifecycle/cli.py), `capture export` (shadow/cli.py), `inventory`
+(control/route_inventory.py) and `adopt` (adopt.py: a route table for an existing Django project).
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("validate", help="check the file against the schema").set_defaults(
         func=cmd_validate
     )
+    from strangler_proxy import adopt
     from strangler_proxy.control import route_inventory
     from strangler_proxy.export import cli as export_cli
     from strangler_proxy.lifecycle import cli as lifecycle_cli
@@ -133,6 +134,7 @@ def parser() -> argparse.ArgumentParser:
     capture_cli.add_commands(top)
     route_inventory.add_commands(top)
     export_cli.add_commands(top)
+    adopt.add_commands(top)
     for p in (routes, *sub.choices.values(), *more):
         p.add_argument("--file", help="routes file", default=argparse.SUPPRESS)
     return root

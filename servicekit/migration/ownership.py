@@ -34,7 +34,7 @@ from servicekit.web.errors import ApplicationError
 DEFAULT_OWNER = "monolith"
 # During a handover nobody writes the entity: the old owner's last events drain to the new one.
 FROZEN = "frozen"
-ENTITIES = ("product", "inventory", "notification", "user", "order")
+ENTITIES = ("product", "inventory", "notification", "user", "order")  # the demo shop's
 _cache: dict[str, tuple[int, dict[str, str]]] = {}
 _lock = threading.Lock()
 _followed: set[tuple[int, int]] = set()  # (pid, document): a forked child follows anew
@@ -58,6 +58,18 @@ class HandoverInProgress(ApplicationError):
     code = "handover_in_progress"
     title = "Ownership is being handed over"
     retry_after = 2
+
+
+def known_entities() -> tuple[str, ...]:
+    """The demo shop's entities and any a project names in its `OWNERSHIP_ENTITIES` setting
+    (an adopted monolith's own: `OWNERSHIP_ENTITIES = ["page"]`)."""
+    extra = getattr(settings, "OWNERSHIP_ENTITIES", ()) if settings.configured else ()
+    return ENTITIES + tuple(e for e in extra if e not in ENTITIES)
+
+
+def service_name() -> str:
+    """This process's service; a project without `SERVICE_NAME` is the monolith."""
+    return getattr(settings, "SERVICE_NAME", "") or DEFAULT_OWNER
 
 
 def ownership_file() -> Path:
@@ -99,9 +111,10 @@ def _parse(path: Path, text: str) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):
         raise ValueError(f"{path}: expected a mapping of entity: owner")
-    unknown = set(data) - set(ENTITIES)
+    known = known_entities()
+    unknown = set(data) - set(known)
     if unknown:
-        raise ValueError(f"{path}: unknown entities {sorted(unknown)}; known: {ENTITIES}")
+        raise ValueError(f"{path}: unknown entities {sorted(unknown)}; known: {known}")
     return data
 
 
@@ -109,7 +122,7 @@ def ownership(*, follow: bool = True) -> dict[str, str]:
     """Every entity's owner. `follow=False` for a one-off look (a CLI): the process does not
     become a replica that flips wait for."""
     data = _read(ownership_document(), ownership_file(), follow=follow)
-    return {entity: data.get(entity, DEFAULT_OWNER) for entity in ENTITIES}
+    return {entity: data.get(entity, DEFAULT_OWNER) for entity in known_entities()}
 
 
 def ownership_follow() -> None:
@@ -120,13 +133,13 @@ def ownership_follow() -> None:
 
 
 def owner_of(entity: str) -> str:
-    if entity not in ENTITIES:
+    if entity not in known_entities():
         raise ValueError(f"unknown entity {entity!r}")
     return ownership()[entity]
 
 
 def owns(entity: str) -> bool:
-    return owner_of(entity) == settings.SERVICE_NAME
+    return owner_of(entity) == service_name()
 
 
 def require_ownership(entity: str) -> None:
@@ -137,7 +150,7 @@ def require_ownership(entity: str) -> None:
             f"{entity} data is being handed over to a new owner; retry in a few seconds.",
             details={"entity": entity},
         )
-    if owner != settings.SERVICE_NAME:
+    if owner != service_name():
         raise OwnerMoving(
             f"{entity} data is owned by the {owner} service; its route is moving there, "
             "retry in a moment.",
@@ -154,8 +167,8 @@ def ownership_set(entity: str, owner: str) -> dict[str, str]:
 
 def ownership_flip(entity: str, owner: str) -> tuple[dict[str, str], Applied]:
     """`ownership_set`, also returning which replicas applied the flip."""
-    if entity not in ENTITIES:
-        raise ValueError(f"unknown entity {entity!r}; known: {ENTITIES}")
+    if entity not in known_entities():
+        raise ValueError(f"unknown entity {entity!r}; known: {known_entities()}")
     path = ownership_file()
     document = ownership_document()
 

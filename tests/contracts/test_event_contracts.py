@@ -24,6 +24,8 @@ def sample(cls: type) -> typing.Any:
         hint = hints[field.name]
         if typing.get_origin(hint) is tuple:
             values[field.name] = (sample(typing.get_args(hint)[0]),)
+        elif typing.get_origin(hint) is dict:
+            values[field.name] = {"x": 3, "y": None}
         else:
             values[field.name] = SAMPLES[hint]
     return cls(**values)

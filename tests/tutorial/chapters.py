@@ -10,12 +10,27 @@ is shown to the reader but not run by the test (the test says why it need not).
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 PLAN_DIR = Path(__file__).resolve().parents[2] / "migrations_plan"
 _FENCE = re.compile(r"^```console\s*$")
 _SKIP = re.compile(r"<!--\s*tutorial:\s*not-run\b.*-->")
+
+
+# What a step keeps for the next: plain and exported variables (not bash's own read-only or
+# special ones) with their export flag, and every function.
+_SAVE_STATE = r"""
+for _t_name in $(compgen -v); do
+  case $_t_name in
+    _*|BASH*|SHLVL|PWD|OLDPWD|status|FUNCNAME|PIPESTATUS|GROUPS|EPOCH*|LINENO|COMP_*) continue;;
+  esac
+  _t_line=$(declare -p "$_t_name" 2>/dev/null) || continue
+  case $_t_line in "declare -- "*|"declare -x "*) printf '%s\n' "$_t_line";; esac
+done
+declare -f
+"""
 
 
 @dataclass
@@ -114,3 +129,21 @@ def mismatch(expected: list[str], output: str) -> str | None:
             return f"expected line not found (in order): {wanted.strip()!r}"
         position += 1
     return None
+
+
+def run_step(
+    command: str, env: dict[str, str], state: Path, forced: dict[str, str], *, folder: Path
+) -> subprocess.CompletedProcess:
+    """One command in bash from `folder`, with the shell state the previous ones left in
+    `state` (the tutorial's walk; docs/adopt.md's, tests/adopt/test_guide.py, too)."""
+    # Like a reader's terminal: earlier assignments persist, exported or not as the reader left
+    # them; the fleet's URLs always win.
+    pinned = "\n".join(f"export {k}={v}" for k, v in forced.items())
+    script = (
+        f"[ -f {state} ] && . {state}\n{pinned}\ncd {folder}\nset -o pipefail\n"
+        f"{command}\nstatus=$?\n{{ {_SAVE_STATE} }} > {state}\nexit $status\n"
+    )
+    # Long enough for chapter 09's `make cost`, which starts two fleets of its own.
+    return subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )

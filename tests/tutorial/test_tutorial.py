@@ -30,7 +30,15 @@ from servicekit.web.procfile import read_procfile
 from tests.support.fleet import fleet_pids, procfile_fleet
 from tests.support.processes import processes_by_session
 from tests.support.wait import wait_for, wait_http
-from tests.tutorial.chapters import Step, chapters, mismatch, readme, silent_blocks, steps_of
+from tests.tutorial.chapters import (
+    Step,
+    chapters,
+    mismatch,
+    readme,
+    run_step,
+    silent_blocks,
+    steps_of,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -40,19 +48,6 @@ pytestmark = pytest.mark.e2e
 # on a loaded 2-core machine (chapter 05's takeovers took over 120 s at load 18; chapter 07,
 # the longest, renews again halfway, as a reader must after a break).
 TOKEN_TTL = 300
-
-# What a step keeps for the next: plain and exported variables (not bash's own read-only or
-# special ones) with their export flag, and every function.
-_SAVE_STATE = r"""
-for _t_name in $(compgen -v); do
-  case $_t_name in
-    _*|BASH*|SHLVL|PWD|OLDPWD|status|FUNCNAME|PIPESTATUS|GROUPS|EPOCH*|LINENO|COMP_*) continue;;
-  esac
-  _t_line=$(declare -p "$_t_name" 2>/dev/null) || continue
-  case $_t_line in "declare -- "*|"declare -x "*) printf '%s\n' "$_t_line";; esac
-done
-declare -f
-"""
 
 
 @pytest.fixture(scope="module")
@@ -66,28 +61,12 @@ def fleet(tmp_path_factory):
     assert not left, f"processes outlived the fleet: {left}"
 
 
-def run_step(
-    command: str, env: dict[str, str], state: Path, forced: dict[str, str]
-) -> subprocess.CompletedProcess:
-    # Like a reader's terminal: earlier assignments persist, exported or not as the reader left
-    # them; the fleet's URLs always win.
-    pinned = "\n".join(f"export {k}={v}" for k, v in forced.items())
-    script = (
-        f"[ -f {state} ] && . {state}\n{pinned}\ncd {ROOT}\nset -o pipefail\n"
-        f"{command}\nstatus=$?\n{{ {_SAVE_STATE} }} > {state}\nexit $status\n"
-    )
-    # Long enough for chapter 09's `make cost`, which starts two fleets of its own.
-    return subprocess.run(
-        ["bash", "-c", script], env=env, capture_output=True, text=True, timeout=600
-    )
-
-
 def walk(steps: list[Step], env: dict[str, str], data: Path, state: Path, before=None) -> None:
     forced = {k: env[k] for k in (*(n.upper() for n in PORTS), "STRANGLER_DATA_DIR")}
     for step in steps:
         if before is not None:
             before(step)
-        result = run_step(step.command, env, state, forced)
+        result = run_step(step.command, env, state, forced, folder=ROOT)
         output = result.stdout + result.stderr
         where = f"{step.chapter}:{step.line}: $ {step.command}"
         assert result.returncode == 0, (

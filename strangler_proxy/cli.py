@@ -61,16 +61,38 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 1
 
 
+def rate_limit(text: str) -> dict | str:
+    """`--rate-limit REQUESTS/SECONDS[/client|user]` as the route's `rate_limit` block;
+    `none` removes it (returned as "none")."""
+    if text == "none":
+        return text
+    parts = text.split("/")
+    key = parts.pop() if len(parts) == 3 else "client"
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give REQUESTS/SECONDS (positive whole numbers, e.g. 5/60), optionally "
+            "/client or /user, or none"
+        )
+    if key not in ("client", "user"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the key is client or user, not {key!r}")
+    block = {"requests": int(parts[0]), "per": int(parts[1])}
+    return block if key == "client" else {**block, "key": key}
+
+
 def cmd_set(args: argparse.Namespace) -> int:
     changes: dict = {}
-    for key in ("mode", "percent", "upstream", "fallback", "auth"):
+    for key in ("mode", "percent", "upstream", "fallback", "auth", "rate_limit"):
         value = getattr(args, key)
         if value is not None:
-            changes[key] = None if value in ("", "none") and key in ("fallback",) else value
+            removable = key in ("fallback", "rate_limit")
+            changes[key] = None if value in ("", "none") and removable else value
     if args.methods is not None:
         changes["methods"] = [m.strip().upper() for m in args.methods.split(",") if m.strip()]
     if not changes:
-        print("error: nothing to change (give --mode, --percent, --upstream, --fallback, ...)")
+        print(
+            "error: nothing to change (give --mode, --percent, --upstream, --fallback, "
+            "--rate-limit, ...)"
+        )
         return 2
     try:
         applied = route_update(_file(args), args.route, changes)
@@ -120,6 +142,13 @@ def parser() -> argparse.ArgumentParser:
     change.add_argument("--fallback", help="an upstream name, or 'none' to remove")
     change.add_argument("--auth", choices=["none", "optional", "required"])
     change.add_argument("--methods", help="comma-separated, e.g. GET,HEAD")
+    change.add_argument(
+        "--rate-limit",
+        type=rate_limit,
+        metavar="N/SECONDS[/client|user]",
+        help="at most N requests per SECONDS per client address (or per user: the token's "
+        "subject); more are answered 429 with Retry-After; 'none' to remove",
+    )
     change.set_defaults(func=cmd_set)
     sub.add_parser("validate", help="check the file against the schema").set_defaults(
         func=cmd_validate

@@ -43,7 +43,7 @@ logger = logging.getLogger("strangler_proxy.routes")
 TEMPLATE = Path(__file__).resolve().parent.parent / "routes.yaml"
 # what `routes set` and `PATCH /_strangler/routes/<name>` may change
 ROUTE_SETTABLE = frozenset(
-    {"mode", "percent", "upstream", "fallback", "auth", "timeout", "methods"}
+    {"mode", "percent", "upstream", "fallback", "auth", "timeout", "methods", "rate_limit"}
 )
 
 

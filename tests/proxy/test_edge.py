@@ -12,6 +12,8 @@ import pytest
 
 from servicekit.web.jwt.keys import SigningKey, generate_private_pem, jwks_document
 from servicekit.web.jwt.tokens import ACCESS, TokenPolicy, token_issue
+from strangler_proxy.routes.load import load_table
+from strangler_proxy.routes.model import RateLimit
 from tests.proxy.conftest import ADMIN_TOKEN, AUDIENCE, ISSUER, routes_yaml, upstream_spec
 
 ADMIN = {"HTTP_AUTHORIZATION": f"Bearer {ADMIN_TOKEN}"}
@@ -279,6 +281,37 @@ def test_cli_lists_shows_and_sets_routes(tmp_path, monolith):
     assert "upstream: svc" in cli("show", "orders").stdout  # unchanged
     assert cli("set", "missing", "--mode", "shadow").returncode == 1
     assert cli("validate").returncode == 0
+
+
+def test_cli_sets_and_removes_a_routes_rate_limit(tmp_path, monolith):
+    path = tmp_path / "routes.yaml"
+    path.write_text(
+        routes_yaml(
+            {"monolith": upstream_spec(monolith.url)},
+            [{"name": "orders", "prefix": "/api/v1/orders/"}],
+        )
+    )
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "strangler_proxy", "routes", *args, "--file", str(path)],
+            capture_output=True,
+            text=True,
+        )
+
+    def limit():
+        return load_table(path).route("orders").rate_limit
+
+    assert cli("set", "orders", "--rate-limit", "5/60").returncode == 0
+    assert limit() == RateLimit(requests=5, per=60, key="client")
+    assert cli("set", "orders", "--rate-limit", "3/10/user").returncode == 0
+    assert limit() == RateLimit(requests=3, per=10, key="user")
+    for bad in ("5", "0/60", "5/sixty", "5/60/ip", "-1/60"):
+        refused = cli("set", "orders", "--rate-limit", bad)
+        assert refused.returncode == 2 and "--rate-limit" in refused.stderr, bad
+    assert limit() == RateLimit(requests=3, per=10, key="user")  # unchanged
+    assert cli("set", "orders", "--rate-limit", "none").returncode == 0
+    assert limit() is None
 
 
 def test_a_route_may_allow_bigger_bodies_than_the_proxy_default(make_proxy, monolith):

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import structlog
-from structlog.contextvars import bound_contextvars
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from servicekit.web.jwt.tokens import TokenError, VerifierUnavailable
 from servicekit.web.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
@@ -123,8 +123,12 @@ class Proxy:
         proxy's own log lines carry its request id meanwhile; one access line follows."""
         started = time.perf_counter()
         request = Incoming.from_meta(meta)
-        with bound_contextvars(request_id=request.request_id):
+        # set, then reset to what it was (structlog's bound_contextvars, without its copies)
+        tokens = bind_contextvars(request_id=request.request_id)
+        try:
             reply = self._pipeline(request)
+        finally:
+            reset_contextvars(**tokens)
         if not self.options.access_log:
             return reply
         entry = AccessEntry(

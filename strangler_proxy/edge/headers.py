@@ -238,12 +238,14 @@ def response_headers(
     *,
     upstream_origins: Iterable[str],
     public_origin: str,
+    drop: frozenset[str] = frozenset(),
 ) -> list[tuple[str, str]]:
-    """Upstream response headers for the client: hop-by-hop and unsafe ones dropped, Location mapped."""
+    """Upstream response headers for the client: hop-by-hop and unsafe ones dropped, Location
+    mapped; `drop`: lower-case names left out as well."""
     out = []
     for name, value in strip_hop_by_hop(headers):
         lower = _token_lower(name)
-        if lower is None or _unsafe_value(value):
+        if lower is None or lower in drop or _unsafe_value(value):
             continue
         if lower == "location":
             value = rewrite_location(

@@ -328,18 +328,16 @@ class Proxy:
             raw.headers.items(),
             upstream_origins=self.upstreams.origins,
             public_origin=request.public_origin,
+            drop=_THEIR_REQUEST_ID,  # one, ours
         )
-        headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]  # one, ours
         headers.append((REQUEST_ID_HEADER, request.request_id))
-        length = raw.headers.get("Content-Length")
+        length = raw.content_length  # the Content-Length the client checked, or None
         # a redirect's body is a line of text, even chunked: held, so shadow mode compares it
         small = (
             request.method == "HEAD"
             or raw.status in (204, 304)
             or 300 <= raw.status < 400
-            or (
-                length is not None and length.isdigit() and int(length) <= self.options.buffer_limit
-            )
+            or (length is not None and length <= self.options.buffer_limit)
         )
         if not small:
             body = stream(raw, upstream.name, request.route_label)
@@ -465,6 +463,7 @@ def _body_of(meta: dict, limit: int) -> bytes | None:
     return None
 
 
+_THEIR_REQUEST_ID = frozenset({REQUEST_ID_HEADER.lower()})
 _CHILDREN: dict[tuple, Any] = {}
 
 

@@ -114,9 +114,11 @@ class Forwarder:
         retry, timeout = _policies(upstream, route)
         upstream.refresh()
         out = [(k, v) for k, v in headers if k.lower() not in _SET_BY_CLIENT]
-        key_header = {k: v for k, v in out if k.lower() == "idempotency-key"}
+        retryable = may_retry(method) or may_retry(
+            method, {k: v for k, v in out if k.lower() == "idempotency-key"}
+        )
         out.append(("Host", ""))
-        attempts = retry.attempts if may_retry(method, key_header) else 1
+        attempts = retry.attempts if retryable else 1
         with _bulkhead(upstream):
             tried: list = []
             last: Unavailable | None = None

@@ -71,6 +71,8 @@ class Response:
         self.reason = reason
         self.headers = headers
         self._conn: Connection | None = conn
+        # the body's length as framed (0 for HEAD, 204, 304); None: chunked or to the close
+        self.content_length = length
         self._left = length  # bytes still due with Content-Length; None: chunked or to close
         self._chunked = chunked
         self._keep_alive = keep_alive

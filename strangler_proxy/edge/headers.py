@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -215,6 +216,18 @@ def path_under(path: str, prefix: str) -> bool:
     """`path` is `prefix` itself or below it (`/metrics`, `/metrics/x`; not `/metricsx`)."""
     base = prefix.rstrip("/") or "/"
     return path == base or path.startswith(base.rstrip("/") + "/")
+
+
+def path_under_any(path: str, prefixes: tuple[str, ...]) -> bool:
+    """`path_under(path, p)` for some `p` of `prefixes`, in one lookup and one startswith."""
+    exact, below = _under(prefixes)
+    return path in exact or path.startswith(below)
+
+
+@functools.lru_cache(maxsize=16)
+def _under(prefixes: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    bases = [p.rstrip("/") or "/" for p in prefixes]
+    return frozenset(bases), tuple(base.rstrip("/") + "/" for base in bases)
 
 
 def set_host(headers: list[tuple[str, str]], host: str) -> list[tuple[str, str]]:

@@ -194,7 +194,7 @@ class Proxy:
         """Upstreams' `/metrics`, `/readyz` (with exception text), OpenAPI schema and docs
         are for operators: 404 to anyone without the admin token or a staff JWT."""
         path = request.meta.get("PATH_INFO") or "/"
-        if not any(h.path_under(path, p) for p in self.options.admin_only_paths):
+        if not h.path_under_any(path, self.options.admin_only_paths):
             return
         if self.auth is not None and self.auth.is_admin(request.meta.get("HTTP_AUTHORIZATION")):
             return

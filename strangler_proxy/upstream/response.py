@@ -94,7 +94,13 @@ class Response:
 
     def read(self, decode_content: bool = False) -> bytes:
         if self._data is None:
-            self._data = b"".join(self.stream())
+            conn, left = self._conn, self._left
+            if conn is not None and left and not self._done and len(conn.buf) >= left:
+                # the whole body came with the head (a small answer): no generators
+                self._data, conn.buf = conn.buf[:left], conn.buf[left:]
+                self._left, self._done = 0, True
+            else:
+                self._data = b"".join(self.stream())
         return self._data
 
     @property

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pybreaker
 
@@ -119,7 +117,10 @@ class Forwarder:
         )
         out.append(("Host", ""))
         attempts = retry.attempts if retryable else 1
-        with _bulkhead(upstream):
+        # the bulkhead, without a generator-based context manager (once per request)
+        if not upstream.bulkhead.acquire(blocking=False):
+            raise _bulkhead_full(upstream)
+        try:
             tried: list = []
             last: Unavailable | None = None
             sent = False
@@ -155,6 +156,8 @@ class Forwarder:
                     )
             assert last is not None
             raise last
+        finally:
+            upstream.bulkhead.release()
 
     def _attempt(
         self,
@@ -210,20 +213,14 @@ def _policies(upstream: UpstreamRuntime, route: Route | None) -> tuple[RetryPoli
     return retry, timeout or config.timeout
 
 
-@contextmanager
-def _bulkhead(upstream: UpstreamRuntime) -> Iterator[None]:
-    if not upstream.bulkhead.acquire(blocking=False):
-        UPSTREAM_ERRORS.labels(upstream.name, "bulkhead_full").inc()
-        raise Unavailable(
-            "bulkhead_full",
-            f"{upstream.name} is at its concurrency cap",
-            status=503,
-            retry_after=1,
-        )
-    try:
-        yield
-    finally:
-        upstream.bulkhead.release()
+def _bulkhead_full(upstream: UpstreamRuntime) -> Unavailable:
+    UPSTREAM_ERRORS.labels(upstream.name, "bulkhead_full").inc()
+    return Unavailable(
+        "bulkhead_full",
+        f"{upstream.name} is at its concurrency cap",
+        status=503,
+        retry_after=1,
+    )
 
 
 def _pick(upstream: UpstreamRuntime, tried: list):

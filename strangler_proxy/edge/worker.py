@@ -48,36 +48,25 @@ class DeadlineThreadWorker(ThreadWorker):
         conn.head_complete = False
         conn.sock.setblocking(False)
         self.gathering[conn] = time.monotonic() + self.header_timeout
-        # A kept-alive connection comes here because it is readable: its next head is usually
-        # all there already, and is handed on without another turn of the event loop.
-        if self._take_head_bytes(conn):
-            return None
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
         return None
 
     def _on_head_bytes(self, conn, sock):
-        self._take_head_bytes(conn)
-
-    def _take_head_bytes(self, conn) -> bool:
-        """Read what has arrived; True when the connection left the gathering (its head is
-        complete and queued for a thread, or it closed), False while more is awaited."""
         try:
-            data = conn.sock.recv(65536)
+            data = sock.recv(65536)
         except BlockingIOError:
-            return False
+            return
         except OSError:
             data = b""
         if not data:
             self._drop(conn)
-            return True
+            return
         conn.head += data
-        if _END_OF_HEAD not in conn.head and len(conn.head) <= self.head_limit:
-            return False
-        self._stop_gathering(conn)
-        conn.head_complete = True
-        conn.data_ready = True
-        self.enqueue_req(conn)
-        return True
+        if _END_OF_HEAD in conn.head or len(conn.head) > self.head_limit:
+            self._stop_gathering(conn)
+            conn.head_complete = True
+            conn.data_ready = True
+            self.enqueue_req(conn)
 
     def _stop_gathering(self, conn):
         self.gathering.pop(conn, None)

@@ -7,7 +7,10 @@ printed with the issue-16 targets.
 Starts, on loopback and in one run: a fixed DRF upstream, the strangler proxy (routing,
 correlation id, metrics, breaker on; auth off) under gunicorn and under granian, nginx (the physical-limit reference) and
 django-revproxy, all under the same gunicorn settings; measures each with wrk at 1 and at 16
-connections and prints the table with ratios to direct. Installs wrk and nginx (Debian) and
+connections and prints the table with ratios to direct. `--base REF` also serves the proxy
+from another commit (a `git worktree`, as `proxy-base`) beside this checkout's, and `--rounds N`
+measures every target N times in turn and prints medians: on a shared machine, old and new code
+compared in one run. Installs wrk and nginx (Debian) and
 django-revproxy (PyPI) when missing. Every process it starts is stopped before it exits.
 """
 
@@ -18,6 +21,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -160,13 +164,33 @@ def main(argv: list[str]) -> int:
         nargs="*",
         help="subset of: direct proxy proxy-granian nginx nginx-plane revproxy",
     )
+    parser.add_argument(
+        "--base",
+        default="",
+        help="also serve the proxy from this commit (a git worktree), as `proxy-base`: "
+        "old and new code measured in one run",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure every target this many times, in turn; the median is printed",
+    )
     args = parser.parse_args(argv)
     ensure_tools()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     ports = {
         name: free_port()
-        for name in ("upstream", "proxy", "proxy-granian", "nginx", "nginx-plane", "revproxy")
+        for name in (
+            "upstream",
+            "proxy",
+            "proxy-base",
+            "proxy-granian",
+            "nginx",
+            "nginx-plane",
+            "revproxy",
+        )
     }
     upstream_url = f"http://127.0.0.1:{ports['upstream']}"
     routes = folder / "routes.yaml"
@@ -197,22 +221,25 @@ def main(argv: list[str]) -> int:
     }
     processes: list[subprocess.Popen] = []
 
-    def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+    def start(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen:
         log = open(folder / f"{len(processes)}.log", "wb")  # noqa: SIM115 - lives with the process
-        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         processes.append(process)
         return process
 
     targets = {
         "direct": f"{upstream_url}{PATH}",
         "proxy": f"http://127.0.0.1:{ports['proxy']}{PATH}",
+        "proxy-base": f"http://127.0.0.1:{ports['proxy-base']}{PATH}",
         "proxy-granian": f"http://127.0.0.1:{ports['proxy-granian']}{PATH}",
         "nginx": f"http://127.0.0.1:{ports['nginx']}{PATH}",
         "nginx-plane": f"http://127.0.0.1:{ports['nginx-plane']}{PATH}",
         "revproxy": f"http://127.0.0.1:{ports['revproxy']}{PATH}",
     }
-    wanted = args.only or list(targets)
-    results: dict[str, dict[int, dict[str, float]]] = {}
+    wanted = [t for t in args.only or list(targets) if t != "proxy-base"]
+    if args.base:  # measured right before this checkout's proxy
+        wanted.insert(wanted.index("proxy") if "proxy" in wanted else len(wanted), "proxy-base")
+    base_tree = folder / "base"
     try:
         up = start(
             gunicorn(
@@ -247,6 +274,29 @@ def main(argv: list[str]) -> int:
                 {**proxy_env, "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom")},
             )
             wait_ready(targets["proxy"], proxy)
+        if "proxy-base" in wanted:
+            subprocess.run(
+                ["git", "worktree", "add", "--detach", "-q", str(base_tree), args.base],
+                cwd=ROOT,
+                check=True,
+            )
+            old = start(
+                gunicorn(
+                    "strangler_proxy.wsgi:application",
+                    ports["proxy-base"],
+                    {},
+                    args.workers,
+                    args.threads,
+                    ["-c", str(base_tree / "strangler_proxy" / "gunicorn.conf.py")],
+                ),
+                {
+                    **proxy_env,
+                    "PYTHONPATH": f"{base_tree}:{ROOT / 'benchmarks'}",
+                    "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom-base"),
+                },
+                cwd=base_tree,
+            )
+            wait_ready(targets["proxy-base"], old)
         if "proxy-granian" in wanted:
             granian = start(
                 [
@@ -306,10 +356,19 @@ def main(argv: list[str]) -> int:
             )
             wait_ready(targets["revproxy"], rev)
 
-        for name in wanted:
-            wrk(targets[name], 4, 1)  # warm pools and caches
-            results[name] = {c: wrk(targets[name], c, args.duration) for c in (1, 16)}
-            print(f"measured {name}", flush=True)
+        rounds: dict[str, list[dict[int, dict[str, float]]]] = {name: [] for name in wanted}
+        for number in range(args.rounds):  # in turn: a noisy spell hits every target alike
+            for name in wanted:
+                wrk(targets[name], 4, 1)  # warm pools and caches
+                rounds[name].append({c: wrk(targets[name], c, args.duration) for c in (1, 16)})
+                print(f"measured {name} (round {number + 1})", flush=True)
+        results = {
+            name: {
+                c: {k: statistics.median(r[c][k] for r in runs) for k in runs[0][c]}
+                for c in (1, 16)
+            }
+            for name, runs in rounds.items()
+        }
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -318,6 +377,8 @@ def main(argv: list[str]) -> int:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if base_tree.exists():
+            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=ROOT)
         shutil.rmtree(folder, ignore_errors=True)
 
     direct = results["direct"]
@@ -334,6 +395,14 @@ def main(argv: list[str]) -> int:
             f"{name:<13} {one['rps']:>9.0f} {one['p50']:>6.2f}ms {one['p99']:>6.2f}ms "
             f"{one['p50'] - direct[1]['p50']:>+7.2f}ms | {many['rps']:>9.0f} {many['p50']:>6.2f}ms "
             f"{many['p99']:>6.2f}ms {100 * many['rps'] / direct[16]['rps']:>7.0f}% {int(one['errors'] + many['errors']):>6}"
+        )
+    if "proxy-base" in results and "proxy" in results:
+        old, new = results["proxy-base"], results["proxy"]
+        print(
+            f"proxy vs proxy-base ({args.base}): added p50 "
+            f"{old[1]['p50'] - direct[1]['p50']:+.2f} -> {new[1]['p50'] - direct[1]['p50']:+.2f} ms; "
+            f"req/s at 16 connections x{new[16]['rps'] / old[16]['rps']:.2f}, "
+            f"at 1 x{new[1]['rps'] / old[1]['rps']:.2f}"
         )
     for name in ("proxy", "proxy-granian"):
         if name not in results:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import structlog
-from structlog.contextvars import bound_contextvars
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from servicekit.web.jwt.tokens import TokenError, VerifierUnavailable
 from servicekit.web.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
@@ -123,8 +123,12 @@ class Proxy:
         proxy's own log lines carry its request id meanwhile; one access line follows."""
         started = time.perf_counter()
         request = Incoming.from_meta(meta)
-        with bound_contextvars(request_id=request.request_id):
+        # set, then reset to what it was (structlog's bound_contextvars, without its copies)
+        tokens = bind_contextvars(request_id=request.request_id)
+        try:
             reply = self._pipeline(request)
+        finally:
+            reset_contextvars(**tokens)
         if not self.options.access_log:
             return reply
         entry = AccessEntry(
@@ -190,7 +194,7 @@ class Proxy:
         """Upstreams' `/metrics`, `/readyz` (with exception text), OpenAPI schema and docs
         are for operators: 404 to anyone without the admin token or a staff JWT."""
         path = request.meta.get("PATH_INFO") or "/"
-        if not any(h.path_under(path, p) for p in self.options.admin_only_paths):
+        if not h.path_under_any(path, self.options.admin_only_paths):
             return
         if self.auth is not None and self.auth.is_admin(request.meta.get("HTTP_AUTHORIZATION")):
             return
@@ -324,18 +328,16 @@ class Proxy:
             raw.headers.items(),
             upstream_origins=self.upstreams.origins,
             public_origin=request.public_origin,
+            drop=_THEIR_REQUEST_ID,  # one, ours
         )
-        headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]  # one, ours
         headers.append((REQUEST_ID_HEADER, request.request_id))
-        length = raw.headers.get("Content-Length")
+        length = raw.content_length  # the Content-Length the client checked, or None
         # a redirect's body is a line of text, even chunked: held, so shadow mode compares it
         small = (
             request.method == "HEAD"
             or raw.status in (204, 304)
             or 300 <= raw.status < 400
-            or (
-                length is not None and length.isdigit() and int(length) <= self.options.buffer_limit
-            )
+            or (length is not None and length <= self.options.buffer_limit)
         )
         if not small:
             body = stream(raw, upstream.name, request.route_label)
@@ -461,6 +463,7 @@ def _body_of(meta: dict, limit: int) -> bytes | None:
     return None
 
 
+_THEIR_REQUEST_ID = frozenset({REQUEST_ID_HEADER.lower()})
 _CHILDREN: dict[tuple, Any] = {}
 
 

@@ -118,7 +118,7 @@ class Client:
         read_timeout: float | None,
     ) -> Response:
         try:
-            conn.sock.settimeout(read_timeout)
+            conn.set_timeout(read_timeout)
             conn.sock.sendall(payload)
         except TimeoutError:
             conn.close()
@@ -145,7 +145,7 @@ class Client:
         and it is the client's answer (a 403 of the app's, not a 502 of ours). Never reused.
         """
         try:
-            conn.sock.settimeout(EARLY_ANSWER_WAIT)
+            conn.set_timeout(EARLY_ANSWER_WAIT)
             response = self._read_head(origin, conn, method)
         except (OSError, TransportError, Stale):
             return None

@@ -50,13 +50,20 @@ class Stale(Exception):
 
 
 class Connection:
-    __slots__ = ("buf", "idle_since", "reused", "sock")
+    __slots__ = ("buf", "idle_since", "reused", "sock", "timeout")
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.buf = b""
         self.reused = False
         self.idle_since = 0.0
+        self.timeout = sock.gettimeout()
+
+    def set_timeout(self, timeout: float | None) -> None:
+        """The socket's timeout, set only when it changes (each setting is a system call)."""
+        if timeout != self.timeout:
+            self.sock.settimeout(timeout)
+            self.timeout = timeout
 
     def recv(self) -> bytes:
         try:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pybreaker
 
@@ -114,10 +112,15 @@ class Forwarder:
         retry, timeout = _policies(upstream, route)
         upstream.refresh()
         out = [(k, v) for k, v in headers if k.lower() not in _SET_BY_CLIENT]
-        key_header = {k: v for k, v in out if k.lower() == "idempotency-key"}
+        retryable = may_retry(method) or may_retry(
+            method, {k: v for k, v in out if k.lower() == "idempotency-key"}
+        )
         out.append(("Host", ""))
-        attempts = retry.attempts if may_retry(method, key_header) else 1
-        with _bulkhead(upstream):
+        attempts = retry.attempts if retryable else 1
+        # the bulkhead, without a generator-based context manager (once per request)
+        if not upstream.bulkhead.acquire(blocking=False):
+            raise _bulkhead_full(upstream)
+        try:
             tried: list = []
             last: Unavailable | None = None
             sent = False
@@ -153,6 +156,8 @@ class Forwarder:
                     )
             assert last is not None
             raise last
+        finally:
+            upstream.bulkhead.release()
 
     def _attempt(
         self,
@@ -208,20 +213,14 @@ def _policies(upstream: UpstreamRuntime, route: Route | None) -> tuple[RetryPoli
     return retry, timeout or config.timeout
 
 
-@contextmanager
-def _bulkhead(upstream: UpstreamRuntime) -> Iterator[None]:
-    if not upstream.bulkhead.acquire(blocking=False):
-        UPSTREAM_ERRORS.labels(upstream.name, "bulkhead_full").inc()
-        raise Unavailable(
-            "bulkhead_full",
-            f"{upstream.name} is at its concurrency cap",
-            status=503,
-            retry_after=1,
-        )
-    try:
-        yield
-    finally:
-        upstream.bulkhead.release()
+def _bulkhead_full(upstream: UpstreamRuntime) -> Unavailable:
+    UPSTREAM_ERRORS.labels(upstream.name, "bulkhead_full").inc()
+    return Unavailable(
+        "bulkhead_full",
+        f"{upstream.name} is at its concurrency cap",
+        status=503,
+        retry_after=1,
+    )
 
 
 def _pick(upstream: UpstreamRuntime, tried: list):

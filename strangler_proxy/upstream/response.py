@@ -71,6 +71,8 @@ class Response:
         self.reason = reason
         self.headers = headers
         self._conn: Connection | None = conn
+        # the body's length as framed (0 for HEAD, 204, 304); None: chunked or to the close
+        self.content_length = length
         self._left = length  # bytes still due with Content-Length; None: chunked or to close
         self._chunked = chunked
         self._keep_alive = keep_alive
@@ -92,7 +94,13 @@ class Response:
 
     def read(self, decode_content: bool = False) -> bytes:
         if self._data is None:
-            self._data = b"".join(self.stream())
+            conn, left = self._conn, self._left
+            if conn is not None and left and not self._done and len(conn.buf) >= left:
+                # the whole body came with the head (a small answer): no generators
+                self._data, conn.buf = conn.buf[:left], conn.buf[left:]
+                self._left, self._done = 0, True
+            else:
+                self._data = b"".join(self.stream())
         return self._data
 
     @property

@@ -149,3 +149,26 @@ def test_response_headers_drop_unsafe_and_hop_by_hop_and_map_location():
         public_origin="http://edge",
     )
     assert out == [("X-Ok", "1"), ("Location", "http://edge/next")]
+
+
+def test_path_under_any_agrees_with_path_under_for_each_prefix():
+    prefixes = ("/metrics", "/readyz/", "/api/schema", "/api/docs")
+    paths = [
+        "/metrics",
+        "/metrics/",
+        "/metrics/x",
+        "/metricsx",
+        "/readyz",
+        "/readyz/a",
+        "/ready",
+        "/api/schema/",
+        "/api/schemas",
+        "/api/docs/ui",
+        "/api",
+        "/",
+        "",
+    ]
+    for path in paths:
+        expected = any(h.path_under(path, p) for p in prefixes)
+        assert h.path_under_any(path, prefixes) is expected, path
+    assert h.path_under_any("/anything", ("/",)) and h.path_under_any("/", ("/",))

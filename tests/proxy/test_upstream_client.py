@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import pytest
 
@@ -329,3 +330,34 @@ def test_a_write_broken_without_an_answer_is_still_a_protocol_error(client):
             read_timeout=5,
         )
     listener.close()
+
+
+def test_the_read_timeout_not_the_connect_timeout_bounds_each_wait(client):
+    # the server answers the first request, then goes silent on the same connection
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    held = []
+
+    def answer_once():
+        conn, _ = listener.accept()
+        held.append(conn)
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    threading.Thread(target=answer_once, daemon=True).start()
+
+    def get(read_timeout):
+        return client.request(
+            url, "GET", "/", [], None, connect_timeout=5, read_timeout=read_timeout
+        )
+
+    first = get(3)
+    assert first.read() == b"ok"
+    first.release_conn()
+    started = time.monotonic()
+    with pytest.raises(ReadTimeout):
+        get(0.2)  # the kept-alive connection: its timeout changes from 3 s to 0.2 s
+    assert time.monotonic() - started < 2
+    listener.close()
+    for conn in held:
+        conn.close()

@@ -1,4 +1,4 @@
-from servicekit.web.logging import REDACTED, redact_secrets
+from servicekit.web.logging import REDACTED, redact_secrets, redact_text
 
 
 def test_sensitive_keys_and_bearer_tokens_are_redacted():
@@ -39,3 +39,12 @@ def test_card_and_short_secret_fields_are_redacted_by_whole_word():
         "shipping": 1,
     }
     assert event["path"] == f"/p?apikey={REDACTED}&access_token={REDACTED}&page=2"
+
+
+def test_each_kind_of_secret_in_text_is_masked_on_its_own():
+    # each text holds one kind only: the quick screen in redact_text must let each through
+    assert redact_text("sent bEaReR abc.def-ghi") == f"sent bEaReR {REDACTED}"
+    assert redact_text("jwt eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln") == f"jwt {REDACTED}"
+    assert redact_text("retry with session=abc") == f"retry with session={REDACTED}"
+    plain = "/api/v1/products/7/ served by monolith"
+    assert redact_text(plain) is plain

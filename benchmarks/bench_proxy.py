@@ -44,6 +44,26 @@ def free_port() -> int:
             return port
 
 
+def routes_yaml(upstream_url: str) -> str:
+    """The table every proxy here serves: four routes, the product one a typed pattern."""
+    return textwrap.dedent(f"""
+        version: 1
+        default_upstream: monolith
+        upstreams:
+          monolith:
+            instances: ["{upstream_url}"]
+            timeout: {{connect: 2, read: 10}}
+            retry: {{attempts: 2, backoff: 0.05}}
+            breaker: {{fail_max: 50, reset_timeout: 10}}
+            max_concurrent: 200
+        routes:
+          - {{name: jwks, prefix: /.well-known/jwks.json, methods: [GET, HEAD]}}
+          - {{name: product-detail, pattern: "/api/v1/products/<int:pk>/", methods: [GET, HEAD]}}
+          - {{name: api, prefix: /api/}}
+          - {{name: storefront, prefix: /}}
+    """)
+
+
 def ensure_tools() -> None:
     missing = [
         pkg
@@ -194,24 +214,7 @@ def main(argv: list[str]) -> int:
     }
     upstream_url = f"http://127.0.0.1:{ports['upstream']}"
     routes = folder / "routes.yaml"
-    routes.write_text(
-        textwrap.dedent(f"""
-        version: 1
-        default_upstream: monolith
-        upstreams:
-          monolith:
-            instances: ["{upstream_url}"]
-            timeout: {{connect: 2, read: 10}}
-            retry: {{attempts: 2, backoff: 0.05}}
-            breaker: {{fail_max: 50, reset_timeout: 10}}
-            max_concurrent: 200
-        routes:
-          - {{name: jwks, prefix: /.well-known/jwks.json, methods: [GET, HEAD]}}
-          - {{name: product-detail, pattern: "/api/v1/products/<int:pk>/", methods: [GET, HEAD]}}
-          - {{name: api, prefix: /api/}}
-          - {{name: storefront, prefix: /}}
-    """)
-    )
+    routes.write_text(routes_yaml(upstream_url))
     base_env = {
         **os.environ,
         "PYTHONPATH": f"{ROOT}:{ROOT / 'benchmarks'}",

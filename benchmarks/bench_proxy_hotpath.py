@@ -28,10 +28,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from pathlib import Path
+
+from bench_proxy import free_port, routes_yaml  # this folder: the same table as make bench-proxy
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/api/v1/products/7/"
@@ -161,35 +162,6 @@ def drive(requests: int, rounds: int, warmup: int) -> None:
 # --- the runner -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if not 8000 <= port <= 8010:
-            return port
-
-
-def routes_yaml(upstream_port: int) -> str:
-    """The table `make bench-proxy` uses: four routes, the product one a typed pattern."""
-    return textwrap.dedent(f"""
-        version: 1
-        default_upstream: monolith
-        upstreams:
-          monolith:
-            instances: ["http://127.0.0.1:{upstream_port}"]
-            timeout: {{connect: 2, read: 10}}
-            retry: {{attempts: 2, backoff: 0.05}}
-            breaker: {{fail_max: 50, reset_timeout: 10}}
-            max_concurrent: 200
-        routes:
-          - {{name: jwks, prefix: /.well-known/jwks.json, methods: [GET, HEAD]}}
-          - {{name: product-detail, pattern: "/api/v1/products/<int:pk>/", methods: [GET, HEAD]}}
-          - {{name: api, prefix: /api/}}
-          - {{name: storefront, prefix: /}}
-    """)
-
-
 def driver_env(tree: Path, folder: Path, routes: Path, access_log: str) -> dict[str, str]:
     prom = Path(tempfile.mkdtemp(prefix="prom-", dir=folder))
     env = {
@@ -298,7 +270,7 @@ def main(argv: list[str]) -> int:
                     raise
                 time.sleep(0.05)
         routes = folder / "routes.yaml"
-        routes.write_text(routes_yaml(port))
+        routes.write_text(routes_yaml(f"http://127.0.0.1:{port}"))
         print(
             f"GET {PATH} through strangler_proxy.wsgi:application, in-process, canned upstream; "
             f"load average {os.getloadavg()[0]:.2f}",

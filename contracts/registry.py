@@ -45,7 +45,7 @@ from contracts.stock import (
 )
 from contracts.users import UserCreatedV1, UserPasswordChangedV1, UserUpdatedV1
 from servicekit.events.event import Event
-from servicekit.events.record import RecordChangedV1
+from servicekit.events.records import RecordChangedV1
 from servicekit.events.types import EventTypes, Payload, Upcaster
 
 EVENT_CLASSES: tuple[type[Event], ...] = (

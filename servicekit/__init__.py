@@ -24,6 +24,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "servicekit.events.inbox.mirror",
     "servicekit.events.inbox.celery_step",
     "servicekit.events.record",
+    "servicekit.events.records",
     # moving data and ownership
     "servicekit.migration.ownership",
     "servicekit.migration.handover",

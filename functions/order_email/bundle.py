@@ -24,6 +24,7 @@ SOURCES = [
     "servicekit/events/__init__.py",
     "servicekit/events/envelope.py",
     "servicekit/events/event.py",
+    "servicekit/events/records.py",
     "servicekit/events/types.py",
     "functions/__init__.py",
     "functions/order_email",

@@ -15,40 +15,17 @@ all, one per-record sequence, published by the relay after commit, applied once 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
-from servicekit.events.event import Event
+from servicekit.events.records import RecordChangedV1
 
 if TYPE_CHECKING:  # the outbox's models load only where its app is installed
     from servicekit.events.outbox.models import OutboxMessage
 
 __all__ = ["RecordChangedV1", "instance_row", "outbox_record", "record_event"]
-
-
-@dataclass(frozen=True)
-class RecordChangedV1(Event):
-    """A row of an adopted monolith's model changed (aggregate `record`, keyed `<model>:<pk>`).
-
-    The generic event of a project strangled before it has contracts of its own: its fields are
-    the row's columns as JSON; a consumer that needs a stable shape should move to a typed
-    contract of its own (`pages.page_published.v1`) once it knows what it needs. Part of the
-    plumbing (not of a project's contracts), so any project can publish and consume it."""
-
-    event_type = "records.record_changed.v1"
-    aggregate_type = "record"
-
-    model: str  # the model's label, `app_label.ModelName`
-    pk: str
-    action: str  # what the service did: "created", "changed", "published", "deleted", ...
-    fields: dict[str, Any]  # column name -> JSON value
-
-    @property
-    def aggregate_id(self) -> str:
-        return f"{self.model}:{self.pk}"
 
 
 def instance_row(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:

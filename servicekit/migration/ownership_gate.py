@@ -25,17 +25,10 @@ from typing import Any, TypeVar
 from django.http import HttpRequest, HttpResponse
 
 from servicekit.migration.ownership import HandoverInProgress, OwnerMoving, require_ownership
-from servicekit.web.errors import ApplicationError, problem_response
+from servicekit.web.errors import application_error_response
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def refused(request: HttpRequest, error: ApplicationError) -> HttpResponse:
-    """The gate's refusal as a client sees it: 503 problem+json naming the entity's owner."""
-    answer = problem_response(request, 503, error.code, error.message)
-    answer["Retry-After"] = str(error.retry_after or 1)
-    return answer
 
 
 def gate_request(request: HttpRequest, entity: str) -> HttpResponse | None:
@@ -45,7 +38,7 @@ def gate_request(request: HttpRequest, entity: str) -> HttpResponse | None:
     try:
         require_ownership(entity)
     except (OwnerMoving, HandoverInProgress) as error:
-        return refused(request, error)
+        return application_error_response(request, error)
     return None
 
 

@@ -170,22 +170,39 @@ def _request_id(request: HttpRequest | None) -> str | None:
     return getattr(request, "request_id", None) if request is not None else None
 
 
+def application_problem(
+    request: HttpRequest | None, exc: ApplicationError
+) -> tuple[int, dict[str, Any]]:
+    """A service error's status and problem body: its code, title, message and `details`."""
+    status_code = status_for(exc)
+    return status_code, problem(
+        status_code=status_code,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.message,
+        instance=request.path if request is not None else None,
+        request_id=_request_id(request),
+        **exc.details,
+    )
+
+
+def application_error_response(request: HttpRequest, exc: ApplicationError) -> JsonResponse:
+    """A service error answered outside DRF (a plain Django view, a decorator, middleware): the
+    same problem+json and `Retry-After` as the DRF handler gives it."""
+    status_code, body = application_problem(request, exc)
+    response = JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+    if exc.retry_after:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF `EXCEPTION_HANDLER`: every error leaves as problem+json, validation errors name fields."""
     request = context.get("request")
     instance = request.path if request is not None else None
 
     if isinstance(exc, ApplicationError):
-        status_code = status_for(exc)
-        body = problem(
-            status_code=status_code,
-            code=exc.code,
-            title=exc.title,
-            detail=exc.message,
-            instance=instance,
-            request_id=_request_id(request),
-            **exc.details,
-        )
+        status_code, body = application_problem(request, exc)
         response = Response(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
         if exc.retry_after:
             response["Retry-After"] = str(exc.retry_after)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
@@ -61,7 +63,11 @@ def test_a_view_refuses_writes_with_503_problem_json_and_serves_reads(pages_owne
     assert b'"code": "handover_in_progress"' in answer.content
     pages_owned_by("pages-service")
     moved = view(factory.post("/pages/7/"), *args)
-    assert moved.status_code == 503 and b'"code": "owner_moving"' in moved.content
+    assert moved.status_code == 503 and moved["Retry-After"] == "1"
+    problem = json.loads(moved.content)
+    assert problem["code"] == "owner_moving"  # the same body the DRF handler gives: its details
+    assert (problem["entity"], problem["owner"]) == ("page", "pages-service")
+    assert problem["instance"] == "/pages/7/"
     assert view(factory.get("/pages/7/"), *args).status_code == 200  # reads pass
 
 

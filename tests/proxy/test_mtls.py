@@ -1,9 +1,12 @@
 """mTLS inside (servicekit.web.tls, docs/mtls.md): one real catalog under gunicorn serving HTTPS
-that requires a client certificate from the local CA, the proxy reaching it with its own, and a
-rotation picked up by a graceful reload (HUP) with no failed request."""
+that requires a client certificate from the local CA, the proxy reaching it with its own,
+Prometheus scraping it with its own (`make prometheus`'s configuration), and a rotation picked up
+by a graceful reload (HUP) with no failed request."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import signal
 import socket
@@ -25,10 +28,20 @@ from tests.proxy.conftest import routes_yaml, upstream_spec
 from tests.proxy.nginx_plane import NginxPlane
 from tests.proxy.processes import ProxyProcess
 from tests.support import fleet
-from tests.support.processes import stop_process
+from tests.support.packages import debian_binary
+from tests.support.processes import free_port, stop_process
 from tests.support.wait import wait_for
 
 CATALOG_READ = "/api/v1/products/"
+
+
+def _prometheus_script():
+    """scripts/prometheus.py (`make prometheus`), loaded as a module."""
+    path = fleet.ROOT / "scripts" / "prometheus.py"
+    spec = importlib.util.spec_from_file_location("prometheus_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _get(url: str, context: ssl.SSLContext | None = None) -> urllib3.BaseHTTPResponse:
@@ -170,6 +183,58 @@ def test_the_nginx_plane_refuses_a_service_with_a_certificate_from_another_ca(
     with NginxPlane(routes, tmp_path / "nginx", upstream_tls=tls) as plane:
         assert _get(f"{plane.url}{CATALOG_READ}").status == 502
         assert "upstream SSL certificate verify error" in plane.error_log()
+
+
+def test_make_prometheus_scrapes_the_services_over_mtls_and_the_proxy_over_http(tmp_path):
+    script = _prometheus_script()
+    env = {"STRANGLER_TLS_DIR": str(tmp_path), "STRANGLER_MTLS": "on"}
+
+    tls = script.scrape_tls(environ=env)
+    config = script.config_for({"catalog": 8002, "proxy": 8000}, tls=tls)
+
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["catalog"]["scheme"] == "https"
+    assert jobs["catalog"]["tls_config"] == {
+        "ca_file": str(tmp_path / "ca.crt"),
+        "cert_file": str(tmp_path / "prometheus.pem"),
+        "key_file": str(tmp_path / "prometheus.pem"),
+        "server_name": "catalog",
+    }
+    assert (tmp_path / "prometheus.pem").exists()  # issued on the way
+    assert "scheme" not in jobs["proxy"] and "tls_config" not in jobs["proxy"]
+    assert script.scrape_tls(environ={"STRANGLER_TLS_DIR": str(tmp_path)}) is None
+
+
+def test_prometheus_scrapes_the_service_with_its_client_certificate(catalog, tls_env, tmp_path):
+    debian_binary("prometheus", "prometheus")  # skipped only where it cannot be had (not in CI)
+    script = _prometheus_script()
+    tls = script.scrape_tls(environ={**tls_env, "STRANGLER_MTLS": "on"})
+    config = script.config_for({"catalog": catalog.port}, interval="1s", tls=tls)
+    port = free_port()
+    log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 (closed below)
+    process = script.start(config, folder=tmp_path, port=port, stdout=log, stderr=log)
+
+    def target() -> dict | None:
+        url = f"http://127.0.0.1:{port}/api/v1/targets"
+        with urllib3.PoolManager() as http:
+            answer = http.request("GET", url, timeout=5, retries=False)
+        if answer.status != 200:  # starting up
+            return None
+        found = json.loads(answer.data)["data"]["activeTargets"]
+        return found[0] if found and found[0]["health"] != "unknown" else None
+
+    try:
+        scraped = wait_for(
+            target,
+            timeout=60,
+            what="Prometheus's first scrape",
+            ignore=(urllib3.exceptions.HTTPError,),
+        )
+    finally:
+        stop_process(process)
+        log.close()
+    assert scraped["health"] == "up", (scraped, (tmp_path / "prometheus.log").read_text()[-2000:])
+    assert scraped["scrapeUrl"].startswith("https://")
 
 
 def test_rotation_and_a_graceful_reload_lose_no_request(catalog, tls_env):

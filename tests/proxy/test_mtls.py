@@ -9,7 +9,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import threading
@@ -22,7 +21,7 @@ import urllib3
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from servicekit.web.tls import client_context, client_files, gunicorn_args, identity_path
-from servicekit.web.tls.ca import ca_init, certificate_of, identity_issue, identity_rotate
+from servicekit.web.tls.ca import certificate_of, identity_rotate
 from strangler_proxy.export.nginx import UpstreamTls
 from tests.proxy.conftest import routes_yaml, upstream_spec
 from tests.proxy.nginx_plane import NginxPlane
@@ -30,6 +29,7 @@ from tests.proxy.processes import ProxyProcess
 from tests.support import fleet
 from tests.support.packages import debian_binary
 from tests.support.processes import free_port, stop_process
+from tests.support.tls import local_ca, served_certificate
 from tests.support.wait import wait_for
 
 CATALOG_READ = "/api/v1/products/"
@@ -54,19 +54,12 @@ def _get(url: str, context: ssl.SSLContext | None = None) -> urllib3.BaseHTTPRes
 
 
 def _served_certificate(port: int, context: ssl.SSLContext) -> bytes:
-    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-        return tls.getpeercert(binary_form=True) or b""
+    return served_certificate(port, context).public_bytes(Encoding.DER)
 
 
 @pytest.fixture(scope="module")
 def tls_env(tmp_path_factory) -> dict[str, str]:
-    data = tmp_path_factory.mktemp("mtls")
-    env = {"STRANGLER_DATA_DIR": str(data), "STRANGLER_TLS_DIR": str(data / "tls")}
-    ca_init(environ=env)
-    for name in ("catalog", "proxy"):
-        identity_issue(name, environ=env)
-    return env
+    return local_ca(tmp_path_factory.mktemp("mtls"), "catalog", "proxy")
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +107,7 @@ def test_https_without_a_client_certificate_is_refused(catalog, tls_env):
 
 
 def test_a_certificate_from_another_ca_is_refused(catalog, tls_env, tmp_path):
-    other = {"STRANGLER_DATA_DIR": str(tmp_path), "STRANGLER_TLS_DIR": str(tmp_path / "tls")}
-    ca_init(environ=other)
-    identity_issue("proxy", environ=other)
+    other = local_ca(tmp_path, "proxy")
     context = ssl.create_default_context(cafile=tls_env["STRANGLER_TLS_DIR"] + "/ca.crt")
     stranger = str(identity_path("proxy", environ=other))
     context.load_cert_chain(stranger, stranger)
@@ -171,8 +162,7 @@ def test_the_nginx_plane_refuses_a_service_with_a_certificate_from_another_ca(
     catalog, tls_env, tmp_path
 ):
     # nginx verifies the upstream: a CA it does not trust is a 502, never a served answer
-    other = {"STRANGLER_DATA_DIR": str(tmp_path), "STRANGLER_TLS_DIR": str(tmp_path / "tls")}
-    ca_init(environ=other)
+    local_ca(tmp_path)
     data = Path(tls_env["STRANGLER_DATA_DIR"])
     routes = data / "routes-nginx-other.yaml"
     routes.write_text(routes_yaml({"catalog": upstream_spec(catalog.url)}, [], default="catalog"))

@@ -17,15 +17,14 @@ from servicekit.web.tls import (
 )
 from servicekit.web.tls.ca import (
     ca_finish,
-    ca_init,
     ca_rollover,
     certificate_of,
-    identity_issue,
     identity_rotate,
 )
 from servicekit.web.tls.ca import main as ca_main
 from servicekit.web.tls.fleet import fleet_mtls, owner_of
 from servicekit.web.tls.grpc_credentials import split_identity
+from tests.support.tls import local_ca
 
 PROCFILE = {
     "proxy": "gunicorn strangler_proxy.wsgi:application --bind 127.0.0.1:${PROXY_PORT:-8000}",
@@ -76,10 +75,7 @@ def test_a_ca_rollover_trusts_both_until_finished_and_finish_waits_for_every_cer
     tmp_path, monkeypatch
 ):
     # given: a CA and two certificates from it
-    env = {"STRANGLER_TLS_DIR": str(tmp_path)}
-    ca_init(environ=env)
-    for name in ("catalog", "orders"):
-        identity_issue(name, environ=env)
+    env = local_ca(tmp_path, "catalog", "orders")
     old_ca = certificate_of(ca_cert_path(environ=env))
 
     # when: rolled over, the bundle is the new CA then the old one, and the new CA signs
@@ -93,17 +89,16 @@ def test_a_ca_rollover_trusts_both_until_finished_and_finish_waits_for_every_cer
     # then: finish refuses while orders is still from the old CA, then keeps the new CA only
     with pytest.raises(SystemExit, match="still signed by an old CA: orders"):
         ca_finish(environ=env)
-    monkeypatch.setenv("STRANGLER_TLS_DIR", str(tmp_path))
+    monkeypatch.setenv("STRANGLER_TLS_DIR", env["STRANGLER_TLS_DIR"])
     assert ca_main(["rotate", "--all"]) == 0
     ca_finish(environ=env)
     assert x509.load_pem_x509_certificates(ca_cert_path(environ=env).read_bytes()) == bundle[:1]
-    assert len(list(tmp_path.glob("ca.*.key"))) == 1  # the old key kept beside the new
+    assert len(list((tmp_path / "tls").glob("ca.*.key"))) == 1  # the old key kept beside the new
 
 
 def test_an_identity_file_splits_into_its_key_and_its_certificate(tmp_path):
-    env = {"STRANGLER_TLS_DIR": str(tmp_path)}
-    ca_init(environ=env)
-    key, chain = split_identity(identity_issue("catalog", environ=env).read_bytes())
+    env = local_ca(tmp_path, "catalog")
+    key, chain = split_identity(identity_path("catalog", environ=env).read_bytes())
     assert key.startswith(b"-----BEGIN PRIVATE KEY-----") and key.endswith(b"-----\n")
     assert (
         x509.load_pem_x509_certificate(chain).subject

@@ -5,8 +5,6 @@ rotation and a CA rollover with no restart and no failed call."""
 
 from __future__ import annotations
 
-import socket
-import ssl
 import threading
 
 import grpc
@@ -14,17 +12,16 @@ import pytest
 
 from contracts.proto.catalog.v1 import pricing_pb2, pricing_pb2_grpc
 from extracted.orders.orders import catalog_gateway
-from servicekit.web.tls import ca_cert_path, identity_path
+from servicekit.web.tls import ca_cert_path, client_context, identity_path
 from servicekit.web.tls.ca import (
     ca_finish,
-    ca_init,
     ca_rollover,
     certificate_of,
-    identity_issue,
     identity_rotate,
 )
 from servicekit.web.tls.grpc_credentials import secure_channel, split_identity
 from tests.support import fleet
+from tests.support.tls import local_ca, served_certificate
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -44,29 +41,15 @@ def _refusal(channel: grpc.Channel) -> grpc.StatusCode:
 
 def _served_issuer(port: int, env: dict[str, str]) -> str:
     """The issuer of the certificate a new connection is served with."""
-    context = ssl.create_default_context(cafile=str(ca_cert_path(environ=env)))
-    context.check_hostname = False
+    context = client_context("orders", environ=env)
+    context.check_hostname = False  # the certificate names the service, not the address
     context.set_alpn_protocols(["h2"])
-    identity = str(identity_path("orders", environ=env))
-    context.load_cert_chain(identity, identity)
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
-        context.wrap_socket(raw) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    from cryptography import x509
-
-    return x509.load_der_x509_certificate(der).issuer.rfc4514_string()
+    return served_certificate(port, context).issuer.rfc4514_string()
 
 
 @pytest.fixture(scope="module")
 def tls_env(tmp_path_factory) -> dict[str, str]:
-    data = tmp_path_factory.mktemp("grpc-mtls")
-    env = {"STRANGLER_DATA_DIR": str(data), "STRANGLER_TLS_DIR": str(data / "tls")}
-    ca_init(environ=env)
-    for name in ("catalog", "orders"):
-        identity_issue(name, environ=env)
-    return env
+    return local_ca(tmp_path_factory.mktemp("grpc-mtls"), "catalog", "orders")
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +71,8 @@ def test_tls_without_a_client_certificate_is_refused(grpc_server, tls_env):
 
 
 def test_a_certificate_from_another_ca_is_refused(grpc_server, tls_env, tmp_path):
-    other = {"STRANGLER_DATA_DIR": str(tmp_path), "STRANGLER_TLS_DIR": str(tmp_path / "tls")}
-    ca_init(environ=other)
-    key, chain = split_identity(identity_issue("orders", environ=other).read_bytes())
+    other = local_ca(tmp_path, "orders")
+    key, chain = split_identity(identity_path("orders", environ=other).read_bytes())
     credentials = grpc.ssl_channel_credentials(
         ca_cert_path(environ=tls_env).read_bytes(), private_key=key, certificate_chain=chain
     )

@@ -11,6 +11,7 @@ import os
 import signal
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,8 +21,14 @@ import pytest
 import urllib3
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from servicekit.web.tls import client_context, client_files, gunicorn_args, identity_path
-from servicekit.web.tls.ca import certificate_of, identity_rotate
+from servicekit.web.tls import (
+    ca_cert_path,
+    client_context,
+    client_files,
+    gunicorn_args,
+    identity_path,
+)
+from servicekit.web.tls.ca import ca_finish, ca_rollover, certificate_of, identity_rotate
 from strangler_proxy.export.nginx import UpstreamTls
 from tests.proxy.conftest import routes_yaml, upstream_spec
 from tests.proxy.nginx_plane import NginxPlane
@@ -269,3 +276,38 @@ def test_rotation_and_a_graceful_reload_lose_no_request(catalog, tls_env):
     # the new pair is also a client certificate the CA vouches for
     assert _get(f"{catalog.url}/healthz", client_context("catalog", environ=tls_env)).status == 200
     assert oct(new_path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_ca_rollover_is_served_throughout_with_no_reload(catalog, tls_env, tmp_path):
+    """gunicorn wraps each new connection with a context built from the files: a CA rollover
+    needs no HUP on the server side (last in the module: it changes the module's CA)."""
+    old_pair = identity_path("proxy", environ=tls_env).read_bytes()
+
+    def served_with(pair: bytes) -> int:
+        kept = tmp_path / "kept.pem"  # outside the folder: not a current certificate
+        kept.write_bytes(pair)
+        context = ssl.create_default_context(cafile=tls_env["STRANGLER_TLS_DIR"] + "/ca.crt")
+        context.load_cert_chain(str(kept), str(kept))
+        return _get(f"{catalog.url}/healthz", context).status
+
+    # step 1: a new CA signs, both trusted: the old certificates still served
+    ca_rollover(environ=tls_env)
+    assert served_with(old_pair) == 200
+    # step 2: every certificate reissued: the catalog serves its new one at once
+    subprocess.run(
+        [sys.executable, "-m", "servicekit.web.tls.ca", "rotate", "--all"],
+        cwd=fleet.ROOT,
+        env={**os.environ, **tls_env},
+        check=True,
+        capture_output=True,
+    )
+    new_ca = certificate_of(ca_cert_path(environ=tls_env))
+    assert served_certificate(catalog.port, client_context("proxy", environ=tls_env)).issuer == (
+        new_ca.subject
+    )
+    assert served_with(old_pair) == 200  # a caller not yet reloaded
+    # step 3: the old CA dropped: its certificates refused, the new ones served
+    ca_finish(environ=tls_env)
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        served_with(old_pair)
+    assert _get(f"{catalog.url}/healthz", client_context("proxy", environ=tls_env)).status == 200

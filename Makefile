@@ -80,8 +80,8 @@ bench-graphql: install  ## the same catalog reads over REST and GraphQL: p50/p99
 bench-stock-events: install  ## the catalog's event-sourced stock: append rate, load with/without snapshots, rebuild
 	@$(BIN)/python benchmarks/bench_stock_events.py
 
-bench-grpc: install  ## the checkout quote over REST and gRPC in one run: p50/p99 and CPU per call
-	@$(BIN)/python benchmarks/bench_grpc.py
+bench-grpc: install  ## the checkout quote over REST and gRPC in one run: p50/p99 and CPU per call (ARGS="--mtls": under mTLS too, and the handshake)
+	@$(BIN)/python benchmarks/bench_grpc.py $(ARGS)
 
 grpc-stubs: install  ## regenerate contracts/proto's Python stubs after editing a .proto
 	@$(BIN)/python scripts/grpc_stubs.py

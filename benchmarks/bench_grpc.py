@@ -9,12 +9,19 @@ channel; both behind a breaker). CPU per call is the process CPU time (user + sy
 during the timed calls divided by the calls: the client is this process, the server is the
 serving process and its children (gunicorn's worker). Every process it starts is stopped before
 it exits.
+
+`--mtls` adds what mTLS inside (docs/mtls.md) costs: a second HTTP process and gRPC server on the
+same database, serving as `STRANGLER_MTLS=on` makes them (client certificate required), asked
+through the same clients presenting the orders certificate, and the quote over REST on a new
+connection every call, plain and under mTLS: the price of the handshake.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +30,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import psutil
+import urllib3
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,7 +39,12 @@ from contracts.proto.catalog.v1 import pricing_pb2, pricing_pb2_grpc  # noqa: E4
 from servicekit.web.discovery.registry import StaticRegistry  # noqa: E402
 from servicekit.web.grpc_client import GrpcClient  # noqa: E402
 from servicekit.web.http_client import ServiceClient  # noqa: E402
+from servicekit.web.tls import client_context, gunicorn_args  # noqa: E402
+from servicekit.web.tls.ca import ca_init, identity_issue  # noqa: E402
+from servicekit.web.tls.grpc_credentials import secure_channel  # noqa: E402
 from tests.support import fleet  # noqa: E402
+from tests.support.processes import free_port, stop_process  # noqa: E402
+from tests.support.wait import wait_for  # noqa: E402
 
 SEED = "from tests.extracted.catalog.builders import catalog_rows; catalog_rows(60, categories=6)"
 BASKET = [f"GQL-{n:04d}" for n in (3, 7, 11, 19, 42)]
@@ -68,49 +81,133 @@ def measure(call: Callable[[], object], *, calls: int, server_pid: int) -> dict[
     }
 
 
-def run(calls: int) -> dict[str, dict[str, float]]:
-    """Both transports measured against one catalog (HTTP and gRPC processes), then stopped."""
+@contextlib.contextmanager
+def mtls_http(http: fleet.DjangoService, tls: dict[str, str]):
+    """The catalog's HTTP process again, on the same database, under gunicorn's mTLS flags."""
+    port = free_port()
+    command = [*http.serve_command(port), *gunicorn_args("catalog", environ=tls)]
+    process = subprocess.Popen(command, cwd=fleet.ROOT, env={**http.env, **tls})
+    url = f"https://127.0.0.1:{port}"
+    pool = urllib3.PoolManager(ssl_context=client_context("orders", environ=tls))
+    try:
+        wait_for(
+            lambda: pool.request("GET", f"{url}/healthz", retries=False).status == 200,
+            timeout=60,
+            what="the catalog over mTLS",
+            ignore=(urllib3.exceptions.HTTPError,),
+        )
+        yield url, process
+    finally:
+        pool.clear()
+        stop_process(process)
+
+
+def run(calls: int, *, mtls: bool = False) -> dict[str, dict[str, float]]:
+    """Both transports measured against one catalog (HTTP and gRPC processes), then stopped;
+    with `mtls`, under mTLS too, and REST on a new connection a call, plain and under mTLS."""
     with tempfile.TemporaryDirectory(prefix="bench-grpc-") as tmp:
         http = fleet.catalog(Path(tmp), setup=[["shell", "-c", SEED]])
         with http, fleet.CatalogGrpc(http, env={"LOG_LEVEL": "WARNING"}) as grpc_server:
-            rest = ServiceClient("catalog", registry=StaticRegistry({"catalog": [http.url]}))
             path = "/api/v1/catalog/quote/?" + urlencode([("sku", s) for s in BASKET])
-            over_grpc = GrpcClient("catalog", target=grpc_server.target)
-            stub = pricing_pb2_grpc.PricingStub(over_grpc.channel)
             request = pricing_pb2.QuoteSkusRequest(skus=BASKET)
+            results = {
+                "REST (JSON over HTTP/1.1)": measure(
+                    rest_caller(http.url, path), calls=calls, server_pid=http.process.pid
+                ),
+                "gRPC (protobuf over HTTP/2)": measure(
+                    grpc_caller(GrpcClient("catalog", target=grpc_server.target), request),
+                    calls=calls,
+                    server_pid=grpc_server.process.pid,
+                ),
+            }
+            if mtls:
+                results |= measure_mtls(http, calls=calls, path=path, request=request, tmp=tmp)
+            return results
 
-            def rest_call() -> object:
-                response = rest.get(path, headers={"X-Request-ID": "bench"})
-                assert response.status == 200, response.status
-                return response.json()
 
-            def grpc_call() -> object:
-                return over_grpc.call(stub.QuoteSkus, request, idempotent=True, request_id="bench")
+def rest_caller(url: str, path: str, *, pool: urllib3.PoolManager | None = None):
+    rest = ServiceClient("catalog", registry=StaticRegistry({"catalog": [url]}), pool_manager=pool)
 
-            assert len(rest_call()["quotes"]) == len(grpc_call().quotes) == len(BASKET)
-            try:
-                return {
-                    "REST (JSON over HTTP/1.1)": measure(
-                        rest_call, calls=calls, server_pid=http.process.pid
-                    ),
-                    "gRPC (protobuf over HTTP/2)": measure(
-                        grpc_call, calls=calls, server_pid=grpc_server.process.pid
-                    ),
-                }
-            finally:
-                over_grpc.close()
+    def rest_call() -> object:
+        response = rest.get(path, headers={"X-Request-ID": "bench"})
+        assert response.status == 200, response.status
+        quotes = response.json()["quotes"]
+        assert len(quotes) == len(BASKET), quotes
+        return quotes
+
+    return rest_call
+
+
+def grpc_caller(client: GrpcClient, request: pricing_pb2.QuoteSkusRequest):
+    stub = pricing_pb2_grpc.PricingStub(client.channel)
+
+    def grpc_call() -> object:
+        answer = client.call(stub.QuoteSkus, request, idempotent=True, request_id="bench")
+        assert len(answer.quotes) == len(BASKET), answer
+        return answer
+
+    return grpc_call
+
+
+def new_connection_caller(url: str, context=None):
+    """The quote on a new connection every call (TCP, and TLS when `context`), then closed."""
+
+    def call() -> object:
+        pool = urllib3.PoolManager(ssl_context=context) if context else urllib3.PoolManager()
+        try:
+            response = pool.request("GET", url, retries=False, headers={"X-Request-ID": "bench"})
+            assert response.status == 200, response.status
+            return response.data
+        finally:
+            pool.clear()
+
+    return call
+
+
+def measure_mtls(http, *, calls: int, path: str, request, tmp: str) -> dict[str, dict]:
+    tls = {"STRANGLER_TLS_DIR": str(Path(tmp) / "tls")}
+    ca_init(environ=tls)
+    for name in ("catalog", "orders"):
+        identity_issue(name, environ=tls)
+    context = client_context("orders", environ=tls)
+    grpc_env = {"LOG_LEVEL": "WARNING", "STRANGLER_MTLS": "on", **tls}
+    with mtls_http(http, tls) as (url, process), fleet.CatalogGrpc(http, env=grpc_env) as server:
+        channel = secure_channel(server.target, server_name="catalog", name="orders", environ=tls)
+        over_grpc = GrpcClient("catalog", target=server.target, channel=channel)
+        return {
+            "REST over mTLS": measure(
+                rest_caller(url, path, pool=urllib3.PoolManager(ssl_context=context)),
+                calls=calls,
+                server_pid=process.pid,
+            ),
+            "gRPC over mTLS": measure(
+                grpc_caller(over_grpc, request), calls=calls, server_pid=server.process.pid
+            ),
+            "REST, new connection a call": measure(
+                new_connection_caller(f"{http.url}{path}"),
+                calls=calls,
+                server_pid=http.process.pid,
+            ),
+            "REST over mTLS, new connection": measure(
+                new_connection_caller(f"{url}{path}", context),
+                calls=calls,
+                server_pid=process.pid,
+            ),
+        }
 
 
 def main(argv: list[str]) -> int:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--calls", type=int, default=1000, help="timed calls per transport")
-    calls = options.parse_args(argv).calls
-    results = run(calls)
+    options.add_argument("--mtls", action="store_true", help="the same under mTLS, and handshakes")
+    args = options.parse_args(argv)
+    calls = args.calls
+    results = run(calls, mtls=args.mtls)
     print(f"\nthe checkout quote of {len(BASKET)} SKUs, {calls} sequential calls each")
-    print(f"{'transport':<30}{'p50 ms':>9}{'p99 ms':>9}{'client CPU ms':>15}{'server CPU ms':>15}")
+    print(f"{'transport':<32}{'p50 ms':>9}{'p99 ms':>9}{'client CPU ms':>15}{'server CPU ms':>15}")
     for name, r in results.items():
         print(
-            f"{name:<30}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+            f"{name:<32}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
             f"{r['client_cpu_ms']:>15.3f}{r['server_cpu_ms']:>15.3f}"
         )
     print("CPU per call: user + system seconds of the process (and children) over the timed calls.")

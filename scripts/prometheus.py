@@ -2,6 +2,8 @@
 
 Targets are the Procfile's HTTP processes on their port-map ports (servicekit/web/ports.py), with
 the alert rules of deploy/prometheus/alerts.yml. Installs Debian's package when it is missing.
+With `STRANGLER_MTLS=on` (docs/mtls.md) it scrapes the services as `make run` serves them then:
+over https, presenting the `prometheus` certificate (issued when missing), the proxy over http.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ sys.path.insert(0, str(ROOT))
 
 from servicekit.web.ports import PORTS, path_of  # noqa: E402
 from servicekit.web.procfile import bind_of, read_procfile  # noqa: E402
+from servicekit.web.tls import ca_cert_path, identity_path, mtls_enabled  # noqa: E402
+from servicekit.web.tls.ca import ca_init, identity_issue  # noqa: E402
+from servicekit.web.tls.fleet import EDGE, owner_of  # noqa: E402
+
+TLS_NAME = "prometheus"
 
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 
@@ -30,19 +37,48 @@ def fleet_ports() -> dict[str, int]:
     return {name: PORTS[name] for name, command in processes.items() if bind_of(command)}
 
 
-def config_for(ports: dict[str, int], *, rules: Path = ALERTS, interval: str = "15s") -> dict:
-    """One scrape job per HTTP process (each has its own metrics path), plus the alert rules."""
+def scrape_tls(environ=None) -> dict[str, str] | None:
+    """The files for scraping over mTLS (the CA and the `prometheus` certificate, made when
+    missing), or None when the switch is off."""
+    if not mtls_enabled(environ=environ):
+        return None
+    ca_init(environ=environ)
+    identity = identity_path(TLS_NAME, environ=environ)
+    if not identity.exists():
+        identity_issue(TLS_NAME, environ=environ)
+    # one file holds the key and the certificate: Prometheus takes each block it needs from it
+    return {
+        "ca_file": str(ca_cert_path(environ=environ)),
+        "cert_file": str(identity),
+        "key_file": str(identity),
+    }
+
+
+def _job(name: str, port: int, tls: dict[str, str] | None) -> dict:
+    job = {
+        "job_name": name,
+        "metrics_path": path_of(name, "metrics"),
+        "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {"process": name}}],
+    }
+    if tls and name != EDGE:  # make run serves every HTTP process but the proxy over mTLS
+        # the certificate carries its service's name, whatever address the target has
+        job |= {"scheme": "https", "tls_config": {**tls, "server_name": owner_of(name)}}
+    return job
+
+
+def config_for(
+    ports: dict[str, int],
+    *,
+    rules: Path = ALERTS,
+    interval: str = "15s",
+    tls: dict[str, str] | None = None,
+) -> dict:
+    """One scrape job per HTTP process (each has its own metrics path), plus the alert rules;
+    with `tls` (scrape_tls), the services' jobs over https with a client certificate."""
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(rules)],
-        "scrape_configs": [
-            {
-                "job_name": name,
-                "metrics_path": path_of(name, "metrics"),
-                "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {"process": name}}],
-            }
-            for name, port in sorted(ports.items())
-        ],
+        "scrape_configs": [_job(name, port, tls) for name, port in sorted(ports.items())],
     }
 
 
@@ -84,8 +120,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--folder", type=Path, default=ROOT / "var" / "prometheus")
     args = parser.parse_args(argv)
     ports = fleet_ports()
-    print(f"Prometheus on http://127.0.0.1:{args.port}/targets scraping {ports}", flush=True)
-    process = start(config_for(ports), folder=args.folder, port=args.port)
+    tls = scrape_tls()
+    print(
+        f"Prometheus on http://127.0.0.1:{args.port}/targets scraping {ports}"
+        + (" over mTLS" if tls else ""),
+        flush=True,
+    )
+    process = start(config_for(ports, tls=tls), folder=args.folder, port=args.port)
     try:
         return process.wait()
     except KeyboardInterrupt:

@@ -1,5 +1,6 @@
 """Container health: an HTTP process answers `/healthz`, a gRPC server the standard health
-check with SERVING; any other process is alive if PID 1 is."""
+check with SERVING (under mTLS, STRANGLER_MTLS=on, presenting the service's certificate); any
+other process is alive if PID 1 is."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ def main() -> int:
     name = STATE.read_text().splitlines()[0]
     if name in GRPC_PORTS:
         from servicekit.web.grpc_server import health_check
+        from servicekit.web.tls.fleet import owner_of
 
         port = int(os.environ.get(port_env_var(name), GRPC_PORTS[name]))
-        return 0 if health_check(f"127.0.0.1:{port}", timeout=3) else 1
+        target = f"127.0.0.1:{port}"
+        return 0 if health_check(target, timeout=3, server_name=owner_of(name)) else 1
     if name not in PORTS:
         return 0 if Path("/proc/1").exists() else 1
     port = int(os.environ.get(port_env_var(name), PORTS[name]))

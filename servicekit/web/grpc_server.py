@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent import futures
 from typing import Any
 
@@ -18,6 +18,7 @@ from opentelemetry import propagate, trace
 
 from servicekit.web.grpc_client import REQUEST_ID_KEY
 from servicekit.web.request_id import request_id_from
+from servicekit.web.tls import grpc_credentials, mtls_enabled, own_name
 
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 log = structlog.get_logger(__name__)
@@ -75,9 +76,14 @@ class CallContextInterceptor(grpc.ServerInterceptor):
 
 
 def build_server(
-    *, address: str, services: Iterable[tuple[Any, Any, str]], max_workers: int = 8
+    *,
+    address: str,
+    services: Iterable[tuple[Any, Any, str]],
+    max_workers: int = 8,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """`services`: (add_XServicer_to_server, servicer, full service name). Returns the server
+    """`services`: (add_XServicer_to_server, servicer, full service name); `credentials`: TLS
+    (servicekit.web.tls.grpc_credentials.server_credentials), else plain. Returns the server
     (not started), its health servicer (every service SERVING) and the port bound."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
@@ -89,15 +95,34 @@ def build_server(
         add(servicer, server)
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    port = server.add_insecure_port(address)
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     return server, health_servicer, port
 
 
-def health_check(target: str, *, service: str = "", timeout: float = 1.0) -> bool:
-    """True when `target` answers the standard health check with SERVING."""
-    with grpc.insecure_channel(target) as channel:
+def health_check(
+    target: str,
+    *,
+    service: str = "",
+    timeout: float = 1.0,
+    server_name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> bool:
+    """True when `target` answers the standard health check with SERVING. Under mTLS
+    (STRANGLER_MTLS) the check presents this process's certificate (STRANGLER_TLS_NAME) and
+    expects `server_name`'s (default: the same name, a service checking its own server)."""
+    if mtls_enabled(environ=environ):
+        name = own_name(environ=environ, default=server_name)
+        channel = grpc_credentials.secure_channel(
+            target, server_name=server_name or name, name=name, environ=environ
+        )
+    else:
+        channel = grpc.insecure_channel(target)
+    with channel:
         try:
             answer = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout

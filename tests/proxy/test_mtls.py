@@ -1,14 +1,17 @@
 """mTLS inside (servicekit.web.tls, docs/mtls.md): one real catalog under gunicorn serving HTTPS
-that requires a client certificate from the local CA, the proxy reaching it with its own, and a
-rotation picked up by a graceful reload (HUP) with no failed request."""
+that requires a client certificate from the local CA, the proxy reaching it with its own,
+Prometheus scraping it with its own (`make prometheus`'s configuration), and a rotation picked up
+by a graceful reload (HUP) with no failed request."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,17 +21,34 @@ import pytest
 import urllib3
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from servicekit.web.tls import client_context, client_files, gunicorn_args, identity_path
-from servicekit.web.tls.ca import ca_init, certificate_of, identity_issue, identity_rotate
+from servicekit.web.tls import (
+    ca_cert_path,
+    client_context,
+    client_files,
+    gunicorn_args,
+    identity_path,
+)
+from servicekit.web.tls.ca import ca_finish, ca_rollover, certificate_of, identity_rotate
 from strangler_proxy.export.nginx import UpstreamTls
 from tests.proxy.conftest import routes_yaml, upstream_spec
 from tests.proxy.nginx_plane import NginxPlane
 from tests.proxy.processes import ProxyProcess
 from tests.support import fleet
-from tests.support.processes import stop_process
+from tests.support.packages import debian_binary
+from tests.support.processes import free_port, stop_process
+from tests.support.tls import local_ca, served_certificate
 from tests.support.wait import wait_for
 
 CATALOG_READ = "/api/v1/products/"
+
+
+def _prometheus_script():
+    """scripts/prometheus.py (`make prometheus`), loaded as a module."""
+    path = fleet.ROOT / "scripts" / "prometheus.py"
+    spec = importlib.util.spec_from_file_location("prometheus_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _get(url: str, context: ssl.SSLContext | None = None) -> urllib3.BaseHTTPResponse:
@@ -41,19 +61,12 @@ def _get(url: str, context: ssl.SSLContext | None = None) -> urllib3.BaseHTTPRes
 
 
 def _served_certificate(port: int, context: ssl.SSLContext) -> bytes:
-    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-        return tls.getpeercert(binary_form=True) or b""
+    return served_certificate(port, context).public_bytes(Encoding.DER)
 
 
 @pytest.fixture(scope="module")
 def tls_env(tmp_path_factory) -> dict[str, str]:
-    data = tmp_path_factory.mktemp("mtls")
-    env = {"STRANGLER_DATA_DIR": str(data), "STRANGLER_TLS_DIR": str(data / "tls")}
-    ca_init(environ=env)
-    for name in ("catalog", "proxy"):
-        identity_issue(name, environ=env)
-    return env
+    return local_ca(tmp_path_factory.mktemp("mtls"), "catalog", "proxy")
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +114,7 @@ def test_https_without_a_client_certificate_is_refused(catalog, tls_env):
 
 
 def test_a_certificate_from_another_ca_is_refused(catalog, tls_env, tmp_path):
-    other = {"STRANGLER_DATA_DIR": str(tmp_path), "STRANGLER_TLS_DIR": str(tmp_path / "tls")}
-    ca_init(environ=other)
-    identity_issue("proxy", environ=other)
+    other = local_ca(tmp_path, "proxy")
     context = ssl.create_default_context(cafile=tls_env["STRANGLER_TLS_DIR"] + "/ca.crt")
     stranger = str(identity_path("proxy", environ=other))
     context.load_cert_chain(stranger, stranger)
@@ -158,8 +169,7 @@ def test_the_nginx_plane_refuses_a_service_with_a_certificate_from_another_ca(
     catalog, tls_env, tmp_path
 ):
     # nginx verifies the upstream: a CA it does not trust is a 502, never a served answer
-    other = {"STRANGLER_DATA_DIR": str(tmp_path), "STRANGLER_TLS_DIR": str(tmp_path / "tls")}
-    ca_init(environ=other)
+    local_ca(tmp_path)
     data = Path(tls_env["STRANGLER_DATA_DIR"])
     routes = data / "routes-nginx-other.yaml"
     routes.write_text(routes_yaml({"catalog": upstream_spec(catalog.url)}, [], default="catalog"))
@@ -170,6 +180,58 @@ def test_the_nginx_plane_refuses_a_service_with_a_certificate_from_another_ca(
     with NginxPlane(routes, tmp_path / "nginx", upstream_tls=tls) as plane:
         assert _get(f"{plane.url}{CATALOG_READ}").status == 502
         assert "upstream SSL certificate verify error" in plane.error_log()
+
+
+def test_make_prometheus_scrapes_the_services_over_mtls_and_the_proxy_over_http(tmp_path):
+    script = _prometheus_script()
+    env = {"STRANGLER_TLS_DIR": str(tmp_path), "STRANGLER_MTLS": "on"}
+
+    tls = script.scrape_tls(environ=env)
+    config = script.config_for({"catalog": 8002, "proxy": 8000}, tls=tls)
+
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["catalog"]["scheme"] == "https"
+    assert jobs["catalog"]["tls_config"] == {
+        "ca_file": str(tmp_path / "ca.crt"),
+        "cert_file": str(tmp_path / "prometheus.pem"),
+        "key_file": str(tmp_path / "prometheus.pem"),
+        "server_name": "catalog",
+    }
+    assert (tmp_path / "prometheus.pem").exists()  # issued on the way
+    assert "scheme" not in jobs["proxy"] and "tls_config" not in jobs["proxy"]
+    assert script.scrape_tls(environ={"STRANGLER_TLS_DIR": str(tmp_path)}) is None
+
+
+def test_prometheus_scrapes_the_service_with_its_client_certificate(catalog, tls_env, tmp_path):
+    debian_binary("prometheus", "prometheus")  # skipped only where it cannot be had (not in CI)
+    script = _prometheus_script()
+    tls = script.scrape_tls(environ={**tls_env, "STRANGLER_MTLS": "on"})
+    config = script.config_for({"catalog": catalog.port}, interval="1s", tls=tls)
+    port = free_port()
+    log = open(tmp_path / "prometheus.log", "wb")  # noqa: SIM115 (closed below)
+    process = script.start(config, folder=tmp_path, port=port, stdout=log, stderr=log)
+
+    def target() -> dict | None:
+        url = f"http://127.0.0.1:{port}/api/v1/targets"
+        with urllib3.PoolManager() as http:
+            answer = http.request("GET", url, timeout=5, retries=False)
+        if answer.status != 200:  # starting up
+            return None
+        found = json.loads(answer.data)["data"]["activeTargets"]
+        return found[0] if found and found[0]["health"] != "unknown" else None
+
+    try:
+        scraped = wait_for(
+            target,
+            timeout=60,
+            what="Prometheus's first scrape",
+            ignore=(urllib3.exceptions.HTTPError,),
+        )
+    finally:
+        stop_process(process)
+        log.close()
+    assert scraped["health"] == "up", (scraped, (tmp_path / "prometheus.log").read_text()[-2000:])
+    assert scraped["scrapeUrl"].startswith("https://")
 
 
 def test_rotation_and_a_graceful_reload_lose_no_request(catalog, tls_env):
@@ -214,3 +276,38 @@ def test_rotation_and_a_graceful_reload_lose_no_request(catalog, tls_env):
     # the new pair is also a client certificate the CA vouches for
     assert _get(f"{catalog.url}/healthz", client_context("catalog", environ=tls_env)).status == 200
     assert oct(new_path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_ca_rollover_is_served_throughout_with_no_reload(catalog, tls_env, tmp_path):
+    """gunicorn wraps each new connection with a context built from the files: a CA rollover
+    needs no HUP on the server side (last in the module: it changes the module's CA)."""
+    old_pair = identity_path("proxy", environ=tls_env).read_bytes()
+
+    def served_with(pair: bytes) -> int:
+        kept = tmp_path / "kept.pem"  # outside the folder: not a current certificate
+        kept.write_bytes(pair)
+        context = ssl.create_default_context(cafile=tls_env["STRANGLER_TLS_DIR"] + "/ca.crt")
+        context.load_cert_chain(str(kept), str(kept))
+        return _get(f"{catalog.url}/healthz", context).status
+
+    # step 1: a new CA signs, both trusted: the old certificates still served
+    ca_rollover(environ=tls_env)
+    assert served_with(old_pair) == 200
+    # step 2: every certificate reissued: the catalog serves its new one at once
+    subprocess.run(
+        [sys.executable, "-m", "servicekit.web.tls.ca", "rotate", "--all"],
+        cwd=fleet.ROOT,
+        env={**os.environ, **tls_env},
+        check=True,
+        capture_output=True,
+    )
+    new_ca = certificate_of(ca_cert_path(environ=tls_env))
+    assert served_certificate(catalog.port, client_context("proxy", environ=tls_env)).issuer == (
+        new_ca.subject
+    )
+    assert served_with(old_pair) == 200  # a caller not yet reloaded
+    # step 3: the old CA dropped: its certificates refused, the new ones served
+    ca_finish(environ=tls_env)
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        served_with(old_pair)
+    assert _get(f"{catalog.url}/healthz", client_context("proxy", environ=tls_env)).status == 200

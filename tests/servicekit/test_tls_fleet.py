@@ -5,8 +5,26 @@ from __future__ import annotations
 
 import ssl
 
-from servicekit.web.tls import requests_options, upstream_ssl_context, urllib3_options
+import pytest
+from cryptography import x509
+
+from servicekit.web.tls import (
+    ca_cert_path,
+    identity_path,
+    requests_options,
+    upstream_ssl_context,
+    urllib3_options,
+)
+from servicekit.web.tls.ca import (
+    ca_finish,
+    ca_rollover,
+    certificate_of,
+    identity_rotate,
+)
+from servicekit.web.tls.ca import main as ca_main
 from servicekit.web.tls.fleet import fleet_mtls, owner_of
+from servicekit.web.tls.grpc_credentials import split_identity
+from tests.support.tls import local_ca
 
 PROCFILE = {
     "proxy": "gunicorn strangler_proxy.wsgi:application --bind 127.0.0.1:${PROXY_PORT:-8000}",
@@ -51,3 +69,40 @@ def test_on_the_services_serve_tls_and_every_process_has_its_name(tmp_path):
         "cert": (str(tls / "catalog.pem"), str(tls / "catalog.pem")),
         "verify": str(tls / "ca.crt"),
     }
+
+
+def test_a_ca_rollover_trusts_both_until_finished_and_finish_waits_for_every_certificate(
+    tmp_path, monkeypatch
+):
+    # given: a CA and two certificates from it
+    env = local_ca(tmp_path, "catalog", "orders")
+    old_ca = certificate_of(ca_cert_path(environ=env))
+
+    # when: rolled over, the bundle is the new CA then the old one, and the new CA signs
+    ca_rollover(environ=env)
+    bundle = x509.load_pem_x509_certificates(ca_cert_path(environ=env).read_bytes())
+    assert [c.subject for c in bundle][1:] == [old_ca.subject]
+    assert bundle[0].subject != old_ca.subject
+    identity_rotate("catalog", environ=env)
+    assert certificate_of(identity_path("catalog", environ=env)).issuer == bundle[0].subject
+
+    # then: finish refuses while orders is still from the old CA, then keeps the new CA only
+    with pytest.raises(SystemExit, match="still signed by an old CA: orders"):
+        ca_finish(environ=env)
+    monkeypatch.setenv("STRANGLER_TLS_DIR", env["STRANGLER_TLS_DIR"])
+    assert ca_main(["rotate", "--all"]) == 0
+    ca_finish(environ=env)
+    assert x509.load_pem_x509_certificates(ca_cert_path(environ=env).read_bytes()) == bundle[:1]
+    assert len(list((tmp_path / "tls").glob("ca.*.key"))) == 1  # the old key kept beside the new
+
+
+def test_an_identity_file_splits_into_its_key_and_its_certificate(tmp_path):
+    env = local_ca(tmp_path, "catalog")
+    key, chain = split_identity(identity_path("catalog", environ=env).read_bytes())
+    assert key.startswith(b"-----BEGIN PRIVATE KEY-----") and key.endswith(b"-----\n")
+    assert (
+        x509.load_pem_x509_certificate(chain).subject
+        == certificate_of(identity_path("catalog", environ=env)).subject
+    )
+    with pytest.raises(ValueError, match="one private key and its certificate"):
+        split_identity(chain)

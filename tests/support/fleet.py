@@ -337,8 +337,9 @@ def users(data_dir: Path, **kwargs) -> DjangoService:
 
 class CatalogGrpc:
     """The catalog's gRPC server (`manage.py grpc_serve`, as the Procfile's catalog-grpc runs
-    it) beside a running catalog `DjangoService`, on its database, on a free port; ready when
-    the standard health check answers SERVING. Logs at INFO to `<data>/catalog-grpc.log`."""
+    it) beside a catalog `DjangoService` (running, or only migrated), on its database, on a free
+    port; ready when the standard health check answers SERVING (over mTLS when `env` turns
+    STRANGLER_MTLS on). Logs at INFO to `<data>/catalog-grpc.log`."""
 
     def __init__(self, service: DjangoService, *, env: dict[str, str] | None = None):
         self.service = service
@@ -362,7 +363,10 @@ class CatalogGrpc:
         )
         try:
             wait_for(
-                lambda: self.process.poll() is None and health_check(self.target),
+                lambda: (
+                    self.process.poll() is None
+                    and health_check(self.target, server_name="catalog", environ=self.env)
+                ),
                 timeout=30,
                 what=f"catalog gRPC on {self.target}",
             )

@@ -32,6 +32,7 @@ from servicekit.web.http_client import (
     breaker_retry_after,
     make_breaker,
 )
+from servicekit.web.tls import grpc_credentials
 
 log = structlog.get_logger(__name__)
 
@@ -131,9 +132,12 @@ def _detail(response) -> str:
 
 @functools.cache
 def grpc_client() -> GrpcClient:
+    """Under mTLS the channel presents the orders certificate and expects the catalog's."""
+    target = settings.ORDERS_CATALOG_GRPC_TARGET
     return GrpcClient(
         SERVICE,
-        target=settings.ORDERS_CATALOG_GRPC_TARGET,
+        target=target,
+        channel=grpc_credentials.channel(target, server_name=SERVICE, default_name="orders"),
         deadline=settings.ORDERS_CATALOG_DEADLINE,
         attempts=ATTEMPTS,
         breaker=make_breaker("orders-catalog-grpc", fail_max=5, reset_timeout=30),

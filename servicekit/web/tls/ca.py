@@ -3,6 +3,9 @@
     python -m servicekit.web.tls.ca init            # the CA key and certificate
     python -m servicekit.web.tls.ca issue catalog   # catalog.pem: key + server/client certificate
     python -m servicekit.web.tls.ca rotate catalog  # a new catalog.pem, the old one kept beside it
+    python -m servicekit.web.tls.ca rollover        # CA rollover, step 1: a new CA, both trusted
+    python -m servicekit.web.tls.ca rotate --all    #   step 2: every certificate from the new CA
+    python -m servicekit.web.tls.ca finish          #   step 3: the old CA no longer trusted
 
 Files go to servicekit.web.tls.tls_dir() (STRANGLER_TLS_DIR, else `<data folder>/tls/`);
 private keys are 0600 and every file is replaced atomically.
@@ -182,10 +185,57 @@ def identity_rotate(
     current = identity_path(name, environ=environ)
     kept: Path | None = None
     if current.exists():
-        stamp = _now().strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = _stamp()
         kept = current.with_name(f"{name}.{stamp}.pem")
         atomic_write(kept, current.read_bytes(), mode=PRIVATE)
     return identity_issue(name, environ=environ), kept
+
+
+def _stamp() -> str:
+    return _now().strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def identities(*, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The names with a current `<name>.pem` in the folder (rotated-out pairs left aside)."""
+    folder = tls_dir(environ=environ)
+    return sorted(p.stem for p in folder.glob("*.pem") if "." not in p.stem)
+
+
+def ca_rollover(*, environ: Mapping[str, str] | None = None) -> Path:
+    """Step 1 of a CA rollover: a new CA key signs from now on, and `ca.crt` becomes the new
+    CA's certificate followed by the old one(s), so every party trusts both while certificates
+    from either are in use. The old key and certificate are kept as `ca.<stamp>.key/.crt`.
+
+    Then reload every party's trust (gunicorn and the gRPC server re-read `ca.crt` for each new
+    connection; clients when rebuilt), reissue every certificate (`rotate --all`), reload, and
+    only then `finish`."""
+    folder = tls_dir(environ=environ)
+    _load_ca(environ)  # a CA to roll over from
+    stamp = _stamp()
+    current = ca_cert_path(environ=environ).read_bytes()
+    atomic_write(folder / f"ca.{stamp}.key", (folder / CA_KEY).read_bytes(), mode=PRIVATE)
+    atomic_write(folder / f"ca.{stamp}.crt", current, mode=PUBLIC)
+    key, cert = make_ca(f"strangler local CA {stamp}")  # a name of its own: no chain ambiguity
+    atomic_write(ca_cert_path(environ=environ), _cert_pem(cert) + current, mode=PUBLIC)
+    atomic_write(folder / CA_KEY, _key_pem(key), mode=PRIVATE)
+    return ca_cert_path(environ=environ)
+
+
+def ca_finish(*, environ: Mapping[str, str] | None = None, force: bool = False) -> Path:
+    """Step 3 of a CA rollover: `ca.crt` trusts the current CA only. Refused while a current
+    certificate in the folder is still from an old CA (unless `force`)."""
+    _ca_key, ca_cert = _load_ca(environ)
+    stale = [
+        name
+        for name in identities(environ=environ)
+        if certificate_of(identity_path(name, environ=environ)).issuer != ca_cert.subject
+    ]
+    if stale and not force:
+        raise SystemExit(
+            f"still signed by an old CA: {', '.join(stale)}; run `rotate --all` and reload first"
+        )
+    atomic_write(ca_cert_path(environ=environ), _cert_pem(ca_cert), mode=PUBLIC)
+    return ca_cert_path(environ=environ)
 
 
 def certificate_of(path: Path) -> x509.Certificate:
@@ -200,17 +250,30 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     init = commands.add_parser("init", help="make the CA key and certificate (kept if present)")
     init.add_argument("--force", action="store_true", help="replace an existing CA")
+    commands.add_parser("rollover", help="a new CA signs; ca.crt trusts the new and the old CA")
+    finish = commands.add_parser("finish", help="ca.crt trusts the current CA only")
+    finish.add_argument("--force", action="store_true", help="even if old certificates remain")
     for command, text in (
         ("issue", "make NAME's key and server+client certificate"),
         ("rotate", "issue a new pair for NAME, keeping the old one beside it"),
     ):
         sub = commands.add_parser(command, help=text)
-        sub.add_argument("names", nargs="+", metavar="NAME")
+        sub.add_argument("names", nargs="*", metavar="NAME")
+        if command == "rotate":
+            sub.add_argument("--all", action="store_true", help="every current certificate")
     args = parser.parse_args(argv)
-    if args.command == "init":
-        print(ca_init(force=args.force))
+    if args.command in ("init", "rollover", "finish"):
+        if args.command == "init":
+            print(ca_init(force=args.force))
+        elif args.command == "rollover":
+            print(f"{ca_rollover()} trusts the new and the old CA; now `rotate --all`")
+        else:
+            print(ca_finish(force=args.force))
         return 0
-    for name in args.names:
+    names = identities() if getattr(args, "all", False) else args.names
+    if not names:
+        parser.error(f"{args.command}: name at least one certificate")
+    for name in names:
         if args.command == "issue":
             print(identity_issue(name))
         else:

@@ -1,4 +1,4 @@
-"""Fixtures for the orders service: local tokens, ownership, a fake catalog."""
+"""Fixtures for the orders service: local tokens, ownership, a fake catalog, a real one."""
 
 from __future__ import annotations
 
@@ -6,8 +6,22 @@ import pytest
 
 from servicekit.migration.ownership import ownership_set
 from tests.extracted.orders.fakes import FakeCatalog, apply, product
+from tests.support import fleet
 from tests.support.envelopes import sequences_reset
 from tests.support.tokens import client_for, sign_locally
+
+QUOTE_SEED = (
+    "from tests.extracted.catalog.builders import catalog_rows; catalog_rows(5, inactive=1)"
+)
+
+
+@pytest.fixture(scope="package")
+def quoting_catalog(tmp_path_factory):
+    """A real catalog HTTP process, seeded (GQL-0000..GQL-0005, GQL-0005 inactive), shared by
+    the quote's transport tests (each starts its gRPC server beside it: fleet.CatalogGrpc)."""
+    seed = [["shell", "-c", QUOTE_SEED]]
+    with fleet.catalog(tmp_path_factory.mktemp("quote"), setup=seed) as service:
+        yield service
 
 
 @pytest.fixture(autouse=True)

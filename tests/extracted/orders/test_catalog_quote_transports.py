@@ -22,18 +22,14 @@ from tests.support import fleet
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.e2e
-SEED = "from tests.extracted.catalog.builders import catalog_rows; catalog_rows(5, inactive=1)"
 SKUS = ["GQL-0003", "GQL-0000", "NOPE-1", "GQL-0005"]  # GQL-0005 is inactive: not sold
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 @pytest.fixture(scope="module")
-def catalog_processes(tmp_path_factory):
-    with (
-        fleet.catalog(tmp_path_factory.mktemp("quote"), setup=[["shell", "-c", SEED]]) as http,
-        fleet.CatalogGrpc(http) as grpc_server,
-    ):
-        yield http, grpc_server
+def catalog_processes(quoting_catalog):
+    with fleet.CatalogGrpc(quoting_catalog) as grpc_server:
+        yield quoting_catalog, grpc_server
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """`manage.py grpc_serve --port N`: the catalog's gRPC server (catalog.v1.Pricing and the standard
-health service) until SIGTERM/SIGINT, then a graceful stop."""
+health service) until SIGTERM/SIGINT, then a graceful stop. Under mTLS (`STRANGLER_MTLS=on`) it
+serves TLS with its certificate (`STRANGLER_TLS_NAME`, default catalog) and refuses any caller
+without one from the fleet's CA (docs/mtls.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from django.core.management.base import BaseCommand
 from extracted.catalog.products import grpc_api
 from servicekit.web.grpc_server import build_server
 from servicekit.web.observability import configure_observability
+from servicekit.web.tls import mtls_enabled, own_name
+from servicekit.web.tls.grpc_credentials import server_credentials
 
 log = structlog.get_logger(__name__)
 
@@ -27,16 +31,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         configure_observability(service_name="catalog", instrument_django=False)
+        tls = mtls_enabled()
         server, health, port = build_server(
             address=f"{options['host']}:{options['port']}",
             services=grpc_api.services(),
             max_workers=options["workers"],
+            credentials=server_credentials(own_name(default="catalog")) if tls else None,
         )
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         server.start()
-        log.info("grpc_serving", host=options["host"], port=port)
+        log.info("grpc_serving", host=options["host"], port=port, mtls=tls)
         self.stdout.write(f"catalog gRPC listening on {options['host']}:{port}", ending="\n")
         self.stdout.flush()
         stop.wait()

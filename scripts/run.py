@@ -31,6 +31,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +91,25 @@ def databases_create(env: dict[str, str], services: list[str]) -> None:
         config = database_config(service=name, environ=env)
         if database_create_if_missing(config):
             print(f"-> {name}: created database {config['NAME']}", flush=True)
+
+
+def migrate_and_seed(services: list[str], env: dict[str, str]) -> None:
+    """Every service's migrations, and the monolith's demo data after its own: the services side
+    by side (each its own database), as many at a time as there are CPUs."""
+
+    def run(*command: str) -> None:
+        subprocess.run([sys.executable, *command], cwd=ROOT, env=env, check=True)
+
+    def prepare(name: str) -> None:
+        print(f"-> {name}: migrate", flush=True)
+        run(MANAGE[name], "migrate", "--noinput", "-v", "0")
+        if name == "monolith":
+            print("-> monolith: seed demo data", flush=True)
+            run("manage.py", "seed_demo")
+
+    with ThreadPoolExecutor(max_workers=max(min(len(services), os.cpu_count() or 1), 1)) as pool:
+        for done in [pool.submit(prepare, name) for name in services]:
+            done.result()  # a failed step's CalledProcessError, as before (after the others)
 
 
 def fleet_env(*, real: bool = False) -> dict[str, str]:
@@ -247,17 +267,7 @@ def main(argv: list[str]) -> int:
     env = fleet_env(real=args.real)
     quiet = {**env, "LOG_LEVEL": "WARNING"}  # set-up steps print their summary, not every event
     databases_create(env, services)
-    for name in services:
-        print(f"-> {name}: migrate", flush=True)
-        subprocess.run(
-            [sys.executable, MANAGE[name], "migrate", "--noinput", "-v", "0"],
-            cwd=ROOT,
-            env=quiet,
-            check=True,
-        )
-    if "monolith" in services:
-        print("-> monolith: seed demo data", flush=True)
-        subprocess.run([sys.executable, "manage.py", "seed_demo"], cwd=ROOT, env=quiet, check=True)
+    migrate_and_seed(services, quiet)
     if mtls_enabled(environ=env):  # off by default: nothing below changes then (docs/mtls.md)
         processes = fleet_mtls(env, processes)
     if args.plane == "nginx":  # exported after fleet_mtls: with it on, to https upstreams

@@ -1,7 +1,8 @@
 """The whole migration (chapters 04-08) under a steady client load, and nobody notices.
 
-A fleet as `make run` starts it, with the e2e tests' settings; four clients (two customers, a sign-up stream, a staff member)
-use the shop through the proxy the whole time, as correct clients (tests/support/shop_client.py:
+The fleet as `make run` starts it that the e2e tests share (tests/e2e/conftest.py), after the
+others used it; four clients (two customers, a sign-up stream, a staff member) use the shop
+through the proxy the whole time, as correct clients (tests/support/shop_client.py:
 Retry-After honoured, tokens renewed, Idempotency-Keys on orders). Meanwhile the operator runs
 the chapters' own commands: catalog reads flipped, catalog writes taken over, rolled back and
 taken over again, notifications, inventory and orders, identity, the API catch-all. Then the
@@ -25,8 +26,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import SHOP_FLEET_ENV
-from tests.support.fleet import procfile_fleet
 from tests.support.shop_client import ClientGaveUp, Recorder, ShopClient, unique_name
 from tests.support.wait import WaitTimeout, wait_for
 
@@ -395,9 +394,8 @@ NOTIFICATIONS: dict[str, str] = {}
 
 
 @pytest.mark.timeout(900)
-def test_the_whole_migration_under_load_loses_nothing(tmp_path):
-    with procfile_fleet(tmp_path, env=SHOP_FLEET_ENV) as env:
-        walk(env, tmp_path)
+def test_the_whole_migration_under_load_loses_nothing(shop_fleet, tmp_path):
+    walk(shop_fleet, tmp_path)
 
 
 # Judged on its own so a failure names it apart from the walk's other invariants. (It once lost

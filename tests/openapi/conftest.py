@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,26 +144,34 @@ def openapi_fleet(tmp_path_factory) -> Iterator[OpenApiFleet]:
         k: v for k, v in monolith.env.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")
     }
     with contextlib.ExitStack() as stack:
-        for svc in services.values():
-            stack.enter_context(svc)
-        proxies = {
-            "as_shipped": stack.enter_context(
-                _proxy("proxy-as-shipped", routes=routes, env=proxy_env, data=data)
-            ),
-            "extracted": stack.enter_context(
-                _proxy("proxy-extracted", routes=flipped(routes), env=proxy_env, data=data)
-            ),
-        }
-        result = OpenApiFleet(services=services, proxies=proxies)
+        # the services, then the proxies, start side by side (`make run` starts them together)
+        fleet.enter_together(stack, services.values())
+        as_shipped, extracted = fleet.enter_together(
+            stack,
+            [
+                _proxy("proxy-as-shipped", routes=routes, env=proxy_env, data=data),
+                _proxy("proxy-extracted", routes=flipped(routes), env=proxy_env, data=data),
+            ],
+        )
+        result = OpenApiFleet(
+            services=services, proxies={"as_shipped": as_shipped, "extracted": extracted}
+        )
         for role, (username, password) in LOGINS.items():
             result.tokens[role] = _login(monolith.url, username, password)
+
         # The extracted services start from the monolith's data, as after their backfill, so
         # their operations answer with real rows (and the customer's token names a known user).
-        for name in ("catalog", "notifications", "users", "orders"):
-            backfill = services[name].run(
-                f"{name}_backfill", "--source", monolith.url, "--token", result.tokens["staff"]
-            )
-            sys.stdout.write(f"{name}: {backfill.stdout.strip()}\n")
+        # Each fills its own database from the monolith's export API: side by side.
+        def backfill(name: str) -> str:
+            command = (f"{name}_backfill", "--source", monolith.url)
+            return services[name].run(*command, "--token", result.tokens["staff"]).stdout
+
+        extracted_services = ("catalog", "notifications", "users", "orders")
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            for name, out in zip(
+                extracted_services, pool.map(backfill, extracted_services), strict=True
+            ):
+                sys.stdout.write(f"{name}: {out.strip()}\n")
         result.session_cookie = monolith.run(
             "shell", "-c", _SESSION.format(username=LOGINS["staff"][0])
         ).stdout.split()[-1]

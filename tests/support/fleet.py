@@ -15,8 +15,11 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from servicekit.web.env import database_url_var
@@ -25,6 +28,7 @@ from tests.support.wait import wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+T = TypeVar("T")
 
 
 def _admin_connection(base_url: str):
@@ -150,6 +154,32 @@ class DjangoService:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def enter_together(
+    stack: contextlib.ExitStack, managers: Iterable[AbstractContextManager[T]]
+) -> list[T]:
+    """Enter them side by side, as many at a time as there are CPUs (each runs child processes:
+    migrations, seeding, a server coming up; more at once would only share the CPUs and stretch
+    each one's start), and push each that entered on `stack`, so every one started is stopped
+    again whatever happens. Returns what each entry gave, in order; the first failure is raised
+    once every one is through."""
+    managers = list(managers)
+    workers = max(min(len(managers), os.cpu_count() or 1), 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        entries = [pool.submit(manager.__enter__) for manager in managers]
+    entered: list[T] = []
+    failure: BaseException | None = None
+    for manager, entry in zip(managers, entries, strict=True):
+        try:
+            entered.append(entry.result())
+        except BaseException as exc:
+            failure = failure or exc
+            continue
+        stack.push(manager)
+    if failure is not None:
+        raise failure
+    return entered
 
 
 def monolith(data_dir: Path, **kwargs) -> DjangoService:

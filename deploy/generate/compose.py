@@ -9,6 +9,11 @@ from deploy.generate.fleet import ISSUERS, JWKS_PATH, ROOT, Service, upstream_va
 from servicekit.web.env import database_url_var
 
 OWNERSHIP_DIR_COMPOSE = "/var/lib/strangler/ownership"
+# The Python proxy's data folder on a volume it shares with the nginx edge, laid out as `make run
+# --plane nginx` lays out its own: the live route table (`routes.yaml`: the proxy writes it, the
+# edge follows it), lifecycle state, and under `nginx/` the generated nginx.conf, nginx's JSON
+# access log (the proxy's lifecycle gates count it), pid and temp folders (deploy/container/edge.py).
+PROXY_DATA_DIR_COMPOSE = "/var/lib/strangler/proxy"
 JWT_KEYS_DIR_COMPOSE = "/var/lib/strangler/jwt"
 # One-shot steps after a service's migrations, as `make run` does them (scripts/run.py).
 SEED_COMMANDS = {"monolith": ["manage", "seed_demo"]}
@@ -31,6 +36,8 @@ def compose_env(service: Service, services: dict[str, Service]) -> dict[str, str
         env["REDIS_URL"] = "redis://redis:6379/0"
         # the route inventory walks the monolith's URLconf, which the image carries
         env["STRANGLER_MONOLITH_SETTINGS"] = services["monolith"].module
+        env["STRANGLER_DATA_DIR"] = PROXY_DATA_DIR_COMPOSE
+        env["STRANGLER_NGINX_ACCESS_LOG"] = f"{PROXY_DATA_DIR_COMPOSE}/nginx/access.log"
         return env
     upper = service.name.upper()
     # The service's own database with its own role (servicekit/web/env.py: the per-service
@@ -51,6 +58,26 @@ def compose_env(service: Service, services: dict[str, Service]) -> dict[str, str
     return env
 
 
+def edge(proxy: dict, services: dict[str, Service]) -> dict:
+    """The nginx plane in front (issue 16): nginx in our image, on the proxy's published port,
+    fed the configuration exported from the live route table and regenerated and reloaded on
+    every change of it (deploy/container/edge.py); the Python proxy behind it serves
+    `/_strangler/` (control centre, admin API, metrics) and compares the shadow reads nginx
+    mirrors to it."""
+    web = services["proxy"].web
+    env = dict(proxy["environment"])
+    env["STRANGLER_NGINX_CONF"] = f"{PROXY_DATA_DIR_COMPOSE}/nginx/nginx.conf"
+    env["STRANGLER_NGINX_LISTEN"] = f"0.0.0.0:{web.port}"
+    env["STRANGLER_NGINX_COMPARATOR"] = web_address(services, "proxy")
+    return {
+        **{k: v for k, v in proxy.items() if k not in ("ports", "depends_on")},
+        "command": ["edge"],
+        "environment": env,
+        "ports": proxy["ports"],
+        "depends_on": {web.name: {"condition": "service_healthy"}},
+    }
+
+
 def compose(services: dict[str, Service]) -> dict:
     build = {"build": {"context": ".", "dockerfile": "Dockerfile"}, "image": "strangler:local"}
     healthy = {"condition": "service_healthy"}
@@ -60,6 +87,8 @@ def compose(services: dict[str, Service]) -> dict:
         mounts = [f"ownership:{OWNERSHIP_DIR_COMPOSE}"] if service.has_database else []
         if service.name in ISSUERS:
             mounts.append(f"jwt-keys:{JWT_KEYS_DIR_COMPOSE}")
+        if service.name == "proxy":
+            mounts.append(f"proxy-data:{PROXY_DATA_DIR_COMPOSE}")
         depends: dict[str, dict] = {"rabbitmq": healthy} if service.has_database else {}
         if "REDIS_URL" in env:
             depends["redis"] = healthy
@@ -98,6 +127,9 @@ def compose(services: dict[str, Service]) -> dict:
                 container["volumes"] = mounts
             container["depends_on"] = depends
             app[process.name] = container
+    proxy = app[services["proxy"].web.name]
+    app["edge"] = edge(proxy, services)
+    del proxy["ports"]  # reached through the edge (and by name inside the compose network)
     with_db = [s.name for s in services.values() if s.has_database]
     backing = yaml.safe_load((ROOT / "deploy" / "compose-backing.yml").read_text())
     postgres = backing["services"]["postgres"]["environment"]
@@ -107,5 +139,5 @@ def compose(services: dict[str, Service]) -> dict:
     return {
         "name": "strangler",
         "services": {**app, **backing["services"]},
-        "volumes": {**backing.get("volumes", {}), "ownership": {}, "jwt-keys": {}},
+        "volumes": {**backing.get("volumes", {}), "ownership": {}, "jwt-keys": {}, "proxy-data": {}},
     }

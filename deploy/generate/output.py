@@ -40,9 +40,11 @@ def outputs() -> dict[Path, str]:
     files[ROOT / "docker-compose.yml"] = dump(
         compose(services),
         f"{GENERATED}\n"
-        "The whole system: `docker compose up --build`, then http://localhost:8000 (proxy),\n"
+        "The whole system: `docker compose up --build`, then http://localhost:8000 (nginx, fed\n"
+        "the route table, the Python proxy behind it for /_strangler/ and the shadow comparator),\n"
         ":15672 RabbitMQ UI, :16686 Jaeger, :9090 Prometheus, :3000 Grafana (admin/admin).\n"
-        "App containers run one image; the command names the Procfile process. Backing and\n"
+        "App containers run one image; the command names the Procfile process (`edge`: nginx,\n"
+        "deploy/container/edge.py). Backing and\n"
         "observability containers come from deploy/compose-backing.yml. Passwords here are for\n"
         "a laptop only; k8s/ takes them from Secrets.",
     )

@@ -46,7 +46,8 @@ def test_backing_servers_take_images_built_here_and_registry_only_ones_are_left_
 
 
 def test_published_ports_move_to_the_given_host_ports(local):
-    assert local["services"]["proxy"]["ports"] == ["18000:8000"]
+    assert local["services"]["edge"]["ports"] == ["18000:8000"]  # nginx, the proxy behind it
+    assert "ports" not in local["services"]["proxy"]
     assert local["services"]["monolith"]["ports"] == ["18001:8001"]
     assert "ports" not in local["services"]["rabbitmq"]
 

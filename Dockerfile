@@ -30,13 +30,13 @@ ENV PATH=/opt/venv/bin:$PATH \
 # as app, fed the configuration exported from the route table.
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends nginx-light \
     && rm -rf /var/lib/apt/lists/*
-# The shared ownership file's folder, the issuers' JWT key ring and the proxy's data folder (the
-# route table, and nginx's under nginx/, shared with the edge): compose volumes mounted there start
-# as copies, owned by app.
+# The shared ownership file's folder, the issuers' JWT key ring, the proxy's data folder (the route
+# table, and nginx's under nginx/, shared with the edge) and the fleet's certificates (mTLS):
+# compose volumes mounted there start as copies, owned by app.
 RUN groupadd --system --gid ${UID} app \
     && useradd --system --uid ${UID} --gid app --home-dir /app --shell /usr/sbin/nologin app \
-    && mkdir -p /var/lib/strangler/ownership /var/lib/strangler/jwt /var/lib/strangler/proxy \
-    && chown app:app /var/lib/strangler/ownership /var/lib/strangler/jwt /var/lib/strangler/proxy \
+    && mkdir -p /var/lib/strangler/ownership /var/lib/strangler/jwt /var/lib/strangler/proxy /var/lib/strangler/tls \
+    && chown app:app /var/lib/strangler/ownership /var/lib/strangler/jwt /var/lib/strangler/proxy /var/lib/strangler/tls \
     && chmod 700 /var/lib/strangler/jwt
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import yaml
 
-from deploy.generate.fleet import ISSUERS, JWKS_PATH, ROOT, Service, upstream_vars, web_address
+from deploy.generate.fleet import (
+    ISSUERS,
+    JWKS_PATH,
+    ROOT,
+    TLS_DIR,
+    Service,
+    upstream_vars,
+    web_address,
+)
 from servicekit.web.env import database_url_var
 
 OWNERSHIP_DIR_COMPOSE = "/var/lib/strangler/ownership"
@@ -14,6 +22,13 @@ OWNERSHIP_DIR_COMPOSE = "/var/lib/strangler/ownership"
 # edge follows it), lifecycle state, and under `nginx/` the generated nginx.conf, nginx's JSON
 # access log (the proxy's lifecycle gates count it), pid and temp folders (deploy/container/edge.py).
 PROXY_DATA_DIR_COMPOSE = "/var/lib/strangler/proxy"
+# mTLS inside (docs/mtls.md): `STRANGLER_MTLS=on docker compose up` serves every service but the
+# proxy's public port over HTTPS requiring a client certificate. The `certificates` one-shot makes
+# the fleet's CA and a certificate per service on this volume (servicekit.web.tls.ca, kept if
+# present); every other container mounts it read-only, and the image's entry point runs each
+# process as `make run` does under the switch (deploy/container/entrypoint.py).
+TLS_DIR_COMPOSE = TLS_DIR
+CERTIFICATES = "certificates"
 JWT_KEYS_DIR_COMPOSE = "/var/lib/strangler/jwt"
 # One-shot steps after a service's migrations, as `make run` does them (scripts/run.py).
 SEED_COMMANDS = {"monolith": ["manage", "seed_demo"]}
@@ -29,6 +44,8 @@ def compose_env(service: Service, services: dict[str, Service]) -> dict[str, str
         "LOG_JSON": "true",
         "LOG_LEVEL": "INFO",
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4318",
+        "STRANGLER_MTLS": "${STRANGLER_MTLS:-off}",
+        "STRANGLER_TLS_DIR": TLS_DIR_COMPOSE,
     }
     if service.name == "proxy":
         env |= {var: web_address(services, up) for var, up in upstream_vars().items()}
@@ -82,9 +99,19 @@ def compose(services: dict[str, Service]) -> dict:
     build = {"build": {"context": ".", "dockerfile": "Dockerfile"}, "image": "strangler:local"}
     healthy = {"condition": "service_healthy"}
     app: dict[str, dict] = {}
+    app[CERTIFICATES] = {
+        **build,
+        "command": [CERTIFICATES],
+        "restart": "no",
+        "environment": {"STRANGLER_TLS_DIR": TLS_DIR_COMPOSE},
+        "volumes": [f"tls:{TLS_DIR_COMPOSE}"],
+    }
+    certified = {CERTIFICATES: {"condition": "service_completed_successfully"}}
     for service in services.values():
         env = compose_env(service, services)
-        mounts = [f"ownership:{OWNERSHIP_DIR_COMPOSE}"] if service.has_database else []
+        mounts = [f"tls:{TLS_DIR_COMPOSE}:ro"]
+        if service.has_database:
+            mounts.append(f"ownership:{OWNERSHIP_DIR_COMPOSE}")
         if service.name in ISSUERS:
             mounts.append(f"jwt-keys:{JWT_KEYS_DIR_COMPOSE}")
         if service.name == "proxy":
@@ -125,7 +152,7 @@ def compose(services: dict[str, Service]) -> dict:
                 container["ports"] = [f"127.0.0.1:{process.port}:{process.port}"]
             if mounts:
                 container["volumes"] = mounts
-            container["depends_on"] = depends
+            container["depends_on"] = {**certified, **depends}
             app[process.name] = container
     proxy = app[services["proxy"].web.name]
     app["edge"] = edge(proxy, services)
@@ -139,5 +166,11 @@ def compose(services: dict[str, Service]) -> dict:
     return {
         "name": "strangler",
         "services": {**app, **backing["services"]},
-        "volumes": {**backing.get("volumes", {}), "ownership": {}, "jwt-keys": {}, "proxy-data": {}},
+        "volumes": {
+            **backing.get("volumes", {}),
+            "ownership": {},
+            "jwt-keys": {},
+            "proxy-data": {},
+            "tls": {},
+        },
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from deploy.generate import k8s_polyglot
+from deploy.generate import k8s_mtls, k8s_polyglot
 from deploy.generate.compose import compose
 from deploy.generate.fleet import ROOT, fleet
 from deploy.generate.k8s import canary, k8s_base
@@ -87,6 +87,21 @@ def outputs() -> dict[Path, str]:
         "The proxy's Deployment on a candidate image, sharing the stable proxy's Service.",
     )
     files[ROOT / "k8s" / "examples" / "gateway-api" / "httproutes.yaml"] = gateway_routes()
+    deployments = [
+        d
+        for docs in base_docs.values()
+        if isinstance(docs, list)
+        for d in docs
+        if d.get("kind") == "Deployment"
+    ]
+    mtls = ROOT / "k8s" / "examples" / "mtls"
+    files[mtls / "kustomization.yaml"] = dump(
+        k8s_mtls.kustomization(), f"{GENERATED}\n{k8s_mtls.header()}"
+    )
+    files[mtls / k8s_mtls.PATCHES] = dump(
+        k8s_mtls.patches(deployments),
+        f"{GENERATED}\nPer Deployment: its service's certificate Secret mounted, exec probes.",
+    )
     polyglot = ROOT / "k8s" / "examples" / "polyglot"
     files[polyglot / "kustomization.yaml"] = dump(
         k8s_polyglot.kustomization(proxy), f"{GENERATED}\n{k8s_polyglot.header()}"

@@ -40,9 +40,10 @@ ONLY_IN_COMPOSE = {
     # shares; a cluster's proxy keeps its table in the control store.
     "STRANGLER_DATA_DIR": "the proxy-data volume compose's edge shares",
 }
-# Compose services with no Deployment: the nginx edge (see STRANGLER_NGINX_ACCESS_LOG above) and
-# the demo data's seed (a cluster starts empty).
-ONLY_IN_COMPOSE_SERVICES = {"edge"}
+# Compose services with no Deployment (besides the demo data's seed: a cluster starts empty): the
+# nginx edge (see STRANGLER_NGINX_ACCESS_LOG above) and the one-shot making the fleet's
+# certificates (a cluster mounts them from Secrets: k8s/examples/mtls).
+ONLY_IN_COMPOSE_SERVICES = {"edge", "certificates"}
 ONLY_IN_K8S = {
     "JWT_PRIVATE_KEY": "the issuers' key from the Secret",
     # The route table and ownership live in the shared control store (Redis), which every

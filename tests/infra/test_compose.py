@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from deploy.container.entrypoint import EDGE
+from deploy.container.entrypoint import CERTIFICATES, EDGE
 from servicekit.web.ports import PORTS, path_of, port_env_var
 from servicekit.web.procfile import bind_of
 from tests.infra import fleet
@@ -67,7 +67,7 @@ def test_every_container_command_is_a_procfile_process_that_can_start(compose):
     problems = []
     for name, svc in app_services(compose).items():
         command = svc["command"]
-        if command[0] in ("manage", EDGE):
+        if command[0] in ("manage", EDGE, CERTIFICATES):  # the image's own commands
             continue
         if command[0] not in fleet.known_processes():
             problems.append(f"{name} runs {command[0]!r}, which the Procfile does not define")
@@ -82,6 +82,8 @@ def test_every_settings_module_is_deployed_and_each_container_uses_its_process_s
     used, problems = set(), []
     for name, svc in app_services(compose).items():
         module = env_of(svc).get("DJANGO_SETTINGS_MODULE")
+        if svc["command"] == [CERTIFICATES]:
+            continue  # no Django: the fleet's CA and certificates
         if module not in modules:
             problems.append(f"{name}: DJANGO_SETTINGS_MODULE={module!r} is not a settings module")
             continue
@@ -182,6 +184,8 @@ def test_start_order_waits_on_health(compose):
     problems = []
     for name, svc in app_services(compose).items():
         depends = svc.get("depends_on") or {}
+        if svc["command"] == [CERTIFICATES]:
+            continue  # needs nothing running: it writes files on a volume
         if not isinstance(depends, dict) or not depends:
             problems.append(f"{name}: depends_on with conditions is required")
             continue

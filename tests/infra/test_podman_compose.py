@@ -55,7 +55,8 @@ def test_published_ports_move_to_the_given_host_ports(local):
 def test_the_start_stages_put_migrations_and_the_seed_before_the_processes(local):
     staged = podman_compose.stages(local, APP_IMAGE)
     assert set(staged.backing) == set(BACKING_IMAGES)
-    assert "monolith-migrate" in staged.migrate and staged.seed == ["monolith-seed"]
+    assert "monolith-migrate" in staged.migrate
+    assert sorted(staged.seed) == ["certificates", "monolith-seed"]
     assert "proxy" in staged.processes and "monolith-relay" in staged.processes
     everything = staged.backing + staged.migrate + staged.seed + staged.processes
     assert sorted(everything) == sorted(local["services"])

@@ -91,7 +91,10 @@ def edge(proxy: dict, services: dict[str, Service]) -> dict:
         "command": ["edge"],
         "environment": env,
         "ports": proxy["ports"],
-        "depends_on": {web.name: {"condition": "service_healthy"}},
+        "depends_on": {
+            CERTIFICATES: {"condition": "service_completed_successfully"},
+            web.name: {"condition": "service_healthy"},
+        },
     }
 
 

@@ -401,7 +401,7 @@ def test_the_edge_serves_the_proxys_port_with_nginx_fed_the_proxys_live_table(co
     assert edge["ports"] == [f"127.0.0.1:{port}:{port}"] and "ports" not in proxy
     assert edge_env["STRANGLER_NGINX_LISTEN"] == f"0.0.0.0:{port}"
     assert edge_env["STRANGLER_NGINX_COMPARATOR"] == f"http://proxy:{port}"
-    assert edge["depends_on"] == {"proxy": {"condition": "service_healthy"}}
+    assert edge["depends_on"]["proxy"] == {"condition": "service_healthy"}
     # nginx is exported with the proxy's own settings: same upstreams, body limit, admin paths
     assert {k: v for k, v in edge_env.items() if not k.startswith("STRANGLER_NGINX_")} == {
         k: v for k, v in proxy_env.items() if k != "STRANGLER_NGINX_ACCESS_LOG"

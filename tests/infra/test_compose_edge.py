@@ -28,7 +28,7 @@ PATH = "/api/v1/products/COF-0001/"
 class Named(BaseHTTPRequestHandler):
     """Answers every GET with the server's name."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         body = self.server.name.encode()  # type: ignore[attr-defined]
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))

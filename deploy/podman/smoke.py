@@ -127,7 +127,7 @@ class Walk:
         staff = self.login(*STAFF)
         seen = [
             self.storefront(),
-            "API login through the proxy: alice and staff",
+            "API login through the edge: alice and staff",
             self.order_with_notification(alice),
             self.route_flip(),
             self.takeover(staff),

@@ -26,12 +26,18 @@ ENV PATH=/opt/venv/bin:$PATH \
     BIND_HOST=0.0.0.0 \
     STRANGLER_DATA_DIR=/tmp/strangler \
     PROMETHEUS_MULTIPROC_DIR=/tmp/prometheus-multiproc
-# The shared ownership file's folder and the issuers' JWT key ring: compose volumes mounted there
-# start as copies, owned by app.
+# nginx from Debian's package: the compose fleet's edge (`edge`, deploy/container/edge.py) runs it
+# as app, fed the configuration exported from the route table.
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends nginx-light \
+    && rm -rf /var/lib/apt/lists/*
+# The shared ownership file's folder, the issuers' JWT key ring, the proxy's data folder (the route
+# table, and nginx's under nginx/, shared with the edge) and the fleet's certificates (mTLS):
+# compose volumes mounted there start as copies, owned by app.
 RUN groupadd --system --gid ${UID} app \
     && useradd --system --uid ${UID} --gid app --home-dir /app --shell /usr/sbin/nologin app \
-    && mkdir -p /var/lib/strangler/ownership /var/lib/strangler/jwt \
-    && chown app:app /var/lib/strangler/ownership /var/lib/strangler/jwt && chmod 700 /var/lib/strangler/jwt
+    && mkdir -p /var/lib/strangler/ownership /var/lib/strangler/jwt /var/lib/strangler/proxy /var/lib/strangler/tls \
+    && chown app:app /var/lib/strangler/ownership /var/lib/strangler/jwt /var/lib/strangler/proxy /var/lib/strangler/tls \
+    && chmod 700 /var/lib/strangler/jwt
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=root:root Procfile manage.py pyproject.toml ./

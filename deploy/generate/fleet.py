@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # by either verifies everywhere, and a rotation by one is seen by the other at once.
 ISSUERS = ("monolith", "users")
 JWKS_PATH = "/.well-known/jwks.json"
+# Where the fleet's CA and certificates are mounted (STRANGLER_TLS_DIR; docs/mtls.md), in compose
+# and in Kubernetes alike.
+TLS_DIR = "/var/lib/strangler/tls"
 _CONSUMER = re.compile(r"\binbox_consume\s+(\S+)")
 _QUEUES = re.compile(r"(?:--queues|-Q)[\s=]+(\S+)")
 _UPSTREAM_VAR = re.compile(r"\$\{(STRANGLER_[A-Z0-9_]+_URL)(?::?-[^}]*)?\}")

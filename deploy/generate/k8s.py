@@ -8,6 +8,7 @@ import copy
 from deploy.generate.fleet import (
     ISSUERS,
     JWKS_PATH,
+    TLS_DIR,
     Process,
     Service,
     upstream_vars,
@@ -298,6 +299,9 @@ def k8s_base(services: dict[str, Service]) -> dict[str, str | list[dict] | dict]
                     "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318",
                     # starts every Redis key of this deployment: one per fleet sharing a Redis
                     "CACHE_KEY_PREFIX": "strangler",
+                    # mTLS inside (docs/mtls.md): off; k8s/examples/mtls turns it on
+                    "STRANGLER_MTLS": "off",
+                    "STRANGLER_TLS_DIR": TLS_DIR,
                 },
             },
             {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from deploy.generate import k8s_polyglot
+from deploy.generate import k8s_mtls, k8s_polyglot
 from deploy.generate.compose import compose
 from deploy.generate.fleet import ROOT, fleet
 from deploy.generate.k8s import canary, k8s_base
@@ -40,9 +40,11 @@ def outputs() -> dict[Path, str]:
     files[ROOT / "docker-compose.yml"] = dump(
         compose(services),
         f"{GENERATED}\n"
-        "The whole system: `docker compose up --build`, then http://localhost:8000 (proxy),\n"
+        "The whole system: `docker compose up --build`, then http://localhost:8000 (nginx, fed\n"
+        "the route table, the Python proxy behind it for /_strangler/ and the shadow comparator),\n"
         ":15672 RabbitMQ UI, :16686 Jaeger, :9090 Prometheus, :3000 Grafana (admin/admin).\n"
-        "App containers run one image; the command names the Procfile process. Backing and\n"
+        "App containers run one image; the command names the Procfile process (`edge`: nginx,\n"
+        "deploy/container/edge.py). Backing and\n"
         "observability containers come from deploy/compose-backing.yml. Passwords here are for\n"
         "a laptop only; k8s/ takes them from Secrets.",
     )
@@ -85,6 +87,21 @@ def outputs() -> dict[Path, str]:
         "The proxy's Deployment on a candidate image, sharing the stable proxy's Service.",
     )
     files[ROOT / "k8s" / "examples" / "gateway-api" / "httproutes.yaml"] = gateway_routes()
+    deployments = [
+        d
+        for docs in base_docs.values()
+        if isinstance(docs, list)
+        for d in docs
+        if d.get("kind") == "Deployment"
+    ]
+    mtls = ROOT / "k8s" / "examples" / "mtls"
+    files[mtls / "kustomization.yaml"] = dump(
+        k8s_mtls.kustomization(), f"{GENERATED}\n{k8s_mtls.header()}"
+    )
+    files[mtls / k8s_mtls.PATCHES] = dump(
+        k8s_mtls.patches(deployments),
+        f"{GENERATED}\nPer Deployment: its service's certificate Secret mounted, exec probes.",
+    )
     polyglot = ROOT / "k8s" / "examples" / "polyglot"
     files[polyglot / "kustomization.yaml"] = dump(
         k8s_polyglot.kustomization(proxy), f"{GENERATED}\n{k8s_polyglot.header()}"

@@ -71,7 +71,7 @@ class Stages:
 
     backing: list[str]  # servers: PostgreSQL, RabbitMQ, Redis
     migrate: list[str]  # one-shot `manage migrate` per database
-    seed: list[str]  # one-shots after migrations (demo data)
+    seed: list[str]  # one-shots after migrations (demo data, the fleet's certificates)
     processes: list[str]  # every Procfile process
 
 

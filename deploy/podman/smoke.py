@@ -1,11 +1,14 @@
-"""The smoke walk through the composed proxy: what a user of the README does first.
+"""The smoke walk through the composed edge (nginx fed the route table, the Python proxy behind
+it): what a user of the README does first.
 
 Each step returns a line saying what it saw; a step that does not see it raises.
 """
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 
 import urllib3
 
@@ -15,6 +18,7 @@ ALICE = ("alice", "alice-demo-pass")
 STAFF = ("staff", "staff-demo-pass")
 FLIPPED_ROUTE = "catalog-products-read"
 ADMIN_TOKEN = "compose-only-admin-token"  # docker-compose.yml's laptop default
+EDGE_ACCESS_LOG = "/var/lib/strangler/proxy/nginx/access.log"  # deploy/generate/compose.py
 
 
 class Walk:
@@ -39,9 +43,10 @@ class Walk:
         page = self.request("GET", "/")
         assert page.status == 200, page.status
         assert page.headers["Content-Type"].startswith("text/html"), page.headers
+        assert page.headers.get("Server") == "nginx", page.headers  # the edge answered
         products = self.request("GET", "/api/v1/products/").json()
         assert products["count"] > 0, products
-        return f"storefront page and {products['count']} seeded products through the proxy"
+        return f"storefront page and {products['count']} seeded products through the nginx edge"
 
     def order_with_notification(self, alice: str) -> str:
         line = {"sku": "KIT-0003", "quantity": 1}
@@ -58,10 +63,17 @@ class Walk:
             f"order {order_id} placed as alice; its notification arrived (relay, broker, consumer)"
         )
 
-    def served_by(self, upstream: str, path: str) -> int:
-        traffic = self.request("GET", "/_strangler/traffic", ADMIN_TOKEN).json()
-        by = traffic["routes"].get(FLIPPED_ROUTE, {}).get("by_upstream", {})
-        return by.get(upstream, 0)
+    def served_by(self, path: str) -> dict:
+        """A read sent with a request id of its own, and the edge's access-log line for it."""
+        request_id = uuid.uuid4().hex
+        response = self.request("GET", path, headers={"X-Request-ID": request_id})
+        assert response.status == 200, (response.status, response.data[:300])
+        # echoed (nginx adds it, and passes on the upstream's echo of the same id)
+        assert set(response.headers.getlist("X-Request-ID")) == {request_id}, response.headers
+        log = self.fleet.exec("edge", "cat", EDGE_ACCESS_LOG).stdout
+        lines = [json.loads(line) for line in log.splitlines() if request_id in line]
+        assert len(lines) == 1, (request_id, log[-2000:])
+        return lines[0]
 
     def set_route(self, mode: str) -> None:
         cmd = ["python", "-m", "strangler_proxy", "routes", "set", FLIPPED_ROUTE, "--mode", mode]
@@ -69,20 +81,28 @@ class Walk:
         assert FLIPPED_ROUTE in result.stdout, result.stdout + result.stderr
 
     def route_flip(self) -> str:
+        """`routes set` in the proxy container; nginx, in the edge container, follows."""
         path = "/api/v1/products/COF-0001/"
-        for mode, upstream in (("extracted", "catalog"), ("monolith", "monolith")):
+        seen = []
+        for mode, side, port in (("extracted", "candidate", 8002), ("monolith", "primary", 8001)):
             self.set_route(mode)
-            before = self.served_by(upstream, path)
 
-            def served(u: str = upstream, b: int = before) -> bool:
-                response = self.request("GET", path)
-                assert response.status == 200, (response.status, response.data[:300])
-                return self.served_by(u, path) > b
+            def served(s: str = side) -> dict | None:
+                line = self.served_by(path)
+                return line if line["route"] == FLIPPED_ROUTE and line["side"] == s else None
 
-            wait_until(
-                served, timeout=30, interval=0.5, what=f"{FLIPPED_ROUTE} served by {upstream}"
+            line = wait_until(
+                served, timeout=30, interval=0.5, what=f"nginx serving {FLIPPED_ROUTE} {mode}"
             )
-        return f"{FLIPPED_ROUTE} flipped to the catalog service and back (routes set in the proxy container)"
+            assert line["upstream"].endswith(f":{port}"), line
+            seen.append(f"{side} ({line['upstream']})")
+        # the admin API is the Python proxy's, reached through the edge
+        routes = self.request("GET", "/_strangler/routes", ADMIN_TOKEN)
+        assert routes.status == 200 and FLIPPED_ROUTE in routes.data.decode(), routes.data[:300]
+        return (
+            f"{FLIPPED_ROUTE} flipped to the catalog service and back (routes set in the proxy "
+            f"container, nginx regenerated and reloaded in the edge): {', '.join(seen)}"
+        )
 
     def takeover(self, staff: str) -> str:
         monolith = "http://monolith:8001"
@@ -107,7 +127,7 @@ class Walk:
         staff = self.login(*STAFF)
         seen = [
             self.storefront(),
-            "API login through the proxy: alice and staff",
+            "API login through the edge: alice and staff",
             self.order_with_notification(alice),
             self.route_flip(),
             self.takeover(staff),

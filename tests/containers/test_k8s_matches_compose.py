@@ -32,12 +32,23 @@ ONLY_IN_COMPOSE = {
     # One host: compose keeps ownership in a file on a shared volume; a cluster's replicas
     # follow the shared control store instead (STRANGLER_CONTROL_STORE).
     "OWNERSHIP_FILE": "compose's shared ownership volume",
+    # Compose's edge is nginx fed the route table (deploy/container/edge.py), whose access log
+    # the proxy's lifecycle gates read; a cluster's edge is its Ingress or Gateway
+    # (k8s/examples/gateway-api), which writes no such file.
+    "STRANGLER_NGINX_ACCESS_LOG": "the compose edge's nginx access log",
+    # The proxy's data folder (its route table, and nginx's files) on the volume the edge
+    # shares; a cluster's proxy keeps its table in the control store.
+    "STRANGLER_DATA_DIR": "the proxy-data volume compose's edge shares",
 }
+# Compose services with no Deployment (besides the demo data's seed: a cluster starts empty): the
+# nginx edge (see STRANGLER_NGINX_ACCESS_LOG above) and the one-shot making the fleet's
+# certificates (a cluster mounts them from Secrets: k8s/examples/mtls).
+ONLY_IN_COMPOSE_SERVICES = {"edge", "certificates"}
 ONLY_IN_K8S = {
     "JWT_PRIVATE_KEY": "the issuers' key from the Secret",
     # The route table and ownership live in the shared control store (Redis), which every
     # replica follows within a second; the image's packaged table only seeds it. Compose keeps
-    # the files (one host), its routes table in the data dir.
+    # the files (one host), its routes table in the proxy's data folder, which the edge follows.
     "STRANGLER_CONTROL_STORE": "the deployment's Redis as the control store",
     "STRANGLER_ROUTES_FILE": "the image's packaged table, the store's seed",
     "CACHE_KEY_PREFIX": "the deployment's Redis key prefix (strangler-config)",
@@ -102,8 +113,11 @@ def test_kubernetes_runs_the_image_commands_and_environment_compose_ran(fleet, r
         for name, service in fleet.compose["services"].items()
         if service.get("image") == engine.APP_IMAGE
     }
-    # Demo data is seeded by compose only; a cluster starts empty.
-    compared = {name: c for name, c in ran.items() if not name.endswith("-seed")}
+    compared = {
+        name: c
+        for name, c in ran.items()
+        if not name.endswith("-seed") and name not in ONLY_IN_COMPOSE_SERVICES
+    }
     assert set(compared) == set(rendered), set(compared) ^ set(rendered)
     problems = []
     for name, container in compared.items():

@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from deploy.container.entrypoint import CERTIFICATES, EDGE
 from servicekit.web.ports import PORTS, path_of, port_env_var
 from servicekit.web.procfile import bind_of
 from tests.infra import fleet
@@ -66,7 +67,7 @@ def test_every_container_command_is_a_procfile_process_that_can_start(compose):
     problems = []
     for name, svc in app_services(compose).items():
         command = svc["command"]
-        if command[0] == "manage":
+        if command[0] in ("manage", EDGE, CERTIFICATES):  # the image's own commands
             continue
         if command[0] not in fleet.known_processes():
             problems.append(f"{name} runs {command[0]!r}, which the Procfile does not define")
@@ -81,6 +82,8 @@ def test_every_settings_module_is_deployed_and_each_container_uses_its_process_s
     used, problems = set(), []
     for name, svc in app_services(compose).items():
         module = env_of(svc).get("DJANGO_SETTINGS_MODULE")
+        if svc["command"] == [CERTIFICATES]:
+            continue  # no Django: the fleet's CA and certificates
         if module not in modules:
             problems.append(f"{name}: DJANGO_SETTINGS_MODULE={module!r} is not a settings module")
             continue
@@ -124,6 +127,7 @@ def test_http_containers_listen_on_the_port_map(compose):
             problems.append(f"Procfile {name} binds port {bind[1]}, expected {expected}")
     for name, svc in app_services(compose).items():
         process = svc["command"][0]
+        process = "proxy" if process == EDGE else process  # nginx serves the proxy's port
         env = env_of(svc)
         if process in PORTS and env.get(port_env_var(process), str(PORTS[process])) != str(
             PORTS[process]
@@ -180,6 +184,8 @@ def test_start_order_waits_on_health(compose):
     problems = []
     for name, svc in app_services(compose).items():
         depends = svc.get("depends_on") or {}
+        if svc["command"] == [CERTIFICATES]:
+            continue  # needs nothing running: it writes files on a volume
         if not isinstance(depends, dict) or not depends:
             problems.append(f"{name}: depends_on with conditions is required")
             continue
@@ -355,7 +361,7 @@ def test_proxy_reaches_every_upstream_of_the_route_table_and_services_the_jwks(c
     problems = []
     for name, svc in app_services(compose).items():
         env = env_of(svc)
-        if svc["command"][0] == "proxy":
+        if svc["command"][0] in ("proxy", EDGE):  # nginx exports the same table
             for upstream, spec in table["upstreams"].items():
                 for instance in spec.get("instances", []):
                     for var in re.findall(r"\$\{(\w+)", str(instance)):
@@ -381,3 +387,41 @@ def test_the_demo_data_is_seeded_once_after_the_monoliths_migrations(compose):
     assert env_of(seed) == env_of(services["monolith"])
     after = seed["depends_on"]["monolith-migrate"]["condition"]
     assert after == "service_completed_successfully"
+
+
+# --- the edge: nginx fed the route table, the Python proxy behind it (issue 16) ---
+
+
+def test_the_edge_serves_the_proxys_port_with_nginx_fed_the_proxys_live_table(compose):
+    services = app_services(compose)
+    edge, proxy = services["edge"], services["proxy"]
+    edge_env, proxy_env = env_of(edge), env_of(proxy)
+    port = PORTS["proxy"]
+    # the public port is nginx's; the Python proxy is reached by name only
+    assert edge["ports"] == [f"127.0.0.1:{port}:{port}"] and "ports" not in proxy
+    assert edge_env["STRANGLER_NGINX_LISTEN"] == f"0.0.0.0:{port}"
+    assert edge_env["STRANGLER_NGINX_COMPARATOR"] == f"http://proxy:{port}"
+    assert edge["depends_on"]["proxy"] == {"condition": "service_healthy"}
+    # nginx is exported with the proxy's own settings: same upstreams, body limit, admin paths
+    assert {k: v for k, v in edge_env.items() if not k.startswith("STRANGLER_NGINX_")} == {
+        k: v for k, v in proxy_env.items() if k != "STRANGLER_NGINX_ACCESS_LOG"
+    }
+    # the proxy's data folder, on one named volume, holds the live table (the proxy writes it,
+    # the edge follows it) and nginx's folder: nginx.conf and its access log (the proxy's
+    # lifecycle gates read it), as `make run --plane nginx` lays them out
+    folder = proxy_env["STRANGLER_DATA_DIR"]
+    assert "STRANGLER_ROUTES_FILE" not in proxy_env  # the table is `routes.yaml` in there
+    for name in ("edge", "proxy"):
+        mounts = [str(v).split(":") for v in services[name]["volumes"]]
+        assert [m[0] for m in mounts if m[1] == folder] == ["proxy-data"], name
+    assert "proxy-data" in compose["volumes"]
+    assert edge_env["STRANGLER_NGINX_CONF"] == f"{folder}/nginx/nginx.conf"
+    assert proxy_env["STRANGLER_NGINX_ACCESS_LOG"] == f"{folder}/nginx/access.log"
+    assert "STRANGLER_NGINX_CONF" not in proxy_env  # one writer of nginx.conf: the edge
+
+
+def test_the_image_carries_debians_nginx_and_a_folder_for_the_edge_volume(compose):
+    runs = " ".join(arg for kind, arg in dockerfile_instructions() if kind == "RUN")
+    assert "apt-get install" in runs and "nginx-light" in runs
+    folder = env_of(app_services(compose)["proxy"])["STRANGLER_DATA_DIR"]
+    assert re.search(rf"chown app:app [^&]*{re.escape(folder)}\b", runs), folder

@@ -46,7 +46,8 @@ def test_backing_servers_take_images_built_here_and_registry_only_ones_are_left_
 
 
 def test_published_ports_move_to_the_given_host_ports(local):
-    assert local["services"]["proxy"]["ports"] == ["18000:8000"]
+    assert local["services"]["edge"]["ports"] == ["18000:8000"]  # nginx, the proxy behind it
+    assert "ports" not in local["services"]["proxy"]
     assert local["services"]["monolith"]["ports"] == ["18001:8001"]
     assert "ports" not in local["services"]["rabbitmq"]
 
@@ -54,7 +55,8 @@ def test_published_ports_move_to_the_given_host_ports(local):
 def test_the_start_stages_put_migrations_and_the_seed_before_the_processes(local):
     staged = podman_compose.stages(local, APP_IMAGE)
     assert set(staged.backing) == set(BACKING_IMAGES)
-    assert "monolith-migrate" in staged.migrate and staged.seed == ["monolith-seed"]
+    assert "monolith-migrate" in staged.migrate
+    assert sorted(staged.seed) == ["certificates", "monolith-seed"]
     assert "proxy" in staged.processes and "monolith-relay" in staged.processes
     everything = staged.backing + staged.migrate + staged.seed + staged.processes
     assert sorted(everything) == sorted(local["services"])

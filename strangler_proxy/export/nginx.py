@@ -527,6 +527,8 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         # hop-by-hop answers nginx would pass (it drops Connection, Keep-Alive, Upgrade itself)
         "proxy_hide_header Proxy-Authenticate;",
         "proxy_hide_header Trailer;",
+        # the upstream echoes the id it was given; the edge adds it once itself (add_header)
+        "proxy_hide_header X-Request-ID;",
         'log_format strangler_json escape=json \'{"time":"$time_iso8601","request_id":"$strangler_request_id","method":"$request_method","path":"$uri","status":$status,"route":"$strangler_route_name","side":"$strangler_side","upstream":"$upstream_addr","upstream_status":"$upstream_status","duration":$request_time,"completion":"$request_completion"}\';',
         "access_log access.log strangler_json;" if options.access_log else "access_log off;",
     ):

@@ -114,7 +114,11 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(float(query.get("s", ["1"])[0]))
             self._send(200, b'{"slow": true}')
         else:
-            self._send(200, json.dumps(record).encode(), [("X-Upstream", self.server.name)])
+            # as every service does (servicekit's request id middleware): the id it was given
+            given = [
+                ("X-Request-ID", v) for k, v in record["headers"] if k.lower() == "x-request-id"
+            ]
+            self._send(200, json.dumps(record).encode(), [("X-Upstream", self.server.name), *given])
 
     def _chunked_redirect(self, to: str) -> None:
         """A 302 to this server's own origin with a chunked body (Django's StreamingHttpResponse

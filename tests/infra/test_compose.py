@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -232,8 +233,8 @@ def test_compose_prometheus_scrapes_every_http_container_on_its_metrics_path(com
 # --- Dockerfile ---
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+def dockerfile_instructions(path: Path = ROOT / "Dockerfile") -> list[tuple[str, str]]:
+    text = path.read_text().replace("\\\n", " ")
     lines = [
         line.strip()
         for line in text.splitlines()
@@ -255,9 +256,11 @@ def test_dockerfile_is_multi_stage_non_root_health_checked_and_locked():
         assert (ROOT / path).exists(), path
 
 
-def dockerignore_allows(path: str) -> bool:
-    allowed = False
-    for raw in (ROOT / ".dockerignore").read_text().splitlines():
+def dockerignore_allows(
+    path: str, ignore: Path = ROOT / ".dockerignore", *, default: bool = False
+) -> bool:
+    allowed = default
+    for raw in ignore.read_text().splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -3,7 +3,10 @@ asked, answered the same way by the Python catalog service and by each other imp
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 
 from contracts.catalog import (
@@ -66,6 +69,35 @@ class Feed:
     expected: dict[str, dict] = field(default_factory=dict)
     marker: str = "ZZZ-9999"
 
+    def outcomes(self) -> Counter[str]:
+        """What an inbox that applies each event once, in order, makes of each delivery, in
+        publishing order (one queue): `applied` (with the parked successors it releases),
+        `duplicate` (an id processed or parked already, or a sequence at or below the cursor),
+        `parked` (a gap before it). An implementation that applies a duplicate counts it as
+        applied (or parked again, or rejected when a key refuses it): the counts differ."""
+        counts: Counter[str] = Counter()
+        cursor: dict[tuple[str, str], int] = {}
+        seen: set[uuid.UUID] = set()
+        parked: dict[tuple[str, str], set[int]] = {}
+        for envelope in self.envelopes:
+            key = (envelope.aggregate_type, envelope.aggregate_id)
+            last = cursor.get(key, 0)
+            if envelope.event_id in seen or envelope.sequence <= last:
+                counts["duplicate"] += 1
+                continue
+            seen.add(envelope.event_id)
+            if envelope.sequence > last + 1:
+                parked.setdefault(key, set()).add(envelope.sequence)
+                counts["parked"] += 1
+                continue
+            counts["applied"] += 1
+            last = envelope.sequence
+            while last + 1 in parked.get(key, set()):
+                parked[key].remove(last + 1)
+                last += 1
+            cursor[key] = last
+        return counts
+
 
 def feed() -> Feed:
     stream = Stream()
@@ -116,7 +148,9 @@ def feed() -> Feed:
             sku="ORD-0001", name="Reordered", description="", category="coffee", is_active=True
         )
     )
-    published += [renamed, dearer, first, dearer, cheaper]
+    # ... and the older price change again once the newer one is applied: applied twice, it
+    # would put 20.00 back.
+    published += [renamed, dearer, first, dearer, cheaper, cheaper]
     marker = stream.add(product_created("ZZZ-9999", 52, "garden", is_active=True))
     published.append(marker)
     return Feed(
@@ -137,6 +171,32 @@ class Read:
     user: str = ""  # "", "staff", "customer" or a raw Authorization header value
     authorization: str = ""
 
+
+def _segment(value) -> str:
+    """One token segment: JSON, base64url without padding."""
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def _bearer(
+    header: dict | list, payload: str = _segment({"sub": "2"}), crypto: str = "c2ln"
+) -> str:
+    return f"Bearer {_segment(header)}.{payload}.{crypto}"
+
+
+RS256 = {"alg": "RS256", "typ": "JWT"}
+# Tokens broken before the signature is checked: PyJWT's checks in its order and its words
+# (the header's bytes as ASCII, the segments, each one's padding, the key id's type, then the
+# algorithm and the key). A padding error is a segment of one character.
+TOKEN_EDGES = [
+    ("a token of four segments", "Bearer a.b.c.d"),
+    ("a bad signature before the algorithm", _bearer({**RS256, "alg": "HS256"}, crypto="a")),
+    ("a bad signature before the key id", _bearer(RS256, crypto="a")),
+    ("a bad signature before the key", _bearer({**RS256, "kid": "nope"}, crypto="a")),
+    ("a bad payload before the key", _bearer({**RS256, "kid": "nope"}, payload="a")),
+    ("a key id not a string", _bearer({**RS256, "kid": 5})),
+    ("a header not an object", _bearer([1])),
+    ("a token not ASCII", "Bearer caf\u00e9.eyJ9.c2ln"),
+]
 
 READS = [
     Read("list first page", "/api/v1/products/"),
@@ -200,4 +260,5 @@ READS = [
     Read("bad token", "/api/v1/products/", authorization="Bearer not-a-token"),
     Read("bearer without token", "/api/v1/products/COF-0003/", authorization="Bearer"),
     Read("another scheme is anonymous", "/api/v1/products/GAR-0002/", authorization="Basic eDp5"),
+    *(Read(name, "/api/v1/products/", authorization=value) for name, value in TOKEN_EDGES),
 ]

@@ -1,7 +1,8 @@
 // RS256 access tokens verified against the issuer's JWKS (servicekit/web/jwt): the same claims,
 // leeway and messages, so a bad token is the same problem+json here as in the Python services.
 
-import { decodeJwt, decodeProtectedHeader, errors, importJWK, jwtVerify, type JWK, type JWTPayload } from "jose";
+import { webcrypto } from "node:crypto";
+import { importJWK, type JWK } from "jose";
 
 export class AuthError extends Error {
   constructor(
@@ -82,38 +83,120 @@ class JwksKeys {
   }
 }
 
+const LEEWAY = 30; // seconds
+
+function invalid(message: string): AuthError {
+  return new AuthError(message, "invalid_token");
+}
+
+type Claims = Record<string, unknown>;
+
+/** One segment, base64url without padding (PyJWT's base64url_decode), else its padding error. */
+function segment(text: string, what: string): Uint8Array {
+  const bare = text.replace(/=+$/, "");
+  if (!/^[A-Za-z0-9_-]*$/.test(bare) || bare.length % 4 === 1)
+    throw invalid(`malformed token: Invalid ${what} padding`);
+  return Buffer.from(bare, "base64url");
+}
+
+function decodeObject(data: Uint8Array): Claims {
+  const value: unknown = JSON.parse(Buffer.from(data).toString("utf8"));
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Error("must be a json object");
+  return value as Claims;
+}
+
 /** The token's `iat`, unverified (only to tell an old token from a new one); 0 if absent. */
-function issuedAt(token: string): number {
+function issuedAt(payload: Uint8Array): number {
   try {
-    const iat = decodeJwt(token).iat;
+    const iat = decodeObject(payload).iat;
     return typeof iat === "number" ? iat : 0;
   } catch {
     return 0;
   }
 }
 
+/** A numeric claim as PyJWT's int() takes it (the fraction dropped); null for anything else. */
+function intClaim(value: unknown): number | null {
+  return typeof value === "number" && Number.isFinite(value) ? Math.trunc(value) : null;
+}
+
+/** Python's bool() of a JSON value. */
+function truthy(value: unknown): boolean {
+  if (value === null || value === undefined) return false;
+  if (typeof value === "object") return Object.keys(value).length > 0;
+  return Boolean(value);
+}
+
+/** PyJWT's _validate_claims in its order (servicekit requires exp, iat, sub, iss and aud). */
+function claimsCheck(claims: Claims, issuer: string, audience: string): void {
+  for (const name of ["exp", "iat", "sub", "iss", "aud"]) {
+    if (claims[name] === undefined || claims[name] === null)
+      throw invalid(`invalid token: Token is missing the "${name}" claim`);
+  }
+  const now = Date.now() / 1000;
+  const iat = intClaim(claims.iat);
+  if (iat === null) throw invalid("invalid token: Issued At claim (iat) must be an integer.");
+  if (iat > now + LEEWAY) throw invalid("invalid token: The token is not yet valid (iat)");
+  if ("nbf" in claims) {
+    const nbf = intClaim(claims.nbf);
+    if (nbf === null) throw invalid("invalid token: Not Before claim (nbf) must be an integer.");
+    if (nbf > now + LEEWAY) throw invalid("invalid token: The token is not yet valid (nbf)");
+  }
+  const exp = intClaim(claims.exp);
+  if (exp === null) throw invalid("invalid token: Expiration Time claim (exp) must be an integer.");
+  if (exp <= now - LEEWAY) throw invalid("token has expired");
+  if (typeof claims.iss !== "string") throw invalid("invalid token: Payload Issuer (iss) must be a string");
+  if (claims.iss !== issuer) throw invalid("invalid token: Invalid issuer");
+  let matched = false;
+  for (const item of Array.isArray(claims.aud) ? claims.aud : [claims.aud]) {
+    if (typeof item !== "string") throw invalid("invalid token: Invalid claim format in token");
+    matched = matched || item === audience;
+  }
+  if (!matched) throw invalid("invalid token: Audience doesn't match");
+  if (typeof claims.sub !== "string") throw invalid("invalid token: Subject must be a string");
+  if ("jti" in claims && typeof claims.jti !== "string") throw invalid("invalid token: JWT ID must be a string");
+}
+
 export function tokenVerifier(jwksUrl: string, issuer: string, audience: string) {
   const keys = jwksUrl ? new JwksKeys(jwksUrl) : null;
 
-  /** null: anonymous (no Bearer header); throws AuthError for a header that does not verify. */
+  /** null: anonymous (no Bearer header); throws AuthError for a header that does not verify.
+   * The checks and their words are PyJWT's, in its order (as polyglot/go/src/auth.go): the
+   * header's bytes as ASCII, the segments and their padding, the key id's type, then the
+   * algorithm, the key, the signature and the claims. */
   return async function callerFrom(header: string | undefined): Promise<Caller | null> {
     const began = performance.now();
-    const parts = (header ?? "").trim().split(/\s+/).filter(Boolean);
+    // Split on ASCII whitespace only, as Python's bytes.split() (Node's header is Latin-1).
+    const parts = (header ?? "").split(/[ \t\n\r\v\f]+/).filter(Boolean);
     if (!parts.length || parts[0].toLowerCase() !== "bearer") return null;
     if (parts.length !== 2)
       throw new AuthError("Authorization header must be 'Bearer <token>'.", "authentication_failed");
     const token = parts[1];
-    let alg: string | undefined;
-    let kid: string | undefined;
-    try {
-      if (token.split(".").length !== 3) throw new Error("Not enough segments");
-      ({ alg, kid } = decodeProtectedHeader(token));
-    } catch (exc) {
-      const reason = (exc as Error).message === "Not enough segments" ? "Not enough segments" : "Invalid header padding";
-      throw new AuthError(`malformed token: ${reason}`, "invalid_token");
+    for (let i = 0; i < token.length; i++) {
+      const byte = token.charCodeAt(i);
+      if (byte >= 0x80)
+        throw invalid(
+          `'ascii' codec can't decode byte 0x${byte.toString(16).padStart(2, "0")} in position ${i}: ordinal not in range(128)`,
+        );
     }
-    if (alg !== "RS256") throw new AuthError("token must be signed with RS256", "invalid_token");
-    if (!kid) throw new AuthError("token has no key id", "invalid_token");
+    const dot = token.lastIndexOf(".");
+    if (dot < 0 || !token.slice(0, dot).includes(".")) throw invalid("malformed token: Not enough segments");
+    const signingInput = token.slice(0, dot);
+    const first = signingInput.indexOf(".");
+    let head: Claims;
+    const headerData = segment(signingInput.slice(0, first), "header");
+    try {
+      head = decodeObject(headerData);
+    } catch (exc) {
+      throw invalid(`malformed token: Invalid header string: ${(exc as Error).message}`);
+    }
+    const payloadData = segment(signingInput.slice(first + 1), "payload");
+    const signature = segment(token.slice(dot + 1), "crypto");
+    if ("kid" in head && typeof head.kid !== "string")
+      throw invalid("malformed token: Key ID header parameter must be a string");
+    if (head.alg !== "RS256") throw invalid("token must be signed with RS256");
+    const kid = typeof head.kid === "string" ? head.kid : "";
+    if (!kid) throw invalid("token has no key id");
     const found: Lookup = keys ? await keys.key(kid, began) : {};
     if (found.unavailable)
       throw new AuthError(
@@ -122,30 +205,31 @@ export function tokenVerifier(jwksUrl: string, issuer: string, audience: string)
         503,
       );
     // Issued after the set lacking its key was read: maybe signed by a key published since.
-    if (!found.key && found.stale && issuedAt(token) >= found.stale.asOf - 30)
+    if (!found.key && found.stale && issuedAt(payloadData) >= found.stale.asOf - LEEWAY)
       throw new AuthError(
         `key '${kid}' is newer than the signing keys read: try again shortly`,
         "verifier_unavailable",
         503,
         found.stale.retryAfter,
       );
-    if (!found.key) throw new AuthError(`unknown signing key '${kid}'`, "invalid_token");
-    let claims: JWTPayload;
+    if (!found.key) throw invalid(`unknown signing key '${kid}'`);
+    const verified = await webcrypto.subtle.verify(
+      { name: "RSASSA-PKCS1-v1_5" },
+      found.key as webcrypto.CryptoKey,
+      signature,
+      Buffer.from(signingInput, "latin1"),
+    );
+    if (!verified) throw invalid("invalid token: Signature verification failed");
+    let claims: Claims;
     try {
-      ({ payload: claims } = await jwtVerify(token, found.key, {
-        algorithms: ["RS256"],
-        issuer,
-        audience,
-        clockTolerance: 30,
-        requiredClaims: ["exp", "iat", "sub", "iss", "aud"],
-      }));
+      claims = decodeObject(payloadData);
     } catch (exc) {
-      if (exc instanceof errors.JWTExpired) throw new AuthError("token has expired", "invalid_token");
-      throw new AuthError(`invalid token: ${(exc as Error).message}`, "invalid_token");
+      throw invalid(`invalid token: Invalid payload string: ${(exc as Error).message}`);
     }
-    if (claims.token_type !== "access") throw new AuthError("expected a access token", "invalid_token");
-    const id = Number(claims.sub);
-    if (!Number.isInteger(id)) throw new AuthError("invalid token: subject is not a user id", "invalid_token");
-    return { id, isStaff: claims.is_staff === true };
+    claimsCheck(claims, issuer, audience);
+    if (claims.token_type !== "access") throw invalid("expected a access token");
+    const sub = String(claims.sub).trim();
+    if (!/^[+-]?\d+$/.test(sub)) throw invalid("invalid token: subject is not a user id");
+    return { id: Number(sub), isStaff: truthy(claims.is_staff) };
   };
 }

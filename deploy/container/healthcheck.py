@@ -26,7 +26,6 @@ def main(kind: str = "health") -> int:
     name = STATE.read_text().splitlines()[0]
     if name in GRPC_PORTS:
         from servicekit.web.grpc_server import health_check
-        from servicekit.web.tls.fleet import owner_of
 
         port = int(os.environ.get(port_env_var(name), GRPC_PORTS[name]))
         target = f"127.0.0.1:{port}"

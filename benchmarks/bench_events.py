@@ -466,15 +466,10 @@ def one_run(events: dict, args) -> dict[str, float]:
         raw_poll = raw_run(backlog=0, rate=args.rate, seconds=args.seconds, notify=False)
         raw_lag = raw_run(backlog=0, rate=args.rate, seconds=args.seconds, notify=True)
         full = full_run(events=events, backlog=0, rate=args.rate, seconds=args.seconds)
-        figures.update(
-            raw_poll_p50=raw_poll["p50"],
-            raw_poll_p99=raw_poll["p99"],
-            raw_p50=raw_lag["p50"],
-            raw_p99=raw_lag["p99"],
-            full_p50=full["p50"],
-            full_p99=full["p99"],
-            applied=full["applied"],
-        )
+        for name, result in (("raw_poll", raw_poll), ("raw", raw_lag), ("full", full)):
+            for q in ("p50", "p99"):
+                figures[f"{name}_{q}"] = result[q]
+        figures["applied"] = full["applied"]
     return figures
 
 

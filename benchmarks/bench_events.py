@@ -109,7 +109,8 @@ def raw_run(*, backlog: int, rate: int, seconds: float, notify: bool) -> dict:
     ready = threading.Event()
     threads = [threading.Thread(target=consume, args=(ready,), daemon=True)]
     threads[0].start()
-    ready.wait(10)
+    if not ready.wait(120):  # a busy machine: publishing before the queue exists loses events
+        raise RuntimeError("the raw consumer did not declare its queue within 120 s")
     result = {}
     if backlog:
         with db.cursor() as cur, cur.copy("COPY raw_outbox (body, committed) FROM STDIN") as copy:

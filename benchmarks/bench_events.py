@@ -4,7 +4,9 @@ Needs PostgreSQL and RabbitMQ (defaults: the local servers). Uses its own databa
 (`strangler_bench`) and its own exchange and queue, deleted afterwards. Prints:
   * throughput: a backlog of committed outbox rows (default 50,000) to consumer-applied, events/s;
   * lag: commit to applied, p50/p99, at a steady 500 events/s;
-each next to a raw baseline measured in the same run (psycopg + kombu, no ORM, no inbox).
+each next to a raw baseline measured in the same run (psycopg + kombu, no ORM, no inbox);
+  * CPU time per event of the relay and consumer processes (robust on a busy machine).
+Each figure is the median of `--runs` runs (default 3); ratios are taken within a run.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -105,7 +109,8 @@ def raw_run(*, backlog: int, rate: int, seconds: float, notify: bool) -> dict:
     ready = threading.Event()
     threads = [threading.Thread(target=consume, args=(ready,), daemon=True)]
     threads[0].start()
-    ready.wait(10)
+    if not ready.wait(120):  # a busy machine: publishing before the queue exists loses events
+        raise RuntimeError("the raw consumer did not declare its queue within 120 s")
     result = {}
     if backlog:
         with db.cursor() as cur, cur.copy("COPY raw_outbox (body, committed) FROM STDIN") as copy:
@@ -163,6 +168,8 @@ def produce_steady(rate: int, seconds: float, write) -> dict[int, float]:
 # full path --------------------------------------------------------------------------------------
 def setup_django(events: dict) -> None:
     os.environ["DATABASE_URL"] = BENCH_URL
+    # The monolith's own database is the bench's (not `strangler_bench_monolith`).
+    os.environ["MONOLITH_DATABASE_URL"] = BENCH_URL
     os.environ["CELERY_BROKER_URL"] = AMQP
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
     os.environ.setdefault("DJANGO_ENV", "test")
@@ -233,14 +240,31 @@ def child(role: str, events: dict) -> None:
 
     stop = stop_on_signals()
     timer = PhaseTimer(role) if os.environ.get("BENCH_PHASES") else None
+    profile_dir = os.environ.get("BENCH_PROFILE")
+    profiler = None
+    if profile_dir:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    counted: list[int] = []
+    cpu = time.process_time()
     try:
-        _run_child(role, stop, timer)
+        _run_child(role, stop, timer, counted)
     finally:
+        cpu = time.process_time() - cpu
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(os.path.join(profile_dir, f"{role}-{os.getpid()}.prof"))
         if timer:
             timer.report()
+        if counted and counted[0] and os.environ.get("BENCH_CPU_FILE"):
+            # CPU time of this process per event (not wall clock): robust on a busy machine.
+            with open(os.environ["BENCH_CPU_FILE"], "a") as out:
+                out.write(json.dumps({"role": role, "us": cpu * 1e6 / counted[0]}) + "\n")
 
 
-def _run_child(role: str, stop, timer: PhaseTimer | None) -> None:
+def _run_child(role: str, stop, timer: PhaseTimer | None, counted: list[int]) -> None:
     if role == "relay":
         from servicekit.events.broker.kombu import publisher_from_settings
         from servicekit.events.relay import claims
@@ -257,7 +281,10 @@ def _run_child(role: str, stop, timer: PhaseTimer | None) -> None:
             timer.wrap(publisher, "confirm")
             timer.wrap(claims, "mark_sent")
             timer.wrap(waker, "wait")
-        relay.run(waker=waker, stop=stop)
+        try:
+            relay.run(waker=waker, stop=stop)
+        finally:
+            counted.append(relay.published)
     else:
         from servicekit.events.inbox.worker import worker_from_settings
 
@@ -266,6 +293,13 @@ def _run_child(role: str, stop, timer: PhaseTimer | None) -> None:
         if timer:
             timer.wrap(worker, "_flush", "flush")
             timer.wrap(worker.processor, "process")
+        process = worker.processor.process
+
+        def counting(envelopes):
+            process(envelopes)
+            counted[:] = [(counted[0] if counted else 0) + len(envelopes)]
+
+        worker.processor.process = counting
         worker.run(stop=stop)
 
 
@@ -292,7 +326,8 @@ def full_run(*, events: dict, backlog: int, rate: int, seconds: float) -> dict:
             )
         )
 
-    env = {**os.environ, "BENCH_EVENTS": json.dumps(events)}
+    cpu_file = Path(tempfile.mkdtemp(prefix="bench-events-")) / "cpu.jsonl"
+    env = {**os.environ, "BENCH_EVENTS": json.dumps(events), "BENCH_CPU_FILE": str(cpu_file)}
     procs = [subprocess.Popen([sys.executable, __file__, "--role", "consume"], env=env)]
     result = {}
     try:
@@ -320,9 +355,11 @@ def full_run(*, events: dict, backlog: int, rate: int, seconds: float) -> dict:
             while InboxMessage.objects.count() < len(committed_times) and time.time() < deadline:
                 time.sleep(0.1)
             occurred = dict(OutboxMessage.objects.values_list("event_id", "occurred_at"))
+            # (an event of an earlier run redelivered after its consumer stopped is not counted)
             lags = [
                 (applied - occurred[event_id]).total_seconds() * 1000
                 for event_id, applied in InboxMessage.objects.values_list("event_id", "applied_at")
+                if event_id in occurred
             ]
             result["p50"], result["p99"] = percentile(lags, 0.5), percentile(lags, 0.99)
             result["applied"] = len(lags)
@@ -331,6 +368,12 @@ def full_run(*, events: dict, backlog: int, rate: int, seconds: float) -> dict:
             proc.terminate()
         for proc in procs:
             proc.wait(30)
+    if cpu_file.exists():
+        for line in cpu_file.read_text().splitlines():
+            figure = json.loads(line)
+            result[f"cpu_{figure['role']}"] = figure["us"]
+        cpu_file.unlink()
+    cpu_file.parent.rmdir()
     return result
 
 
@@ -349,11 +392,15 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--role", choices=["relay", "consume"], default=None)
+    parser.add_argument("--runs", type=int, default=3, help="prints the median of this many runs")
     parser.add_argument(
         "--only", choices=["throughput", "lag"], default=None, help="skip the other measurement"
     )
     parser.add_argument(
         "--phases", action="store_true", help="relay and consumer print their phase timings"
+    )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="relay and consumer write cProfile stats to DIR"
     )
     args = parser.parse_args()
     if args.role:
@@ -361,6 +408,9 @@ def main() -> None:
         return
     if args.phases:
         os.environ["BENCH_PHASES"] = "1"
+    if args.profile:
+        os.makedirs(args.profile, exist_ok=True)
+        os.environ["BENCH_PROFILE"] = os.path.abspath(args.profile)
 
     ensure_database()
     tag = uuid.uuid4().hex[:8]
@@ -378,58 +428,83 @@ def main() -> None:
     call_command("migrate", verbosity=0)
 
     print(
-        f"backlog {args.backlog} events; steady {args.rate}/s for {args.seconds:.0f} s", flush=True
+        f"backlog {args.backlog} events; steady {args.rate}/s for {args.seconds:.0f} s; "
+        f"median of {args.runs} runs",
+        flush=True,
     )
-    tp = lag = None
+    runs = []
+    try:
+        for number in range(1, args.runs + 1):
+            runs.append(one_run(events, args))
+            print(f"run {number}: " + ", ".join(f"{k} {v:.1f}" for k, v in runs[-1].items()))
+    finally:
+        try:
+            from kombu import Connection
+
+            from servicekit.events.broker.topology import delete_topology
+
+            with Connection(AMQP) as conn:
+                delete_topology(
+                    conn, exchange_name=events["EXCHANGE"], subscriptions=events["SUBSCRIPTIONS"]
+                )
+        except Exception as exc:
+            print(f"(could not delete the bench topology: {exc!r})")
+    report(runs, args)
+
+
+def one_run(events: dict, args) -> dict[str, float]:
+    """One of each measurement; ratios are taken within the run (same machine state)."""
+    figures: dict[str, float] = {}
     if args.only != "lag":
-        raw_tp = raw_run(backlog=args.backlog, rate=0, seconds=0, notify=True)["throughput"]
-        full_tp = full_run(events=events, backlog=args.backlog, rate=0, seconds=0)["throughput"]
-        tp = (raw_tp, full_tp)
+        raw = raw_run(backlog=args.backlog, rate=0, seconds=0, notify=True)
+        full = full_run(events=events, backlog=args.backlog, rate=0, seconds=0)
+        figures["raw_tp"], figures["full_tp"] = raw["throughput"], full["throughput"]
+        figures["tp_ratio"] = full["throughput"] / raw["throughput"]
+        for role in ("consume", "relay"):
+            if f"cpu_{role}" in full:
+                figures[f"cpu_{role}"] = full[f"cpu_{role}"]
     if args.only != "throughput":
         raw_poll = raw_run(backlog=0, rate=args.rate, seconds=args.seconds, notify=False)
         raw_lag = raw_run(backlog=0, rate=args.rate, seconds=args.seconds, notify=True)
-        full_lag = full_run(events=events, backlog=0, rate=args.rate, seconds=args.seconds)
-        lag = (raw_poll, raw_lag, full_lag)
-    try:
-        from kombu import Connection
-
-        from servicekit.events.broker.topology import delete_topology
-
-        with Connection(AMQP) as conn:
-            delete_topology(
-                conn, exchange_name=events["EXCHANGE"], subscriptions=events["SUBSCRIPTIONS"]
-            )
-    except Exception as exc:
-        print(f"(could not delete the bench topology: {exc!r})")
-    report(tp, lag, args)
+        full = full_run(events=events, backlog=0, rate=args.rate, seconds=args.seconds)
+        for name, result in (("raw_poll", raw_poll), ("raw", raw_lag), ("full", full)):
+            for q in ("p50", "p99"):
+                figures[f"{name}_{q}"] = result[q]
+        figures["applied"] = full["applied"]
+    return figures
 
 
-def report(tp, lag, args) -> None:
-    print("\n                          raw baseline      strangler (full path)    ratio")
-    if tp:
-        raw_tp, full_tp = tp
+def report(runs: list[dict[str, float]], args) -> None:
+    def median(key: str) -> float:
+        return statistics.median(run[key] for run in runs)
+
+    print(f"\nmedian of {len(runs)} runs         raw baseline      strangler (full path)    ratio")
+    if "raw_tp" in runs[0]:
         print(
-            f"throughput (events/s)     {raw_tp:12.0f}      {full_tp:12.0f}             "
-            f"{full_tp / raw_tp:5.2f}   (target >= 0.50)"
+            f"throughput (events/s)     {median('raw_tp'):12.0f}      {median('full_tp'):12.0f}"
+            f"             {median('tp_ratio'):5.2f}   (target >= 0.50)"
         )
-    if not lag:
+        for role, label in (("consume", "consumer"), ("relay", "relay")):
+            if all(f"cpu_{role}" in run for run in runs):
+                print(
+                    f"{label} CPU per event (us)                 {median(f'cpu_{role}'):12.0f}"
+                    "             (its process, backlog run)"
+                )
+    if "raw_p50" not in runs[0]:
         return
-    raw_poll, raw_lag, full_lag = lag
+    for q in ("p50", "p99"):
+        target = "   (target p99 <= 25 ms)" if q == "p99" else ""
+        print(
+            f"lag {q} (ms)              {median(f'raw_{q}'):12.1f}      {median(f'full_{q}'):12.1f}"
+            f"             {median(f'full_{q}') / median(f'raw_{q}'):5.2f}{target}"
+        )
     print(
-        f"lag p50 (ms)              {raw_lag['p50']:12.1f}      {full_lag['p50']:12.1f}      "
-        f"       {full_lag['p50'] / raw_lag['p50']:5.2f}"
+        f"raw baseline with 50 ms polling instead of LISTEN/NOTIFY: p50 "
+        f"{median('raw_poll_p50'):.1f} ms, p99 {median('raw_poll_p99'):.1f} ms"
     )
     print(
-        f"lag p99 (ms)              {raw_lag['p99']:12.1f}      {full_lag['p99']:12.1f}      "
-        f"       {full_lag['p99'] / raw_lag['p99']:5.2f}   (target p99 <= 25 ms)"
-    )
-    print(
-        f"raw baseline with 50 ms polling instead of LISTEN/NOTIFY: p50 {raw_poll['p50']:.1f} ms,"
-        f" p99 {raw_poll['p99']:.1f} ms"
-    )
-    print(
-        f"full path applied {full_lag.get('applied')} of {int(args.rate * args.seconds)} "
-        "steady-rate events"
+        f"full path applied {min(run['applied'] for run in runs):.0f} (fewest of the runs) of "
+        f"{int(args.rate * args.seconds)} steady-rate events"
     )
 
 

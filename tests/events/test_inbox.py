@@ -7,12 +7,16 @@ import uuid
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from psycopg import pq
 
-from contracts.catalog import StockChangedV1
+from contracts.catalog import ProductCreatedV1, StockChangedV1
+from contracts.registry import EVENT_TYPES
 from servicekit.events.envelope import Envelope, now_utc
 from servicekit.events.inbox.middleware import EchoProtection, InboxMiddleware, Metrics, Tracing
 from servicekit.events.inbox.models import InboxParked, ParkedReason
 from servicekit.events.inbox.processor import InboxProcessor
+from servicekit.events.inbox.registry import EventConsumer
 from tests.events import support
 
 
@@ -147,3 +151,72 @@ def test_middleware_wraps_the_handler_and_hears_every_outcome(tables, consumer):
 
 def test_default_middleware_is_tracing_echo_protection_metrics(processor):
     assert [type(m) for m in processor.middleware] == [Tracing, EchoProtection, Metrics]
+
+
+def _statement_consumer(statements) -> EventConsumer:
+    """A consumer whose created-handler runs `statements(cursor, event)` (raw SQL)."""
+    consumer = EventConsumer(f"tests.statements.{uuid.uuid4().hex[:8]}", event_types=EVENT_TYPES)
+
+    @consumer.on(ProductCreatedV1)
+    def created(event: ProductCreatedV1, env: Envelope) -> None:
+        with connection.cursor() as cursor:
+            statements(cursor, event)
+            cursor.execute(
+                "INSERT INTO test_applied_log (event_id, sku, sequence) VALUES (%s, %s, %s)",
+                [str(env.event_id), env.aggregate_id, env.sequence],
+            )
+
+    return consumer
+
+
+def test_a_statement_failing_in_the_database_parks_only_its_event(tables):
+    # given: a handler whose INSERT breaks a constraint for one product only (on PostgreSQL the
+    # batch's statements are pipelined: the error comes back after later handlers ran)
+    def insert(cursor, event):
+        sku = "A" if event.name == support.POISON else event.sku  # A's row is there already
+        cursor.execute("INSERT INTO test_product_copy (sku, name) VALUES (%s, %s)", [sku, "n"])
+
+    processor = InboxProcessor(_statement_consumer(insert), max_attempts=5, backoff_base=0)
+    poison = envelope("B", 1, name=support.POISON)
+
+    # when
+    processor.process([envelope("A", 1), poison, envelope("C", 1)])
+
+    # then: the others are applied, the poison event is parked with the database's error
+    assert applied() == [("A", 1), ("C", 1)]
+    assert [r[0] for r in support.rows("SELECT sku FROM test_product_copy ORDER BY sku")] == [
+        "A",
+        "C",
+    ]
+    parked = InboxParked.objects.get()
+    assert (parked.event_id, parked.reason) == (poison.event_id, ParkedReason.FAILED)
+    assert "IntegrityError" in parked.last_error
+
+
+def test_handlers_read_row_counts_of_their_own_statements(tables):
+    # given: an update-else-insert handler deciding on the UPDATE's row count (Django's save()
+    # does the same), and a batch pipelined on PostgreSQL
+    pipeline_status = []
+
+    def upsert(cursor, event):
+        pipeline_status.append(
+            connection.connection.pgconn.pipeline_status
+            if connection.vendor == "postgresql"
+            else None
+        )
+        cursor.execute("UPDATE test_product_copy SET name = %s WHERE sku = %s", ["again", "A"])
+        if cursor.rowcount == 0:
+            cursor.execute(
+                "INSERT INTO test_product_copy (sku, name) VALUES (%s, %s)", ["A", "new"]
+            )
+
+    processor = InboxProcessor(_statement_consumer(upsert))
+
+    # when: three events in one batch, each updating or inserting product A
+    processor.process([envelope("X", 1), envelope("Y", 1), envelope("Z", 1)])
+
+    # then: inserted once, then updated; nothing fell back to one event per transaction
+    assert support.rows("SELECT sku, name FROM test_product_copy") == [("A", "again")]
+    assert len(applied()) == 3
+    if connection.vendor == "postgresql":
+        assert pipeline_status == [pq.PipelineStatus.ON] * 3

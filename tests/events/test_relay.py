@@ -12,6 +12,7 @@ from django.db import transaction
 from contracts.catalog import ProductPriceChangedV1
 from servicekit.events.broker.stub import StubPublisher
 from servicekit.events.envelope import now_utc
+from servicekit.events.metrics import OUTBOX_PUBLISHED
 from servicekit.events.outbox import OutboxMessage, outbox_enqueue
 from servicekit.events.outbox.models import OutboxStatus
 from servicekit.events.outbox.services import outbox_cleanup
@@ -54,6 +55,20 @@ def test_relay_publishes_every_row_once_in_aggregate_order():
     for sku in ("A", "B", "C"):
         assert [e.sequence for e in stub.published if e.aggregate_id == sku] == [1, 2, 3, 4, 5]
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
+
+
+def test_published_events_are_counted_per_event_type():
+    # given: seven rows, the last of them failing to publish
+    rows = enqueue("A", 7)
+    before = OUTBOX_PUBLISHED.labels(ProductPriceChangedV1.event_type)._value.get()
+    stub = StubPublisher(fail_event_ids={rows[-1].event_id})
+
+    # when: published in batches of three
+    drain(Relay(publisher=stub, config=RelayConfig(batch_size=3)), rounds=3)
+
+    # then: the counter grew by the confirmed ones
+    after = OUTBOX_PUBLISHED.labels(ProductPriceChangedV1.event_type)._value.get()
+    assert after - before == 6
 
 
 def test_poison_event_is_dead_lettered_without_blocking_other_aggregates():

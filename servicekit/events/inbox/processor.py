@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import structlog
 from django.db import transaction
 
+from servicekit.events import prepared
 from servicekit.events.envelope import Envelope, now_utc
 from servicekit.events.faults import INBOX_AFTER_COMMIT, INBOX_BEFORE_COMMIT, crash_point
 from servicekit.events.inbox.batch import InboxBatch, Key
@@ -42,14 +43,15 @@ class InboxProcessor:
     def process(self, envelopes: Sequence[Envelope]) -> None:
         """Apply or park every envelope, durably; afterwards they may be acknowledged.
 
-        All in one transaction for throughput; if a handler fails, again one by one, so that only
-        the failing event is parked (and its aggregate waits) while the others are applied.
+        All in one transaction for throughput, its statements pipelined on PostgreSQL; if a
+        handler fails, again one by one and not pipelined, so that only the failing event is
+        parked (and its aggregate waits) while the others are applied.
         """
         if not envelopes:
             return
         try:
             with transaction.atomic():
-                self._process(envelopes, isolate=False)
+                self._process_pipelined(envelopes)
                 crash_point(INBOX_BEFORE_COMMIT)
         except _HandlerFailed:
             for envelope in envelopes:
@@ -57,6 +59,23 @@ class InboxProcessor:
                     self._process([envelope], isolate=True)
                     crash_point(INBOX_BEFORE_COMMIT)
         crash_point(INBOX_AFTER_COMMIT)
+
+    def _process_pipelined(self, envelopes: Sequence[Envelope]) -> None:
+        """The batch with the handlers' statements pipelined (`prepared.handlers_pipelined`).
+
+        A failed statement raises at the next read of a result or when the pipeline ends, not
+        necessarily in its own handler: any error of the block is a handler failure, and the
+        batch is redone one event per transaction, where each handler sees its own errors."""
+        pipelined = False
+        try:
+            with prepared.handlers_pipelined() as pipelined:
+                self._process(envelopes, isolate=False)
+        except _HandlerFailed:
+            raise
+        except Exception as exc:
+            if not pipelined:
+                raise
+            raise _HandlerFailed from exc
 
     def _process(self, envelopes: Sequence[Envelope], *, isolate: bool) -> None:
         batch = InboxBatch(self.consumer.name, envelopes)

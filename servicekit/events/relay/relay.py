@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import socket
 import threading
@@ -278,9 +279,10 @@ class Relay:
 
     def _count_sent(self, rows: list[claims.ClaimedRow], result: PublishResult) -> None:
         confirmed = set(result.confirmed)
+        published: collections.Counter[str] = collections.Counter()
         for row in rows:
             if row.event_id in confirmed:
-                OUTBOX_PUBLISHED.labels(row.event_type).inc()
+                published[row.event_type] += 1
                 # One line per event, with the id of the request that caused it: a request can
                 # be followed from the proxy through the relay to its consumers.
                 logger.info(
@@ -289,6 +291,8 @@ class Relay:
                     event_type=row.event_type,
                     request_id=row.correlation_id,
                 )
+        for event_type, count in published.items():  # one increment per type and batch
+            OUTBOX_PUBLISHED.labels(event_type).inc(count)
         self.published += len(confirmed)
         logger.info(
             "outbox.sent",

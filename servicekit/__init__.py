@@ -61,9 +61,11 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "servicekit.web.jwt.tokens",
     "servicekit.web.tls",
     "servicekit.web.tls.fleet",
+    "servicekit.web.tls.ca",  # the local CA: `python -m servicekit.web.tls.ca`
     "servicekit.web.ports",
     "servicekit.web.procfile",
     # need the [grpc] extra
     "servicekit.web.grpc_client",
     "servicekit.web.grpc_server",
+    "servicekit.web.tls.grpc_credentials",
 )

@@ -16,4 +16,6 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "strangler_proxy.routes.load",  # parse and validate a route table
     "strangler_proxy.export.nginx",  # the route table as nginx configuration
     "strangler_proxy.export.gateway",  # the route table as Kubernetes Gateway API objects
+    "strangler_proxy.export.publish",  # regenerate the nginx plane and reload it (an edge's loop)
+    "strangler_proxy.config",  # the proxy's configuration, read from its environment
 )

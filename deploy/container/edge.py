@@ -25,7 +25,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "strangler_proxy.settings"  # the exporte
 from strangler_proxy.config import ProxyConfig, current
 from strangler_proxy.export.publish import ReloadFailed, publish
 from strangler_proxy.routes.file import live_routes_file
-from strangler_proxy.routes.model import RouteTableError
+from strangler_proxy.routes.load import RouteTableError
 
 POLL = 0.5  # seconds between looks at the route table file
 START_TIMEOUT = 120  # seconds nginx may refuse the configuration at start (upstream names)

@@ -11,8 +11,9 @@ command that fails, or prints something other than what the chapter shows, fails
 naming the chapter and line.
 
 `TUTORIAL_CHAPTERS=05,06` (or `05-07`, or `graphql` for an appendix) walks only those chapters,
-each one whose predecessor is not walked from where `plan.py goto` puts routes and owners; the
-other tests, which need the whole walk, are skipped (chapter 09's table is checked if 09 ran).
+each one whose predecessor is not walked from where `plan.py goto` puts routes and owners (which
+moves no data: a gap must skip no handover of data the walked chapters wrote); the other tests,
+which need the whole walk, are skipped (chapter 09's table is checked if 09 ran).
 """
 
 from __future__ import annotations

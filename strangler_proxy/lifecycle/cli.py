@@ -103,14 +103,12 @@ def cmd_auto(args: argparse.Namespace) -> int:
     except RouteTableError as exc:
         print(f"error: {exc}")
         return 2
-    print(
-        f"{args.route}: auto={args.switch} ("
-        + (
-            "the evaluator promotes it a step when the gates hold, and rolls it back when they fail)"
-            if on
-            else "promotions wait for an operator; the evaluator still rolls a failing one back)"
-        )
+    what = (
+        "the evaluator promotes it a step when the gates hold, rolls it back when they fail"
+        if on
+        else "promotions wait for an operator; the evaluator still rolls a failing one back"
     )
+    print(f"{args.route}: auto={args.switch} ({what})")
     return 0
 
 

@@ -318,3 +318,20 @@ def test_the_readme_runs_as_written(fleet):
     found = steps_of(readme())
     assert len(found) >= 15, "the README lost its commands"
     walk(found, env, data, data / "readme-shell-state.sh")
+
+
+def test_tutorial_chapters_takes_numbers_ranges_and_appendix_names():
+    """What `TUTORIAL_CHAPTERS` selects, and where a walk that skips a chapter starts (no fleet)."""
+
+    def names(wanted: str) -> list[str]:
+        return [p.name[:2] if p.name[0].isdigit() else p.stem for p in selected(wanted)]
+
+    assert selected("") == selected(None) == chapters()
+    assert names("05") == ["05"]
+    assert names("06, 01,05-06") == ["01", "05", "06"]
+    assert names("graphql,08") == ["08", "appendix-graphql"]
+    assert [starts_at(p) for p in selected("00,05,grpc")] == ["01", "05", "09"]
+    with pytest.raises(ValueError, match="no chapter"):
+        selected("5x")
+    with pytest.raises(ValueError, match="no chapter"):
+        selected("42")

@@ -9,7 +9,8 @@ against the running system.
   `ownership_cli set`. It moves no data: use it to start a chapter on a fleet where the copies
   are current (a fresh `make run` after `make clean-data` is, at any chapter).
 - `env`: shell lines that (re)create the walk's environment in any terminal: the virtual
-  environment, the fleet's URLs, fresh `ALICE` and `STAFF` tokens and the helper functions.
+  environment, the fleet's URLs, fresh `ALICE` and `STAFF` tokens (those the terminal holds,
+  if young and accepted; else new logins) and the helper functions.
   `eval "$(.venv/bin/python scripts/plan.py env)"`.
 """
 
@@ -165,9 +166,31 @@ def _login(proxy: str, username: str, password: str, *, attempts: int = 3) -> st
     raise AssertionError("unreachable")
 
 
-def _expires(token: str) -> float:
+def _claims(token: str) -> dict:
     payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def _expires(token: str) -> float:
+    return _claims(token)["exp"]
+
+
+def _fresh(proxy: str, token: str | None) -> bool:
+    """A token this terminal already holds that is worth keeping: no older than a sixth of its
+    life (so it outlives a chapter nearly as a new one would) and accepted by the fleet now (a key
+    retired with `--force` kills tokens before they expire). Keeping it saves two logins, each
+    a deliberately slow password hash."""
+    try:
+        claims = _claims(token or "")
+        if claims["exp"] - time.time() < (claims["exp"] - claims["iat"]) * 5 / 6:
+            return False
+        request = urllib.request.Request(  # noqa: S310 (the fleet's own http:// URL)
+            f"{proxy}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 (the same)
+            return answer.status == 200
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return False
 
 
 def env_lines(environ: dict[str, str]) -> list[str]:
@@ -189,7 +212,9 @@ def env_lines(environ: dict[str, str]) -> list[str]:
     expiries = []
     for variable, username, password in WALK_LOGINS:
         try:
-            token = _login(urls["PROXY"], username, password)
+            token = environ.get(variable)
+            if not _fresh(urls["PROXY"], token):
+                token = _login(urls["PROXY"], username, password)
         except (OSError, urllib.error.URLError, KeyError, ValueError) as exc:
             problem = (
                 f"no {variable}: logging in as {username} at {urls['PROXY']} failed ({exc}); "

@@ -1,4 +1,4 @@
-"""`python -m strangler_proxy lifecycle status|promote|rollback|run|history`."""
+"""`python -m strangler_proxy lifecycle status|promote|rollback|auto|run|history`."""
 
 from __future__ import annotations
 
@@ -90,6 +90,28 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return _move(args, "rollback")
 
 
+def cmd_auto(args: argparse.Namespace) -> int:
+    """Let the gates move the route themselves (`lifecycle.auto`), or hand it back to operators."""
+    from strangler_proxy.routes.file import RouteChange, RouteTableError, route_change
+
+    on = args.switch == "on"
+    try:
+        route_change(args.file or live_routes_file(), RouteChange(route=args.route, auto=on))
+    except KeyError:
+        print(f"error: no route {args.route!r}")
+        return 2
+    except RouteTableError as exc:
+        print(f"error: {exc}")
+        return 2
+    what = (
+        "the evaluator promotes it a step when the gates hold, rolls it back when they fail"
+        if on
+        else "promotions wait for an operator; the evaluator still rolls a failing one back"
+    )
+    print(f"{args.route}: auto={args.switch} ({what})")
+    return 0
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     for entry in reversed(LifecycleStore(_folder(args)).history(route=args.route)):
         print(json.dumps(entry, sort_keys=True))
@@ -124,6 +146,10 @@ def add_commands(top: argparse._SubParsersAction) -> list[argparse.ArgumentParse
     rollback.add_argument("route")
     rollback.add_argument("--reason", default="operator")
     rollback.set_defaults(func=cmd_rollback)
+    auto = sub.add_parser("auto", help="on: the gates promote the route themselves; off: not")
+    auto.add_argument("route")
+    auto.add_argument("switch", choices=("on", "off"))
+    auto.set_defaults(func=cmd_auto)
     history = sub.add_parser("history", help="promotions and rollbacks with their evidence")
     history.add_argument("--route")
     history.set_defaults(func=cmd_history)
@@ -144,4 +170,4 @@ def add_commands(top: argparse._SubParsersAction) -> list[argparse.ArgumentParse
         )
         parser.add_argument("--data", help="lifecycle folder (default <data folder>/proxy)")
 
-    return [group, *commands]
+    return [group, *commands, auto]

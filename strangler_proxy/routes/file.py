@@ -91,12 +91,14 @@ def load_live_table(target: str | os.PathLike[str] | Document) -> RouteTable:
 @dataclass(frozen=True)
 class RouteChange:
     """A change to one route: `fields` set (None removes one), `retired` sets or clears
-    `lifecycle.retired`. `plan` sees the typed route and table as they are under the lock and
-    returns more fields to set, or raises to refuse the change."""
+    `lifecycle.retired`, `auto` sets or clears `lifecycle.auto`. `plan` sees the typed route and
+    table as they are under the lock and returns more fields to set, or raises to refuse the
+    change."""
 
     route: str
     fields: Mapping[str, Any] = field(default_factory=dict)
     retired: bool | None = None
+    auto: bool | None = None
     plan: Callable[[Route, RouteTable], Mapping[str, Any]] | None = None
 
 
@@ -138,6 +140,12 @@ def route_write(
             raw["lifecycle"] = {**(raw.get("lifecycle") or {}), "retired": True}
         elif change.retired is False and (raw.get("lifecycle") or {}).get("retired"):
             raw["lifecycle"].pop("retired")
+        if change.auto:
+            raw["lifecycle"] = {**(raw.get("lifecycle") or {}), "auto": True}
+        elif change.auto is False and "auto" in (raw.get("lifecycle") or {}):
+            raw["lifecycle"].pop("auto")
+            if not raw["lifecycle"]:
+                raw.pop("lifecycle")
         new_text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
         return new_text, parse_table(new_text, source=source)
 

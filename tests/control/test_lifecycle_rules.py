@@ -200,3 +200,33 @@ def test_a_sensitive_route_is_refused_the_shadow_stage_as_a_lifecycle_error(tmp_
     with pytest.raises(lc.LifecycleError, match="a sensitive route is never shadowed"):
         controller.promote("r", by="test")
     assert "mode: monolith" in routes.read_text()
+
+
+def test_lifecycle_auto_on_lets_the_gates_promote_and_off_hands_it_back(tmp_path, capsys):
+    """`lifecycle auto ROUTE on|off` sets and clears the route's `lifecycle.auto`, keeping its
+    gates: the evaluator's verdict on the same good canary goes from hold to promote and back."""
+    from strangler_proxy.cli import main
+
+    routes = tmp_path / "routes.yaml"
+    routes.write_text((ROUTES % "max_p99_ms: 500").replace("      auto: true\n", ""))
+    good = _evidence(_canary_window(ok=500, failed=0), "canary:5")
+
+    def verdict() -> lc.Verdict:
+        return lc.decide(
+            S("canary:5"), lc.lifecycle_of(parse_table(routes.read_text()).route("r")), good
+        )
+
+    assert verdict().action == "hold" and "auto is off" in verdict().reasons
+
+    assert main(["lifecycle", "auto", "r", "on", "--file", str(routes)]) == 0
+    assert "r: auto=on" in capsys.readouterr().out
+    assert verdict().action == "promote"
+    assert lc.lifecycle_of(parse_table(routes.read_text()).route("r")).gates.min_requests == 10
+
+    assert main(["lifecycle", "auto", "r", "off", "--file", str(routes)]) == 0
+    assert "r: auto=off" in capsys.readouterr().out
+    assert verdict().action == "hold"
+    assert lc.lifecycle_of(parse_table(routes.read_text()).route("r")).gates.min_requests == 10
+
+    assert main(["lifecycle", "auto", "nowhere", "on", "--file", str(routes)]) == 2
+    assert "no route 'nowhere'" in capsys.readouterr().out

@@ -46,6 +46,34 @@ def chapters() -> list[Path]:
     return sorted(PLAN_DIR.glob("[0-9][0-9]-*.md")) + sorted(PLAN_DIR.glob("appendix-*.md"))
 
 
+def selected(wanted: str | None) -> list[Path]:
+    """The chapters `TUTORIAL_CHAPTERS` names, in walk order: comma-separated numbers (`05`),
+    ranges (`05-07`) and appendices by name (`graphql`); empty or unset, every one of them."""
+    every = chapters()
+    if not (wanted or "").strip():
+        return every
+    names: set[str] = set()
+    for part in (item.strip() for item in wanted.split(",")):
+        first, _, last = part.partition("-")
+        if first.isdigit() and last.isdigit():
+            names |= {f"{n:02d}" for n in range(int(first), int(last) + 1)}
+        elif part:
+            names.add(f"{int(part):02d}" if part.isdigit() else part.removeprefix("appendix-"))
+    chosen = [p for p in every if p.name[:2] in names or p.stem.removeprefix("appendix-") in names]
+    unknown = (
+        names - {p.name[:2] for p in every} - {p.stem.removeprefix("appendix-") for p in every}
+    )
+    if unknown or not chosen:
+        raise ValueError(f"TUTORIAL_CHAPTERS={wanted!r}: no chapter {sorted(unknown)}")
+    return chosen
+
+
+def starts_at(chapter: Path) -> str:
+    """The `plan.py goto` argument that puts routes and owners where `chapter` starts: an
+    appendix starts where chapter 08 ends."""
+    return max(chapter.name[:2], "01") if chapter.name[:2].isdigit() else "09"
+
+
 def readme() -> Path:
     """The project's README.md: its ```console blocks follow the same rules as a chapter's."""
     return PLAN_DIR.parent / "README.md"

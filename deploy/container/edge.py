@@ -1,9 +1,9 @@
 """The compose fleet's edge (`edge` in docker-compose.yml): nginx serving the route table.
 
-The configuration is exported from the live route table (`routes.yaml` in the Python proxy's data
-folder, a volume it shares with this container), nginx starts on it, and every later change of that file (`routes set`,
-the admin API, the control centre, the lifecycle gates, all made in the proxy container) is
-followed by strangler_proxy.export.publish.publish: the configuration regenerated under the
+The configuration is exported from the live route table (`routes.yaml` in the Python proxy's
+data folder, a volume it shares with this container), nginx starts on it, and every later change
+of that file (`routes set`, the admin API, the control centre, the lifecycle gates, all made in
+the proxy container) is followed by strangler_proxy.export.publish.publish: the configuration regenerated under the
 table's lock and nginx reloaded gracefully, the code `make run --plane nginx` runs after a change.
 The change is seen within POLL seconds (the writer is another container: no signal reaches here).
 """
@@ -22,6 +22,7 @@ from pathlib import Path
 
 os.environ["DJANGO_SETTINGS_MODULE"] = "strangler_proxy.settings"  # the exporter's settings
 
+from servicekit.web.files import file_version
 from strangler_proxy.config import ProxyConfig, current
 from strangler_proxy.export.publish import ReloadFailed, publish
 from strangler_proxy.routes.file import live_routes_file
@@ -36,15 +37,6 @@ def nginx_command(conf: Path) -> list[str]:
     """nginx from Debian's package, its pid, logs and temp folders beside its configuration;
     errors before the configuration is read go to stderr (nginx runs as the image's user)."""
     return ["nginx", "-e", "stderr", "-p", str(conf.parent), "-c", str(conf)]
-
-
-def stamp(path: Path) -> tuple[int, int, int] | None:
-    """What changes when the table is rewritten (atomically: a new inode)."""
-    try:
-        found = path.stat()
-    except FileNotFoundError:
-        return None
-    return (found.st_ino, found.st_mtime_ns, found.st_size)
 
 
 def wait_until_valid(command: list[str]) -> None:
@@ -64,7 +56,7 @@ def serve(config: ProxyConfig) -> int:
         raise SystemExit("edge: STRANGLER_NGINX_CONF names the configuration nginx is fed")
     routes = live_routes_file()  # seeded from the packaged table if nothing wrote it yet
     command = nginx_command(Path(config.nginx_conf))
-    last = stamp(routes)
+    last = file_version(routes)
     publish(routes, dataclasses.replace(config, nginx_reload=""))  # nginx is not running yet
     wait_until_valid(command)
     config = dataclasses.replace(config, nginx_reload=shlex.join([*command, "-s", "reload"]))
@@ -77,7 +69,7 @@ def serve(config: ProxyConfig) -> int:
     signal.signal(signal.SIGINT, stop)
     while nginx.poll() is None:
         time.sleep(POLL)
-        now = stamp(routes)
+        now = file_version(routes)
         if now == last:
             continue
         last = now

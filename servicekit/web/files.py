@@ -13,6 +13,16 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+def file_version(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
+    """What changes whenever `path` is rewritten (None while it does not exist): every writer
+    replaces the file (`atomic_write`, a new inode), so two writes within one mtime tick differ."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (found.st_ino, found.st_mtime_ns, found.st_size)
+
+
 def lock_path_for(path: Path) -> Path:
     """The lock file that guards `path` (beside it, so every writer on the host finds it)."""
     return path.with_name(f".{path.name}.lock")

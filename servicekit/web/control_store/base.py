@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from servicekit.web.files import locked_update
+from servicekit.web.files import file_version, locked_update
 
 T = TypeVar("T")
 Apply = Callable[["Versioned"], None]
@@ -97,16 +97,8 @@ class FileDocument:
     _cache: tuple[tuple[int, int, int], Versioned] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def _stamp(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        # every write replaces the file (a new inode): two writes in one tick still differ
-        return (st.st_mtime_ns, st.st_size, st.st_ino)
-
     def read(self) -> Versioned:
-        stamp = self._stamp()
+        stamp = file_version(self.path)
         if stamp is None:
             return Versioned(None, 0)
         with self._lock:
@@ -125,7 +117,7 @@ class FileDocument:
 
     def update(self, change: Callable[[str | None], tuple[str, T]]) -> tuple[T, int]:
         result = locked_update(self.path, change)
-        stamp = self._stamp()
+        stamp = file_version(self.path)
         return result, hash(stamp) if stamp else 0
 
     def follow(self, apply: Apply) -> None:

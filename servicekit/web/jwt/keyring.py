@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from servicekit.web.files import atomic_write, file_lock
+from servicekit.web.files import atomic_write, file_lock, file_version
 from servicekit.web.jwt.keys import SigningKey, generate_private_pem
 from servicekit.web.jwt.verifiers import LocalKeys
 
@@ -76,12 +76,9 @@ class KeyRing:
     # reading ------------------------------------------------------------------------------
     def state(self) -> RingState:
         """The current ring, re-read only when `ring.json` changed. LookupError when empty."""
-        try:
-            stat = self.manifest_path.stat()
-        except FileNotFoundError:
-            raise LookupError(f"no key ring in {self.folder}") from None
-        # every write replaces the file, so its inode changes even within one mtime tick
-        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        version = file_version(self.manifest_path)
+        if version is None:
+            raise LookupError(f"no key ring in {self.folder}")
         with self._lock:
             if self._cache and self._cache[0] == version:
                 return self._cache[1]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 
 import grpc
 
+from servicekit.web.files import file_version
 from servicekit.web.tls import ca_cert_path, identity_path, mtls_enabled, own_name
 
 
@@ -30,10 +30,6 @@ def split_identity(pem: bytes) -> tuple[bytes, bytes]:
     return key[0], b"".join(chain)
 
 
-def _stamp(*paths: Path) -> tuple[tuple[int, int], ...]:
-    return tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
-
-
 class ReloadingServerCertificates:
     """grpc's certificate fetcher for `name`: a new configuration when the identity or the CA
     file changed since the last read, None (keep the current one) otherwise."""
@@ -42,12 +38,12 @@ class ReloadingServerCertificates:
         self.identity = identity_path(name, environ=environ)
         self.ca = ca_cert_path(environ=environ)
         self._lock = threading.Lock()
-        self._seen: tuple[tuple[int, int], ...] | None = None
+        self._seen: tuple[tuple[int, int, int] | None, ...] | None = None
         self.loads = 0
 
     def load(self) -> grpc.ServerCertificateConfiguration:
         with self._lock:
-            stamp = _stamp(self.identity, self.ca)
+            stamp = (file_version(self.identity), file_version(self.ca))
             key, chain = split_identity(self.identity.read_bytes())
             config = grpc.ssl_server_certificate_configuration(
                 [(key, chain)], root_certificates=self.ca.read_bytes()
@@ -58,7 +54,7 @@ class ReloadingServerCertificates:
 
     def __call__(self) -> grpc.ServerCertificateConfiguration | None:
         try:
-            if _stamp(self.identity, self.ca) == self._seen:
+            if (file_version(self.identity), file_version(self.ca)) == self._seen:
                 return None
             return self.load()
         except (OSError, ValueError):

@@ -116,15 +116,3 @@ def orders_pages_apply(
                 )
         yield page
 
-
-def order_ids_follow_copies() -> None:
-    """New orders must get ids above every copied one (PostgreSQL keeps a sequence; SQLite's
-    AUTOINCREMENT already moved past explicit ids)."""
-    from django.core.management.color import no_style
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for sql in connection.ops.sequence_reset_sql(no_style(), [Order]):
-            cursor.execute(sql)

@@ -40,6 +40,7 @@ from extracted.orders.orders.models import (
 )
 from servicekit.events.outbox import outbox_enqueue
 from servicekit.migration.ownership import require_ownership
+from servicekit.migration.sequences import id_sequence_catch_up
 from servicekit.web.errors import ApplicationError, InvalidInputError
 
 MAX_LINES = 50
@@ -307,7 +308,10 @@ def order_apply_snapshot(
     idempotency_key: str | None = None,
     request_fingerprint: str = "",
 ) -> Order:
-    """Create or refresh the copy of a monolith order (same id), its lines and its key."""
+    """Create or refresh the copy of a monolith order (same id), its lines and its key. The
+    mirror and the backfill both come through here, so a new copy moves the id sequence past
+    itself: the service's first own order never collides with a copied id, whichever way the
+    copies arrived (a takeover's drain, the live stream, or `plan.py goto`'s fleet)."""
     defaults = {
         "customer_id": customer_id,
         "status": status,
@@ -333,6 +337,8 @@ def order_apply_snapshot(
                 for line in lines
             ]
         )
+    if created:
+        id_sequence_catch_up(Order)
     return order
 
 

@@ -10,7 +10,6 @@ from contracts.orders import OrderCancelledV1, OrderLineV1, OrderPlacedV1
 from extracted.orders.history.models import OrderHistory
 from extracted.orders.orders.backfill import (
     BackfillReport,
-    order_ids_follow_copies,
     orders_pages_apply,
 )
 from extracted.orders.orders.models import Order
@@ -107,7 +106,6 @@ def test_a_key_made_in_the_monolith_replays_here_after_the_backfill(customer, ca
     # given the monolith's order 41, placed with a key before the split
     report = BackfillReport()
     list(orders_pages_apply([{"orders": [_export_row(41, key="mono-key")]}], report))
-    order_ids_follow_copies()  # as orders_backfill and orders_takeover do
     assert (report.orders, report.keys) == (1, 1)
     # when the client retries through the flipped route
     replay = place(customer, ("MUG-1", 2), key="mono-key")
@@ -134,6 +132,31 @@ def test_live_monolith_events_after_the_backfill_are_applied_once(customer, cata
     assert Order.objects.get(pk=7).status == "cancelled"
     assert OrderHistory.objects.get(order_id=7).status == "cancelled"
     assert OrderHistory.objects.get(order_id=7).created_at == datetime(2026, 1, 1, 10, tzinfo=UTC)
+
+
+def test_new_orders_follow_the_ids_the_mirror_copied(customer, catalog):
+    """The monolith's orders reach this service through its live stream alone (no backfill,
+    no takeover: what a fleet `plan.py goto 08` moved on has): its first own order still gets
+    an id above theirs. On PostgreSQL the id sequence does not move on explicit ids by itself."""
+    # given the monolith's orders 51 and 52, copied from its events while it owned orders
+    for order_id in (51, 52):
+        placed = OrderPlacedV1(
+            order_id=order_id,
+            customer_id=2,
+            lines=(OrderLineV1(sku="MUG-1", name="Mug", quantity=1, unit_price="4.50"),),
+            total="4.50",
+            currency="EUR",
+            status="pending",
+        )
+        apply(placed, origin="monolith")
+    assert set(Order.objects.values_list("pk", flat=True)) == {51, 52}
+    # when the service, now the owner, places its own orders
+    first = place(customer, ("MUG-1", 1))
+    second = place(customer, ("MUG-1", 1))
+    # then they are new rows with new ids, not a collision with a copy
+    assert (first.status_code, second.status_code) == (201, 201), first.content
+    assert 52 < first.json()["id"] < second.json()["id"]
+    assert Order.objects.count() == 4
 
 
 def test_cancelling_a_monolith_order_returns_its_stock(customer, catalog):

@@ -7,7 +7,6 @@ from django.core.management.base import BaseCommand, CommandError
 
 from extracted.orders.orders.backfill import (
     BackfillReport,
-    order_ids_follow_copies,
     orders_pages_apply,
     products_backfill,
 )
@@ -48,7 +47,6 @@ class Command(BaseCommand):
                 pass
         except ExportError as exc:
             raise CommandError(str(exc)) from exc
-        order_ids_follow_copies()
         self.stdout.write(
             f"products: {report.products}, orders: {report.orders}, "
             f"idempotency keys: {report.keys}, already newer: {report.skipped_newer}"

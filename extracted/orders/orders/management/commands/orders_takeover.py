@@ -8,11 +8,7 @@ Refused unless the catalog service owns inventory: the checkout saga reserves st
 
 from django.core.management.base import BaseCommand, CommandError
 
-from extracted.orders.orders.backfill import (
-    BackfillReport,
-    order_ids_follow_copies,
-    orders_pages_apply,
-)
+from extracted.orders.orders.backfill import BackfillReport, orders_pages_apply
 from servicekit.migration.handover import Stream, TakeoverCommand
 from servicekit.migration.ownership import owner_of
 
@@ -33,6 +29,3 @@ class Command(TakeoverCommand, BaseCommand):
     def export(self, pages):
         # each drain pass also copies the idempotency keys, which no event carries
         return orders_pages_apply(pages, BackfillReport())
-
-    def after_flip(self) -> None:
-        order_ids_follow_copies()

@@ -5,6 +5,12 @@ followed by the output it must print. Expected output is matched line by line, i
 subsequence of what the command printed (runs of spaces count as one); `...` inside a line matches anything and a line of
 only `...` skips any number of lines. A block preceded by `<!-- tutorial: not-run (why) -->`
 is shown to the reader but not run by the test (the test says why it need not).
+
+A command the reader leaves running in a terminal of its own (`make load`) is a block preceded
+by `<!-- tutorial: background NAME (why) -->`: the test starts its one command in the
+background and walks on. Where the chapter tells the reader to stop it (Ctrl-C), a block
+preceded by `<!-- tutorial: stop NAME (why) -->` holds no command, only what it printed on
+stopping: the test sends it Ctrl-C's SIGINT and checks its output against those lines.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from pathlib import Path
 PLAN_DIR = Path(__file__).resolve().parents[2] / "migrations_plan"
 _FENCE = re.compile(r"^```console\s*$")
 _SKIP = re.compile(r"<!--\s*tutorial:\s*not-run\b.*-->")
+_BACKGROUND = re.compile(r"<!--\s*tutorial:\s*background\s+([\w-]+)\b.*-->")
+_STOP = re.compile(r"<!--\s*tutorial:\s*stop\s+([\w-]+)\b.*-->")
 
 
 # What a step keeps for the next: plain and exported variables (not bash's own read-only or
@@ -39,6 +47,10 @@ class Step:
     line: int
     command: str
     expected: list[str] = field(default_factory=list)
+    # `background`: a command left running under this name; `stop`: the point where the
+    # command of that name is stopped (no command of its own, `expected` is what it printed).
+    background: str = ""
+    stop: str = ""
 
 
 def chapters() -> list[Path]:
@@ -83,21 +95,30 @@ def steps_of(path: Path) -> list[Step]:
     steps: list[Step] = []
     lines = path.read_text().splitlines()
     inside = skip_next = False
+    background = stop = ""
     current: Step | None = None
     for number, line in enumerate(lines, start=1):
         if not inside:
             if _SKIP.search(line):
                 skip_next = True
+            elif found := _BACKGROUND.search(line):
+                background = found.group(1)
+            elif found := _STOP.search(line):
+                stop = found.group(1)
             elif _FENCE.match(line):
                 inside, current = True, None
+                if stop:
+                    current = Step(path.name, number, "", stop=stop)
+                    steps.append(current)
             continue
         if line.startswith("```"):
             inside, skip_next = False, False
+            background = stop = ""
             continue
         if skip_next:
             continue
-        if line.startswith("$ "):
-            current = Step(path.name, number, line[2:])
+        if line.startswith("$ ") and not stop:
+            current = Step(path.name, number, line[2:], background=background)
             steps.append(current)
         elif current is not None and current.command.endswith("\\") and not current.expected:
             current.command = current.command + "\n" + line  # bash joins the lines
@@ -116,7 +137,7 @@ def silent_blocks(path: Path) -> list[int]:
     commands = False
     for number, line in enumerate(lines, start=1):
         if start is None:
-            if _SKIP.search(line):
+            if _SKIP.search(line) or _STOP.search(line):
                 marked = True
             elif _FENCE.match(line):
                 start, commands = number, False
@@ -159,16 +180,41 @@ def mismatch(expected: list[str], output: str) -> str | None:
     return None
 
 
+def _prologue(state: Path, forced: dict[str, str], folder: Path) -> str:
+    # Like a reader's terminal: earlier assignments persist, exported or not as the reader left
+    # them; the fleet's URLs always win.
+    pinned = "\n".join(f"export {k}={v}" for k, v in forced.items())
+    return f"[ -f {state} ] && . {state}\n{pinned}\ncd {folder}\nset -o pipefail\n"
+
+
+def start_step(
+    command: str,
+    env: dict[str, str],
+    state: Path,
+    forced: dict[str, str],
+    *,
+    folder: Path,
+    output: Path,
+) -> subprocess.Popen:
+    """One command left running, as in a terminal of its own that began with the walk's shell
+    state; what it prints goes to `output`. It leaves the state as it found it."""
+    with open(output, "wb") as log:
+        return subprocess.Popen(
+            ["bash", "-c", _prologue(state, forced, folder) + command],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, stopped as one if the walk fails
+        )
+
+
 def run_step(
     command: str, env: dict[str, str], state: Path, forced: dict[str, str], *, folder: Path
 ) -> subprocess.CompletedProcess:
     """One command in bash from `folder`, with the shell state the previous ones left in
     `state` (the tutorial's walk; docs/adopt.md's, tests/adopt/test_guide.py, too)."""
-    # Like a reader's terminal: earlier assignments persist, exported or not as the reader left
-    # them; the fleet's URLs always win.
-    pinned = "\n".join(f"export {k}={v}" for k, v in forced.items())
     script = (
-        f"[ -f {state} ] && . {state}\n{pinned}\ncd {folder}\nset -o pipefail\n"
+        f"{_prologue(state, forced, folder)}"
         f"{command}\nstatus=$?\n{{ {_SAVE_STATE} }} > {state}\nexit $status\n"
     )
     # Long enough for chapter 09's `make cost`, which starts two fleets of its own.

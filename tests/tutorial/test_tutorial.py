@@ -18,6 +18,7 @@ which need the whole walk, are skipped (chapter 09's table is checked if 09 ran)
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import json
 import os
@@ -34,7 +35,7 @@ import pytest
 from servicekit.web.ports import PORTS
 from servicekit.web.procfile import read_procfile
 from tests.support.fleet import fleet_pids, procfile_fleet
-from tests.support.processes import processes_by_session
+from tests.support.processes import processes_by_session, stop_process
 from tests.support.wait import wait_for, wait_http
 from tests.tutorial.chapters import (
     Step,
@@ -44,6 +45,7 @@ from tests.tutorial.chapters import (
     run_step,
     selected,
     silent_blocks,
+    start_step,
     starts_at,
     steps_of,
 )
@@ -79,11 +81,100 @@ def fleet(tmp_path_factory):
     assert not left, f"processes outlived the fleet: {left}"
 
 
-def walk(steps: list[Step], env: dict[str, str], data: Path, state: Path, before=None) -> None:
+# Requests of the load that a lab fails on purpose, where a client sees it: (method, name of
+# Locust's statistics) -> why. None today: every lab the load runs through (chapter 04's dead
+# catalog service under the canary and under extracted reads, chapter 05's handovers) is one a
+# correct client must not notice.
+LOAD_FAILURES_EXPECTED: dict[tuple[str, str], str] = {}
+
+
+def load_failures(prefix: Path) -> dict[tuple[str, str], int]:
+    """(method, name) -> failures, from the statistics Locust wrote (`LOCUST_CSV`) as it stopped:
+    every 5xx, connection error and unexpected 4xx a client saw (loadtest/locustfile.py)."""
+    with open(f"{prefix}_stats.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert any(r["Name"] == "Aggregated" and int(r["Request Count"]) > 0 for r in rows), rows
+    return {
+        (r["Type"], r["Name"]): int(r["Failure Count"])
+        for r in rows
+        if r["Name"] != "Aggregated" and int(r["Failure Count"])
+    }
+
+
+class Background:
+    """Commands a chapter leaves running in a terminal of their own (`make load`), by name.
+    Locust's statistics go to `<data>/<name>_stats.csv` (`LOCUST_CSV`, Locust's own variable,
+    so the command the chapter shows runs as it is written)."""
+
+    def __init__(self, env: dict[str, str], data: Path):
+        self.env, self.data = env, data
+        self.running: dict[str, tuple[Step, subprocess.Popen]] = {}
+
+    def start(self, step: Step, state: Path, forced: dict[str, str]) -> None:
+        assert step.background not in self.running, f"{step.chapter}:{step.line}: started twice"
+        env = {k: v for k, v in self.env.items() if k != "DJANGO_SETTINGS_MODULE"}  # a reader's
+        # shell has none; a walk that fails before its stop ends it, and at worst so does this
+        env |= {"LOCUST_CSV": str(self.data / step.background), "LOCUST_RUN_TIME": "30m"}
+        output = self.data / f"{step.background}.log"
+        process = start_step(step.command, env, state, forced, folder=ROOT, output=output)
+        self.running[step.background] = (step, process)
+
+    def stop(self, stop: Step) -> None:
+        """Ctrl-C, as a reader stops it: SIGINT to its process group. Locust stops its users,
+        prints its table and writes its statistics; `stop.expected` is what it must print, and
+        its statistics must count no failure a lab did not cause on purpose."""
+        if stop.stop not in self.running:
+            return  # a partial walk that did not start it (TUTORIAL_CHAPTERS)
+        started, process = self.running.pop(stop.stop)
+        where = f"{started.chapter}:{started.line}: $ {started.command} (stopped at {stop.chapter}:{stop.line})"
+        output = self.data / f"{stop.stop}.log"
+        assert process.poll() is None, (
+            f"{where}\nended before it was stopped\n{output.read_text()[-3000:]}"
+        )
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=120)
+        finally:
+            stop_process(process, timeout=10, group=True)
+        printed = output.read_text(errors="replace")
+        problem = mismatch(started.expected + stop.expected, printed)
+        assert problem is None, f"{where}\n{problem}\n--- printed:\n{printed[-4000:]}"
+        failed = {
+            kind: count
+            for kind, count in load_failures(self.data / stop.stop).items()
+            if kind not in LOAD_FAILURES_EXPECTED
+        }
+        assert not failed, f"{where}\nfailures a client saw: {failed}\n{printed[-4000:]}"
+
+    def close(self, *, check: bool) -> None:
+        """At the end of a walk: what no chapter stopped is stopped, and checked the same way
+        when `check` (a partial walk; not after a failure)."""
+        for name, (started, process) in list(self.running.items()):
+            if check:
+                self.stop(Step(started.chapter, started.line, "", stop=name))
+            else:
+                stop_process(process, timeout=10, group=True)
+
+
+def walk(
+    steps: list[Step],
+    env: dict[str, str],
+    data: Path,
+    state: Path,
+    before=None,
+    background: Background | None = None,
+) -> None:
     forced = {k: env[k] for k in (*(n.upper() for n in PORTS), "STRANGLER_DATA_DIR")}
     for step in steps:
         if before is not None:
             before(step)
+        if step.background or step.stop:
+            assert background is not None, f"{step.chapter}:{step.line}: no background here"
+            if step.background:
+                background.start(step, state, forced)
+            else:
+                background.stop(step)
+            continue
         began = time.monotonic()
         result = run_step(step.command, env, state, forced, folder=ROOT)
         if STEP_TIMES:
@@ -135,17 +226,23 @@ def test_the_tutorial_runs_as_written(fleet):
             state.write_text("")
             first["new terminal"] = "yes"
 
-    for chapter in WALKED:
-        position = every.index(chapter)
-        if position > 0 and every[position - 1] not in WALKED:
-            subprocess.run(
-                [sys.executable, "scripts/plan.py", "goto", starts_at(chapter)],
-                cwd=ROOT,
-                env=env,
-                check=True,
-                capture_output=True,
-            )
-        walk(steps_of(chapter), env, data, state, before=new_terminal_at_chapter_07)
+    background = Background(env, data)
+    try:
+        for chapter in WALKED:
+            position = every.index(chapter)
+            if position > 0 and every[position - 1] not in WALKED:
+                subprocess.run(
+                    [sys.executable, "scripts/plan.py", "goto", starts_at(chapter)],
+                    cwd=ROOT,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
+            walk(steps_of(chapter), env, data, state, new_terminal_at_chapter_07, background)
+    except BaseException:
+        background.close(check=False)
+        raise
+    background.close(check=True)
     if PARTIAL:
         return
 
@@ -335,3 +432,33 @@ def test_tutorial_chapters_takes_numbers_ranges_and_appendix_names():
         selected("5x")
     with pytest.raises(ValueError, match="no chapter"):
         selected("42")
+
+
+def test_a_command_left_running_is_started_then_stopped_where_the_chapter_says(tmp_path):
+    """`tutorial: background NAME` starts a block's command and walks on; `tutorial: stop NAME`
+    holds what it printed when stopped (no fleet). Chapter 04 leaves `make load` running through
+    its labs and chapter 05's handovers, and chapter 05 stops it."""
+    page = tmp_path / "04-x.md"
+    page.write_text(
+        "<!-- tutorial: background load (why) -->\n```console\n$ make load ARGS=x\nStarting\n```\n"
+        "```console\n$ echo on\non\n```\n"
+        "<!-- tutorial: stop load (why) -->\n```console\n...\nAggregated ... 0(0.00%) | ...\n```\n"
+    )
+    started, between, stopped = steps_of(page)
+    assert (started.command, started.background, started.expected) == (
+        "make load ARGS=x",
+        "load",
+        ["Starting"],
+    )
+    assert (between.command, between.background, between.stop) == ("echo on", "", "")
+    assert (stopped.command, stopped.stop) == ("", "load")
+    assert stopped.expected == ["...", "Aggregated ... 0(0.00%) | ..."]
+    assert silent_blocks(page) == []  # the stop block shows output, no command: not silent
+    assert mismatch(stopped.expected, "Aggregated 80 0(0.00%) | 120 26") is None
+    assert mismatch(stopped.expected, "Aggregated 80 3(3.75%) | 120 26") is not None
+
+    by_chapter = {p.name[:2]: steps_of(p) for p in chapters()}
+    assert [s.command for s in by_chapter["04"] if s.background == "load"] == [
+        'make load ARGS="--headless --only-summary -u 5 -r 5"'
+    ]
+    assert [s.stop for s in by_chapter["05"] if s.stop] == ["load"]

@@ -156,6 +156,12 @@ class Background:
                 stop_process(process, timeout=10, group=True)
 
 
+def step_time(began: float, step: Step) -> None:
+    if STEP_TIMES:
+        with open(STEP_TIMES, "a") as times:
+            times.write(f"{time.monotonic() - began:7.2f} {step.chapter}:{step.line}\n")
+
+
 def walk(
     steps: list[Step],
     env: dict[str, str],
@@ -168,18 +174,17 @@ def walk(
     for step in steps:
         if before is not None:
             before(step)
+        began = time.monotonic()
         if step.background or step.stop:
             assert background is not None, f"{step.chapter}:{step.line}: no background here"
             if step.background:
                 background.start(step, state, forced)
             else:
                 background.stop(step)
+            step_time(began, step)
             continue
-        began = time.monotonic()
         result = run_step(step.command, env, state, forced, folder=ROOT)
-        if STEP_TIMES:
-            with open(STEP_TIMES, "a") as times:
-                times.write(f"{time.monotonic() - began:7.2f} {step.chapter}:{step.line}\n")
+        step_time(began, step)
         output = result.stdout + result.stderr
         where = f"{step.chapter}:{step.line}: $ {step.command}"
         assert result.returncode == 0, (

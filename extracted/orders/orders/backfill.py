@@ -115,4 +115,3 @@ def orders_pages_apply(
                     request_fingerprint=row["request_fingerprint"],
                 )
         yield page
-

@@ -8,7 +8,9 @@ a reader, so the line at the top of each chapter (`plan.py env`) must renew it.
 Each command runs in bash with the state of the previous ones, as in a reader's terminal:
 variables persist, but only exported ones reach a child process (`sh -c '... $ALICE'`). A
 command that fails, or prints something other than what the chapter shows, fails the test
-naming the chapter and line.
+naming the chapter and line. A command a chapter leaves running (chapter 04's `make load`, to
+the end of chapter 05's handovers) runs in the background meanwhile; stopped where the chapter
+says, it must print what the chapter shows, and Locust's statistics must count no failure.
 
 `TUTORIAL_CHAPTERS=05,06` (or `05-07`, or `graphql` for an appendix) walks only those chapters,
 each one whose predecessor is not walked from where `plan.py goto` puts routes and owners (which
@@ -151,7 +153,7 @@ class Background:
         when `check` (a partial walk; not after a failure)."""
         for name, (started, process) in list(self.running.items()):
             if check:
-                self.stop(Step(started.chapter, started.line, "", stop=name))
+                self.stop(Step("the walk's end", 0, "", stop=name))
             else:
                 stop_process(process, timeout=10, group=True)
 

@@ -151,7 +151,7 @@ class Background:
     def close(self, *, check: bool) -> None:
         """At the end of a walk: what no chapter stopped is stopped, and checked the same way
         when `check` (a partial walk; not after a failure)."""
-        for name, (started, process) in list(self.running.items()):
+        for name, (_, process) in list(self.running.items()):
             if check:
                 self.stop(Step("the walk's end", 0, "", stop=name))
             else:

@@ -48,6 +48,9 @@ from tests.support.wait import wait_for  # noqa: E402
 
 SEED = "from tests.extracted.catalog.builders import catalog_rows; catalog_rows(60, categories=6)"
 BASKET = [f"GQL-{n:04d}" for n in (3, 7, 11, 19, 42)]
+# Seconds a gRPC server may take to answer its health check: Django and grpc imported on a
+# machine busy with other work (over 30 s seen at load average 18 on 2 cores).
+START_TIMEOUT = 120
 # The rows `run` returns.
 REST = "REST (JSON over HTTP/1.1)"
 GRPC = "gRPC (protobuf over HTTP/2)"
@@ -99,7 +102,7 @@ def mtls_http(http: fleet.DjangoService, tls: dict[str, str]):
     try:
         wait_for(
             lambda: pool.request("GET", f"{url}/healthz", retries=False).status == 200,
-            timeout=60,
+            timeout=START_TIMEOUT,
             what="the catalog over mTLS",
             ignore=(urllib3.exceptions.HTTPError,),
         )
@@ -114,7 +117,8 @@ def catalog_servers(tmp: str):
     """The catalog's HTTP process and its gRPC server on one database of 60 products (the
     basket's among them), on free ports; stopped on exit. `make cost` measures on them too."""
     http = fleet.catalog(Path(tmp), setup=[["shell", "-c", SEED]])
-    with http, fleet.CatalogGrpc(http, env={"LOG_LEVEL": "WARNING"}) as grpc_server:
+    grpc_server = fleet.CatalogGrpc(http, env={"LOG_LEVEL": "WARNING"}, timeout=START_TIMEOUT)
+    with http, grpc_server:
         yield http, grpc_server
 
 
@@ -203,7 +207,10 @@ def measure_mtls(http, *, calls: int, tmp: str) -> dict[str, dict]:
         identity_issue(name, environ=tls)
     context = client_context("orders", environ=tls)
     grpc_env = {"LOG_LEVEL": "WARNING", "STRANGLER_MTLS": "on", **tls}
-    with mtls_http(http, tls) as (url, process), fleet.CatalogGrpc(http, env=grpc_env) as server:
+    with (
+        mtls_http(http, tls) as (url, process),
+        fleet.CatalogGrpc(http, env=grpc_env, timeout=START_TIMEOUT) as server,
+    ):
         channel = secure_channel(server.target, server_name="catalog", name="orders", environ=tls)
         over_grpc = GrpcClient("catalog", target=server.target, channel=channel)
         return {

@@ -344,97 +344,32 @@ def measure_patterns(samples: int) -> list[dict]:
     def ms(values: list[float]) -> float:
         return percentile(values, 0.5) * 1000
 
-    rest, over_grpc = quote[grpc.REST], quote[grpc.GRPC]
     rest_new, mtls_new = quote[grpc.REST_NEW], quote[grpc.REST_MTLS_NEW]
     page, page_gql = reads[graphql.REST_PAGE], reads[graphql.GRAPHQL_PAGE]
     nested, nested_gql = reads[graphql.REST_NESTED], reads[graphql.GRAPHQL_NESTED]
-    per_thousand = 1000 / stocked["rebuild_events"]
-    return [
-        pattern_row(
-            "quote_p50_ms",
-            "checkout quote p50 (ms)",
-            ("gRPC", over_grpc["p50_ms"]),
-            ("REST", rest["p50_ms"]),
-        ),
-        pattern_row(
-            "quote_client_cpu_ms",
-            "checkout quote, client CPU a call (ms)",
-            ("gRPC", over_grpc["client_cpu_ms"]),
-            ("REST", rest["client_cpu_ms"]),
-        ),
-        pattern_row(
-            "quote_server_cpu_ms",
-            "checkout quote, server CPU a call (ms)",
-            ("gRPC", over_grpc["server_cpu_ms"]),
-            ("REST", rest["server_cpu_ms"]),
-        ),
-        pattern_row(
-            "page_p50_ms",
-            "page of 20 products p50 (ms)",
-            ("GraphQL", page_gql["p50"]),
-            ("REST", page["p50"]),
-        ),
-        pattern_row(
-            "page_bytes",
-            "page of 20 products (bytes)",
-            ("GraphQL", page_gql["bytes"]),
-            ("REST", page["bytes"]),
-        ),
-        pattern_row(
-            "nested_p50_ms",
-            f"{graphql.CATEGORIES} categories + products p50 (ms)",
-            ("GraphQL", nested_gql["p50"]),
-            ("REST", nested["p50"]),
-        ),
-        pattern_row(
-            "mtls_rest_p50_ms",
-            "checkout quote, REST p50 (ms)",
-            ("mTLS", quote[grpc.REST_MTLS]["p50_ms"]),
-            ("plain", rest["p50_ms"]),
-        ),
-        pattern_row(
-            "mtls_grpc_p50_ms",
-            "checkout quote, gRPC p50 (ms)",
-            ("mTLS", quote[grpc.GRPC_MTLS]["p50_ms"]),
-            ("plain", over_grpc["p50_ms"]),
-        ),
-        pattern_row(
-            "mtls_new_p50_ms",
-            "new connection a call p50 (ms)",
-            ("mTLS", mtls_new["p50_ms"]),
-            ("plain", rest_new["p50_ms"]),
-        ),
-        pattern_row(
-            "mtls_new_server_cpu_ms",
-            "new connection, server CPU (ms)",
-            ("mTLS", mtls_new["server_cpu_ms"]),
-            ("plain", rest_new["server_cpu_ms"]),
-        ),
-        pattern_row(
-            "function_ms",
-            "order e-mail function (ms)",
-            ("cold start", ms(function[functions.FRAMEWORK])),
-            ("warm call", ms(function[functions.WARM])),
-        ),
-        pattern_row(
-            "stock_change_ms",
-            "stock change (ms)",
-            ("event append", stocked["append_ms"]),
-            ("row UPDATE", stocked["row_update_ms"]),
-        ),
-        pattern_row(
-            "stock_load_ms",
-            f"stock load, {events} events (ms)",
-            ("snapshot", stocked["load_snapshot_ms"]),
-            ("fold all", stocked["load_full_ms"]),
-        ),
-        pattern_row(
-            "stock_rebuild_ms",
-            "1000 stock events (ms)",
-            ("rebuilt", stocked["rebuild_ms"] * per_thousand),
-            ("appended", stocked["append_ms"] * 1000),
-        ),
+    q_rest, q_grpc = quote[grpc.REST], quote[grpc.GRPC]
+    q_rest_tls, q_grpc_tls = quote[grpc.REST_MTLS], quote[grpc.GRPC_MTLS]
+    per_1000 = 1000 / stocked["rebuild_events"]
+    # key, what; measured as, its figure; against, its figure
+    # fmt: off
+    specs = [
+        ("quote_p50_ms", "checkout quote p50 (ms)", "gRPC", q_grpc["p50_ms"], "REST", q_rest["p50_ms"]),
+        ("quote_client_cpu_ms", "checkout quote, client CPU a call (ms)", "gRPC", q_grpc["client_cpu_ms"], "REST", q_rest["client_cpu_ms"]),
+        ("quote_server_cpu_ms", "checkout quote, server CPU a call (ms)", "gRPC", q_grpc["server_cpu_ms"], "REST", q_rest["server_cpu_ms"]),
+        ("page_p50_ms", "page of 20 products p50 (ms)", "GraphQL", page_gql["p50"], "REST", page["p50"]),
+        ("page_bytes", "page of 20 products (bytes)", "GraphQL", page_gql["bytes"], "REST", page["bytes"]),
+        ("nested_p50_ms", f"{graphql.CATEGORIES} categories + products p50 (ms)", "GraphQL", nested_gql["p50"], "REST", nested["p50"]),
+        ("mtls_rest_p50_ms", "checkout quote, REST p50 (ms)", "mTLS", q_rest_tls["p50_ms"], "plain", q_rest["p50_ms"]),
+        ("mtls_grpc_p50_ms", "checkout quote, gRPC p50 (ms)", "mTLS", q_grpc_tls["p50_ms"], "plain", q_grpc["p50_ms"]),
+        ("mtls_new_p50_ms", "new connection a call p50 (ms)", "mTLS", mtls_new["p50_ms"], "plain", rest_new["p50_ms"]),
+        ("mtls_new_server_cpu_ms", "new connection, server CPU (ms)", "mTLS", mtls_new["server_cpu_ms"], "plain", rest_new["server_cpu_ms"]),
+        ("function_ms", "order e-mail function (ms)", "cold start", ms(function[functions.FRAMEWORK]), "warm call", ms(function[functions.WARM])),
+        ("stock_change_ms", "stock change (ms)", "event append", stocked["append_ms"], "row UPDATE", stocked["row_update_ms"]),
+        ("stock_load_ms", f"stock load, {events} events (ms)", "snapshot", stocked["load_snapshot_ms"], "fold all", stocked["load_full_ms"]),
+        ("stock_rebuild_ms", "1000 stock events (ms)", "rebuilt", stocked["rebuild_ms"] * per_1000, "appended", stocked["append_ms"] * 1000),
     ]
+    # fmt: on
+    return [pattern_row(key, what, (a, x), (b, y)) for key, what, a, x, b, y in specs]
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -500,20 +435,6 @@ def _cell(value: float | None) -> str:
     return f"{value:.0f}" if float(value).is_integer() or value >= 100 else f"{value:.1f}"
 
 
-def table(table_rows: list[dict], *, samples: int, backends: str) -> str:
-    header = f"{'what':<28} {'monolith alone':>14} {'strangled':>10} {'x':>6}"
-    lines = [
-        f"what it cost ({samples} samples a latency; {backends})",
-        header,
-        "-" * len(header),
-    ]
-    for row in table_rows:
-        first, second = row["monolith"], row["strangled"]
-        ratio = f"{second / first:.1f}" if first and second is not None else "-"
-        lines.append(f"{row['label']:<28} {_cell(first):>14} {_cell(second):>10} {ratio:>6}")
-    return "\n".join(lines)
-
-
 def _ratio(value: float) -> str:
     """One decimal, or as many as a small ratio needs to show its first digit (up to three)."""
     for places in (1, 2):
@@ -522,19 +443,36 @@ def _ratio(value: float) -> str:
     return f"{value:.3f}"
 
 
+def _render(title: str, head: str, columns: list[tuple[str, str]], rows: list[dict]) -> str:
+    """`title`, the header, a rule, then a line a row: its label, its two figures (`columns`:
+    each figure's key in the row and its heading) and the second ÷ the first."""
+    (first_key, first_head), (second_key, second_head) = columns
+    label_width = max([28, *(len(row["label"]) for row in rows)])
+    widths = (max(10, len(first_head)), max(10, len(second_head)))
+    header = f"{head:<{label_width}} {first_head:>{widths[0]}} {second_head:>{widths[1]}} {'x':>6}"
+    lines = [title, header, "-" * len(header)]
+    for row in rows:
+        first, second = row[first_key], row[second_key]
+        ratio = _ratio(second / first) if first and second is not None else "-"
+        lines.append(
+            f"{row['label']:<{label_width}} {_cell(first):>{widths[0]}} "
+            f"{_cell(second):>{widths[1]}} {ratio:>6}"
+        )
+    return "\n".join(lines)
+
+
+def table(table_rows: list[dict], *, samples: int, backends: str) -> str:
+    """The monolith alone against the strangled fleet; x is strangled / monolith alone."""
+    title = f"what it cost ({samples} samples a latency; {backends})"
+    columns = [("monolith", "monolith alone"), ("strangled", "strangled")]
+    return _render(title, "what", columns, table_rows)
+
+
 def patterns_table(pattern_rows: list[dict], *, samples: int, backends: str) -> str:
     """The patterns' rows: each what it measured, against what; x is measured / against."""
-    header = f"{'what: measured vs against':<56} {'against':>9} {'measured':>9} {'x':>6}"
-    lines = [
-        f"what the patterns cost ({samples} samples a latency; {backends})",
-        header,
-        "-" * len(header),
-    ]
-    for row in pattern_rows:
-        first, second = row["against"], row["measured"]
-        ratio = _ratio(second / first) if first else "-"
-        lines.append(f"{row['label']:<56} {_cell(first):>9} {_cell(second):>9} {ratio:>6}")
-    return "\n".join(lines)
+    title = f"what the patterns cost ({samples} samples a latency; {backends})"
+    columns = [("against", "against"), ("measured", "measured")]
+    return _render(title, "what: measured vs against", columns, pattern_rows)
 
 
 def main(argv: list[str]) -> int:
@@ -554,14 +492,11 @@ def main(argv: list[str]) -> int:
         help="where the rows are written as JSON too (default: cost.json in the data folder)",
     )
     which = parser.add_mutually_exclusive_group()
-    which.add_argument(
-        "--no-patterns", action="store_true", help="leave the appendices' patterns out"
-    )
-    which.add_argument(
-        "--patterns-only",
-        action="store_true",
-        help="only the appendices' patterns (no fleet: a minute or less)",
-    )
+    for flag, meaning in (
+        ("--no-patterns", "leave the appendices' patterns out"),
+        ("--patterns-only", "only the appendices' patterns (no fleet)"),
+    ):
+        which.add_argument(flag, action="store_true", help=meaning)
     args = parser.parse_args(argv)
     if args.samples < 1:
         parser.error("--samples: at least 1")

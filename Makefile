@@ -89,7 +89,7 @@ grpc-stubs: install  ## regenerate contracts/proto's Python stubs after editing 
 bench-control: install  ## a route flip on the shared control store, until 3 replicas applied it (needs Redis)
 	@$(BIN)/python benchmarks/bench_control_store.py
 
-cost: install  ## the monolith alone vs the strangled fleet, measured here: memory, processes, latencies, event lag, code (ARGS="--samples 5 --real --json FILE")
+cost: install  ## the monolith alone vs the strangled fleet, measured here: memory, processes, latencies, event lag, code; then each appendix pattern vs the plain way (ARGS="--samples 5 --real --json FILE --patterns-only --no-patterns")
 	@$(BIN)/python benchmarks/cost.py $(ARGS)
 
 polyglot: install  ## build the catalog reads in every language here (polyglot/; Go's, Java's and Kotlin's toolchains from Debian) and run the shared tests (needs PostgreSQL + RabbitMQ)

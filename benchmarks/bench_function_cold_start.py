@@ -122,14 +122,23 @@ def line(name: str, seconds: list[float]) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--database-url", default="")
-    args = parser.parse_args()
+# The figures `measure` returns, each a list of seconds.
+FRAMEWORK = "functions-framework (gunicorn)"
+LAMBDA_RIC = "awslambdaric (Runtime API)"
+IMPORTED = "python -c: import + invoke"
+BARE = "python -c pass (interpreter)"
+WARM = "warm, functions-framework, 1 event"
+
+
+def measure(
+    runs: int, *, warm: int = 50, database_url: str = "", every_runtime: bool = True
+) -> tuple[dict[str, list[float]], int]:
+    """Each runtime's cold start `runs` times, then `warm` events to the last functions-framework
+    process; with `every_runtime` False, functions-framework only (`make cost`'s row). Returns
+    the seconds of each, and the emails the SMTP sink accepted."""
     with smtp_sink() as sink, tempfile.TemporaryDirectory() as folder:
         function_env = {
-            "ORDER_EMAIL_DATABASE_URL": args.database_url or f"sqlite:///{folder}/ledger.sqlite3",
+            "ORDER_EMAIL_DATABASE_URL": database_url or f"sqlite:///{folder}/ledger.sqlite3",
             "ORDER_EMAIL_SMTP_URL": sink.url,
             "NOTIFICATIONS_ORDER_EMAIL": "function",
             "DEFAULT_FROM_EMAIL": "shop@strangler.local",
@@ -139,31 +148,41 @@ def main() -> None:
         seeding.handle(customer_json())
         seeding.ledger.close()
 
-        framework, lambda_ric, imported, bare = [], [], [], []
+        seconds: dict[str, list[float]] = {FRAMEWORK: []}
+        if every_runtime:
+            seconds |= {LAMBDA_RIC: [], IMPORTED: [], BARE: []}
         process = None
-        for _ in range(args.runs):
+        try:
+            for _ in range(runs):
+                if process is not None:
+                    stop_process(process)
+                cold, url, process = framework_cold(env)
+                seconds[FRAMEWORK].append(cold)
+                if every_runtime:
+                    seconds[LAMBDA_RIC].append(lambda_cold(env))
+                    seconds[IMPORTED].append(import_and_invoke(env))
+                    seconds[BARE].append(bare_python())
+            seconds[WARM] = []
+            for _ in range(warm):
+                _, placed = placed_json(next(ORDER))
+                started = time.perf_counter()
+                assert post_binary(url, placed).status == 200
+                seconds[WARM].append(time.perf_counter() - started)
+        finally:
             if process is not None:
                 stop_process(process)
-            seconds, url, process = framework_cold(env)
-            framework.append(seconds)
-            lambda_ric.append(lambda_cold(env))
-            imported.append(import_and_invoke(env))
-            bare.append(bare_python())
-        warm = []
-        for _ in range(50):
-            _, placed = placed_json(next(ORDER))
-            started = time.perf_counter()
-            assert post_binary(url, placed).status == 200
-            warm.append(time.perf_counter() - started)
-        stop_process(process)
-        sent = len(sink.received())
+        return seconds, len(sink.received())
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    seconds, sent = measure(args.runs, database_url=args.database_url)
     print("cold start: process start -> first order event handled (email accepted by SMTP)")
-    print(line("functions-framework (gunicorn)", framework))
-    print(line("awslambdaric (Runtime API)", lambda_ric))
-    print(line("python -c: import + invoke", imported))
-    print(line("python -c pass (interpreter)", bare))
-    print(line("warm, functions-framework, 1 event", warm))
+    for name, values in seconds.items():
+        print(line(name, values))
     print(f"emails accepted by the SMTP sink: {sent}")
 
 

@@ -35,6 +35,11 @@ from tests.support import fleet  # noqa: E402
 GRAPHQL = "/api/v1/graphql/"
 CATEGORIES = 6
 SEED = f"from tests.extracted.catalog.builders import catalog_rows; catalog_rows(60, categories={CATEGORIES})"
+# The variants `make cost` shows: the page of 20 and the categories with their products.
+REST_PAGE = "REST GET /products/?page_size=20"
+GRAPHQL_PAGE = "GraphQL POST, same fields"
+REST_NESTED = f"REST 1 + {CATEGORIES} GETs"
+GRAPHQL_NESTED = "GraphQL POST, one query"
 LIST_FIELDS = "{ products(pageSize: 20) { count results { sku name price stock { inStock } } } }"
 
 
@@ -82,11 +87,11 @@ def reads() -> dict[str, tuple[str, object]]:
     """name -> (scenario, a function of the client returning the bytes received)."""
     page = {"query": operation("ProductList"), "variables": {"pageSize": 20}}
     return {
-        "REST GET /products/?page_size=20": (
+        REST_PAGE: (
             "page of 20",
             lambda c: len(c.send("GET", "/api/v1/products/?page_size=20")),
         ),
-        "GraphQL POST, same fields": ("page of 20", lambda c: len(c.send("POST", GRAPHQL, page))),
+        GRAPHQL_PAGE: ("page of 20", lambda c: len(c.send("POST", GRAPHQL, page))),
         "GraphQL GET, persisted hash": (
             "page of 20",
             lambda c: len(c.send("GET", persisted_get("ProductList", {"pageSize": 20}))),
@@ -95,17 +100,19 @@ def reads() -> dict[str, tuple[str, object]]:
             "page of 20",
             lambda c: len(c.send("POST", GRAPHQL, {"query": LIST_FIELDS})),
         ),
-        f"REST 1 + {CATEGORIES} GETs": ("categories+products", rest_categories_with_products),
-        "GraphQL POST, one query": (
+        REST_NESTED: ("categories+products", rest_categories_with_products),
+        GRAPHQL_NESTED: (
             "categories+products",
             lambda c: len(c.send("POST", GRAPHQL, {"query": operation("CategoriesWithProducts")})),
         ),
     }
 
 
-def measure(client: Client, variants: dict, count: int) -> dict[str, dict[str, float]]:
+def measure(
+    client: Client, variants: dict, count: int, *, warm: int = 20
+) -> dict[str, dict[str, float]]:
     """Round-robin over the variants, so a load spike on a shared machine hits them all alike."""
-    for _ in range(20):  # warm-up: connections, caches, the first parse of each document
+    for _ in range(warm):  # warm-up: connections, caches, the first parse of each document
         for _, read in variants.values():
             read(client)
     timings: dict[str, list[float]] = {name: [] for name in variants}

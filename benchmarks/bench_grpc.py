@@ -48,6 +48,16 @@ from tests.support.wait import wait_for  # noqa: E402
 
 SEED = "from tests.extracted.catalog.builders import catalog_rows; catalog_rows(60, categories=6)"
 BASKET = [f"GQL-{n:04d}" for n in (3, 7, 11, 19, 42)]
+# Seconds a gRPC server may take to answer its health check: Django and grpc imported on a
+# machine busy with other work (over 30 s seen at load average 18 on 2 cores).
+START_TIMEOUT = 120
+# The rows `run` returns.
+REST = "REST (JSON over HTTP/1.1)"
+GRPC = "gRPC (protobuf over HTTP/2)"
+REST_MTLS = "REST over mTLS"
+GRPC_MTLS = "gRPC over mTLS"
+REST_NEW = "REST, new connection a call"
+REST_MTLS_NEW = "REST over mTLS, new connection"
 
 
 def tree_cpu(pid: int) -> float:
@@ -92,7 +102,7 @@ def mtls_http(http: fleet.DjangoService, tls: dict[str, str]):
     try:
         wait_for(
             lambda: pool.request("GET", f"{url}/healthz", retries=False).status == 200,
-            timeout=60,
+            timeout=START_TIMEOUT,
             what="the catalog over mTLS",
             ignore=(urllib3.exceptions.HTTPError,),
         )
@@ -102,27 +112,49 @@ def mtls_http(http: fleet.DjangoService, tls: dict[str, str]):
         stop_process(process)
 
 
+@contextlib.contextmanager
+def catalog_servers(tmp: str):
+    """The catalog's HTTP process and its gRPC server on one database of 60 products (the
+    basket's among them), on free ports; stopped on exit. `make cost` measures on them too."""
+    http = fleet.catalog(Path(tmp), setup=[["shell", "-c", SEED]])
+    grpc_server = fleet.CatalogGrpc(http, env={"LOG_LEVEL": "WARNING"}, timeout=START_TIMEOUT)
+    with http, grpc_server:
+        yield http, grpc_server
+
+
+def quote_path() -> str:
+    return "/api/v1/catalog/quote/?" + urlencode([("sku", s) for s in BASKET])
+
+
+def quote_request() -> pricing_pb2.QuoteSkusRequest:
+    return pricing_pb2.QuoteSkusRequest(skus=BASKET)
+
+
+def measure_transports(http, grpc_server, *, calls: int) -> dict[str, dict[str, float]]:
+    """The quote over REST and over gRPC, `calls` times each, through the services' clients."""
+    return {
+        REST: measure(
+            rest_caller(http.url, quote_path()), calls=calls, server_pid=http.process.pid
+        ),
+        GRPC: measure(
+            grpc_caller(GrpcClient("catalog", target=grpc_server.target), quote_request()),
+            calls=calls,
+            server_pid=grpc_server.process.pid,
+        ),
+    }
+
+
 def run(calls: int, *, mtls: bool = False) -> dict[str, dict[str, float]]:
     """Both transports measured against one catalog (HTTP and gRPC processes), then stopped;
     with `mtls`, under mTLS too, and REST on a new connection a call, plain and under mTLS."""
-    with tempfile.TemporaryDirectory(prefix="bench-grpc-") as tmp:
-        http = fleet.catalog(Path(tmp), setup=[["shell", "-c", SEED]])
-        with http, fleet.CatalogGrpc(http, env={"LOG_LEVEL": "WARNING"}) as grpc_server:
-            path = "/api/v1/catalog/quote/?" + urlencode([("sku", s) for s in BASKET])
-            request = pricing_pb2.QuoteSkusRequest(skus=BASKET)
-            results = {
-                "REST (JSON over HTTP/1.1)": measure(
-                    rest_caller(http.url, path), calls=calls, server_pid=http.process.pid
-                ),
-                "gRPC (protobuf over HTTP/2)": measure(
-                    grpc_caller(GrpcClient("catalog", target=grpc_server.target), request),
-                    calls=calls,
-                    server_pid=grpc_server.process.pid,
-                ),
-            }
-            if mtls:
-                results |= measure_mtls(http, calls=calls, path=path, request=request, tmp=tmp)
-            return results
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-grpc-") as tmp,
+        catalog_servers(tmp) as (http, grpc_server),
+    ):
+        results = measure_transports(http, grpc_server, calls=calls)
+        if mtls:
+            results |= measure_mtls(http, calls=calls, tmp=tmp)
+        return results
 
 
 def rest_caller(url: str, path: str, *, pool: urllib3.PoolManager | None = None):
@@ -164,31 +196,38 @@ def new_connection_caller(url: str, context=None):
     return call
 
 
-def measure_mtls(http, *, calls: int, path: str, request, tmp: str) -> dict[str, dict]:
+def measure_mtls(http, *, calls: int, tmp: str) -> dict[str, dict]:
+    """Beside `http` (a running catalog), its HTTP process and a gRPC server under mTLS on the
+    same database, asked as the orders service; and REST on a new connection a call, plain and
+    under mTLS. The CA and certificates go to `tmp`/tls."""
+    path, request = quote_path(), quote_request()
     tls = {"STRANGLER_TLS_DIR": str(Path(tmp) / "tls")}
     ca_init(environ=tls)
     for name in ("catalog", "orders"):
         identity_issue(name, environ=tls)
     context = client_context("orders", environ=tls)
     grpc_env = {"LOG_LEVEL": "WARNING", "STRANGLER_MTLS": "on", **tls}
-    with mtls_http(http, tls) as (url, process), fleet.CatalogGrpc(http, env=grpc_env) as server:
+    with (
+        mtls_http(http, tls) as (url, process),
+        fleet.CatalogGrpc(http, env=grpc_env, timeout=START_TIMEOUT) as server,
+    ):
         channel = secure_channel(server.target, server_name="catalog", name="orders", environ=tls)
         over_grpc = GrpcClient("catalog", target=server.target, channel=channel)
         return {
-            "REST over mTLS": measure(
+            REST_MTLS: measure(
                 rest_caller(url, path, pool=urllib3.PoolManager(ssl_context=context)),
                 calls=calls,
                 server_pid=process.pid,
             ),
-            "gRPC over mTLS": measure(
+            GRPC_MTLS: measure(
                 grpc_caller(over_grpc, request), calls=calls, server_pid=server.process.pid
             ),
-            "REST, new connection a call": measure(
+            REST_NEW: measure(
                 new_connection_caller(f"{http.url}{path}"),
                 calls=calls,
                 server_pid=http.process.pid,
             ),
-            "REST over mTLS, new connection": measure(
+            REST_MTLS_NEW: measure(
                 new_connection_caller(f"{url}{path}", context),
                 calls=calls,
                 server_pid=process.pid,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -25,28 +26,26 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _setup(postgres: str | None) -> str | None:
+def _setup(postgres: str | None) -> tuple[str, str | None]:
     os.environ["DJANGO_SETTINGS_MODULE"] = "extracted.catalog.settings"
     os.environ.setdefault("DJANGO_ENV", "test")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # not a line per outbox row
     folder = tempfile.mkdtemp(prefix="bench-stock-")
     os.environ["STRANGLER_DATA_DIR"] = folder
     os.environ["OWNERSHIP_FILE"] = str(Path(folder) / "ownership.yaml")
     name = None
     if postgres:
-        import psycopg
+        from tests.support.fleet import postgres_database
 
         name = f"bench_stock_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(postgres.replace("postgres://", "postgresql://", 1)) as conn:
-            conn.autocommit = True
-            conn.execute(f'CREATE DATABASE "{name}"')
-        os.environ["CATALOG_DATABASE_URL"] = postgres.rsplit("/", 1)[0] + "/" + name
+        os.environ["CATALOG_DATABASE_URL"] = postgres_database(postgres, name)
     import django
 
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    return name
+    return folder, name
 
 
 def _timed(function, repeat: int) -> float:
@@ -59,13 +58,12 @@ def _timed(function, repeat: int) -> float:
     return statistics.median(samples)
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=1000)
-    parser.add_argument("--skus", type=int, default=100)
-    parser.add_argument("--postgres", help="a PostgreSQL server URL (default: SQLite)")
-    args = parser.parse_args(argv)
-    database = _setup(args.postgres)
+def run(events: int = 1000, skus: int = 100, postgres: str | None = None) -> dict[str, float]:
+    """The figures, measured in this process on a fresh catalog database: sets Django up with
+    the catalog's settings (and changes this process's environment to do so), so run it in a
+    process of its own (`make cost` spawns one). `postgres`: a server URL; the database made
+    there is dropped after."""
+    folder, database = _setup(postgres)
     try:
         from django.conf import settings
         from django.db import transaction
@@ -95,48 +93,65 @@ def main(argv: list[str]) -> int:
 
         product("HOT-1")
         start = time.perf_counter()
-        for _ in range(args.events):
+        for _ in range(events):
             receive("HOT-1")
         seconds = time.perf_counter() - start
         product("ROW-1")
         start = time.perf_counter()
-        for _ in range(args.events):
+        for _ in range(events):
             with transaction.atomic():  # the row-only way: no history, no version
                 Inventory.objects.filter(product__sku="ROW-1").update(on_hand=F("on_hand") + 1)
                 row = Inventory.objects.get(product__sku="ROW-1")
                 outbox_enqueue(stock_changed_event("ROW-1", row, "bench"))
         row_seconds = time.perf_counter() - start
-        every = settings.STOCK_SNAPSHOT_EVERY
         snap = _timed(lambda: stock_load("HOT-1"), 50)
         full = _timed(lambda: stock_load("HOT-1", use_snapshot=False), 20)
-        for n in range(args.skus):
+        for n in range(skus):
             product(f"SKU-{n:05d}")
             for _ in range(10):
                 receive(f"SKU-{n:05d}")
         rebuild = _timed(stock_projection_rebuild, 3)
-        backend = "postgresql" if args.postgres else "sqlite"
-        print(f"backend: {backend}")
-        print(
-            f"append: {args.events / seconds:.0f} events/s ({seconds * 1000 / args.events:.2f} ms each)"
-        )
-        print(
-            f"row update instead (no events): {args.events / row_seconds:.0f} changes/s "
-            f"({row_seconds * 1000 / args.events:.2f} ms each)"
-        )
-        print(f"load from snapshot (every {every}): {snap:.2f} ms")
-        print(f"load folding all {args.events + 1} events: {full:.2f} ms")
-        events = args.skus * 11 + args.events + 2
-        print(f"rebuild_stock_projection, {args.skus + 2} skus / {events} events: {rebuild:.0f} ms")
+        return {
+            "events": events,
+            "snapshot_every": settings.STOCK_SNAPSHOT_EVERY,
+            "append_ms": seconds * 1000 / events,
+            "row_update_ms": row_seconds * 1000 / events,
+            "load_snapshot_ms": snap,
+            "load_full_ms": full,
+            "rebuild_skus": skus + 2,
+            "rebuild_events": skus * 11 + events + 2,
+            "rebuild_ms": rebuild,
+        }
     finally:
+        from django.db import connections
+
+        connections.close_all()
+        shutil.rmtree(folder, ignore_errors=True)
         if database:
-            from django.db import connections
+            from tests.support.fleet import postgres_database
 
-            connections.close_all()
-            import psycopg
+            postgres_database(postgres, database, drop=True)
 
-            with psycopg.connect(args.postgres.replace("postgres://", "postgresql://", 1)) as conn:
-                conn.autocommit = True
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--skus", type=int, default=100)
+    parser.add_argument("--postgres", help="a PostgreSQL server URL (default: SQLite)")
+    args = parser.parse_args(argv)
+    r = run(args.events, args.skus, args.postgres)
+    print(f"backend: {'postgresql' if args.postgres else 'sqlite'}")
+    print(f"append: {1000 / r['append_ms']:.0f} events/s ({r['append_ms']:.2f} ms each)")
+    print(
+        f"row update instead (no events): {1000 / r['row_update_ms']:.0f} changes/s "
+        f"({r['row_update_ms']:.2f} ms each)"
+    )
+    print(f"load from snapshot (every {r['snapshot_every']}): {r['load_snapshot_ms']:.2f} ms")
+    print(f"load folding all {args.events + 1} events: {r['load_full_ms']:.2f} ms")
+    print(
+        f"rebuild_stock_projection, {r['rebuild_skus']} skus / {r['rebuild_events']} events: "
+        f"{r['rebuild_ms']:.0f} ms"
+    )
     return 0
 
 

@@ -12,7 +12,10 @@ through the proxy, the orders service's saga until `confirmed`), a product read 
 directly; the fleet through the proxy to the catalog service), on the fleet the event lag (a
 price changed in the catalog service until the monolith's mirror serves it), then the processes
 and memory of what it started. Lines of code and moving parts are counted from the tree and the
-Procfile. Prints one table and writes the same rows as JSON to `cost.json` in the data folder
+Procfile. Then the appendices' patterns, each against the plain way it replaces or adds to, by
+the measuring functions of their own benchmarks (bench_grpc, bench_graphql,
+bench_function_cold_start, bench_stock_events) on one catalog of their own (`--no-patterns`
+leaves them out, `--patterns-only` measures only them). Prints one table and writes the same rows as JSON to `cost.json` in the data folder
 (`var/`, or STRANGLER_DATA_DIR; `--json FILE` elsewhere), to keep runs side by side. Every process
 it starts is stopped, and every database it made dropped, before it exits.
 """
@@ -278,6 +281,97 @@ def measure_strangled(data: Path, samples: int) -> Measured:
     return measured
 
 
+# --- the appendices' patterns ---------------------------------------------------------------
+
+
+def pattern_row(key: str, what: str, measured: tuple[str, float], against: tuple[str, float]):
+    """A row of the patterns' table: `what`, measured one way, against another."""
+    return {
+        "key": key,
+        "label": f"{what}: {measured[0]} vs {against[0]}",
+        "measured": measured[1],
+        "against": against[1],
+    }
+
+
+def stock_events(samples: int) -> int:
+    """Events on the sku the stock rows load: 20 a sample, between 100 and 1000."""
+    return min(1000, max(100, 20 * samples))
+
+
+def measure_patterns(samples: int) -> list[dict]:
+    """Each pattern against the plain way, by its benchmark's own measuring functions: gRPC,
+    GraphQL and mTLS on one catalog (60 products; its HTTP process and gRPC server, then both
+    again under mTLS), the order-email function's cold starts, and the event-sourced stock on a
+    catalog database of its own, in a process of its own (it sets Django up)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import bench_function_cold_start as functions
+    import bench_graphql as graphql
+    import bench_grpc as grpc
+    import bench_stock_events as stock
+
+    print("measuring the patterns", flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="cost-patterns-") as tmp,
+        grpc.catalog_servers(tmp) as (http, grpc_server),
+    ):
+        quote = grpc.measure_transports(http, grpc_server, calls=samples)
+        variants = graphql.reads()
+        chosen = (graphql.REST_PAGE, graphql.GRAPHQL_PAGE)
+        chosen += (graphql.REST_NESTED, graphql.GRAPHQL_NESTED)
+        reads = graphql.measure(
+            graphql.Client(http.url),
+            {name: variants[name] for name in chosen},
+            samples,
+            warm=5,
+        )
+        quote |= grpc.measure_mtls(http, calls=samples, tmp=tmp)
+    cold_runs = max(1, min(5, samples // 10))
+    function, _ = functions.measure(cold_runs, warm=samples, every_runtime=False)
+    events = stock_events(samples)
+    database = os.environ.get("DATABASE_URL", "")
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as child:
+        stocked = child.submit(
+            stock.run,
+            events,
+            max(5, samples),
+            database if database.startswith("postgres") else None,
+        ).result()
+
+    def ms(values: list[float]) -> float:
+        return percentile(values, 0.5) * 1000
+
+    rest_new, mtls_new = quote[grpc.REST_NEW], quote[grpc.REST_MTLS_NEW]
+    page, page_gql = reads[graphql.REST_PAGE], reads[graphql.GRAPHQL_PAGE]
+    nested, nested_gql = reads[graphql.REST_NESTED], reads[graphql.GRAPHQL_NESTED]
+    q_rest, q_grpc = quote[grpc.REST], quote[grpc.GRPC]
+    q_rest_tls, q_grpc_tls = quote[grpc.REST_MTLS], quote[grpc.GRPC_MTLS]
+    per_1000 = 1000 / stocked["rebuild_events"]
+    # key, what; measured as, its figure; against, its figure
+    # fmt: off
+    specs = [
+        ("quote_p50_ms", "checkout quote p50 (ms)", "gRPC", q_grpc["p50_ms"], "REST", q_rest["p50_ms"]),
+        ("quote_client_cpu_ms", "checkout quote, client CPU a call (ms)", "gRPC", q_grpc["client_cpu_ms"], "REST", q_rest["client_cpu_ms"]),
+        ("quote_server_cpu_ms", "checkout quote, server CPU a call (ms)", "gRPC", q_grpc["server_cpu_ms"], "REST", q_rest["server_cpu_ms"]),
+        ("page_p50_ms", "page of 20 products p50 (ms)", "GraphQL", page_gql["p50"], "REST", page["p50"]),
+        ("page_bytes", "page of 20 products (bytes)", "GraphQL", page_gql["bytes"], "REST", page["bytes"]),
+        ("nested_p50_ms", f"{graphql.CATEGORIES} categories + products p50 (ms)", "GraphQL", nested_gql["p50"], "REST", nested["p50"]),
+        ("mtls_rest_p50_ms", "checkout quote, REST p50 (ms)", "mTLS", q_rest_tls["p50_ms"], "plain", q_rest["p50_ms"]),
+        ("mtls_grpc_p50_ms", "checkout quote, gRPC p50 (ms)", "mTLS", q_grpc_tls["p50_ms"], "plain", q_grpc["p50_ms"]),
+        ("mtls_new_p50_ms", "new connection a call p50 (ms)", "mTLS", mtls_new["p50_ms"], "plain", rest_new["p50_ms"]),
+        ("mtls_new_server_cpu_ms", "new connection, server CPU (ms)", "mTLS", mtls_new["server_cpu_ms"], "plain", rest_new["server_cpu_ms"]),
+        ("function_ms", "order e-mail function (ms)", "cold start", ms(function[functions.FRAMEWORK]), "warm call", ms(function[functions.WARM])),
+        ("stock_change_ms", "stock change (ms)", "event append", stocked["append_ms"], "row UPDATE", stocked["row_update_ms"]),
+        ("stock_load_ms", f"stock load, {events} events (ms)", "snapshot", stocked["load_snapshot_ms"], "fold all", stocked["load_full_ms"]),
+        ("stock_rebuild_ms", "1000 stock events (ms)", "rebuilt", stocked["rebuild_ms"] * per_1000, "appended", stocked["append_ms"] * 1000),
+    ]
+    # fmt: on
+    return [pattern_row(key, what, (a, x), (b, y)) for key, what, a, x, b, y in specs]
+
+
 # --- the table ------------------------------------------------------------------------------
 
 
@@ -341,18 +435,44 @@ def _cell(value: float | None) -> str:
     return f"{value:.0f}" if float(value).is_integer() or value >= 100 else f"{value:.1f}"
 
 
-def table(table_rows: list[dict], *, samples: int, backends: str) -> str:
-    header = f"{'what':<28} {'monolith alone':>14} {'strangled':>10} {'x':>6}"
-    lines = [
-        f"what it cost ({samples} samples a latency; {backends})",
-        header,
-        "-" * len(header),
-    ]
-    for row in table_rows:
-        first, second = row["monolith"], row["strangled"]
-        ratio = f"{second / first:.1f}" if first and second is not None else "-"
-        lines.append(f"{row['label']:<28} {_cell(first):>14} {_cell(second):>10} {ratio:>6}")
+def _ratio(value: float) -> str:
+    """One decimal, or as many as a small ratio needs to show its first digit (up to three)."""
+    for places in (1, 2):
+        if value >= 10**-places:
+            return f"{value:.{places}f}"
+    return f"{value:.3f}"
+
+
+def _render(title: str, head: str, columns: list[tuple[str, str]], rows: list[dict]) -> str:
+    """`title`, the header, a rule, then a line a row: its label, its two figures (`columns`:
+    each figure's key in the row and its heading) and the second ÷ the first."""
+    (first_key, first_head), (second_key, second_head) = columns
+    label_width = max([28, *(len(row["label"]) for row in rows)])
+    widths = (max(10, len(first_head)), max(10, len(second_head)))
+    header = f"{head:<{label_width}} {first_head:>{widths[0]}} {second_head:>{widths[1]}} {'x':>6}"
+    lines = [title, header, "-" * len(header)]
+    for row in rows:
+        first, second = row[first_key], row[second_key]
+        ratio = _ratio(second / first) if first and second is not None else "-"
+        lines.append(
+            f"{row['label']:<{label_width}} {_cell(first):>{widths[0]}} "
+            f"{_cell(second):>{widths[1]}} {ratio:>6}"
+        )
     return "\n".join(lines)
+
+
+def table(table_rows: list[dict], *, samples: int, backends: str) -> str:
+    """The monolith alone against the strangled fleet; x is strangled / monolith alone."""
+    title = f"what it cost ({samples} samples a latency; {backends})"
+    columns = [("monolith", "monolith alone"), ("strangled", "strangled")]
+    return _render(title, "what", columns, table_rows)
+
+
+def patterns_table(pattern_rows: list[dict], *, samples: int, backends: str) -> str:
+    """The patterns' rows: each what it measured, against what; x is measured / against."""
+    title = f"what the patterns cost ({samples} samples a latency; {backends})"
+    columns = [("against", "against"), ("measured", "measured")]
+    return _render(title, "what: measured vs against", columns, pattern_rows)
 
 
 def main(argv: list[str]) -> int:
@@ -371,6 +491,12 @@ def main(argv: list[str]) -> int:
         metavar="FILE",
         help="where the rows are written as JSON too (default: cost.json in the data folder)",
     )
+    which = parser.add_mutually_exclusive_group()
+    for flag, meaning in (
+        ("--no-patterns", "leave the appendices' patterns out"),
+        ("--patterns-only", "only the appendices' patterns (no fleet)"),
+    ):
+        which.add_argument(flag, action="store_true", help=meaning)
     args = parser.parse_args(argv)
     if args.samples < 1:
         parser.error("--samples: at least 1")
@@ -384,15 +510,27 @@ def main(argv: list[str]) -> int:
         else "SQLite + kombu files"
     )
     print(f"make cost: {args.samples} samples a latency, on {backends}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="cost-") as folder:
-        (Path(folder) / "monolith").mkdir()
-        (Path(folder) / "fleet").mkdir()
-        before = measure_monolith_alone(Path(folder) / "monolith", args.samples)
-        after = measure_strangled(Path(folder) / "fleet", args.samples)
-    measured = rows(before, after)
-    print()
-    print(table(measured, samples=args.samples, backends=backends))
-    report = {"samples": args.samples, "backends": backends, "rows": measured}
+    measured: list[dict] = []
+    if not args.patterns_only:
+        with tempfile.TemporaryDirectory(prefix="cost-") as folder:
+            (Path(folder) / "monolith").mkdir()
+            (Path(folder) / "fleet").mkdir()
+            before = measure_monolith_alone(Path(folder) / "monolith", args.samples)
+            after = measure_strangled(Path(folder) / "fleet", args.samples)
+        measured = rows(before, after)
+    patterns = [] if args.no_patterns else measure_patterns(args.samples)
+    if measured:
+        print()
+        print(table(measured, samples=args.samples, backends=backends))
+    if patterns:
+        print()
+        print(patterns_table(patterns, samples=args.samples, backends=backends))
+    report = {
+        "samples": args.samples,
+        "backends": backends,
+        "rows": measured,
+        "patterns": patterns,
+    }
     written = args.json or data_dir() / "cost.json"
     atomic_write(written, json.dumps(report, indent=2) + "\n")
     print(f"the same rows as JSON: {written}")

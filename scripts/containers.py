@@ -4,6 +4,7 @@ Installs podman, runc and debootstrap with apt-get and podman-compose into the v
 missing, builds the debootstrapped base (cached), PostgreSQL/RabbitMQ/Redis from Debian packages
 (cached) and the app image from the Dockerfile, starts docker-compose.yml's fleet with podman,
 walks it through the proxy and tears it down, also on failure. `--cold` forgets the images first.
+`STRANGLER_MTLS=on make containers` runs the fleet under the mTLS switch (docs/mtls.md).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from deploy.podman import engine
 from deploy.podman.fleet import compose_fleet
 from deploy.podman.smoke import Walk
+from servicekit.web.tls import mtls_enabled
 
 
 def main(argv: list[str]) -> int:
@@ -32,7 +34,7 @@ def main(argv: list[str]) -> int:
     engine.ensure_installed()
     if args.cold:
         engine.remove_images()
-    with compose_fleet() as fleet:
+    with compose_fleet(mtls=mtls_enabled()) as fleet:
         up = time.monotonic() - started
         engine.log(f"fleet ready after {up:.0f}s; smoke walk through {fleet.urls['proxy']}")
         for line in Walk(fleet).run():

@@ -4,6 +4,11 @@ podman-compose awaits neither `service_healthy` nor `service_completed_successfu
 checks need systemd timers, absent here), so the start order is done here: the backing servers
 until they answer, every `manage migrate` one-shot to a zero exit, the seed, then every Procfile
 process, until each HTTP one answers its ready path on its published port.
+
+With `mtls` the fleet runs as `STRANGLER_MTLS=on docker compose up` runs it (docs/mtls.md):
+every app container's switch on, so every service but the proxy's public port serves HTTPS
+requiring a client certificate from the `certificates` one-shot's CA; this side then reads the
+CA and a certificate from that volume to ask the services directly.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import urllib3
@@ -23,6 +28,7 @@ import yaml
 from deploy.podman import compose as compose_file
 from deploy.podman import engine
 from servicekit.web.ports import PORTS, path_of
+from servicekit.web.tls import client_context, https_url
 
 # How each backing server says it is ready, asked inside its container.
 READY_COMMANDS = {
@@ -57,6 +63,34 @@ class Fleet:
     file: Path
     compose: dict
     urls: dict[str, str]
+    mtls: bool = False
+    _pool: urllib3.PoolManager | None = field(default=None, repr=False)
+
+    def tls_dir(self) -> Path:
+        """Where the `certificates` one-shot wrote the CA and the certificates: the `tls`
+        volume, as the host sees it (podman runs rootful here, and so does this)."""
+        out = engine.run(
+            ["podman", "volume", "inspect", f"{self.project}_tls", "--format", "{{.Mountpoint}}"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        return Path(out.strip())
+
+    def client(self) -> urllib3.PoolManager:
+        """A pool that asks the services as they expect: under mTLS presenting the proxy's
+        certificate (one the fleet's CA signed) and verifying theirs."""
+        if self._pool is None:
+            options = {}
+            if self.mtls:
+                environ = {"STRANGLER_TLS_DIR": str(self.tls_dir())}
+                options["ssl_context"] = client_context("proxy", environ=environ)
+            self._pool = urllib3.PoolManager(retries=False, **options)
+        return self._pool
+
+    def service_url(self, name: str) -> str:
+        """The host URL of a service's published port: https under mTLS, but the proxy's."""
+        url = self.urls[name]
+        return https_url(url) if self.mtls and name != "proxy" else url
 
     def podman_compose(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         cmd = [engine.podman_compose(), "-p", self.project, "-f", str(self.file), *args]
@@ -121,9 +155,9 @@ class Fleet:
         return state.get("State") == "running"
 
     def ready(self, name: str) -> bool:
-        url = self.urls[name] + path_of(name, "ready")
+        url = self.service_url(name) + path_of(name, "ready")
         try:
-            return urllib3.request("GET", url, timeout=3, retries=False).status == 200
+            return self.client().request("GET", url, timeout=3).status == 200
         except urllib3.exceptions.HTTPError:
             return False
 
@@ -156,9 +190,20 @@ class Fleet:
         self.podman_compose("down", "-v", check=False, capture_output=True)
 
 
+def mtls_on(document: dict) -> dict:
+    """`document` as `STRANGLER_MTLS=on` makes compose read it: the switch on in every app
+    container that carries it."""
+    for service in document["services"].values():
+        env = service.get("environment") or {}
+        if "STRANGLER_MTLS" in env:
+            env["STRANGLER_MTLS"] = "on"
+    return document
+
+
 @contextmanager
-def compose_fleet(project: str = "strangler-podman") -> Iterator[Fleet]:
-    """Build what is missing, start the fleet, yield it, and always tear it down."""
+def compose_fleet(project: str = "strangler-podman", *, mtls: bool = False) -> Iterator[Fleet]:
+    """Build what is missing, start the fleet (with `mtls`, under the mTLS switch), yield it,
+    and always tear it down."""
     engine.ensure_installed()
     engine.podman_compose()
     engine.build_images()
@@ -166,11 +211,13 @@ def compose_fleet(project: str = "strangler-podman") -> Iterator[Fleet]:
     document = compose_file.local_compose(
         compose_file.load(compose_file.MAIN), compose_file.load(compose_file.LOCAL), host_ports
     )
+    if mtls:
+        mtls_on(document)
     path = engine.STATE / f"{project}.compose.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     urls = {name: f"http://127.0.0.1:{host_ports[port]}" for name, port in PORTS.items()}
-    fleet = Fleet(project=project, file=path, compose=document, urls=urls)
+    fleet = Fleet(project=project, file=path, compose=document, urls=urls, mtls=mtls)
     fleet.down()  # a previous run killed before its teardown
     try:
         fleet.start()

@@ -105,17 +105,21 @@ class Walk:
         )
 
     def takeover(self, staff: str) -> str:
-        monolith = "http://monolith:8001"
-        cmd = ["python", "extracted/catalog/manage.py", "catalog_takeover"]
-        result = self.fleet.exec("catalog", *cmd, "--source", monolith, "--token", staff)
+        # Under mTLS the monolith serves https, and a command run in a container presents its
+        # service's certificate (the entry point names it for the container's own process).
+        scheme = "https" if self.fleet.mtls else "http"
+        cmd = ["env", "STRANGLER_TLS_NAME=catalog", "python", "extracted/catalog/manage.py"]
+        cmd += ["catalog_takeover", "--source", f"{scheme}://monolith:8001", "--token", staff]
+        result = self.fleet.exec("catalog", *cmd)
         assert "now owned by catalog" in result.stdout, result.stdout + result.stderr
         # The monolith now sends product writes on: the owner changed for every process, and a
         # client that still reaches the monolith is told to retry (the route moves next).
-        refused = self.http.request(
+        refused = self.fleet.client().request(
             "POST",
-            self.fleet.urls["monolith"] + "/api/v1/products/COF-0001/price/",
+            self.fleet.service_url("monolith") + "/api/v1/products/COF-0001/price/",
             json={"price": "1.00"},
             headers={"Authorization": f"Bearer {staff}"},
+            timeout=30,
         )
         assert refused.status == 503 and refused.json()["code"] == "owner_moving", refused.data
         assert refused.headers.get("Retry-After"), refused.headers

@@ -141,3 +141,21 @@ def test_the_health_check_reaches_a_service_that_refuses_plain_clients(
     monkeypatch.setenv("STRANGLER_MTLS", "on")
     assert healthcheck.main() == 0
     assert healthcheck.main("ready") == 0
+
+
+def test_the_podman_fleet_under_mtls_turns_on_the_switch_of_every_app_container_only(compose):
+    """What `make containers` and tests/containers run with the switch on: docker-compose.yml
+    as `STRANGLER_MTLS=on docker compose up` reads it, nothing else changed."""
+    import copy
+
+    from deploy.podman.fleet import mtls_on
+
+    switched = mtls_on(copy.deepcopy(compose))
+    for name, svc in compose["services"].items():
+        before, after = env_of(svc), env_of(switched["services"][name])
+        if "STRANGLER_MTLS" in before:
+            assert after["STRANGLER_MTLS"] == "on", name
+        assert {k: v for k, v in after.items() if k != "STRANGLER_MTLS"} == {
+            k: v for k, v in before.items() if k != "STRANGLER_MTLS"
+        }, name
+    assert sum(env_of(s).get("STRANGLER_MTLS") == "on" for s in switched["services"].values()) > 5

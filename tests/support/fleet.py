@@ -371,8 +371,11 @@ class CatalogGrpc:
     port; ready when the standard health check answers SERVING (over mTLS when `env` turns
     STRANGLER_MTLS on). Logs at INFO to `<data>/catalog-grpc.log`."""
 
-    def __init__(self, service: DjangoService, *, env: dict[str, str] | None = None):
+    def __init__(
+        self, service: DjangoService, *, env: dict[str, str] | None = None, timeout: float = 30
+    ):
         self.service = service
+        self.timeout = timeout
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.env = {**service.env, "LOG_LEVEL": "INFO", **(env or {})}
@@ -397,7 +400,7 @@ class CatalogGrpc:
                     self.process.poll() is None
                     and health_check(self.target, server_name="catalog", environ=self.env)
                 ),
-                timeout=30,
+                timeout=self.timeout,
                 what=f"catalog gRPC on {self.target}",
             )
         except BaseException:

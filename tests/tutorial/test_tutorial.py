@@ -295,16 +295,65 @@ COST_ROWS = [
 ]
 # Rows with no figure for the monolith alone: it keeps no second copy to lag behind.
 MONOLITH_HAS_NONE = {"event lag p50 (ms)", "event lag p99 (ms)"}
+# The appendices' patterns `make cost` measures too, each against the plain way, by key.
+COST_PATTERN_ROWS = [
+    "quote_p50_ms",
+    "quote_client_cpu_ms",
+    "quote_server_cpu_ms",
+    "page_p50_ms",
+    "page_bytes",
+    "nested_p50_ms",
+    "mtls_rest_p50_ms",
+    "mtls_grpc_p50_ms",
+    "mtls_new_p50_ms",
+    "mtls_new_server_cpu_ms",
+    "function_ms",
+    "stock_change_ms",
+    "stock_load_ms",
+    "stock_rebuild_ms",
+]
 
 
-def cost_table(report: dict) -> str:
-    """The table `make cost` printed, from its JSON rows (benchmarks/cost.py's own `table`)."""
+def cost_module():
+    """benchmarks/cost.py, to print its tables from the JSON rows as `make cost` did."""
     sys.path.insert(0, str(ROOT / "benchmarks"))  # where the script's own imports live
     spec = importlib.util.spec_from_file_location("cost_benchmark", ROOT / "benchmarks/cost.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
-    return module.table(report["rows"], samples=report["samples"], backends=report["backends"])
+    return module
+
+
+def cost_table(report: dict) -> str:
+    """The table `make cost` printed, from its JSON rows (benchmarks/cost.py's own `table`)."""
+    return cost_module().table(
+        report["rows"], samples=report["samples"], backends=report["backends"]
+    )
+
+
+def assert_cost_patterns_measured(report: dict) -> None:
+    """Every pattern row, in order, with a positive figure measured and one it is measured
+    against (CPU rows may round to 0 ms on few samples), each printed on a line of the
+    patterns' table with its ratio."""
+    patterns = report["patterns"]
+    assert [row["key"] for row in patterns] == COST_PATTERN_ROWS
+    for row in patterns:
+        assert " vs " in row["label"], row  # what it is measured against
+        for column in ("measured", "against"):
+            assert isinstance(row[column], int | float), row
+            assert row[column] > 0 or ("_cpu_" in row["key"] and row[column] == 0), row
+    printed = cost_module().patterns_table(
+        patterns, samples=report["samples"], backends=report["backends"]
+    )
+    lines = printed.splitlines()
+    assert lines[0].startswith("what the patterns cost (")
+    for line, row in zip(lines[3:], patterns, strict=True):
+        assert line.startswith(row["label"]), line
+        against, measured, ratio = line[len(row["label"]) :].split()
+        assert float(against) == pytest.approx(row["against"], rel=0.06, abs=0.06)
+        assert float(measured) == pytest.approx(row["measured"], rel=0.06, abs=0.06)
+        if row["against"]:
+            assert float(ratio) == pytest.approx(row["measured"] / row["against"], abs=0.06)
 
 
 @pytest.mark.skipif(
@@ -313,7 +362,8 @@ def cost_table(report: dict) -> str:
 def test_make_cost_in_chapter_09_measured_every_row_of_both_systems(fleet):
     """What chapter 09's `make cost` wrote beside its table (cost.json in the data folder): a
     positive figure for each system in every row, the moving parts each really runs, and the
-    table printed from those rows, one line a row with both figures and their ratio."""
+    table printed from those rows, one line a row with both figures and their ratio; then each
+    appendix pattern's rows, measured against the plain way."""
     _, data = fleet
     written = data / "cost.json"
     assert written.exists(), "chapter 09's `make cost` wrote no cost.json: did the walk reach it?"
@@ -353,6 +403,8 @@ def test_make_cost_in_chapter_09_measured_every_row_of_both_systems(fleet):
         else:
             assert float(first) > 0
             assert float(ratio) == pytest.approx(row["strangled"] / row["monolith"], abs=0.06)
+
+    assert_cost_patterns_measured(report)
 
 
 @needs_whole_walk

@@ -52,16 +52,20 @@ def main(argv: list[str] | None = None) -> int:
     prepare_environment()
 
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
 
+    header_timeout = float(os.environ.get("STRANGLER_PROXY_HEADER_TIMEOUT", "10"))
     Server(
-        "strangler_proxy.wsgi:application",
+        "strangler_proxy.asgi:application",
         address=host or "127.0.0.1",
         port=int(port),
-        interface=Interfaces.WSGI,
+        # ASGI, not granian's WSGI: its scope keeps the raw target and header names
+        # (strangler_proxy/edge/asgi.py); the application runs in a thread pool there.
+        interface=Interfaces.ASGINL,
         workers=int(os.environ.get("STRANGLER_PROXY_WORKERS", "2")),
-        blocking_threads=int(os.environ.get("STRANGLER_PROXY_THREADS", "8")),
+        http1_settings=HTTP1Settings(header_read_timeout=int(header_timeout * 1000)),
         log_level=LogLevels.warning,
         log_access=False,
         respawn_failed_workers=True,

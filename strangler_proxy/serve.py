@@ -45,7 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT")
     parser.add_argument("--routes", help="the route table (default: $STRANGLER_ROUTES_FILE)")
+    parser.add_argument(
+        "--settings",
+        help="the Django settings module (default: $DJANGO_SETTINGS_MODULE, else "
+        "strangler_proxy.settings); the Procfile names it, as deploy/generate reads it there",
+    )
     args = parser.parse_args(argv)
+    if args.settings:
+        os.environ["DJANGO_SETTINGS_MODULE"] = args.settings
     host, _, port = args.bind.rpartition(":")
     if args.routes:
         os.environ["STRANGLER_ROUTES_FILE"] = os.path.abspath(args.routes)

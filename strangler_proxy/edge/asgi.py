@@ -52,7 +52,9 @@ def scope_to_environ(scope: dict[str, Any], base: dict[str, Any]) -> dict[str, A
     environ["REQUEST_METHOD"] = scope["method"]
     environ["RAW_URI"] = target.decode("latin-1")
     environ["PATH_INFO"] = (
-        unquote_to_bytes(raw_path).decode("latin-1") if b"%" in raw_path else raw_path.decode("latin-1")
+        unquote_to_bytes(raw_path).decode("latin-1")
+        if b"%" in raw_path
+        else raw_path.decode("latin-1")
     )
     environ["QUERY_STRING"] = query.decode("latin-1")
     environ["SERVER_PROTOCOL"] = "HTTP/" + scope.get("http_version", "1.1")

@@ -164,6 +164,7 @@ def test_hop_by_hop_headers_are_removed_both_ways(proxy, upstream):
     "proxy",
     [
         "python",
+        "python-gunicorn",
         pytest.param(
             "nginx",
             id="nginx-cannot-drop-headers-a-Connection-header-names",

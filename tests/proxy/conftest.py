@@ -151,17 +151,24 @@ def fake_monolith() -> Iterator[FakeUpstream]:
 
 @contextmanager
 def served_proxy(
-    upstream: FakeUpstream, folder: Path, env: dict[str, str] | None = None
+    upstream: FakeUpstream,
+    folder: Path,
+    env: dict[str, str] | None = None,
+    *,
+    server: str | None = None,
 ) -> Iterator[ProxyProcess]:
-    """The proxy under its real server, every path on `upstream` (as the monolith)."""
+    """The proxy under its real server (granian unless `server` says), every path on
+    `upstream` (as the monolith)."""
     routes = write_routes(
         folder / "routes.yaml", routes_yaml({"monolith": upstream_spec(upstream.url)}, [])
     )
-    with ProxyProcess(routes, data_dir=folder, env=env) as running:
+    with ProxyProcess(routes, data_dir=folder, env=env, server=server) as running:
         yield running
 
 
-PLANES = ("python", "nginx")  # the Python proxy, and nginx fed `export nginx`'s configuration
+# the Python proxy under granian (as deployed) and under gunicorn (what hands the proxy the
+# request differs: raw target, header names, deadlines), and nginx fed `export nginx`'s output
+PLANES = ("python", "python-gunicorn", "nginx")
 
 
 @contextmanager
@@ -169,8 +176,10 @@ def served_plane(
     plane: str, upstream: FakeUpstream, folder: Path, *, max_body: int
 ) -> Iterator[ProxyProcess | NginxPlane]:
     """`served_proxy`, or nginx with the same table: either answers on `.port` and `.url`."""
-    if plane == "python":
-        with served_proxy(upstream, folder, {"STRANGLER_MAX_BODY": str(max_body)}) as running:
+    if plane.startswith("python"):
+        server = "gunicorn" if plane == "python-gunicorn" else None
+        env = {"STRANGLER_MAX_BODY": str(max_body)}
+        with served_proxy(upstream, folder, env, server=server) as running:
             yield running
         return
     routes = write_routes(

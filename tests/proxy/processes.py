@@ -1,4 +1,5 @@
-"""Start the proxy under gunicorn on a free port, for tests that need a real server."""
+"""Start the proxy under its real server on a free port: granian (the default, as deployed) or
+gunicorn (`server="gunicorn"`, or STRANGLER_TEST_SERVER=gunicorn for every test)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,15 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+SERVERS = ("granian", "gunicorn")
+
+
+def default_server() -> str:
+    return os.environ.get("STRANGLER_TEST_SERVER") or "granian"
+
+
 class ProxyProcess:
-    """`with ProxyProcess(routes_file, env=...) as proxy:` gunicorn serving strangler_proxy."""
+    """`with ProxyProcess(routes_file, env=...) as proxy:` strangler_proxy under `server`."""
 
     def __init__(
         self,
@@ -25,7 +33,11 @@ class ProxyProcess:
         env: dict[str, str] | None = None,
         workers: int = 2,
         name: str = "proxy",
+        server: str | None = None,
     ):
+        self.server = server or default_server()
+        if self.server not in SERVERS:
+            raise ValueError(f"server must be one of {SERVERS}, not {self.server!r}")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.routes_file = routes_file
@@ -52,7 +64,7 @@ class ProxyProcess:
         self._log = open(self.log, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "strangler_proxy.serve", "--bind", f"127.0.0.1:{self.port}"]
-            if os.environ.get("STRANGLER_TEST_SERVER") == "granian"
+            if self.server == "granian"
             else [
                 str(BIN / "gunicorn"),
                 "-c",

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from tests.proxy.conftest import served_proxy
+from tests.proxy.processes import SERVERS
 
 pytestmark = pytest.mark.e2e
 
@@ -20,10 +21,13 @@ def upstream(fake_monolith):
     return fake_monolith
 
 
-@pytest.fixture(scope="module")
-def proxy(upstream, tmp_path_factory):
+@pytest.fixture(scope="module", params=SERVERS)
+def proxy(request, upstream, tmp_path_factory):
+    """Each server's own defence: granian's header timeout and the adapter's body deadline,
+    gunicorn's deadline worker (strangler_proxy/edge/worker.py)."""
     env = {"STRANGLER_PROXY_HEADER_TIMEOUT": "4", "STRANGLER_PROXY_BODY_TIMEOUT": "3"}
-    with served_proxy(upstream, tmp_path_factory.mktemp("proxy"), env) as running:
+    folder = tmp_path_factory.mktemp(request.param)
+    with served_proxy(upstream, folder, env, server=request.param) as running:
         yield running
 
 

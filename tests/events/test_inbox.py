@@ -173,19 +173,11 @@ def test_a_middleware_overriding_some_hooks_hears_those(tables, consumer):
 @pytest.mark.parametrize("level", [logging.INFO, logging.WARNING])
 def test_per_event_lines_are_logged_at_info_only(processor, level, monkeypatch):
     # The processor builds its per-event lines only when `servicekit.inbox` keeps INFO.
-    lines = []
-    monkeypatch.setattr(
-        "servicekit.events.inbox.processor.logger",
-        type("L", (), {"info": lambda self, event, **kw: lines.append((event, kw))})(),
-    )
-    inbox_logger = logging.getLogger("servicekit.inbox")
-    before = inbox_logger.level
-    inbox_logger.setLevel(level)
     a1 = envelope("A", 1)
-    try:
+    with support.info_lines(
+        monkeypatch, "servicekit.events.inbox.processor", "servicekit.inbox", level
+    ) as lines:
         processor.process([a1, a1, envelope("B", 1)])
-    finally:
-        inbox_logger.setLevel(before)
     events = [event for event, _ in lines]
     if level == logging.INFO:
         assert events == ["inbox.applied", "inbox.duplicate_skipped", "inbox.applied"]

@@ -20,6 +20,7 @@ from servicekit.events.outbox.services import outbox_cleanup
 from servicekit.events.relay.claims import claim_batch, head_runs
 from servicekit.events.relay.relay import Relay, RelayConfig, Waker
 from servicekit.web.backoff import backoff_delay
+from tests.events import support
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,18 +63,10 @@ def test_relay_publishes_every_row_once_in_aggregate_order():
 def test_one_published_line_per_event_at_info_only(level, monkeypatch):
     # The relay builds its per-event lines only when `servicekit.relay` keeps INFO.
     rows = enqueue("A", 3)
-    lines = []
-    monkeypatch.setattr(
-        "servicekit.events.relay.relay.logger",
-        type("L", (), {"info": lambda self, event, **kw: lines.append((event, kw))})(),
-    )
-    relay_logger = logging.getLogger("servicekit.relay")
-    before = relay_logger.level
-    relay_logger.setLevel(level)
-    try:
+    with support.info_lines(
+        monkeypatch, "servicekit.events.relay.relay", "servicekit.relay", level
+    ) as lines:
         drain(Relay(publisher=StubPublisher(), config=RelayConfig(batch_size=5)))
-    finally:
-        relay_logger.setLevel(before)
     published = [kw["event_id"] for event, kw in lines if event == "outbox.published"]
     assert published == ([str(r.event_id) for r in rows] if level == logging.INFO else [])
 

@@ -120,6 +120,8 @@ def raw_run(*, backlog: int, rate: int, seconds: float, notify: bool) -> dict:
         threads.append(threading.Thread(target=relay, daemon=True))
         threads[-1].start()
         while len(received) < backlog:
+            if not threads[0].is_alive():  # its broker connection failed: fail, do not hang
+                raise RuntimeError(f"the raw consumer stopped after {len(received)} events")
             time.sleep(0.05)
         result["throughput"] = backlog / (time.time() - start)
     else:

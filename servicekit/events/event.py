@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, ClassVar
 
 
@@ -23,11 +24,15 @@ class Event:
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Event:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(payload) - names
+        unknown = payload.keys() - _field_names(cls)
         if unknown:
             raise ValueError(f"{cls.event_type}: unknown fields {sorted(unknown)}")
         return cls(**payload)
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 def _jsonable(value: Any) -> Any:

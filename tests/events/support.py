@@ -284,3 +284,21 @@ def processes(events: dict, extra_env: dict | None = None):
         yield procs
     finally:
         procs.stop_all()
+
+
+@contextmanager
+def info_lines(monkeypatch, module: str, logger_name: str, level: int):
+    """Record the `info` lines `module`'s structlog logger builds, with the stdlib logger
+    `logger_name` (where those lines end) set to `level`; yields the (event, fields) list."""
+    import logging
+
+    lines: list[tuple[str, dict]] = []
+    recorder = type("Recorder", (), {"info": lambda self, event, **kw: lines.append((event, kw))})
+    monkeypatch.setattr(f"{module}.logger", recorder())
+    stdlib_logger = logging.getLogger(logger_name)
+    before = stdlib_logger.level
+    stdlib_logger.setLevel(level)
+    try:
+        yield lines
+    finally:
+        stdlib_logger.setLevel(before)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 
 import pytest
@@ -147,6 +148,43 @@ def test_middleware_wraps_the_handler_and_hears_every_outcome(tables, consumer):
         ("duplicate", "A", 1),
     ]
     assert applied() == [("A", 1), ("A", 2)]
+
+
+def test_a_middleware_overriding_some_hooks_hears_those(tables, consumer):
+    # The processor calls per event only the middleware that override a hook: one that
+    # overrides only after_apply must still hear every application, and no other hook.
+    heard = []
+
+    class AfterApplyOnly(InboxMiddleware):
+        def after_apply(self, consumer_name, env, applied_at):
+            heard.append(("applied", env.aggregate_id, env.sequence))
+
+    class AroundOnly(InboxMiddleware):
+        @contextlib.contextmanager
+        def around_handler(self, consumer_name, env):
+            heard.append(("enter", env.aggregate_id, env.sequence))
+            yield
+
+    processor = InboxProcessor(consumer, middleware=[AroundOnly(), AfterApplyOnly()])
+    processor.process([envelope("A", 1), envelope("B", 1)])
+    assert heard == [("enter", "A", 1), ("applied", "A", 1), ("enter", "B", 1), ("applied", "B", 1)]
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING])
+def test_per_event_lines_are_logged_at_info_only(processor, level, monkeypatch):
+    # The processor builds its per-event lines only when `servicekit.inbox` keeps INFO.
+    a1 = envelope("A", 1)
+    with support.info_lines(
+        monkeypatch, "servicekit.events.inbox.processor", "servicekit.inbox", level
+    ) as lines:
+        processor.process([a1, a1, envelope("B", 1)])
+    events = [event for event, _ in lines]
+    if level == logging.INFO:
+        assert events == ["inbox.applied", "inbox.duplicate_skipped", "inbox.applied"]
+        assert lines[0][1]["event_id"] == str(a1.event_id)
+    else:
+        assert events == []
+    assert applied() == [("A", 1), ("B", 1)]
 
 
 def test_default_middleware_is_tracing_echo_protection_metrics(processor):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 
@@ -19,6 +20,7 @@ from servicekit.events.outbox.services import outbox_cleanup
 from servicekit.events.relay.claims import claim_batch, head_runs
 from servicekit.events.relay.relay import Relay, RelayConfig, Waker
 from servicekit.web.backoff import backoff_delay
+from tests.events import support
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,6 +57,18 @@ def test_relay_publishes_every_row_once_in_aggregate_order():
     for sku in ("A", "B", "C"):
         assert [e.sequence for e in stub.published if e.aggregate_id == sku] == [1, 2, 3, 4, 5]
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {OutboxStatus.SENT}
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING])
+def test_one_published_line_per_event_at_info_only(level, monkeypatch):
+    # The relay builds its per-event lines only when `servicekit.relay` keeps INFO.
+    rows = enqueue("A", 3)
+    with support.info_lines(
+        monkeypatch, "servicekit.events.relay.relay", "servicekit.relay", level
+    ) as lines:
+        drain(Relay(publisher=StubPublisher(), config=RelayConfig(batch_size=5)))
+    published = [kw["event_id"] for event, kw in lines if event == "outbox.published"]
+    assert published == ([str(r.event_id) for r in rows] if level == logging.INFO else [])
 
 
 def test_published_events_are_counted_per_event_type():

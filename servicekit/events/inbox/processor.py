@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -19,6 +20,13 @@ from servicekit.events.inbox.registry import EventConsumer
 from servicekit.web.backoff import backoff_delay
 
 logger = structlog.get_logger("servicekit.inbox")
+# structlog hands every line to this stdlib logger, which drops it below its level: per-event lines
+# are only built when it would keep them (checked once per batch, not per event).
+_stdlib_logger = logging.getLogger("servicekit.inbox")
+
+
+def _overrides(middleware: InboxMiddleware, hook: str) -> bool:
+    return getattr(type(middleware), hook) is not getattr(InboxMiddleware, hook)
 
 
 class InboxProcessor:
@@ -38,6 +46,10 @@ class InboxProcessor:
         self.backoff_base = backoff_base
         self.gap_report_seconds = gap_report_seconds
         self.middleware = list(default_middleware() if middleware is None else middleware)
+        # Per event, only the middleware that override a hook are called for it.
+        self._around = [m for m in self.middleware if _overrides(m, "around_handler")]
+        self._after_apply = [m for m in self.middleware if _overrides(m, "after_apply")]
+        self._log_events = True
 
     # delivery -------------------------------------------------------------------------------
     def process(self, envelopes: Sequence[Envelope]) -> None:
@@ -49,6 +61,7 @@ class InboxProcessor:
         """
         if not envelopes:
             return
+        self._log_events = _stdlib_logger.isEnabledFor(logging.INFO)
         try:
             with transaction.atomic():
                 self._process_pipelined(envelopes)
@@ -103,6 +116,8 @@ class InboxProcessor:
     def _duplicate(self, envelope: Envelope) -> None:
         for middleware in self.middleware:
             middleware.after_duplicate(self.consumer.name, envelope)
+        if not self._log_events:
+            return
         logger.info(
             "inbox.duplicate_skipped",
             consumer=self.consumer.name,
@@ -118,9 +133,10 @@ class InboxProcessor:
             # A savepoint only where a failure is parked in this transaction; in a batch, a
             # failure rolls everything back and the batch is redone one event at a time.
             with contextlib.ExitStack() as around:
-                for middleware in self.middleware:
+                for middleware in self._around:
                     around.enter_context(middleware.around_handler(self.consumer.name, envelope))
-                around.enter_context(transaction.atomic() if isolate else contextlib.nullcontext())
+                if isolate:
+                    around.enter_context(transaction.atomic())
                 if handler is not None:
                     handler(self.consumer.decode(envelope), envelope)
         except Exception as exc:
@@ -130,8 +146,10 @@ class InboxProcessor:
             return False
         applied_at = now_utc()
         batch.advance(envelope, applied_at)
-        for middleware in self.middleware:
+        for middleware in self._after_apply:
             middleware.after_apply(self.consumer.name, envelope, applied_at)
+        if not self._log_events:
+            return True
         logger.info(
             "inbox.applied",
             consumer=self.consumer.name,
@@ -240,6 +258,7 @@ class InboxProcessor:
         the parked events it has passed and apply the parked successors it now reaches.
         Call inside the transaction that moved the cursor. Returns how many were applied."""
         key = (aggregate_type, aggregate_id)
+        self._log_events = _stdlib_logger.isEnabledFor(logging.INFO)
         batch = InboxBatch(self.consumer.name, [])
         cursor = (
             InboxCursor.objects.select_for_update()
@@ -269,6 +288,7 @@ class InboxProcessor:
     def sweep(self) -> int:
         """Retry failed events that are due, and report gaps. Returns how many were retried."""
         now = now_utc()
+        self._log_events = _stdlib_logger.isEnabledFor(logging.INFO)
         due = list(
             InboxParked.objects.filter(
                 consumer=self.consumer.name, reason=ParkedReason.FAILED, next_attempt_at__lte=now

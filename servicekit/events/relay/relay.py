@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import socket
 import threading
@@ -27,6 +28,7 @@ from servicekit.events.relay import claims
 from servicekit.web.backoff import backoff_delay
 
 logger = structlog.get_logger("servicekit.relay")
+_stdlib_logger = logging.getLogger("servicekit.relay")  # where structlog's lines end (levels)
 _PROPAGATOR = TraceContextTextMapPropagator()
 tracer = trace.get_tracer("servicekit.relay")
 
@@ -280,9 +282,12 @@ class Relay:
     def _count_sent(self, rows: list[claims.ClaimedRow], result: PublishResult) -> None:
         confirmed = set(result.confirmed)
         published: collections.Counter[str] = collections.Counter()
+        log_events = _stdlib_logger.isEnabledFor(logging.INFO)  # built only when kept
         for row in rows:
             if row.event_id in confirmed:
                 published[row.event_type] += 1
+                if not log_events:
+                    continue
                 # One line per event, with the id of the request that caused it: a request can
                 # be followed from the proxy through the relay to its consumers.
                 logger.info(

@@ -49,7 +49,14 @@ class InboxProcessor:
         # Per event, only the middleware that override a hook are called for it.
         self._around = [m for m in self.middleware if _overrides(m, "around_handler")]
         self._after_apply = [m for m in self.middleware if _overrides(m, "after_apply")]
+        self._before_batch = [m for m in self.middleware if _overrides(m, "before_batch")]
         self._log_events = True
+
+    def _begin_batch(self) -> None:
+        """What holds for a whole batch, decided once: log levels, middleware's own checks."""
+        self._log_events = _stdlib_logger.isEnabledFor(logging.INFO)
+        for middleware in self._before_batch:
+            middleware.before_batch(self.consumer.name)
 
     # delivery -------------------------------------------------------------------------------
     def process(self, envelopes: Sequence[Envelope]) -> None:
@@ -61,7 +68,7 @@ class InboxProcessor:
         """
         if not envelopes:
             return
-        self._log_events = _stdlib_logger.isEnabledFor(logging.INFO)
+        self._begin_batch()
         try:
             with transaction.atomic():
                 self._process_pipelined(envelopes)
@@ -258,7 +265,7 @@ class InboxProcessor:
         the parked events it has passed and apply the parked successors it now reaches.
         Call inside the transaction that moved the cursor. Returns how many were applied."""
         key = (aggregate_type, aggregate_id)
-        self._log_events = _stdlib_logger.isEnabledFor(logging.INFO)
+        self._begin_batch()
         batch = InboxBatch(self.consumer.name, [])
         cursor = (
             InboxCursor.objects.select_for_update()
@@ -288,7 +295,7 @@ class InboxProcessor:
     def sweep(self) -> int:
         """Retry failed events that are due, and report gaps. Returns how many were retried."""
         now = now_utc()
-        self._log_events = _stdlib_logger.isEnabledFor(logging.INFO)
+        self._begin_batch()
         due = list(
             InboxParked.objects.filter(
                 consumer=self.consumer.name, reason=ParkedReason.FAILED, next_attempt_at__lte=now

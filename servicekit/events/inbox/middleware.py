@@ -78,9 +78,7 @@ class Tracing(InboxMiddleware):
         return self._spanned(self._tracer, consumer, envelope)
 
     @contextlib.contextmanager
-    def _spanned(
-        self, tracer: trace.Tracer, consumer: str, envelope: Envelope
-    ) -> Iterator[None]:
+    def _spanned(self, tracer: trace.Tracer, consumer: str, envelope: Envelope) -> Iterator[None]:
         parent = _PROPAGATOR.extract(
             {"traceparent": envelope.traceparent, "tracestate": envelope.tracestate}
         )

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 
 from contracts.catalog import ProductCreatedV1, ProductPriceChangedV1, StockChangedV1
 from contracts.registry import EVENT_TYPES
-from servicekit.events.envelope import Envelope
+from servicekit.events.envelope import Envelope, now_utc
 from servicekit.events.inbox.registry import EventConsumer, get_consumer
 from servicekit.events.outbox import outbox_enqueue
 
@@ -126,19 +126,7 @@ def produce(sku: str, step: int, *, poison: bool = False) -> None:
                 "INSERT INTO test_product_source VALUES (%s, %s, %s, %s, %s)",
                 [sku, name, "10.00", 100, 1],
             )
-            outbox_enqueue(
-                ProductCreatedV1(
-                    sku=sku,
-                    name=name,
-                    description="",
-                    category="c",
-                    price="10.00",
-                    currency="EUR",
-                    is_active=True,
-                    on_hand=100,
-                    reserved=0,
-                )
-            )
+            outbox_enqueue(created_event(sku, name=name, price="10.00", on_hand=100))
             return
         cursor.execute("SELECT price, on_hand FROM test_product_source WHERE sku = %s", [sku])
         price, on_hand = cursor.fetchone()
@@ -160,6 +148,36 @@ def produce(sku: str, step: int, *, poison: bool = False) -> None:
                 StockChangedV1(sku=sku, on_hand=on_hand - 1, reserved=0, reason="sale")
             )
         assert message is not None
+
+
+def product_created(sku: str, *, traceparent: str = "", correlation_id: str = "") -> Envelope:
+    """A delivered `catalog.product_created.v1` event (sequence 1), as the relay sends it."""
+    return Envelope(
+        event_id=uuid.uuid4(),
+        event_type=ProductCreatedV1.event_type,
+        aggregate_type="product",
+        aggregate_id=sku,
+        sequence=1,
+        occurred_at=now_utc(),
+        origin="catalog",
+        correlation_id=correlation_id,
+        traceparent=traceparent,
+        payload=created_event(sku, name=sku, price="1.00", on_hand=1).to_payload(),
+    )
+
+
+def created_event(sku: str, *, name: str, price: str, on_hand: int) -> ProductCreatedV1:
+    return ProductCreatedV1(
+        sku=sku,
+        name=name,
+        description="",
+        category="c",
+        price=price,
+        currency="EUR",
+        is_active=True,
+        on_hand=on_hand,
+        reserved=0,
+    )
 
 
 def source_state(exclude: set[str] = frozenset()) -> dict:

@@ -14,39 +14,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from contracts.catalog import ProductCreatedV1, ProductPriceChangedV1
 from contracts.registry import EVENT_TYPES
-from servicekit.events.envelope import Envelope, now_utc
+from servicekit.events.envelope import Envelope
 from servicekit.events.inbox.processor import InboxProcessor
 from servicekit.events.inbox.registry import EventConsumer
 from servicekit.events.outbox import OutboxMessage, outbox_enqueue
+from tests.events import support
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PRODUCER_SPAN_ID = "b7ad6b7169203331"
 TRACEPARENT = f"00-{TRACE_ID}-{PRODUCER_SPAN_ID}-01"
-
-
-def created(sku: str, *, traceparent: str, correlation_id: str) -> Envelope:
-    return Envelope(
-        event_id=uuid.uuid4(),
-        event_type=ProductCreatedV1.event_type,
-        aggregate_type="product",
-        aggregate_id=sku,
-        sequence=1,
-        occurred_at=now_utc(),
-        origin="catalog",
-        correlation_id=correlation_id,
-        traceparent=traceparent,
-        payload={
-            "sku": sku,
-            "name": sku,
-            "description": "",
-            "category": "c",
-            "price": "1.00",
-            "currency": "EUR",
-            "is_active": True,
-            "on_hand": 1,
-            "reserved": 0,
-        },
-    )
 
 
 def deriving_consumer(seen: dict) -> EventConsumer:
@@ -81,8 +57,8 @@ def test_without_a_tracer_provider_the_handler_continues_the_producers_trace(mon
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
     seen: dict = {}
     processor = InboxProcessor(deriving_consumer(seen))
-    traced = created("A", traceparent=TRACEPARENT, correlation_id="req-a")
-    untraced = created("B", traceparent="", correlation_id="req-b")
+    traced = support.product_created("A", traceparent=TRACEPARENT, correlation_id="req-a")
+    untraced = support.product_created("B", traceparent="", correlation_id="req-b")
 
     # when
     processor.process([untraced, traced])
@@ -118,7 +94,7 @@ def test_with_an_sdk_tracer_provider_each_event_gets_a_consumer_span(monolith_ou
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
-    incoming = created("A", traceparent=TRACEPARENT, correlation_id="req-a")
+    incoming = support.product_created("A", traceparent=TRACEPARENT, correlation_id="req-a")
 
     # when
     processor.process([incoming])

@@ -2,35 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 from servicekit.events.broker.kombu import publisher_from_settings
-from servicekit.events.envelope import Envelope, now_utc
 from servicekit.events.inbox.worker import worker_from_settings
 from tests.events import support
-
-
-def created(sku: str) -> Envelope:
-    return Envelope(
-        event_id=uuid.uuid4(),
-        event_type="catalog.product_created.v1",
-        aggregate_type="product",
-        aggregate_id=sku,
-        sequence=1,
-        occurred_at=now_utc(),
-        origin="catalog",
-        payload={
-            "sku": sku,
-            "name": sku,
-            "description": "",
-            "category": "c",
-            "price": "1.00",
-            "currency": "EUR",
-            "is_active": True,
-            "on_hand": 1,
-            "reserved": 0,
-        },
-    )
 
 
 def test_a_backlog_fills_batches_after_the_batch_wait(tables, events_settings):
@@ -38,7 +12,7 @@ def test_a_backlog_fills_batches_after_the_batch_wait(tables, events_settings):
     # no time to wait for more after a batch's first delivery
     publisher = publisher_from_settings()
     try:
-        publisher.publish([created(f"S{i}") for i in range(250)])
+        publisher.publish([support.product_created(f"S{i}") for i in range(250)])
     finally:
         publisher.close()
     support.test_consumer()

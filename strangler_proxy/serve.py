@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -44,6 +45,26 @@ def prepare_environment() -> None:
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
+def _exit_before_serving(signum: int, frame: object) -> None:
+    os._exit(0)
+
+
+def worker_application():
+    """granian's application factory, called in each worker as it starts.
+
+    granian sets a worker's own SIGTERM/SIGINT handlers only once the application is loaded;
+    a signal that arrives while the worker is still importing Django meets the handler copied
+    from the main process and is lost, and the worker is killed only `workers_kill_timeout`
+    later (30 s: a fleet stopped while starting took that long). Until granian's handlers
+    replace it, a signal ends the worker at once: it has served nothing yet.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_before_serving)
+    from strangler_proxy.asgi import application
+
+    return application
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
     header_timeout = float(os.environ.get("STRANGLER_PROXY_HEADER_TIMEOUT", "10"))
     Server(
-        "strangler_proxy.asgi:application",
+        "strangler_proxy.serve:worker_application",
+        factory=True,
         address=host or "127.0.0.1",
         port=int(port),
         # ASGI, not granian's WSGI: its scope keeps the raw target and header names

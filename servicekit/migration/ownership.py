@@ -29,7 +29,7 @@ from servicekit.web.control_store import (
     control_document,
     control_settings,
 )
-from servicekit.web.errors import ApplicationError
+from servicekit.web.service_errors import ApplicationError
 
 DEFAULT_OWNER = "monolith"
 # During a handover nobody writes the entity: the old owner's last events drain to the new one.

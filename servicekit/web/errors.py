@@ -13,52 +13,17 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+# Raised by services (no HTTP there); imported from here too.
+from servicekit.web.service_errors import (
+    ApplicationError,
+    InvalidInputError,
+    NotFoundError,
+    UnauthorizedError,
+    UnavailableError,
+)
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:problem:strangler:"
-
-
-class ApplicationError(Exception):
-    """A business rule refused the request. Raised by services, which know nothing of HTTP.
-
-    `code` is stable and machine-readable, `message` is for people, `details` land in the
-    problem body as-is. The problem+json handler owns the HTTP status (`status_for`).
-    """
-
-    code = "conflict"
-    title = "Conflict"
-    retry_after: int | None = None  # seconds after which trying again may succeed
-
-    def __init__(self, message: str, *, code: str | None = None, details: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-        self.details = details or {}
-
-
-class NotFoundError(ApplicationError):
-    code = "not_found"
-    title = "Not found"
-
-
-class UnauthorizedError(ApplicationError):
-    code = "not_authenticated"
-    title = "Not authenticated"
-
-
-class UnavailableError(ApplicationError):
-    """A dependency this request needs is out of reach for now; trying again later may succeed."""
-
-    code = "unavailable"
-    title = "Temporarily unavailable"
-    retry_after = 2
-
-
-class InvalidInputError(ApplicationError):
-    """Input that passed the serializer but breaks a rule (bad filter, bad transition request)."""
-
-    code = "invalid"
-    title = "Invalid request"
 
 
 # The HTTP side of service errors, owned here and nowhere else: first by code, then by kind

@@ -1,8 +1,11 @@
 """One entry point for telemetry: `configure_observability(service_name=...)`.
 
 Called from wsgi/asgi and Celery's `worker_process_init`. Spans go to OTLP when
-`OTEL_EXPORTER_OTLP_ENDPOINT` is set, to a JSON-lines file when `OTEL_TRACES_FILE` is set,
-and nowhere otherwise (the API still propagates `traceparent`).
+`OTEL_EXPORTER_OTLP_ENDPOINT` is set, to a JSON-lines file when `OTEL_TRACES_FILE` is set.
+With neither, no span is made at all: the SDK's tracer provider is not installed, and
+OpenTelemetry's default (no-op) tracer still carries an incoming `traceparent` on (into the
+handler, onto outgoing calls, into outbox events) at no span's cost (a recorded span nobody
+exports cost each request and each consumed event its CPU for nothing).
 """
 
 from __future__ import annotations
@@ -50,16 +53,19 @@ def configure_observability(*, service_name: str, instrument_django: bool = True
         if service_name in _configured:
             return
         _configured.add(service_name)
-        provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
         endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         path = os.environ.get("OTEL_TRACES_FILE")
-        if endpoint:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        if endpoint or path:
+            provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+            if endpoint:
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                    OTLPSpanExporter,
+                )
 
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        if path:
-            provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(path)))
-        trace.set_tracer_provider(provider)
+                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            if path:
+                provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(path)))
+            trace.set_tracer_provider(provider)
 
         if instrument_django:
             from opentelemetry.instrumentation.django import DjangoInstrumentor

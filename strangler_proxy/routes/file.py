@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from servicekit.web.control_store import (
     Applied,
     ControlSettings,
@@ -36,7 +34,7 @@ from servicekit.web.control_store import (
 from servicekit.web.control_store.base import FileDocument
 from servicekit.web.env import data_dir
 from servicekit.web.files import atomic_write, file_lock
-from strangler_proxy.routes.load import parse_table
+from strangler_proxy.routes.load import parse_table, yaml_dump, yaml_load
 from strangler_proxy.routes.model import Route, RouteTable, RouteTableError
 
 logger = logging.getLogger("strangler_proxy.routes")
@@ -79,7 +77,7 @@ def routes_text(target: str | os.PathLike[str] | Document) -> str:
 
 def read_raw(target: str | os.PathLike[str] | Document) -> dict[str, Any]:
     """The table as written (no `${VAR}` expansion), for showing and editing."""
-    return yaml.safe_load(routes_text(target))
+    return yaml_load(routes_text(target))
 
 
 def load_live_table(target: str | os.PathLike[str] | Document) -> RouteTable:
@@ -123,7 +121,7 @@ def route_write(
     def apply(text: str | None) -> tuple[str, RouteTable]:
         if text is None:
             raise FileNotFoundError(source)
-        data = yaml.safe_load(text)
+        data = yaml_load(text)
         raw = next((r for r in data.get("routes", []) if r.get("name") == change.route), None)
         if raw is None:
             raise KeyError(change.route)
@@ -146,7 +144,7 @@ def route_write(
             raw["lifecycle"].pop("auto")
             if not raw["lifecycle"]:
                 raw.pop("lifecycle")
-        new_text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+        new_text = yaml_dump(data, sort_keys=False, default_flow_style=None, width=100)
         return new_text, parse_table(new_text, source=source)
 
     table, version = document.update(apply)

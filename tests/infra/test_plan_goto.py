@@ -3,6 +3,7 @@ state, and `status` then names that chapter's first step; bad chapter numbers ar
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -99,3 +100,34 @@ def test_plan_without_a_known_command_says_how_to_use_it(tmp_path):
     done = plan(tmp_path, "walk")
     assert done.returncode == 2
     assert done.stderr.startswith("usage: python scripts/plan.py status | goto NN | env")
+
+
+# Runs `scripts/plan.py ARGS` as the shell does, then says which modules it had imported.
+_PROBE = """
+import json, runpy, sys
+sys.argv = ["scripts/plan.py", *sys.argv[1:]]
+try:
+    runpy.run_path("scripts/plan.py", run_name="__main__")
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("args", [["status"], ["goto", "05"]], ids=["status", "goto"])
+def test_plan_starts_without_drf(tmp_path, args):
+    """The walk runs plan.py ~30 times a pass; DRF (via the problem+json module) was 0.7 s of
+    each start. The ownership registry raises service errors, which import no HTTP."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env["STRANGLER_DATA_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules = set(json.loads(done.stderr.strip().splitlines()[-1]))
+    assert "servicekit.migration.ownership" in modules, done.stdout
+    assert "rest_framework" not in modules

@@ -136,6 +136,17 @@ class Background:
         os.killpg(process.pid, signal.SIGINT)
         try:
             process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            # What each process of the group was doing when Ctrl-C did not end it, and what
+            # the command had printed: the failure says why, not only that it hung.
+            listing = subprocess.run(
+                ["ps", "-eo", "pgid,pid,stat,wchan:20,etime,args"], capture_output=True, text=True
+            ).stdout.splitlines()
+            group = "\n".join(line for line in listing[1:] if line.split()[0] == str(process.pid))
+            pytest.fail(
+                f"{where}\nstill running 120 s after Ctrl-C (SIGINT to its process group):\n"
+                f"{group}\n--- printed:\n{output.read_text(errors='replace')[-4000:]}"
+            )
         finally:
             stop_process(process, timeout=10, group=True)
         printed = output.read_text(errors="replace")

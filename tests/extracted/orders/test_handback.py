@@ -72,7 +72,10 @@ class Shop:
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     data = tmp_path_factory.mktemp("orders-handback")
-    with procfile_fleet(data) as env:
+    # The stuck checkout below is compensated once its payment step passes this deadline (30 s
+    # under `make run`): shorter, the test does not sit idle; long enough for a loaded machine's
+    # other steps, which answer in well under a second.
+    with procfile_fleet(data, env={"SAGA_STEP_TIMEOUT": "8"}) as env:
         yield Shop({**env, "BACKFILL_PASSWORD": "staff-demo-pass"})
 
 

@@ -209,6 +209,9 @@ class TakeoverCommand:
     consumer: str
     export_path: str
     streams: list[Stream]
+    # No system checks at start: they import every URLconf (DRF, GraphQL) and cost a second or
+    # two of CPU; an operator command on a running service serves no URL.
+    requires_system_checks: list[str] = []
     help = (
         "Freeze writes, wait until this service applied every change of the source, flip the owner."
     )

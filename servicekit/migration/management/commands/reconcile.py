@@ -19,6 +19,9 @@ from servicekit.web.commands import stop_on_signals
 
 class Command(BaseCommand):
     help = "Compare owner and mirror of each entity (per-row fingerprints, in pages); --repair."
+    # No system checks at start: they import every URLconf (DRF, GraphQL) and cost a second or
+    # two of CPU per start; an operator command on a running service serves no URL.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument(

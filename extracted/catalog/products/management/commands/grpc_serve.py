@@ -22,6 +22,9 @@ log = structlog.get_logger(__name__)
 
 class Command(BaseCommand):
     help = "Serve the catalog's gRPC API (catalog.v1.Pricing, grpc.health.v1.Health)."
+    # No system checks at start: they import every URLconf (DRF, GraphQL) and cost a second or
+    # two of CPU per start; a worker that the fleet (re)starts serves no URL.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")

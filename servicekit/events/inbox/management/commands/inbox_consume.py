@@ -9,6 +9,9 @@ from servicekit.web.commands import serve_metrics, stop_on_signals
 
 class Command(BaseCommand):
     help = "Consume one service's event queue through the inbox (idempotent, ordered)."
+    # No system checks at start: they import every URLconf (DRF, GraphQL) and cost a second or
+    # two of CPU per start; a worker that the fleet (re)starts serves no URL.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument(

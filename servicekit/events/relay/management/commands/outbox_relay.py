@@ -11,6 +11,9 @@ from servicekit.web.commands import pause_on_signals, serve_metrics, stop_on_sig
 
 class Command(BaseCommand):
     help = "Relay outbox rows to the broker (run one or several; they never publish twice)."
+    # No system checks at start: they import every URLconf (DRF, GraphQL) and cost a second or
+    # two of CPU per start; a worker that the fleet (re)starts serves no URL.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument("--metrics-port", type=int, default=None)

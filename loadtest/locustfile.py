@@ -20,9 +20,12 @@ under the path with the status in brackets; every 5xx and connection error, and 
 from __future__ import annotations
 
 import contextlib
+import os
 import random
+import signal
 from decimal import Decimal
 
+import gevent
 from locust import User, between, events, task
 from locust.env import Environment
 
@@ -287,6 +290,16 @@ class Staff(ShopUser):
                     what="/api/v1/products/{sku}/inventory/",
                     json={"on_hand": stock["on_hand"] + 200},
                 )
+
+
+@events.init.add_listener
+def _ctrl_c_stops_as_sigterm_does(**_kwargs) -> None:
+    """Ctrl-C ends the run the way SIGTERM does: Locust's own handler prints the summary and
+    exits. Left to Python, SIGINT becomes a KeyboardInterrupt in whichever greenlet happens to
+    run when it lands; under a busy machine the run was seen going on after it, printing
+    nothing (the tutorial's walk, stopping chapter 04's `make load`). gevent's handler runs in
+    its hub every time."""
+    gevent.signal_handler(signal.SIGINT, os.kill, os.getpid(), signal.SIGTERM)
 
 
 @events.init_command_line_parser.add_listener

@@ -129,6 +129,10 @@ def main(argv: list[str]) -> int:
         if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")
     }
     base["DJANGO_ENV"] = "test"
+    # The hundreds of Python processes the suites start (fleets, CLIs, workers) read the
+    # project's bytecode from __pycache__; with PYTHONDONTWRITEBYTECODE set (some machines and
+    # images set it) none is ever written, and every start compiles the project's modules again.
+    base.pop("PYTHONDONTWRITEBYTECODE", None)
     base.setdefault("STRANGLER_TEST_DB_SUFFIX", uuid.uuid4().hex[:8])
     failures: list[str] = []
     tally = Tally()

@@ -19,7 +19,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 import requests
 
@@ -94,9 +93,9 @@ def missing_kinds(prefix: Path) -> list[str]:
 
 
 def end_run(make: subprocess.Popen) -> None:
-    """SIGTERM to Locust (make's child): it stops its users and writes its statistics."""
-    for child in psutil.Process(make.pid).children(recursive=True):
-        child.send_signal(signal.SIGTERM)
+    """Ctrl-C, as a reader stops it: SIGINT to the terminal's process group (make and Locust).
+    Locust stops its users, prints its summary and writes its statistics."""
+    os.killpg(make.pid, signal.SIGINT)
 
 
 @pytest.mark.timeout(900)
@@ -164,4 +163,6 @@ def test_make_load_sees_no_failure_while_the_catalog_reads_flip(shop_fleet, tmp_
     with open(f"{stats}_stats.csv", newline="") as handle:
         total = next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")
     assert int(total["Failure Count"]) == 0, Path(f"{stats}_failures.csv").read_text()
-    assert load.returncode == 0, output[-4000:]
+    # Locust's own exit code (make, interrupted too, reports the interrupt)
+    assert "Shutting down (exit code 0)" in output, output[-4000:]
+    assert "Aggregated" in output, output[-4000:]

@@ -47,23 +47,62 @@ def prepare_environment() -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
 
 
-def _exit_before_serving(signum: int, frame: object) -> None:
+# Seconds a worker still loading waits, after a stop signal, for granian's main process to ask
+# it to stop (see _stop_before_serving).
+_STOP_GRACE = 2.0
+_stop_asked = False
+
+
+def _exit_now(signum: int, frame: object) -> None:
     os._exit(0)
 
 
-def worker_application():
-    """granian's application factory, called in each worker as it starts.
+def _stop_before_serving() -> None:
+    """A stop signal met by a worker that is not serving yet (forked, loading the application).
 
     granian sets a worker's own SIGTERM/SIGINT handlers only once the application is loaded;
-    a signal that arrives while the worker is still importing Django meets the handler copied
-    from the main process and is lost, and the worker is killed only `workers_kill_timeout`
-    later (30 s: a fleet stopped while starting took that long). Until granian's handlers
-    replace it, a signal ends the worker at once: it has served nothing yet.
+    until then the worker runs the handler it inherited from the main process, which only
+    marks the main process's copy, so the signal was lost and the worker killed only
+    `workers_kill_timeout` later (30 s: a fleet stopped while starting took that long).
+
+    The worker must not leave at the first signal either: a signal to the whole process group
+    (Ctrl-C, a supervisor) reaches the workers first as often as not, and a worker that left
+    before the main process marked the stop as its own is logged as a crash ("Unexpected exit")
+    and granian exits with status 1. So the first signal waits for the main process's own (a
+    second signal), or `_STOP_GRACE` seconds when nobody sends one (the main process's signal
+    alone costs that grace); a worker whose main process is gone leaves at once.
     """
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _exit_before_serving)
+    global _stop_asked
+    if _stop_asked or os.getppid() == 1:
+        os._exit(0)
+    _stop_asked = True
+    signal.signal(signal.SIGALRM, _exit_now)
+    signal.setitimer(signal.ITIMER_REAL, _STOP_GRACE)
+
+
+def _server_class():
+    from granian.server import Server
+
+    class ProxyServer(Server):
+        def signal_handler_interrupt(self, *args, **kwargs):
+            if os.getpid() != self.pid:  # inherited by a worker that is not serving yet
+                _stop_before_serving()
+                return
+            super().signal_handler_interrupt(*args, **kwargs)
+
+        def signal_handler_reload(self, *args, **kwargs):
+            if os.getpid() == self.pid:
+                super().signal_handler_reload(*args, **kwargs)
+
+    return ProxyServer
+
+
+def worker_application():
+    """granian's application factory, called in each worker as it starts."""
     from strangler_proxy.asgi import application
 
+    while _stop_asked:  # asked to stop while loading: serve nothing, wait to be ended
+        signal.pause()
     return application
 
 
@@ -87,10 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
-    from granian.server import Server
 
     header_timeout = float(os.environ.get("STRANGLER_PROXY_HEADER_TIMEOUT", "10"))
-    Server(
+    _server_class()(
         "strangler_proxy.serve:worker_application",
         factory=True,
         address=host or "127.0.0.1",

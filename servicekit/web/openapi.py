@@ -35,6 +35,8 @@ _DESCRIPTIONS = {
     "token.",
     "404": "No such resource, or a page past the last one.",
     "409": "A business rule refused the request (for example stock is short).",
+    "414": "The request line is longer than the service reads (4094 bytes); send fewer or "
+    "shorter query values.",
     "429": "Rate limited; retry after the `Retry-After` header.",
     "503": "The data's owner is being handed over or moving (`handover_in_progress`, "
     "`owner_moving`); retry after the `Retry-After` header.",
@@ -53,6 +55,8 @@ class ProblemAutoSchema(AutoSchema):
         codes = ["429"]
         if self.method in ("POST", "PUT", "PATCH") or self._has_query_params():
             codes.append("400")
+        if self._has_query_params():
+            codes.append("414")  # gunicorn's limit_request_line (servicekit/web/gunicorn_worker.py)
         authenticators = self.view.get_authenticators()
         # Any authenticator refuses a bad Authorization header, even on a public operation.
         if not self._is_public() or authenticators:

@@ -121,7 +121,7 @@ class DjangoService:
             "--threads",
             "4",
             "--worker-class",
-            "gthread",
+            "servicekit.web.gunicorn_worker.ProblemThreadWorker",
         ]
 
     def __enter__(self) -> DjangoService:

@@ -172,7 +172,19 @@ class CatalogQuoteApi(APIView):
 
     @extend_schema(parameters=[QuoteQuerySerializer], responses=QuoteOutputSerializer)
     def get(self, request):
-        params = QuoteQuerySerializer(data={"sku": request.query_params.getlist("sku")})
+        return self._quote({"sku": request.query_params.getlist("sku")})
+
+    @extend_schema(
+        request=QuoteQuerySerializer,
+        responses=QuoteOutputSerializer,
+        description='The same quote with the SKUs in a JSON body (`{"sku": [...]}`): a list '
+        "of any SKUs fits, where a query's request line may not. Reads nothing but prices.",
+    )
+    def post(self, request):
+        return self._quote(request.data)
+
+    def _quote(self, data):
+        params = QuoteQuerySerializer(data=data)
         params.is_valid(raise_exception=True)
         quotes, unknown = selectors.products_quote(skus=params.validated_data["sku"])
         return Response(QuoteOutputSerializer({"quotes": quotes, "unknown_skus": unknown}).data)

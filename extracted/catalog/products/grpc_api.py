@@ -1,5 +1,5 @@
 """Thin gRPC layer of the catalog: catalog.v1.Pricing (contracts/proto/catalog/v1/pricing.proto),
-answering from the same selector as the REST quote (`GET /api/v1/catalog/quote/`)."""
+answering from the same selector as the REST quote (`GET` or `POST /api/v1/catalog/quote/`)."""
 
 from __future__ import annotations
 

@@ -67,6 +67,10 @@ def products_by_sku(*, skus: list[str]) -> dict[str, Product]:
 
 
 QUOTE_MAX_SKUS = 100
+SKU_MAX_LENGTH = Product._meta.get_field("sku").max_length
+# The refusals' words, the same over REST (QuoteQuerySerializer) and gRPC.
+TOO_MANY_SKUS = "Ask for at most {max_length} SKUs at a time."
+SKU_TOO_LONG = "A SKU has at most {max_length} characters."
 
 
 @dataclass(frozen=True)
@@ -81,14 +85,17 @@ class SkuQuote:
 def products_quote(*, skus: list[str]) -> tuple[list[SkuQuote], list[str]]:
     """Current price and availability of each SKU asked (REST and gRPC answer from here):
     (quotes of the known, active ones in the order asked, the SKUs not sold). Raises
-    InvalidInputError for none or more than QUOTE_MAX_SKUS distinct SKUs."""
+    InvalidInputError for none, more than QUOTE_MAX_SKUS distinct SKUs, or one longer than
+    a SKU can be."""
     wanted = list(dict.fromkeys(skus))
     if not wanted:
         raise InvalidInputError("Ask for at least one SKU.", code="no_skus")
     if len(wanted) > QUOTE_MAX_SKUS:
         raise InvalidInputError(
-            f"Ask for at most {QUOTE_MAX_SKUS} SKUs at a time.", code="too_many_skus"
+            TOO_MANY_SKUS.format(max_length=QUOTE_MAX_SKUS), code="too_many_skus"
         )
+    if any(len(sku) > SKU_MAX_LENGTH for sku in wanted):
+        raise InvalidInputError(SKU_TOO_LONG.format(max_length=SKU_MAX_LENGTH), code="sku_too_long")
     found = products_by_sku(skus=wanted)
     quotes = [
         SkuQuote(

@@ -6,7 +6,13 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from extracted.catalog.products.models import Category, PriceChange, Product
-from extracted.catalog.products.selectors import ORDERINGS
+from extracted.catalog.products.selectors import (
+    ORDERINGS,
+    QUOTE_MAX_SKUS,
+    SKU_MAX_LENGTH,
+    SKU_TOO_LONG,
+    TOO_MANY_SKUS,
+)
 
 SKU_PATTERN = r"^[A-Z0-9][A-Z0-9-]{2,31}$"
 
@@ -159,9 +165,14 @@ class ExportQuerySerializer(serializers.Serializer):
 
 class QuoteQuerySerializer(serializers.Serializer):
     sku = serializers.ListField(
-        child=serializers.CharField(max_length=64),
+        child=serializers.CharField(
+            max_length=SKU_MAX_LENGTH, error_messages={"max_length": SKU_TOO_LONG}
+        ),
         allow_empty=False,
-        help_text="A SKU to price; repeat the parameter for more (at most 100).",
+        max_length=QUOTE_MAX_SKUS,
+        error_messages={"max_length": TOO_MANY_SKUS},
+        help_text=f"A SKU to price (at most {QUOTE_MAX_SKUS}); in a query, repeat the parameter "
+        "for more. A request line has at most 4094 bytes: long lists are sent by POST.",
     )
 
 

@@ -1,7 +1,7 @@
 """The catalog's current prices and stock, asked synchronously when a checkout starts.
 
-One call, two transports, chosen by `ORDERS_CATALOG_TRANSPORT`: REST (`GET
-/api/v1/catalog/quote/?sku=...` through servicekit's ServiceClient) or gRPC (catalog.v1.Pricing/
+One call, two transports, chosen by `ORDERS_CATALOG_TRANSPORT`: REST (`POST
+/api/v1/catalog/quote/` with `{"sku": [...]}` through servicekit's ServiceClient) or gRPC (catalog.v1.Pricing/
 QuoteSkus, contracts/proto/catalog/v1/pricing.proto, through servicekit's GrpcClient). Both are
 idempotent reads, retried with the one backoff behind a breaker of their own, carry the request
 id and trace context, and answer the same `CatalogQuote`; every failure is the same
@@ -14,7 +14,6 @@ import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 import pybreaker
 import structlog
@@ -98,8 +97,11 @@ def _quote_rest(*, skus: list[str], request_id: str | None, traceparent: str | N
     # the same names as the gRPC metadata (HTTP header names are case-insensitive)
     context = call_metadata(request_id=request_id, traceparent=traceparent)
     headers = {"Accept": "application/json", **dict(context)}
-    query = urlencode([("sku", sku) for sku in skus])
-    response = rest_client().get(f"/api/v1/catalog/quote/?{query}", headers=headers)
+    # POST: an order's SKUs (up to 50 of 32 characters, any letters) need not fit a request
+    # line; the quote only reads, so it is retried like a GET.
+    response = rest_client().post(
+        "/api/v1/catalog/quote/", json={"sku": skus}, headers=headers, retry=True
+    )
     if response.status == 400:
         raise InvalidInputError(_detail(response), code="invalid_quote")
     if response.status != 200:

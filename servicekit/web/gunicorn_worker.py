@@ -1,0 +1,43 @@
+"""gunicorn's gthread worker whose own error answers are problem+json, like the application's.
+
+gunicorn answers what it refuses before the application sees it (a request line over
+`limit_request_line`: 414; too many or too large header fields: 431; a malformed request line
+or header: 400) with a small HTML page. Every API here answers errors as RFC 9457 problem
+details (servicekit/web/errors.py), and a client that parses them met HTML instead. The
+services' Procfile lines name this worker (`--worker-class
+servicekit.web.gunicorn_worker.ProblemThreadWorker`); gunicorn still decides status, reason and
+message, and logs as before.
+"""
+
+from __future__ import annotations
+
+import json
+
+from gunicorn import util
+from gunicorn.workers.gthread import ThreadWorker
+
+from servicekit.web.errors import PROBLEM_CONTENT_TYPE, problem
+
+
+def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
+    """`gunicorn.util.write_error`'s signature, a problem+json body."""
+    body = json.dumps(
+        problem(
+            status_code=status_int,
+            code=reason.lower().replace(" ", "_"),
+            title=reason,
+            detail=mesg or reason,
+        )
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: {PROBLEM_CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+class ProblemThreadWorker(ThreadWorker):
+    def init_process(self):
+        # gunicorn's workers write their error answers through this one function.
+        util.write_error = write_problem
+        super().init_process()

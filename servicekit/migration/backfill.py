@@ -23,6 +23,7 @@ from servicekit.migration.export_client import (
     add_export_arguments,
     export_policy,
 )
+from servicekit.web.commands import NO_SYSTEM_CHECKS
 
 
 def cursor_seed(*, consumer: str, aggregate_type: str, aggregate_id: str, sequence: int) -> bool:
@@ -85,9 +86,7 @@ class BackfillCommand:
 
     export_path: str
     what: str = "rows"
-    # No system checks at start: they import every URLconf (DRF, GraphQL) and cost a second or
-    # two of CPU; an operator command on a running service serves no URL.
-    requires_system_checks: list[str] = []
+    requires_system_checks = NO_SYSTEM_CHECKS
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(

@@ -35,6 +35,7 @@ from servicekit.migration.export_client import (
 )
 from servicekit.migration.ownership import DEFAULT_OWNER, FROZEN, owner_of, ownership_set
 from servicekit.migration.proxy_routes import ProxyRoutes, RouteError
+from servicekit.web.commands import NO_SYSTEM_CHECKS
 
 
 @dataclass(frozen=True)
@@ -209,9 +210,7 @@ class TakeoverCommand:
     consumer: str
     export_path: str
     streams: list[Stream]
-    # No system checks at start: they import every URLconf (DRF, GraphQL) and cost a second or
-    # two of CPU; an operator command on a running service serves no URL.
-    requires_system_checks: list[str] = []
+    requires_system_checks = NO_SYSTEM_CHECKS
     help = (
         "Freeze writes, wait until this service applied every change of the source, flip the owner."
     )

@@ -1,9 +1,16 @@
-"""Helpers the relay and consumer management commands share: stop on SIGTERM, serve metrics."""
+"""Helpers the worker and operator commands share: no system checks, stop on SIGTERM, serve
+metrics."""
 
 from __future__ import annotations
 
 import signal
 import threading
+
+# `requires_system_checks = NO_SYSTEM_CHECKS` on a worker or operator command: Django's system
+# checks import every URLconf (DRF, GraphQL) and cost a second or two of CPU per start, and a
+# process that serves no URL gains nothing by them (the web servers and `manage.py check` run
+# them). tests/servicekit/test_command_checks.py names the commands.
+NO_SYSTEM_CHECKS: tuple[str, ...] = ()
 
 
 def stop_on_signals() -> threading.Event:

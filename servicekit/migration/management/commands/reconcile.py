@@ -14,14 +14,12 @@ from django.core.management.base import BaseCommand, CommandError
 from servicekit.migration.export_client import ExportError, add_export_arguments, export_policy
 from servicekit.migration.reconcile import ReconcileRefused
 from servicekit.migration.reconcile_run import peer_url, reconcile_pass, staff_source
-from servicekit.web.commands import stop_on_signals
+from servicekit.web.commands import NO_SYSTEM_CHECKS, stop_on_signals
 
 
 class Command(BaseCommand):
     help = "Compare owner and mirror of each entity (per-row fingerprints, in pages); --repair."
-    # No system checks at start: they import every URLconf (DRF, GraphQL) and cost a second or
-    # two of CPU per start; an operator command on a running service serves no URL.
-    requires_system_checks: list[str] = []
+    requires_system_checks = NO_SYSTEM_CHECKS
 
     def add_arguments(self, parser):
         parser.add_argument(

@@ -12,6 +12,7 @@ import structlog
 from django.core.management.base import BaseCommand
 
 from extracted.catalog.products import grpc_api
+from servicekit.web.commands import NO_SYSTEM_CHECKS
 from servicekit.web.grpc_server import build_server
 from servicekit.web.observability import configure_observability
 from servicekit.web.tls import mtls_enabled, own_name
@@ -22,9 +23,7 @@ log = structlog.get_logger(__name__)
 
 class Command(BaseCommand):
     help = "Serve the catalog's gRPC API (catalog.v1.Pricing, grpc.health.v1.Health)."
-    # No system checks at start: they import every URLconf (DRF, GraphQL) and cost a second or
-    # two of CPU per start; a worker that the fleet (re)starts serves no URL.
-    requires_system_checks: list[str] = []
+    requires_system_checks = NO_SYSTEM_CHECKS
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")

@@ -8,14 +8,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from extracted.orders.orders.saga import saga_sweep
-from servicekit.web.commands import stop_on_signals
+from servicekit.web.commands import NO_SYSTEM_CHECKS, stop_on_signals
 
 
 class Command(BaseCommand):
     help = "Time out checkout saga steps past their deadline (compensate or ask again)."
-    # No system checks at start: they import every URLconf (DRF, GraphQL) and cost a second or
-    # two of CPU per start; a worker that the fleet (re)starts serves no URL.
-    requires_system_checks: list[str] = []
+    requires_system_checks = NO_SYSTEM_CHECKS
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true")

@@ -4,14 +4,12 @@ from django.core.management.base import BaseCommand
 
 from servicekit.events.inbox.worker import worker_from_settings
 from servicekit.events.settings import events_settings
-from servicekit.web.commands import serve_metrics, stop_on_signals
+from servicekit.web.commands import NO_SYSTEM_CHECKS, serve_metrics, stop_on_signals
 
 
 class Command(BaseCommand):
     help = "Consume one service's event queue through the inbox (idempotent, ordered)."
-    # No system checks at start: they import every URLconf (DRF, GraphQL) and cost a second or
-    # two of CPU per start; a worker that the fleet (re)starts serves no URL.
-    requires_system_checks: list[str] = []
+    requires_system_checks = NO_SYSTEM_CHECKS
 
     def add_arguments(self, parser):
         parser.add_argument(

@@ -6,14 +6,17 @@ from django.core.management.base import BaseCommand
 from servicekit.events.broker.kombu import publisher_from_settings
 from servicekit.events.relay.relay import Relay, RelayConfig, waker_for_default_database
 from servicekit.events.settings import events_settings
-from servicekit.web.commands import pause_on_signals, serve_metrics, stop_on_signals
+from servicekit.web.commands import (
+    NO_SYSTEM_CHECKS,
+    pause_on_signals,
+    serve_metrics,
+    stop_on_signals,
+)
 
 
 class Command(BaseCommand):
     help = "Relay outbox rows to the broker (run one or several; they never publish twice)."
-    # No system checks at start: they import every URLconf (DRF, GraphQL) and cost a second or
-    # two of CPU per start; a worker that the fleet (re)starts serves no URL.
-    requires_system_checks: list[str] = []
+    requires_system_checks = NO_SYSTEM_CHECKS
 
     def add_arguments(self, parser):
         parser.add_argument("--metrics-port", type=int, default=None)

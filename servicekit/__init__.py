@@ -40,6 +40,8 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "servicekit.web.django_defaults",
     "servicekit.web.databases",
     "servicekit.web.errors",
+    "servicekit.web.problems",
+    "servicekit.web.gunicorn_worker",  # the Procfile's `--worker-class ...ProblemThreadWorker`
     "servicekit.web.ids",
     "servicekit.web.pagination",
     "servicekit.web.urls",

@@ -13,6 +13,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+# The body's shape, no Django (gunicorn's worker writes it too); imported from here as well.
+from servicekit.web.problems import PROBLEM_CONTENT_TYPE, problem
+
 # Raised by services (no HTTP there); imported from here too.
 from servicekit.web.service_errors import (
     ApplicationError,
@@ -21,10 +24,6 @@ from servicekit.web.service_errors import (
     UnauthorizedError,
     UnavailableError,
 )
-
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-PROBLEM_TYPE_PREFIX = "urn:problem:strangler:"
-
 
 # The HTTP side of service errors, owned here and nowhere else: first by code, then by kind
 # (the nearest class in the error's ancestry), else 409 Conflict.
@@ -49,31 +48,6 @@ def status_for(error: ApplicationError) -> int:
         if kind in STATUS_BY_KIND:
             return STATUS_BY_KIND[kind]
     return status.HTTP_409_CONFLICT
-
-
-def problem(
-    *,
-    status_code: int,
-    code: str,
-    title: str,
-    detail: str,
-    instance: str | None = None,
-    request_id: str | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_PREFIX + code,
-        "title": title,
-        "status": status_code,
-        "detail": detail,
-        "code": code,
-    }
-    if instance:
-        body["instance"] = instance
-    if request_id:
-        body["request_id"] = request_id
-    body.update(extra)
-    return body
 
 
 def flatten_validation_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:

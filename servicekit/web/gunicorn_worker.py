@@ -16,7 +16,7 @@ import json
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
-from servicekit.web.errors import PROBLEM_CONTENT_TYPE, problem
+from servicekit.web.problems import PROBLEM_CONTENT_TYPE, problem
 
 
 def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from servicekit.web.errors import PROBLEM_TYPE_PREFIX
+from servicekit.web.problems import PROBLEM_TYPE_PREFIX
 from strangler_proxy.routes.model import RetryPolicy, Route, RouteTable, Timeout, Upstream
 from strangler_proxy.routes.resolve import canary_hundredths
 from strangler_proxy.upstream.forward import FALLBACK_SAFE

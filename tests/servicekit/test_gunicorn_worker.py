@@ -8,6 +8,7 @@ its HTML page."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -57,6 +58,9 @@ def server(tmp_path_factory):
             WORKER,
         ],
         cwd=ROOT,
+        # as the Procfile's processes start: gunicorn loads its worker class before any
+        # application has named its settings module
+        env={k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,

@@ -8,7 +8,8 @@ Starts, on loopback and in one run: a fixed DRF upstream, the strangler proxy (r
 correlation id, metrics, breaker on; auth off) under gunicorn and under granian, nginx (the physical-limit reference) and
 django-revproxy, all under the same gunicorn settings; measures each with wrk at 1 and at 16
 connections and prints the table with ratios to direct. `--base REF` also serves the proxy
-from another commit (a `git worktree`, as `proxy-base`) beside this checkout's, and `--rounds N`
+from another commit (a `git worktree`: `proxy-base` under gunicorn, `proxy-granian-base` under
+granian) beside this checkout's, and `--rounds N`
 measures every target N times in turn and prints medians: on a shared machine, old and new code
 compared in one run. Installs wrk and nginx (Debian) and
 django-revproxy (PyPI) when missing. Every process it starts is stopped before it exits.
@@ -208,8 +209,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--base",
         default="",
-        help="also serve the proxy from this commit (a git worktree), as `proxy-base`: "
-        "old and new code measured in one run",
+        help="also serve the proxy from this commit (a git worktree), as `proxy-base` "
+        "(gunicorn) and `proxy-granian-base`: old and new code measured in one run",
     )
     parser.add_argument(
         "--rounds",
@@ -228,6 +229,7 @@ def main(argv: list[str]) -> int:
             "proxy",
             "proxy-base",
             "proxy-granian",
+            "proxy-granian-base",
             "proxy-granian-wsgi",
             "nginx",
             "nginx-plane",
@@ -258,16 +260,19 @@ def main(argv: list[str]) -> int:
         "proxy": f"http://127.0.0.1:{ports['proxy']}{PATH}",
         "proxy-base": f"http://127.0.0.1:{ports['proxy-base']}{PATH}",
         "proxy-granian": f"http://127.0.0.1:{ports['proxy-granian']}{PATH}",
+        "proxy-granian-base": f"http://127.0.0.1:{ports['proxy-granian-base']}{PATH}",
         "proxy-granian-wsgi": f"http://127.0.0.1:{ports['proxy-granian-wsgi']}{PATH}",
         "nginx": f"http://127.0.0.1:{ports['nginx']}{PATH}",
         "nginx-plane": f"http://127.0.0.1:{ports['nginx-plane']}{PATH}",
         "revproxy": f"http://127.0.0.1:{ports['revproxy']}{PATH}",
     }
-    opt_in = ("proxy-base", "proxy-granian-wsgi")
+    opt_in = ("proxy-base", "proxy-granian-base", "proxy-granian-wsgi")
     wanted = [t for t in args.only or list(targets) if args.only or t not in opt_in]
-    wanted = [t for t in wanted if t != "proxy-base"]
-    if args.base:  # measured right before this checkout's proxy
-        wanted.insert(wanted.index("proxy") if "proxy" in wanted else len(wanted), "proxy-base")
+    wanted = [t for t in wanted if t not in ("proxy-base", "proxy-granian-base")]
+    if args.base:  # each measured right before this checkout's proxy under the same server
+        for new, old in (("proxy", "proxy-base"), ("proxy-granian", "proxy-granian-base")):
+            if new in wanted:
+                wanted.insert(wanted.index(new), old)
     base_tree = folder / "base"
     try:
         up = start(
@@ -305,12 +310,17 @@ def main(argv: list[str]) -> int:
             )
             wait_ready(targets["proxy"], proxy)
             served["proxy"] = proxy
-        if "proxy-base" in wanted:
+        base_env_of_tree = {
+            **proxy_env,
+            "PYTHONPATH": f"{base_tree}:{ROOT / 'benchmarks'}",
+        }
+        if args.base:
             subprocess.run(
                 ["git", "worktree", "add", "--detach", "-q", str(base_tree), args.base],
                 cwd=ROOT,
                 check=True,
             )
+        if "proxy-base" in wanted:
             old = start(
                 gunicorn(
                     "strangler_proxy.wsgi:application",
@@ -320,15 +330,28 @@ def main(argv: list[str]) -> int:
                     args.threads,
                     ["-c", str(base_tree / "strangler_proxy" / "gunicorn.conf.py")],
                 ),
-                {
-                    **proxy_env,
-                    "PYTHONPATH": f"{base_tree}:{ROOT / 'benchmarks'}",
-                    "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom-base"),
-                },
+                {**base_env_of_tree, "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom-base")},
                 cwd=base_tree,
             )
             wait_ready(targets["proxy-base"], old)
             served["proxy-base"] = old
+        if "proxy-granian-base" in wanted:
+            old_granian = start(
+                [
+                    sys.executable,
+                    "-m",
+                    "strangler_proxy.serve",
+                    "--bind",
+                    f"127.0.0.1:{ports['proxy-granian-base']}",
+                ],
+                {
+                    **base_env_of_tree,
+                    "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom-granian-base"),
+                },
+                cwd=base_tree,
+            )
+            wait_ready(targets["proxy-granian-base"], old_granian)
+            served["proxy-granian-base"] = old_granian
         if "proxy-granian" in wanted:
             granian = start(
                 [
@@ -464,13 +487,16 @@ def main(argv: list[str]) -> int:
             f"{many['p99']:>6.2f}ms {100 * many['rps'] / direct[16]['rps']:>7.0f}% {int(one['errors'] + many['errors']):>6} "
             f"{many['cpu_us']:>10.0f}"
         )
-    if "proxy-base" in results and "proxy" in results:
-        old, new = results["proxy-base"], results["proxy"]
+    for new_name, old_name in (("proxy", "proxy-base"), ("proxy-granian", "proxy-granian-base")):
+        if old_name not in results or new_name not in results:
+            continue
+        old, new = results[old_name], results[new_name]
         print(
-            f"proxy vs proxy-base ({args.base}): added p50 "
+            f"{new_name} vs {old_name} ({args.base}): added p50 "
             f"{old[1]['p50'] - direct[1]['p50']:+.2f} -> {new[1]['p50'] - direct[1]['p50']:+.2f} ms; "
             f"req/s at 16 connections x{new[16]['rps'] / old[16]['rps']:.2f}, "
-            f"at 1 x{new[1]['rps'] / old[1]['rps']:.2f}"
+            f"at 1 x{new[1]['rps'] / old[1]['rps']:.2f}; CPU us/req at 16 "
+            f"{old[16]['cpu_us']:.0f} -> {new[16]['cpu_us']:.0f}"
         )
     for name in ("proxy", "proxy-granian"):
         if name not in results:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from strangler_proxy.edge.asgi import scope_to_environ
+import asyncio
+import threading
+
+import pytest
+
+from strangler_proxy.edge.asgi import WsgiOverAsgi, scope_to_environ
 
 
 def _scope(raw_path: bytes, query: bytes = b"", headers=()) -> dict:
@@ -51,3 +56,89 @@ def test_headers_become_cgi_names_repeated_ones_joined_underscored_ones_dropped(
     assert environ["HTTP_X_ROLE"] == "user"
     assert environ["HTTP_X_LATIN"] == "caf\xe9"
     assert environ["SERVER_SOFTWARE"] == "test"
+
+
+# --- the adapter run in-process: its threads and what they hand back ---------------------------
+
+
+def _call(adapter: WsgiOverAsgi, scopes: list[dict]) -> list[list[dict]]:
+    """Each scope's sent messages, all of them requested at once on one event loop."""
+
+    async def one(scope: dict) -> list[dict]:
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await adapter(scope, receive, send)
+        return sent
+
+    async def every() -> list[list[dict]]:
+        # a hand-off that loses an answer fails here instead of hanging the suite
+        return await asyncio.wait_for(asyncio.gather(*(one(scope) for scope in scopes)), 30)
+
+    return asyncio.run(every())
+
+
+def test_requests_run_at_once_in_the_adapters_threads_and_each_gets_its_own_answer():
+    both_in = threading.Barrier(4, timeout=10)  # only passes if 4 requests run side by side
+    threads: set[str] = set()
+
+    def app(environ, start_response):
+        threads.add(threading.current_thread().name)
+        both_in.wait()
+        start_response("200 OK", [("X-Path", environ["RAW_URI"])])
+        return [environ["RAW_URI"].encode()]
+
+    adapter = WsgiOverAsgi(app, threads=4)
+    answers = _call(adapter, [_scope(f"/{n}".encode()) for n in range(8)])
+    for n, sent in enumerate(answers):
+        assert sent[0]["status"] == 200
+        assert sent[0]["headers"] == [(b"X-Path", f"/{n}".encode())]
+        assert sent[1] == {"type": "http.response.body", "body": f"/{n}".encode(), "more_body": False}
+    assert len(threads) == 4 and all(name.startswith("proxy-request") for name in threads)
+
+
+def test_an_application_error_reaches_the_server_and_the_threads_keep_serving():
+    def app(environ, start_response):
+        if environ["RAW_URI"] == "/boom":
+            raise ValueError("boom")
+        if environ["RAW_URI"] == "/stop":
+            raise StopIteration  # an asyncio future refuses it: handed on as a RuntimeError
+        start_response("204 No Content", [])
+        return []
+
+    adapter = WsgiOverAsgi(app, threads=1)
+    with pytest.raises(ValueError, match="boom"):
+        _call(adapter, [_scope(b"/boom")])
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        _call(adapter, [_scope(b"/stop")])
+    assert _call(adapter, [_scope(b"/fine")])[0][0]["status"] == 204
+
+
+def test_lifespan_is_acknowledged_and_shutdown_stops_the_threads():
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    adapter = WsgiOverAsgi(app, threads=3)
+    _call(adapter, [_scope(b"/")])
+    started = adapter.workers.started_threads
+    assert len(started) == 3
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return next(messages)
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(adapter({"type": "lifespan"}, receive, send))
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    for thread in started:
+        thread.join(5)
+    assert not any(thread.is_alive() for thread in started)

@@ -3,9 +3,10 @@ over REST and over gRPC in one run: p50/p99 latency and CPU per call, client and
 
 Starts the catalog's HTTP process (gunicorn, 1 worker, 4 threads, as the tests do) and its gRPC
 server (`manage.py grpc_serve`, the Procfile's catalog-grpc) on one SQLite database of 60
-products, then asks each `--calls` times, one call at a time, through servicekit's clients (the
-ones the orders service uses: ServiceClient over a keep-alive pool, GrpcClient over one HTTP/2
-channel; both behind a breaker). CPU per call is the process CPU time (user + system) spent
+products, then asks each `--calls` times, one call at a time, as the orders service asks:
+through servicekit's clients (REST: `POST /api/v1/catalog/quote/` with `{"sku": [...]}` through
+ServiceClient over a keep-alive pool; gRPC: GrpcClient over one HTTP/2 channel; both behind a
+breaker). CPU per call is the process CPU time (user + system) spent
 during the timed calls divided by the calls: the client is this process, the server is the
 serving process and its children (gunicorn's worker). Every process it starts is stopped before
 it exits.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
 import subprocess
 import sys
@@ -27,7 +29,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlencode
 
 import psutil
 import urllib3
@@ -122,8 +123,12 @@ def catalog_servers(tmp: str):
         yield http, grpc_server
 
 
-def quote_path() -> str:
-    return "/api/v1/catalog/quote/?" + urlencode([("sku", s) for s in BASKET])
+QUOTE_PATH = "/api/v1/catalog/quote/"
+
+
+def quote_body() -> bytes:
+    """What the orders service POSTs (extracted/orders/orders/catalog_gateway.py)."""
+    return json.dumps({"sku": BASKET}).encode()
 
 
 def quote_request() -> pricing_pb2.QuoteSkusRequest:
@@ -133,9 +138,7 @@ def quote_request() -> pricing_pb2.QuoteSkusRequest:
 def measure_transports(http, grpc_server, *, calls: int) -> dict[str, dict[str, float]]:
     """The quote over REST and over gRPC, `calls` times each, through the services' clients."""
     return {
-        REST: measure(
-            rest_caller(http.url, quote_path()), calls=calls, server_pid=http.process.pid
-        ),
+        REST: measure(rest_caller(http.url, QUOTE_PATH), calls=calls, server_pid=http.process.pid),
         GRPC: measure(
             grpc_caller(GrpcClient("catalog", target=grpc_server.target), quote_request()),
             calls=calls,
@@ -161,7 +164,9 @@ def rest_caller(url: str, path: str, *, pool: urllib3.PoolManager | None = None)
     rest = ServiceClient("catalog", registry=StaticRegistry({"catalog": [url]}), pool_manager=pool)
 
     def rest_call() -> object:
-        response = rest.get(path, headers={"X-Request-ID": "bench"})
+        response = rest.post(
+            path, json={"sku": BASKET}, headers={"X-Request-ID": "bench"}, retry=True
+        )
         assert response.status == 200, response.status
         quotes = response.json()["quotes"]
         assert len(quotes) == len(BASKET), quotes
@@ -187,7 +192,13 @@ def new_connection_caller(url: str, context=None):
     def call() -> object:
         pool = urllib3.PoolManager(ssl_context=context) if context else urllib3.PoolManager()
         try:
-            response = pool.request("GET", url, retries=False, headers={"X-Request-ID": "bench"})
+            response = pool.request(
+                "POST",
+                url,
+                body=quote_body(),
+                retries=False,
+                headers={"X-Request-ID": "bench", "Content-Type": "application/json"},
+            )
             assert response.status == 200, response.status
             return response.data
         finally:
@@ -200,7 +211,7 @@ def measure_mtls(http, *, calls: int, tmp: str) -> dict[str, dict]:
     """Beside `http` (a running catalog), its HTTP process and a gRPC server under mTLS on the
     same database, asked as the orders service; and REST on a new connection a call, plain and
     under mTLS. The CA and certificates go to `tmp`/tls."""
-    path, request = quote_path(), quote_request()
+    path, request = QUOTE_PATH, quote_request()
     tls = {"STRANGLER_TLS_DIR": str(Path(tmp) / "tls")}
     ca_init(environ=tls)
     for name in ("catalog", "orders"):

@@ -85,12 +85,12 @@ class SkuQuote:
 def products_quote(*, skus: list[str]) -> tuple[list[SkuQuote], list[str]]:
     """Current price and availability of each SKU asked (REST and gRPC answer from here):
     (quotes of the known, active ones in the order asked, the SKUs not sold). Raises
-    InvalidInputError for none, more than QUOTE_MAX_SKUS distinct SKUs, or one longer than
-    a SKU can be."""
+    InvalidInputError for none, more than QUOTE_MAX_SKUS SKUs (counted as sent, repeats too, as
+    the REST serializer and the schema count them), or one longer than a SKU can be."""
     wanted = list(dict.fromkeys(skus))
     if not wanted:
         raise InvalidInputError("Ask for at least one SKU.", code="no_skus")
-    if len(wanted) > QUOTE_MAX_SKUS:
+    if len(skus) > QUOTE_MAX_SKUS:
         raise InvalidInputError(
             TOO_MANY_SKUS.format(max_length=QUOTE_MAX_SKUS), code="too_many_skus"
         )

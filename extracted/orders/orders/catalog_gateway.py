@@ -1,8 +1,9 @@
 """The catalog's current prices and stock, asked synchronously when a checkout starts.
 
 One call, two transports, chosen by `ORDERS_CATALOG_TRANSPORT`: REST (`POST
-/api/v1/catalog/quote/` with `{"sku": [...]}` through servicekit's ServiceClient) or gRPC (catalog.v1.Pricing/
-QuoteSkus, contracts/proto/catalog/v1/pricing.proto, through servicekit's GrpcClient). Both are
+/api/v1/catalog/quote/` with `{"sku": [...]}` through servicekit's ServiceClient) or gRPC
+(catalog.v1.Pricing/QuoteSkus, contracts/proto/catalog/v1/pricing.proto, through servicekit's
+GrpcClient). Both are
 idempotent reads, retried with the one backoff behind a breaker of their own, carry the request
 id and trace context, and answer the same `CatalogQuote`; every failure is the same
 `CatalogUnavailable` (a 503 problem+json), a refusal the same `InvalidInputError` (a 400).

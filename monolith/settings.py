@@ -19,6 +19,7 @@ from servicekit.web.env import (
     secret_key,
 )
 from servicekit.web.logging import log_colors, log_format, logging_config
+from servicekit.web.tls.stores import cache_tls, database_tls
 
 SERVICE_NAME = "monolith"
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -103,7 +104,7 @@ TEMPLATES = [
     }
 ]
 
-DATABASES = {"default": database_config(service=SERVICE_NAME)}
+DATABASES = {"default": database_tls(database_config(service=SERVICE_NAME), service=SERVICE_NAME)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -129,7 +130,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-CACHES = {"default": cache_config(service=SERVICE_NAME)}
+CACHES = {"default": cache_tls(cache_config(service=SERVICE_NAME))}
 
 REST_FRAMEWORK = django_defaults.rest_framework_settings(
     throttle_rates={"auth": env_str("AUTH_THROTTLE_RATE", "30/min")}

@@ -48,6 +48,7 @@ from servicekit.web.ports import GRPC_PORTS, PORTS, port_env_var  # noqa: E402
 from servicekit.web.procfile import read_procfile, with_bind  # noqa: E402
 from servicekit.web.tls import mtls_enabled  # noqa: E402
 from servicekit.web.tls.fleet import fleet_mtls  # noqa: E402
+from servicekit.web.tls.stores import database_tls  # noqa: E402
 from strangler_proxy.routes.file import live_routes_file  # noqa: E402
 
 # Every Django service migrates its own database: (name, management script).
@@ -88,7 +89,7 @@ def real_servers(env: dict[str, str]) -> None:
 def databases_create(env: dict[str, str], services: list[str]) -> None:
     """Each service's own database, created when missing (PostgreSQL; SQLite makes files)."""
     for name in services:
-        config = database_config(service=name, environ=env)
+        config = database_tls(database_config(service=name, environ=env), service=name, environ=env)
         if database_create_if_missing(config):
             print(f"-> {name}: created database {config['NAME']}", flush=True)
 

@@ -63,6 +63,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "servicekit.web.jwt.tokens",
     "servicekit.web.tls",
     "servicekit.web.tls.fleet",
+    "servicekit.web.tls.stores",  # the data stores over TLS: settings apply database_tls/cache_tls
     "servicekit.web.tls.ca",  # the local CA: `python -m servicekit.web.tls.ca`
     "servicekit.web.ports",
     "servicekit.web.procfile",

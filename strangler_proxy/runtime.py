@@ -45,7 +45,14 @@ def redis_client(url: str) -> Any | None:
         return None
     import redis
 
-    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    from servicekit.web.tls.stores import redis_options
+
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        **redis_options(url, store="Redis (REDIS_URL)"),
+    )
 
 
 def default_folder() -> Path:

@@ -5,6 +5,7 @@ from contracts import topology
 from servicekit.web.django_defaults import reconcile_settings
 from servicekit.web.env import cache_config, data_dir, env_int, env_str
 from servicekit.web.service_settings import service_settings
+from servicekit.web.tls.stores import cache_tls
 
 _settings = service_settings(
     service_name="users",
@@ -54,4 +55,4 @@ SERVICEKIT_JWT = {
     "USER_RESOLVER": "extracted.users.accounts.selectors.user_from_token_claims",
 }
 # The token endpoint's throttle counts here: shared across workers when Redis is configured.
-CACHES = {"default": cache_config(service="users")}
+CACHES = {"default": cache_tls(cache_config(service="users"))}

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from servicekit.web.tls.stores import libpq_tls_parameters
+
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_TABLE = "django_migrations"
@@ -125,11 +127,8 @@ def postgres_database_create(settings_dict: Mapping[str, Any]) -> bool:
         "port": settings_dict.get("PORT") or None,
         "user": settings_dict.get("USER") or None,
         "password": settings_dict.get("PASSWORD") or None,
-        **{
-            k: v
-            for k, v in (settings_dict.get("OPTIONS") or {}).items()
-            if k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout")
-        },
+        **libpq_tls_parameters(settings_dict.get("OPTIONS")),
+        "connect_timeout": (settings_dict.get("OPTIONS") or {}).get("connect_timeout"),
     }
     with psycopg.connect(**{k: v for k, v in params.items() if v is not None}) as conn:
         conn.autocommit = True

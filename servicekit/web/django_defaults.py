@@ -48,9 +48,14 @@ def spectacular_settings(*, title: str, description: str, version: str) -> dict[
 
 
 def celery_settings(*, broker_url: str, transport_options: dict, eager: bool) -> dict[str, Any]:
-    """Celery reads these as `CELERY_*` settings (namespace="CELERY")."""
+    """Celery reads these as `CELERY_*` settings (namespace="CELERY"); an `amqps://` broker is
+    verified TLS (servicekit.web.tls.stores)."""
+    from servicekit.web.tls.stores import amqp_ssl
+
+    tls = amqp_ssl(broker_url, store="RabbitMQ (CELERY_BROKER_URL)")
     return {
         "CELERY_BROKER_URL": broker_url,
+        **({"CELERY_BROKER_USE_SSL": tls} if tls is not None else {}),
         "CELERY_BROKER_TRANSPORT_OPTIONS": transport_options,
         "CELERY_TASK_SERIALIZER": "json",
         "CELERY_ACCEPT_CONTENT": ["json"],

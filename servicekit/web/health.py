@@ -23,11 +23,14 @@ def check_database() -> str:
 def check_broker() -> str:
     from kombu import Connection
 
+    from servicekit.web.tls.stores import amqp_ssl
+
     url = getattr(settings, "CELERY_BROKER_URL", None)
     if not url:
         return "not configured"
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
-    with Connection(url, transport_options=options, connect_timeout=2) as conn:
+    tls = amqp_ssl(url, store="RabbitMQ (CELERY_BROKER_URL)")
+    with Connection(url, transport_options=options, connect_timeout=2, ssl=tls or False) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         return (
             conn.transport_cls

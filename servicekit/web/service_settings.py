@@ -25,6 +25,7 @@ from servicekit.web.env import (
     secret_key,
 )
 from servicekit.web.logging import log_colors, log_format, logging_config
+from servicekit.web.tls.stores import database_tls
 
 DEFAULT_JWKS_URL = "http://127.0.0.1:8001/.well-known/jwks.json"
 
@@ -87,7 +88,9 @@ def service_settings(
                 "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
             }
         ],
-        "DATABASES": {"default": database_config(service=service_name)},
+        "DATABASES": {
+            "default": database_tls(database_config(service=service_name), service=service_name)
+        },
         "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
         "LANGUAGE_CODE": "en-us",
         "TIME_ZONE": "UTC",

@@ -42,12 +42,20 @@ class AtomicFilesystemTransport(filesystem.Transport):
     Channel = _AtomicFilesystemChannel
 
 
-def broker_connection(url: str, transport_options: Mapping | None = None) -> Connection:
-    """A kombu connection; kombu's filesystem transport gets atomic message files."""
+def broker_connection(url: str, transport_options: Mapping | None = None, **kwargs) -> Connection:
+    """A kombu connection; kombu's filesystem transport gets atomic message files, an `amqps://`
+    URL a verified TLS connection (servicekit.web.tls.stores)."""
+    from servicekit.web.tls.stores import amqp_ssl
+
     options = dict(transport_options or {})
     if url.startswith("filesystem"):
-        return Connection(url, transport=AtomicFilesystemTransport, transport_options=options)
-    return Connection(url, transport_options=options)
+        return Connection(
+            url, transport=AtomicFilesystemTransport, transport_options=options, **kwargs
+        )
+    tls = amqp_ssl(url, store="RabbitMQ (the events broker)")
+    if tls is not None:
+        kwargs["ssl"] = tls
+    return Connection(url, transport_options=options, **kwargs)
 
 
 def event_exchange(name: str) -> Exchange:

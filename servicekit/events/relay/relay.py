@@ -57,6 +57,8 @@ class PostgresNotifyWaker(Waker):
     def __init__(self, settings_dict: dict, *, channel: str = NOTIFY_CHANNEL):
         import psycopg
 
+        from servicekit.web.tls.stores import libpq_tls_parameters
+
         self._connection = psycopg.connect(
             dbname=settings_dict["NAME"],
             user=settings_dict.get("USER") or None,
@@ -64,6 +66,8 @@ class PostgresNotifyWaker(Waker):
             host=settings_dict.get("HOST") or None,
             port=settings_dict.get("PORT") or None,
             autocommit=True,
+            # the TLS the database URL asked for (sslmode, the CA), as Django's own connection
+            **libpq_tls_parameters(settings_dict.get("OPTIONS")),
         )
         self._connection.execute(f"LISTEN {channel}")
 

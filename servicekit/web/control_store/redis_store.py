@@ -22,6 +22,7 @@ import redis
 
 from servicekit.web.backoff import backoff_delay
 from servicekit.web.control_store.base import Applied, Apply, ReplicasLagging, Versioned, replica_id
+from servicekit.web.tls.stores import redis_options
 
 logger = logging.getLogger("servicekit.control_store")
 T = TypeVar("T")
@@ -56,7 +57,12 @@ class RedisStore:
     """One per process and (url, prefix): the client, and one follower thread per document."""
 
     def __init__(self, url: str, *, prefix: str, ttl: float, wait: float, poll: float = 1.0):
-        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self.client = redis.Redis.from_url(
+            url,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            **redis_options(url, store="Redis (STRANGLER_CONTROL_STORE)"),
+        )
         self.url = url
         self.prefix = prefix
         self.ttl = ttl

@@ -1,0 +1,146 @@
+"""TLS to the data stores (PostgreSQL, RabbitMQ, Redis): the CA that verifies them, each client's options.
+
+A store is reached over TLS when its URL says so, in each client's standard form:
+`postgres://...?sslmode=verify-full`, `amqps://...`, `rediss://...`. The server's certificate is
+then always verified (its chain and, for RabbitMQ and Redis, its host name; PostgreSQL checks the
+host with `sslmode=verify-full`) against one CA file:
+
+    STRANGLER_TLS_STORE_CA   the CA file, else the fleet's `ca.crt` when STRANGLER_MTLS=on,
+                             else the system's trusted roots (RabbitMQ, Redis; PostgreSQL: libpq's
+                             own default, ~/.postgresql/root.crt, or `sslrootcert=` in the URL)
+
+A configured CA file that does not exist stops the process at start with a message naming the
+store; a server the CA does not vouch for fails the connection (and /readyz) with the handshake's
+own error. Nothing here falls back to plaintext or to an unverified connection.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from servicekit.web.env import ImproperlyConfiguredEnv, database_url_var
+from servicekit.web.tls import ca_cert_path, mtls_enabled
+
+STORE_CA = "STRANGLER_TLS_STORE_CA"
+# libpq's modes that encrypt; with a root certificate given, `require` verifies the chain too
+# (libpq: "if a root CA file exists, require behaves like verify-ca").
+POSTGRES_TLS_MODES = ("require", "verify-ca", "verify-full")
+AMQP_TLS_SCHEME = "amqps://"
+REDIS_TLS_SCHEME = "rediss://"
+
+
+def store_ca_file(store: str, *, environ: Mapping[str, str] | None = None) -> str | None:
+    """The CA file `store`'s certificate is checked against; None: the system's trusted roots.
+
+    Raises when the configured file is missing, naming the store and where the path came from."""
+    environ = os.environ if environ is None else environ
+    configured = environ.get("STRANGLER_TLS_STORE_CA", "").strip()
+    if configured:
+        path, source = Path(configured), STORE_CA
+    elif mtls_enabled(environ=environ):
+        path, source = ca_cert_path(environ=environ), "the fleet CA (STRANGLER_MTLS=on)"
+    else:
+        return None
+    if not path.is_file():
+        raise ImproperlyConfiguredEnv(
+            f"{store} over TLS: the CA file {path} ({source}) does not exist; "
+            f"set {STORE_CA} to the CA that signed the server's certificate"
+        )
+    return str(path)
+
+
+def postgres_options(
+    options: Mapping[str, Any], *, store: str, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Django's `DATABASES[...]["OPTIONS"]` (the URL's query: sslmode, sslrootcert, ...) with the
+    stores' CA as `sslrootcert` when the URL asks for TLS and names no root certificate."""
+    options = dict(options)
+    if options.get("sslmode") not in POSTGRES_TLS_MODES:
+        return options
+    given = options.get("sslrootcert")
+    if given:
+        if given != "system" and not Path(given).is_file():
+            raise ImproperlyConfiguredEnv(
+                f"{store} over TLS: sslrootcert {given} in the URL does not exist"
+            )
+        return options
+    ca = store_ca_file(store, environ=environ)
+    return {**options, "sslrootcert": ca} if ca else options
+
+
+def database_tls(
+    config: dict[str, Any], *, service: str, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """`servicekit.web.env.database_config`'s result with the stores' CA applied (PostgreSQL)."""
+    if not config.get("ENGINE", "").endswith("postgresql"):
+        return config
+    environ = os.environ if environ is None else environ
+    var = database_url_var(service)
+    store = f"PostgreSQL ({var if environ.get(var) else 'DATABASE_URL'})"
+    options = postgres_options(config.get("OPTIONS") or {}, store=store, environ=environ)
+    return {**config, "OPTIONS": options}
+
+
+def cache_tls(
+    config: dict[str, Any], *, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """`servicekit.web.env.cache_config`'s result with verified TLS for a `rediss://` Redis."""
+    options = redis_options(config.get("LOCATION", ""), store="Redis (REDIS_URL)", environ=environ)
+    if not options:
+        return config
+    return {**config, "OPTIONS": {**options, **config.get("OPTIONS", {})}}
+
+
+# The libpq parameters a Django PostgreSQL OPTIONS may carry that a raw psycopg connection must
+# get as well (or it would connect without the TLS the URL asked for).
+LIBPQ_TLS_PARAMETERS = (
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "sslnegotiation",
+    "sslsni",
+)
+
+
+def libpq_tls_parameters(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The TLS part of a Django PostgreSQL OPTIONS, for `psycopg.connect(**...)`."""
+    return {k: v for k, v in (options or {}).items() if k in LIBPQ_TLS_PARAMETERS}
+
+
+def amqp_ssl(
+    url: str, *, store: str = "RabbitMQ", environ: Mapping[str, str] | None = None
+) -> dict[str, Any] | None:
+    """kombu's `Connection(ssl=...)` and Celery's `broker_use_ssl` for an `amqps://` URL (None
+    for any other): the certificate required, checked against the stores' CA, and its name
+    against the URL's host (kombu fills `server_hostname` from the URL)."""
+    if not url.startswith(AMQP_TLS_SCHEME):
+        return None
+    options: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": None}
+    ca = store_ca_file(store, environ=environ)
+    if ca:
+        options["ca_certs"] = ca
+    return options
+
+
+def redis_options(
+    url: str, *, store: str = "Redis", environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """`redis.Redis.from_url(url, **...)` (and Django's RedisCache OPTIONS) for a `rediss://` URL
+    ({} for any other): the certificate required and its host name checked, against the stores'
+    CA. The URL's own `ssl_*` query options win (redis-py applies them last)."""
+    if not url.startswith(REDIS_TLS_SCHEME):
+        return {}
+    options: dict[str, Any] = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
+    if "ssl_ca_certs" in parse_qs(urlsplit(url).query):
+        return options
+    ca = store_ca_file(store, environ=environ)
+    if ca:
+        options["ssl_ca_certs"] = ca
+    return options

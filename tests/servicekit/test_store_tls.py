@@ -1,0 +1,288 @@
+"""The clients of the data stores over verified TLS (servicekit.web.tls.stores), against real servers.
+
+Redis and PostgreSQL serve TLS themselves, started here on free ports; RabbitMQ is the machine's
+own behind a TLS relay (tests/support/tls_stores.py). Every certificate comes from the project's
+CA; "the wrong CA" is a second one of its kind, which must be refused with the handshake's error.
+The live tests run once, in make test's real-servers pass (they skip on the embedded one).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from django.core.cache.backends.redis import RedisCache
+from django.db.utils import ConnectionHandler
+from kombu import Queue
+
+from contracts.catalog import StockChangedV2
+from servicekit.events.broker.kombu import KombuPublisher
+from servicekit.events.broker.topology import broker_connection
+from servicekit.events.envelope import Envelope
+from servicekit.events.relay.relay import PostgresNotifyWaker
+from servicekit.web.control_store.redis_store import RedisStore
+from servicekit.web.django_defaults import celery_settings
+from servicekit.web.env import ImproperlyConfiguredEnv, cache_config, database_config
+from servicekit.web.health import check_broker
+from servicekit.web.tls.stores import (
+    amqp_ssl,
+    database_tls,
+    postgres_options,
+    redis_options,
+)
+from strangler_proxy.runtime import redis_client
+from tests.support.backends import require_or_skip
+from tests.support.envelopes import envelope
+from tests.support.tls import local_ca
+from tests.support.tls_stores import tls_postgres, tls_redis, tls_relay
+
+VERIFY_FAILED = "certificate verify failed"
+
+
+@pytest.fixture
+def cas(tmp_path) -> dict[str, Path]:
+    """The stores' CA (with a certificate for each store) and another CA that signed nothing here."""
+    ours = local_ca(tmp_path / "ours", "redis", "postgres", "rabbitmq")
+    other = local_ca(tmp_path / "other")
+    tls = Path(ours["STRANGLER_TLS_DIR"])
+    return {
+        "dir": tls,
+        "ca": tls / "ca.crt",
+        "other": Path(other["STRANGLER_TLS_DIR"]) / "ca.crt",
+    }
+
+
+def real_pass_only(backend: str) -> None:
+    if backend not in os.environ.get("STRANGLER_BACKENDS", "").split("+"):
+        require_or_skip(backend, "the TLS tests run once, in the real-servers pass")
+
+
+# configuration: no server needed ----------------------------------------------------------------
+def test_plain_urls_get_no_tls_options():
+    assert amqp_ssl("amqp://guest:guest@127.0.0.1:5672//", environ={}) is None
+    assert redis_options("redis://127.0.0.1:6379/0", environ={}) == {}
+    assert postgres_options({"connect_timeout": 2}, store="PostgreSQL", environ={}) == {
+        "connect_timeout": 2
+    }
+
+
+def test_tls_urls_require_a_verified_certificate_from_the_configured_ca(cas):
+    env = {"STRANGLER_TLS_STORE_CA": str(cas["ca"])}
+    assert amqp_ssl("amqps://h//", environ=env) == {
+        "cert_reqs": ssl.CERT_REQUIRED,
+        "server_hostname": None,  # kombu puts the URL's host here: the name is checked
+        "ca_certs": str(cas["ca"]),
+    }
+    assert redis_options("rediss://h:6380/0", environ=env) == {
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+        "ssl_ca_certs": str(cas["ca"]),
+    }
+    assert postgres_options({"sslmode": "verify-full"}, store="PostgreSQL", environ=env) == {
+        "sslmode": "verify-full",
+        "sslrootcert": str(cas["ca"]),
+    }
+    # the Celery setting carries the same options
+    settings = celery_settings(broker_url="amqps://h//", transport_options={}, eager=False)
+    assert settings["CELERY_BROKER_USE_SSL"]["cert_reqs"] == ssl.CERT_REQUIRED
+
+
+def test_the_fleet_ca_is_the_default_when_mtls_is_on(cas):
+    env = {"STRANGLER_MTLS": "on", "STRANGLER_TLS_DIR": str(cas["dir"])}
+    assert redis_options("rediss://h/0", environ=env)["ssl_ca_certs"] == str(cas["ca"])
+    # off: the system's trusted roots (no CA file given, verification still required)
+    assert "ssl_ca_certs" not in redis_options("rediss://h/0", environ={})
+    assert "ca_certs" not in amqp_ssl("amqps://h//", environ={})
+
+
+def test_a_missing_ca_file_stops_the_start_naming_the_store(tmp_path):
+    env = {"STRANGLER_TLS_STORE_CA": str(tmp_path / "nowhere.crt")}
+    with pytest.raises(ImproperlyConfiguredEnv, match=r"Redis \(REDIS_URL\) over TLS"):
+        cache_tls_config("rediss://h/0", env)
+    with pytest.raises(ImproperlyConfiguredEnv, match=r"RabbitMQ over TLS"):
+        amqp_ssl("amqps://h//", environ=env)
+    database = {"CATALOG_DATABASE_URL": "postgres://u@h/db?sslmode=verify-full", **env}
+    with pytest.raises(ImproperlyConfiguredEnv, match=r"PostgreSQL \(CATALOG_DATABASE_URL\)"):
+        database_tls(
+            database_config(service="catalog", environ=database),
+            service="catalog",
+            environ=database,
+        )
+
+
+def cache_tls_config(url: str, env: dict[str, str]) -> dict:
+    from servicekit.web.tls.stores import cache_tls
+
+    return cache_tls(cache_config(service="s", environ={"REDIS_URL": url}), environ=env)
+
+
+# Redis -------------------------------------------------------------------------------------------
+def test_redis_clients_talk_verified_tls(cas, tmp_path, monkeypatch):
+    real_pass_only("redis")
+    with tls_redis(cas["dir"] / "redis.pem", cas["ca"], tmp_path) as port:
+        url = f"rediss://127.0.0.1:{port}/0"
+        monkeypatch.setenv("STRANGLER_TLS_STORE_CA", str(cas["ca"]))
+
+        # the control store: a versioned write read back, a lease taken
+        store = RedisStore(url, prefix=f"tls-{uuid.uuid4().hex[:8]}", ttl=5, wait=1)
+        document = store.document("routes", None)
+        document.update(lambda _text: ("a: 1\n", None))
+        assert document.read().text == "a: 1\n"
+        assert store.lease("evaluator").hold()
+        # the services' cache (Django's RedisCache with cache_tls's OPTIONS)
+        config = cache_tls_config(url, dict(os.environ))
+        cache = RedisCache(config["LOCATION"], {k: v for k, v in config.items() if k != "LOCATION"})
+        cache.set("k", "v")
+        assert cache.get("k") == "v"
+        # the proxy's client (rate limits, breakers, shadow captures)
+        assert redis_client(url).ping()
+
+        # with STRANGLER_MTLS=on the fleet's CA is the default
+        monkeypatch.delenv("STRANGLER_TLS_STORE_CA")
+        monkeypatch.setenv("STRANGLER_MTLS", "on")
+        monkeypatch.setenv("STRANGLER_TLS_DIR", str(cas["dir"]))
+        assert redis_client(url).ping()
+
+        # a server the CA does not vouch for is refused, by every client
+        monkeypatch.setenv("STRANGLER_TLS_STORE_CA", str(cas["other"]))
+        with pytest.raises(redis.ConnectionError, match=VERIFY_FAILED):
+            RedisStore(url, prefix="tls-refused", ttl=5, wait=1).client.ping()
+        with pytest.raises(redis.ConnectionError, match=VERIFY_FAILED):
+            redis_client(url).ping()
+
+
+# PostgreSQL --------------------------------------------------------------------------------------
+def test_postgres_connections_talk_verified_tls(cas, tmp_path, django_db_blocker):
+    real_pass_only("postgres")
+    with tls_postgres(cas["dir"] / "postgres.pem") as port:
+        url = f"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=verify-full"
+
+        def config_with(ca: Path) -> dict:
+            env = {
+                "MONOLITH_DATABASE_URL": url,
+                "STRANGLER_TLS_STORE_CA": str(ca),
+                "STRANGLER_DATA_DIR": str(tmp_path),
+            }
+            config = database_config(service="monolith", environ=env)
+            return database_tls(config, service="monolith", environ=env)
+
+        # Django's connection: a query over TLS (the server only takes hostssl)
+        good = config_with(cas["ca"])
+        handler = ConnectionHandler({"default": good})
+        try:
+            with django_db_blocker.unblock(), handler["default"].cursor() as cursor:
+                cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                assert cursor.fetchone() == (True,)
+        finally:
+            handler.close_all()
+        # the relay's LISTEN connection takes the same TLS options
+        PostgresNotifyWaker(good).close()
+
+        # a server the CA does not vouch for is refused by both
+        bad = config_with(cas["other"])
+        handler = ConnectionHandler({"default": bad})
+        with django_db_blocker.unblock(), pytest.raises(Exception, match=VERIFY_FAILED):
+            handler["default"].ensure_connection()
+        with pytest.raises(Exception, match=VERIFY_FAILED):
+            PostgresNotifyWaker(bad)
+
+
+# RabbitMQ ----------------------------------------------------------------------------------------
+@pytest.fixture
+def rabbitmq(settings) -> tuple[str, int, str]:
+    """(host, port, user:password) of the machine's RabbitMQ (the real pass's CELERY_BROKER_URL)."""
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith("amqp://"):
+        require_or_skip("rabbitmq", "CELERY_BROKER_URL is not amqp://")
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 5672, parts.netloc.rpartition("@")[0]
+
+
+def test_events_and_celery_talk_verified_tls_to_rabbitmq(cas, rabbitmq, monkeypatch, settings):
+    host, port, credentials = rabbitmq
+    name = f"tls-test-{uuid.uuid4().hex[:8]}"
+    tasks = f"{name}-tasks"  # Celery declares its queue's exchange as direct: one of its own
+    with tls_relay(cas["dir"] / "rabbitmq.pem", (host, port)) as relay:
+        url = f"amqps://{credentials}@127.0.0.1:{relay}//"
+        monkeypatch.setenv("STRANGLER_TLS_STORE_CA", str(cas["ca"]))
+        monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery would take it over ours
+        try:
+            # the events: KombuPublisher publishes (confirmed), a TLS consumer receives it
+            publisher = KombuPublisher(
+                url=url,
+                transport_options={},
+                exchange_name=name,
+                subscriptions={name: ["catalog.#"]},
+            )
+            event = envelope(
+                StockChangedV2(sku="TLS", on_hand=1, reserved=0, available=1, reason="tls")
+            )
+            try:
+                assert publisher.publish([event]).confirmed == [event.event_id]
+                assert publisher._connection.transport.driver_type == "amqp"
+            finally:
+                publisher.close()
+            with broker_connection(url) as connection:
+                message = Queue(name)(connection.channel()).get(no_ack=True)
+                assert message is not None
+                assert Envelope.from_json(message.body).event_id == event.event_id
+
+            # Celery's producer (broker_use_ssl from celery_settings): a task message sent and
+            # received over TLS
+            app = celery_app(url)
+            with app.connection_for_write() as connection:
+                app.send_task("tests.tls.task", kwargs={"n": 2}, connection=connection, queue=tasks)
+            with broker_connection(url) as connection:
+                message = Queue(tasks)(connection.channel()).get(no_ack=True)
+                assert message is not None and message.headers["task"] == "tests.tls.task"
+
+            # readiness
+            settings.CELERY_BROKER_URL = url
+            settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+            assert check_broker() == "amqps"
+
+            # a broker the CA does not vouch for is refused: publisher, Celery, readiness
+            monkeypatch.setenv("STRANGLER_TLS_STORE_CA", str(cas["other"]))
+            refused = KombuPublisher(
+                url=url, transport_options={}, exchange_name=name, subscriptions={}
+            )
+            with pytest.raises(Exception, match=VERIFY_FAILED):
+                refused.publish([event])
+            refused.close()
+            with (
+                pytest.raises(Exception, match=VERIFY_FAILED),
+                celery_app(url).connection_for_write() as connection,
+            ):
+                connection.ensure_connection(max_retries=0)
+            with pytest.raises(Exception, match=VERIFY_FAILED):
+                check_broker()
+
+            # the right CA but a host its certificate does not name: refused as well
+            monkeypatch.setenv("STRANGLER_TLS_STORE_CA", str(cas["ca"]))
+            with tls_relay(cas["dir"] / "rabbitmq.pem", (host, port), host="127.0.0.2") as other:
+                elsewhere = f"amqps://{credentials}@127.0.0.2:{other}//"
+                with pytest.raises(Exception, match="IP address mismatch"):
+                    KombuPublisher(
+                        url=elsewhere, transport_options={}, exchange_name=name, subscriptions={}
+                    ).publish([event])
+        finally:
+            plain = f"amqp://{credentials}@{host}:{port}//"
+            with broker_connection(plain) as connection:
+                channel = connection.channel()
+                for queue in (name, tasks):
+                    channel.queue_delete(queue)
+                    channel.exchange_delete(queue)
+
+
+def celery_app(url: str):
+    from celery import Celery
+
+    settings = celery_settings(broker_url=url, transport_options={}, eager=False)
+    app = Celery("tls-check")
+    app.config_from_object({k.removeprefix("CELERY_").lower(): v for k, v in settings.items()})
+    return app

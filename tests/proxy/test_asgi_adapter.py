@@ -98,7 +98,11 @@ def test_requests_run_at_once_in_the_adapters_threads_and_each_gets_its_own_answ
     for n, sent in enumerate(answers):
         assert sent[0]["status"] == 200
         assert sent[0]["headers"] == [(b"X-Path", f"/{n}".encode())]
-        assert sent[1] == {"type": "http.response.body", "body": f"/{n}".encode(), "more_body": False}
+        assert sent[1] == {
+            "type": "http.response.body",
+            "body": f"/{n}".encode(),
+            "more_body": False,
+        }
     assert len(threads) == 4 and all(name.startswith("proxy-request") for name in threads)
 
 

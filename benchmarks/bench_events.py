@@ -4,8 +4,9 @@ Needs PostgreSQL and RabbitMQ (defaults: the local servers). Uses its own databa
 (`strangler_bench`) and its own exchange and queue, deleted afterwards. Prints:
   * throughput: a backlog of committed outbox rows (default 50,000) to consumer-applied, events/s;
   * lag: commit to applied, p50/p99, at a steady 500 events/s;
-each next to a raw baseline measured in the same run (psycopg + kombu, no ORM, no inbox); both measured on a warm pipeline: its relay and consumer
-running and one warm-up event through them before the clock starts, a backlog committed at once;
+each next to a raw baseline measured in the same run (psycopg + kombu, no ORM, no inbox); both
+measured on a warm pipeline: its relay and consumer running and one warm-up event through them
+before the clock starts, a backlog committed at once;
   * CPU time per event of the relay and consumer processes (robust on a busy machine).
 Each figure is the median of `--runs` runs (default 3); ratios are taken within a run.
 """

@@ -23,14 +23,13 @@ def check_database() -> str:
 def check_broker() -> str:
     from kombu import Connection
 
-    from servicekit.web.tls.stores import amqp_ssl
-
     url = getattr(settings, "CELERY_BROKER_URL", None)
     if not url:
         return "not configured"
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
-    tls = amqp_ssl(url, store="RabbitMQ (CELERY_BROKER_URL)")
-    with Connection(url, transport_options=options, connect_timeout=2, ssl=tls or False) as conn:
+    # an amqps:// broker: the verified TLS options celery_settings made once, at start
+    tls = getattr(settings, "CELERY_BROKER_USE_SSL", None) or False
+    with Connection(url, transport_options=options, connect_timeout=2, ssl=tls) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         return (
             conn.transport_cls

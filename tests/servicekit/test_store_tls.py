@@ -203,6 +203,12 @@ def rabbitmq(settings) -> tuple[str, int, str]:
     return parts.hostname or "127.0.0.1", parts.port or 5672, parts.netloc.rpartition("@")[0]
 
 
+def use_broker_settings(settings, url: str) -> None:
+    """Django's Celery settings for `url`, made as a service's settings module makes them."""
+    for name, value in celery_settings(broker_url=url, transport_options={}, eager=False).items():
+        setattr(settings, name, value)
+
+
 def test_events_and_celery_talk_verified_tls_to_rabbitmq(cas, rabbitmq, monkeypatch, settings):
     host, port, credentials = rabbitmq
     name = f"tls-test-{uuid.uuid4().hex[:8]}"
@@ -241,9 +247,8 @@ def test_events_and_celery_talk_verified_tls_to_rabbitmq(cas, rabbitmq, monkeypa
                 message = Queue(tasks)(connection.channel()).get(no_ack=True)
                 assert message is not None and message.headers["task"] == "tests.tls.task"
 
-            # readiness
-            settings.CELERY_BROKER_URL = url
-            settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
+            # readiness (reads the TLS options the settings were started with)
+            use_broker_settings(settings, url)
             assert check_broker() == "amqps"
 
             # a broker the CA does not vouch for is refused: publisher, Celery, readiness
@@ -259,6 +264,7 @@ def test_events_and_celery_talk_verified_tls_to_rabbitmq(cas, rabbitmq, monkeypa
                 celery_app(url).connection_for_write() as connection,
             ):
                 connection.ensure_connection(max_retries=0)
+            use_broker_settings(settings, url)  # (as a service restarted with this CA starts)
             with pytest.raises(Exception, match=VERIFY_FAILED):
                 check_broker()
 

@@ -39,7 +39,7 @@ def store_ca_file(store: str, *, environ: Mapping[str, str] | None = None) -> st
 
     Raises when the configured file is missing, naming the store and where the path came from."""
     environ = os.environ if environ is None else environ
-    configured = environ.get("STRANGLER_TLS_STORE_CA", "").strip()
+    configured = environ.get(STORE_CA, "").strip()
     if configured:
         path, source = Path(configured), STORE_CA
     elif mtls_enabled(environ=environ):

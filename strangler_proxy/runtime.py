@@ -62,18 +62,32 @@ def default_folder() -> Path:
     return folder
 
 
+def nginx_counters(
+    routes_file: str | os.PathLike[str] | Document, access_log: str
+) -> AccessLogCounters | None:
+    """What the nginx plane served, as the proxy's own counters (its JSON access log); None
+    when no plane logs (`nginx_access_log` unset)."""
+    if not access_log:
+        return None
+    return AccessLogCounters(access_log, lambda: load_live_table(routes_file))
+
+
 def build_controller(
     *,
     routes_file: str | os.PathLike[str] | Document,
     folder: Path,
     read_snapshot: Callable[[], Snapshot],
     nginx_access_log: str | None = None,
+    nginx: AccessLogCounters | None = None,
 ) -> Controller:
+    """`nginx`: the plane's counters already read elsewhere in the process (the control
+    centre's sampler), else read from `nginx_access_log` (default: the configured one)."""
     nginx_plane.install()  # the lifecycle gates' moves regenerate the nginx plane too
-    access_log = nginx_access_log if nginx_access_log is not None else _configured_access_log()
-    if access_log:  # the nginx plane serves (some of) the traffic: its log is evidence too
-        counters = AccessLogCounters(access_log, lambda: load_live_table(routes_file))
-        read_snapshot = combined(read_snapshot, counters)
+    if nginx is None:
+        access_log = nginx_access_log if nginx_access_log is not None else _configured_access_log()
+        nginx = nginx_counters(routes_file, access_log)
+    if nginx is not None:  # the nginx plane serves (some of) the traffic: its log is evidence too
+        read_snapshot = combined(read_snapshot, nginx)
     return Controller(
         routes_file=routes_file, store=LifecycleStore(folder), read_snapshot=read_snapshot
     )
@@ -185,15 +199,21 @@ class Runtime:
             if runtime.pool.snapshot()
         }
 
+    @functools.cached_property
+    def nginx(self) -> AccessLogCounters | None:
+        """The nginx plane's traffic (its access log), one reader for the gates and the plots."""
+        return nginx_counters(self.proxy.source.document, self.config.nginx_access_log)
+
     def read_sample(self) -> Sample:
-        """The control centre's sample now: this host's counters and breakers, every
-        upstream's outbox lag."""
+        """The control centre's sample now: this host's counters and breakers, what the nginx
+        plane served (when one logs), every upstream's outbox lag."""
         from servicekit.web.metrics import registry_for_scrape
 
         return sample_from_metrics(
             time.time(),
             (s for m in registry_for_scrape().collect() for s in m.samples),
             outbox_lag(self.metrics_targets(), http=self.outbox_http),
+            served_elsewhere=self.nginx() if self.nginx is not None else None,
         )
 
     @functools.cached_property
@@ -203,6 +223,7 @@ class Runtime:
             folder=self.config.lifecycle_folder,
             read_snapshot=local_snapshot,
             nginx_access_log=self.config.nginx_access_log,
+            nginx=self.nginx,
         )
 
 

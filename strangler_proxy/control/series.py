@@ -27,6 +27,7 @@ from strangler_proxy.lifecycle.evidence import (
     delta,
     quantile_ms,
     snapshot_from_samples,
+    summed,
 )
 
 logger = logging.getLogger("strangler_proxy.control")
@@ -47,9 +48,15 @@ class Sample:
 
 
 def sample_from_metrics(
-    at: float, samples: Iterable[Any], outbox: dict[str, dict[str, Any]]
+    at: float,
+    samples: Iterable[Any],
+    outbox: dict[str, dict[str, Any]],
+    *,
+    served_elsewhere: Snapshot | None = None,
 ) -> Sample:
-    """One sample from a scrape of the proxy's own registry and the services' outbox lag."""
+    """One sample from a scrape of the proxy's own registry and the services' outbox lag;
+    `served_elsewhere`: the same counters for traffic another plane served (nginx's log),
+    added in."""
     counted, breakers = [], {}
     for s in samples:
         if s.name == BREAKER_METRIC:
@@ -60,7 +67,8 @@ def sample_from_metrics(
         name: {k: v for k, v in row.items() if k in ("pending", "oldest_age_seconds", "error")}
         for name, row in outbox.items()
     }
-    return Sample(at=at, counters=snapshot_from_samples(counted), breakers=breakers, outbox=lag)
+    counters = summed(snapshot_from_samples(counted), served_elsewhere or {})
+    return Sample(at=at, counters=counters, breakers=breakers, outbox=lag)
 
 
 class SeriesStore:

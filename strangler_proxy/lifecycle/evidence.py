@@ -54,6 +54,15 @@ def snapshot_from_samples(samples: Iterable[Any]) -> Snapshot:
     return out
 
 
+def summed(*snapshots: Snapshot) -> Snapshot:
+    """One snapshot of several sources' counters (the Python proxy's metrics, nginx's log)."""
+    total: Snapshot = {}
+    for snapshot in snapshots:
+        for key, value in snapshot.items():
+            total[key] = total.get(key, 0.0) + value
+    return total
+
+
 def delta(current: Snapshot, base: Snapshot) -> Snapshot:
     """current - base per key; a counter that went down (a restart) counts from zero."""
     out = {}

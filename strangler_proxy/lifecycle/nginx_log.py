@@ -24,7 +24,7 @@ from prometheus_client.utils import floatToGoString
 
 from servicekit.web.metrics import LATENCY_BUCKETS
 from strangler_proxy.export.nginx import hostport
-from strangler_proxy.lifecycle.evidence import Counter, Snapshot, counter_key
+from strangler_proxy.lifecycle.evidence import Counter, Snapshot, counter_key, summed
 from strangler_proxy.routes.model import RouteTable
 
 logger = logging.getLogger("strangler_proxy.lifecycle")
@@ -123,10 +123,6 @@ def combined(*reads: Callable[[], Snapshot]) -> Callable[[], Snapshot]:
     """One snapshot summed over several sources (the Python proxy's metrics and nginx's log)."""
 
     def read() -> Snapshot:
-        total: Snapshot = {}
-        for one in reads:
-            for key, value in one().items():
-                total[key] = total.get(key, 0.0) + value
-        return total
+        return summed(*(one() for one in reads))
 
     return read

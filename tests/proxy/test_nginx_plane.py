@@ -21,7 +21,7 @@ from strangler_proxy.lifecycle.nginx_log import AccessLogCounters
 from strangler_proxy.lifecycle.stages import EXTRACTED
 from strangler_proxy.routes import load_table, parse_table, resolve
 from strangler_proxy.routes.resolve import in_canary, murmur2
-from strangler_proxy.runtime import build_controller
+from strangler_proxy.runtime import build_controller, get_runtime
 from tests.proxy.conftest import ADMIN_TOKEN, routes_yaml, upstream_spec, write_routes
 from tests.proxy.fakes import FakeUpstream
 from tests.proxy.nginx_plane import NginxPlane, nginx_binary, nginx_test
@@ -665,7 +665,9 @@ def test_a_change_through_the_admin_api_regenerates_and_reloads(tmp_path, make_p
 # --- the lifecycle gates' evidence from nginx's access log -------------------------------------
 
 
-def test_the_lifecycle_gates_count_what_nginx_served(tmp_path, start_upstream, upstreams):
+def test_the_lifecycle_gates_count_what_nginx_served(
+    tmp_path, start_upstream, upstreams, make_proxy
+):
     # given: a candidate that fails one request in three, a route that falls back for reads
     served = {"n": 0}
 
@@ -691,13 +693,18 @@ def test_the_lifecycle_gates_count_what_nginx_served(tmp_path, start_upstream, u
         {"name": "rest", "prefix": "/", "mode": "monolith", "upstream": "service"},
     ]
     with _plane(tmp_path, ups, routes) as plane:
+        log = plane.folder / "access.log"
+        # (the Python proxy beside the plane, whose control centre samples what nginx logs)
+        control = make_proxy(routes_yaml(ups, routes), NGINX_ACCESS_LOG=str(log))
+        runtime = get_runtime()
+        runtime.series.add(runtime.read_sample())
         # when: 9 reads on the candidate, 4 that fall back, 5 on the primary
         statuses = [pool.request("GET", f"{plane.url}/api/items/{i}").status for i in range(9)]
         fell = [pool.request("GET", f"{plane.url}/api/down/{i}").status for i in range(4)]
         for i in range(5):
             assert pool.request("GET", f"{plane.url}/page/{i}").status == 200
-        log = plane.folder / "access.log"
         wait_for(lambda: len(log.read_text().splitlines()) >= 18, timeout=10, what="18 log lines")
+        runtime.series.add(runtime.read_sample())
 
         # then: the gates' evidence is what nginx served, read from its log alone
         controller = build_controller(
@@ -725,6 +732,17 @@ def test_the_lifecycle_gates_count_what_nginx_served(tmp_path, start_upstream, u
     down = evidence("down", "dead")
     assert (down.requests, down.errors) == (4, 4)  # every one fell back: the candidate failed
     assert window[counter_key(Counter.REQUESTS, "rest", "monolith", "200")] == 5
+    # the control centre plots the same traffic (the in-process registry may hold earlier
+    # tests' counts of other routes: these routes' increase is nginx's alone)
+    plotted = control.get("/_strangler/series", HTTP_AUTHORIZATION=f"Bearer {ADMIN_TOKEN}")
+    assert plotted.status_code == 200
+    totals = {name: row["totals"] for name, row in plotted.json()["routes"].items()}
+    assert totals["items"] == {"service": {"requests": 9, "errors": 3}}
+    assert totals["down"] == {"monolith": {"requests": 4, "errors": 0}}
+    assert totals["rest"] == {"monolith": {"requests": 5, "errors": 0}}
+    assert [
+        p["sides"]["service"]["p99_ms"] > 0 for p in plotted.json()["routes"]["items"]["points"]
+    ] == [True]
     # a restarted reader counts the same from the file; a truncated file starts again
     again = AccessLogCounters(log, lambda: load_table(plane.routes))
     assert again() == window

@@ -64,6 +64,8 @@ def celery_settings(*, broker_url: str, transport_options: dict, eager: bool) ->
         "CELERY_TASK_ACKS_LATE": True,
         "CELERY_TASK_REJECT_ON_WORKER_LOST": True,
         "CELERY_WORKER_PREFETCH_MULTIPLIER": 1,
+        # the ETA timer's longest sleep (default 1 s): its thread is joined at a worker's stop
+        "CELERY_WORKER_TIMER_PRECISION": 0.1,
         "CELERY_TASK_ALWAYS_EAGER": eager,
         "CELERY_TASK_EAGER_PROPAGATES": eager,
         "CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP": True,

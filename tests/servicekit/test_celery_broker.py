@@ -5,9 +5,16 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from celery import Celery
+from kombu import Consumer, Queue
+from kombu.transport.virtual import base as virtual
 
-from servicekit.events.broker.topology import _AtomicFilesystemChannel
+from servicekit.events.broker.topology import (
+    DRAIN_SLICE,
+    _AtomicFilesystemChannel,
+    broker_connection,
+)
 from servicekit.web.django_defaults import celery_settings
 
 
@@ -46,3 +53,22 @@ def test_a_real_broker_keeps_its_own_transport():
     assert "CELERY_BROKER_TRANSPORT" not in celery_settings(
         broker_url="amqp://guest:guest@127.0.0.1:5672//", transport_options={}, eager=False
     )
+
+
+def test_a_wait_for_messages_gives_way_to_a_stop_request_soon(tmp_path, monkeypatch):
+    """Celery's worker loop on this broker waits in drain_events(timeout=2.0) and sees a SIGTERM
+    only between waits; the embedded transport hands control back within DRAIN_SLICE (seconds
+    on a fake clock: kombu's polling sleeps advance it)."""
+    clock = {"now": 0.0}
+    monkeypatch.setattr(virtual, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(virtual, "sleep", lambda s: clock.__setitem__("now", clock["now"] + s))
+    folder = str(tmp_path)
+    options = {"data_folder_in": folder, "data_folder_out": folder, "control_folder": folder}
+    with broker_connection("filesystem://", options) as connection:
+        channel = connection.default_channel
+        with (
+            Consumer(channel, queues=[Queue("q")], callbacks=[lambda *a: None]),
+            pytest.raises(TimeoutError),
+        ):
+            connection.drain_events(timeout=2.0)  # nothing arrives
+    assert clock["now"] <= DRAIN_SLICE + 0.001

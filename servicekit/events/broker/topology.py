@@ -38,8 +38,20 @@ class _AtomicFilesystemChannel(filesystem.Channel):
             raise ChannelError(f"Cannot add message for {queue!r} to {folder!r}") from exc
 
 
+# Celery's worker loop on a transport without an event loop (this one) asks drain_events for 2 s
+# and looks for a stop request only between calls: a wait capped at this, a SIGTERM stops the
+# worker that much sooner (`make run`'s stop, a container's). A shorter wait only means "nothing
+# arrived yet", which every caller loops on.
+DRAIN_SLICE = 0.25
+
+
 class AtomicFilesystemTransport(filesystem.Transport):
     Channel = _AtomicFilesystemChannel
+
+    def drain_events(self, connection, timeout=None):
+        if timeout is not None:
+            timeout = min(timeout, DRAIN_SLICE)
+        return super().drain_events(connection, timeout=timeout)
 
 
 def broker_connection(url: str, transport_options: Mapping | None = None, **kwargs) -> Connection:

@@ -75,7 +75,7 @@ def store_client_certificate(
     """The (certificate, key) files every TLS connection to `store` presents; None: no client
     certificate. Raises when only one of the pair is set, or a configured file is missing."""
     environ = os.environ if environ is None else environ
-    cert, key = (environ.get(name, "").strip() for name in (STORE_CERT, STORE_KEY))
+    cert, key = environ.get(STORE_CERT, "").strip(), environ.get(STORE_KEY, "").strip()
     if not cert and not key:
         return None
     if not (cert and key):

@@ -406,35 +406,12 @@ def test_events_and_celery_talk_verified_tls_to_rabbitmq(cas, rabbitmq, monkeypa
                 assert message is not None
                 assert Envelope.from_json(message.body).event_id == event.event_id
 
-            # Celery's producer (broker_use_ssl from celery_settings): a task message sent and
-            # received over TLS
-            app = celery_app(url)
-            with app.connection_for_write() as connection:
-                app.send_task("tests.tls.task", kwargs={"n": 2}, connection=connection, queue=tasks)
-            with broker_connection(url) as connection:
-                message = Queue(tasks)(connection.channel()).get(no_ack=True)
-                assert message is not None and message.headers["task"] == "tests.tls.task"
-
-            # readiness (reads the TLS options the settings were started with)
-            use_broker_settings(settings, url)
-            assert check_broker() == "amqps"
+            # Celery's producer (broker_use_ssl from celery_settings) and readiness
+            assert_celery_and_readiness_over_tls(url, tasks, settings)
 
             # a broker the CA does not vouch for is refused: publisher, Celery, readiness
             monkeypatch.setenv("STRANGLER_TLS_STORE_CA", str(cas["other"]))
-            refused = KombuPublisher(
-                url=url, transport_options={}, exchange_name=name, subscriptions={}
-            )
-            with pytest.raises(Exception, match=VERIFY_FAILED):
-                refused.publish([event])
-            refused.close()
-            with (
-                pytest.raises(Exception, match=VERIFY_FAILED),
-                celery_app(url).connection_for_write() as connection,
-            ):
-                connection.ensure_connection(max_retries=0)
-            use_broker_settings(settings, url)  # (as a service restarted with this CA starts)
-            with pytest.raises(Exception, match=VERIFY_FAILED):
-                check_broker()
+            assert_broker_refused(url, event, settings, match=VERIFY_FAILED)
 
             # the right CA but a host its certificate does not name: refused as well
             monkeypatch.setenv("STRANGLER_TLS_STORE_CA", str(cas["ca"]))
@@ -445,12 +422,48 @@ def test_events_and_celery_talk_verified_tls_to_rabbitmq(cas, rabbitmq, monkeypa
                         url=elsewhere, transport_options={}, exchange_name=name, subscriptions={}
                     ).publish([event])
         finally:
-            plain = f"amqp://{credentials}@{host}:{port}//"
-            with broker_connection(plain) as connection:
-                channel = connection.channel()
-                for queue in (name, tasks):
-                    channel.queue_delete(queue)
-                    channel.exchange_delete(queue)
+            delete_queues(f"amqp://{credentials}@{host}:{port}//", name, tasks)
+
+
+def assert_celery_and_readiness_over_tls(url: str, tasks: str, settings) -> None:
+    """A task message Celery's producer sends to `tasks` arrives, and readiness (reading the
+    TLS options the settings were started with) reaches the broker."""
+    app = celery_app(url)
+    with app.connection_for_write() as connection:
+        app.send_task("tests.tls.task", kwargs={"n": 2}, connection=connection, queue=tasks)
+    with broker_connection(url) as connection:
+        message = Queue(tasks)(connection.channel()).get(no_ack=True)
+        assert message is not None and message.headers["task"] == "tests.tls.task"
+    use_broker_settings(settings, url)
+    assert check_broker() == "amqps"
+
+
+def assert_broker_refused(url: str, event: Envelope, settings, *, match: str) -> None:
+    """The events' publisher, Celery's producer and readiness (with the settings a service
+    started now makes) are all refused by the broker at `url`."""
+    refused = KombuPublisher(
+        url=url, transport_options={}, exchange_name="tls-refused", subscriptions={}
+    )
+    with pytest.raises(Exception, match=match):
+        refused.publish([event])
+    refused.close()
+    with (
+        pytest.raises(Exception, match=match),
+        celery_app(url).connection_for_write() as connection,
+    ):
+        connection.ensure_connection(max_retries=0)
+    use_broker_settings(settings, url)
+    with pytest.raises(Exception, match=match):
+        check_broker()
+
+
+def delete_queues(plain_url: str, *names: str) -> None:
+    """Delete each queue and its exchange of the same name (the tests' own)."""
+    with broker_connection(plain_url) as connection:
+        channel = connection.channel()
+        for queue in names:
+            channel.queue_delete(queue)
+            channel.exchange_delete(queue)
 
 
 def celery_app(url: str):
@@ -468,7 +481,6 @@ def test_rabbitmq_requiring_a_client_certificate_is_shown_the_configured_one(
     host, port, credentials = rabbitmq
     name = f"tls-client-{uuid.uuid4().hex[:8]}"
     tasks = f"{name}-tasks"
-    required = "certificate required"  # the relay's TLS alert
     with tls_relay(cas["dir"] / "rabbitmq.pem", (host, port), clients=cas["ca"]) as relay:
         url = f"amqps://{credentials}@127.0.0.1:{relay}//"
         monkeypatch.setenv("STRANGLER_TLS_STORE_CA", str(cas["ca"]))
@@ -484,35 +496,10 @@ def test_rabbitmq_requiring_a_client_certificate_is_shown_the_configured_one(
                 assert publisher.publish([event]).confirmed == [event.event_id]
             finally:
                 publisher.close()
-            app = celery_app(url)
-            with app.connection_for_write() as connection:
-                app.send_task("tests.tls.task", kwargs={"n": 2}, connection=connection, queue=tasks)
-            with broker_connection(url) as connection:
-                message = Queue(tasks)(connection.channel()).get(no_ack=True)
-                assert message is not None and message.headers["task"] == "tests.tls.task"
-            use_broker_settings(settings, url)
-            assert check_broker() == "amqps"
+            assert_celery_and_readiness_over_tls(url, tasks, settings)
 
-            # without it: each is refused
+            # without it: each is refused (the relay's TLS alert)
             present(monkeypatch, None)
-            refused = KombuPublisher(
-                url=url, transport_options={}, exchange_name=name, subscriptions={}
-            )
-            with pytest.raises(Exception, match=required):
-                refused.publish([event])
-            refused.close()
-            with (
-                pytest.raises(Exception, match=required),
-                celery_app(url).connection_for_write() as connection,
-            ):
-                connection.ensure_connection(max_retries=0)
-            use_broker_settings(settings, url)
-            with pytest.raises(Exception, match=required):
-                check_broker()
+            assert_broker_refused(url, event, settings, match="certificate required")
         finally:
-            plain = f"amqp://{credentials}@{host}:{port}//"
-            with broker_connection(plain) as connection:
-                channel = connection.channel()
-                for queue in (name, tasks):
-                    channel.queue_delete(queue)
-                    channel.exchange_delete(queue)
+            delete_queues(f"amqp://{credentials}@{host}:{port}//", name, tasks)

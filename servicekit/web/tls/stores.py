@@ -1,4 +1,4 @@
-"""TLS to the data stores (PostgreSQL, RabbitMQ, Redis): the CA, the client certificate, each client's options.
+"""TLS to the data stores (PostgreSQL, RabbitMQ, Redis): CA, client certificate, clients' options.
 
 A store is reached over TLS when its URL says so, in each client's standard form:
 `postgres://...?sslmode=verify-full`, `amqps://...`, `rediss://...`. The server's certificate is
@@ -86,7 +86,7 @@ def store_client_certificate(
     for name, path in ((STORE_CERT, cert), (STORE_KEY, key)):
         if not Path(path).is_file():
             raise ImproperlyConfiguredEnv(
-                f"{store} over TLS: the client certificate file {path} ({name}) does not exist"
+                f"{store} over TLS: the file {path} ({name}) does not exist"
             )
     return cert, key
 

@@ -54,15 +54,33 @@ def _is_environ(node: ast.AST) -> bool:
     return "environ" in ast.unparse(node)
 
 
+def _string_constants(tree: ast.Module) -> dict[str, str]:
+    """The module's `NAME = "text"` assignments: a variable read by its constant
+    (`environ.get(STORE_CA)`) is the constant's text."""
+    return {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+
 def reads_in(source: str) -> set[str]:
     found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    constants = _string_constants(tree)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
             if name in IMPLIED:
                 found.add(IMPLIED[name])
             first = node.args[0] if node.args else None
+            if isinstance(first, ast.Name) and first.id in constants:
+                first = ast.Constant(constants[first.id])
             if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
                 continue
             if name in HELPERS or (
@@ -129,6 +147,14 @@ def test_the_scanner_finds_every_way_of_reading():
     source = (
         "import os\nx = os.environ.get('A_ONE')\ny = os.environ['A_TWO']\n"
         "z = env_int('A_THREE', 1)\nw = os.getenv('A_FOUR')\nv = environ.get('A_FIVE')\n"
-        "u = database_config(service='s')\n"
+        "u = database_config(service='s')\nSIX = 'A_SIX'\nt = environ.get(SIX, '')\n"
     )
-    assert reads_in(source) == {"A_ONE", "A_TWO", "A_THREE", "A_FOUR", "A_FIVE", "DATABASE_URL"}
+    assert reads_in(source) == {
+        "A_ONE",
+        "A_TWO",
+        "A_THREE",
+        "A_FOUR",
+        "A_FIVE",
+        "A_SIX",
+        "DATABASE_URL",
+    }

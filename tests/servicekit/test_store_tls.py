@@ -3,6 +3,8 @@
 Redis and PostgreSQL serve TLS themselves, started here on free ports; RabbitMQ is the machine's
 own behind a TLS relay (tests/support/tls_stores.py). Every certificate comes from the project's
 CA; "the wrong CA" is a second one of its kind, which must be refused with the handshake's error.
+Each store is also started requiring a client certificate, which the clients present only when
+STRANGLER_TLS_STORE_CERT/KEY name one.
 The live tests run once, in make test's real-servers pass (they skip on the embedded one).
 """
 
@@ -46,15 +48,32 @@ VERIFY_FAILED = "certificate verify failed"
 
 @pytest.fixture
 def cas(tmp_path) -> dict[str, Path]:
-    """The stores' CA (with a certificate for each store) and another CA that signed nothing here."""
-    ours = local_ca(tmp_path / "ours", "redis", "postgres", "rabbitmq")
-    other = local_ca(tmp_path / "other")
-    tls = Path(ours["STRANGLER_TLS_DIR"])
+    """The stores' CA (with a certificate for each store and one for their client) and another
+    CA that signed only a client certificate (`stranger`)."""
+    ours = local_ca(tmp_path / "ours", "redis", "postgres", "rabbitmq", "store-client")
+    other = local_ca(tmp_path / "other", "stranger")
+    tls, elsewhere = Path(ours["STRANGLER_TLS_DIR"]), Path(other["STRANGLER_TLS_DIR"])
     return {
         "dir": tls,
         "ca": tls / "ca.crt",
-        "other": Path(other["STRANGLER_TLS_DIR"]) / "ca.crt",
+        "other": elsewhere / "ca.crt",
+        "client": tls / "store-client.pem",  # key + certificate in one file
+        "stranger": elsewhere / "stranger.pem",
     }
+
+
+def client_certificate(identity: Path) -> dict[str, str]:
+    """The variables that make every TLS store connection present `identity` (key + cert)."""
+    return {"STRANGLER_TLS_STORE_CERT": str(identity), "STRANGLER_TLS_STORE_KEY": str(identity)}
+
+
+def present(monkeypatch, identity: Path | None) -> None:
+    """This process's store connections present `identity` from now on (None: nothing)."""
+    for name, value in client_certificate(identity or Path()).items():
+        if identity:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
 
 
 def real_pass_only(backend: str) -> None:
@@ -115,6 +134,90 @@ def test_a_missing_ca_file_stops_the_start_naming_the_store(tmp_path):
         )
 
 
+def test_every_tls_store_presents_the_configured_client_certificate(cas, monkeypatch):
+    env = {"STRANGLER_TLS_STORE_CA": str(cas["ca"]), **client_certificate(cas["client"])}
+    client = str(cas["client"])
+    assert amqp_ssl("amqps://h//", environ=env) == {
+        "cert_reqs": ssl.CERT_REQUIRED,
+        "server_hostname": None,
+        "ca_certs": str(cas["ca"]),
+        "certfile": client,
+        "keyfile": client,
+    }
+    assert redis_options("rediss://h:6380/0", environ=env) == {
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+        "ssl_ca_certs": str(cas["ca"]),
+        "ssl_certfile": client,
+        "ssl_keyfile": client,
+    }
+    assert postgres_options({"sslmode": "verify-full"}, store="PostgreSQL", environ=env) == {
+        "sslmode": "verify-full",
+        "sslrootcert": str(cas["ca"]),
+        "sslcert": client,
+        "sslkey": client,
+    }
+    # Celery's setting (and so /readyz) carries it too
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = celery_settings(broker_url="amqps://h//", transport_options={}, eager=False)
+    assert settings["CELERY_BROKER_USE_SSL"]["certfile"] == client
+    # plain URLs get nothing, as before
+    assert amqp_ssl("amqp://h//", environ=env) is None
+    assert redis_options("redis://h/0", environ=env) == {}
+    assert postgres_options({"sslmode": "prefer"}, store="PostgreSQL", environ=env) == {
+        "sslmode": "prefer"
+    }
+
+
+def test_a_client_certificate_the_url_names_wins(cas):
+    env = client_certificate(cas["client"])
+    own = {
+        "sslmode": "verify-full",
+        "sslrootcert": "system",
+        "sslcert": "/u.crt",
+        "sslkey": "/u.key",
+    }
+    assert postgres_options(own, store="PostgreSQL", environ=env) == own
+    # only a key in the URL: it is still the URL's (libpq finds the certificate itself)
+    keyed = {"sslmode": "verify-full", "sslrootcert": "system", "sslkey": "/u.key"}
+    assert postgres_options(keyed, store="PostgreSQL", environ=env) == keyed
+    # redis-py applies the URL's own ssl_* options over ours: none given here
+    options = redis_options("rediss://h/0?ssl_certfile=/u.crt&ssl_keyfile=/u.key", environ=env)
+    assert "ssl_certfile" not in options and "ssl_keyfile" not in options
+
+
+def test_a_client_certificate_needs_its_key_and_both_files(cas, tmp_path):
+    half = {"STRANGLER_TLS_STORE_CERT": str(cas["client"])}
+    both = r"STRANGLER_TLS_STORE_CERT and STRANGLER_TLS_STORE_KEY go together"
+    with pytest.raises(ImproperlyConfiguredEnv, match=r"RabbitMQ over TLS: " + both):
+        amqp_ssl("amqps://h//", environ=half)
+    with pytest.raises(ImproperlyConfiguredEnv, match=both):
+        redis_options("rediss://h/0", environ={"STRANGLER_TLS_STORE_KEY": str(cas["client"])})
+    with pytest.raises(ImproperlyConfiguredEnv, match=both):
+        postgres_options({"sslmode": "verify-full"}, store="PostgreSQL", environ=half)
+
+    missing = {**client_certificate(cas["client"]), "STRANGLER_TLS_STORE_KEY": "/nowhere.key"}
+    with pytest.raises(
+        ImproperlyConfiguredEnv,
+        match=r"Redis \(REDIS_URL\) over TLS: .*/nowhere.key \(STRANGLER_TLS_STORE_KEY\) does not",
+    ):
+        cache_tls_config("rediss://h/0", missing)
+    missing = client_certificate(tmp_path / "nowhere.pem")
+    database = {"CATALOG_DATABASE_URL": "postgres://u@h/db?sslmode=verify-full", **missing}
+    with pytest.raises(
+        ImproperlyConfiguredEnv,
+        match=r"PostgreSQL \(CATALOG_DATABASE_URL\) .* \(STRANGLER_TLS_STORE_CERT\) does not",
+    ):
+        database_tls(
+            database_config(service="catalog", environ=database),
+            service="catalog",
+            environ=database,
+        )
+    with pytest.raises(ImproperlyConfiguredEnv, match=r"RabbitMQ over TLS: .*nowhere.pem"):
+        amqp_ssl("amqps://h//", environ=missing)
+
+
 def cache_tls_config(url: str, env: dict[str, str]) -> dict:
     from servicekit.web.tls.stores import cache_tls
 
@@ -156,6 +259,32 @@ def test_redis_clients_talk_verified_tls(cas, tmp_path, monkeypatch):
             redis_client(url).ping()
 
 
+def test_redis_requiring_a_client_certificate_is_shown_the_configured_one(
+    cas, tmp_path, monkeypatch
+):
+    real_pass_only("redis")
+    with tls_redis(cas["dir"] / "redis.pem", cas["ca"], tmp_path, clients=cas["ca"]) as port:
+        url = f"rediss://127.0.0.1:{port}/0"
+        monkeypatch.setenv("STRANGLER_TLS_STORE_CA", str(cas["ca"]))
+
+        # without a client certificate: refused
+        with pytest.raises(redis.ConnectionError):
+            redis_client(url).ping()
+
+        # with one the stores' CA signed: the control store and the proxy's client
+        present(monkeypatch, cas["client"])
+        store = RedisStore(url, prefix=f"tls-{uuid.uuid4().hex[:8]}", ttl=5, wait=1)
+        document = store.document("routes", None)
+        document.update(lambda _text: ("a: 1\n", None))
+        assert document.read().text == "a: 1\n"
+        assert redis_client(url).ping()
+
+        # one another CA signed: refused
+        present(monkeypatch, cas["stranger"])
+        with pytest.raises(redis.ConnectionError):
+            RedisStore(url, prefix="tls-refused", ttl=5, wait=1).client.ping()
+
+
 # PostgreSQL --------------------------------------------------------------------------------------
 def test_postgres_connections_talk_verified_tls(cas, tmp_path, django_db_blocker):
     real_pass_only("postgres")
@@ -189,6 +318,45 @@ def test_postgres_connections_talk_verified_tls(cas, tmp_path, django_db_blocker
         with django_db_blocker.unblock(), pytest.raises(Exception, match=VERIFY_FAILED):
             handler["default"].ensure_connection()
         with pytest.raises(Exception, match=VERIFY_FAILED):
+            PostgresNotifyWaker(bad)
+
+
+def test_postgres_requiring_a_client_certificate_is_shown_the_configured_one(
+    cas, tmp_path, django_db_blocker
+):
+    real_pass_only("postgres")
+    required = "connection requires a valid client certificate"
+    with tls_postgres(cas["dir"] / "postgres.pem", clients=cas["ca"]) as port:
+        url = f"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=verify-full"
+
+        def config_with(client: dict[str, str]) -> dict:
+            env = {
+                "MONOLITH_DATABASE_URL": url,
+                "STRANGLER_TLS_STORE_CA": str(cas["ca"]),
+                "STRANGLER_DATA_DIR": str(tmp_path),
+                **client,
+            }
+            config = database_config(service="monolith", environ=env)
+            return database_tls(config, service="monolith", environ=env)
+
+        # Django's connection shows the certificate (the server saw its name)
+        good = config_with(client_certificate(cas["client"]))
+        handler = ConnectionHandler({"default": good})
+        try:
+            with django_db_blocker.unblock(), handler["default"].cursor() as cursor:
+                cursor.execute("SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                assert "CN=store-client" in cursor.fetchone()[0]
+        finally:
+            handler.close_all()
+        # and so does the relay's LISTEN connection
+        PostgresNotifyWaker(good).close()
+
+        # without one, both are refused
+        bad = config_with({})
+        handler = ConnectionHandler({"default": bad})
+        with django_db_blocker.unblock(), pytest.raises(Exception, match=required):
+            handler["default"].ensure_connection()
+        with pytest.raises(Exception, match=required):
             PostgresNotifyWaker(bad)
 
 
@@ -238,35 +406,12 @@ def test_events_and_celery_talk_verified_tls_to_rabbitmq(cas, rabbitmq, monkeypa
                 assert message is not None
                 assert Envelope.from_json(message.body).event_id == event.event_id
 
-            # Celery's producer (broker_use_ssl from celery_settings): a task message sent and
-            # received over TLS
-            app = celery_app(url)
-            with app.connection_for_write() as connection:
-                app.send_task("tests.tls.task", kwargs={"n": 2}, connection=connection, queue=tasks)
-            with broker_connection(url) as connection:
-                message = Queue(tasks)(connection.channel()).get(no_ack=True)
-                assert message is not None and message.headers["task"] == "tests.tls.task"
-
-            # readiness (reads the TLS options the settings were started with)
-            use_broker_settings(settings, url)
-            assert check_broker() == "amqps"
+            # Celery's producer (broker_use_ssl from celery_settings) and readiness
+            assert_celery_and_readiness_over_tls(url, tasks, settings)
 
             # a broker the CA does not vouch for is refused: publisher, Celery, readiness
             monkeypatch.setenv("STRANGLER_TLS_STORE_CA", str(cas["other"]))
-            refused = KombuPublisher(
-                url=url, transport_options={}, exchange_name=name, subscriptions={}
-            )
-            with pytest.raises(Exception, match=VERIFY_FAILED):
-                refused.publish([event])
-            refused.close()
-            with (
-                pytest.raises(Exception, match=VERIFY_FAILED),
-                celery_app(url).connection_for_write() as connection,
-            ):
-                connection.ensure_connection(max_retries=0)
-            use_broker_settings(settings, url)  # (as a service restarted with this CA starts)
-            with pytest.raises(Exception, match=VERIFY_FAILED):
-                check_broker()
+            assert_broker_refused(url, event, settings, match=VERIFY_FAILED)
 
             # the right CA but a host its certificate does not name: refused as well
             monkeypatch.setenv("STRANGLER_TLS_STORE_CA", str(cas["ca"]))
@@ -277,12 +422,48 @@ def test_events_and_celery_talk_verified_tls_to_rabbitmq(cas, rabbitmq, monkeypa
                         url=elsewhere, transport_options={}, exchange_name=name, subscriptions={}
                     ).publish([event])
         finally:
-            plain = f"amqp://{credentials}@{host}:{port}//"
-            with broker_connection(plain) as connection:
-                channel = connection.channel()
-                for queue in (name, tasks):
-                    channel.queue_delete(queue)
-                    channel.exchange_delete(queue)
+            delete_queues(f"amqp://{credentials}@{host}:{port}//", name, tasks)
+
+
+def assert_celery_and_readiness_over_tls(url: str, tasks: str, settings) -> None:
+    """A task message Celery's producer sends to `tasks` arrives, and readiness (reading the
+    TLS options the settings were started with) reaches the broker."""
+    app = celery_app(url)
+    with app.connection_for_write() as connection:
+        app.send_task("tests.tls.task", kwargs={"n": 2}, connection=connection, queue=tasks)
+    with broker_connection(url) as connection:
+        message = Queue(tasks)(connection.channel()).get(no_ack=True)
+        assert message is not None and message.headers["task"] == "tests.tls.task"
+    use_broker_settings(settings, url)
+    assert check_broker() == "amqps"
+
+
+def assert_broker_refused(url: str, event: Envelope, settings, *, match: str) -> None:
+    """The events' publisher, Celery's producer and readiness (with the settings a service
+    started now makes) are all refused by the broker at `url`."""
+    refused = KombuPublisher(
+        url=url, transport_options={}, exchange_name="tls-refused", subscriptions={}
+    )
+    with pytest.raises(Exception, match=match):
+        refused.publish([event])
+    refused.close()
+    with (
+        pytest.raises(Exception, match=match),
+        celery_app(url).connection_for_write() as connection,
+    ):
+        connection.ensure_connection(max_retries=0)
+    use_broker_settings(settings, url)
+    with pytest.raises(Exception, match=match):
+        check_broker()
+
+
+def delete_queues(plain_url: str, *names: str) -> None:
+    """Delete each queue and its exchange of the same name (the tests' own)."""
+    with broker_connection(plain_url) as connection:
+        channel = connection.channel()
+        for queue in names:
+            channel.queue_delete(queue)
+            channel.exchange_delete(queue)
 
 
 def celery_app(url: str):
@@ -292,3 +473,33 @@ def celery_app(url: str):
     app = Celery("tls-check")
     app.config_from_object({k.removeprefix("CELERY_").lower(): v for k, v in settings.items()})
     return app
+
+
+def test_rabbitmq_requiring_a_client_certificate_is_shown_the_configured_one(
+    cas, rabbitmq, monkeypatch, settings
+):
+    host, port, credentials = rabbitmq
+    name = f"tls-client-{uuid.uuid4().hex[:8]}"
+    tasks = f"{name}-tasks"
+    with tls_relay(cas["dir"] / "rabbitmq.pem", (host, port), clients=cas["ca"]) as relay:
+        url = f"amqps://{credentials}@127.0.0.1:{relay}//"
+        monkeypatch.setenv("STRANGLER_TLS_STORE_CA", str(cas["ca"]))
+        monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery would take it over ours
+        event = envelope(StockChangedV2(sku="TLS", on_hand=1, reserved=0, available=1, reason="c"))
+        try:
+            # with the certificate: the events' publisher (confirmed), Celery's producer, readiness
+            present(monkeypatch, cas["client"])
+            publisher = KombuPublisher(
+                url=url, transport_options={}, exchange_name=name, subscriptions={name: ["#"]}
+            )
+            try:
+                assert publisher.publish([event]).confirmed == [event.event_id]
+            finally:
+                publisher.close()
+            assert_celery_and_readiness_over_tls(url, tasks, settings)
+
+            # without it: each is refused (the relay's TLS alert)
+            present(monkeypatch, None)
+            assert_broker_refused(url, event, settings, match="certificate required")
+        finally:
+            delete_queues(f"amqp://{credentials}@{host}:{port}//", name, tasks)

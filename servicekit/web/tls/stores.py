@@ -1,4 +1,4 @@
-"""TLS to the data stores (PostgreSQL, RabbitMQ, Redis): the CA that verifies them, each client's options.
+"""TLS to the data stores (PostgreSQL, RabbitMQ, Redis): CA, client certificate, clients' options.
 
 A store is reached over TLS when its URL says so, in each client's standard form:
 `postgres://...?sslmode=verify-full`, `amqps://...`, `rediss://...`. The server's certificate is
@@ -9,9 +9,22 @@ host with `sslmode=verify-full`) against one CA file:
                              else the system's trusted roots (RabbitMQ, Redis; PostgreSQL: libpq's
                              own default, ~/.postgresql/root.crt, or `sslrootcert=` in the URL)
 
-A configured CA file that does not exist stops the process at start with a message naming the
-store; a server the CA does not vouch for fails the connection (and /readyz) with the handshake's
-own error. Nothing here falls back to plaintext or to an unverified connection.
+A store that requires a client certificate (PostgreSQL `clientcert=`/`cert` auth, Redis
+`tls-auth-clients yes`, RabbitMQ `fail_if_no_peer_cert`) is shown one, the same for every TLS
+store connection (PostgreSQL `sslcert`/`sslkey`, kombu and Celery `certfile`/`keyfile`, redis-py
+`ssl_certfile`/`ssl_keyfile`):
+
+    STRANGLER_TLS_STORE_CERT  the client certificate (PEM), with
+    STRANGLER_TLS_STORE_KEY   its private key (PEM; may be the same file): both or neither
+
+There is no default from the fleet's certificates: a store maps a certificate to a database user
+or a vhost, which is the operator's decision. A certificate or key the URL names itself
+(`sslcert=`, `ssl_certfile=`) wins, as `sslrootcert=` and `ssl_ca_certs=` do over the CA.
+
+A configured file (CA, certificate, key) that does not exist, or one of the pair without the
+other, stops the process at start with a message naming the store and the variable; a server
+the CA does not vouch for fails the connection (and /readyz) with the handshake's own error.
+Nothing here falls back to plaintext or to an unverified connection.
 """
 
 from __future__ import annotations
@@ -27,6 +40,8 @@ from servicekit.web.env import ImproperlyConfiguredEnv, database_url_var
 from servicekit.web.tls import ca_cert_path, mtls_enabled
 
 STORE_CA = "STRANGLER_TLS_STORE_CA"
+STORE_CERT = "STRANGLER_TLS_STORE_CERT"
+STORE_KEY = "STRANGLER_TLS_STORE_KEY"
 # libpq's modes that encrypt; with a root certificate given, `require` verifies the chain too
 # (libpq: "if a root CA file exists, require behaves like verify-ca").
 POSTGRES_TLS_MODES = ("require", "verify-ca", "verify-full")
@@ -54,11 +69,34 @@ def store_ca_file(store: str, *, environ: Mapping[str, str] | None = None) -> st
     return str(path)
 
 
+def store_client_certificate(
+    store: str, *, environ: Mapping[str, str] | None = None
+) -> tuple[str, str] | None:
+    """The (certificate, key) files every TLS connection to `store` presents; None: no client
+    certificate. Raises when only one of the pair is set, or a configured file is missing."""
+    environ = os.environ if environ is None else environ
+    cert, key = environ.get(STORE_CERT, "").strip(), environ.get(STORE_KEY, "").strip()
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise ImproperlyConfiguredEnv(
+            f"{store} over TLS: {STORE_CERT} and {STORE_KEY} go together (the client "
+            f"certificate the data stores are shown and its key): set both or neither"
+        )
+    for name, path in ((STORE_CERT, cert), (STORE_KEY, key)):
+        if not Path(path).is_file():
+            raise ImproperlyConfiguredEnv(
+                f"{store} over TLS: the file {path} ({name}) does not exist"
+            )
+    return cert, key
+
+
 def postgres_options(
     options: Mapping[str, Any], *, store: str, environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """Django's `DATABASES[...]["OPTIONS"]` (the URL's query: sslmode, sslrootcert, ...) with the
-    stores' CA as `sslrootcert` when the URL asks for TLS and names no root certificate."""
+    stores' CA as `sslrootcert` when the URL asks for TLS and names no root certificate, and the
+    stores' client certificate as `sslcert`/`sslkey` when the URL names neither."""
     options = dict(options)
     if options.get("sslmode") not in POSTGRES_TLS_MODES:
         return options
@@ -68,9 +106,13 @@ def postgres_options(
             raise ImproperlyConfiguredEnv(
                 f"{store} over TLS: sslrootcert {given} in the URL does not exist"
             )
-        return options
-    ca = store_ca_file(store, environ=environ)
-    return {**options, "sslrootcert": ca} if ca else options
+    elif ca := store_ca_file(store, environ=environ):
+        options["sslrootcert"] = ca
+    if not {"sslcert", "sslkey"} & options.keys() and (
+        client := store_client_certificate(store, environ=environ)
+    ):
+        options["sslcert"], options["sslkey"] = client
+    return options
 
 
 def database_tls(
@@ -119,13 +161,15 @@ def amqp_ssl(
 ) -> dict[str, Any] | None:
     """kombu's `Connection(ssl=...)` and Celery's `broker_use_ssl` for an `amqps://` URL (None
     for any other): the certificate required, checked against the stores' CA, and its name
-    against the URL's host (kombu fills `server_hostname` from the URL)."""
+    against the URL's host (kombu fills `server_hostname` from the URL); the stores' client
+    certificate presented when one is configured."""
     if not url.startswith(AMQP_TLS_SCHEME):
         return None
     options: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": None}
-    ca = store_ca_file(store, environ=environ)
-    if ca:
+    if ca := store_ca_file(store, environ=environ):
         options["ca_certs"] = ca
+    if client := store_client_certificate(store, environ=environ):
+        options["certfile"], options["keyfile"] = client
     return options
 
 
@@ -134,13 +178,16 @@ def redis_options(
 ) -> dict[str, Any]:
     """`redis.Redis.from_url(url, **...)` (and Django's RedisCache OPTIONS) for a `rediss://` URL
     ({} for any other): the certificate required and its host name checked, against the stores'
-    CA. The URL's own `ssl_*` query options win (redis-py applies them last)."""
+    CA; the stores' client certificate presented when one is configured. The URL's own `ssl_*`
+    query options win (redis-py applies them last; a file the URL names is not checked here)."""
     if not url.startswith(REDIS_TLS_SCHEME):
         return {}
     options: dict[str, Any] = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
-    if "ssl_ca_certs" in parse_qs(urlsplit(url).query):
-        return options
-    ca = store_ca_file(store, environ=environ)
-    if ca:
+    query = parse_qs(urlsplit(url).query)
+    if "ssl_ca_certs" not in query and (ca := store_ca_file(store, environ=environ)):
         options["ssl_ca_certs"] = ca
+    if not {"ssl_certfile", "ssl_keyfile"} & query.keys() and (
+        client := store_client_certificate(store, environ=environ)
+    ):
+        options["ssl_certfile"], options["ssl_keyfile"] = client
     return options

@@ -129,10 +129,9 @@ def main(role: str) -> None:
         Relay(publisher=publisher, config=config).run(waker=waker, stop=stop)
     elif role == "consume":
         from servicekit.events.inbox.worker import worker_from_settings
-        from tests.events.support import CONSUMER, test_consumer
+        from tests.events.support import test_consumer
 
-        test_consumer()
-        worker = worker_from_settings(CONSUMER)
+        worker = worker_from_settings(test_consumer().name)
         if os.environ.get("SK_ARRIVALS_LOG"):
             worker.processor.process = ArrivalLog(
                 worker.processor.process, os.environ["SK_ARRIVALS_LOG"]

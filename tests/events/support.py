@@ -63,12 +63,23 @@ def rows(sql: str, params=()) -> list[tuple]:
 
 
 # the test consumer ------------------------------------------------------------------------------
+def consumer_name() -> str:
+    """The test consumer's name, which is its queue's: the private one `unique_events_settings`
+    made for this test (the broker is shared: a queue of a fixed name would be too), else
+    CONSUMER."""
+    from django.conf import settings
+
+    subscriptions = (getattr(settings, "SERVICEKIT_EVENTS", None) or {}).get("SUBSCRIPTIONS", {})
+    return next((name for name in subscriptions if name.startswith(f"{CONSUMER}.")), CONSUMER)
+
+
 def _consumer() -> EventConsumer:
+    name = consumer_name()
     try:
-        return get_consumer(CONSUMER)
+        return get_consumer(name)
     except LookupError:
         pass
-    consumer = EventConsumer(CONSUMER, event_types=EVENT_TYPES)
+    consumer = EventConsumer(name, event_types=EVENT_TYPES)
 
     def upsert(sku: str, version: int, **values) -> None:
         columns = ["sku", "version", *values]
@@ -221,7 +232,7 @@ def unique_events_settings(base: dict | None = None) -> dict:
     return {
         **(base or {}),
         "EXCHANGE": f"test.events.{tag}",
-        "SUBSCRIPTIONS": {CONSUMER: ("catalog.#",)},
+        "SUBSCRIPTIONS": {f"{CONSUMER}.{tag}": ("catalog.#",)},
         "RELAY_POLL_INTERVAL": 0.05,
         "RELAY_LEASE_SECONDS": 3.0,  # a SIGKILLed relay's claims come back quickly
         "RELAY_IDLE_INTERVAL": 0.5,

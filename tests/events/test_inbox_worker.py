@@ -15,8 +15,7 @@ def test_a_backlog_fills_batches_after_the_batch_wait(tables, events_settings):
         publisher.publish([support.product_created(f"S{i}") for i in range(250)])
     finally:
         publisher.close()
-    support.test_consumer()
-    worker = worker_from_settings(support.CONSUMER)
+    worker = worker_from_settings(support.test_consumer().name)
     worker.batch_size, worker.batch_wait = 100, 0.0
     sizes: list[int] = []
     process = worker.processor.process

@@ -48,7 +48,7 @@ def rabbitmq_only(settings):
 
 @pytest.fixture
 def events_settings(settings):
-    """A private exchange; it and the queue (with any message left in it) removed afterwards."""
+    """A private exchange and queue, removed afterwards (the queue with any message left)."""
     from kombu import Connection
 
     from servicekit.events.broker.topology import delete_topology

@@ -226,3 +226,56 @@ def test_a_paused_relay_settles_what_it_has_in_flight_then_claims_nothing_until_
         until=lambda: not OutboxMessage.objects.filter(status=OutboxStatus.PENDING).exists(),
     )
     assert [e.aggregate_id for e in stub.published].count("B") == 1
+
+
+def test_a_claim_walks_the_pending_index_however_stale_the_statistics(postgres_only, monkeypatch):
+    # A backlog committed at once is not in the statistics until autovacuum analyzes: on such
+    # estimates ("nothing pending") the planner scanned every pending row and probed each for a
+    # blocked predecessor before sorting and taking the limit, so each claim cost O(backlog).
+    import json
+
+    from django.db import connection
+
+    from servicekit.events import prepared
+
+    table = OutboxMessage._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+        cursor.execute(f"ANALYZE {table}")  # the statistics: an empty table
+    try:
+        with connection.cursor() as cursor:  # then a backlog of 10,000 aggregates, at once
+            cursor.execute(
+                f"INSERT INTO {table} (event_id, event_type, aggregate_type, aggregate_id, "
+                "sequence, occurred_at, origin, correlation_id, traceparent, tracestate, payload, "
+                "status, attempts, next_attempt_at, claimed_by, last_error) "
+                "SELECT gen_random_uuid(), 'catalog.product.price_changed.v1', 'product', "
+                "'S' || g, 1, now(), 'catalog', '', '', '', '{}', 'pending', 0, now(), '', '' "
+                "FROM generate_series(1, 10000) g"
+            )
+        plans = []
+        execute_pipelined = prepared.execute_pipelined
+
+        def explained(statements, using="default"):
+            *before, (sql, params) = statements
+            results = execute_pipelined(
+                [*before, ("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)], using=using
+            )
+            plan = results[-1][0][0][0]
+            plans.append(json.loads(plan) if isinstance(plan, str) else plan)
+            return [*results[:-1], ([], 0)]
+
+        monkeypatch.setattr(prepared, "execute_pipelined", explained)
+        claim_batch(relay_id="r1", limit=50, lease_seconds=30, now=now_utc())
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
+
+    def nodes(node):
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    probes = [n for n in nodes(plans[0][0]["Plan"]) if n.get("Alias") == "e"]
+    assert probes, "the predecessor probe is in the plan"
+    # one probe per candidate up to the limit, not one per pending row
+    assert max(n["Actual Loops"] for n in probes) <= 50, json.dumps(plans[0], indent=1)

@@ -281,6 +281,8 @@ def child(role: str, events: dict) -> None:
 
 
 def _run_child(role: str, stop, timer: PhaseTimer | None, counted: list[int]) -> None:
+    from servicekit.web.commands import freeze_startup_heap
+
     if role == "relay":
         from servicekit.events.broker.kombu import publisher_from_settings
         from servicekit.events.relay import claims
@@ -297,6 +299,7 @@ def _run_child(role: str, stop, timer: PhaseTimer | None, counted: list[int]) ->
             timer.wrap(publisher, "confirm")
             timer.wrap(claims, "mark_sent")
             timer.wrap(waker, "wait")
+        freeze_startup_heap()  # as `manage.py outbox_relay` does
         try:
             relay.run(waker=waker, stop=stop)
         finally:
@@ -316,6 +319,7 @@ def _run_child(role: str, stop, timer: PhaseTimer | None, counted: list[int]) ->
             counted[:] = [(counted[0] if counted else 0) + len(envelopes)]
 
         worker.processor.process = counting
+        freeze_startup_heap()  # as `manage.py inbox_consume` does
         worker.run(stop=stop)
 
 

@@ -1,8 +1,9 @@
 """Helpers the worker and operator commands share: no system checks, stop on SIGTERM, serve
-metrics."""
+metrics, a start-up heap the collector leaves alone."""
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 
@@ -23,6 +24,16 @@ def stop_on_signals() -> threading.Event:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return stop
+
+
+def freeze_startup_heap() -> None:
+    """Call once a long-running loop is set up, just before it starts: what exists then (modules,
+    settings, registries, the connections) lives as long as the process, and every full
+    collection would walk it again. `gc.freeze` moves it to a generation the collector ignores;
+    in the inbox worker, full collections had cost 12 % of its CPU (`make bench-events`: 1.0 s of
+    8.6 s for 50,000 events, 0.2 s frozen). Start-up garbage is collected first, not frozen."""
+    gc.collect()
+    gc.freeze()
 
 
 def pause_on_signals() -> threading.Event:

@@ -4,7 +4,12 @@ from django.core.management.base import BaseCommand
 
 from servicekit.events.inbox.worker import worker_from_settings
 from servicekit.events.settings import events_settings
-from servicekit.web.commands import NO_SYSTEM_CHECKS, serve_metrics, stop_on_signals
+from servicekit.web.commands import (
+    NO_SYSTEM_CHECKS,
+    freeze_startup_heap,
+    serve_metrics,
+    stop_on_signals,
+)
 
 
 class Command(BaseCommand):
@@ -33,4 +38,6 @@ class Command(BaseCommand):
             options["metrics_port"] or events_settings().METRICS_PORT,
             collectors=["servicekit.events.inbox.metrics.collect_inbox"],
         )
-        worker_from_settings(consumer).run(stop=stop_on_signals())
+        worker = worker_from_settings(consumer)
+        freeze_startup_heap()
+        worker.run(stop=stop_on_signals())

@@ -8,6 +8,7 @@ from servicekit.events.relay.relay import Relay, RelayConfig, waker_for_default_
 from servicekit.events.settings import events_settings
 from servicekit.web.commands import (
     NO_SYSTEM_CHECKS,
+    freeze_startup_heap,
     pause_on_signals,
     serve_metrics,
     stop_on_signals,
@@ -39,6 +40,7 @@ class Command(BaseCommand):
         )
         relay = Relay(publisher=publisher_from_settings(), config=RelayConfig.from_settings())
         waker = waker_for_default_database(config.RELAY_POLL_INTERVAL)
+        freeze_startup_heap()
         try:
             relay.run(waker=waker, stop=stop_on_signals(), paused=pause_on_signals())
         finally:

@@ -68,8 +68,8 @@ check-manifests: install  ## Dockerfile, compose, k8s overlays, CI workflow: sta
 bench-proxy: install  ## req/s and p50/p99: direct, strangler proxy, nginx, the nginx plane, django-revproxy (installs wrk, nginx)
 	@$(BIN)/python benchmarks/bench_proxy.py
 
-bench-proxy-hotpath: install  ## the proxy's own CPU per request, this checkout beside BASE (where it left main); CALLGRIND=1 counts instructions
-	@$(BIN)/python benchmarks/bench_proxy_hotpath.py $(if $(BASE),--base $(BASE)) $(if $(CALLGRIND),--callgrind)
+bench-proxy-hotpath: install  ## the proxy's own CPU per request, this checkout beside BASE (where it left main); CALLGRIND=1 counts instructions, REDIS=url shares breakers in Redis, CLOCK=wall
+	@$(BIN)/python benchmarks/bench_proxy_hotpath.py $(if $(BASE),--base $(BASE)) $(if $(CALLGRIND),--callgrind) $(if $(REDIS),--redis $(REDIS)) $(if $(CLOCK),--clock $(CLOCK))
 
 bench-events: install  ## relay throughput and commit-to-applied lag vs a raw baseline (needs PostgreSQL + RabbitMQ)
 	@$(BIN)/python benchmarks/bench_events.py

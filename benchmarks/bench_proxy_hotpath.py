@@ -12,6 +12,10 @@ parser, granian's) is not in it: `make bench-proxy` measures the whole.
 `--callgrind` counts instructions instead (valgrind: deterministic, ~50x slower): two runs
 per checkout with different request counts, the difference divided by the difference.
 
+`--redis URL` runs the proxy with `REDIS_URL` set (breaker state and rate limits in Redis, as
+compose deploys it); `--clock wall` measures wall time instead of CPU (what a Redis round trip
+costs is mostly waiting).
+
 Prints, per configuration (access log off as `make bench-proxy` runs it; on, as deployed, to
 a discarded stream), µs of CPU per request for each checkout and the ratio old/new.
 """
@@ -148,12 +152,13 @@ def drive(requests: int, rounds: int, warmup: int) -> None:
         one()
     if statuses and not statuses[-1].startswith("200"):
         raise SystemExit(f"the proxy answered {statuses[-1]}, not 200")
+    clock = time.perf_counter if os.environ.get("BENCH_CLOCK") == "wall" else time.thread_time
     out = []
     for _ in range(rounds):
-        started = time.thread_time()
+        started = clock()
         for _ in range(requests):
             one()
-        out.append((time.thread_time() - started) * 1e6 / requests)
+        out.append((clock() - started) * 1e6 / requests)
     if any(not s.startswith("200") for s in statuses):
         raise SystemExit(f"answers other than 200: {sorted(set(statuses))}")
     print(json.dumps(out))
@@ -162,13 +167,18 @@ def drive(requests: int, rounds: int, warmup: int) -> None:
 # --- the runner -----------------------------------------------------------------------------
 
 
-def driver_env(tree: Path, folder: Path, routes: Path, access_log: str) -> dict[str, str]:
+def driver_env(
+    tree: Path, folder: Path, routes: Path, access_log: str, *, redis: str = "", clock: str = "cpu"
+) -> dict[str, str]:
     prom = Path(tempfile.mkdtemp(prefix="prom-", dir=folder))
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("STRANGLER_", "PROMETHEUS_", "LOG_", "DJANGO_"))
+        if not k.startswith(("STRANGLER_", "PROMETHEUS_", "LOG_", "DJANGO_", "REDIS_URL"))
     }
+    if redis:
+        env["REDIS_URL"] = redis
+    env["BENCH_CLOCK"] = clock
     env.update(
         {
             "PYTHONPATH": str(tree),
@@ -239,6 +249,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--config", choices=["off", "on", "both"], default="both", help="access log off/on"
     )
+    parser.add_argument("--redis", default="", metavar="URL", help="REDIS_URL for the proxy")
+    parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu", help="what to time")
     parser.add_argument("--drive", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, default=300, help=argparse.SUPPRESS)
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
@@ -282,7 +294,9 @@ def main(argv: list[str]) -> int:
                 small, large = 50, 50 + args.requests
                 per = {}
                 for name, tree in trees.items():
-                    env = driver_env(tree, folder, routes, access_log)
+                    env = driver_env(
+                        tree, folder, routes, access_log, redis=args.redis, clock=args.clock
+                    )
                     diff = callgrind_instructions(
                         tree, env, large, folder
                     ) - callgrind_instructions(tree, env, small, folder)
@@ -292,10 +306,13 @@ def main(argv: list[str]) -> int:
                 samples: dict[str, list[float]] = {name: [] for name in trees}
                 for _ in range(args.rounds):  # alternate: a noisy spell hits both checkouts
                     for name, tree in trees.items():
-                        env = driver_env(tree, folder, routes, access_log)
+                        env = driver_env(
+                            tree, folder, routes, access_log, redis=args.redis, clock=args.clock
+                        )
                         samples[name] += run_driver(tree, env, args.requests, 1, args.warmup)[0]
                 per = {name: statistics.median(values) for name, values in samples.items()}
-                unit, fmt = "µs CPU/request (median of rounds)", "{:>12.1f}"
+                unit = f"µs {'wall' if args.clock == 'wall' else 'CPU'}/request (median of rounds)"
+                fmt = "{:>12.1f}"
             print(f"\n{config}: {unit}")
             for name, value in per.items():
                 print(f"  {name:<40} " + fmt.format(value))

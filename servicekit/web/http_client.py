@@ -12,6 +12,7 @@ A 503 (or 429, where asked) with `Retry-After` is honoured: a short wait (up to
 from __future__ import annotations
 
 import json as jsonlib
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,6 +75,51 @@ def may_retry(method: str, headers: dict[str, str] | None = None) -> bool:
     return any(k.lower() == "idempotency-key" for k in (headers or {}))
 
 
+class SharedBreakerStorage(pybreaker.CircuitRedisStorage):
+    """pybreaker's Redis storage with one round trip per successful call instead of two.
+
+    pybreaker reads the state before every call (GET) and resets the failure counter after every
+    success (SET), which doubled the Redis cost of each proxied request (in-process, 171 -> 376
+    us wall per request). Here the state read also reads the counter (one MGET), and a success
+    resets it only when that read saw failures, or when this thread failed since. A failure in
+    another process between the read and the success is reset by the next call that reads it
+    (as before, "consecutive" across processes is only as exact as their interleaving)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._seen = threading.local()  # per thread: the counter its last state read saw
+
+    @property
+    def state(self) -> str:
+        try:
+            state, failures = self._redis.mget(
+                self._namespace("state"), self._namespace("fail_counter")
+            )
+        except pybreaker.RedisError:
+            self.logger.exception("RedisError: falling back to default circuit state")
+            self._seen.failures = None
+            return self._fallback_circuit_state
+        self._seen.failures = failures
+        if state is None:  # missing (flushed, expired): re-initialised as pybreaker does
+            self._initialize_redis_state(self._fallback_circuit_state)
+            return self._fallback_circuit_state
+        return state.decode() if isinstance(state, bytes) else state
+
+    @state.setter
+    def state(self, state: str) -> None:
+        pybreaker.CircuitRedisStorage.state.fset(self, state)
+
+    def increment_counter(self) -> None:
+        self._seen.failures = None  # this thread's own failure: its next success resets
+        super().increment_counter()
+
+    def reset_counter(self) -> None:
+        if getattr(self._seen, "failures", None) in (b"0", "0"):
+            return  # the counter was 0 when this call began: nothing to reset
+        super().reset_counter()
+        self._seen.failures = b"0"
+
+
 def make_breaker(
     name: str,
     *,
@@ -86,7 +132,7 @@ def make_breaker(
     under the deployment's key prefix."""
     storage = None
     if redis_client is not None:
-        storage = pybreaker.CircuitRedisStorage(
+        storage = SharedBreakerStorage(
             pybreaker.STATE_CLOSED, redis_client, namespace=f"{redis_prefix}:breaker:{name}"
         )
     return pybreaker.CircuitBreaker(

@@ -15,6 +15,7 @@ same application.
 Environment: STRANGLER_PROXY_WORKERS (processes, 2), STRANGLER_PROXY_THREADS (threads per
 worker, 8), STRANGLER_PROXY_HEADER_TIMEOUT (seconds for a request head, 10),
 STRANGLER_PROXY_BODY_TIMEOUT (seconds any one body read may stall, 30),
+STRANGLER_PROXY_LOOP (granian's event loop: auto, i.e. uvloop when installed; uvloop; asyncio),
 STRANGLER_PROXY_ACCESS_LOG (the proxy's own structured line per request: true by default;
 granian's access log stays off so that no request is logged twice), PROMETHEUS_MULTIPROC_DIR.
 """
@@ -45,6 +46,17 @@ def prepare_environment() -> None:
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
+def event_loop():
+    """Granian's event loop from STRANGLER_PROXY_LOOP: `auto` (uvloop when installed, as it is
+    with the proxy), `uvloop` or `asyncio`; anything else stops the start with its name."""
+    from granian.constants import Loops
+
+    loop = os.environ.get("STRANGLER_PROXY_LOOP", "auto")
+    if loop not in ("auto", "uvloop", "asyncio"):
+        raise SystemExit(f"STRANGLER_PROXY_LOOP={loop!r}: expected auto, uvloop or asyncio")
+    return Loops(loop)
 
 
 # Seconds a worker still loading waits, after a stop signal, for granian's main process to ask
@@ -128,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     from granian.log import LogLevels
 
     header_timeout = float(os.environ.get("STRANGLER_PROXY_HEADER_TIMEOUT", "10"))
+    loop = event_loop()
     _server_class()(
         "strangler_proxy.serve:worker_application",
         factory=True,
@@ -136,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         # ASGI, not granian's WSGI: its scope keeps the raw target and header names
         # (strangler_proxy/edge/asgi.py); the application runs in a thread pool there.
         interface=Interfaces.ASGINL,
+        # uvloop (auto, when installed; it is a dependency): the hand-off to a pool thread and
+        # back wakes the loop from another thread on every request, which asyncio's own loop
+        # does at about twice uvloop's CPU (PERFORMANCE in strangler_proxy/README.md).
+        loop=loop,
         workers=int(os.environ.get("STRANGLER_PROXY_WORKERS", "2")),
         http1_settings=HTTP1Settings(header_read_timeout=int(header_timeout * 1000)),
         log_level=LogLevels.warning,

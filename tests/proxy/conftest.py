@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from servicekit.web.jwt.tokens import ACCESS, TokenPolicy, token_issue
 from tests.proxy.fakes import FakeUpstream
 from tests.proxy.nginx_plane import NginxPlane
 from tests.proxy.processes import ProxyProcess
-from tests.support.backends import required_backends
+from tests.support.backends import reachable_redis_url
 
 ISSUER, AUDIENCE = "strangler-users", "strangler"
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -27,16 +26,7 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 @pytest.fixture
 def redis_url() -> str:
     """The real Redis: an integration test fails (never skips) when CI says Redis must be there."""
-    import redis
-
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        if "redis" in required_backends():
-            pytest.fail(f"Redis is required (STRANGLER_REQUIRE_BACKENDS) but unreachable: {exc}")
-        pytest.skip(f"Redis unreachable at {url}")
-    return url
+    return reachable_redis_url()
 
 
 @pytest.fixture

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pybreaker
 import pytest
 
 from servicekit.web.http_client import make_breaker
-from tests.support.backends import required_backends
+from tests.support.backends import reachable_redis_url
 
 pytestmark = pytest.mark.integration
 
@@ -35,16 +34,7 @@ class _Counting:
 
 @pytest.fixture
 def redis_url() -> str:
-    import redis
-
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        if "redis" in required_backends():
-            pytest.fail(f"Redis is required (STRANGLER_REQUIRE_BACKENDS) but unreachable: {exc}")
-        pytest.skip(f"Redis unreachable at {url}")
-    return url
+    return reachable_redis_url()
 
 
 def _breakers(url: str, n: int = 2, fail_max: int = 3):

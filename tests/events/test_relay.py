@@ -266,6 +266,11 @@ def test_a_claim_walks_the_pending_index_however_stale_the_statistics(postgres_o
 
         monkeypatch.setattr(prepared, "execute_pipelined", explained)
         claim_batch(relay_id="r1", limit=50, lease_seconds=30, now=now_utc())
+        with connection.cursor() as cursor:  # the settings ended with the claim's transaction
+            cursor.execute(
+                "SELECT current_setting('enable_bitmapscan'), current_setting('enable_seqscan')"
+            )
+            assert cursor.fetchone() == ("on", "on")
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")

@@ -56,6 +56,12 @@ def event_loop():
     loop = os.environ.get("STRANGLER_PROXY_LOOP", "auto")
     if loop not in ("auto", "uvloop", "asyncio"):
         raise SystemExit(f"STRANGLER_PROXY_LOOP={loop!r}: expected auto, uvloop or asyncio")
+    if loop == "uvloop":
+        try:
+            import uvloop  # noqa: F401  (what granian's workers would import)
+        except ImportError:
+            # (granian's workers would each fail to start, and be respawned, over and over)
+            raise SystemExit("STRANGLER_PROXY_LOOP=uvloop, but uvloop is not installed") from None
     return Loops(loop)
 
 

@@ -78,3 +78,12 @@ def test_an_unknown_loop_is_refused_at_start_with_its_name(tmp_path):
     assert process.returncode != 0
     text = log.read_text(errors="replace")
     assert "STRANGLER_PROXY_LOOP='trio'" in text and "uvloop" in text, text
+
+
+def test_uvloop_asked_for_but_missing_is_refused_at_start(monkeypatch):
+    from strangler_proxy import serve
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed: import fails
+    monkeypatch.setenv("STRANGLER_PROXY_LOOP", "uvloop")
+    with pytest.raises(SystemExit, match="uvloop is not installed"):
+        serve.event_loop()

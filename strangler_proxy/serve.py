@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         interface=Interfaces.ASGINL,
         # uvloop (auto, when installed; it is a dependency): the hand-off to a pool thread and
         # back wakes the loop from another thread on every request, which asyncio's own loop
-        # does at about twice uvloop's CPU (PERFORMANCE in strangler_proxy/README.md).
+        # does at about 1.4x uvloop's CPU (PERFORMANCE in strangler_proxy/README.md).
         loop=loop,
         workers=int(os.environ.get("STRANGLER_PROXY_WORKERS", "2")),
         http1_settings=HTTP1Settings(header_read_timeout=int(header_timeout * 1000)),

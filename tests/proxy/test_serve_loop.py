@@ -1,6 +1,6 @@
 """The proxy's granian workers run uvloop by default (`STRANGLER_PROXY_LOOP`, PERFORMANCE in
 strangler_proxy/README.md): the hand-off of each request to a pool thread and back wakes the loop
-from another thread, which asyncio's own loop does at about twice uvloop's CPU."""
+from another thread, which asyncio's own loop does at about 1.4x uvloop's CPU."""
 
 from __future__ import annotations
 

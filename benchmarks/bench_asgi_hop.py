@@ -1,9 +1,12 @@
-"""The ASGI adapter's hand-off, per event loop: `python benchmarks/bench_asgi_hop.py`.
+"""The ASGI adapter's cost per request, per event loop and request mode:
+`python benchmarks/bench_asgi_hop.py`.
 
 Drives `strangler_proxy.edge.asgi.WsgiOverAsgi` in-process with a trivial WSGI application (no
-server, no proxy code): what is left is building the environ and the hand-off of each request to
-a pool thread and back, which wakes the event loop from another thread. Runs asyncio's own loop
-and uvloop (granian's workers' loop, `STRANGLER_PROXY_LOOP`) in alternating child processes and
+server, no proxy code): what is left is building the environ and running the application, in
+`threads` mode by a hand-off of each request to a pool thread and back (which wakes the event
+loop from another thread), in `cooperative` mode in a greenlet on the loop's own thread
+(`STRANGLER_PROXY_REQUESTS`). Runs asyncio's own loop and uvloop (granian's workers' loop,
+`STRANGLER_PROXY_LOOP`) with threads, and uvloop cooperative, in alternating child processes, and
 prints the median CPU and wall µs per request of each.
 """
 
@@ -22,14 +25,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def measure(loop_name: str, requests: int) -> tuple[float, float]:
+CONFIGS = ("asyncio threads", "uvloop threads", "uvloop cooperative")
+
+
+def measure(config: str, requests: int) -> tuple[float, float]:
     from strangler_proxy.edge.asgi import WsgiOverAsgi
 
     def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
 
-    adapter = WsgiOverAsgi(app, threads=4)
+    loop_name, mode = config.split()
+    adapter = WsgiOverAsgi(app, threads=4, requests=mode)
     scope = {
         "type": "http",
         "http_version": "1.1",
@@ -78,12 +85,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--child", choices=["asyncio", "uvloop"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=CONFIGS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.child, args.requests)))
         return
-    figures: dict[str, list[tuple[float, float]]] = {"asyncio": [], "uvloop": []}
+    figures: dict[str, list[tuple[float, float]]] = {config: [] for config in CONFIGS}
     for _ in range(args.rounds):  # alternating: a noisy spell hits both
         for name in figures:
             out = subprocess.run(
@@ -93,11 +100,11 @@ def main() -> None:
                 check=True,
             ).stdout
             figures[name].append(tuple(json.loads(out)))
-    print(f"WsgiOverAsgi hand-off, trivial application, medians of {args.rounds} rounds")
+    print(f"WsgiOverAsgi, trivial application, medians of {args.rounds} rounds")
     for name, values in figures.items():
         cpu = statistics.median(v[0] for v in values)
         wall = statistics.median(v[1] for v in values)
-        print(f"{name:8s} CPU {cpu:6.1f} us/request   wall {wall:6.1f} us/request")
+        print(f"{name:18s} CPU {cpu:6.1f} us/request   wall {wall:6.1f} us/request")
 
 
 if __name__ == "__main__":

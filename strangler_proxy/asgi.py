@@ -1,4 +1,5 @@
-"""ASGI entry point for granian: `strangler_proxy.wsgi:application` run in a thread pool.
+"""ASGI entry point for granian: `strangler_proxy.wsgi:application` run on the event loop's
+thread (STRANGLER_PROXY_REQUESTS=cooperative, the default) or in a thread pool (`threads`).
 
 `python -m strangler_proxy.serve` serves this; the environ it builds carries the raw target
 (`RAW_URI`) and drops header names with an underscore, as under gunicorn
@@ -8,10 +9,12 @@
 import os
 
 from strangler_proxy.edge.asgi import WsgiOverAsgi
+from strangler_proxy.serve import request_mode
 from strangler_proxy.wsgi import application as wsgi_application
 
 application = WsgiOverAsgi(
     wsgi_application,
     threads=int(os.environ.get("STRANGLER_PROXY_THREADS", "8")),
     body_timeout=float(os.environ.get("STRANGLER_PROXY_BODY_TIMEOUT", "30")),
+    requests=request_mode(),
 )

@@ -16,6 +16,9 @@ Environment: STRANGLER_PROXY_WORKERS (processes, 2), STRANGLER_PROXY_THREADS (th
 worker, 8), STRANGLER_PROXY_HEADER_TIMEOUT (seconds for a request head, 10),
 STRANGLER_PROXY_BODY_TIMEOUT (seconds any one body read may stall, 30),
 STRANGLER_PROXY_LOOP (granian's event loop: auto, i.e. uvloop when installed; uvloop; asyncio),
+STRANGLER_PROXY_REQUESTS (cooperative: each request runs on the event loop's thread, its
+upstream socket waits given to the loop; threads: each in a pool thread, the hand-off per
+request that cooperative saves; strangler_proxy/edge/asgi.py),
 STRANGLER_PROXY_ACCESS_LOG (the proxy's own structured line per request: true by default;
 granian's access log stays off so that no request is logged twice), PROMETHEUS_MULTIPROC_DIR.
 """
@@ -63,6 +66,19 @@ def event_loop():
             # (granian's workers would each fail to start, and be respawned, over and over)
             raise SystemExit("STRANGLER_PROXY_LOOP=uvloop, but uvloop is not installed") from None
     return Loops(loop)
+
+
+def request_mode() -> str:
+    """STRANGLER_PROXY_REQUESTS: `cooperative` (the default) or `threads`; anything else stops
+    the start with its name."""
+    from strangler_proxy.edge.asgi import REQUEST_MODES
+
+    mode = os.environ.get("STRANGLER_PROXY_REQUESTS", "cooperative")
+    if mode not in REQUEST_MODES:
+        raise SystemExit(
+            f"STRANGLER_PROXY_REQUESTS={mode!r}: expected {' or '.join(REQUEST_MODES)}"
+        )
+    return mode
 
 
 # Seconds a worker still loading waits, after a stop signal, for granian's main process to ask
@@ -147,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
     header_timeout = float(os.environ.get("STRANGLER_PROXY_HEADER_TIMEOUT", "10"))
     loop = event_loop()
+    request_mode()  # (checked here: a worker that failed on it would be respawned over and over)
     _server_class()(
         "strangler_proxy.serve:worker_application",
         factory=True,

@@ -6,9 +6,15 @@ blanks header values that are not ASCII. Its ASGI scope keeps what the client se
 (`raw_path`, `query_string`, header names and values as bytes), so the environ built here is
 the one gunicorn builds: `RAW_URI` the target as sent, PATH_INFO decoded to latin-1, header
 names with an underscore dropped (gunicorn's `header_map = "drop"`), repeated headers joined
-with a comma. The application runs in a thread pool; a request body is pulled from the event
-loop as the application reads it, each read under `body_timeout` seconds (a stalled body reads
-short, which the proxy answers with its 400 `incomplete_body`).
+with a comma. A request body is pulled from the event loop as the application reads it, each
+read under `body_timeout` seconds (a stalled body reads short, which the proxy answers with its
+400 `incomplete_body`).
+
+Where the application runs (`requests=`): `cooperative` (the default) on the event loop's own
+thread, in a greenlet whose socket waits go to the loop (servicekit.web.cooperative: the
+proxy's upstream sockets wait there; Redis, DNS, connect and TLS run in the pool); `threads`
+each request in a pool thread, which costs a thread hand-off and an event-loop wake-up from
+another thread per request, and the GIL passed between threads while it runs.
 """
 
 from __future__ import annotations
@@ -16,10 +22,14 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote_to_bytes
+
+from servicekit.web import cooperative
+
+REQUEST_MODES = ("cooperative", "threads")
 
 _HEADER_KEYS: dict[bytes, str | None] = {}  # header name as sent -> environ key (None: dropped)
 _HEADER_KEYS_MAX = 4096
@@ -85,13 +95,20 @@ class _Body:
         self._done = False
 
     def _pull(self) -> None:
-        future = asyncio.run_coroutine_threadsafe(_awaited(self._receive), self._loop)
-        try:
-            message = future.result(self._timeout)
-        except TimeoutError:
-            future.cancel()
-            self._done = True
-            raise
+        if cooperative.active():
+            try:
+                message = cooperative.wait(asyncio.wait_for(self._receive(), self._timeout))
+            except TimeoutError:
+                self._done = True
+                raise
+        else:
+            future = asyncio.run_coroutine_threadsafe(_awaited(self._receive), self._loop)
+            try:
+                message = future.result(self._timeout)
+            except TimeoutError:
+                future.cancel()
+                self._done = True
+                raise
         if message["type"] != "http.request":  # http.disconnect: the body reads short
             self._done = True
             return
@@ -128,8 +145,9 @@ class _Body:
 
 
 class WsgiOverAsgi:
-    """`WsgiOverAsgi(wsgi_app, threads=8, body_timeout=30.0)`: an ASGI application (`http`
-    scopes; `lifespan` acknowledged) that runs `wsgi_app` in a pool of `threads`."""
+    """`WsgiOverAsgi(wsgi_app, threads=8, body_timeout=30.0, requests="cooperative")`: an ASGI
+    application (`http` scopes; `lifespan` acknowledged) that runs `wsgi_app` on the loop's
+    thread (`cooperative`; the pool of `threads` runs its blocking calls) or in the pool."""
 
     def __init__(
         self,
@@ -138,8 +156,14 @@ class WsgiOverAsgi:
         threads: int = 8,
         body_timeout: float = 30.0,
         server_software: str = "granian",
+        requests: str = "cooperative",
     ):
+        if requests not in REQUEST_MODES:
+            raise ValueError(
+                f"requests must be one of {', '.join(REQUEST_MODES)}, not {requests!r}"
+            )
         self.app = app
+        self.cooperative = requests == "cooperative"
         self.body_timeout = body_timeout
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="proxy-request")
         self.base: dict[str, Any] = {
@@ -164,7 +188,14 @@ class WsgiOverAsgi:
         loop = asyncio.get_running_loop()
         environ = scope_to_environ(scope, self.base)
         environ["wsgi.input"] = _Body(receive, loop, self.body_timeout)
-        answer = await loop.run_in_executor(self.pool, self._guarded, environ, receive, send, loop)
+        if self.cooperative:
+            answer = await cooperative.run(
+                self._guarded, environ, receive, send, loop, executor=self.pool
+            )
+        else:
+            answer = await loop.run_in_executor(
+                self.pool, self._guarded, environ, receive, send, loop
+            )
         if answer is not None:  # buffered: sent from here, no thread hand-off per message
             start, body = answer
             await send(start)
@@ -207,7 +238,7 @@ class WsgiOverAsgi:
         if isinstance(result, list):
             return started[0], b"".join(result)
         gone = threading.Event()
-        watcher = asyncio.run_coroutine_threadsafe(_watch_disconnect(receive, gone), loop)
+        watcher = _in_loop(_watch_disconnect(receive, gone), loop)
         try:
             sent_head = False
             for chunk in result:
@@ -255,7 +286,17 @@ async def _watch_disconnect(receive: Callable, gone: threading.Event) -> None:
 
 
 def _wait(send: Callable, message: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
-    asyncio.run_coroutine_threadsafe(_awaited(send, message), loop).result()
+    if cooperative.active():
+        cooperative.wait(send(message))
+    else:
+        asyncio.run_coroutine_threadsafe(_awaited(send, message), loop).result()
+
+
+def _in_loop(coroutine: Awaitable[None], loop: asyncio.AbstractEventLoop) -> Any:
+    """The coroutine run as a task of `loop` (from its own thread or another); `.cancel()`s."""
+    if cooperative.active():
+        return loop.create_task(coroutine)  # type: ignore[arg-type]
+    return asyncio.run_coroutine_threadsafe(coroutine, loop)  # type: ignore[arg-type]
 
 
 def _no_write(data: bytes) -> None:

@@ -6,6 +6,8 @@ import threading
 import time
 from typing import Any, Protocol
 
+from servicekit.web import cooperative
+
 
 class Limiter(Protocol):
     def hit(self, key: str, *, limit: int, per: int) -> tuple[bool, int]:
@@ -43,6 +45,9 @@ class RedisLimiter:
         self.clock = clock
 
     def hit(self, key: str, *, limit: int, per: int) -> tuple[bool, int]:
+        return cooperative.blocking(self._hit, key, limit, per)
+
+    def _hit(self, key: str, limit: int, per: int) -> tuple[bool, int]:
         now = self.clock()
         window = int(now // per)
         name = f"{self.prefix}{key}:{window}"

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from servicekit.web import cooperative
 from servicekit.web.control_store import Document, Versioned
 from strangler_proxy.routes.file import routes_document
 from strangler_proxy.routes.load import parse_table
@@ -56,7 +57,7 @@ class TableSource:
         if now - self._checked >= self.check_interval and self._lock.acquire(blocking=False):
             try:
                 self._checked = now
-                self._maybe_reload()
+                cooperative.blocking(self._maybe_reload)
             finally:
                 self._lock.release()
         return self._table

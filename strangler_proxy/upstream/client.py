@@ -119,7 +119,7 @@ class Client:
     ) -> Response:
         try:
             conn.set_timeout(read_timeout)
-            conn.sock.sendall(payload)
+            conn.sendall(payload)
         except TimeoutError:
             conn.close()
             raise ReadTimeout("write timed out") from None

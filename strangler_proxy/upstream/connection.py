@@ -10,6 +10,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from servicekit.web import cooperative
 from servicekit.web.tls import upstream_ssl_context
 
 MAX_HEAD = 64 * 1024
@@ -50,29 +51,78 @@ class Stale(Exception):
 
 
 class Connection:
-    __slots__ = ("buf", "idle_since", "reused", "sock", "timeout")
+    """One socket to an upstream. Under `servicekit.web.cooperative.run` (the proxy served by
+    granian) a plain-TCP socket's waits go to the event loop; a TLS socket's reads and writes
+    run in the executor (a record may need more bytes than a readable socket holds)."""
+
+    __slots__ = ("buf", "idle_since", "reused", "sock", "timeout", "tls", "wanted")
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.buf = b""
         self.reused = False
         self.idle_since = 0.0
-        self.timeout = sock.gettimeout()
+        self.timeout = sock.gettimeout()  # the socket's own
+        self.wanted = self.timeout  # what a wait may last (the read timeout)
+        self.tls = isinstance(sock, ssl.SSLSocket)
 
     def set_timeout(self, timeout: float | None) -> None:
-        """The socket's timeout, set only when it changes (each setting is a system call)."""
+        self.wanted = timeout
+
+    def _socket_timeout(self, timeout: float | None) -> None:
+        """Set only when it changes (each setting is a system call)."""
         if timeout != self.timeout:
             self.sock.settimeout(timeout)
             self.timeout = timeout
 
     def recv(self) -> bytes:
         try:
-            data = self.sock.recv(READ)
+            if cooperative.active():
+                if self.tls:
+                    return cooperative.blocking(self._recv)
+                return self._recv_cooperatively()
+            return self._recv()
         except TimeoutError:
             raise ReadTimeout("read timed out") from None
         except OSError as exc:
             raise ProtocolError(f"connection broken: {exc}") from exc
-        return data
+
+    def _recv(self) -> bytes:
+        self._socket_timeout(self.wanted)
+        return self.sock.recv(READ)
+
+    def _recv_cooperatively(self) -> bytes:
+        self._socket_timeout(0.0)
+        while True:
+            try:
+                return self.sock.recv(READ)
+            except BlockingIOError:
+                if not cooperative.wait_socket(self.sock, write=False, timeout=self.wanted):
+                    raise TimeoutError from None
+
+    def sendall(self, payload: bytes) -> None:
+        """The whole payload written (TimeoutError past the timeout, OSError if broken)."""
+        if cooperative.active():
+            if self.tls:
+                cooperative.blocking(self._sendall, payload)
+            else:
+                self._sendall_cooperatively(payload)
+            return
+        self._sendall(payload)
+
+    def _sendall(self, payload: bytes) -> None:
+        self._socket_timeout(self.wanted)
+        self.sock.sendall(payload)
+
+    def _sendall_cooperatively(self, payload: bytes) -> None:
+        self._socket_timeout(0.0)
+        view = memoryview(payload)
+        while view:
+            try:
+                view = view[self.sock.send(view) :]
+            except BlockingIOError:
+                if not cooperative.wait_socket(self.sock, write=True, timeout=self.wanted):
+                    raise TimeoutError from None
 
     def dropped(self) -> bool:
         """An idle connection that is readable has been closed (or sent garbage): not reusable."""
@@ -120,6 +170,11 @@ class Origin:
         conn.close()
 
     def connect(self, timeout: float | None) -> Connection:
+        """A new connection (name resolution, connect, TLS handshake: in the executor under
+        `cooperative.run`)."""
+        return cooperative.blocking(self._connect, timeout)
+
+    def _connect(self, timeout: float | None) -> Connection:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=timeout)
         except OSError as exc:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import pybreaker
 
+from servicekit.web import cooperative
 from servicekit.web.backoff import backoff_delay
 from servicekit.web.http_client import breaker_retry_after, may_retry
 from strangler_proxy.metrics import FALLBACKS, UPSTREAM_ERRORS
@@ -126,7 +126,9 @@ class Forwarder:
             sent = False
             for attempt in range(attempts):
                 if attempt:
-                    time.sleep(backoff_delay(attempt, base=retry.backoff, cap=retry.max_backoff))
+                    cooperative.sleep(
+                        backoff_delay(attempt, base=retry.backoff, cap=retry.max_backoff)
+                    )
                 try:
                     instance = _pick(upstream, tried)
                     out[-1] = ("Host", _host_header(instance.url, headers, upstream.config))

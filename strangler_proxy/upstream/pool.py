@@ -10,6 +10,7 @@ from typing import Any
 import pybreaker
 import urllib3
 
+from servicekit.web import cooperative
 from servicekit.web.discovery.balancers import InstancePool
 from servicekit.web.discovery.registry import DnsRegistry, Registry, StaticRegistry
 from servicekit.web.http_client import make_breaker
@@ -52,7 +53,8 @@ class UpstreamRuntime:
         if self._dynamic and time.monotonic() - self._refreshed >= 1.0:
             self._refreshed = time.monotonic()
             try:
-                self.pool.update(self.registry.instances(self.config.service or self.name))
+                service = self.config.service or self.name
+                self.pool.update(cooperative.blocking(self.registry.instances, service))
             except Exception:
                 logger.exception("discovery failed for %s", self.name)
 

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from servicekit.web import cooperative
 from strangler_proxy.edge.asgi import WsgiOverAsgi, scope_to_environ
 
 
@@ -83,7 +84,7 @@ def _call(adapter: WsgiOverAsgi, scopes: list[dict]) -> list[list[dict]]:
     return asyncio.run(every())
 
 
-def test_requests_run_at_once_in_the_adapters_threads_and_each_gets_its_own_answer():
+def test_threads_mode_runs_requests_at_once_in_the_adapters_threads_each_with_its_answer():
     both_in = threading.Barrier(4, timeout=10)  # only passes if 4 requests run side by side
     threads: set[str] = set()
 
@@ -93,7 +94,7 @@ def test_requests_run_at_once_in_the_adapters_threads_and_each_gets_its_own_answ
         start_response("200 OK", [("X-Path", environ["RAW_URI"])])
         return [environ["RAW_URI"].encode()]
 
-    adapter = WsgiOverAsgi(app, threads=4)
+    adapter = WsgiOverAsgi(app, threads=4, requests="threads")
     answers = _call(adapter, [_scope(f"/{n}".encode()) for n in range(8)])
     for n, sent in enumerate(answers):
         assert sent[0]["status"] == 200
@@ -106,7 +107,37 @@ def test_requests_run_at_once_in_the_adapters_threads_and_each_gets_its_own_answ
     assert len(threads) == 4 and all(name.startswith("proxy-request") for name in threads)
 
 
-def test_an_application_error_reaches_the_server_and_the_threads_keep_serving():
+def test_cooperative_mode_runs_requests_at_once_on_the_loops_thread_each_with_its_answer():
+    """Eight requests in flight together on one thread: each waits (through the loop) until all
+    eight have arrived, which only happens if none of them holds the thread while it waits."""
+    arrived: list[str] = []
+    threads: set[str] = set()
+    all_in = asyncio.Event()
+
+    def app(environ, start_response):
+        threads.add(threading.current_thread().name)
+        arrived.append(environ["RAW_URI"])
+        if len(arrived) == 8:
+            all_in.set()
+        cooperative.wait(all_in.wait())
+        start_response("200 OK", [("X-Path", environ["RAW_URI"])])
+        return [environ["RAW_URI"].encode()]
+
+    adapter = WsgiOverAsgi(app, threads=1)  # the default mode
+    answers = _call(adapter, [_scope(f"/{n}".encode()) for n in range(8)])
+    for n, sent in enumerate(answers):
+        assert sent[0]["headers"] == [(b"X-Path", f"/{n}".encode())]
+        assert sent[1]["body"] == f"/{n}".encode()
+    assert threads == {threading.current_thread().name}
+
+
+def test_an_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="cooperative, threads"):
+        WsgiOverAsgi(lambda environ, start_response: [], requests="greenlets")
+
+
+@pytest.mark.parametrize("mode", ["cooperative", "threads"])
+def test_an_application_error_reaches_the_server_and_the_adapter_keeps_serving(mode):
     def app(environ, start_response):
         if environ["RAW_URI"] == "/boom":
             raise ValueError("boom")
@@ -115,7 +146,7 @@ def test_an_application_error_reaches_the_server_and_the_threads_keep_serving():
         start_response("204 No Content", [])
         return []
 
-    adapter = WsgiOverAsgi(app, threads=1)
+    adapter = WsgiOverAsgi(app, threads=1, requests=mode)
     with pytest.raises(ValueError, match="boom"):
         _call(adapter, [_scope(b"/boom")])
     with pytest.raises(RuntimeError, match="StopIteration"):

@@ -10,6 +10,7 @@ from typing import Any
 import jwt
 import requests
 
+from servicekit.web import cooperative
 from servicekit.web.backoff import backoff_delay
 from servicekit.web.jwt.keys import SigningKey
 from servicekit.web.jwt.tokens import KeySetStale, KeySetUnavailable
@@ -131,11 +132,13 @@ class JwksKeys:
             done = None
             if waiting is None and now - self._attempted_at >= self.min_refresh:
                 done = self._start_fetch(now)
+        # (under servicekit.web.cooperative.run both leave the event loop's thread: a request
+        # waiting there for another's fetch would keep that fetch from finishing)
         if done is not None:
-            self._fetch(done)
+            cooperative.blocking(self._fetch, done)
         elif waiting is not None:
             # The fetch's own timeouts bound it (connect, then read): wait out both.
-            waiting.wait(2 * self.timeout)
+            cooperative.blocking(waiting.wait, 2 * self.timeout)
         key = self._keys.get(kid)
         if key is None:
             if self._in_flight is not None:

@@ -1,0 +1,79 @@
+"""Under granian each request runs on its worker's event-loop thread (STRANGLER_PROXY_REQUESTS,
+`cooperative` by default; strangler_proxy/edge/asgi.py): a request waiting for its upstream lends
+the loop to the others, so one worker with one pool thread still has many requests in flight.
+(`threads` runs each in a pool thread: as many in flight as there are threads.)"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.proxy.conftest import routes_yaml, upstream_spec, write_routes
+from tests.proxy.fakes import FakeUpstream
+from tests.proxy.processes import ProxyProcess
+
+IN_FLIGHT = 6
+
+
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("mode", "threads"),
+    [("cooperative", 1), ("threads", IN_FLIGHT)],
+    ids=["cooperative-one-thread", "threads-one-per-request"],
+)
+def test_requests_waiting_on_their_upstream_are_all_in_flight_at_once(tmp_path, mode, threads):
+    """The upstream answers only once all six requests have reached it (a barrier): with one
+    worker and one pool thread that happens only if no request holds the worker while it waits
+    (under `threads` it takes a thread per request in flight)."""
+    together = threading.Barrier(IN_FLIGHT, timeout=30)
+
+    def behaviour(handler, record):
+        if not record["target"].startswith("/together/"):
+            return None
+        try:
+            together.wait()
+        except threading.BrokenBarrierError:
+            return 504, b"alone"
+        return 200, b"together"
+
+    upstream = FakeUpstream("monolith", behaviour).start()
+    routes = write_routes(
+        tmp_path / "routes.yaml",
+        routes_yaml({"monolith": upstream_spec(upstream.url, timeout={"read": 60})}, []),
+    )
+    env = {"STRANGLER_PROXY_REQUESTS": mode, "STRANGLER_PROXY_THREADS": str(threads)}
+    try:
+        with (
+            ProxyProcess(routes, data_dir=tmp_path, workers=1, env=env, server="granian") as px,
+            ThreadPoolExecutor(IN_FLIGHT) as clients,
+        ):
+            answers = list(clients.map(lambda n: _get(px.port, f"/together/{n}"), range(IN_FLIGHT)))
+    finally:
+        upstream.stop()
+    assert answers == [(200, b"together")] * IN_FLIGHT
+
+
+def test_an_unknown_request_mode_stops_the_start_with_its_name(tmp_path):
+    routes = write_routes(
+        tmp_path / "routes.yaml", routes_yaml({"monolith": upstream_spec("http://127.0.0.1:9")}, [])
+    )
+    env = {"STRANGLER_PROXY_REQUESTS": "greenlets"}
+    with (
+        pytest.raises(RuntimeError),
+        ProxyProcess(routes, data_dir=tmp_path, workers=1, env=env, server="granian"),
+    ):
+        pass
+    text = (tmp_path / "proxy.log").read_text(errors="replace")
+    assert "STRANGLER_PROXY_REQUESTS='greenlets'" in text and "cooperative or threads" in text

@@ -1,0 +1,186 @@
+"""servicekit.web.cooperative: blocking-style code on the event loop's thread, its waits lent to
+the loop. Each test would hang (and fails on its own deadline instead) if a wait blocked the
+thread: the other side of every wait here is served by the same loop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from servicekit.web import cooperative
+
+
+def _run(coroutine, timeout: float = 20):
+    async def bounded():
+        return await asyncio.wait_for(coroutine, timeout)
+
+    return asyncio.run(bounded())
+
+
+def test_two_runs_on_one_thread_wait_for_each_other_through_the_loop():
+    met: list[str] = []
+
+    async def main():
+        first_in = asyncio.Event()
+        second_in = asyncio.Event()
+
+        def first():
+            first_in.set()
+            cooperative.wait(second_in.wait())  # only the other run can set it
+            met.append(f"first on {threading.current_thread().name}")
+            return "one"
+
+        def second():
+            cooperative.wait(first_in.wait())
+            second_in.set()
+            met.append(f"second on {threading.current_thread().name}")
+            return "two"
+
+        return await asyncio.gather(cooperative.run(first), cooperative.run(second))
+
+    assert _run(main()) == ["one", "two"]
+    main_thread = threading.current_thread().name
+    assert sorted(met) == [f"first on {main_thread}", f"second on {main_thread}"]
+
+
+def test_an_exception_goes_both_ways():
+    async def failing():
+        raise LookupError("from the awaitable")
+
+    def caught_and_raised():
+        try:
+            cooperative.wait(failing())
+        except LookupError as exc:
+            raise ValueError(f"seen in the function: {exc}") from exc
+
+    with pytest.raises(ValueError, match="seen in the function: from the awaitable"):
+        _run(cooperative.run(caught_and_raised))
+
+
+def test_a_cancelled_run_is_cancelled_where_the_function_waits():
+    cleaned: list[str] = []
+
+    async def main():
+        def waits_forever():
+            try:
+                cooperative.wait(asyncio.Event().wait())
+            finally:
+                cleaned.append("finally ran")
+
+        task = asyncio.ensure_future(cooperative.run(waits_forever))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    _run(main())
+    assert cleaned == ["finally ran"]
+
+
+def test_blocking_runs_in_the_executor_inside_a_run_and_here_outside_one():
+    pool = ThreadPoolExecutor(1, thread_name_prefix="offload")
+    here = threading.current_thread().name
+
+    def where(_tag: str) -> str:
+        return threading.current_thread().name
+
+    assert cooperative.blocking(where, "outside") == here
+
+    async def main():
+        released = threading.Event()
+
+        def holds_a_thread():
+            # blocks its pool thread until the loop, free meanwhile, runs the other request
+            cooperative.blocking(released.wait, 10)
+            return cooperative.blocking(where, "inside")
+
+        def releases():
+            released.set()
+            return "released"
+
+        return await asyncio.gather(
+            cooperative.run(holds_a_thread, executor=pool), cooperative.run(releases)
+        )
+
+    try:
+        inside, other = _run(main())
+    finally:
+        pool.shutdown()
+    assert inside.startswith("offload") and other == "released"
+
+
+def test_offloaded_calls_a_clients_methods_through_blocking():
+    pool = ThreadPoolExecutor(1, thread_name_prefix="offload")
+
+    class Client:
+        name = "a client"
+
+        def where(self, suffix: str = "") -> str:
+            return threading.current_thread().name + suffix
+
+    client = cooperative.Offloaded(Client())
+    assert client.name == "a client"
+    assert client.where(suffix="!") == threading.current_thread().name + "!"
+
+    async def main():
+        return await cooperative.run(lambda: client.where(suffix="?"), executor=pool)
+
+    try:
+        assert _run(main()).startswith("offload") and _run(main()).endswith("?")
+    finally:
+        pool.shutdown()
+
+
+def test_wait_socket_sees_the_peer_write_and_gives_up_at_its_timeout():
+    left, right = socket.socketpair()
+    left.setblocking(False)
+
+    async def main():
+        def reader():
+            timed_out = not cooperative.wait_socket(left, write=False, timeout=0.05)
+            assert cooperative.wait_socket(left, write=False, timeout=10)
+            return timed_out, left.recv(10)
+
+        async def writer():
+            await asyncio.sleep(0.2)  # after the reader's first wait gave up
+            right.send(b"hello")
+
+        return (await asyncio.gather(cooperative.run(reader), writer()))[0]
+
+    try:
+        assert _run(main()) == (True, b"hello")
+    finally:
+        left.close()
+        right.close()
+
+
+def test_sleep_lets_the_loop_serve_others():
+    order: list[str] = []
+
+    async def main():
+        def sleeper():
+            cooperative.sleep(0.05)
+            order.append("slept")
+
+        async def other():
+            order.append("other ran meanwhile")
+
+        await asyncio.gather(cooperative.run(sleeper), other())
+
+    _run(main())
+    assert order == ["other ran meanwhile", "slept"]
+
+
+def test_wait_outside_a_run_is_a_clear_error_and_active_says_where_code_runs():
+    assert not cooperative.active()
+    pending = asyncio.sleep(0)
+    try:
+        with pytest.raises(RuntimeError, match=r"outside cooperative\.run"):
+            cooperative.wait(pending)
+    finally:
+        pending.close()
+    assert _run(cooperative.run(cooperative.active)) is True

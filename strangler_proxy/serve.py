@@ -170,11 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         address=host or "127.0.0.1",
         port=int(port),
         # ASGI, not granian's WSGI: its scope keeps the raw target and header names
-        # (strangler_proxy/edge/asgi.py); the application runs in a thread pool there.
+        # (strangler_proxy/edge/asgi.py); the application runs on the loop's thread there
+        # (STRANGLER_PROXY_REQUESTS=cooperative), or in its thread pool (threads).
         interface=Interfaces.ASGINL,
-        # uvloop (auto, when installed; it is a dependency): the hand-off to a pool thread and
-        # back wakes the loop from another thread on every request, which asyncio's own loop
-        # does at about 1.4x uvloop's CPU (PERFORMANCE in strangler_proxy/README.md).
+        # uvloop (auto, when installed; it is a dependency): granian's hand-over of each request
+        # and the pool's calls wake the loop, which asyncio's own loop does at about 1.4x
+        # uvloop's CPU (PERFORMANCE in strangler_proxy/README.md).
         loop=loop,
         workers=int(os.environ.get("STRANGLER_PROXY_WORKERS", "2")),
         http1_settings=HTTP1Settings(header_read_timeout=int(header_timeout * 1000)),

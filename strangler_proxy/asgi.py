@@ -8,8 +8,7 @@ thread (STRANGLER_PROXY_REQUESTS=cooperative, the default) or in a thread pool (
 
 import os
 
-from strangler_proxy.edge.asgi import WsgiOverAsgi
-from strangler_proxy.serve import request_mode
+from strangler_proxy.edge.asgi import WsgiOverAsgi, request_mode
 from strangler_proxy.wsgi import application as wsgi_application
 
 application = WsgiOverAsgi(

@@ -71,14 +71,12 @@ def event_loop():
 def request_mode() -> str:
     """STRANGLER_PROXY_REQUESTS: `cooperative` (the default) or `threads`; anything else stops
     the start with its name."""
-    from strangler_proxy.edge.asgi import REQUEST_MODES
+    from strangler_proxy.edge.asgi import request_mode
 
-    mode = os.environ.get("STRANGLER_PROXY_REQUESTS", "cooperative")
-    if mode not in REQUEST_MODES:
-        raise SystemExit(
-            f"STRANGLER_PROXY_REQUESTS={mode!r}: expected {' or '.join(REQUEST_MODES)}"
-        )
-    return mode
+    try:
+        return request_mode()
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 # Seconds a worker still loading waits, after a stop signal, for granian's main process to ask

@@ -20,6 +20,7 @@ another thread per request, and the GIL passed between threads while it runs.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterable
@@ -30,6 +31,18 @@ from urllib.parse import unquote_to_bytes
 from servicekit.web import cooperative
 
 REQUEST_MODES = ("cooperative", "threads")
+
+
+def request_mode() -> str:
+    """STRANGLER_PROXY_REQUESTS: `cooperative` (the default) or `threads` (ValueError naming
+    anything else)."""
+    mode = os.environ.get("STRANGLER_PROXY_REQUESTS", "cooperative")
+    if mode not in REQUEST_MODES:
+        raise ValueError(
+            f"STRANGLER_PROXY_REQUESTS={mode!r}: expected {' or '.join(REQUEST_MODES)}"
+        )
+    return mode
+
 
 _HEADER_KEYS: dict[bytes, str | None] = {}  # header name as sent -> environ key (None: dropped)
 _HEADER_KEYS_MAX = 4096
@@ -287,9 +300,16 @@ async def _watch_disconnect(receive: Callable, gone: threading.Event) -> None:
 
 def _wait(send: Callable, message: dict[str, Any], loop: asyncio.AbstractEventLoop) -> None:
     if cooperative.active():
-        cooperative.wait(send(message))
+        cooperative.wait(_sent_then_yield(send, message))
     else:
         asyncio.run_coroutine_threadsafe(_awaited(send, message), loop).result()
+
+
+async def _sent_then_yield(send: Callable, message: dict[str, Any]) -> None:
+    """A streamed chunk sent, then one turn of the loop: granian's `send` may return at once,
+    and a stream the upstream keeps full would otherwise never let the disconnect watcher run."""
+    await send(message)
+    await asyncio.sleep(0)
 
 
 def _in_loop(coroutine: Awaitable[None], loop: asyncio.AbstractEventLoop) -> Any:

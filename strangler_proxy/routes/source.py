@@ -54,13 +54,19 @@ class TableSource:
 
     def current(self) -> RouteTable:
         now = time.monotonic()
-        if now - self._checked >= self.check_interval and self._lock.acquire(blocking=False):
+        if now - self._checked >= self.check_interval and not self._lock.locked():
+            # (under servicekit.web.cooperative the check runs in the pool, lock and all: the
+            # loop's thread never holds this lock while it serves other requests)
+            cooperative.blocking(self._check, now)
+        return self._table
+
+    def _check(self, now: float) -> None:
+        if self._lock.acquire(blocking=False):
             try:
                 self._checked = now
-                cooperative.blocking(self._maybe_reload)
+                self._maybe_reload()
             finally:
                 self._lock.release()
-        return self._table
 
     def reload(self) -> None:
         with self._lock:

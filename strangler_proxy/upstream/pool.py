@@ -89,8 +89,13 @@ class Upstreams:
         self._checker: threading.Thread | None = None
 
     def sync(self, table: RouteTable) -> None:
-        if table is self._table:
-            return
+        if table is not self._table:
+            # Building upstreams may wait (Redis breaker storage, a registry): under
+            # servicekit.web.cooperative that happens in the pool, lock and all, so a request on
+            # the loop's thread never waits for a lock held by another that is waiting itself.
+            cooperative.blocking(self._rebuild, table)
+
+    def _rebuild(self, table: RouteTable) -> None:
         with self._lock:
             if table is self._table:
                 return

@@ -6,7 +6,9 @@ the loop to the others, so one worker with one pool thread still has many reques
 from __future__ import annotations
 
 import http.client
+import json
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -77,3 +79,37 @@ def test_an_unknown_request_mode_stops_the_start_with_its_name(tmp_path):
         pass
     text = (tmp_path / "proxy.log").read_text(errors="replace")
     assert "STRANGLER_PROXY_REQUESTS='greenlets'" in text and "cooperative or threads" in text
+
+
+@pytest.mark.integration
+def test_redis_calls_leave_the_loop_and_their_answers_still_decide(tmp_path, redis_url):
+    """Breaker state and rate-limit counters in Redis (round trips made in the pool, the loop
+    free meanwhile): a limit of 4 per client lets 4 of 6 through, and a dead upstream's breaker
+    (fail_max 2) is tripped by the second failure and stays open for the next request."""
+    name = f"svc{uuid.uuid4().hex[:8]}"
+    upstream = FakeUpstream("monolith").start()
+    dead = upstream_spec("http://127.0.0.1:9", breaker={"fail_max": 2, "reset_timeout": 60})
+    routes = write_routes(
+        tmp_path / "routes.yaml",
+        routes_yaml(
+            {"monolith": upstream_spec(upstream.url), name: dead},
+            [
+                {"name": "dead", "prefix": "/dead/", "mode": "extracted", "upstream": name},
+                {
+                    "name": f"rl{uuid.uuid4().hex[:8]}",
+                    "prefix": "/limited/",
+                    "rate_limit": {"requests": 4, "per": 60},
+                },
+            ],
+        ),
+    )
+    env = {"REDIS_URL": redis_url, "STRANGLER_PROXY_THREADS": "1"}
+    try:
+        with ProxyProcess(routes, data_dir=tmp_path, workers=1, env=env, server="granian") as px:
+            limited = [_get(px.port, f"/limited/{n}")[0] for n in range(6)]
+            dead_answers = [_get(px.port, "/dead/x") for _ in range(3)]
+    finally:
+        upstream.stop()
+    assert limited == [200, 200, 200, 200, 429, 429]
+    assert [status for status, _ in dead_answers] == [502, 503, 503]
+    assert [json.loads(body)["code"] for _, body in dead_answers[1:]] == ["circuit_open"] * 2

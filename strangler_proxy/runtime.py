@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from servicekit.web import cooperative
 from servicekit.web.control_store import Document, control_document, leader_lease
 from servicekit.web.env import data_dir
 from servicekit.web.tls import urllib3_options
@@ -242,15 +243,22 @@ _evaluator_started = False
 
 
 def get_runtime() -> Runtime:
-    global _runtime
     runtime = _runtime
     if runtime is None:
-        with _lock:
-            if _runtime is None:
-                _runtime = build_runtime(settings.STRANGLER_PROXY)
-                _start_evaluator(_runtime)
-            runtime = _runtime
+        # Built in the pool under servicekit.web.cooperative, lock and all: the first requests
+        # arrive together, and one waiting on the loop's thread for the lock held by another
+        # that waits itself (its upstreams' Redis setup) would stop the worker.
+        runtime = cooperative.blocking(_build_once)
     return runtime
+
+
+def _build_once() -> Runtime:
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = build_runtime(settings.STRANGLER_PROXY)
+            _start_evaluator(_runtime)
+        return _runtime
 
 
 def get_proxy() -> Proxy:

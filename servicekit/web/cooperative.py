@@ -7,6 +7,8 @@ which awaits it (other requests are served meanwhile) and switches in again with
 its exception. No thread hand-off, no event-loop wake-up from another thread, no GIL handed
 between threads per request: that is what a request served by a thread pool pays (the
 technique is SQLAlchemy's `greenlet_spawn`, with the `greenlet` library gevent is built on).
+A greenlet that finished its job waits for the next one (up to `_IDLE_KEPT` per thread), each
+job in an empty `contextvars` context as a new greenlet's would be.
 
 Outside such a greenlet (a worker thread, a command, a test) every helper here blocks as
 before, so the same code serves both. The helpers:
@@ -23,7 +25,9 @@ A lock must never be held across one of these waits by code that another request
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
@@ -36,27 +40,84 @@ __all__ = ["Offloaded", "active", "blocking", "run", "sleep", "wait", "wait_sock
 T = TypeVar("T")
 
 
-class _Lent(greenlet.greenlet):
-    """A greenlet started by `run`: its waits go to the loop (`executor` runs `blocking` calls)."""
+# Idle greenlets kept per thread for the next `run`: a greenlet's first call allocates its
+# own Python frame stack (an mmap, and an munmap when it ends: with the worker's other threads
+# running, each munmap is a TLB shootdown across CPUs), so one greenlet serves job after job.
+_IDLE_KEPT = 64
+_idle = threading.local()
 
-    def __init__(self, fn: Callable[..., Any], executor: Executor | None):
-        super().__init__(fn)
-        self.executor = executor
+
+class _Outcome:
+    """What a job ended with: its value or its exception (never an awaitable)."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: Any = None, error: BaseException | None = None):
+        self.value = value
+        self.error = error
+
+    def result(self) -> Any:
+        """The value, or the exception raised; either let go of here (the idle greenlet's
+        suspended frame still refers to this object until its next job)."""
+        value, error = self.value, self.error
+        self.value = self.error = None
+        if error is not None:
+            raise error
+        return value
+
+
+class _Lent(greenlet.greenlet):
+    """A greenlet `run` lends its jobs: its waits go to the loop (`executor` runs `blocking`
+    calls). Between jobs it waits at the top of `_serve` for the next one."""
+
+    def __init__(self) -> None:
+        super().__init__(self._serve)
+        self.executor: Executor | None = None
+
+    def _serve(self, fn: Callable[..., Any], args: tuple) -> None:
+        while True:
+            try:
+                outcome = _Outcome(fn(*args))
+            except greenlet.GreenletExit:
+                raise  # the greenlet is being discarded mid-job: it ends here
+            except BaseException as exc:
+                outcome = _Outcome(error=exc)
+            del fn, args  # (nothing of the job is kept while idle)
+            fn, args = self.parent.switch(outcome)
+
+
+def _take(executor: Executor | None) -> _Lent:
+    pool: list[_Lent] | None = getattr(_idle, "pool", None)
+    child = pool.pop() if pool else _Lent()
+    child.parent = greenlet.getcurrent()  # where its waits and its outcome go
+    child.executor = executor
+    child.gr_context = contextvars.Context()  # each job starts in an empty context, as new
+    return child
+
+
+def _give_back(child: _Lent) -> None:
+    child.executor = None
+    pool = getattr(_idle, "pool", None)
+    if pool is None:
+        pool = _idle.pool = []
+    if len(pool) < _IDLE_KEPT:
+        pool.append(child)
 
 
 async def run(fn: Callable[..., T], /, *args: Any, executor: Executor | None = None) -> T:
     """`fn(*args)` on this thread; each awaitable it hands over through `wait` is awaited here.
     A cancellation (or any exception of an awaitable) is raised inside `fn` where it waited."""
-    child = _Lent(fn, executor)
-    handed = child.switch(*args)
-    while not child.dead:
+    child = _take(executor)
+    handed = child.switch(fn, args)
+    while type(handed) is not _Outcome:
         try:
             result = await handed
         except BaseException as exc:
             handed = child.throw(exc)
         else:
             handed = child.switch(result)
-    return handed
+    _give_back(child)  # (only a child that finished its job: one left mid-job is dropped)
+    return handed.result()
 
 
 def active() -> bool:

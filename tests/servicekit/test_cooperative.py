@@ -184,3 +184,56 @@ def test_wait_outside_a_run_is_a_clear_error_and_active_says_where_code_runs():
     finally:
         pending.close()
     assert _run(cooperative.run(cooperative.active)) is True
+
+
+def test_one_greenlet_serves_job_after_job_each_from_a_clean_slate():
+    """A finished job's greenlet takes the next (a new one costs an mmap and an munmap of its
+    frame stack); the next job sees none of its context variables and it keeps no result."""
+    import contextvars
+    import weakref
+
+    import greenlet
+
+    marker = contextvars.ContextVar("marker", default="unset")
+
+    class Answer:
+        pass
+
+    def first():
+        marker.set("set by the first job")
+        return greenlet.getcurrent(), Answer()
+
+    def second():
+        return greenlet.getcurrent(), marker.get()
+
+    def failing():
+        raise LookupError("a job that fails")
+
+    async def main():
+        runner, answer = await cooperative.run(first)
+        kept = weakref.ref(answer)
+        del answer
+        assert kept() is None  # (the idle greenlet holds nothing of the job it finished)
+        with pytest.raises(LookupError):
+            await cooperative.run(failing)
+        return runner, await cooperative.run(second)
+
+    runner, (again, seen) = _run(main())
+    assert again is runner
+    assert seen == "unset"
+
+
+def test_runs_at_once_each_have_their_own_greenlet():
+    async def main():
+        both_in = asyncio.Barrier(2)
+
+        def job():
+            import greenlet
+
+            cooperative.wait(both_in.wait())
+            return greenlet.getcurrent()
+
+        return await asyncio.gather(cooperative.run(job), cooperative.run(job))
+
+    first, second = _run(main())
+    assert first is not second

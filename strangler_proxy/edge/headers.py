@@ -29,7 +29,7 @@ _FORWARDING = frozenset({"forwarded", "x-real-ip"})
 # Per request the same few dozen names come and go: each is converted and checked once per
 # process (bounded, as a client chooses the names).
 _NAMES_KEPT = 2048
-_META_NAMES: dict[str, str] = {}  # HTTP_USER_AGENT -> User-Agent
+_META_NAMES: dict[str, tuple[str, str]] = {}  # HTTP_USER_AGENT -> (User-Agent, user-agent)
 _TOKEN_NAMES: dict[str, str] = {}  # a name known to be a token -> its lower case
 
 
@@ -52,13 +52,16 @@ def _token_lower(name: str) -> str | None:
     return lower
 
 
-def _meta_name(key: str) -> str:
-    name = _META_NAMES.get(key)
-    if name is None:
+def _meta_name(key: str) -> tuple[str, str]:
+    """An environ key's header name and that name in lower case (`HTTP_USER_AGENT` ->
+    `User-Agent`, `user-agent`)."""
+    named = _META_NAMES.get(key)
+    if named is None:
         name = (key[5:] if key.startswith("HTTP_") else key).replace("_", "-").title()
+        named = (name, name.lower())
         if len(_META_NAMES) < _NAMES_KEPT:
-            _META_NAMES[key] = name
-    return name
+            _META_NAMES[key] = named
+    return named
 
 
 def connection_tokens(values: Iterable[str]) -> set[str]:
@@ -69,15 +72,23 @@ def connection_tokens(values: Iterable[str]) -> set[str]:
 def meta_to_headers(meta: Mapping[str, object]) -> list[tuple[str, str]]:
     """Request headers from a WSGI environ, hop-by-hop ones removed; names in canonical case."""
     headers: list[tuple[str, str]] = []
+    lowered: list[str] = []
     for key, value in meta.items():
         if key.startswith("HTTP_") or (key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value):
-            headers.append((_meta_name(key), str(value)))
-    return strip_hop_by_hop(headers)
+            name, lower = _META_NAMES.get(key) or _meta_name(key)
+            headers.append((name, str(value)))
+            lowered.append(lower)
+    return _end_to_end(headers, lowered)
 
 
 def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     headers = list(headers)
-    lowered = [k.lower() for k, _ in headers]
+    return _end_to_end(headers, [k.lower() for k, _ in headers])
+
+
+def _end_to_end(headers: list[tuple[str, str]], lowered: list[str]) -> list[tuple[str, str]]:
+    """`headers` (their names in lower case in `lowered`) without the hop-by-hop ones: those
+    of HOP_BY_HOP and those a Connection header lists."""
     drop: frozenset[str] | set[str] = HOP_BY_HOP
     if "connection" in lowered:
         named = connection_tokens(
@@ -255,10 +266,15 @@ def response_headers(
 ) -> list[tuple[str, str]]:
     """Upstream response headers for the client: hop-by-hop and unsafe ones dropped, Location
     mapped; `drop`: lower-case names left out as well."""
+    # one lower-case name per header, None for a name that is not a token (dropped)
+    named = [(name, value, _TOKEN_NAMES.get(name) or _token_lower(name)) for name, value in headers]
+    skip = _SKIPPED.get(drop) or _skipped(drop)
+    listed = [value for _, value, lower in named if lower == "connection"]
+    if listed:
+        skip = skip | connection_tokens(listed)
     out = []
-    for name, value in strip_hop_by_hop(headers):
-        lower = _token_lower(name)
-        if lower is None or lower in drop or _unsafe_value(value):
+    for name, value, lower in named:
+        if lower is None or lower in skip or _unsafe_value(value):
             continue
         if lower == "location":
             value = rewrite_location(
@@ -266,3 +282,14 @@ def response_headers(
             )
         out.append((name, value))
     return out
+
+
+# HOP_BY_HOP with each `drop` a caller passes (one or two constant sets)
+_SKIPPED: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _skipped(drop: frozenset[str]) -> frozenset[str]:
+    skip = HOP_BY_HOP | drop
+    if len(_SKIPPED) < 16:
+        _SKIPPED[drop] = skip
+    return skip

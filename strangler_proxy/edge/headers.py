@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from servicekit.web.request_id import HEADER as REQUEST_ID_HEADER
+
 # RFC 9110 section 7.6.1, plus the non-standard ones proxies still meet.
 HOP_BY_HOP = frozenset(
     {
@@ -26,6 +28,7 @@ HOP_BY_HOP = frozenset(
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # besides X-Forwarded-*: RFC 7239's Forwarded and the X-Real-IP some frameworks read
 _FORWARDING = frozenset({"forwarded", "x-real-ip"})
+REQUEST_ID_NAME = REQUEST_ID_HEADER.lower()
 # Per request the same few dozen names come and go: each is converted and checked once per
 # process (bounded, as a client chooses the names).
 _NAMES_KEPT = 2048
@@ -207,15 +210,40 @@ def is_forwarding_header(name: str) -> bool:
     return lower.startswith("x-forwarded-") or lower in _FORWARDING
 
 
-def forwarded_headers(headers: list[tuple[str, str]], view: ClientView) -> list[tuple[str, str]]:
-    """Every incoming forwarding header dropped; X-Forwarded-For/Proto/Host set to `view`.
+def _written_by_proxy(name: str) -> bool:
+    """Names a client's request never takes upstream: the proxy's own (its request id,
+    X-Strangler-*: X-Strangler-Shadow marks a shadow copy) and the edge's (every forwarding
+    header)."""
+    lower = name.lower()
+    return (
+        lower == REQUEST_ID_NAME or lower.startswith("x-strangler-") or is_forwarding_header(lower)
+    )
+
+
+_WRITTEN_BY_PROXY: dict[str, bool] = {}  # a name -> _written_by_proxy(name), once per process
+
+
+def upstream_headers(
+    headers: Iterable[tuple[str, str]], view: ClientView, request_id: str
+) -> list[tuple[str, str]]:
+    """What an upstream is sent of a client's headers: every name the proxy or the edge writes
+    dropped; our request id and X-Forwarded-For/Proto/Host (what the edge saw, `view`) added.
 
     The proxy is the edge: a client's own X-Forwarded-For would give it a fresh throttle bucket
     per request downstream, its X-Forwarded-Proto: https would make `is_secure()` true on plain
     HTTP (gunicorn also trusts X-Forwarded-Ssl and X-Forwarded-Protocol from its proxy).
     """
-    out = [(name, value) for name, value in headers if not is_forwarding_header(name)]
+    out = []
+    for pair in headers:
+        written = _WRITTEN_BY_PROXY.get(pair[0])
+        if written is None:
+            written = _written_by_proxy(pair[0])
+            if len(_WRITTEN_BY_PROXY) < _NAMES_KEPT:
+                _WRITTEN_BY_PROXY[pair[0]] = written
+        if not written:
+            out.append(pair)
     out += [
+        (REQUEST_ID_HEADER, request_id),
         ("X-Forwarded-For", view.address),
         ("X-Forwarded-Proto", view.proto),
         ("X-Forwarded-Host", view.host),

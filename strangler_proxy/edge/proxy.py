@@ -289,14 +289,7 @@ class Proxy:
         client = request.client
         assert client is not None
         request.public_origin = f"{client.proto}://{client.host}"
-        # X-Strangler-* are the proxy's to write (X-Strangler-Shadow): a client's never pass
-        headers = [
-            (k, v)
-            for k, v in request.headers or []
-            if k != "X-Request-Id" and not k.lower().startswith("x-strangler-")
-        ]
-        headers.append((REQUEST_ID_HEADER, request.request_id))
-        headers = h.forwarded_headers(headers, client)
+        headers = h.upstream_headers(request.headers or [], client, request.request_id)
         return _inject_trace(headers) if self.options.tracing else headers
 
     def _forward(

@@ -41,14 +41,38 @@ def test_forwarded_headers_overwrite_what_an_untrusted_client_sent():
     # given a client that forges every forwarding header, talking to the edge directly
     view = _view(FORGED, "203.0.113.7")
     # when
-    out = h.forwarded_headers(FORGED, view)
+    out = h.upstream_headers(FORGED, view, "0f1e")
     # then only what the edge saw goes upstream, once
     assert out == [
         ("Accept", "*/*"),
+        ("X-Request-ID", "0f1e"),
         ("X-Forwarded-For", "203.0.113.7"),
         ("X-Forwarded-Proto", "http"),
         ("X-Forwarded-Host", "shop.example"),
     ]
+
+
+def test_the_proxys_own_headers_from_a_client_never_reach_an_upstream():
+    # given a client that sends the names only the proxy writes, in any case, twice over
+    sent = [
+        ("X-Request-Id", "forged-id"),
+        ("x-strangler-shadow", "1"),
+        ("X-Strangler-Dry-Run", "1"),
+        ("Accept", "*/*"),
+        ("X-Strangler-Shadow", "1"),
+        ("X-Forwarded-Prefix", "/admin"),
+    ]
+    view = _view(sent, "203.0.113.7")
+    for _ in range(2):  # (the second time from the names remembered)
+        out = h.upstream_headers(sent, view, "ours")
+        assert [name for name, _ in out] == [
+            "Accept",
+            "X-Request-ID",
+            "X-Forwarded-For",
+            "X-Forwarded-Proto",
+            "X-Forwarded-Host",
+        ]
+        assert dict(out)["X-Request-ID"] == "ours"
 
 
 def test_a_trusted_hop_reports_the_client_address_scheme_and_host():
@@ -62,7 +86,7 @@ def test_a_trusted_hop_reports_the_client_address_scheme_and_host():
     ]
     view = _view(headers, "10.0.0.2", trusted="10.0.0.0/8")
     assert view == h.ClientView("198.51.100.4", "https", "shop.example.com")
-    assert dict(h.forwarded_headers(headers, view))["X-Forwarded-For"] == "198.51.100.4"
+    assert dict(h.upstream_headers(headers, view, "0f1e"))["X-Forwarded-For"] == "198.51.100.4"
 
 
 def test_chained_trusted_hops_are_skipped_and_garbage_is_not_believed():

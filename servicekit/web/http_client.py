@@ -64,6 +64,15 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
+def asked_to_wait(status: int, retry_after: str | None) -> float | None:
+    """Seconds a 503 or 429 with a readable `Retry-After` asks its caller to wait; None for any
+    other answer. The service is up and said when to come back (a handover's freeze, a rate
+    limit): a breaker must not count it as a failure (every client here, and the proxy)."""
+    if status not in (429, 503):
+        return None
+    return retry_after_seconds(retry_after)
+
+
 class UpstreamAskedToWait(UpstreamStatusError):
     """A 503 or 429 with `Retry-After`: the service is up and said when to come back (a handover,
     a rate limit). Not a failure for the breaker: a handover must not open it for its reset."""
@@ -279,10 +288,12 @@ class ServiceClient:
             redirect=False,
         )
         if raw.status in self.retry_statuses:
-            asked = retry_after_seconds(raw.headers.get("Retry-After"))
-            if asked is not None and raw.status in (429, 503):
+            asked = asked_to_wait(raw.status, raw.headers.get("Retry-After"))
+            if asked is not None:
                 raise UpstreamAskedToWait(raw.status, retry_after=asked)
-            raise UpstreamStatusError(raw.status, retry_after=asked)
+            raise UpstreamStatusError(
+                raw.status, retry_after=retry_after_seconds(raw.headers.get("Retry-After"))
+            )
         return Response(raw.status, dict(raw.headers), raw.data, url)
 
     def get(self, path: str, **kwargs: Any) -> Response:

@@ -8,7 +8,12 @@ import pybreaker
 
 from servicekit.web import cooperative
 from servicekit.web.backoff import backoff_delay
-from servicekit.web.http_client import breaker_retry_after, may_retry
+from servicekit.web.http_client import (
+    UpstreamAskedToWait,
+    asked_to_wait,
+    breaker_retry_after,
+    may_retry,
+)
 from strangler_proxy.metrics import FALLBACKS, UPSTREAM_ERRORS
 from strangler_proxy.routes.model import RetryPolicy, Route, Timeout
 from strangler_proxy.routes.resolve import Decision
@@ -51,6 +56,17 @@ class _BadStatus(Exception):
 
     def __init__(self, response: Response):
         super().__init__(f"upstream answered {response.status}")
+        self.response = response
+
+
+class _AskedToWait(UpstreamAskedToWait):
+    """A retryable 503 (or 429) with `Retry-After`: the upstream is up and asked to wait (a
+    handover's write freeze). Raised inside the breaker, which does not count it (the breakers
+    of `make_breaker` exclude it), and otherwise handled as a bad status: retried where that may
+    be, the last one given to the client with its Retry-After."""
+
+    def __init__(self, response: Response, retry_after: float):
+        super().__init__(response.status, retry_after=retry_after)
         self.response = response
 
 
@@ -138,7 +154,7 @@ class Forwarder:
                 except Unavailable as exc:  # breaker open, no instance: an earlier try may count
                     exc.sent = exc.sent or sent
                     raise
-                except _BadStatus as exc:
+                except (_BadStatus, _AskedToWait) as exc:
                     sent = True
                     UPSTREAM_ERRORS.labels(upstream.name, "status").inc()
                     if attempt + 1 == attempts and keep_last:
@@ -187,11 +203,12 @@ class Forwarder:
                     preload=preload,
                 )
                 if raw.status in retry.on_status:
-                    raise _BadStatus(raw)
+                    asked = asked_to_wait(raw.status, raw.headers.get("Retry-After"))
+                    raise _BadStatus(raw) if asked is None else _AskedToWait(raw, asked)
         except pybreaker.CircuitBreakerError as exc:
             upstream.pool.release(instance, ok=None)
             cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, _BadStatus):
+            if isinstance(cause, (_BadStatus, _AskedToWait)):
                 cause.response.close()
             UPSTREAM_ERRORS.labels(upstream.name, "breaker_open").inc()
             raise Unavailable(
@@ -200,6 +217,9 @@ class Forwarder:
                 status=503,
                 retry_after=breaker_retry_after(upstream.breaker),
             ) from None
+        except _AskedToWait:
+            upstream.pool.release(instance, ok=None)  # up, and busy for a moment: not a failure
+            raise
         except (_BadStatus, TransportError):
             upstream.pool.release(instance, ok=False)
             raise

@@ -118,6 +118,41 @@ def test_open_breaker_answers_503_with_retry_after_then_fallback(make_proxy, pai
     assert client.get("/safe/x")["X-Upstream"] == "monolith"
 
 
+def test_a_503_that_names_its_retry_after_never_opens_the_breaker(make_proxy, start_upstream):
+    """A service frozen for a handover answers 503 with Retry-After: it is up and said when to
+    come back. The breaker does not count it (a takeover under load would otherwise open the
+    circuit, and writes would fail with circuit_open until its reset); a 503 without
+    Retry-After still does."""
+    waiting = {"on": True}
+
+    def frozen(handler, record):
+        if waiting["on"]:
+            return 503, b'{"code": "owner_moving"}', [("Retry-After", "1")]
+        return 503, b'{"code": "broken"}'
+
+    service = start_upstream("service", frozen)
+    spec = upstream_spec(service.url, breaker={"fail_max": 2, "reset_timeout": 60})
+    client = make_proxy(
+        routes_yaml(
+            {"monolith": upstream_spec(service.url), "service": spec},
+            [{"name": "w", "prefix": "/w/", "mode": "extracted", "upstream": "service"}],
+        )
+    )
+    for _ in range(6):  # three times fail_max, each a write (one attempt)
+        answer = client.post("/w/x", data=b"{}", content_type="application/json")
+        assert answer.status_code == 503
+        assert answer["Retry-After"] == "1"
+        assert json.loads(answer.content)["code"] == "owner_moving"  # the service's own answer
+    assert len(service.received) == 6
+    waiting["on"] = False
+    codes = [
+        json.loads(client.post("/w/x", data=b"{}", content_type="application/json").content)["code"]
+        for _ in range(3)
+    ]
+    assert codes == ["broken", "circuit_open", "circuit_open"]  # the second failure opens it
+    assert len(service.received) == 8
+
+
 def test_shadow_serves_the_primary_and_records_differences(make_proxy, pair, settings):
     monolith, service = pair
     client = make_proxy(

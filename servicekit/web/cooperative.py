@@ -44,7 +44,14 @@ T = TypeVar("T")
 # own Python frame stack (an mmap, and an munmap when it ends: with the worker's other threads
 # running, each munmap is a TLB shootdown across CPUs), so one greenlet serves job after job.
 _IDLE_KEPT = 64
-_idle = threading.local()
+
+
+class _Idle(threading.local):
+    def __init__(self) -> None:
+        self.pool: list[_Lent] = []
+
+
+_idle = _Idle()
 
 
 class _Outcome:
@@ -87,8 +94,7 @@ class _Lent(greenlet.greenlet):
 
 
 def _take(executor: Executor | None) -> _Lent:
-    pool: list[_Lent] | None = getattr(_idle, "pool", None)
-    child = pool.pop() if pool else _Lent()
+    child = _idle.pool.pop() if _idle.pool else _Lent()
     child.parent = greenlet.getcurrent()  # where its waits and its outcome go
     child.executor = executor
     child.gr_context = contextvars.Context()  # each job starts in an empty context, as new
@@ -97,11 +103,8 @@ def _take(executor: Executor | None) -> _Lent:
 
 def _give_back(child: _Lent) -> None:
     child.executor = None
-    pool = getattr(_idle, "pool", None)
-    if pool is None:
-        pool = _idle.pool = []
-    if len(pool) < _IDLE_KEPT:
-        pool.append(child)
+    if len(_idle.pool) < _IDLE_KEPT:
+        _idle.pool.append(child)
 
 
 async def run(fn: Callable[..., T], /, *args: Any, executor: Executor | None = None) -> T:

@@ -213,11 +213,14 @@ def is_forwarding_header(name: str) -> bool:
 def _written_by_proxy(name: str) -> bool:
     """Names a client's request never takes upstream: the proxy's own (its request id,
     X-Strangler-*: X-Strangler-Shadow marks a shadow copy) and the edge's (every forwarding
-    header)."""
+    header). Remembered per name, as `_token_lower` does."""
     lower = name.lower()
-    return (
+    written = (
         lower == REQUEST_ID_NAME or lower.startswith("x-strangler-") or is_forwarding_header(lower)
     )
+    if len(_WRITTEN_BY_PROXY) < _NAMES_KEPT:
+        _WRITTEN_BY_PROXY[name] = written
+    return written
 
 
 _WRITTEN_BY_PROXY: dict[str, bool] = {}  # a name -> _written_by_proxy(name), once per process
@@ -236,11 +239,7 @@ def upstream_headers(
     out = []
     for pair in headers:
         written = _WRITTEN_BY_PROXY.get(pair[0])
-        if written is None:
-            written = _written_by_proxy(pair[0])
-            if len(_WRITTEN_BY_PROXY) < _NAMES_KEPT:
-                _WRITTEN_BY_PROXY[pair[0]] = written
-        if not written:
+        if not (_written_by_proxy(pair[0]) if written is None else written):
             out.append(pair)
     out += [
         (REQUEST_ID_HEADER, request_id),

@@ -36,6 +36,7 @@ CONTROL_LOCATION = "^~ /_strangler/"
 CONTROL_PATHS = "^/(_strangler/|__strangler_mirror$)"
 READ, WRITE = "read", "write"
 _STATUSES = {500: "http_500", 502: "http_502", 503: "http_503", 504: "http_504", 429: "http_429"}
+_ASKED_TO_WAIT = frozenset({"http_503", "http_429"})
 # forwarding headers a client may forge besides the three the edge sets (edge/headers.py drops
 # every X-Forwarded-*; stock nginx can only name them one by one)
 _FORWARDING_DROPPED = (
@@ -240,6 +241,14 @@ class _Writer:
         block = self.group(target, read_fallback)
         scheme = hostport(upstream.instances[0])[0] if upstream.instances else "http"
         statuses = [_STATUSES[s] for s in sorted(retry.on_status) if s in _STATUSES]
+        if kind == WRITE:
+            # A 503 or 429 may be the service asking to wait (a handover's write freeze answers
+            # writes 503 with its Retry-After), which the Python plane never counts against an
+            # instance (http_client.asked_to_wait). nginx counts every status it passes to the
+            # next server towards max_fails and cannot read the header, so a write's 503/429 is
+            # never passed on: it reaches the client as the service sent it, and the reads,
+            # which a freeze does not stop, keep their instances.
+            statuses = [s for s in statuses if s not in _ASKED_TO_WAIT]
         tries = max(1, retry.attempts) + (1 if read_fallback else 0)
 
         self.add(2, f"location = /__strangler/{key} {{")

@@ -370,6 +370,38 @@ def test_retries_only_for_safe_methods(tmp_path, start_upstream, upstreams):
         assert 503 in statuses  # the bad instance's answer came back as it was
 
 
+def test_a_handovers_write_freeze_never_marks_an_instance_down(tmp_path, start_upstream, upstreams):
+    """A service in a handover's write freeze answers writes 503 with its own Retry-After (it
+    asks the client to wait). nginx cannot read that header where it counts failures, so the
+    plane never counts a write's 503 or 429: otherwise `max_fails` of them would take every
+    instance out and the reads, which the freeze does not stop, would get 502 meanwhile."""
+
+    def freezing(handler, record):
+        if record["method"] == "GET":
+            return None  # reads are served as usual (the fake's echo)
+        return 503, b'{"code": "owner_moving"}', [("Retry-After", "1")]
+
+    first = start_upstream("first", freezing)
+    second = start_upstream("second", freezing)
+    ups = {
+        "monolith": _spec(upstreams["monolith"]),
+        "service": _spec(
+            [first.url, second.url],
+            retry={"attempts": 2},
+            breaker={"fail_max": 2, "reset_timeout": 30},
+        ),
+    }
+    route = {"name": "api", "prefix": "/api/", "mode": "extracted", "upstream": "service"}
+    with _plane(tmp_path, ups, [route]) as plane:
+        for method in ("PATCH", "POST", "PUT", "DELETE") * 2:
+            frozen = pool.request(method, plane.url + "/api/x", body=b"{}")
+            assert frozen.status == 503 and frozen.headers["Retry-After"] == "1"
+            assert _echo(frozen) == {"code": "owner_moving"}  # the service's own answer
+        reads = [pool.request("GET", plane.url + "/api/x") for _ in range(6)]
+        assert [r.status for r in reads] == [200] * 6
+        assert {r.headers["X-Upstream"] for r in reads} == {"first", "second"}
+
+
 def test_fallback_to_the_monolith(tmp_path, start_upstream, upstreams):
     monolith = upstreams["monolith"]
     failing = start_upstream("failing", lambda handler, record: (503, b'{"down": 1}'))

@@ -130,9 +130,16 @@ def _server_class():
 
 
 def worker_application():
-    """granian's application factory, called in each worker as it starts."""
+    """granian's application factory, called in each worker as it starts. What is loaded by
+    then (~110,000 tracked objects: Django, the proxy, their modules) lives as long as the
+    worker: frozen, so that a full collection walks only what came later (one over the unfrozen
+    heap took ~75 ms at start-up; a request leaves almost nothing to collect, 3 young
+    collections and no full one in 80,000 requests under wrk, so this is for a long-lived worker
+    whose heap grows, not a per-request saving)."""
+    from servicekit.web.commands import freeze_startup_heap
     from strangler_proxy.asgi import application
 
+    freeze_startup_heap()
     while _stop_asked:  # asked to stop while loading: serve nothing, wait to be ended
         signal.pause()
     return application

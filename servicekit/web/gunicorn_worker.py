@@ -7,6 +7,10 @@ details (servicekit/web/errors.py), and a client that parses them met HTML inste
 services' Procfile lines name this worker (`--worker-class
 servicekit.web.gunicorn_worker.ProblemThreadWorker`); gunicorn still decides status, reason and
 message, and logs as before.
+
+It also freezes what the application loaded before the worker serves
+(`servicekit.web.commands.freeze_startup_heap`): full collections then walk only what requests
+left, not Django's and the application's modules.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
+from servicekit.web.commands import freeze_startup_heap
 from servicekit.web.problems import PROBLEM_CONTENT_TYPE, problem
 
 
@@ -41,3 +46,7 @@ class ProblemThreadWorker(ThreadWorker):
         # gunicorn's workers write their error answers through this one function.
         util.write_error = write_problem
         super().init_process()
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        freeze_startup_heap()

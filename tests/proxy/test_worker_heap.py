@@ -1,0 +1,52 @@
+"""Each proxy worker freezes what it loaded before it serves (granian's application factory,
+gunicorn's `post_worker_init`): a full collection then walks only what came later, not the
+~110,000 objects of Django, the proxy and their modules (strangler_proxy/serve.py)."""
+
+from __future__ import annotations
+
+import gc
+import runpy
+import weakref
+from pathlib import Path
+
+import pytest
+
+from strangler_proxy import serve
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Cycle:
+    def __init__(self):
+        self.me = self  # only the collector frees it
+
+
+@pytest.fixture
+def unfrozen():
+    gc.unfreeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _loaded_garbage() -> weakref.ref:
+    garbage = _Cycle()
+    return weakref.ref(garbage)
+
+
+def test_a_granian_worker_freezes_its_start_up_heap(unfrozen):
+    gone = _loaded_garbage()
+    assert gc.get_freeze_count() == 0
+    application = serve.worker_application()
+    assert callable(application)
+    assert gone() is None, "start-up garbage was frozen instead of collected"
+    assert gc.get_freeze_count() > 10_000  # Django, the proxy and its modules
+
+
+def test_a_gunicorn_worker_freezes_its_start_up_heap(unfrozen):
+    hooks = runpy.run_path(str(ROOT / "strangler_proxy" / "gunicorn.conf.py"))
+    gone = _loaded_garbage()
+    hooks["post_worker_init"](None)
+    assert gone() is None
+    assert gc.get_freeze_count() > 10_000

@@ -345,19 +345,24 @@ def test_canary_sides_agree_with_the_python_plane_per_user(tmp_path, upstreams):
 # --- resilience: retries for safe methods only, fallback when nothing reached the candidate --
 
 
-def test_retries_only_for_safe_methods(tmp_path, start_upstream, upstreams):
-    bad = start_upstream("bad", lambda handler, record: (503, b'{"bad": 1}'))
-    good = start_upstream("good")
+def _two_instances(tmp_path, upstreams, first, second, *, fail_max: int) -> NginxPlane:
+    """`/api/` on an upstream of two instances, 2 attempts, `max_fails` from `fail_max`."""
     ups = {
         "monolith": _spec(upstreams["monolith"]),
         "service": _spec(
-            [bad.url, good.url],
+            [first.url, second.url],
             retry={"attempts": 2},
-            breaker={"fail_max": 1000, "reset_timeout": 1},
+            breaker={"fail_max": fail_max, "reset_timeout": 30},
         ),
     }
     route = {"name": "api", "prefix": "/api/", "mode": "extracted", "upstream": "service"}
-    with _plane(tmp_path, ups, [route]) as plane:
+    return _plane(tmp_path, ups, [route])
+
+
+def test_retries_only_for_safe_methods(tmp_path, start_upstream, upstreams):
+    bad = start_upstream("bad", lambda handler, record: (503, b'{"bad": 1}'))
+    good = start_upstream("good")
+    with _two_instances(tmp_path, upstreams, bad, good, fail_max=1000) as plane:
         for _ in range(6):
             assert pool.request("GET", plane.url + "/api/x").status == 200
         assert any(r["method"] == "GET" for r in bad.received)  # the 503 was retried
@@ -383,16 +388,7 @@ def test_a_handovers_write_freeze_never_marks_an_instance_down(tmp_path, start_u
 
     first = start_upstream("first", freezing)
     second = start_upstream("second", freezing)
-    ups = {
-        "monolith": _spec(upstreams["monolith"]),
-        "service": _spec(
-            [first.url, second.url],
-            retry={"attempts": 2},
-            breaker={"fail_max": 2, "reset_timeout": 30},
-        ),
-    }
-    route = {"name": "api", "prefix": "/api/", "mode": "extracted", "upstream": "service"}
-    with _plane(tmp_path, ups, [route]) as plane:
+    with _two_instances(tmp_path, upstreams, first, second, fail_max=2) as plane:
         for method in ("PATCH", "POST", "PUT", "DELETE") * 2:
             frozen = pool.request(method, plane.url + "/api/x", body=b"{}")
             assert frozen.status == 503 and frozen.headers["Retry-After"] == "1"

@@ -86,3 +86,18 @@ def test_json_lines_stay_one_object_each_for_machines():
 def test_a_misspelt_format_in_code_is_refused():
     with pytest.raises(ValueError, match="log format must be one of json, console"):
         logging_config(service_name="x", format="text")
+
+
+def test_records_skip_the_callers_stack_walk():
+    # no renderer prints the caller's file, line or function, so none is looked up per record
+    logging_config(service_name="catalog")
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logger = logging.getLogger("tests.caller")
+    logger.addHandler(handler)
+    try:
+        logger.warning("where from?")
+    finally:
+        logger.removeHandler(handler)
+    assert seen and seen[0].funcName == "(unknown function)" and seen[0].lineno == 0

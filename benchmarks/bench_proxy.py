@@ -5,7 +5,8 @@ from the same routes file (access log off, as for plain nginx); its ratios to pl
 printed with the issue-16 targets.
 
 Starts, on loopback and in one run: a fixed DRF upstream, the strangler proxy (routing,
-correlation id, metrics, breaker on; auth off) under gunicorn and under granian, nginx (the physical-limit reference) and
+correlation id, metrics, breaker on; auth off) under gunicorn, granian and uvicorn
+(`STRANGLER_PROXY_SERVER`), nginx (the physical-limit reference) and
 django-revproxy, all under the same gunicorn settings; measures each with wrk at 1 and at 16
 connections and prints the table with ratios to direct. `--base REF` also serves the proxy
 from another commit (a `git worktree`: `proxy-base` under gunicorn, `proxy-granian-base` under
@@ -202,7 +203,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--only",
         nargs="*",
-        help="subset of: direct proxy proxy-granian nginx nginx-plane revproxy; also "
+        help="subset of: direct proxy proxy-granian proxy-uvicorn nginx nginx-plane revproxy; also "
         "proxy-granian-wsgi (granian's own WSGI interface, which loses the raw target: "
         "only to see what the ASGI adapter costs)",
     )
@@ -231,6 +232,7 @@ def main(argv: list[str]) -> int:
             "proxy-granian",
             "proxy-granian-base",
             "proxy-granian-wsgi",
+            "proxy-uvicorn",
             "nginx",
             "nginx-plane",
             "revproxy",
@@ -262,6 +264,7 @@ def main(argv: list[str]) -> int:
         "proxy-granian": f"http://127.0.0.1:{ports['proxy-granian']}{PATH}",
         "proxy-granian-base": f"http://127.0.0.1:{ports['proxy-granian-base']}{PATH}",
         "proxy-granian-wsgi": f"http://127.0.0.1:{ports['proxy-granian-wsgi']}{PATH}",
+        "proxy-uvicorn": f"http://127.0.0.1:{ports['proxy-uvicorn']}{PATH}",
         "nginx": f"http://127.0.0.1:{ports['nginx']}{PATH}",
         "nginx-plane": f"http://127.0.0.1:{ports['nginx-plane']}{PATH}",
         "revproxy": f"http://127.0.0.1:{ports['revproxy']}{PATH}",
@@ -388,6 +391,25 @@ def main(argv: list[str]) -> int:
             )
             wait_ready(targets["proxy-granian-wsgi"], granian_wsgi)
             served["proxy-granian-wsgi"] = granian_wsgi
+        if "proxy-uvicorn" in wanted:
+            # The same proxy under uvicorn (STRANGLER_PROXY_SERVER=uvicorn): one thread per
+            # worker, where granian hands each request between its Rust thread and the loop's.
+            uv = start(
+                [
+                    sys.executable,
+                    "-m",
+                    "strangler_proxy.serve",
+                    "--bind",
+                    f"127.0.0.1:{ports['proxy-uvicorn']}",
+                ],
+                {
+                    **proxy_env,
+                    "STRANGLER_PROXY_SERVER": "uvicorn",
+                    "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom-uvicorn"),
+                },
+            )
+            wait_ready(targets["proxy-uvicorn"], uv)
+            served["proxy-uvicorn"] = uv
         if "nginx" in wanted:
             conf = nginx_conf(folder, ports["nginx"], ports["upstream"], args.workers)
             nginx = start(
@@ -473,7 +495,8 @@ def main(argv: list[str]) -> int:
     direct = results["direct"]
     print(
         f"\nGET {PATH}  (wrk {args.duration}s per run; {args.workers} workers x {args.threads} threads "
-        "everywhere: gunicorn gthread, proxy-granian under granian; CPU us/req: the target's own "
+        "everywhere: gunicorn gthread, proxy-granian under granian, proxy-uvicorn under uvicorn; "
+        "CPU us/req: the target's own "
         "processes at 16 connections, user + system, from /proc)"
     )
     header = f"{'target':<18} {'c1 req/s':>9} {'c1 p50':>8} {'c1 p99':>8} {'added p50':>9} | {'c16 req/s':>9} {'c16 p50':>8} {'c16 p99':>8} {'% direct':>8} {'errors':>6} {'CPU us/req':>10}"
@@ -498,14 +521,14 @@ def main(argv: list[str]) -> int:
             f"at 1 x{new[1]['rps'] / old[1]['rps']:.2f}; CPU us/req at 16 "
             f"{old[16]['cpu_us']:.0f} -> {new[16]['cpu_us']:.0f}"
         )
-    for name in ("proxy", "proxy-granian"):
+    for name in ("proxy", "proxy-granian", "proxy-uvicorn"):
         if name not in results:
             continue
         added = results[name][1]["p50"] - direct[1]["p50"]
         line = f"{name} targets: added p50 <= 0.35 ms: {added:.2f} ms {'OK' if added <= 0.35 else 'MISSED'}"
         if "nginx" in results:  # issue 16: >= 75 % of plain nginx's req/s at 16 connections
             kept = results[name][16]["rps"] / results["nginx"][16]["rps"]
-            line += f"; >= 75 % of plain nginx at 16 connections: {100 * kept:.0f} % {'OK' if kept >= 0.75 else 'MISSED'}"
+            line += f"; >= 75 % of plain nginx at 16 connections: {100 * kept:.1f} % {'OK' if kept >= 0.75 else 'MISSED'}"
         errors = int(results[name][1]["errors"] + results[name][16]["errors"])
         print(f"{line}; errors: {errors} {'OK' if errors == 0 else 'MISSED'}")
     if "nginx-plane" in results and "nginx" in results:

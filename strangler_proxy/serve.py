@@ -12,10 +12,14 @@ adapter (strangler_proxy/edge/asgi.py): granian's WSGI interface loses the raw t
 `X_Foo` into `X-Foo`. gunicorn (`gunicorn -c strangler_proxy/gunicorn.conf.py`) still serves the
 same application.
 
-Environment: STRANGLER_PROXY_WORKERS (processes, 2), STRANGLER_PROXY_THREADS (threads per
-worker, 8), STRANGLER_PROXY_HEADER_TIMEOUT (seconds for a request head, 10),
-STRANGLER_PROXY_BODY_TIMEOUT (seconds any one body read may stall, 30),
-STRANGLER_PROXY_LOOP (granian's event loop: auto, i.e. uvloop when installed; uvloop; asyncio),
+`STRANGLER_PROXY_SERVER=uvicorn` serves the same ASGI application under uvicorn instead
+(strangler_proxy/edge/uvicorn_server.py: one thread per worker, so no hand-off between threads
+per request; a head deadline and a listening socket per worker added to it).
+
+Environment: STRANGLER_PROXY_SERVER (granian; uvicorn), STRANGLER_PROXY_WORKERS (processes, 2),
+STRANGLER_PROXY_THREADS (threads per worker, 8), STRANGLER_PROXY_HEADER_TIMEOUT (seconds for a
+request head, 10), STRANGLER_PROXY_BODY_TIMEOUT (seconds any one body read may stall, 30),
+STRANGLER_PROXY_LOOP (the workers' event loop: auto, i.e. uvloop when installed; uvloop; asyncio),
 STRANGLER_PROXY_REQUESTS (cooperative: each request runs on the event loop's thread, its
 upstream socket waits given to the loop; threads: each in a pool thread, the hand-off per
 request that cooperative saves; strangler_proxy/edge/asgi.py),
@@ -66,6 +70,18 @@ def event_loop():
             # (granian's workers would each fail to start, and be respawned, over and over)
             raise SystemExit("STRANGLER_PROXY_LOOP=uvloop, but uvloop is not installed") from None
     return Loops(loop)
+
+
+SERVERS = ("granian", "uvicorn")
+
+
+def server() -> str:
+    """STRANGLER_PROXY_SERVER: `granian` (the default) or `uvicorn`; anything else stops the
+    start with its name."""
+    name = os.environ.get("STRANGLER_PROXY_SERVER", "granian")
+    if name not in SERVERS:
+        raise SystemExit(f"STRANGLER_PROXY_SERVER={name!r}: expected granian or uvicorn")
+    return name
 
 
 def request_mode() -> str:
@@ -169,6 +185,23 @@ def main(argv: list[str] | None = None) -> int:
     header_timeout = float(os.environ.get("STRANGLER_PROXY_HEADER_TIMEOUT", "10"))
     loop = event_loop()
     request_mode()  # (checked here: a worker that failed on it would be respawned over and over)
+    workers = int(os.environ.get("STRANGLER_PROXY_WORKERS", "2"))
+    if server() == "uvicorn":
+        try:
+            from strangler_proxy.edge import uvicorn_server
+        except ImportError as exc:  # the wheel's `uvicorn` extra not installed
+            raise SystemExit(
+                f"STRANGLER_PROXY_SERVER=uvicorn needs uvicorn and httptools ({exc}): "
+                "pip install 'strangler-proxy[uvicorn]'"
+            ) from None
+
+        return uvicorn_server.serve(
+            host or "127.0.0.1",
+            int(port),
+            workers=workers,
+            head_timeout=header_timeout,
+            loop=loop.value,
+        )
     _server_class()(
         "strangler_proxy.serve:worker_application",
         factory=True,
@@ -182,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         # and the pool's calls wake the loop, which asyncio's own loop does at about 1.4x
         # uvloop's CPU (PERFORMANCE in strangler_proxy/README.md).
         loop=loop,
-        workers=int(os.environ.get("STRANGLER_PROXY_WORKERS", "2")),
+        workers=workers,
         http1_settings=HTTP1Settings(header_read_timeout=int(header_timeout * 1000)),
         log_level=LogLevels.warning,
         log_access=False,

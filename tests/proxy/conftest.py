@@ -156,9 +156,9 @@ def served_proxy(
         yield running
 
 
-# the Python proxy under granian (as deployed) and under gunicorn (what hands the proxy the
+# the Python proxy under granian (as deployed), gunicorn and uvicorn (what hands the proxy the
 # request differs: raw target, header names, deadlines), and nginx fed `export nginx`'s output
-PLANES = ("python", "python-gunicorn", "nginx")
+PLANES = ("python", "python-gunicorn", "python-uvicorn", "nginx")
 
 
 @contextmanager
@@ -167,7 +167,7 @@ def served_plane(
 ) -> Iterator[ProxyProcess | NginxPlane]:
     """`served_proxy`, or nginx with the same table: either answers on `.port` and `.url`."""
     if plane.startswith("python"):
-        server = "gunicorn" if plane == "python-gunicorn" else None
+        server = plane.partition("-")[2] or None
         env = {"STRANGLER_MAX_BODY": str(max_body)}
         with served_proxy(upstream, folder, env, server=server) as running:
             yield running

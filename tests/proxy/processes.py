@@ -1,12 +1,14 @@
-"""Start the proxy under its real server on a free port: granian (the default, as deployed) or
-gunicorn (`server="gunicorn"`, or STRANGLER_TEST_SERVER=gunicorn for every test)."""
+"""Start the proxy under its real server on a free port: granian (the default, as deployed),
+gunicorn or uvicorn (`server="gunicorn"`, or STRANGLER_TEST_SERVER=gunicorn for every test)."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.support.processes import free_port, stop_process
 from tests.support.wait import wait_http
@@ -15,11 +17,30 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-SERVERS = ("granian", "gunicorn")
+SERVERS = ("granian", "gunicorn", "uvicorn")
 
 
 def default_server() -> str:
     return os.environ.get("STRANGLER_TEST_SERVER") or "granian"
+
+
+def start_serve(port: int, data_dir: Path, stdout: Any, **env: str) -> subprocess.Popen:
+    """`python -m strangler_proxy.serve` on `port`, in a session of its own, its output (stderr
+    too) to `stdout`; `env` on top of this process's environment."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "strangler_proxy.serve", "--bind", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "STRANGLER_DATA_DIR": str(data_dir),
+            "DJANGO_SETTINGS_MODULE": "strangler_proxy.settings",
+            "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "prom"),
+            **env,
+        },
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 class ProxyProcess:
@@ -56,6 +77,8 @@ class ProxyProcess:
             "STRANGLER_CONTROL_SERIES_STEP": "0",
             **(env or {}),
         }
+        if self.server == "uvicorn":
+            self.env["STRANGLER_PROXY_SERVER"] = "uvicorn"
         self.log = data_dir / f"{name}.log"
         self.process: subprocess.Popen | None = None
 
@@ -64,7 +87,7 @@ class ProxyProcess:
         self._log = open(self.log, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "strangler_proxy.serve", "--bind", f"127.0.0.1:{self.port}"]
-            if self.server == "granian"
+            if self.server in ("granian", "uvicorn")
             else [
                 str(BIN / "gunicorn"),
                 "-c",
@@ -88,6 +111,17 @@ class ProxyProcess:
         if self.process is not None:
             stop_process(self.process)
         self._log.close()
+
+    def get(self, target: str) -> int:
+        """The status of a GET of `target` on a connection of its own."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", target)
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        finally:
+            conn.close()
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

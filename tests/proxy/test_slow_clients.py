@@ -31,17 +31,6 @@ def proxy(request, upstream, tmp_path_factory):
         yield running
 
 
-def _get(proxy, target: str) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
-    try:
-        conn.request("GET", target)
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
 def _read_until(sock: socket.socket, done) -> bytes:
     data = b""
     while chunk := sock.recv(65536):
@@ -62,7 +51,7 @@ def test_a_normal_client_is_served_while_a_hundred_slow_heads_hang(proxy):
         time.sleep(0.5)
         # when / then: ordinary requests are answered at once, several times over
         for index in range(5):
-            assert _get(proxy, f"/fast/{index}") == 200
+            assert proxy.get(f"/fast/{index}") == 200
     finally:
         for sock in slow:
             sock.close()

@@ -7,7 +7,7 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
@@ -66,15 +66,22 @@ def _send(process: subprocess.Popen, sig: signal.Signals, *, group: bool) -> Non
             process.send_signal(sig)
 
 
-def processes_by_session() -> dict[int, int]:
-    """Every live process (zombies left out: they have exited, their parent just has not reaped
-    them) -> its session id, from /proc."""
-    found = {}
+def _stats() -> Iterator[tuple[int, list[str]]]:
+    """Each process's pid and the fields of /proc/<pid>/stat after its name (state first)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(") ", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if fields[0] != "Z":
-            found[int(stat.parent.name)] = int(fields[3])
-    return found
+        yield int(stat.parent.name), fields
+
+
+def processes_by_session() -> dict[int, int]:
+    """Every live process (zombies left out: they have exited, their parent just has not reaped
+    them) -> its session id, from /proc."""
+    return {pid: int(fields[3]) for pid, fields in _stats() if fields[0] != "Z"}
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (a server's workers), zombies included."""
+    return [child for child, fields in _stats() if int(fields[1]) == pid]

@@ -113,13 +113,15 @@ def _worker(host: str, port: int, head_timeout: float, loop: str) -> None:
     heap frozen, as under granian), uvicorn serving until SIGTERM or SIGINT."""
     import uvicorn
 
+    from servicekit.web.commands import freeze_startup_heap
+    from strangler_proxy.asgi import application
+
     sock = _listen(host, port)
     sock.listen(1024)
-    from strangler_proxy.serve import worker_application
-
+    freeze_startup_heap()
     protocol = type("HeadDeadline", (HeadDeadlineProtocol,), {"head_timeout": head_timeout})
     config = uvicorn.Config(
-        worker_application(),
+        application,
         loop=loop,
         http=protocol,
         lifespan="off",

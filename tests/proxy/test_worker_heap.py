@@ -1,5 +1,5 @@
 """Each proxy worker freezes what it loaded before it serves (granian's application factory,
-gunicorn's `post_worker_init`): a full collection then walks only what came later, not the
+gunicorn's `post_worker_init`, the uvicorn worker's start): a full collection then walks only what came later, not the
 ~110,000 objects of Django, the proxy and their modules (strangler_proxy/serve.py)."""
 
 from __future__ import annotations
@@ -50,3 +50,26 @@ def test_a_gunicorn_worker_freezes_its_start_up_heap(unfrozen):
     hooks["post_worker_init"](None)
     assert gone() is None
     assert gc.get_freeze_count() > 10_000
+
+
+def test_a_uvicorn_worker_freezes_its_start_up_heap_before_it_serves(unfrozen, monkeypatch):
+    import uvicorn
+
+    from strangler_proxy.edge import uvicorn_server
+    from tests.support.processes import free_port
+
+    served = {}
+
+    def run(server, sockets):
+        served.update(frozen=gc.get_freeze_count(), config=server.config, sockets=sockets)
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    gone = _loaded_garbage()
+    uvicorn_server._worker("127.0.0.1", free_port(), 5.0, "auto")
+    assert gone() is None
+    assert served["frozen"] > 10_000
+    config = served["config"]
+    assert issubclass(config.http, uvicorn_server.HeadDeadlineProtocol)
+    assert config.http.head_timeout == 5.0
+    assert config.proxy_headers is False  # the proxy is the edge: X-Forwarded-* never believed
+    served["sockets"][0].close()

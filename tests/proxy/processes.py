@@ -77,8 +77,8 @@ class ProxyProcess:
             "STRANGLER_CONTROL_SERIES_STEP": "0",
             **(env or {}),
         }
-        if self.server == "uvicorn":
-            self.env["STRANGLER_PROXY_SERVER"] = "uvicorn"
+        if self.server != "gunicorn":  # (never the one a developer's shell may have exported)
+            self.env["STRANGLER_PROXY_SERVER"] = self.server
         self.log = data_dir / f"{name}.log"
         self.process: subprocess.Popen | None = None
 

@@ -15,30 +15,16 @@ left, not Django's and the application's modules.
 
 from __future__ import annotations
 
-import json
-
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 from servicekit.web.commands import freeze_startup_heap
-from servicekit.web.problems import PROBLEM_CONTENT_TYPE, problem
+from servicekit.web.problems import problem_response
 
 
 def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
     """`gunicorn.util.write_error`'s signature, a problem+json body."""
-    body = json.dumps(
-        problem(
-            status_code=status_int,
-            code=reason.lower().replace(" ", "_"),
-            title=reason,
-            detail=mesg or reason,
-        )
-    ).encode()
-    head = (
-        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
-        f"Content-Type: {PROBLEM_CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    util.write_nonblock(sock, head.encode("latin-1") + body)
+    util.write_nonblock(sock, problem_response(status_int, reason, mesg))
 
 
 class ProblemThreadWorker(ThreadWorker):

@@ -4,6 +4,7 @@ here."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -33,3 +34,22 @@ def problem(
         body["request_id"] = request_id
     body.update(extra)
     return body
+
+
+def problem_response(status_code: int, reason: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 answer with a problem+json body that closes the connection: what a
+    server writes itself for a request it refuses before any application sees it (gunicorn's
+    worker, servicekit/web/gunicorn_worker.py; the proxy's uvicorn protocol)."""
+    body = json.dumps(
+        problem(
+            status_code=status_code,
+            code=reason.lower().replace(" ", "_"),
+            title=reason,
+            detail=detail or reason,
+        )
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_code} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: {PROBLEM_CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body

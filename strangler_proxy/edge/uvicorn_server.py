@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -36,7 +35,7 @@ from typing import Any
 import httptools  # noqa: F401  (the parser HttpToolsProtocol runs: an extra of uvicorn's, named here)
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from servicekit.web.problems import PROBLEM_CONTENT_TYPE, problem
+from servicekit.web.problems import problem_response
 
 # A worker that exits on its own is started again, no sooner than this after its last start
 # (one that fails while loading is not restarted in a tight loop).
@@ -88,14 +87,7 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """What httptools cannot parse gets a problem+json 400, as every refusal here (uvicorn's
         own is text/plain), and the connection closed."""
-        body = json.dumps(
-            problem(status_code=400, code="bad_request", title="Bad Request", detail=msg)
-        ).encode()
-        self.transport.write(
-            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
-            + f"Content-Type: {PROBLEM_CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
+        self.transport.write(problem_response(400, "Bad Request", msg))
         self.transport.close()
 
 

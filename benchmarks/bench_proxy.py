@@ -10,7 +10,7 @@ correlation id, metrics, breaker on; auth off) under gunicorn, granian and uvico
 django-revproxy, all under the same gunicorn settings; measures each with wrk at 1 and at 16
 connections and prints the table with ratios to direct. `--base REF` also serves the proxy
 from another commit (a `git worktree`: `proxy-base` under gunicorn, `proxy-granian-base` under
-granian) beside this checkout's, and `--rounds N`
+granian, `proxy-uvicorn-base` under uvicorn) beside this checkout's, and `--rounds N`
 measures every target N times in turn and prints medians: on a shared machine, old and new code
 compared in one run. Installs wrk and nginx (Debian) and
 django-revproxy (PyPI) when missing. Every process it starts is stopped before it exits.
@@ -211,7 +211,8 @@ def main(argv: list[str]) -> int:
         "--base",
         default="",
         help="also serve the proxy from this commit (a git worktree), as `proxy-base` "
-        "(gunicorn) and `proxy-granian-base`: old and new code measured in one run",
+        "(gunicorn), `proxy-granian-base` and `proxy-uvicorn-base`: old and new code measured "
+        "in one run",
     )
     parser.add_argument(
         "--rounds",
@@ -233,6 +234,7 @@ def main(argv: list[str]) -> int:
             "proxy-granian-base",
             "proxy-granian-wsgi",
             "proxy-uvicorn",
+            "proxy-uvicorn-base",
             "nginx",
             "nginx-plane",
             "revproxy",
@@ -265,15 +267,17 @@ def main(argv: list[str]) -> int:
         "proxy-granian-base": f"http://127.0.0.1:{ports['proxy-granian-base']}{PATH}",
         "proxy-granian-wsgi": f"http://127.0.0.1:{ports['proxy-granian-wsgi']}{PATH}",
         "proxy-uvicorn": f"http://127.0.0.1:{ports['proxy-uvicorn']}{PATH}",
+        "proxy-uvicorn-base": f"http://127.0.0.1:{ports['proxy-uvicorn-base']}{PATH}",
         "nginx": f"http://127.0.0.1:{ports['nginx']}{PATH}",
         "nginx-plane": f"http://127.0.0.1:{ports['nginx-plane']}{PATH}",
         "revproxy": f"http://127.0.0.1:{ports['revproxy']}{PATH}",
     }
-    opt_in = ("proxy-base", "proxy-granian-base", "proxy-granian-wsgi")
+    bases = {name: f"{name}-base" for name in ("proxy", "proxy-granian", "proxy-uvicorn")}
+    opt_in = (*bases.values(), "proxy-granian-wsgi")
     wanted = [t for t in args.only or list(targets) if args.only or t not in opt_in]
-    wanted = [t for t in wanted if t not in ("proxy-base", "proxy-granian-base")]
+    wanted = [t for t in wanted if t not in bases.values()]
     if args.base:  # each measured right before this checkout's proxy under the same server
-        for new, old in (("proxy", "proxy-base"), ("proxy-granian", "proxy-granian-base")):
+        for new, old in bases.items():
             if new in wanted:
                 wanted.insert(wanted.index(new), old)
     base_tree = folder / "base"
@@ -338,36 +342,34 @@ def main(argv: list[str]) -> int:
             )
             wait_ready(targets["proxy-base"], old)
             served["proxy-base"] = old
-        if "proxy-granian-base" in wanted:
-            old_granian = start(
+
+        def serve(name: str, server: str, env: dict[str, str], cwd: Path = ROOT) -> None:
+            """`python -m strangler_proxy.serve` under `server` (STRANGLER_PROXY_SERVER)."""
+            process = start(
                 [
                     sys.executable,
                     "-m",
                     "strangler_proxy.serve",
                     "--bind",
-                    f"127.0.0.1:{ports['proxy-granian-base']}",
+                    f"127.0.0.1:{ports[name]}",
                 ],
                 {
-                    **base_env_of_tree,
-                    "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom-granian-base"),
+                    **env,
+                    "STRANGLER_PROXY_SERVER": server,
+                    "PROMETHEUS_MULTIPROC_DIR": str(folder / f"prom-{name}"),
                 },
-                cwd=base_tree,
+                cwd=cwd,
             )
-            wait_ready(targets["proxy-granian-base"], old_granian)
-            served["proxy-granian-base"] = old_granian
-        if "proxy-granian" in wanted:
-            granian = start(
-                [
-                    sys.executable,
-                    "-m",
-                    "strangler_proxy.serve",
-                    "--bind",
-                    f"127.0.0.1:{ports['proxy-granian']}",
-                ],
-                {**proxy_env, "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom-granian")},
-            )
-            wait_ready(targets["proxy-granian"], granian)
-            served["proxy-granian"] = granian
+            wait_ready(targets[name], process)
+            served[name] = process
+
+        # granian hands each request between its Rust thread and the loop's; uvicorn parses and
+        # answers on the loop's own thread (one thread per worker)
+        for name, server in (("proxy-granian", "granian"), ("proxy-uvicorn", "uvicorn")):
+            if f"{name}-base" in wanted:
+                serve(f"{name}-base", server, base_env_of_tree, base_tree)
+            if name in wanted:
+                serve(name, server, proxy_env)
         if "proxy-granian-wsgi" in wanted:
             (folder / "prom-granian-wsgi").mkdir()
             granian_wsgi = start(
@@ -391,25 +393,6 @@ def main(argv: list[str]) -> int:
             )
             wait_ready(targets["proxy-granian-wsgi"], granian_wsgi)
             served["proxy-granian-wsgi"] = granian_wsgi
-        if "proxy-uvicorn" in wanted:
-            # The same proxy under uvicorn (STRANGLER_PROXY_SERVER=uvicorn): one thread per
-            # worker, where granian hands each request between its Rust thread and the loop's.
-            uv = start(
-                [
-                    sys.executable,
-                    "-m",
-                    "strangler_proxy.serve",
-                    "--bind",
-                    f"127.0.0.1:{ports['proxy-uvicorn']}",
-                ],
-                {
-                    **proxy_env,
-                    "STRANGLER_PROXY_SERVER": "uvicorn",
-                    "PROMETHEUS_MULTIPROC_DIR": str(folder / "prom-uvicorn"),
-                },
-            )
-            wait_ready(targets["proxy-uvicorn"], uv)
-            served["proxy-uvicorn"] = uv
         if "nginx" in wanted:
             conf = nginx_conf(folder, ports["nginx"], ports["upstream"], args.workers)
             nginx = start(
@@ -466,11 +449,12 @@ def main(argv: list[str]) -> int:
                 wrk(targets[name], 4, 1)  # warm pools and caches
                 runs = {}
                 for c in (1, 16):
-                    before = cpu_seconds(served[name].pid)
+                    before = cpu_seconds(served[name].pid), cpu_seconds(up.pid)
                     runs[c] = wrk(targets[name], c, args.duration)
-                    runs[c]["cpu_us"] = (
-                        1e6 * (cpu_seconds(served[name].pid) - before) / max(runs[c]["requests"], 1)
-                    )
+                    after = cpu_seconds(served[name].pid), cpu_seconds(up.pid)
+                    count = max(runs[c]["requests"], 1)
+                    runs[c]["cpu_us"] = 1e6 * (after[0] - before[0]) / count
+                    runs[c]["upstream_cpu_us"] = 1e6 * (after[1] - before[1]) / count
                 rounds[name].append(runs)
                 print(f"measured {name} (round {number + 1})", flush=True)
         results = {
@@ -497,9 +481,10 @@ def main(argv: list[str]) -> int:
         f"\nGET {PATH}  (wrk {args.duration}s per run; {args.workers} workers x {args.threads} threads "
         "everywhere: gunicorn gthread, proxy-granian under granian, proxy-uvicorn under uvicorn; "
         "CPU us/req: the target's own "
-        "processes at 16 connections, user + system, from /proc)"
+        "processes at 16 connections, user + system, from /proc; upstream: the DRF upstream's "
+        "behind it)"
     )
-    header = f"{'target':<18} {'c1 req/s':>9} {'c1 p50':>8} {'c1 p99':>8} {'added p50':>9} | {'c16 req/s':>9} {'c16 p50':>8} {'c16 p99':>8} {'% direct':>8} {'errors':>6} {'CPU us/req':>10}"
+    header = f"{'target':<18} {'c1 req/s':>9} {'c1 p50':>8} {'c1 p99':>8} {'added p50':>9} | {'c16 req/s':>9} {'c16 p50':>8} {'c16 p99':>8} {'% direct':>8} {'errors':>6} {'CPU us/req':>10} {'upstream':>8}"
     print(header)
     print("-" * len(header))
     for name in wanted:
@@ -508,9 +493,9 @@ def main(argv: list[str]) -> int:
             f"{name:<18} {one['rps']:>9.0f} {one['p50']:>6.2f}ms {one['p99']:>6.2f}ms "
             f"{one['p50'] - direct[1]['p50']:>+7.2f}ms | {many['rps']:>9.0f} {many['p50']:>6.2f}ms "
             f"{many['p99']:>6.2f}ms {100 * many['rps'] / direct[16]['rps']:>7.0f}% {int(one['errors'] + many['errors']):>6} "
-            f"{many['cpu_us']:>10.0f}"
+            f"{many['cpu_us']:>10.0f} {many['upstream_cpu_us']:>8.0f}"
         )
-    for new_name, old_name in (("proxy", "proxy-base"), ("proxy-granian", "proxy-granian-base")):
+    for new_name, old_name in bases.items():
         if old_name not in results or new_name not in results:
             continue
         old, new = results[old_name], results[new_name]

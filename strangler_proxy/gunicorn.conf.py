@@ -35,14 +35,6 @@ def on_starting(server):
     os.makedirs(folder, exist_ok=True)
 
 
-def post_worker_init(worker):
-    """The worker's application is loaded: its start-up heap frozen, as granian's workers do
-    (strangler_proxy/serve.py)."""
-    from servicekit.web.commands import freeze_startup_heap
-
-    freeze_startup_heap()
-
-
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

@@ -36,8 +36,45 @@ _META_NAMES: dict[str, tuple[str, str]] = {}  # HTTP_USER_AGENT -> (User-Agent, 
 _TOKEN_NAMES: dict[str, str] = {}  # a name known to be a token -> its lower case
 
 
+# A request's head, bounded as gunicorn bounds it by default (limit_request_line,
+# limit_request_fields, limit_request_field_size) under every server: uvicorn's protocol
+# refuses a head over them before it is parsed whole (strangler_proxy/edge/uvicorn_server.py);
+# under granian, whose own limits are larger (~400 KB, 100 fields), `check_target` and
+# `check_headers` refuse it before any upstream sees it; the nginx plane answers the same.
+LINE_LIMIT = 4094
+FIELDS_LIMIT = 100
+FIELD_LIMIT = 8190
+URI_TOO_LONG = "URI Too Long"  # (the reasons gunicorn gives: the problems' codes follow them)
+FIELDS_TOO_LARGE = "Request Header Fields Too Large"
+
+
 class UnsafeRequest(ValueError):
     """The request is refused at the edge (path traversal, header injection)."""
+
+
+class TooLarge(UnsafeRequest):
+    """A request head over a limit: 414 (the target) or 431 (its header fields)."""
+
+    def __init__(self, status: int, reason: str, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.reason = reason
+
+    @property
+    def code(self) -> str:
+        return self.reason.lower().replace(" ", "_")
+
+
+def target_too_long(length: int) -> TooLarge:
+    return TooLarge(414, URI_TOO_LONG, f"the request target is over {LINE_LIMIT} bytes ({length})")
+
+
+def too_many_fields() -> TooLarge:
+    return TooLarge(431, FIELDS_TOO_LARGE, f"more than {FIELDS_LIMIT} header fields")
+
+
+def field_too_large(name: str) -> TooLarge:
+    return TooLarge(431, FIELDS_TOO_LARGE, f"header {name[:40]!r} is over {FIELD_LIMIT} bytes")
 
 
 def _unsafe_value(value: str) -> bool:
@@ -101,15 +138,23 @@ def _end_to_end(headers: list[tuple[str, str]], lowered: list[str]) -> list[tupl
     return [pair for pair, k in zip(headers, lowered, strict=True) if k not in drop]
 
 
-def check_headers(headers: Iterable[tuple[str, str]]) -> None:
-    """Refuse CR, LF or NUL in a value and names that are not HTTP tokens (header injection)."""
+def check_headers(headers: list[tuple[str, str]]) -> None:
+    """Refuse CR, LF or NUL in a value and names that are not HTTP tokens (header injection);
+    more than FIELDS_LIMIT fields, or one over FIELD_LIMIT bytes (`TooLarge`, 431)."""
+    if len(headers) > FIELDS_LIMIT:
+        raise too_many_fields()
     for name, value in headers:
         if _token_lower(name) is None or _unsafe_value(value):
             raise UnsafeRequest(f"header {name[:40]!r} is not allowed")
+        if len(name) + len(value) + 2 > FIELD_LIMIT:
+            raise field_too_large(name)
 
 
 def check_path(raw_path: str) -> None:
-    """Refuse dot-segments (plain or percent-encoded), backslashes, NUL and encoded slashes."""
+    """Refuse dot-segments (plain or percent-encoded), backslashes, NUL and encoded slashes;
+    a target (path and query) over LINE_LIMIT bytes (`TooLarge`, 414)."""
+    if len(raw_path) > LINE_LIMIT:
+        raise target_too_long(len(raw_path))
     path = raw_path.partition("?")[0]
     if not path.startswith("/"):
         raise UnsafeRequest("the request target must be an absolute path")

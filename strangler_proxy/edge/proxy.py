@@ -169,11 +169,15 @@ class Proxy:
     # --- the steps, in order -------------------------------------------------------------
 
     def _refuse_unsafe(self, request: Incoming) -> None:
-        """Dot-segments, encoded slashes, NUL, CR/LF, bad header names: 400."""
+        """Dot-segments, encoded slashes, NUL, CR/LF, bad header names: 400; a target or header
+        fields over the limits: 414 or 431."""
         try:
             h.check_path(request.target)
             request.headers = h.meta_to_headers(request.meta)
             h.check_headers(request.headers)
+        except h.TooLarge as exc:
+            REJECTED.labels(request.route_label, "too_large").inc()
+            raise request.reject(exc.status, exc.code, str(exc)) from None
         except h.UnsafeRequest as exc:
             REJECTED.labels(request.route_label, "unsafe").inc()
             raise request.reject(400, "unsafe_request", str(exc)) from None

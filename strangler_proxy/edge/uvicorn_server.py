@@ -13,6 +13,12 @@ thread (PERFORMANCE in strangler_proxy/README.md measures both). What uvicorn la
   granian's `header_read_timeout`): a connection whose head is not complete in time is closed,
   so slow heads (slowloris) cannot pile up; the body's deadline is the ASGI adapter's, as under
   granian;
+- limits on a request head (`HeadDeadlineProtocol`; the numbers are gunicorn's defaults, in
+  strangler_proxy/edge/headers.py): httptools takes a head of any size, and uvicorn keeps all of
+  it (a 20 MB header was read whole and forwarded); a request line or a header field over its
+  limit is refused (414, 431) as it arrives, an unfinished head once it passes HEAD_LIMIT;
+- each response's head written together with its first body bytes (`OneWriteCycle`): uvicorn
+  writes them apart, one more TCP segment and one more wake-up of the client per response;
 - a listening socket per worker with SO_REUSEPORT (`serve`), so the kernel spreads connections
   over the workers: with one shared socket (uvicorn's `--workers`) the first worker to wake
   took 13 of wrk's 16 kept-alive connections.
@@ -33,9 +39,19 @@ import time
 from typing import Any
 
 import httptools  # noqa: F401  (the parser HttpToolsProtocol runs: an extra of uvicorn's, named here)
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from servicekit.web.problems import problem_response
+from strangler_proxy.edge.headers import (
+    FIELD_LIMIT,
+    FIELDS_LIMIT,
+    FIELDS_TOO_LARGE,
+    LINE_LIMIT,
+    TooLarge,
+    field_too_large,
+    target_too_long,
+    too_many_fields,
+)
 
 # A worker that exits on its own is started again, no sooner than this after its last start
 # (one that fails while loading is not restarted in a tight loop).
@@ -46,26 +62,62 @@ _GRACEFUL_STOP = 30
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
+# What httptools holds of one unfinished head (it takes a head of any size, and uvicorn keeps
+# all of it): gunicorn's own bound from the same limits.
+HEAD_LIMIT = LINE_LIMIT + FIELDS_LIMIT * (FIELD_LIMIT + 2)
+
+
 class HeadDeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol with a deadline for each request head: from the connection's
-    start, and from the first byte of each later request, the head must be complete within
-    `head_timeout` seconds, else the connection is closed. (A kept-alive connection that sends
-    nothing is closed by uvicorn's own keep-alive timeout.)"""
+    """uvicorn's HTTP/1.1 protocol with a deadline and limits for each request head: from the
+    connection's start, and from the first byte of each later request, the head must be
+    complete within `head_timeout` seconds, else the connection is closed (a kept-alive
+    connection that sends nothing is closed by uvicorn's own keep-alive timeout); a request line
+    over LINE_LIMIT bytes is refused with 414, more than FIELDS_LIMIT header fields, one over
+    FIELD_LIMIT bytes or a head over HEAD_LIMIT with 431, as problem+json. Each response leaves
+    in as few writes as uvicorn allows (`OneWriteCycle`)."""
 
     head_timeout = 10.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._refused: TooLarge | None = None
+        self._head_bytes = 0  # of the head under way (-1: none is; a body or nothing is read)
+        self._fields = 0
         self._arm_head_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_bytes >= 0:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._head_bytes > HEAD_LIMIT and not self.transport.is_closing():
+            # (what httptools holds of an unfinished head: at most this and one read more)
+            self._refuse(TooLarge(431, FIELDS_TOO_LARGE, f"the head is over {HEAD_LIMIT} bytes"))
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm_head_deadline()
+        self._head_bytes = max(self._head_bytes, 0)
+        self._fields = 0
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > LINE_LIMIT:
+            self._over(target_too_long(len(self.url)))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._fields += 1
+        if self._fields > FIELDS_LIMIT:
+            self._over(too_many_fields())
+        if len(name) + len(value) + 2 > FIELD_LIMIT:
+            self._over(field_too_large(name.decode("latin-1")))
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._cancel_head_deadline()
+        self._head_bytes = -1
         super().on_headers_complete()
+        self.cycle.__class__ = OneWriteCycle  # built by uvicorn's own code, not yet running
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_deadline()
@@ -84,11 +136,91 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         self._head_deadline = None
         self.transport.close()
 
+    def _over(self, refused: TooLarge) -> None:
+        """From a parser callback: the parser stops (httptools raises its own error, which
+        uvicorn answers through `send_400_response`), and this refusal is the answer."""
+        self._refused = refused
+        raise refused
+
     def send_400_response(self, msg: str) -> None:
         """What httptools cannot parse gets a problem+json 400, as every refusal here (uvicorn's
-        own is text/plain), and the connection closed."""
+        own is text/plain), and the connection closed; a head over a limit its 414 or 431."""
+        if self._refused is not None:
+            self._refuse(self._refused)
+            return
         self.transport.write(problem_response(400, "Bad Request", msg))
         self.transport.close()
+
+    def _refuse(self, refused: TooLarge) -> None:
+        self._cancel_head_deadline()
+        self.transport.write(problem_response(refused.status, refused.reason, str(refused)))
+        self.transport.close()
+
+
+class _Held:
+    """Stands in for the transport while uvicorn writes a response head: keeps the bytes."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+
+class _HeadFirst:
+    """The transport, with a held response head put in front of the next write (or written
+    before the connection closes)."""
+
+    __slots__ = ("_transport", "head")
+
+    def __init__(self, transport: asyncio.Transport, head: bytes):
+        self._transport = transport
+        self.head = head
+
+    def write(self, data: bytes) -> None:
+        head, self.head = self.head, b""
+        self._transport.write(head + data if head else data)
+
+    def close(self) -> None:
+        if self.head:
+            self.write(b"")
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class OneWriteCycle(RequestResponseCycle):
+    """uvicorn's request-response cycle with the response head and the first body bytes sent
+    in one write: one TCP segment and one wake-up of the client where uvicorn makes two."""
+
+    _head = b""
+
+    async def send(self, message: Any) -> None:
+        transport = self.transport
+        if message["type"] == "http.response.start" and not self.response_started:
+            held = _Held()
+            self.transport = held  # type: ignore[assignment]
+            try:
+                await super().send(message)
+            finally:
+                self.transport = transport
+            self._head = held.data
+            return
+        if not self._head:
+            await super().send(message)
+            return
+        first = _HeadFirst(transport, self._head)
+        self._head = b""
+        self.transport = first  # type: ignore[assignment]
+        try:
+            await super().send(message)
+        finally:
+            self.transport = transport
+            if first.head:  # nothing written (a HEAD request's body): the head alone
+                first.write(b"")
 
 
 def _listen(host: str, port: int) -> socket.socket:

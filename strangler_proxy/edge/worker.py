@@ -17,13 +17,16 @@ import selectors
 import time
 from functools import partial
 
-from gunicorn.workers.gthread import ThreadWorker
+from servicekit.web.gunicorn_worker import ProblemThreadWorker
 
 _END_OF_HEAD = b"\r\n\r\n"
 
 
-class DeadlineThreadWorker(ThreadWorker):
-    """`worker_class = "strangler_proxy.edge.worker.DeadlineThreadWorker"` (gunicorn.conf.py)."""
+class DeadlineThreadWorker(ProblemThreadWorker):
+    """`worker_class = "strangler_proxy.edge.worker.DeadlineThreadWorker"` (gunicorn.conf.py).
+    What gunicorn refuses itself (a request line over `limit_request_line`: 414; header fields
+    over their limits: 431) is answered as problem+json, and the start-up heap is frozen before
+    the worker serves, as in every service's worker (servicekit/web/gunicorn_worker.py)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

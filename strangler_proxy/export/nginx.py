@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from servicekit.web.problems import PROBLEM_TYPE_PREFIX
+from strangler_proxy.edge.headers import FIELDS_TOO_LARGE, LINE_LIMIT, URI_TOO_LONG
 from strangler_proxy.routes.model import RetryPolicy, Route, RouteTable, Timeout, Upstream
 from strangler_proxy.routes.resolve import canary_hundredths
 from strangler_proxy.upstream.forward import FALLBACK_SAFE
@@ -407,6 +408,11 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
     http.append('    "~^[0 ,:]*$" 1;')
     http.append("    default 0;")
     http.append("}")
+    http.append(f"# a target over {LINE_LIMIT} bytes: 414, as the Python proxy (check_path)")
+    http.append("map $request_uri $strangler_too_long {")
+    http.append(f'    "~^.{{{LINE_LIMIT + 1}}}" 1;')
+    http.append("    default 0;")
+    http.append("}")
     http.append("# refused as the Python proxy refuses them (edge/headers.py check_path)")
     http.append("map $request_uri $strangler_unsafe {")
     for unsafe in (
@@ -462,6 +468,20 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         "The request target is refused (dot-segments, encoded slashes or NUL).",
     )
     w.problem_location("@strangler_404", 404, "not_found", "Not Found", "Not found.")
+    w.problem_location(
+        "@strangler_414",
+        414,
+        "uri_too_long",
+        URI_TOO_LONG,
+        f"The request target is over {LINE_LIMIT} bytes.",
+    )
+    w.problem_location(
+        "@strangler_431",
+        431,
+        "request_header_fields_too_large",
+        FIELDS_TOO_LARGE,
+        "A request header field is too large.",
+    )
     w.problem_location(
         "@strangler_413",
         413,
@@ -529,6 +549,8 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
         f"client_header_timeout {timeout};",
         f"client_body_timeout {timeout};",
         f"send_timeout {timeout};",
+        # a header line over 8 KB: 494, answered 431 as the Python proxy does (FIELD_LIMIT)
+        "large_client_header_buffers 4 8k;",
         "keepalive_timeout 65s;",
         "limit_req_status 429;",
         "proxy_http_version 1.1;",
@@ -568,7 +590,12 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
     add('        set $strangler_side "-";')
     add(f"        if ($uri = {REFUSED}) {{ break; }}  # the refusal's own answer")
     add("        if ($strangler_unsafe) { return 400; }")
+    add("        if ($strangler_too_long) { return 414; }")
     add(f"        error_page 400 {REFUSED};")
+    add("        error_page 414 = @strangler_414;")
+    add(
+        "        error_page 494 = @strangler_431;  # nginx's own code for a header over its buffers"
+    )
     if options.admin_only_paths:
         alts = "|".join(re.escape(p.rstrip("/") or "/") for p in options.admin_only_paths)
         add(f"        if ($uri ~ {_quote(f'^({alts})(/|$)')}) {{ return 404; }}")

@@ -136,6 +136,29 @@ def test_check_headers_refuses_injection(headers):
         h.check_headers(headers)
 
 
+def test_check_headers_takes_the_limits_and_refuses_what_is_over_them_with_431():
+    at_limit = [(f"X-F{i}", "v") for i in range(h.FIELDS_LIMIT - 1)]
+    at_limit.append(("X-Big", "a" * (h.FIELD_LIMIT - len("X-Big") - 2)))
+    h.check_headers(at_limit)
+
+    with pytest.raises(h.TooLarge) as many:
+        h.check_headers([*at_limit, ("X-One-More", "v")])
+    with pytest.raises(h.TooLarge) as big:
+        h.check_headers([("X-Big", "a" * (h.FIELD_LIMIT - len("X-Big") - 1))])
+
+    assert (many.value.status, many.value.code) == (431, "request_header_fields_too_large")
+    assert big.value.status == 431 and "'X-Big'" in str(big.value)
+
+
+def test_check_path_refuses_a_target_over_the_line_limit_with_414():
+    h.check_path("/q?" + "a" * (h.LINE_LIMIT - 3))
+
+    with pytest.raises(h.TooLarge) as long:
+        h.check_path("/q?" + "a" * (h.LINE_LIMIT - 2))
+
+    assert (long.value.status, long.value.code) == (414, "uri_too_long")
+
+
 @pytest.mark.parametrize(
     "path",
     [

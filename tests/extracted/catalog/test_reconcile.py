@@ -145,6 +145,48 @@ def test_the_command_prints_the_report_and_fails_on_drift_it_did_not_repair(monk
         call_command("reconcile", "--entity", "stock")
 
 
+class _Arriving:
+    """The monolith's export as an event in flight makes it: `before` first, `after` then."""
+
+    def __init__(self, before: FakeExport, after: FakeExport):
+        self.served = [before, after]
+
+    def pages(self, path: str, *, limit: int = 200):
+        export = self.served.pop(0) if len(self.served) > 1 else self.served[0]
+        return export.pages(path, limit=limit)
+
+
+def test_with_settle_drift_that_goes_meanwhile_is_not_drift(monkeypatch, capsys):
+    # given: MUG-4 reaches the monolith's copy just after the first comparison saw it missing
+    make("MUG-1")
+    in_flight = monolith_export(product_export_row("MUG-1", 1), product_export_row("MUG-4", 1))
+    arrived = monolith_export(product_export_row("MUG-1", 1))
+    sources = iter([_Arriving(in_flight, arrived), _Arriving(in_flight, arrived)])
+    monkeypatch.setattr(
+        "servicekit.migration.management.commands.reconcile.staff_source",
+        lambda url, **kwargs: next(sources),
+    )
+
+    # then: counted at once it is drift; given a moment to settle it is gone
+    with pytest.raises(CommandError, match="drift left in product"):
+        call_command("reconcile", "--entity", "product")
+    call_command("reconcile", "--entity", "product", "--settle", "10")
+    out = capsys.readouterr().out
+    assert out.count("no drift") == 1 and "missing MUG-4" in out  # the first run's report
+
+
+def test_with_settle_drift_that_stays_still_fails(monkeypatch):
+    make("MUG-1")
+    stays = monolith_export(product_export_row("MUG-1", 1), product_export_row("MUG-4", 1))
+    monkeypatch.setattr(
+        "servicekit.migration.management.commands.reconcile.staff_source",
+        lambda url, **kwargs: stays,
+    )
+
+    with pytest.raises(CommandError, match="drift left in product"):
+        call_command("reconcile", "--entity", "product", "--settle", "0.6")
+
+
 def test_the_periodic_task_reports_and_repairs_only_when_configured(monkeypatch, settings):
     from servicekit.migration import reconcile_run, tasks
 

@@ -2,11 +2,17 @@
 RECONCILE_PASSWORD, or --token): compare each mirrored entity here with its other side, the way
 ownership points; exit 1 on drift a repair did not fix.
 
+`--settle SECONDS`: drift is compared again (every half second, only the entities that showed
+it) until it is gone or SECONDS passed, and only then counts: a write whose event is still on
+its way to the mirror is not drift (right after a load, or a handover, the mirror trails by a
+moment).
+
 `--every SECONDS` runs it periodically until SIGTERM (for a service without a Celery worker):
 each pass prints its report and records the drift gauge; drift and an unreachable peer are
 logged, never fatal."""
 
 import os
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -44,6 +50,12 @@ class Command(BaseCommand):
             "--every", type=float, default=0, help="seconds between passes; run until SIGTERM"
         )
         parser.add_argument("--passes", type=int, default=0, help="with --every: stop after N")
+        parser.add_argument(
+            "--settle",
+            type=float,
+            default=0,
+            help="seconds drift may take to go (events in flight) before it counts",
+        )
         add_export_arguments(parser)
 
     def handle(
@@ -58,6 +70,7 @@ class Command(BaseCommand):
         repair,
         every,
         passes,
+        settle,
         **options,
     ):
         policy = export_policy(options)
@@ -90,8 +103,19 @@ class Command(BaseCommand):
                 done += 1
                 stop.wait(0 if passes and done >= passes else every)
             return
+        deadline = time.monotonic() + settle
         try:
             reports = one_pass()
+            while any(r.remaining for r in reports) and time.monotonic() < deadline:
+                time.sleep(0.5)
+                drifted = [r.name for r in reports if r.remaining]
+                again = {
+                    r.name: r
+                    for r in reconcile_pass(
+                        names=drifted, fix=repair, source_for=source_for, limit=page_size
+                    )
+                }
+                reports = [again.get(r.name, r) for r in reports]
         except (ExportError, ReconcileRefused) as exc:
             raise CommandError(str(exc)) from exc
         for report in reports:

@@ -30,10 +30,16 @@ def _start(tmp_path, server):
     return process, workers, log
 
 
-def _assert_stopped_cleanly(process, log):
+def _assert_stopped_cleanly(process, log, since: float):
+    """Stopped with status 0, no worker taken for a crash, and well before granian's
+    `workers_kill_timeout` (30 s): a worker whose stop signal was lost is killed only then.
+    (granian's "Killing worker-N after it refused to gracefully stop" alone proves nothing: it
+    checks `is_alive()` 1 ms after `join` returned, and a worker that is exiting can still read
+    alive then, which a loaded CI met in a 5-second run.)"""
     process.wait(timeout=90)
+    took = time.monotonic() - since
     text = log.read_text(errors="replace")
-    assert "refused to gracefully stop" not in text, text
+    assert took < 20, f"stopped after {took:.0f} s (a worker killed at the timeout?)\n{text}"
     assert "Unexpected exit" not in text, text
     assert process.returncode == 0, text
 
@@ -43,8 +49,9 @@ def test_sigterm_while_workers_import_the_application_stops_them_gracefully(tmp_
     process, _workers, log = _start(tmp_path, server)
     try:
         # The workers have just been forked: they are importing Django and the proxy.
+        since = time.monotonic()
         os.killpg(process.pid, signal.SIGTERM)
-        _assert_stopped_cleanly(process, log)
+        _assert_stopped_cleanly(process, log, since)
     finally:
         stop_process(process, group=True)
 
@@ -56,10 +63,11 @@ def test_a_group_signal_that_reaches_the_workers_first_is_not_taken_for_a_crash(
     well before the main process, deterministically."""
     process, workers, log = _start(tmp_path, server)
     try:
+        since = time.monotonic()
         for pid in workers:
             os.kill(pid, signal.SIGTERM)
         time.sleep(0.5)
         os.kill(process.pid, signal.SIGTERM)
-        _assert_stopped_cleanly(process, log)
+        _assert_stopped_cleanly(process, log, since)
     finally:
         stop_process(process, group=True)

@@ -54,6 +54,8 @@ class ProxyConfig:
     # peers whose X-Forwarded-* are believed (an ingress); empty: none, the proxy is the edge
     forwarded_allow_ips: str = ""
     access_log: bool = True
+    # seconds between writes of the access lines' batches (0: each line written at once)
+    access_log_flush: float = 1.0
     # the nginx data plane (strangler_proxy/export): where its generated config is written on
     # every change of the route table, the command that reloads nginx, where nginx listens
     nginx_conf: str = ""

@@ -24,7 +24,9 @@ STRANGLER_PROXY_REQUESTS (cooperative: each request runs on the event loop's thr
 upstream socket waits given to the loop; threads: each in a pool thread, the hand-off per
 request that cooperative saves; strangler_proxy/edge/asgi.py),
 STRANGLER_PROXY_ACCESS_LOG (the proxy's own structured line per request: true by default;
-granian's access log stays off so that no request is logged twice), PROMETHEUS_MULTIPROC_DIR.
+granian's access log stays off so that no request is logged twice), STRANGLER_PROXY_ACCESS_LOG_FLUSH
+(seconds at most between writes of those lines' batches, 1; 0: each at once),
+PROMETHEUS_MULTIPROC_DIR.
 """
 
 from __future__ import annotations

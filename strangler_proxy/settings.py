@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from servicekit.web.control_store import control_settings
-from servicekit.web.env import data_dir, env_bool, env_int, env_list, env_str, secret_key
+from servicekit.web.env import (
+    data_dir,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    secret_key,
+)
 from servicekit.web.logging import log_colors, log_format, logging_config
 from strangler_proxy.config import default
 from strangler_proxy.routes.file import live_routes_file
@@ -48,6 +56,12 @@ LOGGING = logging_config(
     level=env_str("LOG_LEVEL", "INFO"),
     format=log_format(),
     colors=log_colors(),
+    # the access lines written in batches, at most this many seconds apart (0: each at once)
+    batched={
+        "strangler_proxy.access": env_float(
+            "STRANGLER_PROXY_ACCESS_LOG_FLUSH", default("access_log_flush"), minimum=0
+        )
+    },
 )
 
 _CONTROL = control_settings()

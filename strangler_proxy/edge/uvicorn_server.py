@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -60,6 +61,16 @@ _RESPAWN_INTERVAL = 3.5
 # workers_kill_timeout is the same).
 _GRACEFUL_STOP = 30
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+class _Stopped(BaseException):
+    """A worker's stop signal, raised where it arrives: while the application loads (before
+    uvicorn sets its handlers), or as uvicorn ends, which raises the signal it caught again
+    once the old handler (this one) is back, to end the process as that signal would."""
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _Stopped
 
 
 # What httptools holds of one unfinished head (it takes a head of any size, and uvicorn keeps
@@ -283,12 +294,15 @@ def serve(host: str, port: int, *, workers: int, head_timeout: float, loop: str 
             status = 1
             try:
                 for sig in _STOP_SIGNALS:
-                    signal.signal(sig, signal.SIG_DFL)  # until uvicorn sets its own
+                    signal.signal(sig, _stopped)  # until uvicorn sets its own, and after
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
                 reserved.close()
                 _worker(host, port, head_timeout, loop)
                 status = 0
+            except _Stopped:
+                status = 0
             finally:
+                logging.shutdown()  # what atexit would do: held log lines written (os._exit skips it)
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(status)

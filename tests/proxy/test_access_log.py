@@ -123,3 +123,27 @@ def test_the_access_log_switches_off_for_benchmarks(tmp_path, start_upstream, sw
         _get(f"{proxy.url}/anything", "access-log-off-2")
     assert not [x for x in _lines(proxy) if x.get("logger") == "strangler_proxy.access"]
     assert "/anything" not in proxy.output()
+
+
+@pytest.mark.parametrize("server", ["granian", "uvicorn", "gunicorn"])
+def test_access_lines_are_written_in_batches_and_none_is_lost_at_a_stop(
+    tmp_path, start_upstream, server
+):
+    # given: batches written a minute apart (STRANGLER_PROXY_ACCESS_LOG_FLUSH)
+    monolith = start_upstream("monolith")
+    proxy = _proxy(tmp_path, monolith.url, STRANGLER_PROXY_ACCESS_LOG_FLUSH="60")
+    proxy.server = server
+    if server == "gunicorn":
+        proxy.env.pop("STRANGLER_PROXY_SERVER", None)
+    else:
+        proxy.env["STRANGLER_PROXY_SERVER"] = server
+    ids = [f"access-log-batch-{server}-{i}" for i in range(3)]
+    with proxy:
+        for request_id in ids:
+            assert _get(f"{proxy.url}/anything", request_id)[0] == 200
+        held = proxy.output()
+        # when: it stops
+    # then: the lines were held while it served, and written as its workers stopped
+    assert not [i for i in ids if i in held], held
+    access = [x for x in _lines(proxy) if x.get("logger") == "strangler_proxy.access"]
+    assert sorted(x["request_id"] for x in access) == ids, proxy.output()

@@ -271,7 +271,7 @@ def test_rotation_and_a_graceful_reload_lose_no_request(catalog, tls_env):
     finally:
         stop.set()
         loop.join(10)
-    assert failures == [], failures[:5]
+    assert failures == [], (failures[:5], catalog.output()[-3000:])
     assert served > 10
     # the new pair is also a client certificate the CA vouches for
     assert _get(f"{catalog.url}/healthz", client_context("catalog", environ=tls_env)).status == 200

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from contracts.orders import (
@@ -28,6 +28,11 @@ from servicekit.migration.sequences import id_sequence_catch_up
 from servicekit.web.errors import ApplicationError, InvalidInputError
 
 MAX_LINES = 50
+# A deadlock PostgreSQL broke by aborting the placing transaction (its commit-time foreign-key
+# check waits on a product row a catalog mirror update holds, which waits on the inventory row the
+# order took): nothing of it was applied, so it is placed again, this many times at most.
+DEADLOCK_RETRIES = 2
+_DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ def order_place(
         if existing is not None:
             return existing, False
     try:
-        return _order_create(
+        return _order_create_retrying_deadlocks(
             customer=customer, quantities=quantities, key=idempotency_key, digest=digest
         ), True
     except IntegrityError:
@@ -90,6 +95,19 @@ def order_place(
         if existing is None:
             raise
         return existing, False
+
+
+def _order_create_retrying_deadlocks(**kwargs) -> Order:
+    """`_order_create`, run again when the database aborted it to break a deadlock (only where
+    it is the whole transaction: inside a caller's atomic block the caller's work is lost too)."""
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            return _order_create(**kwargs)
+        except OperationalError as exc:
+            deadlocked = getattr(exc.__cause__, "sqlstate", None) == _DEADLOCK
+            if not deadlocked or attempt == DEADLOCK_RETRIES or connection.in_atomic_block:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _replay(*, customer, key: str, digest: str) -> Order | None:

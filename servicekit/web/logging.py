@@ -226,7 +226,7 @@ class BatchedStreamHandler(logging.StreamHandler):
                 self._wake_flusher()
 
     def _wake_flusher(self) -> None:
-        if self._flusher_pid != os.getpid() or self._first_line is None:
+        if self._flusher_pid != os.getpid():  # (0 until the first batch)
             self._flusher_pid = os.getpid()
             self._first_line = threading.Event()
             threading.Thread(
@@ -235,7 +235,7 @@ class BatchedStreamHandler(logging.StreamHandler):
                 name="log-batch-flusher",
                 daemon=True,
             ).start()
-        self._first_line.set()
+        self._first_line.set()  # type: ignore[union-attr]
 
     def _flush_when_due(self, first_line: threading.Event) -> None:
         """The flusher thread: each batch written `flush_interval` seconds after its first line."""

@@ -26,13 +26,14 @@ from servicekit.events.outbox import outbox_enqueue
 from servicekit.migration.ownership import require_ownership
 from servicekit.migration.sequences import id_sequence_catch_up
 from servicekit.web.errors import ApplicationError, InvalidInputError
+from servicekit.web.service_errors import rolled_back_conflict
 
 MAX_LINES = 50
 # A deadlock PostgreSQL broke by aborting the placing transaction (its commit-time foreign-key
 # check waits on a product row a catalog mirror update holds, which waits on the inventory row the
-# order took): nothing of it was applied, so it is placed again, this many times at most.
+# order took), or a serialization failure: nothing of it was applied, so it is placed again, this
+# many times at most (then the client gets a 503 transaction_conflict with Retry-After).
 DEADLOCK_RETRIES = 2
-_DEADLOCK = "40P01"  # SQLSTATE deadlock_detected
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,7 @@ def _order_create_retrying_deadlocks(**kwargs) -> Order:
         try:
             return _order_create(**kwargs)
         except OperationalError as exc:
-            deadlocked = getattr(exc.__cause__, "sqlstate", None) == _DEADLOCK
-            if not deadlocked or connection.in_atomic_block:
+            if rolled_back_conflict(exc) is None or connection.in_atomic_block:
                 raise
     return _order_create(**kwargs)  # the last try: whatever it raises goes to the caller
 

@@ -49,3 +49,27 @@ class InvalidInputError(ApplicationError):
 
     code = "invalid"
     title = "Invalid request"
+
+
+# SQLSTATEs of class 40 (transaction rollback) whose transaction PostgreSQL rolled back whole and
+# that a second try is expected to get through. 40003 (statement completion unknown) is not one.
+ROLLED_BACK_SQLSTATES = {
+    "40001": "a serialization failure",
+    "40P01": "a deadlock",
+}
+
+
+def rolled_back_conflict(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error (Django's, raised from the driver's) whose transaction
+    the database rolled back to resolve a conflict with a concurrent one, else None."""
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return sqlstate if sqlstate in ROLLED_BACK_SQLSTATES else None
+
+
+class TransactionConflict(UnavailableError):
+    """The database rolled the request's transaction back to resolve a conflict with a concurrent
+    one (a deadlock, a serialization failure): sending the request again is expected to work."""
+
+    code = "transaction_conflict"
+    title = "Conflicting transaction"
+    retry_after = 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import IntegrityError, OperationalError
 
 from servicekit.migration.ownership import HandoverInProgress, OwnerMoving
 from servicekit.web.errors import (
@@ -44,3 +45,47 @@ def test_handler_answers_problem_json_with_details_and_retry_after():
     assert response.data["code"] == "handover_in_progress"
     assert response.data["detail"] == "being handed over"
     assert response.data["entity"] == "product"
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate: str | None):
+        super().__init__(f"driver error {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def _database_error(kind, sqlstate: str | None) -> Exception:
+    """Django's error class raised from a driver error carrying `sqlstate`, as Django wraps it."""
+    try:
+        try:
+            raise _DriverError(sqlstate)
+        except _DriverError as cause:
+            raise kind("deadlock detected\nDETAIL: Process 1 waits for ShareLock") from cause
+    except kind as exc:
+        return exc
+
+
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+def test_a_rolled_back_transaction_is_a_503_to_send_again(sqlstate):
+    response = problem_exception_handler(_database_error(OperationalError, sqlstate), {})
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.content_type == "application/problem+json"
+    assert response.data["code"] == "transaction_conflict"
+    assert response.data["sqlstate"] == sqlstate
+    assert "send it again" in response.data["detail"]
+    assert "Process 1" not in response.data["detail"]  # the database's text stays in the log
+
+
+@pytest.mark.parametrize(
+    ("kind", "sqlstate"),
+    [
+        (OperationalError, "40003"),  # statement completion unknown: it may have been applied
+        (OperationalError, "57P01"),  # admin shutdown
+        (OperationalError, None),
+        (IntegrityError, "40P01"),
+    ],
+)
+def test_other_database_errors_stay_unexpected(kind, sqlstate):
+    # None: DRF's caller re-raises, and Django's handler500 answers 500 (problem+json on APIs)
+    assert problem_exception_handler(_database_error(kind, sqlstate), {}) is None

@@ -13,6 +13,7 @@ from monolith.orders import services
 from monolith.orders.models import Order
 from monolith.orders.services import OrderLineIn, order_place
 from tests.monolith.factories import ProductFactory, UserFactory
+from tests.support.shapes import assert_problem
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -76,3 +77,24 @@ def test_inside_a_callers_transaction_a_deadlock_is_not_retried(monkeypatch):
     with pytest.raises(OperationalError), transaction.atomic():
         order_place(customer=customer, lines=[OrderLineIn(product.sku, 1)])
     assert len(calls) == 1  # the caller's own work was aborted too: its to decide
+
+
+def test_a_deadlock_that_keeps_coming_is_a_503_the_client_can_send_again(
+    monkeypatch, customer_client
+):
+    product = ProductFactory(inventory__on_hand=5)
+    _failing_first(monkeypatch, "40P01", times=99)
+    response = customer_client.post(
+        "/api/v1/orders/", {"lines": [{"sku": product.sku, "quantity": 1}]}, format="json"
+    )
+    assert_problem(response, 503, "transaction_conflict")
+    assert response["Retry-After"] == "1"
+    assert Order.objects.count() == 0
+    product.inventory.refresh_from_db()
+    assert product.inventory.on_hand == 5
+
+    monkeypatch.undo()  # the conflict is gone: the same request places the order
+    response = customer_client.post(
+        "/api/v1/orders/", {"lines": [{"sku": product.sku, "quantity": 1}]}, format="json"
+    )
+    assert response.status_code == 201, response.content

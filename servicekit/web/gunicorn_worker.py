@@ -8,6 +8,10 @@ services' Procfile lines name this worker (`--worker-class
 servicekit.web.gunicorn_worker.ProblemThreadWorker`); gunicorn still decides status, reason and
 message, and logs as before.
 
+Serving TLS (`servicekit.web.tls.gunicorn_args`), it answers gunicorn's per-connection request
+for the SSL context with `GunicornServerContext`: built again only when a file changed, and never
+from a key and certificate a rotation swapped between OpenSSL's two reads of the pair.
+
 It also freezes what the application loaded before the worker serves
 (`servicekit.web.commands.freeze_startup_heap`): full collections then walk only what requests
 left, not Django's and the application's modules.
@@ -20,6 +24,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from servicekit.web.commands import freeze_startup_heap
 from servicekit.web.problems import problem_response
+from servicekit.web.tls import GunicornServerContext
 
 
 def write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
@@ -31,6 +36,8 @@ class ProblemThreadWorker(ThreadWorker):
     def init_process(self):
         # gunicorn's workers write their error answers through this one function.
         util.write_error = write_problem
+        if self.cfg.is_ssl:
+            self.cfg.set("ssl_context", GunicornServerContext())
         super().init_process()
 
     def load_wsgi(self):

@@ -279,8 +279,9 @@ def test_rotation_and_a_graceful_reload_lose_no_request(catalog, tls_env):
 
 
 def test_a_ca_rollover_is_served_throughout_with_no_reload(catalog, tls_env, tmp_path):
-    """gunicorn wraps each new connection with a context built from the files: a CA rollover
-    needs no HUP on the server side (last in the module: it changes the module's CA)."""
+    """gunicorn's context is built again when a file changed, checked at each new connection
+    (servicekit.web.tls.GunicornServerContext): a CA rollover needs no HUP on the server side
+    (last in the module: it changes the module's CA)."""
     old_pair = identity_path("proxy", environ=tls_env).read_bytes()
 
     def served_with(pair: bytes) -> int:

@@ -11,7 +11,8 @@ Files (written by `python -m servicekit.web.tls.ca`, see docs/mtls.md) live in
     ca.crt            the CA certificate (every party trusts it)
     ca.key            the CA private key (0600; only `ca issue/rotate` read it)
     <name>.pem        a service's private key and certificate, one file (0600), so a rotation
-                      swaps both at once (an atomic rename) and a reader never sees a mixed pair
+                      swaps both at once (an atomic rename); OpenSSL reads it twice (certificate,
+                      then key), so every load here checks it read one version (`load_identity`)
     <name>.<stamp>.pem  a rotated-out pair, kept beside the current one
 
 `STRANGLER_TLS_NAME` names the certificate this process presents as a client (the proxy's is
@@ -22,11 +23,13 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from servicekit.web.env import data_dir, env_bool, env_str
+from servicekit.web.files import file_version
 
 CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
@@ -58,14 +61,78 @@ def own_name(*, environ: Mapping[str, str] | None = None, default: str | None = 
     return env_str("STRANGLER_TLS_NAME", default, environ=environ)
 
 
+T = TypeVar("T")
+# How many times a load is made again while a rotation replaces its files under it.
+LOAD_ATTEMPTS = 5
+
+
+def _versions(paths: Sequence[str | os.PathLike[str]]) -> tuple:
+    return tuple(file_version(path) for path in paths)
+
+
+def built_from_one_version(
+    build: Callable[[], T], paths: Sequence[str | os.PathLike[str]]
+) -> tuple[T, tuple | None]:
+    """`build()`, which reads `paths`, and the versions of those files it read (None when they
+    kept changing under it: still a usable result, never one to cache as current).
+
+    OpenSSL reads a key+certificate file twice, the certificate then the key: a rotation's rename
+    between the two reads gives a pair that does not match (`KEY_VALUES_MISMATCH`). An error met
+    while a file changed is that, and the build is made again; one met with the files unchanged
+    is the files' own, and raised."""
+    for attempt in range(LOAD_ATTEMPTS):
+        before = _versions(paths)
+        try:
+            result = build()
+        except ssl.SSLError:
+            if _versions(paths) == before or attempt == LOAD_ATTEMPTS - 1:
+                raise
+            continue
+        if _versions(paths) == before:
+            return result, before
+    return result, None
+
+
+def load_identity(context: ssl.SSLContext, path: str | os.PathLike[str]) -> None:
+    """`context.load_cert_chain` from the one file holding a key and its certificate, both
+    read from the same version of it (`built_from_one_version`)."""
+    built_from_one_version(lambda: context.load_cert_chain(certfile=path, keyfile=path), [path])
+
+
+class GunicornServerContext:
+    """gunicorn's `ssl_context` server hook (`ProblemThreadWorker` installs it): the context
+    gunicorn's own factory builds, built again only when the certificate, key or CA file changed.
+
+    gunicorn calls the hook for every new connection, so each connection re-read and re-parsed
+    the files; and during a rotation a connection whose load met the rename between the
+    certificate's read and the key's failed (`KEY_VALUES_MISMATCH`), which gunicorn answered
+    with a plain-text HTTP error on the raw socket: the client read `wrong version number`. A
+    changed file still takes effect at the next connection, as before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: tuple[tuple, ssl.SSLContext] | None = None
+        self.builds = 0
+
+    def __call__(self, conf: Any, default_ssl_context_factory: Callable[[], ssl.SSLContext]):
+        paths = [path for path in (conf.certfile, conf.keyfile, conf.ca_certs) if path]
+        current = self._current
+        if current is not None and current[0] == _versions(paths):
+            return current[1]
+        with self._lock:
+            context, versions = built_from_one_version(default_ssl_context_factory, paths)
+            self.builds += 1
+            self._current = None if versions is None else (versions, context)
+            return context
+
+
 def client_context(
     name: str | None = None, *, environ: Mapping[str, str] | None = None
 ) -> ssl.SSLContext:
     """Verifies the server against the CA (hostname included) and presents `name`'s certificate."""
     name = name or own_name(environ=environ)
     context = ssl.create_default_context(cafile=str(ca_cert_path(environ=environ)))
-    path = str(identity_path(name, environ=environ))
-    context.load_cert_chain(certfile=path, keyfile=path)
+    load_identity(context, identity_path(name, environ=environ))
     return context
 
 
@@ -74,8 +141,7 @@ def server_context(name: str, *, environ: Mapping[str, str] | None = None) -> ss
     context = ssl.create_default_context(
         ssl.Purpose.CLIENT_AUTH, cafile=str(ca_cert_path(environ=environ))
     )
-    path = str(identity_path(name, environ=environ))
-    context.load_cert_chain(certfile=path, keyfile=path)
+    load_identity(context, identity_path(name, environ=environ))
     context.verify_mode = ssl.CERT_REQUIRED
     return context
 
@@ -121,9 +187,10 @@ def requests_options(*, environ: Mapping[str, str] | None = None) -> dict[str, A
 def gunicorn_args(name: str, *, environ: Mapping[str, str] | None = None) -> list[str]:
     """gunicorn flags serving HTTPS that requires a client certificate signed by the CA.
 
-    gunicorn builds the SSL context in each worker from these paths, so after a rotation a
-    graceful reload (`kill -HUP <master>`) serves the new certificate: the new workers read the
-    new file, the old ones finish their requests with the old one."""
+    gunicorn asks for the SSL context at each new connection; `ProblemThreadWorker` answers with
+    `GunicornServerContext`, built again from these paths when one changed, so a rotated
+    certificate is served from the next connection on (a graceful reload, `kill -HUP <master>`,
+    also starts workers with the configuration read again)."""
     identity = str(identity_path(name, environ=environ))
     return [
         "--certfile",

@@ -1,0 +1,155 @@
+"""Loading a key+certificate file while a rotation replaces it, and gunicorn's SSL context hook.
+
+OpenSSL reads the one file twice (the certificate, then the key). A rotation's rename between
+the two reads gave a pair that does not match; under gunicorn, which asked for a context at each
+new connection and built it from the files, that connection was answered with a plain-text HTTP
+error on the TLS socket (the client read `wrong version number`, a rare failure of
+tests/proxy/test_mtls.py's rotation test in CI)."""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import threading
+import time
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from gunicorn import sock as gunicorn_sock
+from gunicorn.config import Config
+
+from servicekit.web.gunicorn_worker import ProblemThreadWorker
+from servicekit.web.tls import (
+    GunicornServerContext,
+    client_context,
+    gunicorn_args,
+    identity_path,
+)
+from servicekit.web.tls.ca import certificate_of, identity_rotate
+from tests.support.tls import local_ca
+
+
+@pytest.fixture
+def tls_env(tmp_path) -> dict[str, str]:
+    return local_ca(tmp_path, "catalog", "proxy")
+
+
+def _gunicorn_config(tls_env) -> Config:
+    """gunicorn's configuration from `gunicorn_args`, as its command line sets it."""
+    config = Config()
+    args = gunicorn_args("catalog", environ=tls_env)
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        config.set(flag.removeprefix("--").replace("-", "_"), value)
+    return config
+
+
+def _rotating(tls_env, *names: str):
+    """A thread rotating `names` every few milliseconds until the returned event is set (a
+    build takes a few: back to back, no build would ever read one version)."""
+    stop = threading.Event()
+    rotations = [0]
+
+    def rotate() -> None:
+        while not stop.is_set():
+            for name in names:
+                identity_rotate(name, environ=tls_env)
+            rotations[0] += 1
+            stop.wait(0.005)
+
+    thread = threading.Thread(target=rotate, daemon=True)
+    thread.start()
+    return stop, thread, rotations
+
+
+def _loads_meeting_rotations(rotations: list[int], wanted: int = 40):
+    """Iterations until `wanted` rotations happened meanwhile (at least 200 loads; 60 s at most)."""
+    deadline = time.monotonic() + 60
+    loads = 0
+    while loads < 200 or rotations[0] < wanted:
+        assert time.monotonic() < deadline, f"{rotations[0]} rotations in 60 s"
+        yield loads
+        loads += 1
+
+
+def _served_certificate_der(context: ssl.SSLContext) -> bytes:
+    """The certificate a server context presents (its handshake with an in-memory client)."""
+    client_side = ssl.create_default_context()
+    client_side.check_hostname = False
+    client_side.verify_mode = ssl.CERT_NONE
+    to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
+    server = context.wrap_bio(to_server, to_client, server_side=True)
+    client = client_side.wrap_bio(to_client, to_server)
+    for _ in range(4):  # the client's hello, the server's answer: no certificate asked of it
+        for side in (client, server):
+            with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLError):
+                side.do_handshake()
+    return client.getpeercert(binary_form=True) or b""
+
+
+def test_client_contexts_load_during_rotations_without_a_mixed_pair(tls_env):
+    stop, thread, rotations = _rotating(tls_env, "proxy")
+    try:
+        for _ in _loads_meeting_rotations(rotations):
+            client_context("proxy", environ=tls_env)  # KEY_VALUES_MISMATCH, read one at a time
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_gunicorns_hook_builds_again_only_when_a_file_changed(tls_env):
+    config = _gunicorn_config(tls_env)
+    hook = GunicornServerContext()
+    config.set("ssl_context", hook)
+
+    first = gunicorn_sock.ssl_context(config)
+    assert gunicorn_sock.ssl_context(config) is first  # no file changed: the same context
+    assert hook.builds == 1
+    assert first.verify_mode == ssl.CERT_REQUIRED  # gunicorn's own factory made it (--cert-reqs)
+
+    new_path, _ = identity_rotate("catalog", environ=tls_env)
+    second = gunicorn_sock.ssl_context(config)
+    assert second is not first and hook.builds == 2
+    new = certificate_of(new_path).public_bytes(Encoding.DER)
+    assert _served_certificate_der(second) == new
+    assert _served_certificate_der(first) != new
+
+
+def test_gunicorns_hook_serves_throughout_rotations(tls_env):
+    config = _gunicorn_config(tls_env)
+    config.set("ssl_context", GunicornServerContext())
+    stop, thread, rotations = _rotating(tls_env, "catalog")
+    try:
+        for _ in _loads_meeting_rotations(rotations):
+            gunicorn_sock.ssl_context(config)
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_a_pair_that_does_not_match_is_still_an_error(tls_env):
+    """An error met while the files stay as they are is the files' own: raised, not retried
+    away (gunicorn then refuses the connection, as with its own factory)."""
+    config = _gunicorn_config(tls_env)
+    config.set("ssl_context", GunicornServerContext())
+    catalog = identity_path("catalog", environ=tls_env)
+    proxy_pem = identity_path("proxy", environ=tls_env).read_bytes()
+    key_of_proxy = proxy_pem[: proxy_pem.index(b"-----END PRIVATE KEY-----") + 26]
+    certificates_of_catalog = catalog.read_bytes()[catalog.read_bytes().index(b"-----BEGIN CERT") :]
+    catalog.write_bytes(key_of_proxy + certificates_of_catalog)
+
+    with pytest.raises(ssl.SSLError, match="KEY_VALUES_MISMATCH"):
+        gunicorn_sock.ssl_context(config)
+
+
+def test_the_services_worker_installs_the_hook_when_serving_tls(tls_env, monkeypatch):
+    seen = {}
+
+    def init_process(self):
+        seen["hook"] = self.cfg.ssl_context
+
+    monkeypatch.setattr("gunicorn.workers.gthread.ThreadWorker.init_process", init_process)
+    for config, expected in ((_gunicorn_config(tls_env), GunicornServerContext), (Config(), None)):
+        worker = ProblemThreadWorker.__new__(ProblemThreadWorker)
+        worker.cfg = config
+        worker.init_process()
+        assert isinstance(seen["hook"], GunicornServerContext) == (expected is not None)

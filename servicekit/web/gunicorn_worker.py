@@ -10,7 +10,9 @@ message, and logs as before.
 
 Serving TLS (`servicekit.web.tls.gunicorn_args`), it answers gunicorn's per-connection request
 for the SSL context with `GunicornServerContext`: built again only when a file changed, and never
-from a key and certificate a rotation swapped between OpenSSL's two reads of the pair.
+from a key and certificate a rotation swapped between OpenSSL's two reads of the pair. A context
+that cannot be built (files unreadable or not matching) closes the connection with an error in
+the log, where gunicorn wrote a plain-text 400 to the TLS client and blamed its request.
 
 It also freezes what the application loaded before the worker serves
 (`servicekit.web.commands.freeze_startup_heap`): full collections then walk only what requests
@@ -18,6 +20,8 @@ left, not Django's and the application's modules.
 """
 
 from __future__ import annotations
+
+import ssl
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
@@ -43,3 +47,15 @@ class ProblemThreadWorker(ThreadWorker):
     def load_wsgi(self):
         super().load_wsgi()
         freeze_startup_heap()
+
+    def handle_error(self, req, client, addr, exc):
+        if self.cfg.is_ssl and not isinstance(client, ssl.SSLSocket):
+            # TLS was never set up on this connection: the server's context could not be built
+            # (its certificate, key or CA file unreadable or not matching). gunicorn would answer
+            # a 400 in plain text, which a TLS client reads as garbage ("wrong version number"),
+            # and log it as the client's invalid request. The fault is the server's: say so, and
+            # close the connection.
+            self.log.error("TLS could not be set up for a connection from %s: %s", addr, exc)
+            util.close(client)
+            return
+        super().handle_error(req, client, addr, exc)

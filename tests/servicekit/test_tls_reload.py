@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import subprocess
 import threading
 import time
 
 import pytest
+import urllib3
 from cryptography.hazmat.primitives.serialization import Encoding
 from gunicorn import sock as gunicorn_sock
 from gunicorn.config import Config
 
+from servicekit.web.files import atomic_write
 from servicekit.web.gunicorn_worker import ProblemThreadWorker
 from servicekit.web.tls import (
     GunicornServerContext,
@@ -26,7 +29,10 @@ from servicekit.web.tls import (
     identity_path,
 )
 from servicekit.web.tls.ca import certificate_of, identity_rotate
+from tests.support import fleet
+from tests.support.processes import stop_process
 from tests.support.tls import local_ca
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
@@ -131,11 +137,7 @@ def test_a_pair_that_does_not_match_is_still_an_error(tls_env):
     away (gunicorn then refuses the connection, as with its own factory)."""
     config = _gunicorn_config(tls_env)
     config.set("ssl_context", GunicornServerContext())
-    catalog = identity_path("catalog", environ=tls_env)
-    proxy_pem = identity_path("proxy", environ=tls_env).read_bytes()
-    key_of_proxy = proxy_pem[: proxy_pem.index(b"-----END PRIVATE KEY-----") + 26]
-    certificates_of_catalog = catalog.read_bytes()[catalog.read_bytes().index(b"-----BEGIN CERT") :]
-    catalog.write_bytes(key_of_proxy + certificates_of_catalog)
+    _mismatch(identity_path("catalog", environ=tls_env), tls_env)
 
     with pytest.raises(ssl.SSLError, match="KEY_VALUES_MISMATCH"):
         gunicorn_sock.ssl_context(config)
@@ -153,3 +155,57 @@ def test_the_services_worker_installs_the_hook_when_serving_tls(tls_env, monkeyp
         worker.cfg = config
         worker.init_process()
         assert isinstance(seen["hook"], GunicornServerContext) == (expected is not None)
+
+
+def test_a_server_that_cannot_set_up_tls_closes_and_says_why(tls_env, tmp_path):
+    """Its pair no longer matching, the catalog closes each connection and logs the cause as
+    its own error; gunicorn alone wrote a plain-text 400 into the TLS connection (the client
+    read `wrong version number`) and logged the client's 'Invalid request'."""
+    service = fleet.catalog(tmp_path / "catalog", env=tls_env)
+    service.data_dir.mkdir(parents=True, exist_ok=True)
+    service.run("migrate", "--noinput", "-v", "0")
+    url = f"https://127.0.0.1:{service.port}/healthz"
+    context = client_context("proxy", environ=tls_env)
+    with open(service.log_path, "wb") as log:
+        process = subprocess.Popen(
+            [*service.serve_command(service.port), *gunicorn_args("catalog", environ=tls_env)],
+            cwd=fleet.ROOT,
+            env=service.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(
+                lambda: _status(url, context) == 200,
+                timeout=60,
+                what="the catalog over mTLS",
+                ignore=(urllib3.exceptions.HTTPError,),
+            )
+            _mismatch(identity_path("catalog", environ=tls_env), tls_env)
+
+            # closed (reset: the client's hello unread), never a plain-text answer
+            with pytest.raises(urllib3.exceptions.HTTPError) as refused:
+                _status(url, context)
+            assert "WRONG_VERSION_NUMBER" not in str(refused.value)
+        finally:
+            stop_process(process)
+    output = service.output()
+    assert "TLS could not be set up for a connection" in output, output[-2000:]
+    assert "KEY_VALUES_MISMATCH" in output
+    assert "Invalid request" not in output
+
+
+def _status(url: str, context: ssl.SSLContext) -> int:
+    http = urllib3.PoolManager(ssl_context=context)
+    try:
+        return http.request("GET", url, timeout=5.0, retries=False).status
+    finally:
+        http.clear()
+
+
+def _mismatch(pair, tls_env) -> None:
+    """`pair` rewritten (atomically) with another identity's key before its own certificate."""
+    other = identity_path("proxy", environ=tls_env).read_bytes()
+    own = pair.read_bytes()
+    end_of_key = other.index(b"-----END PRIVATE KEY-----") + len(b"-----END PRIVATE KEY-----\n")
+    atomic_write(pair, other[:end_of_key] + own[own.index(b"-----BEGIN CERTIFICATE") :], mode=0o600)

@@ -26,13 +26,13 @@ from servicekit.events.outbox import outbox_enqueue
 from servicekit.migration.ownership import require_ownership
 from servicekit.migration.sequences import id_sequence_catch_up
 from servicekit.web.errors import ApplicationError, InvalidInputError
-from servicekit.web.service_errors import rolled_back_conflict
+from servicekit.web.service_errors import transaction_conflict
 
 MAX_LINES = 50
 # A deadlock PostgreSQL broke by aborting the placing transaction (its commit-time foreign-key
 # check waits on a product row a catalog mirror update holds, which waits on the inventory row the
 # order took), or a serialization failure: nothing of it was applied, so it is placed again, this
-# many times at most (then the client gets a 503 transaction_conflict with Retry-After).
+# many times at most, then refused as TransactionConflict (503 with Retry-After on the API).
 DEADLOCK_RETRIES = 2
 
 
@@ -101,13 +101,17 @@ def order_place(
 def _order_create_retrying_deadlocks(**kwargs) -> Order:
     """`_order_create`, run again when the database aborted it to break a deadlock (only where
     it is the whole transaction: inside a caller's atomic block the caller's work is lost too)."""
-    for _ in range(DEADLOCK_RETRIES):
+    retries = 0
+    while True:
         try:
             return _order_create(**kwargs)
         except OperationalError as exc:
-            if rolled_back_conflict(exc) is None or connection.in_atomic_block:
+            conflict = transaction_conflict(exc)
+            if conflict is None or connection.in_atomic_block:
                 raise
-    return _order_create(**kwargs)  # the last try: whatever it raises goes to the caller
+            if retries == DEADLOCK_RETRIES:
+                raise conflict from exc  # 503 with Retry-After on the API, a message on the page
+            retries += 1
 
 
 def _replay(*, customer, key: str, digest: str) -> Order | None:

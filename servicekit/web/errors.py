@@ -20,14 +20,12 @@ from servicekit.web.problems import PROBLEM_CONTENT_TYPE, problem
 
 # Raised by services (no HTTP there); imported from here too.
 from servicekit.web.service_errors import (
-    ROLLED_BACK_SQLSTATES,
     ApplicationError,
     InvalidInputError,
     NotFoundError,
-    TransactionConflict,
     UnauthorizedError,
     UnavailableError,
-    rolled_back_conflict,
+    transaction_conflict,
 )
 
 # The HTTP side of service errors, owned here and nowhere else: first by code, then by kind
@@ -43,22 +41,6 @@ STATUS_BY_KIND: dict[type[ApplicationError], int] = {
     InvalidInputError: status.HTTP_400_BAD_REQUEST,
     UnavailableError: status.HTTP_503_SERVICE_UNAVAILABLE,
 }
-
-
-def transaction_conflict(exc: Exception) -> TransactionConflict | None:
-    """The service error for a database error whose transaction was rolled back to resolve a
-    conflict (`OperationalError` from a driver error carrying that SQLSTATE), else None."""
-    sqlstate = rolled_back_conflict(exc) if isinstance(exc, OperationalError) else None
-    if sqlstate is None:
-        return None
-    structlog.get_logger(__name__).warning(
-        "transaction_conflict", sqlstate=sqlstate, error=str(exc).strip()
-    )
-    return TransactionConflict(
-        f"The database rolled this request's transaction back to resolve "
-        f"{ROLLED_BACK_SQLSTATES[sqlstate]} with a concurrent request; send it again.",
-        details={"sqlstate": sqlstate},
-    )
 
 
 def status_for(error: ApplicationError) -> int:
@@ -161,7 +143,11 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     request = context.get("request")
     instance = request.path if request is not None else None
 
-    exc = transaction_conflict(exc) or exc
+    if isinstance(exc, OperationalError) and (conflict := transaction_conflict(exc)):
+        structlog.get_logger(__name__).warning(
+            "transaction_conflict", sqlstate=conflict.details["sqlstate"], error=str(exc).strip()
+        )
+        exc = conflict
     if isinstance(exc, ApplicationError):
         status_code, body = application_problem(request, exc)
         response = Response(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)

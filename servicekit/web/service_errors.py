@@ -73,3 +73,17 @@ class TransactionConflict(UnavailableError):
     code = "transaction_conflict"
     title = "Conflicting transaction"
     retry_after = 1
+
+
+def transaction_conflict(exc: BaseException) -> TransactionConflict | None:
+    """The service error for a database error whose transaction was rolled back to resolve a
+    conflict (`rolled_back_conflict`), else None. Raised where a service gives up retrying; the
+    API handler also maps one that reaches it unconverted."""
+    sqlstate = rolled_back_conflict(exc)
+    if sqlstate is None:
+        return None
+    return TransactionConflict(
+        f"The database rolled this request's transaction back to resolve "
+        f"{ROLLED_BACK_SQLSTATES[sqlstate]} with a concurrent request; send it again.",
+        details={"sqlstate": sqlstate},
+    )

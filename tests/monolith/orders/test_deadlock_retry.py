@@ -12,6 +12,7 @@ from django.db import OperationalError, transaction
 from monolith.orders import services
 from monolith.orders.models import Order
 from monolith.orders.services import OrderLineIn, order_place
+from servicekit.web.service_errors import TransactionConflict
 from tests.monolith.factories import ProductFactory, UserFactory
 from tests.support.shapes import assert_problem
 
@@ -53,11 +54,14 @@ def test_a_deadlocked_order_is_placed_again_once(monkeypatch):
     assert product.inventory.on_hand == 3  # taken once
 
 
-def test_a_deadlock_that_keeps_coming_is_raised(monkeypatch):
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])  # deadlock, serialization failure
+def test_a_conflict_that_keeps_coming_is_refused_as_one(monkeypatch, sqlstate):
     product = ProductFactory(inventory__on_hand=5)
-    calls = _failing_first(monkeypatch, "40P01", times=99)
-    with pytest.raises(OperationalError):
+    calls = _failing_first(monkeypatch, sqlstate, times=99)
+    with pytest.raises(TransactionConflict) as refused:
         order_place(customer=UserFactory(), lines=[OrderLineIn(product.sku, 1)])
+    assert refused.value.details == {"sqlstate": sqlstate}
+    assert isinstance(refused.value.__cause__, OperationalError)
     assert len(calls) == services.DEADLOCK_RETRIES + 1
     assert Order.objects.count() == 0
 

@@ -95,3 +95,31 @@ def test_logout_is_a_post(browser, customer):
         == 302
     )
     assert browser.get("/my/orders/").status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)  # the retry runs only where it is the whole transaction
+def test_an_order_the_database_keeps_rolling_back_shows_a_message(
+    browser, customer, product, monkeypatch
+):
+    from django.db import OperationalError
+
+    from monolith.orders import services
+
+    class DeadlockDetected(Exception):
+        sqlstate = "40P01"
+
+    def deadlocked(**kwargs):
+        try:
+            raise DeadlockDetected("deadlock detected")
+        except DeadlockDetected as cause:
+            raise OperationalError("deadlock detected") from cause
+
+    monkeypatch.setattr(services, "_order_create", deadlocked)
+    login(browser, customer)
+    token = csrf_token(browser.get(f"/products/{product.sku}/").content.decode())
+    response = browser.post(
+        f"/products/{product.sku}/buy/", {"quantity": 1, "csrfmiddlewaretoken": token}, follow=True
+    )
+    assert response.status_code == 200
+    assert "send it again" in response.content.decode()
+    assert not Order.objects.exists()

@@ -11,7 +11,7 @@ from cryptography import x509
 from servicekit.web.tls import (
     ca_cert_path,
     identity_path,
-    requests_options,
+    requests_session,
     upstream_ssl_context,
     urllib3_options,
 )
@@ -35,7 +35,8 @@ PROCFILE = {
 
 def test_off_by_default_nothing_changes():
     assert urllib3_options(environ={}) == {}
-    assert requests_options(environ={}) == {}
+    plain = requests_session(environ={})
+    assert plain.verify is True and plain.cert is None
     assert upstream_ssl_context(environ={}).verify_mode == ssl.CERT_REQUIRED
 
 
@@ -65,10 +66,13 @@ def test_on_the_services_serve_tls_and_every_process_has_its_name(tmp_path):
     assert sorted(p.name for p in tls.iterdir()) == ["ca.crt", "ca.key", "catalog.pem", "proxy.pem"]
     assert oct((tls / "ca.key").stat().st_mode & 0o777) == "0o600"
     caller = {**env, "STRANGLER_TLS_NAME": "catalog"}
-    assert requests_options(environ=caller) == {
-        "cert": (str(tls / "catalog.pem"), str(tls / "catalog.pem")),
-        "verify": str(tls / "ca.crt"),
-    }
+    session = requests_session(environ=caller)
+    assert session.verify == str(tls / "ca.crt")
+    assert session.cert is None  # the pair is in the adapter's context, loaded once
+    context = session.get_adapter("https://127.0.0.1:8002").poolmanager.connection_pool_kw[
+        "ssl_context"
+    ]
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
 
 def test_a_ca_rollover_trusts_both_until_finished_and_finish_waits_for_every_certificate(

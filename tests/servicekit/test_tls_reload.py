@@ -9,6 +9,8 @@ tests/proxy/test_mtls.py's rotation test in CI)."""
 from __future__ import annotations
 
 import contextlib
+import http.server
+import json
 import ssl
 import subprocess
 import threading
@@ -22,11 +24,15 @@ from gunicorn.config import Config
 
 from servicekit.web.files import atomic_write
 from servicekit.web.gunicorn_worker import ProblemThreadWorker
+from servicekit.web.jwt.keys import SigningKey, generate_private_pem
+from servicekit.web.jwt.verifiers import JwksKeys
 from servicekit.web.tls import (
     GunicornServerContext,
     client_context,
     gunicorn_args,
     identity_path,
+    requests_session,
+    server_context,
 )
 from servicekit.web.tls.ca import certificate_of, identity_rotate
 from tests.support import fleet
@@ -209,3 +215,68 @@ def _mismatch(pair, tls_env) -> None:
     own = pair.read_bytes()
     end_of_key = other.index(b"-----END PRIVATE KEY-----") + len(b"-----END PRIVATE KEY-----\n")
     atomic_write(pair, other[:end_of_key] + own[own.index(b"-----BEGIN CERTIFICATE") :], mode=0o600)
+
+
+def test_a_jwks_fetch_over_mtls_presents_the_callers_certificate_through_rotations(
+    tls_env, monkeypatch
+):
+    """The JWKS fetch (requests) presents the caller's certificate from a context loaded by
+    `load_identity`; given the files, requests loaded the pair itself at each connection."""
+    server = _jwks_server(server_context("catalog", environ=tls_env))
+    for name, value in {**tls_env, "STRANGLER_MTLS": "on", "STRANGLER_TLS_NAME": "proxy"}.items():
+        monkeypatch.setenv(name, value)
+    keys = JwksKeys(f"https://127.0.0.1:{server.server_port}/.well-known/jwks.json")
+    stop, thread, rotations = _rotating(tls_env, "proxy")
+    try:
+        for _ in _loads_meeting_rotations(rotations, wanted=20):
+            assert list(keys._download()) == ["k1"]
+    finally:
+        stop.set()
+        thread.join(10)
+        server.shutdown()
+    assert server.clients >= 200  # every fetch a new connection, each presenting a certificate
+
+
+def _jwks_server(context: ssl.SSLContext):
+    """An HTTPS server on a free port (client certificates required) answering a JWKS."""
+    key = SigningKey.from_pem(generate_private_pem())
+    body = json.dumps({"keys": [{**key.public_jwk(), "kid": "k1"}]}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            assert self.connection.getpeercert()  # the CA vouched for the caller
+            self.server.clients += 1
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.clients = 0
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_an_internal_session_trusts_the_ca_alone_whatever_the_environment_says(
+    tls_env, monkeypatch
+):
+    server = _jwks_server(server_context("catalog", environ=tls_env))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", ssl.get_default_verify_paths().openssl_cafile)
+    caller = {**tls_env, "STRANGLER_MTLS": "on", "STRANGLER_TLS_NAME": "proxy"}
+    try:
+        with requests_session(environ=caller) as session:
+            url = f"https://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+            assert session.get(url, timeout=5).status_code == 200
+            pool = session.get_adapter(url).poolmanager
+            context = pool.connection_pool_kw["ssl_context"]
+    finally:
+        server.shutdown()
+    # the local CA only: the environment's public bundle was not added to it
+    assert [ca["subject"] for ca in context.get_ca_certs()] == [
+        ((("organizationName", "strangler local CA"),), (("commonName", "strangler local CA"),))
+    ]

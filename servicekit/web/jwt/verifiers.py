@@ -14,7 +14,7 @@ from servicekit.web import cooperative
 from servicekit.web.backoff import backoff_delay
 from servicekit.web.jwt.keys import SigningKey
 from servicekit.web.jwt.tokens import KeySetStale, KeySetUnavailable
-from servicekit.web.tls import requests_options
+from servicekit.web.tls import requests_session
 
 
 class LocalKeys:
@@ -71,7 +71,8 @@ class JwksKeys:
 
     def _download(self) -> dict[str, Any]:
         # under mTLS (servicekit.web.tls) with this process's certificate and the fleet's CA
-        response = requests.get(self.url, timeout=self.timeout, **requests_options())
+        with requests_session() as session:
+            response = session.get(self.url, timeout=self.timeout)
         response.raise_for_status()
         keys = {}
         for jwk in response.json().get("keys", []):

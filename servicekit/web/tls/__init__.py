@@ -176,12 +176,32 @@ def urllib3_options(
     return {"ssl_context": client_context(name, environ=environ)}
 
 
-def requests_options(*, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Extra `requests.get(...)` arguments: nothing when off, `cert=`/`verify=` when on."""
+def requests_session(*, environ: Mapping[str, str] | None = None) -> Any:
+    """A `requests.Session` for an internal call: a plain one when mTLS is off; when on, it
+    verifies the server against the CA and presents this process's certificate from a context
+    loaded by `load_identity`. (Given the files, `cert=`/`verify=`, requests would load the pair
+    itself at each new connection, reading it twice: a rotation between the reads failed it.)"""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
     if not mtls_enabled(environ=environ):
-        return {}
-    identity = str(identity_path(own_name(environ=environ), environ=environ))
-    return {"cert": (identity, identity), "verify": str(ca_cert_path(environ=environ))}
+        return session
+    context = client_context(own_name(environ=environ), environ=environ)
+    ca = str(ca_cert_path(environ=environ))
+
+    class ContextAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, ssl_context=context, **kwargs)
+
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            # The CA's file whatever the environment says: `REQUESTS_CA_BUNDLE` (or `verify=True`)
+            # would add a public bundle to the context. The certificate is the context's.
+            return super().send(request, **{**kwargs, "verify": ca, "cert": None})
+
+    session.verify = ca
+    session.mount("https://", ContextAdapter())
+    return session
 
 
 def gunicorn_args(name: str, *, environ: Mapping[str, str] | None = None) -> list[str]:

@@ -25,8 +25,7 @@ from monolith.orders.models import TRANSITIONS, Order, OrderLine, OrderStatus
 from servicekit.events.outbox import outbox_enqueue
 from servicekit.migration.ownership import require_ownership
 from servicekit.migration.sequences import id_sequence_catch_up
-from servicekit.web.errors import ApplicationError, InvalidInputError
-from servicekit.web.service_errors import transaction_conflict
+from servicekit.web.errors import ApplicationError, InvalidInputError, transaction_conflict
 
 MAX_LINES = 50
 # A deadlock PostgreSQL broke by aborting the placing transaction (its commit-time foreign-key

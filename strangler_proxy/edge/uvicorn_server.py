@@ -63,14 +63,41 @@ _GRACEFUL_STOP = 30
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
+# While stopping, the main process sends its workers SIGTERM again this often: a worker whose
+# first one was lost still stops (a stop signal's exception raised inside a callback or a
+# finalizer is swallowed there: "Exception in callback", "Exception ignored in").
+_STOP_RESEND = 1.0
+
+
 class _Stopped(BaseException):
     """A worker's stop signal, raised where it arrives: while the application loads (before
     uvicorn sets its handlers), or as uvicorn ends, which raises the signal it caught again
     once the old handler (this one) is back, to end the process as that signal would."""
 
 
+_stop_requested = False  # a worker's: set by its first stop signal, whatever became of the raise
+
+
 def _stopped(signum: int, frame: Any) -> None:
+    global _stop_requested
+    _stop_requested = True
     raise _Stopped
+
+
+def _server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            with super().capture_signals():
+                # a stop signal that came before uvicorn's handlers, its exception swallowed
+                # (asyncio's callbacks log and go on): uvicorn stops at once, as if it came now
+                if _stop_requested:
+                    self.handle_exit(signal.SIGTERM, None)
+                yield
+
+    return Server
 
 
 # What httptools holds of one unfinished head (it takes a head of any size, and uvicorn keeps
@@ -268,7 +295,9 @@ def _worker(host: str, port: int, head_timeout: float, loop: str) -> None:
         log_level="warning",
         timeout_graceful_shutdown=_GRACEFUL_STOP,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    if _stop_requested:
+        raise _Stopped
+    _server_class()(config).run(sockets=[sock])
 
 
 def serve(host: str, port: int, *, workers: int, head_timeout: float, loop: str = "auto") -> int:
@@ -295,6 +324,7 @@ def serve(host: str, port: int, *, workers: int, head_timeout: float, loop: str 
             try:
                 for sig in _STOP_SIGNALS:
                     signal.signal(sig, _stopped)  # until uvicorn sets its own, and after
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the main process's resend
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
                 reserved.close()
                 _worker(host, port, head_timeout, loop)
@@ -302,6 +332,9 @@ def serve(host: str, port: int, *, workers: int, head_timeout: float, loop: str 
             except _Stopped:
                 status = 0
             finally:
+                # another stop signal must not interrupt this: it would raise out of the worker
+                # into the main process's loop, in the child
+                signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
                 logging.shutdown()  # what atexit would do: held log lines written (os._exit skips it)
                 sys.stdout.flush()
                 sys.stderr.flush()
@@ -313,6 +346,8 @@ def serve(host: str, port: int, *, workers: int, head_timeout: float, loop: str 
 
     def stop(signum: int, frame: Any) -> None:
         nonlocal stopping
+        if not stopping:  # then again every _STOP_RESEND seconds until they are gone
+            signal.setitimer(signal.ITIMER_REAL, _STOP_RESEND, _STOP_RESEND)
         stopping = True
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
@@ -320,6 +355,7 @@ def serve(host: str, port: int, *, workers: int, head_timeout: float, loop: str 
 
     for sig in _STOP_SIGNALS:
         signal.signal(sig, stop)
+    signal.signal(signal.SIGALRM, stop)
     for _ in range(workers):
         start()
     while children:
@@ -333,5 +369,6 @@ def serve(host: str, port: int, *, workers: int, head_timeout: float, loop: str 
         time.sleep(max(0.0, started + _RESPAWN_INTERVAL - time.monotonic()))
         if not stopping:
             start()
+    signal.setitimer(signal.ITIMER_REAL, 0)
     reserved.close()
     return 0

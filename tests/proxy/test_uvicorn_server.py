@@ -12,10 +12,13 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from tests.proxy.conftest import served_proxy
 from tests.proxy.processes import start_serve
@@ -175,3 +178,67 @@ def test_an_unknown_server_is_refused_at_start_with_its_name(tmp_path):
         stop_process(process, group=True)
     assert process.returncode != 0
     assert "STRANGLER_PROXY_SERVER='hypercorn'" in out
+
+
+# A worker whose first stop signal was swallowed: its exception raised inside an asyncio
+# callback (logged, "Exception in callback") or a finalizer ("Exception ignored in"). A CI run
+# met a proxy that did not stop in 90 s after a SIGTERM sent as its workers started.
+_LOSES_ITS_FIRST_STOP = """
+import os, sys, time
+from strangler_proxy.edge import uvicorn_server
+
+def worker(host, port, head_timeout, loop):
+    try:
+        os.write(1, b"worker up\\n")
+        while True:
+            time.sleep(0.01)
+    except uvicorn_server._Stopped:
+        os.write(1, b"first stop swallowed\\n")
+    while True:  # serves on, as a worker whose signal was lost
+        time.sleep(0.01)
+
+uvicorn_server._worker = worker
+sys.exit(uvicorn_server.serve("127.0.0.1", int(sys.argv[1]), workers=2, head_timeout=5))
+"""
+
+
+def test_a_worker_that_lost_its_stop_signal_is_sent_another(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-c", _LOSES_ITS_FIRST_STOP, str(free_port())],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        for _ in range(2):
+            assert process.stdout.readline() == b"worker up\n"
+        process.send_signal(signal.SIGTERM)  # the main process only: it signals its workers
+        out = process.communicate(timeout=20)[0].decode()
+    finally:
+        stop_process(process, group=True)
+    assert out.count("first stop swallowed") == 2, out
+    assert process.returncode == 0, out
+
+
+def test_a_stop_signal_swallowed_before_uvicorns_handlers_stops_it_as_it_starts(monkeypatch):
+    from strangler_proxy.edge import uvicorn_server
+
+    async def app(scope, receive, send):  # never called
+        raise AssertionError(scope)
+
+    monkeypatch.setattr(uvicorn_server, "_stop_requested", True)
+    config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning")
+    server = uvicorn_server._server_class()(config)
+    # (stopped after 10 s from here otherwise: the test fails, never hangs)
+    backstop = threading.Timer(10, setattr, (server, "should_exit", True))
+    previous = signal.signal(signal.SIGTERM, uvicorn_server._stopped)
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as sock:
+            backstop.start()
+            with pytest.raises(uvicorn_server._Stopped):  # uvicorn's own re-raise, at its end
+                server.run(sockets=[sock])
+        assert backstop.is_alive()  # stopped before it
+    finally:
+        backstop.cancel()
+        signal.signal(signal.SIGTERM, previous)

@@ -22,7 +22,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,17 +32,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
+
+from tests.support.processes import free_port  # noqa: E402
+
 PATH = "/api/v1/products/7/"
-
-
-def free_port() -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if not 8000 <= port <= 8010:
-            return port
 
 
 def routes_yaml(upstream_url: str) -> str:

@@ -38,7 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import requests  # noqa: E402
 from bench_events import percentile  # noqa: E402
 
 from servicekit.web.env import data_dir  # noqa: E402
@@ -205,10 +204,24 @@ def product_read(client: ShopClient) -> Callable[[int], None]:
     return read
 
 
+def mirrored_price(reader: ShopClient) -> str:
+    """The price the mirror serves now. Read as a client does (a 503's Retry-After waited, a
+    5xx or a dropped connection tried again, each recorded); an answer without a JSON price
+    raises with what came instead."""
+    answer = reader.call("GET", f"/api/v1/products/{READ_SKU}/", auth=False)
+    try:
+        return answer.json()["price"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RuntimeError(
+            f"the mirror at {reader.base_url} answered {answer.status_code} "
+            f"{answer.headers.get('Content-Type')!r} without a price: {answer.text[:300]!r}"
+        ) from exc
+
+
 def event_lag(staff: ShopClient, mirror: str, samples: int) -> list[float]:
     """A price changed at the owner (through the proxy: the catalog service) until the mirror
     (the monolith, directly) serves it: the write's commit, relay, broker, consumer, mirror."""
-    session = requests.Session()
+    reader = ShopClient(mirror, Recorder(), name="mirror reader")
     lags = []
     base = 100 + uuid.uuid4().int % 800
     for i in range(WARM_UP + samples):
@@ -216,7 +229,7 @@ def event_lag(staff: ShopClient, mirror: str, samples: int) -> list[float]:
         staff.call("POST", f"/api/v1/products/{READ_SKU}/price/", json={"price": price}, retry=True)
         committed = time.perf_counter()
         deadline = committed + 60
-        while session.get(f"{mirror}/api/v1/products/{READ_SKU}/").json()["price"] != price:
+        while mirrored_price(reader) != price:
             if time.perf_counter() > deadline:
                 raise RuntimeError(f"the mirror at {mirror} did not serve price {price} in 60 s")
             time.sleep(0.005)

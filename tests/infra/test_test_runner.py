@@ -67,3 +67,31 @@ def test_a_crashed_suite_without_a_report_counts_as_a_failure(tmp_path):
     tally.add_report(tmp_path / "missing.xml", 2)
     tally.add_report(tmp_path / "also-missing.xml", 5)  # 5: nothing collected, not a failure
     assert tally.line() == "0 passed, 1 failed"
+
+
+def test_free_port_never_hands_out_a_port_twice(monkeypatch):
+    """The kernel may offer a just-closed port again at once; a fleet takes its dozen ports
+    before any server binds one, so two of them on one port is a fleet that half starts."""
+    from tests.support import processes
+
+    offered = iter([40001, 40001, 8005, 40001, 40002])
+
+    class Offered:
+        def __init__(self):
+            self.port = next(offered)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def bind(self, address):
+            pass
+
+        def getsockname(self):
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(processes, "_handed_out", set())
+    monkeypatch.setattr(processes.socket, "socket", Offered)
+    assert [processes.free_port(), processes.free_port()] == [40001, 40002]

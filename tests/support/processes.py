@@ -10,14 +10,21 @@ import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+# Ports this process handed out: the kernel's choice for a closed socket may come again at
+# once, and a fleet takes a dozen ports before any of its servers binds one (two of its servers
+# on one port: the second fails to bind, or, both with SO_REUSEPORT, they share its connections).
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    """A free loopback port outside 8000-8010 (those belong to `make run`)."""
+    """A free loopback port outside 8000-8010 (those belong to `make run`), never one this
+    process handed out before."""
     while True:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        if not 8000 <= port <= 8010:
+        if not 8000 <= port <= 8010 and port not in _handed_out:
+            _handed_out.add(port)
             return port
 
 

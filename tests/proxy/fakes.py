@@ -26,6 +26,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # quiet
         return None
 
+    def send_error(self, code, message=None, explain=None) -> None:
+        # http.server's own refusal (more than 100 header fields, a line over 64 KB...), before
+        # any handler: the request still reached this upstream, and `received` says so.
+        self.server.received.append({"refused": code, "message": message})
+        super().send_error(code, message, explain)
+
     def _body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             out = b""

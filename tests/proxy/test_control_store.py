@@ -150,7 +150,8 @@ def test_a_dead_replica_stops_blocking_once_its_heartbeat_expires(fleet):
 
 
 def test_a_live_replica_that_does_not_apply_is_named(fleet):
-    replicas = fleet()
+    # the admin API below waits STRANGLER_CONTROL_WAIT for the laggard (15 s by default)
+    replicas = fleet({"STRANGLER_CONTROL_WAIT": "3"})
     stuck = "stuck-host:4242"
     # a replica that keeps its heartbeat but never applies: it reports the version before
     old = replicas.document.fetch().version

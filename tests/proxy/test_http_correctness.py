@@ -398,7 +398,9 @@ def test_a_target_over_the_line_limit_gets_414_without_reaching_upstream(proxy, 
 def test_a_header_field_over_the_limit_gets_431_without_reaching_upstream(proxy, upstream):
     huge = "a" * 9000  # over gunicorn's limit_request_field_size (8190) and nginx's 8 KB buffer
 
-    raw = _raw(proxy, f"GET /x HTTP/1.1\r\nHost: x\r\nX-Huge: {huge}\r\n\r\n".encode())
+    raw = _raw(
+        proxy, f"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Huge: {huge}\r\n\r\n".encode()
+    )
 
     status, problem = _answer(raw)
     assert status == 431 and problem["code"] == "request_header_fields_too_large"
@@ -412,7 +414,7 @@ def test_a_header_field_over_the_limit_gets_431_without_reaching_upstream(proxy,
 def test_more_header_fields_than_the_limit_get_431_without_reaching_upstream(proxy, upstream):
     fields = "".join(f"X-Field-{i}: v\r\n" for i in range(101))  # gunicorn's limit: 100
 
-    raw = _raw(proxy, f"GET /x HTTP/1.1\r\nHost: x\r\n{fields}\r\n".encode())
+    raw = _raw(proxy, f"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{fields}\r\n".encode())
 
     # (under granian its own parser answers this one first: a 431 with an empty body)
     assert raw.startswith(b"HTTP/1.1 431 "), raw[:200]

@@ -294,6 +294,13 @@ def measure_strangled(data: Path, samples: int) -> Measured:
     return measured
 
 
+def show_fleet_logs(folder: Path, lines: int = 80) -> None:
+    """The end of each fleet's log (warnings and errors: the fleets log at WARNING), on stderr."""
+    for log in sorted(folder.glob("*/fleet.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"--- the end of {log.parent.name}'s fleet.log:", *tail, sep="\n", file=sys.stderr)
+
+
 # --- the appendices' patterns ---------------------------------------------------------------
 
 
@@ -528,8 +535,12 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory(prefix="cost-") as folder:
             (Path(folder) / "monolith").mkdir()
             (Path(folder) / "fleet").mkdir()
-            before = measure_monolith_alone(Path(folder) / "monolith", args.samples)
-            after = measure_strangled(Path(folder) / "fleet", args.samples)
+            try:
+                before = measure_monolith_alone(Path(folder) / "monolith", args.samples)
+                after = measure_strangled(Path(folder) / "fleet", args.samples)
+            except Exception:
+                show_fleet_logs(Path(folder))  # the folder goes with the failure
+                raise
         measured = rows(before, after)
     patterns = [] if args.no_patterns else measure_patterns(args.samples)
     if measured:

@@ -253,9 +253,9 @@ def test_client_disconnect_mid_stream_is_not_an_upstream_failure(proxy, upstream
     errors_before = _upstream_errors(proxy)
     gone_before = _client_disconnects(proxy)
     conn = _conn(proxy)
-    # A stream that cannot end first: granian reports the disconnect late (the proxy pulled 59
-    # to 124 chunks of 64 KB after the close here; all 200 of an earlier stream on a loaded CI
-    # machine, which then finished instead of being cut).
+    # A stream that cannot end first: the proxy sees the disconnect late (after the close it
+    # pulled up to 124 chunks of 64 KB here; all 200 of an earlier stream on a loaded CI machine,
+    # which then finished instead of being cut).
     conn.request("GET", "/stream?chunks=100000")
     response = conn.getresponse()
     assert len(response.read(65536)) == 65536

@@ -11,8 +11,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 # Ports this process handed out: the kernel's choice for a closed socket may come again at
-# once, and a fleet takes a dozen ports before any of its servers binds one (two of its servers
-# on one port: the second fails to bind, or, both with SO_REUSEPORT, they share its connections).
+# once, and a fleet takes 7 ports (six web, one gRPC) before any of its servers binds one (two
+# servers on one port: the second fails to bind, or, both with SO_REUSEPORT, they share its
+# connections).
 _handed_out: set[int] = set()
 
 

@@ -206,8 +206,8 @@ def product_read(client: ShopClient) -> Callable[[int], None]:
 
 def mirrored_price(reader: ShopClient) -> str:
     """The price the mirror serves now. Read as a client does (a 503's Retry-After waited, a
-    5xx or a dropped connection tried again, each recorded); an answer without a JSON price
-    raises with what came instead."""
+    5xx or a dropped connection tried again); an answer without a JSON price raises with what
+    came instead."""
     answer = reader.call("GET", f"/api/v1/products/{READ_SKU}/", auth=False)
     try:
         return answer.json()["price"]

@@ -70,8 +70,8 @@ def test_a_crashed_suite_without_a_report_counts_as_a_failure(tmp_path):
 
 
 def test_free_port_never_hands_out_a_port_twice(monkeypatch):
-    """The kernel may offer a just-closed port again at once; a fleet takes its dozen ports
-    before any server binds one, so two of them on one port is a fleet that half starts."""
+    """The kernel may offer a just-closed port again at once; a fleet takes its 7 ports before
+    any server binds one, so two of them on one port is a fleet that half starts."""
     from tests.support import processes
 
     offered = iter([40001, 40001, 8005, 40001, 40002])

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
-from tests.support.processes import free_port  # noqa: E402
+from tests.support.processes import cpu_seconds, free_port  # noqa: E402
 
 PATH = "/api/v1/products/7/"
 
@@ -150,23 +150,6 @@ def nginx_conf(folder: Path, port: int, upstream_port: int, workers: int) -> Pat
 _LAT = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
 _TOTAL = re.compile(r"(\d+) requests in")
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its descendants (gunicorn/granian workers, nginx's),
-    from /proc: on a shared machine a fairer cost per request than wall time."""
-    total, stack = 0.0, [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / _TICK
-            for task in Path(f"/proc/{current}/task").iterdir():
-                stack += [int(c) for c in (task / "children").read_text().split()]
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return total
 
 
 def wrk(url: str, connections: int, duration: int) -> dict[str, float]:
@@ -197,7 +180,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--only",
         nargs="*",
-        help="subset of: direct proxy proxy-granian proxy-uvicorn nginx nginx-plane revproxy; also "
+        help="subset of: proxy proxy-granian proxy-uvicorn nginx nginx-plane revproxy (direct, "
+        "the baseline every ratio needs, is always measured); also "
         "proxy-granian-wsgi (granian's own WSGI interface, which loses the raw target: "
         "only to see what the ASGI adapter costs)",
     )
@@ -270,6 +254,8 @@ def main(argv: list[str]) -> int:
     opt_in = (*bases.values(), "proxy-granian-wsgi")
     wanted = [t for t in args.only or list(targets) if args.only or t not in opt_in]
     wanted = [t for t in wanted if t not in bases.values()]
+    if "direct" not in wanted:
+        wanted.insert(0, "direct")
     if args.base:  # each measured right before this checkout's proxy under the same server
         for new, old in bases.items():
             if new in wanted:

@@ -55,7 +55,7 @@ class Connection:
     granian) a plain-TCP socket's waits go to the event loop; a TLS socket's reads and writes
     run in the executor (a record may need more bytes than a readable socket holds)."""
 
-    __slots__ = ("buf", "idle_since", "reused", "sock", "timeout", "tls", "wanted")
+    __slots__ = ("buf", "idle_since", "reused", "sock", "timeout", "tls", "wanted", "watch")
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
@@ -65,6 +65,7 @@ class Connection:
         self.timeout = sock.gettimeout()  # the socket's own
         self.wanted = self.timeout  # what a wait may last (the read timeout)
         self.tls = isinstance(sock, ssl.SSLSocket)
+        self.watch: cooperative.ReadWatch | None = None  # made by its first cooperative wait
 
     def set_timeout(self, timeout: float | None) -> None:
         self.wanted = timeout
@@ -97,7 +98,10 @@ class Connection:
             try:
                 return self.sock.recv(READ)
             except BlockingIOError:
-                if not cooperative.wait_socket(self.sock, write=False, timeout=self.wanted):
+                watch = self.watch
+                if watch is None:
+                    watch = self.watch = cooperative.ReadWatch(self.sock)
+                if not watch.wait(self.wanted):
                     raise TimeoutError from None
 
     def sendall(self, payload: bytes) -> None:
@@ -132,6 +136,10 @@ class Connection:
             return True
 
     def close(self) -> None:
+        watch, self.watch = self.watch, None
+        if watch is not None:
+            watch.close()  # unregistered from its loop, then closed
+            return
         with contextlib.suppress(OSError):
             self.sock.close()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +17,7 @@ import pytest
 from tests.proxy.conftest import routes_yaml, upstream_spec, write_routes
 from tests.proxy.fakes import FakeUpstream
 from tests.proxy.processes import ProxyProcess
+from tests.support.processes import cpu_seconds
 
 IN_FLIGHT = 6
 
@@ -65,6 +67,37 @@ def test_requests_waiting_on_their_upstream_are_all_in_flight_at_once(tmp_path, 
     finally:
         upstream.stop()
     assert answers == [(200, b"together")] * IN_FLIGHT
+
+
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
+def test_idle_upstream_connections_the_upstream_closed_cost_the_worker_nothing(tmp_path, server):
+    """A kept-alive upstream connection stays registered with the loop between requests
+    (servicekit.web.cooperative.ReadWatch). One the upstream closes while it waits in the pool
+    is readable with nobody reading it: it must be let go by the loop, whose level-triggered
+    poll would otherwise call back on every turn (a worker spinning at 100 % while idle). The
+    upstream here closes each connection right after its answer, without saying so."""
+
+    def behaviour(handler, record):
+        handler.close_connection = True  # no `Connection: close`: the proxy keeps it idle
+        return None
+
+    upstream = FakeUpstream("monolith", behaviour).start()
+    routes = write_routes(
+        tmp_path / "routes.yaml", routes_yaml({"monolith": upstream_spec(upstream.url)}, [])
+    )
+    try:
+        with ProxyProcess(routes, data_dir=tmp_path, workers=1, server=server) as px:
+            answers = [_get(px.port, f"/item/{n}")[0] for n in range(20)]
+            time.sleep(0.5)  # every connection closed by the upstream, noticed by the loop
+            before = cpu_seconds(px.process.pid)
+            time.sleep(2)
+            idle_cpu = cpu_seconds(px.process.pid) - before
+            answers.append(_get(px.port, "/item/after")[0])
+    finally:
+        upstream.stop()
+    assert answers == [200] * 21
+    # a spinning worker burns the whole 2 s; an idle one reads its route file now and then
+    assert idle_cpu < 0.5, f"the idle proxy used {idle_cpu:.2f} s of CPU in 2 s"
 
 
 def test_an_unknown_request_mode_stops_the_start_with_its_name(tmp_path):

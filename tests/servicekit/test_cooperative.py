@@ -158,6 +158,132 @@ def test_wait_socket_sees_the_peer_write_and_gives_up_at_its_timeout():
         right.close()
 
 
+def _loops():
+    """The loops the proxy's workers run: asyncio's own and uvloop (STRANGLER_PROXY_LOOP)."""
+    import uvloop
+
+    return [
+        pytest.param(asyncio.new_event_loop, id="asyncio"),
+        pytest.param(uvloop.new_event_loop, id="uvloop"),
+    ]
+
+
+def _on_a_pair(new_loop, main, timeout: float = 20) -> None:
+    """`main(left, right)` run on a new loop, `left` a non-blocking end of a socket pair."""
+    left, right = socket.socketpair()
+    left.setblocking(False)
+    loop = new_loop()
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(left, right), timeout))
+    finally:
+        loop.close()
+        left.close()
+        right.close()
+
+
+def _read(sock: socket.socket, watch: cooperative.ReadWatch) -> bytes:
+    """What a reader does: recv, and on EAGAIN wait (a wake-up may be stale: asyncio's loop runs
+    a readiness callback it queued before the last read, and the reader waits again)."""
+    while True:
+        try:
+            return sock.recv(10)
+        except BlockingIOError:
+            assert watch.wait(10)
+
+
+async def _send_later(sock: socket.socket, data: bytes) -> None:
+    await asyncio.sleep(0.05)  # the reader waits by then: its socket registered
+    sock.send(data)
+
+
+@pytest.mark.parametrize("new_loop", _loops())
+def test_a_read_watch_stays_registered_between_waits_and_gives_up_at_its_timeout(new_loop):
+    seen: list = []
+
+    async def main(left, right):
+        def reader():
+            watch = cooperative.ReadWatch(left)
+            seen.append(("timed out", not watch.wait(0.05)))
+            for _ in range(3):
+                seen.append((_read(left, watch), watch.registered))
+            return watch
+
+        async def writer():
+            await asyncio.sleep(0.2)  # after the first wait gave up
+            for word in (b"one", b"two", b"three"):
+                right.send(word)
+                await asyncio.sleep(0.05)
+
+        watch = (await asyncio.gather(cooperative.run(reader), writer()))[0]
+        watch.close()
+        assert not watch.registered and left.fileno() == -1
+
+    _on_a_pair(new_loop, main)
+    assert seen == [("timed out", True), (b"one", True), (b"two", True), (b"three", True)]
+
+
+@pytest.mark.parametrize("new_loop", _loops())
+def test_a_read_watch_readable_with_nobody_waiting_is_unregistered_not_spun_on(new_loop):
+    """An idle kept-alive connection its peer closed: the level-triggered poll would call back on
+    every turn of the loop; the watch unregisters at the first, and its next wait sees the EOF."""
+
+    async def main(left, right):
+        def first():
+            watch = cooperative.ReadWatch(left)
+            assert _read(left, watch) == b"answer"
+            return watch
+
+        watch = (await asyncio.gather(cooperative.run(first), _send_later(right, b"answer")))[0]
+        assert watch.registered  # idle, still watched
+        right.close()  # the peer closes the idle connection
+        turns = 0
+        while watch.registered and turns < 100:
+            await asyncio.sleep(0)
+            turns += 1
+        assert not watch.registered, "still registered: the loop would call back on every turn"
+
+        def second():
+            return _read(left, watch)  # registered again, readable at once: the EOF
+
+        assert await cooperative.run(second) == b""
+        watch.close()
+
+    _on_a_pair(new_loop, main)
+
+
+@pytest.mark.parametrize("new_loop", _loops())
+def test_a_read_watch_closed_from_another_thread_is_closed_on_the_loops_thread(new_loop):
+    """A shadow call's thread took the connection from the pool: its close is the loop's job."""
+    closed_on: list[str] = []
+
+    async def main(left, right):
+        loop = asyncio.get_running_loop()
+
+        class Spied(cooperative.ReadWatch):
+            def _close(self) -> None:
+                closed_on.append(threading.current_thread().name)
+                super()._close()
+
+        def first():
+            watch = Spied(left)
+            _read(left, watch)
+            return watch
+
+        watch = (await asyncio.gather(cooperative.run(first), _send_later(right, b"x")))[0]
+        assert watch.registered
+        elsewhere = threading.Thread(target=watch.close, name="shadow")
+        elsewhere.start()
+        await loop.run_in_executor(None, elsewhere.join)
+        for _ in range(100):
+            if closed_on:
+                break
+            await asyncio.sleep(0.01)
+        assert not watch.registered and left.fileno() == -1
+
+    _on_a_pair(new_loop, main)
+    assert closed_on == [threading.main_thread().name]
+
+
 def test_sleep_lets_the_loop_serve_others():
     order: list[str] = []
 

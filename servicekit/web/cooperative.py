@@ -39,6 +39,8 @@ from typing import Any, TypeVar
 
 import greenlet
 
+from servicekit.web.deadline import Deadline
+
 __all__ = ["Offloaded", "ReadWatch", "active", "blocking", "run", "sleep", "wait", "wait_socket"]
 
 T = TypeVar("T")
@@ -183,15 +185,10 @@ def wait_socket(sock: Any, *, write: bool, timeout: float | None) -> bool:
             timer.cancel()
 
 
-def _give_up(ready: asyncio.Future) -> None:
-    if not ready.done():
-        ready.set_result(False)
-
-
 class ReadWatch:
     """`ReadWatch(sock)`, made inside `run` for a plain (not TLS) socket: `wait(timeout)` until
     `sock` is readable, like `wait_socket`, with the socket left registered with the loop
-    between waits.
+    between waits and one timer for all its waits' timeouts (`servicekit.web.deadline`).
 
     `wait_socket` registers and unregisters the socket for each wait; under uvloop that makes
     and frees a poll handle each time (an ioctl, an epoll_ctl, a handle closed on the next turn
@@ -199,10 +196,10 @@ class ReadWatch:
     nobody waiting (an idle connection its peer closed), the socket is unregistered until the
     next wait: the loop's poll is level-triggered and would call back on every turn.
 
-    Only the loop's thread touches the registration; `close(sock)` from another thread (a
-    shadow call's, which took the connection from the pool) closes it on that thread."""
+    Only the loop's thread touches the registration; `close()` from another thread (a shadow
+    call's, which took the connection from the pool) closes it on that thread."""
 
-    __slots__ = ("fd", "loop", "registered", "sock", "waiter")
+    __slots__ = ("deadline", "fd", "loop", "registered", "sock", "waiter")
 
     def __init__(self, sock: Any):
         self.loop = asyncio.get_running_loop()
@@ -210,6 +207,7 @@ class ReadWatch:
         self.fd = sock.fileno()
         self.registered = False
         self.waiter: asyncio.Future | None = None
+        self.deadline = Deadline(self.loop, self._timed_out)
 
     def _ready(self) -> None:
         waiter = self.waiter
@@ -219,6 +217,11 @@ class ReadWatch:
         elif self._readable():
             self.registered = False
             self.loop.remove_reader(self.fd)
+
+    def _timed_out(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(False)
 
     def _readable(self) -> bool:
         """Whether the socket holds something now (an EOF, bytes nobody asked for, an error):
@@ -244,23 +247,24 @@ class ReadWatch:
             loop.add_reader(self.fd, self._ready)
             self.registered = True
         self.waiter = ready
-        timer = loop.call_later(timeout, _give_up, ready) if timeout is not None else None
+        if timeout is not None:
+            self.deadline.start(timeout)
         try:
             return wait(ready)
         finally:
             self.waiter = None
-            if timer is not None:
-                timer.cancel()
+            self.deadline.stop()
 
     def close(self) -> None:
-        """Unregistered, then the socket closed (one closed while registered leaves the loop a
-        stale entry for a number the next socket may get): on the loop's thread."""
+        """Unregistered, its timer disarmed, then the socket closed (one closed while registered
+        leaves the loop a stale entry for a number the next socket may get): on the loop's
+        thread."""
         loop = self.loop
         try:
             here = asyncio.get_running_loop() is loop
         except RuntimeError:
             here = False
-        if here or not self.registered or loop.is_closed():
+        if here or loop.is_closed():
             self._close()
             return
         try:
@@ -269,9 +273,11 @@ class ReadWatch:
             self._close()
 
     def _close(self) -> None:
-        if self.registered and not self.loop.is_closed():
-            self.registered = False
-            self.loop.remove_reader(self.fd)
+        if not self.loop.is_closed():
+            self.deadline.close()
+            if self.registered:
+                self.registered = False
+                self.loop.remove_reader(self.fd)
         with contextlib.suppress(OSError):
             self.sock.close()
 

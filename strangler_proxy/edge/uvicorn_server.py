@@ -42,6 +42,7 @@ from typing import Any
 import httptools  # noqa: F401  (the parser HttpToolsProtocol runs: an extra of uvicorn's, named here)
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from servicekit.web.deadline import Deadline
 from servicekit.web.problems import problem_response
 from strangler_proxy.edge.headers import (
     FIELD_LIMIT,
@@ -118,7 +119,8 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._head_deadline: asyncio.TimerHandle | None = None
+        # one timer per connection, not one per request (servicekit/web/deadline.py)
+        self._head_deadline = Deadline(self.loop, self._head_too_slow)
         self._refused: TooLarge | None = None
         self._head_bytes = 0  # of the head under way (-1: none is; a body or nothing is read)
         self._fields = 0
@@ -158,20 +160,16 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         self.cycle.__class__ = OneWriteCycle  # built by uvicorn's own code, not yet running
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_deadline()
+        self._head_deadline.close()
         super().connection_lost(exc)
 
     def _arm_head_deadline(self) -> None:
-        self._cancel_head_deadline()
-        self._head_deadline = self.loop.call_later(self.head_timeout, self._head_too_slow)
+        self._head_deadline.start(self.head_timeout)
 
     def _cancel_head_deadline(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
+        self._head_deadline.stop()
 
     def _head_too_slow(self) -> None:
-        self._head_deadline = None
         self.transport.close()
 
     def _over(self, refused: TooLarge) -> None:

@@ -55,7 +55,17 @@ class Connection:
     granian) a plain-TCP socket's waits go to the event loop; a TLS socket's reads and writes
     run in the executor (a record may need more bytes than a readable socket holds)."""
 
-    __slots__ = ("buf", "idle_since", "reused", "sock", "timeout", "tls", "wanted", "watch")
+    __slots__ = (
+        "asked",
+        "buf",
+        "idle_since",
+        "reused",
+        "sock",
+        "timeout",
+        "tls",
+        "wanted",
+        "watch",
+    )
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
@@ -66,6 +76,7 @@ class Connection:
         self.wanted = self.timeout  # what a wait may last (the read timeout)
         self.tls = isinstance(sock, ssl.SSLSocket)
         self.watch: cooperative.ReadWatch | None = None  # made by its first cooperative wait
+        self.asked = False  # a request written cooperatively, nothing read since
 
     def set_timeout(self, timeout: float | None) -> None:
         self.wanted = timeout
@@ -94,15 +105,21 @@ class Connection:
 
     def _recv_cooperatively(self) -> bytes:
         self._socket_timeout(0.0)
+        if self.asked:  # its answer is not here yet: wait first (a recv would fail with EAGAIN)
+            self.asked = False
+            self._wait_readable()
         while True:
             try:
                 return self.sock.recv(READ)
             except BlockingIOError:
-                watch = self.watch
-                if watch is None:
-                    watch = self.watch = cooperative.ReadWatch(self.sock)
-                if not watch.wait(self.wanted):
-                    raise TimeoutError from None
+                self._wait_readable()
+
+    def _wait_readable(self) -> None:
+        watch = self.watch
+        if watch is None:
+            watch = self.watch = cooperative.ReadWatch(self.sock)
+        if not watch.wait(self.wanted):
+            raise TimeoutError
 
     def sendall(self, payload: bytes) -> None:
         """The whole payload written (TimeoutError past the timeout, OSError if broken)."""
@@ -127,6 +144,7 @@ class Connection:
             except BlockingIOError:
                 if not cooperative.wait_socket(self.sock, write=True, timeout=self.wanted):
                     raise TimeoutError from None
+        self.asked = True
 
     def dropped(self) -> bool:
         """An idle connection that is readable has been closed (or sent garbage): not reusable."""

@@ -192,12 +192,12 @@ class ReadWatch:
 
     `wait_socket` registers and unregisters the socket for each wait; under uvloop that makes
     and frees a poll handle each time (an ioctl, an epoll_ctl, a handle closed on the next turn
-    of the loop): a fifth of what a proxied request cost on the loop's thread. Readable with
+    of the loop): about a seventh of a proxy worker's samples under py-spy. Readable with
     nobody waiting (an idle connection its peer closed), the socket is unregistered until the
     next wait: the loop's poll is level-triggered and would call back on every turn.
 
     Only the loop's thread touches the registration; `close()` from another thread (a shadow
-    call's, which took the connection from the pool) closes it on that thread."""
+    call's, which took the connection from the pool) leaves the closing to the loop's thread."""
 
     __slots__ = ("deadline", "fd", "loop", "registered", "sock", "waiter")
 

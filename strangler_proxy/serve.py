@@ -130,6 +130,38 @@ def _stop_before_serving() -> None:
     signal.setitimer(signal.ITIMER_REAL, _STOP_GRACE)
 
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+_mask_before_fork: set[signal.Signals] | None = None
+
+
+def _block_stop_signals() -> None:
+    global _mask_before_fork
+    _mask_before_fork = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
+def _restore_signal_mask() -> None:
+    if _mask_before_fork is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, _mask_before_fork)
+
+
+def hold_stop_signals_across_fork() -> None:
+    """Stop signals wait, blocked, while granian forks a worker, until the child's Python is
+    ready for them (`os.register_at_fork`'s child hooks run once it is).
+
+    Otherwise a signal that reaches the child before then is lost: its C handler marks it
+    pending, and CPython clears every pending mark just after a fork (`_PySignal_AfterFork`, so
+    that a signal the parent got is not handled twice). A child is not scheduled at once on a busy
+    machine, so a group's SIGTERM sent as the workers start, and the main process's own after it,
+    can both land there; the worker then loaded, served, and was killed only at
+    `workers_kill_timeout` (30 s; a CI run met it). Blocked, a signal stays with the kernel and is
+    delivered when the child's hook unblocks it."""
+    os.register_at_fork(
+        before=_block_stop_signals,
+        after_in_parent=_restore_signal_mask,
+        after_in_child=_restore_signal_mask,
+    )
+
+
 def _server_class():
     from granian.server import Server
 
@@ -204,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             head_timeout=header_timeout,
             loop=loop.value,
         )
+    hold_stop_signals_across_fork()
     _server_class()(
         "strangler_proxy.serve:worker_application",
         factory=True,
@@ -229,4 +262,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # main() from the module granian's workers import (`strangler_proxy.serve:worker_application`),
+    # not from this `__main__` copy of it: a worker's stop state (`_stop_asked`) set by the handler
+    # it inherits must be the one worker_application reads.
+    from strangler_proxy.serve import main as _main
+
+    sys.exit(_main())

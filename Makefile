@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PROXY ?= http://127.0.0.1:8000
 ARGS ?=
 
-.PHONY: run run-real test containers dist install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-proxy-hotpath bench-control bench-functions bench-graphql bench-stock-events bench-grpc grpc-stubs cost load polyglot polyglot-bench
+.PHONY: run run-real test containers dist install lint format lock migrations-check manifests clean-data prometheus check-manifests bench-proxy bench-proxy-hotpath bench-nginx-plane bench-control bench-functions bench-graphql bench-stock-events bench-grpc grpc-stubs cost load polyglot polyglot-bench
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "strangler needs Python 3.11"'
@@ -67,6 +67,9 @@ check-manifests: install  ## Dockerfile, compose, k8s overlays, CI workflow: sta
 
 bench-proxy: install  ## req/s and p50/p99: direct, strangler proxy, nginx, the nginx plane, django-revproxy (installs wrk, nginx)
 	@$(BIN)/python benchmarks/bench_proxy.py
+
+bench-nginx-plane: install  ## the nginx plane's own CPU per request beside plain nginx proxying, no Python upstream (installs wrk, nginx)
+	@$(BIN)/python benchmarks/bench_nginx_plane.py
 
 bench-proxy-hotpath: install  ## the proxy's own CPU per request, this checkout beside BASE (where it left main); CALLGRIND=1 counts instructions, REDIS=url shares breakers in Redis, CLOCK=wall
 	@$(BIN)/python benchmarks/bench_proxy_hotpath.py $(if $(BASE),--base $(BASE)) $(if $(CALLGRIND),--callgrind) $(if $(REDIS),--redis $(REDIS)) $(if $(CLOCK),--clock $(CLOCK))

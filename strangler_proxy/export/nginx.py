@@ -534,6 +534,9 @@ def render(table: RouteTable, options: NginxOptions | None = None) -> str:
             "# Routes with `auth:` are not verified here (no JWT in stock nginx): the upstream checks."
         )
     add(f"worker_processes {options.worker_processes};")
+    # the routes' and the refusals' regexes compiled to machine code (off by default in nginx):
+    # 0.3-0.9 µs less of nginx's ~23 µs of CPU per request (benchmarks/bench_nginx_plane.py)
+    add("pcre_jit on;")
     add("pid nginx.pid;")
     add("error_log error.log warn;")
     add("events { worker_connections 1024; }")

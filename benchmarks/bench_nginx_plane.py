@@ -8,7 +8,7 @@ upstream is an nginx that answers at once, each front has one worker, and what i
 the front's own CPU per request (user + system, from /proc) under wrk at 16 connections, the
 variants in turn, round after round:
 
-- `nginx`: plain proxying (bench_proxy.py's configuration: keep-alive, Host, X-Forwarded-For);
+- `nginx`: plain proxying (bench_proxy.py's `nginx_conf`: keep-alive, Host, X-Forwarded-For);
 - `plane`: the configuration `python -m strangler_proxy export nginx` makes from
   bench_proxy.py's route table (refusals, route map, request ids, forwarding headers), access
   log off as there;
@@ -32,7 +32,16 @@ import textwrap
 from pathlib import Path
 
 # (bench_proxy puts the checkout on sys.path: strangler_proxy and tests.support import from it)
-from bench_proxy import PATH, cpu_seconds, ensure_tools, free_port, routes_yaml, wait_ready, wrk
+from bench_proxy import (
+    PATH,
+    cpu_seconds,
+    ensure_tools,
+    free_port,
+    nginx_conf,
+    routes_yaml,
+    wait_ready,
+    wrk,
+)
 
 ANSWER = '{"id":7,"sku":"SKU-0001","name":"Widget","price":"9.99","currency":"EUR","stock":42}'
 _TEMP_PATHS = (
@@ -63,26 +72,22 @@ def upstream_conf(port: int) -> str:
     )
 
 
-def plain_conf(port: int, upstream: int) -> str:
-    return _main_context(
-        port,
-        f"upstream app {{ server 127.0.0.1:{upstream}; keepalive 64; }} "
-        "server { listen LISTEN; location / { proxy_pass http://app; proxy_http_version 1.1; "
-        'proxy_set_header Connection ""; proxy_set_header Host $http_host; '
-        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; } }",
-    )
+def plane_conf(port: int, table) -> str:
+    from strangler_proxy.export.nginx import NginxOptions, render
+
+    options = NginxOptions(listen=f"127.0.0.1:{port}", worker_processes="1", access_log=False)
+    return render(table, options)
 
 
-def plane_conf(port: int, upstream: int, folder: Path) -> str:
+def route_table(upstream: int, folder: Path):
+    """bench_proxy.py's route table, its upstream the answering nginx."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "strangler_proxy.settings")
     os.environ.setdefault("STRANGLER_DATA_DIR", str(folder / "data"))
-    from strangler_proxy.export.nginx import NginxOptions, render
     from strangler_proxy.routes.load import load_table
 
     routes = folder / "routes.yaml"
     routes.write_text(routes_yaml(f"http://127.0.0.1:{upstream}"))
-    options = NginxOptions(listen=f"127.0.0.1:{port}", worker_processes="1", access_log=False)
-    return render(load_table(routes), options)
+    return load_table(routes)
 
 
 def main(argv: list[str]) -> int:
@@ -93,22 +98,23 @@ def main(argv: list[str]) -> int:
     ensure_tools()
     folder = Path(tempfile.mkdtemp(prefix="bench-nginx-plane-"))
     ports = {name: free_port() for name in ("upstream", "nginx", "plane", "plane-no-jit")}
-    plane = plane_conf(ports["plane"], ports["upstream"], folder)
+    table = route_table(ports["upstream"], folder)
+    plane = plane_conf(ports["plane"], table)
     if "pcre_jit on;" not in plane:
         raise SystemExit("the exported configuration no longer turns pcre_jit on")
+    (folder / "nginx").mkdir()
     confs = {
         "upstream": upstream_conf(ports["upstream"]),
-        "nginx": plain_conf(ports["nginx"], ports["upstream"]),
+        # plain proxying as make bench-proxy serves it
+        "nginx": nginx_conf(folder / "nginx", ports["nginx"], ports["upstream"], 1).read_text(),
         "plane": plane,
-        "plane-no-jit": plane_conf(ports["plane-no-jit"], ports["upstream"], folder).replace(
-            "pcre_jit on;", ""
-        ),
+        "plane-no-jit": plane_conf(ports["plane-no-jit"], table).replace("pcre_jit on;", ""),
     }
     processes: dict[str, subprocess.Popen] = {}
     try:
         for name, text in confs.items():
             prefix = folder / name
-            prefix.mkdir()
+            prefix.mkdir(exist_ok=True)
             (prefix / "nginx.conf").write_text(text)
             processes[name] = subprocess.Popen(
                 ["nginx", "-c", str(prefix / "nginx.conf"), "-p", str(prefix), "-g", "daemon off;"]

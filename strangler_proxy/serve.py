@@ -130,14 +130,13 @@ def _stop_before_serving() -> None:
     signal.setitimer(signal.ITIMER_REAL, _STOP_GRACE)
 
 
-# What stops a proxy process, under either server (edge/uvicorn_server.py stops on the same).
-STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 _mask_before_fork: set[signal.Signals] | None = None
 
 
 def _block_stop_signals() -> None:
     global _mask_before_fork
-    _mask_before_fork = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    _mask_before_fork = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
 
 
 def _restore_signal_mask() -> None:

@@ -54,7 +54,6 @@ from strangler_proxy.edge.headers import (
     target_too_long,
     too_many_fields,
 )
-from strangler_proxy.serve import STOP_SIGNALS
 
 # A worker that exits on its own is started again, no sooner than this after its last start
 # (one that fails while loading is not restarted in a tight loop).
@@ -62,6 +61,7 @@ _RESPAWN_INTERVAL = 3.5
 # Seconds a stopping worker gives requests in flight before it closes them (granian's
 # workers_kill_timeout is the same).
 _GRACEFUL_STOP = 30
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 # While stopping, the main process sends its workers SIGTERM again this often: a worker whose
@@ -315,15 +315,15 @@ def serve(host: str, port: int, *, workers: int, head_timeout: float, loop: str 
         # Stop signals wait while a worker is forked: the child must not run the parent's
         # handler (it would go on to serve, the signal lost), and the parent records the
         # child before `stop` can run.
-        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         pid = os.fork()
         if pid == 0:
             status = 1
             try:
-                for sig in STOP_SIGNALS:
+                for sig in _STOP_SIGNALS:
                     signal.signal(sig, _stopped)  # until uvicorn sets its own, and after
                 signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the main process's resend
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
                 reserved.close()
                 _worker(host, port, head_timeout, loop)
                 status = 0
@@ -332,13 +332,13 @@ def serve(host: str, port: int, *, workers: int, head_timeout: float, loop: str 
             finally:
                 # another stop signal must not interrupt this: it would raise out of the worker
                 # into the main process's loop, in the child
-                signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+                signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
                 logging.shutdown()  # what atexit would do: held log lines written (os._exit skips it)
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(status)
         children[pid] = time.monotonic()
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         if stopping:  # (`stop` ran before the child was recorded)
             os.kill(pid, signal.SIGTERM)
 
@@ -351,7 +351,7 @@ def serve(host: str, port: int, *, workers: int, head_timeout: float, loop: str 
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    for sig in STOP_SIGNALS:
+    for sig in _STOP_SIGNALS:
         signal.signal(sig, stop)
     signal.signal(signal.SIGALRM, stop)
     for _ in range(workers):

@@ -102,7 +102,6 @@ def main(argv: list[str]) -> int:
     plane = plane_conf(ports["plane"], table)
     if "pcre_jit on;" not in plane:
         raise SystemExit("the exported configuration no longer turns pcre_jit on")
-    (folder / "nginx").mkdir()
     confs = {
         "upstream": upstream_conf(ports["upstream"]),
         # plain proxying as make bench-proxy serves it

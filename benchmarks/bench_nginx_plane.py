@@ -38,6 +38,7 @@ from bench_proxy import (
     ensure_tools,
     free_port,
     nginx_conf,
+    plane_conf,
     routes_yaml,
     wait_ready,
     wrk,
@@ -72,13 +73,6 @@ def upstream_conf(port: int) -> str:
     )
 
 
-def plane_conf(port: int, table) -> str:
-    from strangler_proxy.export.nginx import NginxOptions, render
-
-    options = NginxOptions(listen=f"127.0.0.1:{port}", worker_processes="1", access_log=False)
-    return render(table, options)
-
-
 def route_table(upstream: int, folder: Path):
     """bench_proxy.py's route table, its upstream the answering nginx."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "strangler_proxy.settings")
@@ -99,7 +93,7 @@ def main(argv: list[str]) -> int:
     folder = Path(tempfile.mkdtemp(prefix="bench-nginx-plane-"))
     ports = {name: free_port() for name in ("upstream", "nginx", "plane", "plane-no-jit")}
     table = route_table(ports["upstream"], folder)
-    plane = plane_conf(ports["plane"], table)
+    plane = plane_conf(table, ports["plane"], 1)
     if "pcre_jit on;" not in plane:
         raise SystemExit("the exported configuration no longer turns pcre_jit on")
     confs = {
@@ -107,7 +101,7 @@ def main(argv: list[str]) -> int:
         # plain proxying as make bench-proxy serves it
         "nginx": nginx_conf(folder / "nginx", ports["nginx"], ports["upstream"], 1).read_text(),
         "plane": plane,
-        "plane-no-jit": plane_conf(ports["plane-no-jit"], table).replace("pcre_jit on;", ""),
+        "plane-no-jit": plane_conf(table, ports["plane-no-jit"], 1).replace("pcre_jit on;", ""),
     }
     processes: dict[str, subprocess.Popen] = {}
     try:

@@ -204,6 +204,17 @@ COMPARED_TO_NGINX = ("proxy", "proxy-granian", "proxy-uvicorn", "nginx-plane", "
 SLICE = 4
 
 
+def plane_conf(table, port: int, workers: int) -> str:
+    """The nginx plane's configuration (`python -m strangler_proxy export nginx`) for `table`,
+    listening on `port`, access log off as for plain nginx."""
+    from strangler_proxy.export.nginx import NginxOptions, render
+
+    options = NginxOptions(
+        listen=f"127.0.0.1:{port}", worker_processes=str(workers), access_log=False
+    )
+    return render(table, options)
+
+
 def references(wanted: list[str], connections: int) -> dict[str, str]:
     """Which target is measured interleaved with which reference (issue 16's comparisons): at
     16 connections each of COMPARED_TO_NGINX with plain nginx (its share of nginx's req/s); at
@@ -259,23 +270,26 @@ def paired_added(
     return statistics.median(each), each
 
 
-def _added_text(added: tuple[float, list[float]]) -> str:
-    median, each = added
-    if len(each) == 1:
-        return f"{median:+.2f} ms"
-    return f"{median:+.2f} ms (rounds: {', '.join(f'{r:+.2f}' for r in each)})"
-
-
 def cpu_of(processes: list[subprocess.Popen]) -> float:
     """User + system seconds of these processes and their descendants."""
     return sum(cpu_seconds(process.pid) for process in processes)
 
 
+def _rounds_text(median: float, each: list[float], form: str, unit: str) -> str:
+    """`median` in `form` with `unit`, and each round's value when there are several."""
+    text = f"{median:{form}}{unit}"
+    if len(each) == 1:
+        return text
+    return f"{text} (rounds: {', '.join(f'{r:{form}}' for r in each)})"
+
+
 def _share_text(share: tuple[float, list[float]]) -> str:
     median, each = share
-    if len(each) == 1:
-        return f"{100 * median:.1f} %"
-    return f"{100 * median:.1f} % (rounds: {', '.join(f'{100 * r:.1f}' for r in each)})"
+    return _rounds_text(100 * median, [100 * r for r in each], ".1f", " %")
+
+
+def _added_text(added: tuple[float, list[float]]) -> str:
+    return _rounds_text(*added, "+.2f", " ms")
 
 
 def main(argv: list[str]) -> int:
@@ -520,19 +534,10 @@ def main(argv: list[str]) -> int:
             os.environ.update(
                 {k: proxy_env[k] for k in ("DJANGO_SETTINGS_MODULE", "STRANGLER_DATA_DIR")}
             )
-            sys.path.insert(0, str(ROOT))
-            from strangler_proxy.export.nginx import NginxOptions, render
             from strangler_proxy.routes.load import load_table
 
             (plane / "nginx.conf").write_text(
-                render(
-                    load_table(routes),
-                    NginxOptions(
-                        listen=f"127.0.0.1:{ports['nginx-plane']}",
-                        worker_processes=str(args.workers),
-                        access_log=False,
-                    ),
-                )
+                plane_conf(load_table(routes), ports["nginx-plane"], args.workers)
             )
             command = ["nginx", "-c", str(plane / "nginx.conf"), "-p", str(plane)]
             plane_server = start([*command, "-g", "daemon off;"], base_env)

@@ -199,8 +199,7 @@ class WsgiOverAsgi:
         if kind != "http":
             raise ValueError(f"unsupported ASGI scope type {kind!r}")
         loop = asyncio.get_running_loop()
-        environ = scope_to_environ(scope, self.base)
-        environ["wsgi.input"] = _Body(receive, loop, self.body_timeout)
+        environ = self.environ(scope, receive)
         if self.cooperative:
             answer = await cooperative.run(
                 self._guarded, environ, receive, send, loop, executor=self.pool
@@ -213,6 +212,13 @@ class WsgiOverAsgi:
             start, body = answer
             await send(start)
             await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    def environ(self, scope: dict[str, Any], receive: Callable) -> dict[str, Any]:
+        """The WSGI environ of an `http` scope, its body pulled through `receive` (on the
+        running loop)."""
+        environ = scope_to_environ(scope, self.base)
+        environ["wsgi.input"] = _Body(receive, asyncio.get_running_loop(), self.body_timeout)
+        return environ
 
     def _guarded(self, *args: Any) -> tuple[dict[str, Any], bytes] | None:
         """`_run`, with a StopIteration handed on as a RuntimeError: an asyncio future refuses a
@@ -245,7 +251,7 @@ class WsgiOverAsgi:
                     "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
                 }
             ]
-            return _no_write
+            return no_write
 
         result = self.app(environ, start_response)
         if isinstance(result, list):
@@ -319,5 +325,6 @@ def _in_loop(coroutine: Awaitable[None], loop: asyncio.AbstractEventLoop) -> Any
     return asyncio.run_coroutine_threadsafe(coroutine, loop)  # type: ignore[arg-type]
 
 
-def _no_write(data: bytes) -> None:
+def no_write(data: bytes) -> None:
+    """What `start_response` returns: the WSGI `write` callable, which the proxy never uses."""
     raise NotImplementedError("the proxy returns its body; write() is not offered")

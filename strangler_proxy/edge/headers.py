@@ -92,6 +92,16 @@ def _token_lower(name: str) -> str | None:
     return lower
 
 
+def writable_name(name: str, value: str) -> str:
+    """`name` in lower case, for a header field that may be written as it is; UnsafeRequest
+    for a name that is not a token or a value holding CR, LF or NUL (it would split the
+    message)."""
+    lower = _token_lower(name)
+    if lower is None or _unsafe_value(value):
+        raise UnsafeRequest(f"header {name[:40]!r} cannot be written")
+    return lower
+
+
 def _meta_name(key: str) -> tuple[str, str]:
     """An environ key's header name and that name in lower case (`HTTP_USER_AGENT` ->
     `User-Agent`, `user-agent`)."""

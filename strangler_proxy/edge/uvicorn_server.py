@@ -17,8 +17,11 @@ thread (PERFORMANCE in strangler_proxy/README.md measures both). What uvicorn la
   strangler_proxy/edge/headers.py): httptools takes a head of any size, and uvicorn keeps all of
   it (a 20 MB header was read whole and forwarded); a request line or a header field over its
   limit is refused (414, 431) as it arrives, an unfinished head once it passes HEAD_LIMIT;
-- each response's head written together with its first body bytes (`OneWriteCycle`): uvicorn
-  writes them apart, one more TCP segment and one more wake-up of the client per response;
+- each response's head written together with its first body bytes: uvicorn writes them apart,
+  one more TCP segment and one more wake-up of the client per response;
+- with cooperative requests (the default), the proxy's WSGI application answering each request
+  straight onto the connection (`WsgiProtocol`, strangler_proxy/edge/wsgi_cycle.py) instead of
+  through uvicorn's ASGI cycle and the adapter (`OneWriteCycle` keeps the one write there);
 - a listening socket per worker with SO_REUSEPORT (`serve`), so the kernel spreads connections
   over the workers: with one shared socket (uvicorn's `--workers`) the first worker to wake
   took 13 of wrk's 16 kept-alive connections.
@@ -44,6 +47,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from servicekit.web.deadline import Deadline
 from servicekit.web.problems import problem_response
+from strangler_proxy.edge import wsgi_cycle
+from strangler_proxy.edge.asgi import WsgiOverAsgi
 from strangler_proxy.edge.headers import (
     FIELD_LIMIT,
     FIELDS_LIMIT,
@@ -193,6 +198,19 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+class WsgiProtocol(HeadDeadlineProtocol):
+    """`HeadDeadlineProtocol` serving the WSGI application behind `adapter` (the ASGI adapter
+    the worker loaded) directly, each request's answer written by strangler_proxy/edge/
+    wsgi_cycle.py instead of passing through ASGI messages."""
+
+    adapter: WsgiOverAsgi
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        task = self.loop.create_task(wsgi_cycle.serve(self.adapter, cycle))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+
 class _Held:
     """Stands in for the transport while uvicorn writes a response head: keeps the bytes."""
 
@@ -279,7 +297,14 @@ def _worker(host: str, port: int, head_timeout: float, loop: str) -> None:
     sock = _listen(host, port)
     sock.listen(1024)
     freeze_startup_heap()
-    protocol = type("HeadDeadline", (HeadDeadlineProtocol,), {"head_timeout": head_timeout})
+    # cooperative requests (the default): the WSGI application answers on the loop's thread,
+    # without ASGI messages; in a thread pool (`threads`) it is served through the adapter
+    if application.cooperative:
+        protocol = type(
+            "Wsgi", (WsgiProtocol,), {"head_timeout": head_timeout, "adapter": application}
+        )
+    else:
+        protocol = type("HeadDeadline", (HeadDeadlineProtocol,), {"head_timeout": head_timeout})
     config = uvicorn.Config(
         application,
         loop=loop,

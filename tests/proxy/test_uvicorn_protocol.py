@@ -6,47 +6,15 @@ where the client asked to continue first."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterable
 from typing import Any
 
 import pytest
-from uvicorn.config import Config
-from uvicorn.server import ServerState
 
 from strangler_proxy.edge.headers import FIELD_LIMIT, FIELDS_LIMIT, LINE_LIMIT
 from strangler_proxy.edge.uvicorn_server import HEAD_LIMIT, HeadDeadlineProtocol
-
-
-class Transport(asyncio.Transport):  # (only what uvicorn's protocol calls)
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[Any] = []  # bytes written, and "close"
-        self.closing = False
-
-    def write(self, data: bytes) -> None:
-        assert not self.closing, "written after close"
-        self.events.append(bytes(data))
-
-    def close(self) -> None:
-        if not self.closing:
-            self.events.append("close")
-        self.closing = True
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
-            name, default
-        )
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
+from tests.proxy.protocol_driver import drive
 
 
 def _app(*chunks: bytes, length: bool = True):
@@ -73,28 +41,7 @@ def _served(app, *requests: bytes) -> list[Any]:
 
 def _served_in_reads(app, reads: Iterable[bytes]) -> list[Any]:
     """What the protocol wrote for `reads` (each its own read, until the connection closes)."""
-
-    async def run() -> list[Any]:
-        config = Config(app, http=HeadDeadlineProtocol, lifespan="off", log_config=None)
-        config.load()
-        state = ServerState()
-        protocol = HeadDeadlineProtocol(
-            config=config, server_state=state, app_state={}, _loop=asyncio.get_running_loop()
-        )
-        transport = Transport()
-        protocol.connection_made(transport)
-        for data in reads:
-            if transport.closing:
-                break
-            protocol.data_received(data)
-        for _ in range(200):
-            await asyncio.sleep(0)
-            if not state.tasks and not protocol.pipeline:
-                break
-        protocol.connection_lost(None)
-        return transport.events
-
-    return asyncio.run(run())
+    return drive(HeadDeadlineProtocol, app, reads)
 
 
 def _head(events: list[Any], index: int = 0) -> bytes:

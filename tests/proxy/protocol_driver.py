@@ -20,6 +20,7 @@ class Transport(asyncio.Transport):  # (only what uvicorn's protocol calls)
         self.events: list[Any] = []
         self.closing = False
         self.strict = strict
+        self.protocol: Any = None  # the protocol it carries (set by `drive`)
 
     def write(self, data: bytes) -> None:
         assert not (self.strict and self.closing), "written after close"
@@ -66,6 +67,7 @@ def drive(
             config=config, server_state=state, app_state={}, _loop=asyncio.get_running_loop()
         )
         written = transport or Transport()
+        written.protocol = protocol
         protocol.connection_made(written)
         for data in reads:
             if written.closing:

@@ -7,6 +7,7 @@ gets when the application fails or answers a header that would split the respons
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -150,6 +151,55 @@ def test_a_client_that_leaves_mid_stream_ends_the_stream():
 
     assert events.index("close") == len(events) - 1  # nothing written once the client left
     assert len(events) < 10 and app.closed == [True]
+
+
+class SlowReader(Transport):
+    """A client that reads slowly: once 64 KB wait unread the protocol is told to pause
+    writing, and to resume a few turns of the loop later (all read by then)."""
+
+    def __init__(self) -> None:
+        super().__init__(strict=False)
+        self.unread = 0
+        self.most_unread = 0
+        self.pauses = 0
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self.unread += len(data)
+        self.most_unread = max(self.most_unread, self.unread)
+        if self.unread > 65536 and not self.protocol.flow.write_paused:
+            self.pauses += 1
+            self.protocol.pause_writing()
+            asyncio.get_running_loop().call_soon(self._read_all, 3)
+
+    def _read_all(self, turns: int) -> None:
+        if turns:  # (slower than one turn of the loop)
+            asyncio.get_running_loop().call_soon(self._read_all, turns - 1)
+            return
+        self.unread = 0
+        self.protocol.resume_writing()
+
+
+def test_a_slow_reader_is_waited_for_not_buried():
+    chunks = [bytes([65 + i % 26]) * 16384 for i in range(40)]  # 640 KB
+    adapter = WsgiOverAsgi(_app(*chunks, length=False), threads=2, body_timeout=2.0)
+    protocol_class = type("Wsgi", (WsgiProtocol,), {"adapter": adapter})
+    reader = SlowReader()
+
+    events = drive(protocol_class, adapter, [GET], transport=reader)
+    adapter.pool.shutdown(wait=False)
+
+    wire = b"".join(e for e in events if e != "close")
+    _head_bytes, _, chunked = wire.partition(b"\r\n\r\n")
+    body, rest = b"", chunked
+    while True:
+        size, _, rest = rest.partition(b"\r\n")
+        if int(size, 16) == 0:
+            break
+        body, rest = body + rest[: int(size, 16)], rest[int(size, 16) + 2 :]
+    assert body == b"".join(chunks)
+    assert reader.pauses >= 9  # it waited each time the reader fell behind...
+    assert reader.most_unread <= 65536 + 16384 + 512  # ...and wrote nothing more meanwhile
 
 
 def test_the_continue_interim_answer_comes_when_the_body_is_read():

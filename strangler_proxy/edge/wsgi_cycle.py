@@ -40,9 +40,9 @@ _STATUS_LINES_MAX = 256
 async def serve(adapter: WsgiOverAsgi, cycle: RequestResponseCycle) -> None:
     """Answer `cycle`'s request with `adapter.app`, then hand the connection back to uvicorn
     (`cycle.on_response`: the next pipelined request, or the keep-alive timer)."""
-    environ = adapter.environ(cycle.scope, cycle.receive)  # type: ignore[arg-type]
+    meta = adapter.environ(cycle.scope, cycle.receive)  # type: ignore[arg-type]
     try:
-        await cooperative.run(_answer, adapter.app, environ, cycle, executor=adapter.pool)
+        await cooperative.run(_answer, adapter.app, meta, cycle, executor=adapter.pool)
     except Exception:
         logger.exception("the proxy's application failed")
         if not cycle.response_started and not cycle.disconnected:
@@ -59,7 +59,7 @@ async def serve(adapter: WsgiOverAsgi, cycle: RequestResponseCycle) -> None:
     cycle.on_response()
 
 
-def _answer(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], cycle) -> None:
+def _answer(app: Callable[..., Iterable[bytes]], meta: dict[str, Any], cycle) -> None:
     """In the greenlet: the application called and its answer written."""
     started: list[tuple[str, list[tuple[str, str]]]] = []
 
@@ -69,12 +69,12 @@ def _answer(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], cycle)
         started[:] = [(status, headers)]
         return no_write
 
-    result = app(environ, start_response)
+    result = app(meta, start_response)
     try:
         if cycle.disconnected:
             return
         status, headers = started[0]
-        body_allowed = environ["REQUEST_METHOD"] != "HEAD" and int(status[:3]) not in _NO_BODY
+        body_allowed = meta["REQUEST_METHOD"] != "HEAD" and int(status[:3]) not in _NO_BODY
         buffered = b"".join(result) if isinstance(result, list) else None
         head, length, chunked = _head(
             status, headers, cycle, body_allowed, None if buffered is None else len(buffered)

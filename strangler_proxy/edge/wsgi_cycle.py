@@ -5,7 +5,8 @@ the proxy's worker skips the ASGI messages between uvicorn's request cycle and t
 environ is built from the scope uvicorn made (`scope_to_environ`, as under granian), the
 application runs in a greenlet on the loop's thread (servicekit.web.cooperative), and its answer
 is written here: status line, headers and a buffered body in one write, a streamed body chunk
-by chunk (chunked when it has no Content-Length), waiting while the client reads slowly and
+by chunk (chunked when it has no Content-Length; for an HTTP/1.0 client, ended by the close),
+waiting while the client reads slowly and
 stopping when it goes away. Everything else stays uvicorn's: parsing, keep-alive, pipelining,
 `Expect: 100-continue`, flow control and the graceful stop. What that saves per request is in
 strangler_proxy/README.md (Performance).
@@ -76,8 +77,16 @@ def _answer(app: Callable[..., Iterable[bytes]], meta: dict[str, Any], cycle) ->
         status, headers = started[0]
         body_allowed = meta["REQUEST_METHOD"] != "HEAD" and int(status[:3]) not in _NO_BODY
         buffered = b"".join(result) if isinstance(result, list) else None
+        http10 = meta["SERVER_PROTOCOL"] == "HTTP/1.0"
+        if buffered is None and http10:
+            cycle.keep_alive = False  # no chunked framing for HTTP/1.0: the close ends the body
         head, length, chunked = _head(
-            status, headers, cycle, body_allowed, None if buffered is None else len(buffered)
+            status,
+            headers,
+            cycle,
+            body_allowed,
+            None if buffered is None else len(buffered),
+            chunkable=not http10,
         )
         if not body_allowed:
             _finish(cycle, head)
@@ -99,9 +108,12 @@ def _head(
     cycle,
     body_allowed: bool,
     buffered: int | None,
+    *,
+    chunkable: bool,
 ) -> tuple[bytes, int | None, bool]:
     """The response head, the Content-Length it announces (None: none) and whether the body is
-    sent chunked. A buffered body without a Content-Length gets one."""
+    sent chunked. A buffered body without a Content-Length gets one; a streamed one is chunked
+    where the client reads chunks (`chunkable`: HTTP/1.1), else the close ends it."""
     line = _STATUS_LINES.get(status)
     if line is None:
         line = f"HTTP/1.1 {status}\r\n".encode("latin-1")
@@ -124,7 +136,7 @@ def _head(
         if buffered is not None:
             lines.append(b"Content-Length: %d\r\n" % buffered)
             length = buffered
-        else:
+        elif chunkable:
             lines.append(b"Transfer-Encoding: chunked\r\n")
             chunked = True
     if closing:

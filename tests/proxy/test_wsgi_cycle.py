@@ -126,6 +126,15 @@ def test_a_streamed_answer_is_chunked_its_first_chunk_with_the_head():
     assert app.closed == [True]
 
 
+def test_an_http_1_0_client_gets_a_streamed_answer_unchunked_ended_by_the_close():
+    events = _served(_app(b"first", b"second", length=False), [b"GET /x HTTP/1.0\r\n\r\n"])
+
+    assert b"transfer-encoding" not in _head(events[0])
+    assert b"connection: close" in _head(events[0])
+    assert b"".join(e for e in events if e != "close").endswith(b"\r\n\r\nfirstsecond")
+    assert events[-1] == "close"
+
+
 def test_a_streamed_answer_with_a_length_is_sent_as_is():
     events = _served(_app(b"ab", b"cd"), [GET])
 

@@ -6,8 +6,7 @@ environ is built from the scope uvicorn made (`scope_to_environ`, as under grani
 application runs in a greenlet on the loop's thread (servicekit.web.cooperative), and its answer
 is written here: status line, headers and a buffered body in one write, a streamed body chunk
 by chunk (chunked when it has no Content-Length; for an HTTP/1.0 client, ended by the close),
-waiting while the client reads slowly and
-stopping when it goes away. Everything else stays uvicorn's: parsing, keep-alive, pipelining,
+waiting while the client reads slowly and stopping when it goes away. Everything else stays uvicorn's: parsing, keep-alive, pipelining,
 `Expect: 100-continue`, flow control and the graceful stop. What that saves per request is in
 strangler_proxy/README.md (Performance).
 
@@ -60,7 +59,9 @@ async def serve(adapter: WsgiOverAsgi, cycle: RequestResponseCycle) -> None:
     cycle.on_response()
 
 
-def _answer(app: Callable[..., Iterable[bytes]], meta: dict[str, Any], cycle) -> None:
+def _answer(
+    app: Callable[..., Iterable[bytes]], meta: dict[str, Any], cycle: RequestResponseCycle
+) -> None:
     """In the greenlet: the application called and its answer written."""
     started: list[tuple[str, list[tuple[str, str]]]] = []
 
@@ -105,7 +106,7 @@ def _answer(app: Callable[..., Iterable[bytes]], meta: dict[str, Any], cycle) ->
 def _head(
     status: str,
     headers: list[tuple[str, str]],
-    cycle,
+    cycle: RequestResponseCycle,
     body_allowed: bool,
     buffered: int | None,
     *,
@@ -149,13 +150,19 @@ def _head(
     return b"".join(lines), length, chunked
 
 
-def _finish(cycle, data: bytes) -> None:
+def _finish(cycle: RequestResponseCycle, data: bytes) -> None:
     if data and not cycle.disconnected:
         cycle.transport.write(data)
     cycle.response_complete = True
 
 
-def _stream(cycle, head: bytes, chunks: Iterable[bytes], chunked: bool, length: int | None) -> None:
+def _stream(
+    cycle: RequestResponseCycle,
+    head: bytes,
+    chunks: Iterable[bytes],
+    chunked: bool,
+    length: int | None,
+) -> None:
     """Each chunk written as it comes, the head with the first; a client that reads slowly is
     waited for, one that left ends it. A body that ends short of its Content-Length (or runs
     past it) closes the connection: the client cannot tell where this answer ends."""

@@ -7,7 +7,10 @@ which awaits it (other requests are served meanwhile) and switches in again with
 its exception. No thread hand-off, no event-loop wake-up from another thread, no GIL handed
 between threads per request: that is what a request served by a thread pool pays (the
 technique is SQLAlchemy's `greenlet_spawn`, with the `greenlet` library gevent is built on).
-A greenlet that finished its job waits for the next one (up to `_IDLE_KEPT` per thread), each
+`start(fn, *args, executor=pool, done=callback)` does the same from a loop callback without a
+task (a server that starts a job per request: uvicorn's protocol, strangler_proxy/edge/
+wsgi_cycle.py): each future the job waits for resumes it from that future's callback, and
+`done` gets its outcome. A greenlet that finished its job waits for the next one (up to `_IDLE_KEPT` per thread), each
 job in an empty `contextvars` context as a new greenlet's would be.
 
 Outside such a greenlet (a worker thread, a command, a test) every helper here blocks as
@@ -41,7 +44,17 @@ import greenlet
 
 from servicekit.web.deadline import Deadline
 
-__all__ = ["Offloaded", "ReadWatch", "active", "blocking", "run", "sleep", "wait", "wait_socket"]
+__all__ = [
+    "Offloaded",
+    "ReadWatch",
+    "active",
+    "blocking",
+    "run",
+    "sleep",
+    "start",
+    "wait",
+    "wait_socket",
+]
 
 T = TypeVar("T")
 
@@ -127,6 +140,47 @@ async def run(fn: Callable[..., T], /, *args: Any, executor: Executor | None = N
             handed = child.switch(result)
     _give_back(child)  # (only a child that finished its job: one left mid-job is dropped)
     return handed.result()
+
+
+def start(
+    fn: Callable[..., Any],
+    /,
+    *args: Any,
+    executor: Executor | None = None,
+    done: Callable[[Callable[[], Any]], None],
+) -> None:
+    """`run` driven by callbacks instead of a task: `fn(*args)` starts now, on this thread (in
+    a callback of the running loop); each future it waits for resumes it from that future's
+    callback (any other awaitable becomes a task first). `done(result)` is called once it
+    ends, `result()` giving its value or raising its exception. No task and no coroutine frame
+    per job, nor a task step per wait; nothing cancels the job (a server that must stop one
+    closes its connection instead)."""
+    child = _take(executor)
+    _drive(child, done, child.switch(fn, args))
+
+
+def _drive(child: _Lent, done: Callable[[Callable[[], Any]], None], handed: Any) -> None:
+    while type(handed) is not _Outcome:
+        future = handed if asyncio.isfuture(handed) else asyncio.ensure_future(handed)
+        if not future.done():
+            future.add_done_callback(functools.partial(_resume, child, done))
+            return
+        handed = _settled(child, future)
+    _give_back(child)
+    done(handed.result)
+
+
+def _resume(child: _Lent, done: Callable[[Callable[[], Any]], None], future: Any) -> None:
+    _drive(child, done, _settled(child, future))
+
+
+def _settled(child: _Lent, future: Any) -> Any:
+    """What `child` hands over next, given the done `future` it waited for."""
+    try:
+        result = future.result()
+    except BaseException as exc:
+        return child.throw(exc)
+    return child.switch(result)
 
 
 def active() -> bool:

@@ -67,12 +67,39 @@ def environ_key(name: bytes) -> str | None:
 def scope_to_environ(scope: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     """The WSGI environ of an ASGI `http` scope (no `wsgi.input`: the caller adds it)."""
     raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
-    query: bytes = scope.get("query_string") or b""
-    target = raw_path + b"?" + query if query else raw_path
-    server = scope.get("server") or ("127.0.0.1", 0)
-    client = scope.get("client") or ("", 0)
-    cgi = base.copy()  # (not named `environ`: tests/infra reads that as the process's)
+    cgi = connection_environ(  # (not named `environ`: tests/infra reads that as the process's)
+        base, scope.get("server"), scope.get("client"), scope.get("scheme", "http")
+    )
     cgi["REQUEST_METHOD"] = scope["method"]
+    cgi["SERVER_PROTOCOL"] = "HTTP/" + scope.get("http_version", "1.1")
+    add_target(cgi, raw_path, scope.get("query_string") or b"")
+    for name, value in scope["headers"]:
+        add_header(cgi, name, value)
+    return cgi
+
+
+def connection_environ(
+    base: dict[str, Any],
+    server: tuple[str, int | None] | None,
+    client: tuple[str, int] | None,
+    scheme: str,
+) -> dict[str, Any]:
+    """A copy of `base` with what one connection tells: the server's and the client's
+    addresses, the scheme (the start of each of its requests' environ)."""
+    server = server or ("127.0.0.1", 0)
+    client = client or ("", 0)
+    cgi = base.copy()
+    cgi["SERVER_NAME"] = str(server[0])
+    cgi["SERVER_PORT"] = str(server[1])
+    cgi["REMOTE_ADDR"] = str(client[0])
+    cgi["REMOTE_PORT"] = str(client[1])
+    cgi["wsgi.url_scheme"] = scheme
+    return cgi
+
+
+def add_target(cgi: dict[str, Any], raw_path: bytes, query: bytes) -> None:
+    """RAW_URI the target as sent, PATH_INFO percent-decoded to latin-1, QUERY_STRING."""
+    target = raw_path + b"?" + query if query else raw_path
     cgi["RAW_URI"] = target.decode("latin-1")
     cgi["PATH_INFO"] = (
         unquote_to_bytes(raw_path).decode("latin-1")
@@ -80,21 +107,18 @@ def scope_to_environ(scope: dict[str, Any], base: dict[str, Any]) -> dict[str, A
         else raw_path.decode("latin-1")
     )
     cgi["QUERY_STRING"] = query.decode("latin-1")
-    cgi["SERVER_PROTOCOL"] = "HTTP/" + scope.get("http_version", "1.1")
-    cgi["SERVER_NAME"] = str(server[0])
-    cgi["SERVER_PORT"] = str(server[1])
-    cgi["REMOTE_ADDR"] = str(client[0])
-    cgi["REMOTE_PORT"] = str(client[1])
-    cgi["wsgi.url_scheme"] = scope.get("scheme", "http")
-    for name, value in scope["headers"]:
-        key = environ_key(name)
-        if key is None:
-            continue
-        text = value.decode("latin-1")
-        seen = cgi.get(key)
-        # the base holds no HTTP_* or CONTENT_* key: what is there, a header wrote
-        cgi[key] = text if seen is None else f"{seen},{text}"
-    return cgi
+
+
+def add_header(cgi: dict[str, Any], name: bytes, value: bytes) -> None:
+    """One request header as its environ key (none for a name with `_`), a repeated one
+    joined to what came before with a comma."""
+    key = environ_key(name)
+    if key is None:
+        return
+    text = value.decode("latin-1")
+    seen = cgi.get(key)
+    # the base holds no HTTP_* or CONTENT_* key: what is there, a header wrote
+    cgi[key] = text if seen is None else f"{seen},{text}"
 
 
 class _Body:
@@ -217,8 +241,13 @@ class WsgiOverAsgi:
         """The WSGI environ of an `http` scope, its body pulled through `receive` (on the
         running loop)."""
         environ = scope_to_environ(scope, self.base)
-        environ["wsgi.input"] = _Body(receive, asyncio.get_running_loop(), self.body_timeout)
+        environ["wsgi.input"] = self.body(receive)
         return environ
+
+    def body(self, receive: Callable) -> _Body:
+        """`wsgi.input` for a request whose body comes through `receive` (ASGI messages), on
+        the running loop, each read under `body_timeout`."""
+        return _Body(receive, asyncio.get_running_loop(), self.body_timeout)
 
     def _guarded(self, *args: Any) -> tuple[dict[str, Any], bytes] | None:
         """`_run`, with a StopIteration handed on as a RuntimeError: an asyncio future refuses a

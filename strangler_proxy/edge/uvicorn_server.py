@@ -20,8 +20,11 @@ thread (PERFORMANCE in strangler_proxy/README.md measures both). What uvicorn la
 - each response's head written together with its first body bytes: uvicorn writes them apart,
   one more TCP segment and one more wake-up of the client per response;
 - with cooperative requests (the default), the proxy's WSGI application answering each request
-  straight onto the connection (`WsgiProtocol`, strangler_proxy/edge/wsgi_cycle.py) instead of
-  through uvicorn's ASGI cycle and the adapter (`OneWriteCycle` keeps the one write there);
+  straight onto the connection (`WsgiProtocol`, strangler_proxy/edge/wsgi_cycle.py): the
+  environ built as the head is parsed, no ASGI scope, cycle, messages or task per request, and
+  one timer per connection for the keep-alive wait (uvicorn makes and cancels one per request);
+  in a thread pool (`threads`) through uvicorn's ASGI cycle and the adapter (`OneWriteCycle`
+  keeps the one write there);
 - a listening socket per worker with SO_REUSEPORT (`serve`), so the kernel spreads connections
   over the workers: with one shared socket (uvicorn's `--workers`) the first worker to wake
   took 13 of wrk's 16 kept-alive connections.
@@ -42,13 +45,14 @@ import sys
 import time
 from typing import Any
 
-import httptools  # noqa: F401  (the parser HttpToolsProtocol runs: an extra of uvicorn's, named here)
+import httptools  # the parser HttpToolsProtocol runs (an extra of uvicorn's)
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from servicekit.web.deadline import Deadline
 from servicekit.web.problems import problem_response
 from strangler_proxy.edge import wsgi_cycle
-from strangler_proxy.edge.asgi import WsgiOverAsgi
+from strangler_proxy.edge.asgi import WsgiOverAsgi, add_header, add_target, connection_environ
 from strangler_proxy.edge.headers import (
     FIELD_LIMIT,
     FIELDS_LIMIT,
@@ -141,6 +145,9 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_begins()
+
+    def _head_begins(self) -> None:
         self._arm_head_deadline()
         self._head_bytes = max(self._head_bytes, 0)
         self._fields = 0
@@ -151,16 +158,18 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
             self._over(target_too_long(len(self.url)))
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_field(name, value)
+        super().on_header(name, value)
+
+    def _count_field(self, name: bytes, value: bytes) -> None:
         self._fields += 1
         if self._fields > FIELDS_LIMIT:
             self._over(too_many_fields())
         if len(name) + len(value) + 2 > FIELD_LIMIT:
             self._over(field_too_large(name.decode("latin-1")))
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._cancel_head_deadline()
-        self._head_bytes = -1
+        self._head_ends()
         super().on_headers_complete()
         self.cycle.__class__ = OneWriteCycle  # built by uvicorn's own code, not yet running
 
@@ -173,6 +182,10 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     def _cancel_head_deadline(self) -> None:
         self._head_deadline.stop()
+
+    def _head_ends(self) -> None:
+        self._cancel_head_deadline()
+        self._head_bytes = -1
 
     def _head_too_slow(self) -> None:
         self.transport.close()
@@ -200,15 +213,103 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
 class WsgiProtocol(HeadDeadlineProtocol):
     """`HeadDeadlineProtocol` serving the WSGI application behind `adapter` (the ASGI adapter
-    the worker loaded) directly, each request's answer written by strangler_proxy/edge/
-    wsgi_cycle.py instead of passing through ASGI messages."""
+    the worker loaded) directly: the environ is built as the head is parsed (no ASGI scope),
+    each request is a `wsgi_cycle.Exchange` answered by strangler_proxy/edge/wsgi_cycle.py
+    (no ASGI messages, no task), and the keep-alive wait between requests is the head's
+    deadline, started for `timeout_keep_alive` (one timer per connection, not one per
+    request). uvicorn's own parts stay: the parser and its errors, pipelining (a request that
+    comes before the last one's answer waits, reading paused), flow control and the graceful
+    stop (`shutdown`)."""
 
     adapter: WsgiOverAsgi
 
-    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        task = self.loop.create_task(wsgi_cycle.serve(self.adapter, cycle))
-        task.add_done_callback(self.tasks.discard)
-        self.tasks.add(task)
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # what every request on this connection starts from
+        self._base = connection_environ(self.adapter.base, self.server, self.client, self.scheme)
+        self._meta: dict[str, Any] = {}
+
+    def on_message_begin(self) -> None:
+        self._head_begins()
+        self.url = b""
+        self.expect_100_continue = False
+        self._meta = self._base.copy()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_field(name, value)
+        # llhttp keeps trailing whitespace, which RFC 9110 section 5.5 excludes from a value
+        value = value.rstrip(b" \t")
+        if len(name) == 6 and name.lower() == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        add_header(self._meta, name, value)
+
+    def on_headers_complete(self) -> None:
+        self._head_ends()
+        parser = self.parser
+        meta = self._meta
+        version = parser.get_http_version()
+        meta["REQUEST_METHOD"] = parser.get_method().decode("ascii")
+        meta["SERVER_PROTOCOL"] = "HTTP/" + version
+        url = httptools.parse_url(self.url)
+        add_target(meta, url.path, url.query or b"")
+        exchange = wsgi_cycle.Exchange(
+            self.transport,
+            self.flow,
+            keep_alive=version != "1.0" and parser.should_keep_alive(),
+            expect_100_continue=self.expect_100_continue,
+            on_response=self.on_response_complete,
+            in_flight=self.tasks,
+        )
+        meta["wsgi.input"] = self.adapter.body(exchange.receive)
+        previous, self.cycle = self.cycle, exchange  # type: ignore[assignment]
+        if previous is None or previous.response_complete:
+            self._start(exchange, meta)
+        else:  # pipelined: it waits for the answers before it, reading paused
+            self.flow.pause_reading()
+            self.pipeline.appendleft((exchange, meta))  # type: ignore[arg-type]
+
+    def _start(self, exchange: wsgi_cycle.Exchange, meta: dict[str, Any]) -> None:
+        self.tasks.add(exchange)  # type: ignore[arg-type]  # left in `wsgi_cycle._done`
+        # on the loop's next turn, not inside the parser's callback
+        self.loop.call_soon(wsgi_cycle.start, self.adapter, exchange, meta)
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.cycle
+        if exchange.response_complete:
+            return
+        exchange.body += body
+        if len(exchange.body) > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        exchange.wake()  # type: ignore[attr-defined]
+
+    def on_message_complete(self) -> None:
+        exchange = self.cycle
+        if exchange.response_complete:
+            return
+        exchange.more_body = False
+        exchange.wake()  # type: ignore[attr-defined]
+
+    def on_response_complete(self) -> None:
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            self._start(*self.pipeline.pop())  # type: ignore[arg-type]
+        else:
+            self._head_deadline.start(self.timeout_keep_alive)
+
+    def _should_upgrade(self) -> bool:
+        return False  # no WebSocket here: an Upgrade request is answered as plain HTTP
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        exchange = self.cycle
+        if exchange is not None:
+            if not exchange.response_complete:
+                exchange.disconnected = True
+            exchange.wake()  # type: ignore[attr-defined]
+            self.cycle = None  # type: ignore[assignment]  # (uvicorn's would look for an event)
+        super().connection_lost(exc)
 
 
 class _Held:

@@ -1,14 +1,16 @@
 """A request uvicorn parsed, answered by the WSGI application straight onto the connection.
 
 Under `STRANGLER_PROXY_SERVER=uvicorn` (with STRANGLER_PROXY_REQUESTS=cooperative, the default)
-the proxy's worker skips the ASGI messages between uvicorn's request cycle and the proxy: the
-environ is built from the scope uvicorn made (`scope_to_environ`, as under granian), the
-application runs in a greenlet on the loop's thread (servicekit.web.cooperative), and its answer
-is written here: status line, headers and a buffered body in one write, a streamed body chunk
-by chunk (chunked when it has no Content-Length; for an HTTP/1.0 client, ended by the close),
-waiting while the client reads slowly and stopping when it goes away. Everything else stays uvicorn's: parsing, keep-alive, pipelining,
-`Expect: 100-continue`, flow control and the graceful stop. What that saves per request is in
-strangler_proxy/README.md (Performance).
+the proxy's worker skips uvicorn's ASGI request cycle: `WsgiProtocol` (strangler_proxy/edge/
+uvicorn_server.py) builds the environ as the head is parsed (with the pieces `scope_to_environ`
+uses under granian, strangler_proxy/edge/asgi.py) and hands each request here as an `Exchange`.
+The application runs in a greenlet on the loop's thread, started and resumed by callbacks
+(`servicekit.web.cooperative.start`: no task per request), and its answer is written here:
+status line, headers and a buffered body in one write, a streamed body chunk by chunk (chunked
+when it has no Content-Length; for an HTTP/1.0 client, ended by the close), waiting while the
+client reads slowly and stopping when it goes away. uvicorn keeps parsing, pipelining, flow
+control and the graceful stop. What that saves per request is in strangler_proxy/README.md
+(Performance).
 
 A response header whose name is not a token or whose value holds CR, LF or NUL is never
 written (it would split the response): the client gets a 500 problem+json instead, as it does
@@ -19,11 +21,12 @@ connection (a head without its whole body must not read as a complete answer).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+from uvicorn.protocols.http.flow_control import FlowControl
 
 from servicekit.web import cooperative
 from servicekit.web.problems import problem_response
@@ -37,66 +40,154 @@ _STATUS_LINES: dict[str, bytes] = {}
 _STATUS_LINES_MAX = 256
 
 
-async def serve(adapter: WsgiOverAsgi, cycle: RequestResponseCycle) -> None:
-    """Answer `cycle`'s request with `adapter.app`, then hand the connection back to uvicorn
-    (`cycle.on_response`: the next pipelined request, or the keep-alive timer)."""
-    meta = adapter.environ(cycle.scope, cycle.receive)  # type: ignore[arg-type]
+class Exchange:
+    """One request on a connection and its answer: what uvicorn's `Exchange`
+    holds, without the ASGI messages (the names are uvicorn's: its protocol's `shutdown` and
+    flow control read them). `receive()` gives the body as uvicorn's cycle does (ASGI
+    `http.request` messages, `http.disconnect` once the client left or the answer is done),
+    for `wsgi.input`."""
+
+    __slots__ = (
+        "_event",
+        "_signalled",
+        "body",
+        "disconnected",
+        "flow",
+        "in_flight",
+        "keep_alive",
+        "more_body",
+        "on_response",
+        "response_complete",
+        "response_started",
+        "transport",
+        "waiting_for_100_continue",
+    )
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        flow: FlowControl,
+        *,
+        keep_alive: bool,
+        expect_100_continue: bool,
+        on_response: Callable[[], None],
+        in_flight: set[Any],
+    ):
+        self.transport = transport
+        self.flow = flow
+        self.keep_alive = keep_alive
+        self.waiting_for_100_continue = expect_100_continue
+        self.on_response = on_response
+        self.in_flight = in_flight  # uvicorn's tasks: a graceful stop waits until it is left
+        self.disconnected = False
+        self.response_started = False
+        self.response_complete = False
+        self.body = bytearray()
+        self.more_body = True
+        self._signalled = False  # body bytes, the body's end or the client's leaving, unread
+        self._event: asyncio.Event | None = None  # made when a read must wait
+
+    def cancel(self, msg: Any = None) -> None:
+        """What uvicorn does to the tasks left when a graceful stop runs out of time: the
+        connection closes (the application ends at its next write or wait)."""
+        self.transport.close()
+
+    def wake(self) -> None:
+        """Something for `receive` came (a body piece, the body's end, the client left)."""
+        self._signalled = True
+        if self._event is not None:
+            self._event.set()
+
+    async def receive(self) -> dict[str, Any]:
+        if self.waiting_for_100_continue and not self.transport.is_closing():
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.waiting_for_100_continue = False
+        if not self.disconnected and not self.response_complete:
+            self.flow.resume_reading()
+            if not self._signalled:
+                if self._event is None:
+                    self._event = asyncio.Event()
+                await self._event.wait()
+                self._event.clear()
+            self._signalled = False
+        if self.disconnected or self.response_complete:
+            return {"type": "http.disconnect"}
+        body, self.body = bytes(self.body), bytearray()
+        return {"type": "http.request", "body": body, "more_body": self.more_body}
+
+
+def start(adapter: WsgiOverAsgi, exchange: Exchange, meta: dict[str, Any]) -> None:
+    """Answer `exchange`'s request (its environ `meta`) with `adapter.app`, in a greenlet on
+    this loop's thread; once done, the connection goes back to the protocol
+    (`exchange.on_response`: the next pipelined request, or the keep-alive deadline)."""
+    cooperative.start(
+        _answer,
+        adapter.app,
+        meta,
+        exchange,
+        executor=adapter.pool,
+        done=functools.partial(_done, exchange),
+    )
+
+
+def _done(exchange: Exchange, result: Callable[[], None]) -> None:
+    exchange.in_flight.discard(exchange)
+    exchange.wake()  # a body read still waiting ends (http.disconnect)
     try:
-        await cooperative.run(_answer, adapter.app, meta, cycle, executor=adapter.pool)
-    except Exception:
-        logger.exception("the proxy's application failed")
-        if not cycle.response_started and not cycle.disconnected:
-            cycle.response_started = True
-            cycle.transport.write(
+        result()
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            logger.exception("the proxy's application failed")
+        if not exchange.response_started and not exchange.disconnected:
+            exchange.response_started = True
+            exchange.transport.write(
                 problem_response(500, "Internal Server Error", "The proxy failed.")
             )
-        cycle.transport.close()
+        exchange.transport.close()
+        if not isinstance(exc, Exception):
+            raise
         return
-    finally:
-        cycle.message_event.set()  # a body read still waiting ends (http.disconnect)
-    if not cycle.keep_alive:
-        cycle.transport.close()
-    cycle.on_response()
+    if not exchange.keep_alive:
+        exchange.transport.close()
+    exchange.on_response()
 
 
-def _answer(
-    app: Callable[..., Iterable[bytes]], meta: dict[str, Any], cycle: RequestResponseCycle
-) -> None:
+def _answer(app: Callable[..., Iterable[bytes]], meta: dict[str, Any], exchange: Exchange) -> None:
     """In the greenlet: the application called and its answer written."""
     started: list[tuple[str, list[tuple[str, str]]]] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
-        if exc_info is not None and cycle.response_started:
+        if exc_info is not None and exchange.response_started:
             raise exc_info[1].with_traceback(exc_info[2])
         started[:] = [(status, headers)]
         return no_write
 
     result = app(meta, start_response)
     try:
-        if cycle.disconnected:
+        if exchange.disconnected:
             return
         status, headers = started[0]
         body_allowed = meta["REQUEST_METHOD"] != "HEAD" and int(status[:3]) not in _NO_BODY
         buffered = b"".join(result) if isinstance(result, list) else None
         http10 = meta["SERVER_PROTOCOL"] == "HTTP/1.0"
         if buffered is None and http10:
-            cycle.keep_alive = False  # no chunked framing for HTTP/1.0: the close ends the body
+            exchange.keep_alive = False  # no chunked framing for HTTP/1.0: the close ends the body
         head, length, chunked = _head(
             status,
             headers,
-            cycle,
+            exchange,
             body_allowed,
             None if buffered is None else len(buffered),
             chunkable=not http10,
         )
         if not body_allowed:
-            _finish(cycle, head)
+            _finish(exchange, head)
         elif buffered is not None:
             if length != len(buffered):
-                cycle.keep_alive = False  # the client cannot tell where this answer ends
-            _finish(cycle, head + buffered)
+                exchange.keep_alive = False  # the client cannot tell where this answer ends
+            _finish(exchange, head + buffered)
         else:
-            _stream(cycle, head, result, chunked, length)
+            _stream(exchange, head, result, chunked, length)
     finally:
         close = getattr(result, "close", None)
         if close is not None:
@@ -106,7 +197,7 @@ def _answer(
 def _head(
     status: str,
     headers: list[tuple[str, str]],
-    cycle: RequestResponseCycle,
+    exchange: Exchange,
     body_allowed: bool,
     buffered: int | None,
     *,
@@ -141,23 +232,23 @@ def _head(
             lines.append(b"Transfer-Encoding: chunked\r\n")
             chunked = True
     if closing:
-        cycle.keep_alive = False
-    elif not cycle.keep_alive:
+        exchange.keep_alive = False
+    elif not exchange.keep_alive:
         lines.append(b"Connection: close\r\n")
     lines.append(b"\r\n")
-    cycle.response_started = True
-    cycle.waiting_for_100_continue = False
+    exchange.response_started = True
+    exchange.waiting_for_100_continue = False
     return b"".join(lines), length, chunked
 
 
-def _finish(cycle: RequestResponseCycle, data: bytes) -> None:
-    if data and not cycle.disconnected:
-        cycle.transport.write(data)
-    cycle.response_complete = True
+def _finish(exchange: Exchange, data: bytes) -> None:
+    if data and not exchange.disconnected:
+        exchange.transport.write(data)
+    exchange.response_complete = True
 
 
 def _stream(
-    cycle: RequestResponseCycle,
+    exchange: Exchange,
     head: bytes,
     chunks: Iterable[bytes],
     chunked: bool,
@@ -166,12 +257,12 @@ def _stream(
     """Each chunk written as it comes, the head with the first; a client that reads slowly is
     waited for, one that left ends it. A body that ends short of its Content-Length (or runs
     past it) closes the connection: the client cannot tell where this answer ends."""
-    transport = cycle.transport
-    flow = cycle.flow
+    transport = exchange.transport
+    flow = exchange.flow
     pending = head
     sent = 0
     for chunk in chunks:
-        if cycle.disconnected:
+        if exchange.disconnected:
             return
         if not chunk:
             continue
@@ -186,5 +277,5 @@ def _stream(
     if chunked:
         pending += b"0\r\n\r\n"
     elif length is not None and sent != length:
-        cycle.keep_alive = False
-    _finish(cycle, pending)
+        exchange.keep_alive = False
+    _finish(exchange, pending)

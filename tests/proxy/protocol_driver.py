@@ -21,6 +21,8 @@ class Transport(asyncio.Transport):  # (only what uvicorn's protocol calls)
         self.closing = False
         self.strict = strict
         self.protocol: Any = None  # the protocol it carries (set by `drive`)
+        self.closed_at: float | None = None  # the loop's time of the close
+        self.lost_at: float | None = None  # when `drive` ended the connection
 
     def write(self, data: bytes) -> None:
         assert not (self.strict and self.closing), "written after close"
@@ -29,6 +31,7 @@ class Transport(asyncio.Transport):  # (only what uvicorn's protocol calls)
     def close(self) -> None:
         if not self.closing:
             self.events.append("close")
+            self.closed_at = asyncio.get_running_loop().time()
         self.closing = True
 
     def is_closing(self) -> bool:
@@ -53,14 +56,19 @@ def drive(
     *,
     transport: Transport | None = None,
     lose_after: int | None = None,
+    linger: float = 0.0,
+    during: Any = None,
+    **options: Any,
 ) -> list[Any]:
     """What `protocol_class` serving the ASGI `app` wrote for `reads` (each its own read, until
     the connection closes); with `lose_after`, the connection is lost once that many writes
-    were made. Every request must have finished."""
+    were made; `during(protocol)`, if given, is called once the reads are in. Every request
+    must have finished; then, with `linger`, the loop runs that many seconds more (timers
+    fire) before the connection is lost. `options`: uvicorn's Config's (timeout_keep_alive)."""
 
     async def run() -> list[Any]:
         losing = lose_after
-        config = Config(app, http=protocol_class, lifespan="off", log_config=None)
+        config = Config(app, http=protocol_class, lifespan="off", log_config=None, **options)
         config.load()
         state = ServerState()
         protocol = protocol_class(
@@ -74,6 +82,8 @@ def drive(
                 break
             protocol.data_received(data)
             await asyncio.sleep(0)
+        if during is not None:
+            during(protocol)
         for _ in range(400):
             await asyncio.sleep(0)
             if losing is not None and len(written.events) >= losing:
@@ -83,6 +93,9 @@ def drive(
             if not state.tasks and not protocol.pipeline:
                 break
         assert not state.tasks, "a request was never finished"
+        if linger:
+            await asyncio.sleep(linger)
+        written.lost_at = asyncio.get_running_loop().time()
         protocol.connection_lost(None)
         return written.events
 

@@ -284,3 +284,128 @@ def test_a_header_that_would_split_the_response_is_never_written(header):
     assert status == 500
     assert b"stolen" not in events[0] and b"X Bad" not in events[0]
     assert events[1:] == ["close"]
+
+
+def _wsgi_protocol(app: Callable) -> tuple[type, WsgiOverAsgi]:
+    adapter = WsgiOverAsgi(app, threads=2, body_timeout=2.0)
+    return type("Wsgi", (WsgiProtocol,), {"adapter": adapter}), adapter
+
+
+@pytest.mark.parametrize(
+    ("keep_alive", "closed_by_the_server"), [(0.05, True), (5.0, False)], ids=["short", "long"]
+)
+def test_an_idle_kept_alive_connection_is_closed_once_the_keep_alive_time_passes(
+    keep_alive, closed_by_the_server
+):
+    protocol_class, adapter = _wsgi_protocol(_app(b"ok"))
+    transport = Transport(strict=False)
+
+    events = drive(
+        protocol_class,
+        adapter,
+        [GET],
+        transport=transport,
+        linger=0.4,
+        timeout_keep_alive=keep_alive,
+    )
+    adapter.pool.shutdown(wait=False)
+
+    assert events[0].endswith(b"ok") and events[1:] == ["close"]
+    assert transport.closed_at is not None and transport.lost_at is not None
+    assert (transport.closed_at < transport.lost_at) is closed_by_the_server
+
+
+def test_a_graceful_stop_lets_the_request_in_flight_finish_then_closes():
+    from servicekit.web import cooperative
+
+    def slow(environ, start_response):
+        for _ in range(3):  # (turns of the loop: the stop comes meanwhile)
+            cooperative.wait(asyncio.sleep(0))
+        start_response("200 OK", [("Content-Length", "4")])
+        return [b"done"]
+
+    protocol_class, adapter = _wsgi_protocol(slow)
+    stopped: list[bool] = []
+
+    def stop(protocol) -> None:
+        protocol.shutdown()  # what uvicorn's server does to each connection as it stops
+        stopped.append(protocol.transport.is_closing())
+
+    events = drive(protocol_class, adapter, [GET], during=stop)
+    adapter.pool.shutdown(wait=False)
+
+    assert stopped == [False]  # not cut off: the request in flight goes on
+    assert events[0].endswith(b"done") and b"connection: close" in _head(events[0])
+    assert events[1:] == ["close"]
+
+
+def test_an_upgrade_request_is_answered_as_plain_http():
+    request = (
+        b"GET /ws HTTP/1.1\r\nHost: shop\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+
+    events = _served(_app(b"plain"), [request])
+
+    assert events[0].startswith(b"HTTP/1.1 200 OK\r\n") and events[0].endswith(b"plain")
+
+
+REQUESTS = [
+    GET,
+    b"GET /a%2Fb/%E2%82%AC;p?q=%2F&r=1 HTTP/1.1\r\nHost: shop\r\n\r\n",
+    b"GET http://shop:8000/abs/path?x=1 HTTP/1.1\r\nHost: shop:8000\r\n\r\n",
+    b"GET /x HTTP/1.0\r\nX-Trailing: spaced \t\r\n\r\n",
+    (
+        b"POST /orders/ HTTP/1.1\r\nHost: shop\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\nX_Under: dropped\r\nAccept: a\r\naccept: b\r\n"
+        b"Cookie: c=1\r\nCOOKIE: d=2\r\nX-Latin: caf\xe9\r\nExpect: 100-continue\r\n\r\n{}"
+    ),
+]
+
+
+@pytest.mark.parametrize("request_bytes", REQUESTS, ids=range(len(REQUESTS)))
+def test_the_environ_is_the_one_built_from_uvicorns_scope(request_bytes):
+    """The environ made as the head is parsed is the one `scope_to_environ` makes from the
+    ASGI scope uvicorn builds for the same bytes (the granian path's builder)."""
+    from strangler_proxy.edge.asgi import scope_to_environ
+    from strangler_proxy.edge.uvicorn_server import HeadDeadlineProtocol
+
+    seen: list[dict] = []
+
+    def wsgi(environ, start_response):
+        environ["wsgi.input"].read()
+        seen.append({k: v for k, v in environ.items() if k != "wsgi.input"})
+        start_response("200 OK", [("Content-Length", "0")])
+        return [b""]
+
+    scopes: list[dict] = []
+
+    async def asgi(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        scopes.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    _served(wsgi, [request_bytes])
+    drive(HeadDeadlineProtocol, asgi, [request_bytes])
+
+    assert len(seen) == 1 and len(scopes) == 1
+    expected = scope_to_environ(scopes[0], WsgiOverAsgi(wsgi, threads=1).base)
+    assert seen[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: shop\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\n" + b"X-F: v\r\n" * 101 + b"\r\n", 431),
+        (b"GET / HTTP/1.1\r\nX-Huge: " + b"v" * 9000 + b"\r\n\r\n", 431),
+    ],
+    ids=["line", "fields", "field"],
+)
+def test_the_head_limits_hold_on_this_path_too(request_bytes, status):
+    events = _served(_app(b"never"), [request_bytes])
+
+    assert _problem(events[0])[0] == status
+    assert b"never" not in b"".join(e for e in events if e != "close")

@@ -21,8 +21,11 @@ def _run(coroutine, timeout: float = 20):
     return asyncio.run(bounded())
 
 
-def test_two_runs_on_one_thread_wait_for_each_other_through_the_loop():
+@pytest.mark.parametrize("launch", ["run", "start"])
+def test_two_runs_on_one_thread_wait_for_each_other_through_the_loop(launch):
+    """Two jobs at once, by `run` (awaited in a task each) or by `start` (no task)."""
     met: list[str] = []
+    began = cooperative.run if launch == "run" else _started
 
     async def main():
         first_in = asyncio.Event()
@@ -40,7 +43,7 @@ def test_two_runs_on_one_thread_wait_for_each_other_through_the_loop():
             met.append(f"second on {threading.current_thread().name}")
             return "two"
 
-        return await asyncio.gather(cooperative.run(first), cooperative.run(second))
+        return await asyncio.gather(began(first), began(second))
 
     assert _run(main()) == ["one", "two"]
     main_thread = threading.current_thread().name
@@ -363,3 +366,62 @@ def test_runs_at_once_each_have_their_own_greenlet():
 
     first, second = _run(main())
     assert first is not second
+
+
+def _started(fn, *args) -> asyncio.Future:
+    """`cooperative.start(fn, *args)` from a loop callback, its result as a future."""
+    loop = asyncio.get_running_loop()
+    outcome = loop.create_future()
+
+    def done(result):
+        try:
+            outcome.set_result(result())
+        except BaseException as exc:  # (what the job raised, handed on as is)
+            outcome.set_exception(exc)
+
+    loop.call_soon(lambda: cooperative.start(fn, *args, done=done))
+    return outcome
+
+
+def test_start_runs_a_job_without_a_task_resumed_by_the_futures_it_waits_for():
+    """`start`: the job's waits on futures resume it from their callbacks (no task wraps it),
+    a coroutine it hands over is run as a task, and what it returns reaches `done`."""
+    seen: list[object] = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        later = loop.create_future()
+        loop.call_later(0.01, later.set_result, "from a future")
+        ready = loop.create_future()
+        ready.set_result("already there")
+
+        def job(a, b):
+            seen.append(asyncio.current_task())  # none: no task runs this job
+            seen.append(cooperative.wait(later))
+            seen.append(cooperative.wait(ready))  # done before the wait: no turn of the loop
+            seen.append(cooperative.wait(asyncio.sleep(0, "from a coroutine")))
+            return a + b
+
+        return await _started(job, 2, 3)
+
+    assert _run(main()) == 5
+    assert seen == [None, "from a future", "already there", "from a coroutine"]
+
+
+def test_start_throws_a_failed_wait_into_the_job_and_hands_its_exception_to_done():
+    async def main():
+        loop = asyncio.get_running_loop()
+        failed = loop.create_future()
+        loop.call_later(0.01, failed.set_exception, LookupError("from the future"))
+
+        def job():
+            try:
+                cooperative.wait(failed)
+            except LookupError as exc:
+                raise ValueError(f"seen in the job: {exc}") from exc
+
+        return await _started(job)
+
+    with pytest.raises(ValueError, match="seen in the job: from the future"):
+        _run(main())
+

@@ -1,5 +1,5 @@
 """`python -m strangler_proxy.serve --bind HOST:PORT [--routes FILE] [--settings MODULE]`: the
-proxy under granian, its default server (the Procfile's `proxy:` line).
+proxy under uvicorn, its default server (the Procfile's `proxy:` line), or under granian.
 
 Installed from the wheel, the same is the `strangler-proxy-serve` command. `--routes` names the
 route table (else `STRANGLER_ROUTES_FILE`, else `<data folder>/routes.yaml`).
@@ -12,11 +12,14 @@ adapter (strangler_proxy/edge/asgi.py): granian's WSGI interface loses the raw t
 `X_Foo` into `X-Foo`. gunicorn (`gunicorn -c strangler_proxy/gunicorn.conf.py`) still serves the
 same application.
 
-`STRANGLER_PROXY_SERVER=uvicorn` serves the same ASGI application under uvicorn instead
-(strangler_proxy/edge/uvicorn_server.py: one thread per worker, so no hand-off between threads
-per request; a head deadline and a listening socket per worker added to it).
+uvicorn, the default (strangler_proxy/edge/uvicorn_server.py), serves it with one thread per
+worker: no hand-off between threads per request, the environ built as the head is parsed and
+the answer written straight onto the connection (strangler_proxy/edge/wsgi_cycle.py), a head
+deadline, head limits and a listening socket per worker added to it; it spends less CPU and
+adds less latency per request than granian (PERFORMANCE in strangler_proxy/README.md).
+`STRANGLER_PROXY_SERVER=granian` serves the same application under granian.
 
-Environment: STRANGLER_PROXY_SERVER (granian; uvicorn), STRANGLER_PROXY_WORKERS (processes, 2),
+Environment: STRANGLER_PROXY_SERVER (uvicorn; granian), STRANGLER_PROXY_WORKERS (processes, 2),
 STRANGLER_PROXY_THREADS (threads per worker, 8), STRANGLER_PROXY_HEADER_TIMEOUT (seconds for a
 request head, 10), STRANGLER_PROXY_BODY_TIMEOUT (seconds any one body read may stall, 30),
 STRANGLER_PROXY_LOOP (the workers' event loop: auto, i.e. uvloop when installed; uvloop; asyncio),
@@ -74,15 +77,15 @@ def event_loop():
     return Loops(loop)
 
 
-SERVERS = ("granian", "uvicorn")
+SERVERS = ("uvicorn", "granian")
 
 
 def server() -> str:
-    """STRANGLER_PROXY_SERVER: `granian` (the default) or `uvicorn`; anything else stops the
+    """STRANGLER_PROXY_SERVER: `uvicorn` (the default) or `granian`; anything else stops the
     start with its name."""
-    name = os.environ.get("STRANGLER_PROXY_SERVER", "granian")
+    name = os.environ.get("STRANGLER_PROXY_SERVER", "uvicorn")
     if name not in SERVERS:
-        raise SystemExit(f"STRANGLER_PROXY_SERVER={name!r}: expected granian or uvicorn")
+        raise SystemExit(f"STRANGLER_PROXY_SERVER={name!r}: expected uvicorn or granian")
     return name
 
 
@@ -223,10 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     if server() == "uvicorn":
         try:
             from strangler_proxy.edge import uvicorn_server
-        except ImportError as exc:  # the wheel's `uvicorn` extra not installed
+        except ImportError as exc:  # (dependencies of the wheel: an installation that lost them)
             raise SystemExit(
                 f"STRANGLER_PROXY_SERVER=uvicorn needs uvicorn and httptools ({exc}): "
-                "pip install 'strangler-proxy[uvicorn]'"
+                "pip install strangler-proxy"
             ) from None
 
         return uvicorn_server.serve(

@@ -15,7 +15,7 @@ class ProxyApplication:
     """With `via_django` (tracing on: the Django instrumentation makes the server span) every
     request goes through the catch-all view instead.
 
-    Under `servicekit.web.cooperative.run` (granian's default) Django runs in the executor: its
+    Under `servicekit.web.cooperative` (the default request mode) Django runs in the executor: its
     database calls block, and Django refuses them on a thread whose event loop runs."""
 
     def __init__(self, django_app: Callable[..., Iterable[bytes]], *, via_django: bool = False):

@@ -1,5 +1,5 @@
-"""Start the proxy under its real server on a free port: granian (the default, as deployed),
-gunicorn or uvicorn (`server="gunicorn"`, or STRANGLER_TEST_SERVER=gunicorn for every test)."""
+"""Start the proxy under its real server on a free port: uvicorn (the default, as deployed),
+granian or gunicorn (`server="gunicorn"`, or STRANGLER_TEST_SERVER=gunicorn for every test)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ SERVERS = ("granian", "gunicorn", "uvicorn")
 
 
 def default_server() -> str:
-    return os.environ.get("STRANGLER_TEST_SERVER") or "granian"
+    return os.environ.get("STRANGLER_TEST_SERVER") or "uvicorn"
 
 
 def start_serve(port: int, data_dir: Path, stdout: Any, **env: str) -> subprocess.Popen:

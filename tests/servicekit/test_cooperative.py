@@ -424,4 +424,3 @@ def test_start_throws_a_failed_wait_into_the_job_and_hands_its_exception_to_done
 
     with pytest.raises(ValueError, match="seen in the job: from the future"):
         _run(main())
-

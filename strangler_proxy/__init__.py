@@ -9,10 +9,10 @@ __version__ = "0.1.0"
 
 PUBLIC_MODULES: tuple[str, ...] = (
     "strangler_proxy.cli",  # `strangler-proxy`: routes, lifecycle, capture, inventory, export
-    "strangler_proxy.serve",  # `strangler-proxy-serve`: the proxy under granian
+    "strangler_proxy.serve",  # `strangler-proxy-serve`: the proxy under uvicorn (or granian)
     "strangler_proxy.settings",  # DJANGO_SETTINGS_MODULE of the proxy's processes
     "strangler_proxy.wsgi",  # the WSGI application (gunicorn)
-    "strangler_proxy.asgi",  # the same application over ASGI (granian: raw target kept)
+    "strangler_proxy.asgi",  # the same application over ASGI (raw target kept)
     "strangler_proxy.routes.file",  # the route table's file and its one locked writer
     "strangler_proxy.routes.load",  # parse and validate a route table
     "strangler_proxy.export.nginx",  # the route table as nginx configuration

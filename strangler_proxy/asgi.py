@@ -1,7 +1,9 @@
-"""ASGI entry point for granian: `strangler_proxy.wsgi:application` run on the event loop's
-thread (STRANGLER_PROXY_REQUESTS=cooperative, the default) or in a thread pool (`threads`).
+"""ASGI entry point for granian and uvicorn: `strangler_proxy.wsgi:application` run on the event
+loop's thread (STRANGLER_PROXY_REQUESTS=cooperative, the default) or in a thread pool (`threads`).
 
-`python -m strangler_proxy.serve` serves this; the environ it builds carries the raw target
+`python -m strangler_proxy.serve` serves this (under uvicorn with cooperative requests, the
+WSGI application behind it is served directly: strangler_proxy/edge/wsgi_cycle.py); the
+environ it builds carries the raw target
 (`RAW_URI`) and drops header names with an underscore, as under gunicorn
 (strangler_proxy/edge/asgi.py says why granian's own WSGI interface is not used).
 """

@@ -41,7 +41,7 @@ _STATUS_LINES_MAX = 256
 
 
 class Exchange:
-    """One request on a connection and its answer: what uvicorn's `Exchange`
+    """One request on a connection and its answer: what uvicorn's `RequestResponseCycle`
     holds, without the ASGI messages (the names are uvicorn's: its protocol's `shutdown` and
     flow control read them). `receive()` gives the body as uvicorn's cycle does (ASGI
     `http.request` messages, `http.disconnect` once the client left or the answer is done),
@@ -108,8 +108,9 @@ class Exchange:
                 if self._event is None:
                     self._event = asyncio.Event()
                 await self._event.wait()
-                self._event.clear()
             self._signalled = False
+            if self._event is not None:
+                self._event.clear()  # (set by a wake that came before this read)
         if self.disconnected or self.response_complete:
             return {"type": "http.disconnect"}
         body, self.body = bytes(self.body), bytearray()

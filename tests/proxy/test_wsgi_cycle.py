@@ -409,3 +409,42 @@ def test_the_head_limits_hold_on_this_path_too(request_bytes, status):
 
     assert _problem(events[0])[0] == status
     assert b"never" not in b"".join(e for e in events if e != "close")
+
+
+def test_a_body_read_waits_for_what_is_new_not_for_a_wake_it_already_took():
+    """`Exchange.receive`: a piece that came while nobody read is taken at once, and the read
+    after it waits for the next piece (no empty message from a wake already taken)."""
+    from uvicorn.protocols.http.flow_control import FlowControl
+
+    from strangler_proxy.edge.wsgi_cycle import Exchange
+
+    async def main() -> list[Any]:
+        transport = Transport()
+        exchange = Exchange(
+            transport,
+            FlowControl(transport),
+            keep_alive=True,
+            expect_100_continue=False,
+            on_response=lambda: None,
+            in_flight=set(),
+        )
+        first = asyncio.ensure_future(exchange.receive())  # waits: nothing came yet
+        await asyncio.sleep(0)
+        exchange.body += b"a"
+        exchange.wake()
+        got = [(await first)["body"]]
+        exchange.body += b"b"  # while nobody reads
+        exchange.wake()
+        got.append((await exchange.receive())["body"])
+        third = asyncio.ensure_future(exchange.receive())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        got.append(third.done())  # nothing new: still waiting
+        exchange.body += b"c"
+        exchange.more_body = False
+        exchange.wake()
+        message = await third
+        got.append((message["body"], message["more_body"]))
+        return got
+
+    assert asyncio.run(main()) == [b"a", b"b", False, (b"c", False)]

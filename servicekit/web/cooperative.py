@@ -10,8 +10,9 @@ technique is SQLAlchemy's `greenlet_spawn`, with the `greenlet` library gevent i
 `start(fn, *args, executor=pool, done=callback)` does the same from a loop callback without a
 task (a server that starts a job per request: uvicorn's protocol, strangler_proxy/edge/
 wsgi_cycle.py): each future the job waits for resumes it from that future's callback, and
-`done` gets its outcome. A greenlet that finished its job waits for the next one (up to `_IDLE_KEPT` per thread), each
-job in an empty `contextvars` context as a new greenlet's would be.
+`done` gets its outcome. A greenlet that finished its job waits for the next one (up to
+`_IDLE_KEPT` per thread), each job in an empty `contextvars` context as a new greenlet's would
+be.
 
 Outside such a greenlet (a worker thread, a command, a test) every helper here blocks as
 before, so the same code serves both. The helpers:

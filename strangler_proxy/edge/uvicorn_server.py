@@ -227,13 +227,12 @@ class WsgiProtocol(HeadDeadlineProtocol):
         super().connection_made(transport)
         # what every request on this connection starts from
         self._base = connection_environ(self.adapter.base, self.server, self.client, self.scheme)
-        self._meta: dict[str, Any] = {}
 
     def on_message_begin(self) -> None:
         self._head_begins()
         self.url = b""
         self.expect_100_continue = False
-        self._meta = self._base.copy()
+        self._meta: dict[str, Any] = self._base.copy()  # the request's environ, as it is parsed
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._count_field(name, value)

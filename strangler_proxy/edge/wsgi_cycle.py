@@ -136,21 +136,26 @@ def _done(exchange: Exchange, result: Callable[[], None]) -> None:
     exchange.wake()  # a body read still waiting ends (http.disconnect)
     try:
         result()
-    except BaseException as exc:
-        if isinstance(exc, Exception):
-            logger.exception("the proxy's application failed")
-        if not exchange.response_started and not exchange.disconnected:
-            exchange.response_started = True
-            exchange.transport.write(
-                problem_response(500, "Internal Server Error", "The proxy failed.")
-            )
-        exchange.transport.close()
-        if not isinstance(exc, Exception):
-            raise
+    except Exception:
+        logger.exception("the proxy's application failed")
+        _abandon(exchange)
         return
+    except BaseException:
+        _abandon(exchange)
+        raise
     if not exchange.keep_alive:
         exchange.transport.close()
     exchange.on_response()
+
+
+def _abandon(exchange: Exchange) -> None:
+    """After a failure: a 500 problem+json if nothing was answered yet, and the close."""
+    if not exchange.response_started and not exchange.disconnected:
+        exchange.response_started = True
+        exchange.transport.write(
+            problem_response(500, "Internal Server Error", "The proxy failed.")
+        )
+    exchange.transport.close()
 
 
 def _answer(app: Callable[..., Iterable[bytes]], meta: dict[str, Any], exchange: Exchange) -> None:

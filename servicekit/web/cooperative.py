@@ -254,10 +254,11 @@ class ReadWatch:
     Only the loop's thread touches the registration; `close()` from another thread (a shadow
     call's, which took the connection from the pool) leaves the closing to the loop's thread."""
 
-    __slots__ = ("deadline", "fd", "loop", "registered", "sock", "waiter")
+    __slots__ = ("deadline", "fd", "loop", "registered", "sock", "thread", "waiter")
 
     def __init__(self, sock: Any):
         self.loop = asyncio.get_running_loop()
+        self.thread = threading.get_ident()  # the loop's
         self.sock = sock
         self.fd = sock.fileno()
         self.registered = False
@@ -295,7 +296,9 @@ class ReadWatch:
         last read): read, and on EAGAIN wait again. On another loop than the one it was made
         on, a plain `wait_socket`."""
         loop = self.loop
-        if asyncio.get_running_loop() is not loop:
+        # `asyncio.get_running_loop() is not loop`, without its getpid system call (Python
+        # 3.11 makes one per call): a thread runs one loop at a time
+        if not loop.is_running() or threading.get_ident() != self.thread:
             return wait_socket(self.sock, write=False, timeout=timeout)
         ready = loop.create_future()
         if not self.registered:

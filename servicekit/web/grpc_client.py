@@ -17,7 +17,7 @@ import pybreaker
 from opentelemetry import propagate
 
 from servicekit.web.backoff import backoff_delay
-from servicekit.web.http_client import UpstreamError, make_breaker
+from servicekit.web.http_client import UpstreamError, make_breaker, through
 
 REQUEST_ID_KEY = "x-request-id"
 TRACE_KEYS = ("traceparent", "tracestate")
@@ -109,7 +109,7 @@ class GrpcClient:
             if attempt:
                 time.sleep(backoff_delay(attempt, base=self.backoff, cap=self.max_backoff))
             try:
-                return self.breaker.call(self._once, method, request, metadata, timeout)
+                return through(self.breaker, self._once, method, request, metadata, timeout)
             except UpstreamTimeout:
                 raise  # the deadline was the caller's whole budget: no second try
             except UpstreamError as exc:

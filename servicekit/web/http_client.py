@@ -14,10 +14,11 @@ from __future__ import annotations
 import contextvars
 import json as jsonlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pybreaker
 import urllib3
@@ -30,6 +31,7 @@ from servicekit.web.tls import urllib3_options
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
+T = TypeVar("T")
 
 
 class UpstreamError(Exception):
@@ -171,6 +173,35 @@ def make_breaker(
     )
 
 
+def through(breaker: pybreaker.CircuitBreaker, fn: Callable[..., T], /, *args: Any) -> T:
+    """`fn(*args)` under `breaker`, as `with breaker.calling(): return fn(*args)` would run it.
+
+    Not pybreaker's `call`: it holds the breaker's lock for the whole call, so threads calling
+    one service waited for each other's round trips. Nor `calling()` when a success would change
+    nothing (a closed breaker kept in this process, no failure counted, no listeners): three
+    generators deep per call, a tenth of what the proxy spent forwarding a request. Then `fn` is
+    called directly, and a failure is handed to pybreaker, which counts it (or not: `exclude`)
+    and may open the breaker, as it would have."""
+    storage = breaker._state_storage
+    if (
+        type(storage) is not pybreaker.CircuitMemoryStorage
+        or storage.counter
+        or storage.state != pybreaker.STATE_CLOSED
+        or breaker.listeners
+    ):
+        with breaker.calling():
+            return fn(*args)
+    try:
+        return fn(*args)
+    except BaseException as exc:
+        breaker.call(_raise, exc)  # raises it, or CircuitBreakerError when this failure trips
+        raise
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
 def breaker_retry_after(breaker: pybreaker.CircuitBreaker) -> int:
     """Seconds until an open breaker lets a trial call through (at least 1)."""
     opened = breaker._state_storage.opened_at
@@ -260,7 +291,9 @@ class ServiceClient:
                 raise UpstreamError(f"{self.service}: no instances") from exc
             tried.append(instance)
             try:
-                response = self.breaker.call(self._once, method, instance.url + path, body, headers)
+                response = through(
+                    self.breaker, self._once, method, instance.url + path, body, headers
+                )
             except pybreaker.CircuitBreakerError:
                 self.pool.release(instance, ok=None)
                 raise

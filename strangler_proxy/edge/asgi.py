@@ -244,10 +244,10 @@ class WsgiOverAsgi:
         environ["wsgi.input"] = self.body(receive)
         return environ
 
-    def body(self, receive: Callable) -> _Body:
+    def body(self, receive: Callable, loop: asyncio.AbstractEventLoop | None = None) -> _Body:
         """`wsgi.input` for a request whose body comes through `receive` (ASGI messages), on
-        the running loop, each read under `body_timeout`."""
-        return _Body(receive, asyncio.get_running_loop(), self.body_timeout)
+        `loop` (by default the running one), each read under `body_timeout`."""
+        return _Body(receive, loop or asyncio.get_running_loop(), self.body_timeout)
 
     def _guarded(self, *args: Any) -> tuple[dict[str, Any], bytes] | None:
         """`_run`, with a StopIteration handed on as a RuntimeError: an asyncio future refuses a

@@ -259,7 +259,7 @@ class WsgiProtocol(HeadDeadlineProtocol):
             on_response=self.on_response_complete,
             in_flight=self.tasks,
         )
-        meta["wsgi.input"] = self.adapter.body(exchange.receive)
+        meta["wsgi.input"] = self.adapter.body(exchange.receive, self.loop)
         previous, self.cycle = self.cycle, exchange  # type: ignore[assignment]
         if previous is None or previous.response_complete:
             self._start(exchange, meta)

@@ -13,6 +13,7 @@ from servicekit.web.http_client import (
     asked_to_wait,
     breaker_retry_after,
     may_retry,
+    through,
 )
 from strangler_proxy.metrics import FALLBACKS, UPSTREAM_ERRORS
 from strangler_proxy.routes.model import RetryPolicy, Route, Timeout
@@ -133,8 +134,7 @@ class Forwarder:
         )
         out.append(("Host", ""))
         attempts = retry.attempts if retryable else 1
-        # the bulkhead, without a generator-based context manager (once per request)
-        if not upstream.bulkhead.acquire(blocking=False):
+        if not upstream.bulkhead.enter():
             raise _bulkhead_full(upstream)
         try:
             tried: list = []
@@ -175,7 +175,7 @@ class Forwarder:
             assert last is not None
             raise last
         finally:
-            upstream.bulkhead.release()
+            upstream.bulkhead.leave()
 
     def _attempt(
         self,
@@ -191,20 +191,18 @@ class Forwarder:
     ) -> Response:
         """One try on one instance through the breaker; the instance's health is told after."""
         try:
-            with upstream.breaker.calling():
-                raw = self.client.request(
-                    instance.url,
-                    method,
-                    target,
-                    headers,
-                    body,
-                    connect_timeout=timeout.connect,
-                    read_timeout=timeout.read,
-                    preload=preload,
-                )
-                if raw.status in retry.on_status:
-                    asked = asked_to_wait(raw.status, raw.headers.get("Retry-After"))
-                    raise _BadStatus(raw) if asked is None else _AskedToWait(raw, asked)
+            raw = through(
+                upstream.breaker,
+                self._send,
+                instance.url,
+                retry,
+                method,
+                target,
+                headers,
+                body,
+                timeout,
+                preload,
+            )
         except pybreaker.CircuitBreakerError as exc:
             upstream.pool.release(instance, ok=None)
             cause = exc.__cause__ or exc.__context__
@@ -224,6 +222,33 @@ class Forwarder:
             upstream.pool.release(instance, ok=False)
             raise
         upstream.pool.release(instance, ok=True)
+        return raw
+
+    def _send(
+        self,
+        base: str,
+        retry: RetryPolicy,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        timeout: Timeout,
+        preload: bool,
+    ) -> Response:
+        """The request sent; a status the policy retries raised, so the breaker counts it."""
+        raw = self.client.request(
+            base,
+            method,
+            target,
+            headers,
+            body,
+            connect_timeout=timeout.connect,
+            read_timeout=timeout.read,
+            preload=preload,
+        )
+        if raw.status in retry.on_status:
+            asked = asked_to_wait(raw.status, raw.headers.get("Retry-After"))
+            raise _BadStatus(raw) if asked is None else _AskedToWait(raw, asked)
         return raw
 
 

@@ -20,6 +20,32 @@ from strangler_proxy.routes.model import RouteTable, Upstream
 logger = logging.getLogger("strangler_proxy.upstreams")
 
 
+class Bulkhead:
+    """At most `limit` requests at once to one upstream: `enter()` is False when that many are
+    in flight; each True is followed by one `leave()`. A count under a lock: threading's
+    BoundedSemaphore, Python over a Condition, cost twice as much per request."""
+
+    __slots__ = ("_count", "_lock", "limit")
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        with self._lock:
+            if self._count >= self.limit:
+                return False
+            self._count += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            if self._count <= 0:
+                raise ValueError("Bulkhead.leave() without an enter()")
+            self._count -= 1
+
+
 class UpstreamRuntime:
     def __init__(
         self,
@@ -44,7 +70,7 @@ class UpstreamRuntime:
         else:  # same balancer: keep what we learnt about the instances that stay
             pool.update(instances)
         self.pool = pool
-        self.bulkhead = threading.BoundedSemaphore(config.max_concurrent)
+        self.bulkhead = Bulkhead(config.max_concurrent)
         self._refreshed = time.monotonic()
         self._dynamic = config.discovery != "static"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -252,6 +253,38 @@ def test_a_read_watch_readable_with_nobody_waiting_is_unregistered_not_spun_on(n
         watch.close()
 
     _on_a_pair(new_loop, main)
+
+
+@pytest.mark.parametrize("new_loop", _loops())
+def test_a_read_watch_waited_on_under_another_loop_waits_on_that_loop(new_loop):
+    """A connection kept from a loop that no longer runs (stopped, not closed), read under a new
+    loop on the same thread: the wait goes to the loop that runs, not to the watch's own (whose
+    callbacks nobody would run: the wait would end only at its timeout)."""
+    left, right = socket.socketpair()
+    left.setblocking(False)
+    first, second = new_loop(), new_loop()
+    try:
+        watch = first.run_until_complete(cooperative.run(cooperative.ReadWatch, left))
+
+        async def read_later():
+            def reader():
+                started = time.monotonic()
+                ready = watch.wait(5)
+                return ready, time.monotonic() - started, left.recv(10)
+
+            async def writer():
+                await asyncio.sleep(0.05)
+                right.send(b"late")
+
+            return (await asyncio.gather(cooperative.run(reader), writer()))[0]
+
+        ready, waited, data = second.run_until_complete(read_later())
+        assert (ready, data) == (True, b"late") and waited < 4
+    finally:
+        second.close()
+        first.close()
+        left.close()
+        right.close()
 
 
 @pytest.mark.parametrize("new_loop", _loops())

@@ -53,25 +53,54 @@ def test_an_excluded_exception_is_raised_and_not_counted():
     assert (breaker.current_state, breaker.fail_counter) == ("closed", 0)
 
 
-def test_listeners_hear_each_call_as_pybreaker_tells_them():
+@pytest.mark.parametrize("hears_calls_begin", [True, False])
+def test_listeners_hear_each_call_as_pybreaker_tells_them(hears_calls_begin):
     heard: list[str] = []
 
     class Listener(pybreaker.CircuitBreakerListener):
-        def before_call(self, cb, func, *args, **kwargs):
-            heard.append("before")
-
         def success(self, cb):
             heard.append("success")
 
         def failure(self, cb, exc):
             heard.append("failure")
 
-    breaker = make_breaker("heard", fail_max=5, reset_timeout=60)
-    breaker.add_listener(Listener())
+        def state_change(self, cb, old_state, new_state):
+            heard.append(new_state.name)
+
+    class Early(Listener):
+        def before_call(self, cb, func, *args, **kwargs):
+            heard.append("before")
+
+    breaker = make_breaker("heard", fail_max=2, reset_timeout=60)
+    breaker.add_listener(Early() if hears_calls_begin else Listener())
     through(breaker, lambda: None)
+    for _ in range(2):
+        with pytest.raises((ValueError, pybreaker.CircuitBreakerError)):
+            through(breaker, _boom, ValueError("x"))
+    before = ["before"] if hears_calls_begin else []
+    assert heard == [*before, "success", *before, "failure", *before, "failure", "open"]
+
+
+def test_a_closed_breaker_with_nothing_to_record_skips_pybreakers_generators(monkeypatch):
+    """The proxy's breakers (a listener that hears state changes only): the call is direct."""
+    from servicekit.web.metrics import BreakerMetricsListener
+
+    breaker = make_breaker("direct", fail_max=3, reset_timeout=60)
+    breaker.add_listener(BreakerMetricsListener())
+    entered: list[bool] = []
+    calling = breaker.calling
+
+    def counted():
+        entered.append(True)
+        return calling()
+
+    monkeypatch.setattr(breaker, "calling", counted)
+    assert through(breaker, lambda: "direct") == "direct"
+    assert entered == []
     with pytest.raises(ValueError):
         through(breaker, _boom, ValueError("x"))
-    assert heard == ["before", "success", "before", "failure"]
+    assert through(breaker, lambda: "counted") == "counted"  # a failure counted: pybreaker's way
+    assert entered == [True] and breaker.fail_counter == 0
 
 
 @pytest.mark.parametrize("failures", [0, 1])

@@ -36,8 +36,6 @@ import threading
 import time
 from pathlib import Path
 
-from bench_proxy import free_port, routes_yaml  # this folder: the same table as make bench-proxy
-
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/api/v1/products/7/"
 BODY = (
@@ -129,7 +127,12 @@ def drive(requests: int, rounds: int, warmup: int) -> None:
     """Print one JSON list: µs of this thread's CPU per request, per round."""
     import io
 
+    import strangler_proxy
     from strangler_proxy.wsgi import application
+
+    here = Path(strangler_proxy.__file__).resolve()
+    if not here.is_relative_to(Path.cwd().resolve()):
+        raise SystemExit(f"the driver for {Path.cwd()} imported {here.parent}")
 
     statuses: list[str] = []
 
@@ -261,6 +264,10 @@ def main(argv: list[str]) -> int:
     if args.drive:
         drive(args.requests, args.rounds, args.warmup)
         return 0
+
+    # (here, not at the top: bench_proxy puts this checkout first on sys.path, and a driver
+    # must import the checkout it was started for; until 2026-12-06 every base ran this one)
+    from bench_proxy import free_port, routes_yaml  # the same table as make bench-proxy
 
     base = args.base or git("merge-base", "HEAD", "main")
     folder = Path(tempfile.mkdtemp(prefix="bench-hotpath-"))

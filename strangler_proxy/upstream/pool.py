@@ -207,10 +207,24 @@ class Upstreams:
                 if not config.health_path or next_due.get(name, 0) > now:
                     continue
                 next_due[name] = now + config.health_interval
-                runtime.refresh()
-                for state in runtime.pool.states:
-                    runtime.pool.mark_health(state.url, self._probe(state.url, config))
+                try:
+                    self._check(runtime)
+                except Exception:  # the loop outlives any one upstream's trouble
+                    logger.exception("health check of %s failed", name)
             time.sleep(0.2)
+
+    def _check(self, runtime: UpstreamRuntime) -> None:
+        """Probe every instance; a pass half-opens an open breaker at once, so the next request
+        is its trial rather than one `reset_timeout` later (Envoy's
+        `successful_active_health_check_uneject_host`); a failed trial opens it again."""
+        runtime.refresh()
+        passed = False
+        for state in runtime.pool.states:
+            healthy = self._probe(state.url, runtime.config)
+            runtime.pool.mark_health(state.url, healthy)
+            passed = passed or healthy
+        if passed and runtime.breaker.current_state == pybreaker.STATE_OPEN:
+            runtime.breaker.half_open()
 
     def _probe(self, url: str, config: Upstream) -> bool:
         try:

@@ -14,9 +14,11 @@ from servicekit.web.discovery.balancers import InstancePool
 from servicekit.web.discovery.registry import DnsRegistry, StaticRegistry
 from servicekit.web.discovery.zookeeper import ZooKeeperRegistry
 from servicekit.web.http_client import ServiceClient, UpstreamError, make_breaker
-from tests.proxy.conftest import routes_yaml, upstream_spec
+from tests.proxy.conftest import ADMIN_TOKEN, routes_yaml, upstream_spec
 from tests.proxy.zookeeper import zookeeper_server
 from tests.support.wait import wait_for
+
+ADMIN = {"HTTP_AUTHORIZATION": f"Bearer {ADMIN_TOKEN}"}
 
 URLS = ["http://a:1", "http://b:1", "http://c:1"]
 
@@ -162,6 +164,51 @@ def test_proxy_active_health_checks_take_unready_instances_out(make_proxy, start
         interval=0.05,
         what="traffic to both instances",
     )
+
+
+def test_a_passing_health_check_half_opens_an_open_breaker(make_proxy, start_upstream):
+    """A service back from an outage is asked again at the next active check that it passes,
+    not one `reset_timeout` (here 60 s) after its breaker opened: the breaker half-opens, the
+    next request is its trial, and its success closes the breaker."""
+    down = {"now": True}
+
+    def outage(handler, record):
+        if down["now"] and record["target"] != "/readyz":
+            return 502, b'{"down": true}'
+        return None
+
+    service = start_upstream("service", behaviour=outage)
+    service.ready = False
+    spec = upstream_spec(
+        service.url,
+        breaker={"fail_max": 2, "reset_timeout": 60},
+        health_check={"path": "/readyz", "interval": 0.1},
+    )
+    routes = [{"name": "svc", "prefix": "/svc/", "mode": "extracted", "upstream": "service"}]
+    client = make_proxy(
+        routes_yaml({"monolith": upstream_spec(service.url), "service": spec}, routes),
+        HEALTH_CHECKS=True,
+    )
+    wait_for(
+        lambda: (
+            client.get("/svc/x")["Content-Type"] == "application/problem+json"
+            and client.get("/_strangler/breakers", **ADMIN).json()["service"]["state"] == "open"
+        ),
+        timeout=20,
+        interval=0.05,
+        what="the service's breaker open",
+    )
+    asked = lambda: sum(r["target"] != "/readyz" for r in service.received)  # noqa: E731
+    before = asked()
+    assert client.get("/svc/x").status_code == 503 and asked() == before  # the breaker answered
+    down["now"], service.ready = False, True
+    wait_for(
+        lambda: client.get("/svc/x").status_code == 200,
+        timeout=20,
+        interval=0.05,
+        what="a request served by the service again, long before its reset_timeout",
+    )
+    assert client.get("/_strangler/breakers", **ADMIN).json()["service"]["state"] == "closed"
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,7 @@ _IDLE_KEPT = 64
 class _Idle(threading.local):
     def __init__(self) -> None:
         self.pool: list[_Lent] = []
+        self.lends = False  # whether this thread ever lent a greenlet (see `_lent`)
 
 
 _idle = _Idle()
@@ -114,7 +115,11 @@ class _Lent(greenlet.greenlet):
 
 
 def _take(executor: Executor | None) -> _Lent:
-    child = _idle.pool.pop() if _idle.pool else _Lent()
+    if _idle.pool:
+        child = _idle.pool.pop()
+    else:
+        _idle.lends = True
+        child = _Lent()
     child.parent = greenlet.getcurrent()  # where its waits and its outcome go
     child.executor = executor
     child.gr_context = contextvars.Context()  # each job starts in an empty context, as new
@@ -184,23 +189,37 @@ def _settled(child: _Lent, future: Any) -> Any:
     return child.switch(result)
 
 
+def _lent() -> _Lent | None:
+    """The greenlet `run` lent the calling code, else None.
+
+    A thread that never lent one is answered without `greenlet.getcurrent()`, which would make
+    it a main greenlet of its own. Such a greenlet, held by a frame that a failed call's
+    traceback kept (a shadow call's, from a pool thread), was found freed after its thread
+    ended, while the frame still referred to it: the next garbage collection read freed memory
+    and the process died (tests/proxy/test_modes.py, one run in three)."""
+    if not _idle.lends:
+        return None
+    current = greenlet.getcurrent()
+    return current if type(current) is _Lent else None
+
+
 def active() -> bool:
     """Whether this code runs inside `run` (its waits must go to the loop)."""
-    return type(greenlet.getcurrent()) is _Lent
+    return _lent() is not None
 
 
 def wait(awaitable: Awaitable[T]) -> T:
     """Inside `run`: the awaitable's result (or its exception), the loop serving others meanwhile."""
-    current = greenlet.getcurrent()
-    if type(current) is not _Lent:
+    current = _lent()
+    if current is None:
         raise RuntimeError("cooperative.wait() outside cooperative.run()")
     return current.parent.switch(awaitable)
 
 
 def blocking(fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)`; inside `run` it runs in `run`'s executor while the loop serves others."""
-    current = greenlet.getcurrent()
-    if type(current) is not _Lent:
+    current = _lent()
+    if current is None:
         return fn(*args)
     loop = asyncio.get_running_loop()
     return current.parent.switch(loop.run_in_executor(current.executor, fn, *args))

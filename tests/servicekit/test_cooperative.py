@@ -457,3 +457,42 @@ def test_start_throws_a_failed_wait_into_the_job_and_hands_its_exception_to_done
 
     with pytest.raises(ValueError, match="seen in the job: from the future"):
         _run(main())
+
+
+def test_a_failed_blocking_call_on_a_thread_that_never_lent_keeps_no_greenlet():
+    """A call through `blocking` that fails on a thread that never ran a job (a shadow call's
+    pool thread) leaves no greenlet in the frames its traceback keeps. One did (the thread's
+    main greenlet, from `greenlet.getcurrent()`) and was found freed after the thread ended
+    while the kept frame still referred to it: the proxy suite's process died of a
+    segmentation fault in a later garbage collection (tests/proxy/test_modes.py, one run in
+    three)."""
+    import greenlet
+
+    def refused() -> None:
+        raise ConnectionRefusedError("refused")
+
+    kept: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            cooperative.blocking(refused)
+        except ConnectionRefusedError as exc:
+            kept.append(exc)
+        assert not cooperative.active()
+        cooperative.sleep(0)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    frames, tb = [], kept[0].__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    assert any(f.f_code is cooperative.blocking.__code__ for f in frames)
+    held = [
+        (f.f_code.co_name, name)
+        for f in frames
+        for name, value in f.f_locals.items()
+        if isinstance(value, greenlet.greenlet)
+    ]
+    assert held == []

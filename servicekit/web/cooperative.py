@@ -196,7 +196,7 @@ def _lent() -> _Lent | None:
     it a main greenlet of its own. Such a greenlet, held by a frame that a failed call's
     traceback kept (a shadow call's, from a pool thread), was found freed after its thread
     ended, while the frame still referred to it: the next garbage collection read freed memory
-    and the process died (tests/proxy/test_modes.py, one run in three)."""
+    and the process died (tests/proxy/test_modes.py, 4 runs in 8)."""
     if not _idle.lends:
         return None
     current = greenlet.getcurrent()

@@ -21,6 +21,7 @@ from tests.support.backends import reachable_redis_url
 
 ISSUER, AUDIENCE = "strangler-users", "strangler"
 ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN = {"HTTP_AUTHORIZATION": f"Bearer {ADMIN_TOKEN}"}  # a test client's admin header
 
 
 @pytest.fixture

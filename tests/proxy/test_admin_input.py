@@ -10,9 +10,8 @@ import pytest
 from strangler_proxy.routes.file import route_update
 from strangler_proxy.routes.load import parse_table
 from strangler_proxy.routes.model import RouteTableError
-from tests.proxy.conftest import ADMIN_TOKEN, routes_yaml, upstream_spec, write_routes
+from tests.proxy.conftest import ADMIN, routes_yaml, upstream_spec, write_routes
 
-ADMIN = {"HTTP_AUTHORIZATION": f"Bearer {ADMIN_TOKEN}"}
 SECRET = "the-secret-key-value-0123456789"
 
 

@@ -14,11 +14,9 @@ from servicekit.web.discovery.balancers import InstancePool
 from servicekit.web.discovery.registry import DnsRegistry, StaticRegistry
 from servicekit.web.discovery.zookeeper import ZooKeeperRegistry
 from servicekit.web.http_client import ServiceClient, UpstreamError, make_breaker
-from tests.proxy.conftest import ADMIN_TOKEN, routes_yaml, upstream_spec
+from tests.proxy.conftest import ADMIN, routes_yaml, upstream_spec
 from tests.proxy.zookeeper import zookeeper_server
 from tests.support.wait import wait_for
-
-ADMIN = {"HTTP_AUTHORIZATION": f"Bearer {ADMIN_TOKEN}"}
 
 URLS = ["http://a:1", "http://b:1", "http://c:1"]
 

@@ -14,9 +14,7 @@ from servicekit.web.jwt.keys import SigningKey, generate_private_pem, jwks_docum
 from servicekit.web.jwt.tokens import ACCESS, TokenPolicy, token_issue
 from strangler_proxy.routes.load import load_table
 from strangler_proxy.routes.model import RateLimit
-from tests.proxy.conftest import ADMIN_TOKEN, AUDIENCE, ISSUER, routes_yaml, upstream_spec
-
-ADMIN = {"HTTP_AUTHORIZATION": f"Bearer {ADMIN_TOKEN}"}
+from tests.proxy.conftest import ADMIN, AUDIENCE, ISSUER, routes_yaml, upstream_spec
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ import io
 
 import pytest
 
-from tests.proxy.conftest import ADMIN_TOKEN, routes_yaml, upstream_spec
+from tests.proxy.conftest import ADMIN, routes_yaml, upstream_spec
 from tests.proxy.test_upstream_client import Scripted
-
-ADMIN = {"HTTP_AUTHORIZATION": f"Bearer {ADMIN_TOKEN}"}
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ import asyncio
 import socket
 import threading
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 
+import greenlet
 import pytest
 
 from servicekit.web import cooperative
@@ -464,9 +466,8 @@ def test_a_failed_blocking_call_on_a_thread_that_never_lent_keeps_no_greenlet():
     pool thread) leaves no greenlet in the frames its traceback keeps. One did (the thread's
     main greenlet, from `greenlet.getcurrent()`) and was found freed after the thread ended
     while the kept frame still referred to it: the proxy suite's process died of a
-    segmentation fault in a later garbage collection (tests/proxy/test_modes.py, one run in
-    three)."""
-    import greenlet
+    segmentation fault in a later garbage collection (tests/proxy/test_modes.py, 4 runs in
+    8)."""
 
     def refused() -> None:
         raise ConnectionRefusedError("refused")
@@ -484,10 +485,7 @@ def test_a_failed_blocking_call_on_a_thread_that_never_lent_keeps_no_greenlet():
     thread = threading.Thread(target=work)
     thread.start()
     thread.join()
-    frames, tb = [], kept[0].__traceback__
-    while tb is not None:
-        frames.append(tb.tb_frame)
-        tb = tb.tb_next
+    frames = [frame for frame, _ in traceback.walk_tb(kept[0].__traceback__)]
     assert any(f.f_code is cooperative.blocking.__code__ for f in frames)
     held = [
         (f.f_code.co_name, name)

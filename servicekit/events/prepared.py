@@ -33,6 +33,39 @@ def execute_pipelined(
     implicit transaction (each sees the ones before it); inside `atomic`, the caller's."""
     import psycopg
 
+    with _preparing(using) as raw:
+        # inside `handlers_pipelined` a result is only there once waited for (a server-binding
+        # cursor: Django's own binds client-side, which cannot prepare)
+        cursors = [_reading_waits(psycopg.Cursor)(raw) for _ in statements]
+        try:
+            if len(statements) == 1:
+                cursors[0].execute(statements[0][0], statements[0][1], prepare=True)
+            else:
+                with raw.pipeline():
+                    for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                        cursor.execute(sql, params, prepare=True)
+            return [
+                (cursor.fetchall() if cursor.description is not None else [], cursor.rowcount)
+                for cursor in cursors
+            ]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
+
+def send(sql: str, params: Params, *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Run `sql` prepared without reading its result. Inside `handlers_pipelined` it goes out
+    with the block's next round trip, and a failure raises by the end of the block; elsewhere
+    it runs at once and a failure raises here."""
+    import psycopg
+
+    with _preparing(using) as raw, psycopg.Cursor(raw) as cursor:
+        cursor.execute(sql, params, prepare=True)
+
+
+@contextlib.contextmanager
+def _preparing(using: str) -> Iterator[Any]:
+    """The psycopg connection under Django's handling, preparing every statement run on it."""
     connection = connections[using]
     connection.close_if_health_check_failed()
     connection.ensure_connection()
@@ -42,22 +75,7 @@ def execute_pipelined(
         threshold = raw.prepare_threshold
         raw.prepare_threshold = 0  # None (Django's default) disables preparing altogether
         try:
-            # inside `handlers_pipelined` a result is only there once waited for
-            cursors = [_reading_waits(psycopg.Cursor)(raw) for _ in statements]
-            try:
-                if len(statements) == 1:
-                    cursors[0].execute(statements[0][0], statements[0][1], prepare=True)
-                else:
-                    with raw.pipeline():
-                        for cursor, (sql, params) in zip(cursors, statements, strict=True):
-                            cursor.execute(sql, params, prepare=True)
-                return [
-                    (cursor.fetchall() if cursor.description is not None else [], cursor.rowcount)
-                    for cursor in cursors
-                ]
-            finally:
-                for cursor in cursors:
-                    cursor.close()
+            yield raw
         finally:
             raw.prepare_threshold = threshold
 

@@ -17,6 +17,7 @@ from servicekit.events.metrics import OUTBOX_PUBLISHED
 from servicekit.events.outbox import OutboxMessage, outbox_enqueue
 from servicekit.events.outbox.models import OutboxStatus
 from servicekit.events.outbox.services import outbox_cleanup
+from servicekit.events.relay import claims
 from servicekit.events.relay.claims import claim_batch, head_runs
 from servicekit.events.relay.relay import Relay, RelayConfig, Waker
 from servicekit.web.backoff import backoff_delay
@@ -226,6 +227,43 @@ def test_a_paused_relay_settles_what_it_has_in_flight_then_claims_nothing_until_
         until=lambda: not OutboxMessage.objects.filter(status=OutboxStatus.PENDING).exists(),
     )
     assert [e.aggregate_id for e in stub.published].count("B") == 1
+
+
+def test_a_lone_event_is_claimed_sent_and_marked_then_the_relay_waits(monkeypatch):
+    # given: one event in the outbox, and a relay whose claims are counted (on PostgreSQL each
+    # is a round trip: a mark goes with the next claim, pipelined)
+    enqueue("A")
+    calls: list[str] = []
+    inside: list[str] = []  # (elsewhere than PostgreSQL, mark_sent_and_claim calls claim_batch)
+    for name in ("claim_batch", "mark_sent_and_claim"):
+        original = getattr(claims, name)
+
+        def counted(*args, _original=original, _name=name, **kwargs):
+            if not inside:
+                calls.append(_name)
+            inside.append(_name)
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                inside.pop()
+
+        monkeypatch.setattr(claims, name, counted)
+    waits: list[float] = []
+
+    class Recording(Waker):
+        def wait(self, timeout: float) -> None:
+            waits.append(timeout)
+
+    # when: it runs until it waits for a wake-up (NOTIFY, or its idle interval) with nothing to do
+    relay = Relay(publisher=StubPublisher(), config=RelayConfig(batch_size=10))
+    relay.run(waker=Recording(), until=lambda: bool(waits) and waits[-1] > 0)
+
+    # then: the event is sent and marked with three claims: its own, one while its confirms
+    # travel, and the one its mark goes with; a round that only marked does not claim again
+    # (new rows NOTIFY the waker)
+    assert OutboxMessage.objects.get().status == OutboxStatus.SENT
+    assert calls == ["claim_batch", "claim_batch", "mark_sent_and_claim"]
+    assert waits == [0, 0, RelayConfig().idle_interval]
 
 
 def test_a_claim_walks_the_pending_index_however_stale_the_statistics(postgres_only, monkeypatch):

@@ -48,18 +48,17 @@ WHERE (
   WHERE p.consumer = %(consumer)s AND p.aggregate_type = k.t AND p.aggregate_id = k.i LIMIT 1
 ) = 1
 """  # noqa: S608
-# ... and one statement for the applied records, the new cursors and the moved ones (by id).
+# ... and one statement for the applied records, the new cursors and the moved ones (by id),
+# whose result nobody reads: in the worker's pipelined batch it goes out with the commit.
 _SAVE_SQL = (
     f"WITH applied AS (INSERT INTO {_MESSAGE} "  # noqa: S608
     "(consumer, event_id, event_type, aggregate_type, aggregate_id, sequence, applied_at) "
     "SELECT %s, * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
     "%s::timestamptz[])), "
     f"created AS (INSERT INTO {_CURSOR} (consumer, aggregate_type, aggregate_id, last_sequence) "
-    "SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::bigint[]) "
-    "RETURNING id, aggregate_type, aggregate_id), "
-    f"moved AS (UPDATE {_CURSOR} c SET last_sequence = v.s "
-    "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, s) WHERE c.id = v.id) "
-    "SELECT id, aggregate_type, aggregate_id FROM created"
+    "SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::bigint[])) "
+    f"UPDATE {_CURSOR} c SET last_sequence = v.s "
+    "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, s) WHERE c.id = v.id"
 )
 
 
@@ -67,7 +66,8 @@ class InboxBatch:
     """What one transaction knows: applied ids, cursors, aggregates with parked events.
 
     Loads with one query and saves with one statement on PostgreSQL (arrays, unnest); the ORM
-    elsewhere. Cursors of the batch's aggregates are locked (FOR UPDATE) until commit.
+    elsewhere. Cursors of the batch's aggregates are locked (FOR UPDATE) until commit. A batch
+    is saved once, as its transaction's last write.
     """
 
     def __init__(self, consumer: str, envelopes: Sequence[Envelope]):
@@ -80,6 +80,7 @@ class InboxBatch:
         self.done: set[uuid.UUID] = set()
         self.parked_ids: set[uuid.UUID] = set()
         self.parked_keys: set[Key] = set()
+        self.saved = False
         if not envelopes:
             return
         ids = [e.event_id for e in envelopes]
@@ -154,13 +155,16 @@ class InboxBatch:
         self.records.append((envelope, applied_at))
 
     def save(self) -> None:
+        if self.saved:
+            raise RuntimeError("an inbox batch is saved once, as its transaction's last write")
+        self.saved = True
         if not self.records and not self.dirty:
             return
         new = [k for k in self.dirty if k not in self.existing]
         changed = [k for k in self.dirty if k in self.existing]
         if connection.vendor == "postgresql":
             envelopes = [e for e, _ in self.records]
-            rows, _ = prepared.execute(
+            prepared.send(
                 _SAVE_SQL,
                 [
                     self.consumer,
@@ -178,8 +182,6 @@ class InboxBatch:
                     [self.last_sequence[k] for k in changed],
                 ],
             )
-            for pk, aggregate_type, aggregate_id in rows:
-                self.cursor_ids[(aggregate_type, aggregate_id)] = pk
         else:
             InboxMessage.objects.bulk_create(
                 InboxMessage(
@@ -206,6 +208,3 @@ class InboxBatch:
                 InboxCursor.objects.filter(
                     consumer=self.consumer, aggregate_type=key[0], aggregate_id=key[1]
                 ).update(last_sequence=self.last_sequence[key])
-        self.existing.update(new)
-        self.dirty.clear()
-        self.records.clear()

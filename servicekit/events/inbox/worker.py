@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import select
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,9 +24,13 @@ from servicekit.web.backoff import backoff_delay
 
 logger = structlog.get_logger("servicekit.inbox")
 
-IDLE_GAP = 0.0005  # seconds without a delivery that end a batch early
-# After `batch_wait`: a delivery not there within this long is not waiting in the socket. (Not 0:
-# py-amqp's non-blocking reads spin on a frame that is only partly received.)
+# AMQP: a batch takes the deliveries that have reached the socket (see `_arriving`), and waits
+# this long at most for the rest of one that has begun to arrive.
+FRAME_WAIT = 0.01
+# Other transports, which cannot be asked: a gap this long without a delivery ends a batch
+# early; after `batch_wait`, a delivery not there within RECEIVED_GAP is not waiting. (Not 0:
+# non-blocking reads can spin on a message that is only partly received.)
+IDLE_GAP = 0.0005
 RECEIVED_GAP = 0.00005
 
 
@@ -137,23 +142,15 @@ class InboxWorker:
                 prefetch_count=self.prefetch,
             )
             self._multiple_ack = connection.transport.driver_type == "amqp"
+            arriving = _arriving(connection)
             next_sweep = 0.0
             with consumer:
                 while not stop.is_set() and not (until and until()):
                     if self._buffer:
-                        # Collect what is arriving, up to `batch_size`: a gap of IDLE_GAP ends
-                        # the batch (a steady trickle goes to the database at once); from
-                        # `batch_wait` after its first message on, only deliveries already
-                        # received go in (a backlog still fills the batch; a brisk stream of
-                        # live events does not hold its first one back longer).
-                        if len(self._buffer) < self.batch_size:
-                            remaining = self._flush_at - time.monotonic()
-                            gap = min(remaining, IDLE_GAP) if remaining > 0 else RECEIVED_GAP
-                            try:
-                                connection.drain_events(timeout=gap)
-                                continue
-                            except TimeoutError:
-                                pass
+                        if len(self._buffer) < self.batch_size and self._read_more(
+                            connection, arriving
+                        ):
+                            continue
                         self._flush()
                     else:
                         with contextlib.suppress(TimeoutError):
@@ -168,6 +165,51 @@ class InboxWorker:
                         next_sweep = time.monotonic() + self.sweep_interval
                 if self._buffer:
                     self._flush()
+
+    def _read_more(self, connection, arriving: Callable[[], bool] | None) -> bool:
+        """Add the next delivery to the batch if one is there; False: the batch is complete.
+
+        AMQP: only deliveries that have reached the socket go in. A live stream's events go to
+        the database as they come, never held for a gap that might bring more; a backlog, or
+        what arrived while the last batch was applied, fills the batch up to `batch_size`.
+        Other transports cannot be asked: a gap of IDLE_GAP ends the batch, and from
+        `batch_wait` after its first delivery on, only deliveries already received go in.
+        """
+        if arriving is not None:
+            if not arriving():
+                return False
+            timeout = FRAME_WAIT
+        else:
+            remaining = self._flush_at - time.monotonic()
+            timeout = min(remaining, IDLE_GAP) if remaining > 0 else RECEIVED_GAP
+        try:
+            connection.drain_events(timeout=timeout)
+        except TimeoutError:
+            return False
+        return True
+
+
+def _arriving(connection) -> Callable[[], bool] | None:
+    """For py-amqp's transport: a check, without waiting, whether a frame has reached this
+    client (bytes in the socket, in the transport's buffer, or decrypted in TLS's). Python's
+    socket timeouts are whole milliseconds, so a timed read of "0.5 ms" to see whether more is
+    coming held every batch back 1 ms. None for other transports."""
+    transport = getattr(connection.connection, "transport", None)
+    sock = getattr(transport, "sock", None)
+    if connection.transport.driver_type != "amqp" or sock is None:
+        return None
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    pending = getattr(sock, "pending", None)  # an SSLSocket's decrypted, unread bytes
+
+    def arriving() -> bool:
+        return bool(
+            getattr(transport, "_read_buffer", b"")
+            or (pending is not None and pending())
+            or poller.poll(0)
+        )
+
+    return arriving
 
 
 def worker_from_settings(consumer_name: str) -> InboxWorker:

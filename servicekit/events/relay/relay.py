@@ -152,7 +152,9 @@ class Relay:
         3. wait for the confirms of the batch sent last round: they travelled during 1 and 2.
 
         A batch's rows stay leased until marked, so the later events of their aggregates are not
-        claimed before that (order holds). Returns rows claimed, marked and confirmed (0: idle).
+        claimed before that (order holds). Returns the rows claimed and confirmed: what the next
+        round has to send or mark. 0 (idle) after a round that only marked: its claim found
+        nothing, and a row committed since NOTIFYs the waker, so no claim follows at once.
         """
         to_mark, self._confirmed = self._confirmed, None
         try:
@@ -160,16 +162,14 @@ class Relay:
         except Exception:
             self._confirmed = to_mark  # marked with a later claim (or re-published after lease)
             raise
-        marked = 0
         if to_mark is not None:
             self._count_sent(to_mark.rows, to_mark.result)
-            marked = len(to_mark.rows)
         batch = self._send(rows) if rows else None
         if rows and batch is None:  # the broker is down: the previous batch went with it
-            return len(rows) + marked
+            return len(rows)
         previous, self._inflight = self._inflight, batch
         confirmed = self._confirm(previous) if previous is not None else 0
-        return len(rows) + marked + confirmed
+        return len(rows) + confirmed
 
     def _drain(self) -> None:
         """Settle what `_step` left in flight (when the loop stops)."""

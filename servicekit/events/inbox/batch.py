@@ -49,7 +49,8 @@ WHERE (
 ) = 1
 """  # noqa: S608
 # ... and one statement for the applied records, the new cursors and the moved ones (by id),
-# whose result nobody reads: in the worker's pipelined batch it goes out with the commit.
+# whose result nobody reads: in the worker's pipelined batch it goes out with the handlers'
+# statements in the round trip that ends the pipeline.
 _SAVE_SQL = (
     f"WITH applied AS (INSERT INTO {_MESSAGE} "  # noqa: S608
     "(consumer, event_id, event_type, aggregate_type, aggregate_id, sequence, applied_at) "

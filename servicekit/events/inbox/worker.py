@@ -194,9 +194,11 @@ def _arriving(connection) -> Callable[[], bool] | None:
     client (bytes in the socket, in the transport's buffer, or decrypted in TLS's). Python's
     socket timeouts are whole milliseconds, so a timed read of "0.5 ms" to see whether more is
     coming held every batch back 1 ms. None for other transports."""
-    transport = getattr(connection.connection, "transport", None)
+    if connection.transport.driver_type != "amqp":
+        return None
+    transport = connection.connection.transport
     sock = getattr(transport, "sock", None)
-    if connection.transport.driver_type != "amqp" or sock is None:
+    if sock is None:
         return None
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)

@@ -1,7 +1,8 @@
 """`make bench-events`: relay throughput and commit-to-applied lag, against a raw baseline.
 
-Needs PostgreSQL and RabbitMQ (defaults: the local servers). Uses its own database
-(`strangler_bench`) and its own exchange and queue, deleted afterwards. Prints:
+Needs PostgreSQL and RabbitMQ (defaults: the local servers). Uses a database, exchanges and
+queues of its own run (`strangler_bench_<run>`, `bench.copy.<run>`: two benches at once do not
+meet), deleted afterwards. Prints:
   * throughput: a backlog of committed outbox rows (default 50,000) to consumer-applied, events/s;
   * lag: commit to applied, p50/p99, at a steady 500 events/s;
 each next to a raw baseline measured in the same run (psycopg + kombu, no ORM, no inbox); both
@@ -30,9 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PG = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/strangler")
 AMQP = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
-BENCH_DB = "strangler_bench"
+# One run's own names (its relay and consumer processes inherit the variable): two benches run
+# at once, or one beside a test suite, share neither a database, a queue nor an exchange.
+RUN = os.environ.setdefault("BENCH_EVENTS_RUN", uuid.uuid4().hex[:8])
+BENCH_DB = f"strangler_bench_{RUN}"
 BENCH_URL = PG.rsplit("/", 1)[0] + "/" + BENCH_DB
-CONSUMER = "bench.copy"
+CONSUMER = f"bench.copy.{RUN}"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -419,13 +423,24 @@ def full_run(*, events: dict, backlog: int, rate: int, seconds: float) -> dict:
     return result
 
 
-def ensure_database() -> None:
+def create_database() -> None:
     import psycopg
 
     with psycopg.connect(PG.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone()
-        if not exists:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
+def drop_database() -> None:
+    """The run's database dropped (its connections closed first, Django's and any left)."""
+    import psycopg
+
+    if "django.db" in sys.modules:
+        from django.db import connections
+
+        with contextlib.suppress(Exception):  # (settings never loaded: nothing to close)
+            connections.close_all()
+    with psycopg.connect(PG.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
 
 
 def main() -> None:
@@ -454,11 +469,17 @@ def main() -> None:
         os.makedirs(args.profile, exist_ok=True)
         os.environ["BENCH_PROFILE"] = os.path.abspath(args.profile)
 
-    ensure_database()
-    tag = uuid.uuid4().hex[:8]
+    create_database()
+    try:
+        measure(args)
+    finally:
+        drop_database()
+
+
+def measure(args) -> None:
     events = {
         "SERVICE": "bench",
-        "EXCHANGE": f"bench.events.{tag}",
+        "EXCHANGE": f"bench.events.{RUN}",
         "SUBSCRIPTIONS": {CONSUMER: ["catalog.#"]},
         "RELAY_BATCH_SIZE": 500,
         "INBOX_BATCH_SIZE": 500,

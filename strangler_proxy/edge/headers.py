@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from servicekit.web.request_id import HEADER as REQUEST_ID_HEADER
+from strangler_proxy.upstream.fields import NAMES_KEPT, TOKEN_NAMES, kept, token_lower
 
 # RFC 9110 section 7.6.1, plus the non-standard ones proxies still meet.
 HOP_BY_HOP = frozenset(
@@ -25,15 +25,12 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # besides X-Forwarded-*: RFC 7239's Forwarded and the X-Real-IP some frameworks read
 _FORWARDING = frozenset({"forwarded", "x-real-ip"})
 REQUEST_ID_NAME = REQUEST_ID_HEADER.lower()
-# Per request the same few dozen names come and go: each is converted and checked once per
-# process (bounded, as a client chooses the names).
-_NAMES_KEPT = 2048
+# Per request the same few dozen names come and go: each is converted once per process
+# (bounded, as a client chooses the names).
 _META_NAMES: dict[str, tuple[str, str]] = {}  # HTTP_USER_AGENT -> (User-Agent, user-agent)
-_TOKEN_NAMES: dict[str, str] = {}  # a name known to be a token -> its lower case
 
 
 # A request's head, bounded as gunicorn bounds it by default (limit_request_line,
@@ -77,27 +74,17 @@ def field_too_large(name: str) -> TooLarge:
     return TooLarge(431, FIELDS_TOO_LARGE, f"header {name[:40]!r} is over {FIELD_LIMIT} bytes")
 
 
-def _unsafe_value(value: str) -> bool:
+def unsafe_value(value: str) -> bool:
     # CR, LF or NUL: header injection (three scans in C cost a seventh of a regex search)
     return "\r" in value or "\n" in value or "\x00" in value
-
-
-def _token_lower(name: str) -> str | None:
-    """`name` in lower case when it is an HTTP token, else None."""
-    lower = _TOKEN_NAMES.get(name)
-    if lower is None and _TOKEN.match(name):
-        lower = name.lower()
-        if len(_TOKEN_NAMES) < _NAMES_KEPT:
-            _TOKEN_NAMES[name] = lower
-    return lower
 
 
 def writable_name(name: str, value: str) -> str:
     """`name` in lower case, for a header field that may be written as it is; UnsafeRequest
     for a name that is not a token or a value holding CR, LF or NUL (it would split the
     message)."""
-    lower = _token_lower(name)
-    if lower is None or _unsafe_value(value):
+    lower = token_lower(name)
+    if lower is None or unsafe_value(value):
         raise UnsafeRequest(f"header {name[:40]!r} cannot be written")
     return lower
 
@@ -109,7 +96,7 @@ def _meta_name(key: str) -> tuple[str, str]:
     if named is None:
         name = (key[5:] if key.startswith("HTTP_") else key).replace("_", "-").title()
         named = (name, name.lower())
-        if len(_META_NAMES) < _NAMES_KEPT:
+        if len(_META_NAMES) < NAMES_KEPT:
             _META_NAMES[key] = named
     return named
 
@@ -129,6 +116,70 @@ def meta_to_headers(meta: Mapping[str, object]) -> list[tuple[str, str]]:
             headers.append((name, str(value)))
             lowered.append(lower)
     return _end_to_end(headers, lowered)
+
+
+def request_headers(meta: Mapping[str, object]) -> list[tuple[str, str]]:
+    """`meta_to_headers(meta)`, refused by `check_headers` when it must be. A client sends the
+    same header names request after request: what its names need (their order and header
+    names, which are hop-by-hop, which are tokens) is worked out once per set of environ keys,
+    and each request's values are then checked together."""
+    keys = tuple(meta)
+    plan = _PLANS.get(keys, _UNPLANNED)
+    if plan is _UNPLANNED:
+        plan = _plan(keys)
+    if plan is not None:
+        header_keys, names, size, content = plan
+        values = [*map(meta.__getitem__, header_keys)]
+        try:
+            joined = "".join(values)
+            connection = meta.get("HTTP_CONNECTION", "keep-alive").lower()  # type: ignore[union-attr]
+        except (TypeError, AttributeError):  # a value that is not a string
+            joined = connection = ""
+        if (
+            connection == "keep-alive"  # (no other name made hop-by-hop by it)
+            and not unsafe_value(joined)
+            and len(joined) + size <= FIELD_LIMIT  # (then no field is over it)
+            and all(values[i] for i in content)
+        ):
+            return list(zip(names, values, strict=True))
+    headers = meta_to_headers(meta)
+    check_headers(headers)
+    return headers
+
+
+_UNPLANNED = object()
+_Plan = tuple[tuple[str, ...], tuple[str, ...], int, tuple[int, ...]]
+_PLANS: dict[tuple[str, ...], _Plan | None] = {}
+_PLANS_KEPT = 512
+
+
+def _plan(keys: tuple[str, ...]) -> _Plan | None:
+    """For an environ with these keys: the keys of the headers passed on, in order; their
+    names; the bytes a field adds besides its value (the name and `: `); where CONTENT_TYPE and
+    CONTENT_LENGTH are among them (passed on only when not empty). None when the fields must be
+    taken one by one (a name that is not a token, too many fields)."""
+    header_keys: list[str] = []
+    names: list[str] = []
+    for key in keys:
+        if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name, lower = _meta_name(key)
+            if lower in HOP_BY_HOP:
+                continue
+            if token_lower(name) is None:
+                break
+            header_keys.append(key)
+            names.append(name)
+    else:
+        plan: _Plan | None = None
+        if len(names) <= FIELDS_LIMIT:
+            content = tuple(i for i, key in enumerate(header_keys) if not key.startswith("HTTP_"))
+            plan = (tuple(header_keys), tuple(names), sum(len(n) + 2 for n in names), content)
+        if len(_PLANS) < _PLANS_KEPT:
+            _PLANS[keys] = plan
+        return plan
+    if len(_PLANS) < _PLANS_KEPT:
+        _PLANS[keys] = None
+    return None
 
 
 def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -154,7 +205,7 @@ def check_headers(headers: list[tuple[str, str]]) -> None:
     if len(headers) > FIELDS_LIMIT:
         raise too_many_fields()
     for name, value in headers:
-        if _token_lower(name) is None or _unsafe_value(value):
+        if token_lower(name) is None or unsafe_value(value):
             raise UnsafeRequest(f"header {name[:40]!r} is not allowed")
         if len(name) + len(value) + 2 > FIELD_LIMIT:
             raise field_too_large(name)
@@ -173,7 +224,7 @@ def check_path(raw_path: str) -> None:
     if encoded:
         for _ in range(3):  # double and triple encoding (%252e) decode to dots too
             decoded = unquote(decoded)
-    if "\\" in decoded or _unsafe_value(decoded):
+    if "\\" in decoded or unsafe_value(decoded):
         raise UnsafeRequest("the path holds a forbidden character")
     if encoded and ("%2f" in path.lower() or "%5c" in path.lower()):
         raise UnsafeRequest("encoded slashes are not allowed in the path")
@@ -268,12 +319,12 @@ def is_forwarding_header(name: str) -> bool:
 def _written_by_proxy(name: str) -> bool:
     """Names a client's request never takes upstream: the proxy's own (its request id,
     X-Strangler-*: X-Strangler-Shadow marks a shadow copy) and the edge's (every forwarding
-    header). Remembered per name, as `_token_lower` does."""
+    header). Remembered per name, as `token_lower` does."""
     lower = name.lower()
     written = (
         lower == REQUEST_ID_NAME or lower.startswith("x-strangler-") or is_forwarding_header(lower)
     )
-    if len(_WRITTEN_BY_PROXY) < _NAMES_KEPT:
+    if len(_WRITTEN_BY_PROXY) < NAMES_KEPT:
         _WRITTEN_BY_PROXY[name] = written
     return written
 
@@ -345,24 +396,61 @@ def response_headers(
     upstream_origins: Iterable[str],
     public_origin: str,
     drop: frozenset[str] = frozenset(),
+    checked: list[str] | None = None,
 ) -> list[tuple[str, str]]:
     """Upstream response headers for the client: hop-by-hop and unsafe ones dropped, Location
-    mapped; `drop`: lower-case names left out as well."""
+    mapped; `drop`: lower-case names left out as well. `checked`: the names in lower case, when
+    the caller knows each name is a token and no value holds CR, LF or NUL (the upstream
+    client's parse: upstream/client.py), so that only the names are looked at."""
+    if checked is not None:
+        pairs = headers if isinstance(headers, list) else list(headers)
+        return _checked_response_headers(pairs, checked, drop, upstream_origins, public_origin)
     # one lower-case name per header, None for a name that is not a token (dropped)
-    named = [(name, value, _TOKEN_NAMES.get(name) or _token_lower(name)) for name, value in headers]
+    named = [(name, value, TOKEN_NAMES.get(name) or token_lower(name)) for name, value in headers]
     skip = _SKIPPED.get(drop) or _skipped(drop)
     listed = [value for _, value, lower in named if lower == "connection"]
     if listed:
         skip = skip | connection_tokens(listed)
     out = []
     for name, value, lower in named:
-        if lower is None or lower in skip or _unsafe_value(value):
+        if lower is None or lower in skip or unsafe_value(value):
             continue
         if lower == "location":
             value = rewrite_location(
                 value, upstream_origins=upstream_origins, public_origin=public_origin
             )
         out.append((name, value))
+    return out
+
+
+def _checked_response_headers(
+    pairs: list[tuple[str, str]],
+    lowered: list[str],
+    drop: frozenset[str],
+    upstream_origins: Iterable[str],
+    public_origin: str,
+) -> list[tuple[str, str]]:
+    skip = _SKIPPED.get(drop) or _skipped(drop)
+    if "connection" in lowered and (
+        lowered.count("connection") > 1
+        or pairs[lowered.index("connection")][1].lower() != "keep-alive"  # (in HOP_BY_HOP)
+    ):
+        skip = skip | connection_tokens(
+            v for (_, v), k in zip(pairs, lowered, strict=True) if k == "connection"
+        )
+    out = kept(pairs, lowered, skip)
+    if "location" in lowered:
+        out = [
+            (
+                name,
+                rewrite_location(
+                    value, upstream_origins=upstream_origins, public_origin=public_origin
+                ),
+            )
+            if name.lower() == "location"
+            else (name, value)
+            for name, value in out
+        ]
     return out
 
 

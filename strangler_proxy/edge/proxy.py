@@ -15,6 +15,7 @@ from urllib.parse import quote
 import structlog
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
+from servicekit.web import tally
 from servicekit.web.jwt.tokens import TokenError, VerifierUnavailable
 from servicekit.web.metrics import UPSTREAM_LATENCY, UPSTREAM_REQUESTS
 from servicekit.web.request_id import HEADER as REQUEST_ID_HEADER
@@ -173,8 +174,7 @@ class Proxy:
         fields over the limits: 414 or 431."""
         try:
             h.check_path(request.target)
-            request.headers = h.meta_to_headers(request.meta)
-            h.check_headers(request.headers)
+            request.headers = h.request_headers(request.meta)
         except h.TooLarge as exc:
             REJECTED.labels(request.route_label, "too_large").inc()
             raise request.reject(exc.status, exc.code, str(exc)) from None
@@ -315,8 +315,9 @@ class Proxy:
             raise request.reject(exc.status, exc.kind, str(exc), extra) from None
         label = request.route_label
         request.upstream_label = upstream.name
-        _child(UPSTREAM_REQUESTS, label, upstream.name, str(raw.status)).inc()
-        _child(UPSTREAM_LATENCY, label, upstream.name).observe(time.perf_counter() - started)
+        # (applied at the end of the loop's turn, with the other requests' of that turn)
+        tally.inc(_child(UPSTREAM_REQUESTS, label, upstream.name, str(raw.status)))
+        tally.observe(_child(UPSTREAM_LATENCY, label, upstream.name), time.perf_counter() - started)
         return upstream, raw
 
     def _answer(self, request: Incoming, upstream: UpstreamRuntime, raw: Response) -> Reply:
@@ -326,6 +327,7 @@ class Proxy:
             upstream_origins=self.upstreams.origins,
             public_origin=request.public_origin,
             drop=_THEIR_REQUEST_ID,  # one, ours
+            checked=raw.headers.lowered if raw.headers.checked else None,
         )
         headers.append((REQUEST_ID_HEADER, request.request_id))
         length = raw.content_length  # the Content-Length the client checked, or None

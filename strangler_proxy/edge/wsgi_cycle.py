@@ -32,6 +32,7 @@ from servicekit.web import cooperative
 from servicekit.web.problems import problem_response
 from strangler_proxy.edge.asgi import WsgiOverAsgi, no_write
 from strangler_proxy.edge.headers import writable_name
+from strangler_proxy.upstream.fields import TOKEN_NAMES
 
 logger = logging.getLogger("strangler_proxy")
 
@@ -221,13 +222,16 @@ def _head(
     length: int | None = None
     closing = False
     for name, value in headers:
-        lower = writable_name(name, value)
-        if lower == "content-length":
-            length = int(value)
-        elif lower == "connection":
-            closing = "close" in value.lower()
-        elif lower == "transfer-encoding":
-            continue  # the framing is this server's to choose
+        lower = TOKEN_NAMES.get(name)  # (a name known to be a token: no call to check it)
+        if lower is None or "\r" in value or "\n" in value or "\x00" in value:
+            lower = writable_name(name, value)  # (it raises for what may not be written)
+        if lower in _FRAMING:
+            if lower == "content-length":
+                length = int(value)
+            elif lower == "connection":
+                closing = "close" in value.lower()
+            else:
+                continue  # Transfer-Encoding: the framing is this server's to choose
         lines.append(f"{name}: {value}\r\n".encode("latin-1"))
     chunked = False
     if length is None and body_allowed:
@@ -245,6 +249,9 @@ def _head(
     exchange.response_started = True
     exchange.waiting_for_100_continue = False
     return b"".join(lines), length, chunked
+
+
+_FRAMING = frozenset({"content-length", "connection", "transfer-encoding"})
 
 
 def _finish(exchange: Exchange, data: bytes) -> None:

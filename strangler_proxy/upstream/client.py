@@ -15,6 +15,7 @@ upstream names or retries (strangler_proxy.upstream.forward decides what a failu
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 
 from strangler_proxy.upstream.connection import (
     MAX_HEAD,
@@ -26,6 +27,7 @@ from strangler_proxy.upstream.connection import (
     Stale,
     TransportError,
 )
+from strangler_proxy.upstream.fields import TOKEN_NAMES, token_lower
 from strangler_proxy.upstream.response import Headers, Response, is_decimal_length
 
 __all__ = ["Client", "ConnectError", "ProtocolError", "ReadTimeout", "Response", "TransportError"]
@@ -68,8 +70,7 @@ class Client:
     ) -> Response:
         """Send one request; `headers` must not hold Content-Length or Transfer-Encoding."""
         origin = self.origin(base)
-        lines = [f"{method} {target} HTTP/1.1"]
-        lines += [f"{name}: {value}" for name, value in headers]
+        lines = [f"{method} {target} HTTP/1.1", *map(": ".join, headers)]
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
         elif method not in NO_BODY_EXPECTED:
@@ -175,61 +176,53 @@ class Client:
                     raise ProtocolError("upstream closed the connection before answering")
                 buf += data
             head, conn.buf = buf[:end], buf[end + 4 :]
-            lines = head.decode("latin-1").split("\r\n")
-            version, _, rest = lines[0].partition(" ")
+            status_line, _, fields = head.decode("latin-1").partition("\r\n")
+            version, _, rest = status_line.partition(" ")
             code, _, reason = rest.partition(" ")
             if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
-                raise ProtocolError(f"bad status line {lines[0][:80]!r}")
+                raise ProtocolError(f"bad status line {status_line[:80]!r}")
             status = int(code)
-            items: list[tuple[str, str]] = []
-            for line in lines[1:]:
-                if line[:1] in (" ", "\t") and items:  # obs-fold
-                    name, value = items[-1]
-                    items[-1] = (name, f"{value} {line.strip()}")
-                    continue
-                name, sep, value = line.partition(":")
-                if not sep or not name or name != name.strip():
-                    raise ProtocolError(f"bad header line {line[:80]!r}")
-                items.append((name, value.strip(" \t")))
             if 100 <= status < 200 and status != 101:
                 continue
-            return self._framed(origin, conn, method, version, status, reason, items)
+            return self._framed(origin, conn, method, version, status, reason, parse_fields(fields))
 
     @staticmethod
-    def _framed(origin, conn, method, version, status, reason, items) -> Response:
+    def _framed(origin, conn, method, version, status, reason, headers: Headers) -> Response:
         length: int | None = None
-        chunked = False
-        keep_alive = version == "HTTP/1.1"
-        lengths = set()
-        for name, value in items:
-            lower = name.lower()
-            if lower == "content-length":
-                lengths.add(value)
-            elif lower == "transfer-encoding":
-                chunked = value.lower().rsplit(",", 1)[-1].strip() == "chunked"
-                if not chunked:
-                    keep_alive = False  # read to the close
-            elif lower == "connection":
-                tokens = {t.strip().lower() for t in value.split(",")}
-                if "close" in tokens:
-                    keep_alive = False
-                elif "keep-alive" in tokens:
-                    keep_alive = True
+        lowered = headers.lowered
+        lengths: Collection[str]
+        if (
+            "transfer-encoding" in lowered
+            or lowered.count("connection") > 1
+            or lowered.count("content-length") > 1
+        ):
+            lengths, chunked, keep_alive = _framing(headers.items(), version)
+        else:  # (what nearly every answer is: each framing header once at most, not chunked)
+            chunked = False
+            keep_alive = version == "HTTP/1.1"
+            items = headers.items()
+            if "connection" in lowered:
+                keep_alive = _keep_alive(items[lowered.index("connection")][1], keep_alive)
+            lengths = (
+                (items[lowered.index("content-length")][1],) if "content-length" in lowered else ()
+            )
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             length, chunked = 0, False
         elif chunked:  # Transfer-Encoding wins over Content-Length (RFC 9112 section 6.3)
             if lengths:
                 keep_alive = False  # both: a smuggling smell, never reuse the connection
                 # the body is de-chunked: its Content-Length must not reach the client
-                items = [(n, v) for n, v in items if n.lower() != "content-length"]
+                headers = Headers(
+                    [(n, v) for n, v in headers.items() if n.lower() != "content-length"]
+                )
         elif lengths:
             if len(lengths) > 1:
                 raise ProtocolError("conflicting Content-Length headers")
-            value = lengths.pop()
+            value = next(iter(lengths))
             if not is_decimal_length(value):
                 raise ProtocolError("bad Content-Length")
             length = int(value)
-        elif any(n.lower() == "transfer-encoding" for n, _ in items):
+        elif "transfer-encoding" in lowered:
             length = None
         else:
             keep_alive = False  # delimited by the close
@@ -238,8 +231,78 @@ class Client:
             conn,
             status,
             reason,
-            Headers(items),
+            headers,
             length=length,
             chunked=chunked,
             keep_alive=keep_alive,
         )
+
+
+def parse_fields(text: str) -> Headers:
+    """The header fields of a response head (`text`: the lines after the status line); a
+    ProtocolError for a line that is not a field. `checked` when each name is a token and no
+    value holds CR, LF or NUL (obsolete line folding is taken by `fields_one_by_one`)."""
+    if not text:
+        return Headers([], [], checked=True)
+    items: list[tuple[str, str]] = []
+    lowered: list[str] = []
+    checked = "\x00" not in text
+    for line in text.split("\r\n"):
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():  # (a fold's line starts with a space)
+            return fields_one_by_one(text)  # (it says what is wrong, or unfolds the fold)
+        if checked and name not in TOKEN_NAMES:
+            checked = token_lower(name) is not None
+        items.append((name, value.strip(" \t")))
+        lowered.append(name.lower())
+    # (a lone CR or LF in a value: a line holds one more of it than its end)
+    checked = checked and text.count("\r") == text.count("\n") == len(items) - 1
+    return Headers(items, lowered, checked=checked)
+
+
+def fields_one_by_one(text: str) -> Headers:
+    """`parse_fields`, for obsolete line folding and lines that are not fields (a
+    ProtocolError says which)."""
+    items: list[tuple[str, str]] = []
+    for line in text.split("\r\n"):
+        if line[:1] in (" ", "\t") and items:  # obs-fold
+            name, value = items[-1]
+            items[-1] = (name, f"{value} {line.strip()}")
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise ProtocolError(f"bad header line {line[:80]!r}")
+        items.append((name, value.strip(" \t")))
+    return Headers(items)
+
+
+def _keep_alive(connection: str, keep_alive: bool) -> bool:
+    """Whether the connection stays open, given a Connection header's value."""
+    lower = connection.lower()
+    if lower == "keep-alive":  # (what upstreams send)
+        return True
+    tokens = {t.strip() for t in lower.split(",")}
+    if "close" in tokens:
+        return False
+    if "keep-alive" in tokens:
+        return True
+    return keep_alive
+
+
+def _framing(items: list[tuple[str, str]], version: str) -> tuple[set[str], bool, bool]:
+    """Every field read for the framing: the Content-Length values, whether the body is
+    chunked, whether the connection stays open."""
+    chunked = False
+    keep_alive = version == "HTTP/1.1"
+    lengths = set()
+    for name, value in items:
+        lower = name.lower()
+        if lower == "content-length":
+            lengths.add(value)
+        elif lower == "transfer-encoding":
+            chunked = value.lower().rsplit(",", 1)[-1].strip() == "chunked"
+            if not chunked:
+                keep_alive = False  # read to the close
+        elif lower == "connection":
+            keep_alive = _keep_alive(value, keep_alive)
+    return lengths, chunked, keep_alive

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from operator import itemgetter
 
 import pybreaker
 
@@ -19,6 +20,7 @@ from strangler_proxy.metrics import FALLBACKS, UPSTREAM_ERRORS
 from strangler_proxy.routes.model import RetryPolicy, Route, Timeout
 from strangler_proxy.routes.resolve import Decision
 from strangler_proxy.upstream.client import Client, ConnectError, Response, TransportError
+from strangler_proxy.upstream.fields import kept
 from strangler_proxy.upstream.pool import UpstreamRuntime, Upstreams
 
 logger = logging.getLogger("strangler_proxy")
@@ -128,7 +130,7 @@ class Forwarder:
         """Retries what may be retried; a last 5xx is returned when `keep_last`, else raised."""
         retry, timeout = _policies(upstream, route)
         upstream.refresh()
-        out = [(k, v) for k, v in headers if k.lower() not in _SET_BY_CLIENT]
+        out = kept(headers, map(str.lower, map(itemgetter(0), headers)), _SET_BY_CLIENT)
         retryable = may_retry(method) or may_retry(
             method, {k: v for k, v in out if k.lower() == "idempotency-key"}
         )
@@ -284,7 +286,8 @@ def _pick(upstream: UpstreamRuntime, tried: list):
 
 def _host_header(base: str, headers: list[tuple[str, str]], config) -> str:
     if config.preserve_host:
-        for name, value in headers:
+        # the edge's own, the last (strangler_proxy/edge/headers.py drops a client's and adds it)
+        for name, value in reversed(headers):
             if name.lower() == "x-forwarded-host":
                 return value.rsplit(",", 1)[-1].strip()
     return base.split("://", 1)[1]

@@ -26,12 +26,22 @@ def is_decimal_length(value: str) -> bool:
 
 
 class Headers:
-    """Response headers in arrival order; `get` is case-insensitive (first value)."""
+    """Response headers in arrival order; `get` is case-insensitive (first value). `lowered`:
+    each name in lower case; `checked`: every name is a token and no value holds CR, LF or
+    NUL (each field may be written as it is)."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "checked", "lowered")
 
-    def __init__(self, items: list[tuple[str, str]]):
+    def __init__(
+        self,
+        items: list[tuple[str, str]],
+        lowered: list[str] | None = None,
+        *,
+        checked: bool = False,
+    ):
         self._items = items
+        self.lowered = [name.lower() for name, _ in items] if lowered is None else lowered
+        self.checked = checked
 
     def items(self) -> list[tuple[str, str]]:
         return self._items
@@ -39,15 +49,14 @@ class Headers:
     iteritems = items
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        name = name.lower()
-        for key, value in self._items:
-            if key.lower() == name:
-                return value
-        return default
+        try:
+            return self._items[self.lowered.index(name.lower())][1]
+        except ValueError:
+            return default
 
     def get_all(self, name: str) -> list[str]:
         name = name.lower()
-        return [v for k, v in self._items if k.lower() == name]
+        return [v for (_, v), k in zip(self._items, self.lowered, strict=True) if k == name]
 
 
 class Response:

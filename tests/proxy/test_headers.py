@@ -129,11 +129,19 @@ def test_rewrite_location_only_for_upstream_origins(location, expected):
 
 @pytest.mark.parametrize(
     "headers",
-    [[("X-A", "a\r\nSet-Cookie: x=1")], [("X-A", "a\nb")], [("X-A", "a\x00")], [("Bad Name", "v")]],
+    [
+        [("X-A", "a\r\nSet-Cookie: x=1")],
+        [("X-A", "a\nb")],
+        [("X-A", "a\x00")],
+        [("Bad Name", "v")],
+        [("X-A\n", "v")],  # (a regular expression's `$` also matches before a last LF)
+    ],
 )
 def test_check_headers_refuses_injection(headers):
     with pytest.raises(h.UnsafeRequest):
         h.check_headers(headers)
+    with pytest.raises(h.UnsafeRequest):
+        h.writable_name(*headers[0])
 
 
 def test_check_headers_takes_the_limits_and_refuses_what_is_over_them_with_431():

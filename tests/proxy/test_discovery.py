@@ -31,6 +31,20 @@ def test_round_robin_spreads_evenly():
     assert set(picks.values()) == {10}
 
 
+@pytest.mark.parametrize("balancer", ["round_robin", "least_outstanding", "p2c", "consistent_hash"])
+def test_a_lone_instance_is_picked_and_counted_even_when_ejected(balancer):
+    pool = InstancePool(URLS[:1], balancer=balancer)
+    first = pool.pick(key="user-1")
+    pool.release(first, ok=False)
+    pool.states[0].ejected_until = time.monotonic() + 60  # panic mode: all there is
+    held = [pool.pick(key="user-1"), pool.pick(exclude=[first])]
+    assert [s.url for s in held] == [URLS[0]] * 2
+    assert pool.states[0].outstanding == 2
+    for state in held:
+        pool.release(state, ok=True)
+    assert pool.states[0].outstanding == 0
+
+
 def test_least_outstanding_avoids_the_busy_instance():
     pool = InstancePool(URLS, balancer="least_outstanding")
     busy = [pool.pick(), pool.pick()]  # a and b each hold one call

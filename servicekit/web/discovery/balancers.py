@@ -82,6 +82,11 @@ class InstancePool:
         if not states:
             raise LookupError("no instances")
         now = time.monotonic()
+        if len(states) == 1 and not exclude:  # (one instance: every balancer picks it)
+            chosen = states[0]
+            with self._lock:
+                chosen.outstanding += 1
+            return chosen
         excluded = set(map(id, exclude))
         candidates = [s for s in states if s.available(now) and id(s) not in excluded]
         if not candidates:  # everything ejected: try all rather than fail (panic mode)

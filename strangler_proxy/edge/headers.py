@@ -160,6 +160,7 @@ def _plan(keys: tuple[str, ...]) -> _Plan | None:
     taken one by one (a name that is not a token, too many fields)."""
     header_keys: list[str] = []
     names: list[str] = []
+    plan: _Plan | None = None
     for key in keys:
         if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             name, lower = _meta_name(key)
@@ -170,16 +171,12 @@ def _plan(keys: tuple[str, ...]) -> _Plan | None:
             header_keys.append(key)
             names.append(name)
     else:
-        plan: _Plan | None = None
         if len(names) <= FIELDS_LIMIT:
             content = tuple(i for i, key in enumerate(header_keys) if not key.startswith("HTTP_"))
             plan = (tuple(header_keys), tuple(names), sum(len(n) + 2 for n in names), content)
-        if len(_PLANS) < _PLANS_KEPT:
-            _PLANS[keys] = plan
-        return plan
     if len(_PLANS) < _PLANS_KEPT:
-        _PLANS[keys] = None
-    return None
+        _PLANS[keys] = plan
+    return plan
 
 
 def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

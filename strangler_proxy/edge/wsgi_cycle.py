@@ -31,7 +31,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from servicekit.web import cooperative
 from servicekit.web.problems import problem_response
 from strangler_proxy.edge.asgi import WsgiOverAsgi, no_write
-from strangler_proxy.edge.headers import writable_name
+from strangler_proxy.edge.headers import unsafe_value, writable_name
 from strangler_proxy.upstream.fields import TOKEN_NAMES
 
 logger = logging.getLogger("strangler_proxy")
@@ -223,7 +223,7 @@ def _head(
     closing = False
     for name, value in headers:
         lower = TOKEN_NAMES.get(name)  # (a name known to be a token: no call to check it)
-        if lower is None or "\r" in value or "\n" in value or "\x00" in value:
+        if lower is None or unsafe_value(value):
             lower = writable_name(name, value)  # (it raises for what may not be written)
         if lower in _FRAMING:
             if lower == "content-length":

@@ -43,9 +43,9 @@ import backends  # noqa: E402
 from supervisor import Supervisor  # noqa: E402
 
 from servicekit.web.databases import database_create_if_missing  # noqa: E402
-from servicekit.web.env import data_dir, database_config  # noqa: E402
+from servicekit.web.env import data_dir, database_config, database_pool  # noqa: E402
 from servicekit.web.ports import GRPC_PORTS, PORTS, port_env_var  # noqa: E402
-from servicekit.web.procfile import read_procfile, with_bind  # noqa: E402
+from servicekit.web.procfile import database_connections, read_procfile, with_bind  # noqa: E402
 from servicekit.web.tls import mtls_enabled  # noqa: E402
 from servicekit.web.tls.fleet import fleet_mtls  # noqa: E402
 from servicekit.web.tls.stores import database_tls  # noqa: E402
@@ -67,6 +67,23 @@ def services_of(processes: list[str]) -> list[str]:
     return [
         name for name in MANAGE if any(p == name or p.startswith(f"{name}-") for p in processes)
     ]
+
+
+def fleet_connections(processes: dict[str, str], env: dict[str, str]) -> int | None:
+    """The most PostgreSQL connections these Procfile processes hold together (each service's
+    pool bounds its processes: servicekit.web.env.database_pool); None when none is on
+    PostgreSQL. docs/running-at-scale.md explains the sum; the e2e fleet runs under a role
+    limited to it."""
+    pool = database_pool(environ=env)
+    size = pool["max_size"] if pool else 0
+    total, postgres = 0, False
+    for name, command in processes.items():
+        for service in services_of([name]):
+            config = database_config(service=service, environ=env)
+            if config["ENGINE"].endswith("postgresql"):
+                postgres = True
+                total += database_connections(command, size)
+    return total if postgres else None
 
 
 def real_servers(env: dict[str, str]) -> None:
@@ -209,7 +226,7 @@ def database_label(service: str, env: dict[str, str]) -> str:
     return f"{service}: {config['NAME']}@{config.get('HOST') or 'local'}"
 
 
-def banner(env: dict[str, str]) -> str:
+def banner(env: dict[str, str], processes: dict[str, str]) -> str:
     url = {name: env[f"STRANGLER_{name.upper()}_URL"] for name in PORTS}
     public = f"http://127.0.0.1:{env[port_env_var('proxy')]}"
     plane = "nginx (the exported table)" if env.get("STRANGLER_NGINX_CONF") else "the proxy"
@@ -220,6 +237,10 @@ def banner(env: dict[str, str]) -> str:
         nginx = f"""
     nginx plane       {env["STRANGLER_NGINX_CONF"]}   (log: {env["STRANGLER_NGINX_ACCESS_LOG"]})
     a shell's `routes set` reloads nginx with: export {exports}"""
+    connections = ""
+    if (most := fleet_connections(processes, env)) is not None:
+        connections = f"""
+    connections       at most {most} to PostgreSQL (DATABASE_POOL_SIZE per process)"""
     return f"""
   strangler is starting (Ctrl-C stops every process; one that dies is restarted with backoff):
     the entry point   {public}/            storefront and API, through {plane}
@@ -232,7 +253,7 @@ def banner(env: dict[str, str]) -> str:
     route table       {env["STRANGLER_ROUTES_FILE"]}   (python -m strangler_proxy routes list)
     ownership         {env["OWNERSHIP_FILE"]}
     process ids       {fleet_run_dir(env)}/<name>.pid   (each a process group: kill -9 -PID)
-    databases         {", ".join(database_label(name, env) for name in MANAGE)}
+    databases         {", ".join(database_label(name, env) for name in MANAGE)}{connections}
   demo logins: alice / alice-demo-pass (customer), staff / staff-demo-pass (staff)
 """
 
@@ -273,7 +294,7 @@ def main(argv: list[str]) -> int:
         processes = fleet_mtls(env, processes)
     if args.plane == "nginx":  # exported after fleet_mtls: with it on, to https upstreams
         processes = nginx_plane(env, processes)
-    print(banner(env), flush=True)
+    print(banner(env, processes), flush=True)
     supervisor = Supervisor(processes, cwd=ROOT, env=env, run_dir=fleet_run_dir(env))
     return supervisor.run()
 

@@ -10,6 +10,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 
+# Connections each process may hold to its PostgreSQL database (`database_pool`).
+DATABASE_POOL_SIZE = 2
+
 
 class ImproperlyConfiguredEnv(RuntimeError):
     """A required environment variable is missing or malformed."""
@@ -71,7 +74,8 @@ def env_float(
     except ValueError as exc:
         raise ImproperlyConfiguredEnv(f"{name}={raw!r} is not a number") from exc
     if value != value or (minimum is not None and value < minimum):  # NaN, or below the minimum
-        raise ImproperlyConfiguredEnv(f"{name}={raw!r} must be a number >= {minimum}")
+        floor = f" >= {minimum}" if minimum is not None else ""
+        raise ImproperlyConfiguredEnv(f"{name}={raw!r} must be a number{floor}")
     return value
 
 
@@ -139,6 +143,30 @@ def database_url(*, service: str, environ: Mapping[str, str] | None = None) -> s
     return service_database_url(shared, service) if shared else ""
 
 
+def database_pool(*, environ: Mapping[str, str] | None = None) -> dict | None:
+    """The psycopg pool each process keeps for its PostgreSQL database, None for none.
+
+    At most `DATABASE_POOL_SIZE` connections (2) per process, whatever its threads: a fleet's
+    connections are then bounded by its processes, not by its threads (docs/running-at-scale.md, "How
+    many connections a fleet holds"). A thread that finds the pool busy waits up to
+    `DATABASE_POOL_TIMEOUT` seconds (5), then its request is answered 503
+    `database_unavailable`. A connection idle for `DATABASE_POOL_MAX_IDLE` seconds (60) is closed.
+    `DATABASE_POOL_SIZE=0` turns the pool off: one persistent connection per thread, as behind
+    PgBouncer in transaction mode.
+    """
+    size = env_int("DATABASE_POOL_SIZE", DATABASE_POOL_SIZE, environ=environ)
+    if size < 0:
+        raise ImproperlyConfiguredEnv(f"DATABASE_POOL_SIZE must be 0 or more, not {size}")
+    if size == 0:
+        return None
+    timeout = env_float("DATABASE_POOL_TIMEOUT", 5.0, environ=environ)
+    max_idle = env_float("DATABASE_POOL_MAX_IDLE", 60.0, environ=environ)
+    for name, seconds in (("DATABASE_POOL_TIMEOUT", timeout), ("DATABASE_POOL_MAX_IDLE", max_idle)):
+        if seconds <= 0:
+            raise ImproperlyConfiguredEnv(f"{name}={seconds} must be more than 0 seconds")
+    return {"min_size": 0, "max_size": size, "timeout": timeout, "max_idle": max_idle}
+
+
 def database_config(*, service: str, environ: Mapping[str, str] | None = None) -> dict:
     """The service's own database, never another service's.
 
@@ -153,6 +181,11 @@ def database_config(*, service: str, environ: Mapping[str, str] | None = None) -
         if config["ENGINE"].endswith("sqlite3") and config["NAME"] not in ("", ":memory:"):
             Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
             config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+        elif config["ENGINE"].endswith("postgresql") and (pool := database_pool(environ=environ)):
+            # Django's pool hands a connection back at the end of each request, so CONN_MAX_AGE
+            # must be 0 (Django refuses a pool otherwise); the pool keeps it open instead.
+            config["CONN_MAX_AGE"] = 0
+            config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": pool}
     else:
         folder = data_dir(environ=environ) / service
         folder.mkdir(parents=True, exist_ok=True)

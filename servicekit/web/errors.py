@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import structlog
@@ -9,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.html import escape
 from django.views import csrf
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -25,6 +27,7 @@ from servicekit.web.service_errors import (
     NotFoundError,
     UnauthorizedError,
     UnavailableError,
+    database_unavailable,
     transaction_conflict,
 )
 
@@ -148,6 +151,9 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
             "transaction_conflict", sqlstate=conflict.details["sqlstate"], error=str(exc).strip()
         )
         exc = conflict
+    elif isinstance(exc, OperationalError) and (unreachable := database_unavailable(exc)):
+        structlog.get_logger(__name__).warning("database_unavailable", error=str(exc).strip())
+        exc = unreachable
     if isinstance(exc, ApplicationError):
         status_code, body = application_problem(request, exc)
         response = Response(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
@@ -229,8 +235,25 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-    """`handler500`: a JSON problem for API paths, a plain page for HTML; never a traceback."""
-    if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
+    """`handler500`: a JSON problem for API paths, a plain page for HTML; never a traceback.
+
+    Django calls it while handling the error, so the error is at hand: a database out of reach
+    (middleware reading a session, a plain Django view) answers 503 with Retry-After, as the DRF
+    handler does."""
+    api = request.path.startswith("/api/") or "json" in request.headers.get("Accept", "")
+    error = sys.exc_info()[1]
+    if isinstance(error, OperationalError) and (unreachable := database_unavailable(error)):
+        if api:
+            return application_error_response(request, unreachable)
+        response = HttpResponse(
+            "<!doctype html><title>Service unavailable</title><h1>Please try again</h1>"
+            f"<p>{escape(unreachable.message)}</p>",
+            status=503,
+            content_type="text/html; charset=utf-8",
+        )
+        response["Retry-After"] = str(unreachable.retry_after)
+        return response
+    if api:
         return problem_response(
             request, 500, "server_error", "The server failed to handle the request; it was logged."
         )

@@ -17,6 +17,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from servicekit.web.grpc_client import REQUEST_ID_KEY
+from servicekit.web.procfile import GRPC_THREADS
 from servicekit.web.request_id import request_id_from
 from servicekit.web.tls import grpc_credentials, mtls_enabled, own_name
 
@@ -79,7 +80,7 @@ def build_server(
     *,
     address: str,
     services: Iterable[tuple[Any, Any, str]],
-    max_workers: int = 8,
+    max_workers: int = GRPC_THREADS,
     credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """`services`: (add_XServicer_to_server, servicer, full service name); `credentials`: TLS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -68,3 +69,42 @@ def settings_module_of(command: str, root: Path) -> str | None:
         found = _MANAGE_DEFAULT.search((root / match.group(1)).read_text(encoding="utf-8"))
         return found.group(1) if found else None
     return None
+
+
+_FLAG = r"(?:^|\s){}[\s=]+(\d+)"
+
+
+def _flag(command: str, *names: str, default: int) -> int:
+    for name in names:
+        if match := re.search(_FLAG.format(re.escape(name)), command):
+            return int(match.group(1))
+    return default
+
+
+# Threads serving `grpc_serve`'s calls (servicekit/web/grpc_server.py), each may hold a connection.
+GRPC_THREADS = 8
+
+
+def database_connections(command: str, pool_size: int) -> int:
+    """The most PostgreSQL connections one Procfile command of a service with a database may
+    hold, with a pool of `pool_size` per process (servicekit.web.env.database_pool; 0: none,
+    one connection per thread). A thread holds at most one: a pool bounds a threaded process,
+    a single-threaded one holds one either way.
+
+    gunicorn: each worker its threads' connections; Celery: the main process and each child of
+    `--concurrency`; `grpc_serve`: its thread pool's; `outbox_relay`: its own and the one it
+    LISTENs on; any other command (a consumer, a sweeper): one."""
+
+    def threaded(threads: int) -> int:
+        return min(threads, pool_size) if pool_size else threads
+
+    if re.search(r"(?:^|\s)gunicorn\s", command):
+        workers = _flag(command, "--workers", "-w", default=1)
+        return workers * threaded(_flag(command, "--threads", default=1))
+    if re.search(r"(?:^|\s)celery\s", command):
+        return 1 + _flag(command, "--concurrency", "-c", default=os.cpu_count() or 1)
+    if re.search(r"\sgrpc_serve\b", command):
+        return threaded(_flag(command, "--workers", default=GRPC_THREADS))
+    if re.search(r"\soutbox_relay\b", command):
+        return 2
+    return 1

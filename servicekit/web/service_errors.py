@@ -87,3 +87,34 @@ def transaction_conflict(exc: BaseException) -> TransactionConflict | None:
         f"{ROLLED_BACK_SQLSTATES[sqlstate]} with a concurrent request; send it again.",
         details={"sqlstate": sqlstate},
     )
+
+
+class DatabaseUnavailable(UnavailableError):
+    """No connection to the service's database could be had in time: its pool stayed busy for
+    `DATABASE_POOL_TIMEOUT` seconds, or the server refused one (too many clients, starting up,
+    down). Nothing was written; sending the request again later may succeed."""
+
+    code = "database_unavailable"
+    title = "Database unavailable"
+    retry_after = 2
+
+
+def database_unavailable(exc: BaseException) -> DatabaseUnavailable | None:
+    """The service error for a database error raised while getting a connection, else None."""
+    cause = exc.__cause__
+    if cause is None or getattr(cause, "sqlstate", None) is not None:
+        return None
+    try:
+        from psycopg_pool import PoolTimeout
+    except ImportError:  # no PostgreSQL driver here: not a PostgreSQL error either
+        return None
+    if isinstance(cause, PoolTimeout):
+        why = "no connection of the service's pool was free in time"
+    elif str(cause).startswith("connection failed:"):  # psycopg's word for a refused connect
+        why = "the database server refused a connection"
+    else:
+        return None
+    return DatabaseUnavailable(
+        f"The service could not reach its database ({why}); nothing was changed. Try again "
+        f"in {DatabaseUnavailable.retry_after} s."
+    )

@@ -32,6 +32,7 @@ FLEET_ORDER = [
     "test_one_trace",
     "test_control_centre_fleet",
     "test_make_load",
+    "test_connection_budget",
     "test_live_migration",
 ]
 
@@ -40,10 +41,14 @@ FLEET_ORDER = [
 def shop_fleet(tmp_path_factory):
     """What `make run` starts, on free ports and a fresh data folder (on the real pass, fresh
     databases, a broker vhost and a Redis database of its own): its environment, with PROXY,
-    MONOLITH, CATALOG... naming each web process's URL and OTEL_TRACES_FILE its span file."""
+    MONOLITH, CATALOG... naming each web process's URL and OTEL_TRACES_FILE its span file.
+    On the real pass it connects as a role PostgreSQL holds to the connections `make run` says
+    a fleet holds at most (test_connection_budget)."""
     data = tmp_path_factory.mktemp("shop-fleet")
     with procfile_fleet(
-        data, env={**SHOP_FLEET_ENV, "OTEL_TRACES_FILE": str(data / TRACES_FILE)}
+        data,
+        env={**SHOP_FLEET_ENV, "OTEL_TRACES_FILE": str(data / TRACES_FILE)},
+        connection_limit=True,
     ) as env:
         yield env
 

@@ -5,7 +5,6 @@ choice of processes and services."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import signal
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from servicekit.web.procfile import read_procfile
+from tests.support.fleet import run_script
 from tests.support.processes import stop_process
 from tests.support.wait import wait_for
 
@@ -113,13 +113,6 @@ class Terminal(io.StringIO):
         return True
 
 
-def _run_script():
-    spec = importlib.util.spec_from_file_location("strangler_run_script", ROOT / "scripts/run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(
     ("environ", "stdout", "expected"),
     [
@@ -131,7 +124,7 @@ def _run_script():
     ],
 )
 def test_make_run_asks_for_console_logs_only_at_a_terminal(monkeypatch, environ, stdout, expected):
-    run = _run_script()
+    run = run_script()
     for name in ("LOG_FORMAT", "LOG_JSON", "LOG_COLORS", "DJANGO_ENV"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environ.items():
@@ -145,7 +138,7 @@ def test_make_run_asks_for_console_logs_only_at_a_terminal(monkeypatch, environ,
 
 
 def test_each_procfile_process_belongs_to_the_service_it_is_named_for():
-    run = _run_script()
+    run = run_script()
     assert run.services_of(["monolith", "monolith-worker"]) == ["monolith"]
     assert run.services_of(["proxy"]) == []
     every = list(read_procfile(ROOT / "Procfile"))

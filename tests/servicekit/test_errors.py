@@ -89,3 +89,60 @@ def test_a_rolled_back_transaction_is_a_503_to_send_again(sqlstate):
 def test_other_database_errors_stay_unexpected(kind, sqlstate):
     # None: DRF's caller re-raises, and Django's handler500 answers 500 (problem+json on APIs)
     assert problem_exception_handler(_database_error(kind, sqlstate), {}) is None
+
+
+def _wrapped(cause: Exception) -> OperationalError:
+    """Django's OperationalError raised from `cause`, as `wrap_database_errors` raises it."""
+    try:
+        try:
+            raise cause
+        except Exception as driver:
+            raise OperationalError(str(driver)) from driver
+    except OperationalError as exc:
+        return exc
+
+
+def _unreachable_errors() -> list[Exception]:
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    return [
+        _wrapped(PoolTimeout("couldn't get a connection after 5.00 sec")),
+        _wrapped(
+            psycopg.OperationalError(
+                'connection failed: connection to server at "127.0.0.1", port 5432 failed: '
+                "FATAL:  sorry, too many clients already"
+            )
+        ),
+    ]
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["pool busy", "server refused"])
+def test_a_database_out_of_reach_is_a_503_to_send_again(index):
+    response = problem_exception_handler(_unreachable_errors()[index], {})
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "2"
+    assert response.content_type == "application/problem+json"
+    assert response.data["code"] == "database_unavailable"
+    assert "nothing was changed" in response.data["detail"]
+    assert "127.0.0.1" not in response.data["detail"]  # the server's address stays in the log
+
+
+@pytest.mark.parametrize("path", ["/api/v1/orders/", "/products/X/"])
+def test_handler500_answers_a_database_out_of_reach_with_503(path):
+    from django.test import RequestFactory
+
+    from servicekit.web.errors import server_error
+
+    try:
+        raise _unreachable_errors()[0]
+    except OperationalError:
+        response = server_error(RequestFactory().get(path))
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "2"
+    if path.startswith("/api/"):
+        assert response["Content-Type"] == "application/problem+json"
+    else:
+        assert b"try again" in response.content.lower()

@@ -10,15 +10,20 @@ The live tests run once, in make test's real-servers pass (they skip on the embe
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import ssl
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import redis
 from django.core.cache.backends.redis import RedisCache
+from django.db import OperationalError
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import ConnectionHandler
 from kombu import Queue
 
@@ -286,7 +291,28 @@ def test_redis_requiring_a_client_certificate_is_shown_the_configured_one(
 
 
 # PostgreSQL --------------------------------------------------------------------------------------
-def test_postgres_connections_talk_verified_tls(cas, tmp_path, django_db_blocker):
+@contextlib.contextmanager
+def django_connection(config: dict, django_db_blocker) -> Iterator[BaseDatabaseWrapper]:
+    """Django's connection for `config`, on an alias of its own: Django keeps one pool per alias
+    in a process, and "default" has the test database's already. Its pool is closed after."""
+    alias = f"tls_{uuid.uuid4().hex[:8]}"
+    handler = ConnectionHandler({"default": config, alias: config})  # "default" is never used
+    with django_db_blocker.unblock():
+        try:
+            yield handler[alias]
+        finally:
+            handler.close_all()
+            handler[alias].close_pool()
+
+
+def refused(connection: BaseDatabaseWrapper, why: str, caplog) -> None:
+    """The connection cannot be had; the pool's log says `why` (its timeout is what raises)."""
+    with caplog.at_level(logging.WARNING, logger="psycopg.pool"), pytest.raises(OperationalError):
+        connection.ensure_connection()
+    assert why in caplog.text
+
+
+def test_postgres_connections_talk_verified_tls(cas, tmp_path, django_db_blocker, caplog):
     real_pass_only("postgres")
     with tls_postgres(cas["dir"] / "postgres.pem") as port:
         url = f"postgres://postgres@127.0.0.1:{port}/postgres?sslmode=verify-full"
@@ -296,33 +322,29 @@ def test_postgres_connections_talk_verified_tls(cas, tmp_path, django_db_blocker
                 "MONOLITH_DATABASE_URL": url,
                 "STRANGLER_TLS_STORE_CA": str(ca),
                 "STRANGLER_DATA_DIR": str(tmp_path),
+                "DATABASE_POOL_TIMEOUT": "1",  # how long a refused connection keeps it waiting
             }
             config = database_config(service="monolith", environ=env)
             return database_tls(config, service="monolith", environ=env)
 
         # Django's connection: a query over TLS (the server only takes hostssl)
         good = config_with(cas["ca"])
-        handler = ConnectionHandler({"default": good})
-        try:
-            with django_db_blocker.unblock(), handler["default"].cursor() as cursor:
-                cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-                assert cursor.fetchone() == (True,)
-        finally:
-            handler.close_all()
+        with django_connection(good, django_db_blocker) as connection, connection.cursor() as cur:
+            cur.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            assert cur.fetchone() == (True,)
         # the relay's LISTEN connection takes the same TLS options
         PostgresNotifyWaker(good).close()
 
         # a server the CA does not vouch for is refused by both
         bad = config_with(cas["other"])
-        handler = ConnectionHandler({"default": bad})
-        with django_db_blocker.unblock(), pytest.raises(Exception, match=VERIFY_FAILED):
-            handler["default"].ensure_connection()
+        with django_connection(bad, django_db_blocker) as connection:
+            refused(connection, VERIFY_FAILED, caplog)
         with pytest.raises(Exception, match=VERIFY_FAILED):
             PostgresNotifyWaker(bad)
 
 
 def test_postgres_requiring_a_client_certificate_is_shown_the_configured_one(
-    cas, tmp_path, django_db_blocker
+    cas, tmp_path, django_db_blocker, caplog
 ):
     real_pass_only("postgres")
     required = "connection requires a valid client certificate"
@@ -334,6 +356,7 @@ def test_postgres_requiring_a_client_certificate_is_shown_the_configured_one(
                 "MONOLITH_DATABASE_URL": url,
                 "STRANGLER_TLS_STORE_CA": str(cas["ca"]),
                 "STRANGLER_DATA_DIR": str(tmp_path),
+                "DATABASE_POOL_TIMEOUT": "1",
                 **client,
             }
             config = database_config(service="monolith", environ=env)
@@ -341,21 +364,16 @@ def test_postgres_requiring_a_client_certificate_is_shown_the_configured_one(
 
         # Django's connection shows the certificate (the server saw its name)
         good = config_with(client_certificate(cas["client"]))
-        handler = ConnectionHandler({"default": good})
-        try:
-            with django_db_blocker.unblock(), handler["default"].cursor() as cursor:
-                cursor.execute("SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-                assert "CN=store-client" in cursor.fetchone()[0]
-        finally:
-            handler.close_all()
+        with django_connection(good, django_db_blocker) as connection, connection.cursor() as cur:
+            cur.execute("SELECT client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            assert "CN=store-client" in cur.fetchone()[0]
         # and so does the relay's LISTEN connection
         PostgresNotifyWaker(good).close()
 
         # without one, both are refused
         bad = config_with({})
-        handler = ConnectionHandler({"default": bad})
-        with django_db_blocker.unblock(), pytest.raises(Exception, match=required):
-            handler["default"].ensure_connection()
+        with django_connection(bad, django_db_blocker) as connection:
+            refused(connection, required, caplog)
         with pytest.raises(Exception, match=required):
             PostgresNotifyWaker(bad)
 

@@ -10,6 +10,8 @@ database prefix, broker and Redis key prefix instead, as a user sets them.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -45,6 +47,38 @@ def postgres_database(base_url: str, name: str, *, drop: bool = False) -> str:
         if not drop:
             conn.execute(f'CREATE DATABASE "{name}"')
     return urlunsplit(urlsplit(base_url)._replace(path=f"/{name}"))
+
+
+# Connections beside the fleet's own that a test's operator commands hold (a `manage.py` command
+# of the live migration, `routes set`), one at a time.
+OPERATOR_CONNECTIONS = 2
+
+
+@functools.cache
+def run_script():
+    """scripts/run.py as a module (what `make run` runs)."""
+    spec = importlib.util.spec_from_file_location("strangler_run_script", ROOT / "scripts/run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def postgres_role(base_url: str, name: str, *, connection_limit: int) -> Iterator[str]:
+    """`base_url` as a new login role `name` that may create databases and hold at most
+    `connection_limit` connections at once (PostgreSQL refuses one more); dropped after, with
+    what it owns (drop its databases first)."""
+    with _admin_connection(base_url) as conn:
+        conn.execute(
+            f'CREATE ROLE "{name}" LOGIN CREATEDB CONNECTION LIMIT {int(connection_limit)}'
+        )
+    parts = urlsplit(base_url)
+    host = parts.netloc.rpartition("@")[2]
+    try:
+        yield urlunsplit(parts._replace(netloc=f"{name}@{host}"))
+    finally:
+        with _admin_connection(base_url) as conn:
+            conn.execute(f'DROP ROLE IF EXISTS "{name}"')
 
 
 def postgres_databases_drop(base_url: str, prefix: str) -> list[str]:
@@ -279,19 +313,39 @@ def fleet_pids(data: Path) -> dict[str, int]:
 
 @contextlib.contextmanager
 def procfile_fleet(
-    data: Path, *, env: dict[str, str] | None = None, only: list[str] | None = None
+    data: Path,
+    *,
+    env: dict[str, str] | None = None,
+    only: list[str] | None = None,
+    connection_limit: bool = False,
 ) -> Iterator[dict[str, str]]:
     """What `make run` starts (scripts/run.py: create databases, migrate, seed, every Procfile
     process, or those `only` names), on free ports and a fresh data folder: on the embedded
     defaults, or on the real pass on PostgreSQL (fresh databases, dropped after), the broker and
     Redis. Yields the environment, with PROXY, MONOLITH, CATALOG... naming each web process's
-    URL."""
+    URL.
+
+    `connection_limit` (real pass): the fleet connects as a role of its own that PostgreSQL
+    lets hold no more connections than `make run` says the fleet holds at most
+    (scripts/run.py: `fleet_connections`), plus OPERATOR_CONNECTIONS: a process that took more
+    would be refused, and its requests would fail."""
     from servicekit.web.ports import PORTS
 
     ports = {name: free_port() for name in PORTS}
     tag = f"fleet_{os.environ.get('STRANGLER_TEST_DB_SUFFIX', 'local')}_{uuid.uuid4().hex[:6]}"
     real = real_servers_env(tag)
     with contextlib.ExitStack() as stack:
+        if connection_limit and "DATABASE_URL" in real:
+            run = run_script()
+            processes = run.read_procfile(ROOT / "Procfile")
+            if only:
+                processes = {name: processes[name] for name in only}
+            most = run.fleet_connections(processes, {**os.environ, **real, **(env or {})})
+            real["DATABASE_URL"] = stack.enter_context(
+                postgres_role(
+                    real["DATABASE_URL"], tag, connection_limit=most + OPERATOR_CONNECTIONS
+                )
+            )
         if "CELERY_BROKER_URL" in real:
             real["CELERY_BROKER_URL"] = stack.enter_context(
                 rabbitmq_vhost(real["CELERY_BROKER_URL"], tag)

@@ -15,6 +15,7 @@ from extracted.catalog.products import grpc_api
 from servicekit.web.commands import NO_SYSTEM_CHECKS
 from servicekit.web.grpc_server import build_server
 from servicekit.web.observability import configure_observability
+from servicekit.web.procfile import GRPC_THREADS
 from servicekit.web.tls import mtls_enabled, own_name
 from servicekit.web.tls.grpc_credentials import server_credentials
 
@@ -28,7 +29,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=50051)
-        parser.add_argument("--workers", type=int, default=8)
+        parser.add_argument("--workers", type=int, default=GRPC_THREADS)
         parser.add_argument("--grace", type=float, default=5.0, help="seconds to finish calls")
 
     def handle(self, *args, **options):

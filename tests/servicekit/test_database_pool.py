@@ -88,3 +88,18 @@ def test_a_database_that_refuses_connections_is_a_503_then_serves_again(tmp_path
         while (answer := requests.get(products, timeout=30)).status_code != 200:
             assert time.monotonic() < deadline, answer.text
             time.sleep(0.5)
+
+
+def test_the_docs_give_the_sums_make_run_prints(tmp_path):
+    run = run_script()
+    processes = read_procfile(ROOT / "Procfile")
+    postgres = {"DATABASE_URL": "postgres://u@db:5432/s", "STRANGLER_DATA_DIR": str(tmp_path)}
+    pooled = run.fleet_connections(processes, postgres)
+    unpooled = run.fleet_connections(processes, {**postgres, "DATABASE_POOL_SIZE": "0"})
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"prints what the fleet holds at most ({pooled})" in readme
+    scale = " ".join((ROOT / "docs" / "running-at-scale.md").read_text().split())
+    assert f"`connections at most {pooled} to PostgreSQL`" in scale
+    assert f"a fleet could hold {unpooled}" in scale
+    assert f"two fleets need at most {2 * pooled}" in scale
+    assert f"({pooled} with 2)" in (ROOT / ".env.example").read_text()

@@ -32,6 +32,24 @@ pytestmark = [
 THREADS = 6
 
 
+@pytest.fixture(autouse=True)
+def pool_for_every_thread():
+    """THREADS transactions open at once in this process: its pool (2 connections, as a
+    service process has) made big enough for them, and put back after. Each thread holds its
+    connection while it waits for the others, so a smaller pool would leave some waiting
+    until the pool's timeout."""
+    pool = connection.pool
+    if pool is None:
+        yield
+        return
+    before = (pool.min_size, pool.max_size)
+    pool.resize(min_size=before[0], max_size=max(before[1], THREADS + 1))
+    try:
+        yield
+    finally:
+        pool.resize(*before)
+
+
 @pytest.fixture
 def mug(catalog_owned):
     product_services.category_create(slug="kitchen", name="Kitchen")

@@ -147,12 +147,12 @@ def database_pool(*, environ: Mapping[str, str] | None = None) -> dict | None:
     """The psycopg pool each process keeps for its PostgreSQL database, None for none.
 
     At most `DATABASE_POOL_SIZE` connections (2) per process, whatever its threads: a fleet's
-    connections are then bounded by its processes, not by its threads (docs/running-at-scale.md, "How
-    many connections a fleet holds"). A thread that finds the pool busy waits up to
-    `DATABASE_POOL_TIMEOUT` seconds (5), then its request is answered 503
-    `database_unavailable`. A connection idle for `DATABASE_POOL_MAX_IDLE` seconds (60) is closed.
-    `DATABASE_POOL_SIZE=0` turns the pool off: one persistent connection per thread, as behind
-    PgBouncer in transaction mode.
+    connections are then bounded by its processes, not by its threads
+    (docs/running-at-scale.md, "How many connections a fleet holds"). A thread that finds the
+    pool busy waits up to `DATABASE_POOL_TIMEOUT` seconds (5), then its request is answered 503
+    `database_unavailable`. Connections left unused for `DATABASE_POOL_MAX_IDLE` seconds (60)
+    are closed. `DATABASE_POOL_SIZE=0` turns the pool off: one persistent connection per
+    thread, as behind PgBouncer in transaction mode.
     """
     size = env_int("DATABASE_POOL_SIZE", DATABASE_POOL_SIZE, environ=environ)
     if size < 0:

@@ -76,14 +76,15 @@ def fleet_connections(processes: dict[str, str], env: dict[str, str]) -> int | N
     limited to it."""
     pool = database_pool(environ=env)
     size = pool["max_size"] if pool else 0
-    total, postgres = 0, False
-    for name, command in processes.items():
-        for service in services_of([name]):
-            config = database_config(service=service, environ=env)
-            if config["ENGINE"].endswith("postgresql"):
-                postgres = True
-                total += database_connections(command, size)
-    return total if postgres else None
+    configs = {s: database_config(service=s, environ=env) for s in services_of(list(processes))}
+    postgres = {s for s, config in configs.items() if config["ENGINE"].endswith("postgresql")}
+    if not postgres:
+        return None
+    return sum(
+        database_connections(command, size)
+        for name, command in processes.items()
+        if postgres.intersection(services_of([name]))
+    )
 
 
 def real_servers(env: dict[str, str]) -> None:

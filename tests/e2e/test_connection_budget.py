@@ -17,14 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 import requests
 
 from servicekit.web.ports import path_of
 from servicekit.web.procfile import read_procfile
 from tests.support.backends import require_or_skip
-from tests.support.fleet import OPERATOR_CONNECTIONS, run_script
+from tests.support.fleet import OPERATOR_CONNECTIONS, admin_connection, run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -32,11 +31,6 @@ pytestmark = pytest.mark.e2e
 DEFAULT_MAX_CONNECTIONS = 100  # PostgreSQL's default, which a user's server likely keeps
 CLIENTS_PER_SERVICE = 16  # twice a service's gunicorn threads (2 workers x 4): all busy
 REQUESTS_PER_CLIENT = 6
-
-
-def _admin(url: str) -> psycopg.Connection:
-    admin = urlsplit(url)._replace(path="/postgres", query="").geturl()
-    return psycopg.connect(admin.replace("postgres://", "postgresql://", 1), autocommit=True)
 
 
 def test_a_busy_fleet_stays_within_its_connection_budget(shop_fleet):
@@ -50,7 +44,7 @@ def test_a_busy_fleet_stays_within_its_connection_budget(shop_fleet):
         "with its 3 reserved"
     )
     role = urlsplit(shop_fleet["DATABASE_URL"]).username
-    with _admin(os.environ["DATABASE_URL"]) as admin:
+    with admin_connection(os.environ["DATABASE_URL"]) as admin:
         (limit,) = admin.execute(
             "SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", [role]
         ).fetchone()

@@ -18,7 +18,7 @@ import requests
 
 from servicekit.web.procfile import GRPC_THREADS, database_connections, read_procfile
 from tests.support.backends import require_or_skip
-from tests.support.fleet import _admin_connection, monolith, run_script
+from tests.support.fleet import admin_connection, monolith, run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def test_a_database_that_refuses_connections_is_a_503_then_serves_again(tmp_path
         products = f"{service.url}/api/v1/products/"
         assert requests.get(products, timeout=30).status_code == 200
         database = service.database_name
-        admin = _admin_connection(os.environ["DATABASE_URL"])
+        admin = admin_connection(os.environ["DATABASE_URL"])
         try:
             admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
             admin.execute(

@@ -33,7 +33,8 @@ BIN = Path(sys.executable).parent
 T = TypeVar("T")
 
 
-def _admin_connection(base_url: str):
+def admin_connection(base_url: str):
+    """An autocommit connection to the `postgres` database of `base_url`'s server."""
     import psycopg
 
     admin = urlunsplit(urlsplit(base_url)._replace(path="/postgres", query=""))
@@ -42,7 +43,7 @@ def _admin_connection(base_url: str):
 
 def postgres_database(base_url: str, name: str, *, drop: bool = False) -> str:
     """A fresh database `name` on the server of `base_url` (or, with drop, none): its URL."""
-    with _admin_connection(base_url) as conn:
+    with admin_connection(base_url) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not drop:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -68,7 +69,7 @@ def postgres_role(base_url: str, name: str, *, connection_limit: int) -> Iterato
     """`base_url` as a new login role `name` that may create databases and hold at most
     `connection_limit` connections at once (PostgreSQL refuses one more); dropped after, with
     what it owns (drop its databases first)."""
-    with _admin_connection(base_url) as conn:
+    with admin_connection(base_url) as conn:
         conn.execute(
             f'CREATE ROLE "{name}" LOGIN CREATEDB CONNECTION LIMIT {int(connection_limit)}'
         )
@@ -77,13 +78,13 @@ def postgres_role(base_url: str, name: str, *, connection_limit: int) -> Iterato
     try:
         yield urlunsplit(parts._replace(netloc=f"{name}@{host}"))
     finally:
-        with _admin_connection(base_url) as conn:
+        with admin_connection(base_url) as conn:
             conn.execute(f'DROP ROLE IF EXISTS "{name}"')
 
 
 def postgres_databases_drop(base_url: str, prefix: str) -> list[str]:
     """Drop every database whose name starts with `prefix_` (what a fleet's services made)."""
-    with _admin_connection(base_url) as conn:
+    with admin_connection(base_url) as conn:
         rows = conn.execute(
             "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", [f"{prefix}_"]
         ).fetchall()
